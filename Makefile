@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`. Each builds its own venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench screenshots clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/controlroom demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check controlroom widgets tests benchmarks scripts
+	$(BIN)/mypy
+
+test: $(VENV)/.installed
+	bash scripts/system-deps
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+screenshots: $(VENV)/.installed
+	$(PY) -m controlroom.app.screenshots screenshots
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from controlroom.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Append-only journal writer: one JSON line per event, flushed and fsync'd before the caller goes on."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from controlroom.errors import JournalError
+from controlroom.journal.events import FORMAT, FORMAT_VERSION, Event
+
+
+class JournalWriter:
+    """Writes the header once, then events. `fsync=False` only for benchmarks comparing the cost."""
+
+    def __init__(self, path: str | Path, header: dict[str, Any], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except FileExistsError:
+            raise JournalError(f"{self.path}: journal already exists; choose another --journal path") from None
+        except OSError as err:
+            raise JournalError(f"{self.path}: cannot create journal: {err.strerror}") from None
+        doc = {"format": FORMAT, "version": FORMAT_VERSION, **header}
+        self._write_line(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str))
+
+    def _write_line(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8")
+        # One write() per line on an O_APPEND fd: a crash tears at most this line.
+        written = os.write(self._fd, data)
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def append(self, event: Event) -> None:
+        self._write_line(event.to_json())
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

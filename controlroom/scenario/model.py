@@ -1,0 +1,146 @@
+"""The scenario model: what a loaded, validated game-day scenario is, as plain frozen dataclasses.
+
+Values are already parsed: durations are seconds (float), sizes bytes, rates
+bits per second, percentages 0..100. Fault parameters stay in `FaultSpec.params`
+keyed by name, parsed by the fault catalogue that also validates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TargetKind = Literal["ssh", "local", "http", "kubernetes"]
+LostTelemetryPolicy = Literal["rollback", "pause", "warn"]
+
+
+@dataclass(frozen=True)
+class KubernetesRef:
+    context: str | None
+    namespace: str
+    selector: str  # label selector, e.g. "app=checkout"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A place faults land on. Exactly one of ssh / local / http / kubernetes describes how to reach it."""
+
+    name: str
+    kind: TargetKind
+    labels: dict[str, str] = field(default_factory=dict)
+    ssh: str | None = None  # "user@host", "user@host:port" or an alias from ~/.ssh/config
+    sudo: bool = False
+    interface: str = "eth0"
+    url: str | None = None  # http targets: base URL of the admin endpoint
+    kubernetes: KubernetesRef | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One fault as written in a step: its type, where, and its parsed parameters."""
+
+    type: str
+    target: str  # a target name, or a label selector "key=value" resolving to targets
+    params: dict[str, Any] = field(default_factory=dict)
+    optional: bool = False  # may be skipped when pre-flight finds the capability missing
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    brief: str = ""
+    faults: tuple[FaultSpec, ...] = ()
+    duration: float | None = None  # seconds the faults stay in; required when faults are present
+    expect: str = ""
+    confirm: bool = True
+    abort_on_failure: bool = False
+    phase: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A named series from one source: the built-in HTTP prober, a PromQL query or a command."""
+
+    name: str
+    source: Literal["probe", "promql", "command"]
+    probe: str | None = None  # URL for the prober
+    timeout: float = 2.0
+    promql: str | None = None
+    command: str | None = None
+    on: str | None = None  # target the command runs on; None = this machine
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    url: str
+    bearer_token_file: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_file: str | None = None
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Observe:
+    every: float = 1.0
+    prometheus: PrometheusConfig | None = None
+    metrics: dict[str, MetricSpec] = field(default_factory=dict)
+    lost_telemetry: LostTelemetryPolicy = "rollback"
+    lost_after: float = 5.0  # seconds without an answer before a source counts as lost
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    window: float = 10.0
+    require: tuple[str, ...] = ()  # condition expressions, e.g. "success_rate >= 0.99"
+
+
+@dataclass(frozen=True)
+class BlastRadius:
+    max_targets: int = 1
+    max_duration: float = 300.0
+    allowed_environments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StopWhen:
+    conditions: tuple[str, ...] = ()
+    hold: float = 0.0  # the `for:` key: how long a condition must stay true
+
+
+@dataclass(frozen=True)
+class SuccessCriteria:
+    recovery_time: float | None = None
+    data_loss: str | None = None  # e.g. "orders_rows must not drop"
+    custom: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    hypothesis: str
+    environment: str
+    targets: dict[str, Target]
+    steps: tuple[Step, ...]
+    observe: Observe = field(default_factory=Observe)
+    steady_state: SteadyState = field(default_factory=SteadyState)
+    blast_radius: BlastRadius = field(default_factory=BlastRadius)
+    stop_when: StopWhen = field(default_factory=StopWhen)
+    success_criteria: SuccessCriteria = field(default_factory=SuccessCriteria)
+    checklist: tuple[str, ...] = ()
+    version: int = 1
+    source_path: str = "<memory>"
+    source_text: str = ""
+
+    def resolve_targets(self, selector: str) -> list[Target]:
+        """A target name, or `key=value` matching labels; the resolved list in name order."""
+        if selector in self.targets:
+            return [self.targets[selector]]
+        if "=" in selector:
+            key, _, value = selector.partition("=")
+            return [t for _, t in sorted(self.targets.items()) if t.labels.get(key) == value]
+        return []

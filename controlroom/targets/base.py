@@ -1,0 +1,88 @@
+"""The executor protocol: the one small interface every target kind (ssh, local, http, kubernetes) implements.
+
+An executor runs *actions* — a shell script, an HTTP request, a Kubernetes API
+call — and answers with an `ActionResult`. Fault plans are made of actions, so
+the engine never knows how a target is reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A POSIX sh script; every value in it was quoted by `controlroom.faults.shell`."""
+
+    script: str
+    sudo: bool = False
+    timeout: float = 10.0
+    ok_codes: tuple[int, ...] = (0,)
+
+    def describe(self) -> str:
+        return ("sudo -n sh -c " if self.sudo else "") + self.script
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    json: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = 5.0
+    ok_status: tuple[int, ...] = (200, 201, 202, 204)
+    expect_json: dict[str, Any] | None = None  # every key must match in the response body
+
+    def describe(self) -> str:
+        body = f" {self.json}" if self.json is not None else ""
+        return f"{self.method} {self.url}{body}"
+
+
+@dataclass(frozen=True)
+class KubeRequest:
+    """A Kubernetes API call, relative to the target's cluster (e.g. DELETE /api/v1/namespaces/x/pods/y)."""
+
+    method: str
+    path: str
+    body: Any = None
+    timeout: float = 10.0
+    ok_status: tuple[int, ...] = (200, 201, 202, 204)
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+Action = Shell | HttpRequest | KubeRequest
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    status: int | None = None  # exit status or HTTP status
+    stdout: str = ""
+    stderr: str = ""
+    elapsed: float = 0.0
+    error: str = ""  # transport error (unreachable, timeout), empty when the action ran
+
+    @property
+    def detail(self) -> str:
+        return self.error or self.stderr.strip() or self.stdout.strip() or f"status {self.status}"
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs actions on one target. Implementations: local, ssh, http, kubernetes, memory (tests)."""
+
+    target: str
+
+    async def run(self, action: Action) -> ActionResult: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class ExecutorLog:
+    """What an executor was asked to do, in order; used by `plan` and the in-memory executor."""
+
+    actions: list[Action] = field(default_factory=list)

@@ -1,0 +1,235 @@
+"""The safety monitor: samples every metric source each interval, journals the sample, and on every sample
+evaluates the stop conditions (with their `for:` hold) and the health of each source (lost telemetry).
+
+It also answers the engine's questions about the recorded samples: does the
+steady state hold over its window, when did it hold again after a revert, and
+what did each series do before, during and after a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from controlroom.metrics.conditions import Condition, parse_condition
+from controlroom.metrics.source import MetricSource, SourceUnavailable
+
+if TYPE_CHECKING:
+    from controlroom.engine.session import Session
+
+Sample = tuple[float, dict[str, float | None]]
+HISTORY_LIMIT = 100_000  # samples kept in memory; an hour at 4/s is 14,400
+
+
+@dataclass
+class SteadyVerdict:
+    ok: bool
+    figures: dict[str, float | None] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+
+def verdict_over(samples: list[Sample], require: list[Condition]) -> SteadyVerdict:
+    """The steady state holds when every condition holds on every sample given (and there is at least one)."""
+    figures: dict[str, float | None] = {}
+    failed: list[str] = []
+    for cond in require:
+        values = [vals.get(cond.series) for _, vals in samples]
+        known = [v for v in values if v is not None]
+        # The figure shown is the worst value seen: the one that came closest to breaking the condition.
+        if known:
+            worst = min(known) if cond.op in (">", ">=") else max(known)
+            figures[cond.series] = worst
+        else:
+            figures[cond.series] = None
+        if not samples or any(cond.evaluate({cond.series: v}) is not True for v in values):
+            failed.append(str(cond))
+    return SteadyVerdict(ok=not failed and bool(samples or not require), figures=figures, failed=failed)
+
+
+class SafetyMonitor:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        sc = session.scenario
+        self.every = sc.observe.every
+        self.require = [parse_condition(c) for c in sc.steady_state.require]
+        self.stop_conditions = [parse_condition(c) for c in sc.stop_when.conditions]
+        self.hold = sc.stop_when.hold
+        self.history: list[Sample] = []
+        self._true_since: dict[str, float] = {}
+        self._failing_since: dict[str, float] = {}
+        self._lost: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._new_sample = asyncio.Event()
+        self._marks: dict[tuple[str, str], float] = {}
+        self.paused = asyncio.Event()  # set while lost telemetry with policy "pause" holds the session
+
+    # ---- the sampling loop --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None and self.s.sources:
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _sample_source(self, src: MetricSource) -> tuple[MetricSource, dict[str, float | None] | None, str]:
+        try:
+            values = await asyncio.wait_for(src.sample(), timeout=max(self.every, 0.5))
+            return src, values, ""
+        except SourceUnavailable as err:
+            return src, None, str(err) or "not answering"
+        except TimeoutError:
+            return src, None, f"no answer within {max(self.every, 0.5):.1f}s"
+        except Exception as err:  # a broken source counts as lost telemetry, it never kills the monitor
+            return src, None, f"{type(err).__name__}: {err}"
+
+    async def _loop(self) -> None:
+        next_at = self.s.clock.monotonic()
+        while True:
+            next_at += self.every
+            await self.tick()
+            await self.s.clock.sleep(max(0.0, next_at - self.s.clock.monotonic()))
+
+    async def tick(self) -> None:
+        """Take one sample from every source, journal it, evaluate stop conditions and telemetry health."""
+        results = await asyncio.gather(*(self._sample_source(src) for src in self.s.sources))
+        now = self.s.now()
+        values: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        for src, vals, err in results:
+            if vals is None:
+                for name in src.series():
+                    values[name] = None
+                errors[src.name] = err
+                self._source_failed(src, err, now)
+            else:
+                values.update({k: (None if v is None else round(float(v), 6)) for k, v in vals.items()})
+                self._source_ok(src)
+        self.history.append((now, values))
+        if len(self.history) > HISTORY_LIMIT:
+            del self.history[: len(self.history) - HISTORY_LIMIT]
+        self.s.emit("metric-sample", values=values, errors=errors)
+        self._evaluate_stop(values, now)
+        self._new_sample.set()
+        self._new_sample = asyncio.Event()
+
+    def _source_failed(self, src: MetricSource, err: str, now: float) -> None:
+        since = self._failing_since.setdefault(src.name, now)
+        lost_after = self.s.scenario.observe.lost_after
+        if src.name in self._lost or now - since < lost_after:
+            return
+        self._lost.add(src.name)
+        policy = self.s.scenario.observe.lost_telemetry
+        self.s.emit("telemetry-lost", source=src.name, policy=policy, detail=err)
+        if policy == "rollback" and self.s.rollback.active:
+            self.s.spawn(self.s.emergency_stop("telemetry", f"lost telemetry from {src.name}: {err}"))
+        elif policy == "pause":
+            self.paused.set()
+        elif policy == "warn":
+            self.s.emit("warning", message=f"metrics source {src.name} lost ({err}); the session goes on (policy warn)")
+
+    def _source_ok(self, src: MetricSource) -> None:
+        self._failing_since.pop(src.name, None)
+        if src.name in self._lost:
+            self._lost.discard(src.name)
+            self.s.emit("telemetry-restored", source=src.name)
+            if not self._lost:
+                self.paused.clear()
+
+    def _evaluate_stop(self, values: dict[str, float | None], now: float) -> None:
+        if not self.s.rollback.active or self.s.stopping:
+            self._true_since.clear()
+            return
+        for cond in self.stop_conditions:
+            key = str(cond)
+            if cond.evaluate(values) is True:
+                since = self._true_since.setdefault(key, now)
+                if now - since >= self.hold:
+                    self.s.emit("condition-breached", condition=key, value=values.get(cond.series),
+                                held_s=round(now - since, 3))
+                    self.s.spawn(self.s.emergency_stop("stop-condition", f"stop condition {key}"))
+                    return
+            else:
+                self._true_since.pop(key, None)
+
+    # ---- questions about the samples ------------------------------------------------------------------------
+
+    async def _next_sample(self) -> None:
+        await self._new_sample.wait()
+
+    async def wait_steady(self, when: str, window: float) -> SteadyVerdict:
+        """Wait until the steady state holds over a full window (at most three windows); journal the verdict."""
+        if not self.require:
+            verdict = SteadyVerdict(ok=True)
+            self.s.emit("steady-state", when=when, ok=True, figures={}, failed=[], window=window)
+            return verdict
+        start = self.s.now()
+        deadline = start + 3 * window
+        verdict = SteadyVerdict(ok=False, failed=[str(c) for c in self.require])
+        while not self.s.stopping:
+            await self._next_sample()
+            now = self.s.now()
+            if now - start < window:
+                continue
+            samples = [smp for smp in self.history if smp[0] >= now - window]
+            verdict = verdict_over(samples, self.require)
+            if verdict.ok or now >= deadline:
+                break
+        self.s.emit("steady-state", when=when, ok=verdict.ok, figures=verdict.figures, failed=verdict.failed,
+                    window=window)
+        return verdict
+
+    async def wait_recovered(self, timeout: float) -> float | None:
+        """Session time at which the steady conditions began to hold for good (a full window), or None."""
+        if not self.require:
+            return self.s.now()
+        window = self.s.scenario.steady_state.window
+        start = self.s.now()
+        while self.s.now() - start < timeout:
+            await self._next_sample()
+            after = [smp for smp in self.history if smp[0] >= start]
+            # The recovery point is the first sample of the current unbroken run of healthy samples.
+            run_start: float | None = None
+            for t, vals in after:
+                if all(c.evaluate(vals) is True for c in self.require):
+                    run_start = t if run_start is None else run_start
+                else:
+                    run_start = None
+            if run_start is not None and self.s.now() - run_start >= window:
+                verdict = verdict_over([smp for smp in after if smp[0] >= run_start], self.require)
+                self.s.emit("steady-state", when=f"after:{self.s.current_step.id if self.s.current_step else ''}",
+                            ok=True, figures=verdict.figures, failed=[], window=window)
+                return run_start
+        return None
+
+    def mark(self, what: str, step: str) -> None:
+        self._marks[(what, step)] = self.s.now()
+
+    def observed(self, step: str) -> dict[str, dict[str, float | None]]:
+        """Before / during / after / peak per series for one step (peak: the value farthest from before)."""
+        inject = self._marks.get(("inject", step))
+        revert = self._marks.get(("revert", step))
+        if inject is None:
+            return {}
+        revert = revert if revert is not None else self.s.now()
+        window = self.s.scenario.steady_state.window
+        names = sorted({k for _, vals in self.history for k in vals})
+        out: dict[str, dict[str, float | None]] = {}
+
+        def mean(xs: list[float]) -> float | None:
+            return round(sum(xs) / len(xs), 6) if xs else None
+
+        for name in names:
+            before = [v for t, vals in self.history if inject - window <= t < inject and (v := vals.get(name)) is not None]
+            during = [v for t, vals in self.history if inject <= t < revert and (v := vals.get(name)) is not None]
+            after = [v for t, vals in self.history if t >= revert and (v := vals.get(name)) is not None]
+            b = mean(before)
+            peak = max(during, key=lambda v: abs(v - b)) if during and b is not None else (max(during) if during else None)
+            out[name] = {"before": b, "during": mean(during), "after": mean(after), "peak": peak}
+        return out

@@ -1,0 +1,173 @@
+"""Injection and the one rollback path: every active fault is known here, and every revert goes through here.
+
+An injection is journaled (`fault-injecting`) and registered as active *before*
+its first action is sent, so a rollback — or `recover` after a crash — covers a
+fault whose injection was still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from controlroom.faults.plan import FaultPlan
+from controlroom.scenario.model import Step
+from controlroom.targets.base import Action, ActionResult
+
+if TYPE_CHECKING:
+    from controlroom.engine.session import Session
+
+VERIFY_ATTEMPTS = 3
+VERIFY_PAUSE = 0.2
+
+
+@dataclass
+class ActiveFault:
+    plan: FaultPlan
+    step: str
+    state: str = "injecting"  # injecting | active | reverting
+    task: asyncio.Task[bool] | None = field(default=None, repr=False)
+
+
+def spec_doc(plan: FaultPlan) -> dict[str, Any]:
+    return {"type": plan.spec.type, "target": plan.spec.target, "params": plan.spec.params}
+
+
+class Rollback:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.active: dict[str, ActiveFault] = {}
+        self.triggered = False
+        self._unconfirmed: dict[str, str] = {}  # fault id -> target
+        self._running: asyncio.Task[None] | None = None
+
+    @property
+    def unconfirmed(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self._unconfirmed.values())))
+
+    # ---- inject ---------------------------------------------------------------------------------------------
+
+    async def _run_all(self, target: str, actions: tuple[Action, ...]) -> ActionResult:
+        result = ActionResult(ok=True, status=0)
+        for action in actions:
+            result = await self.s.run_on(target, action)
+            if not result.ok:
+                return result
+        return result
+
+    async def _inject_one(self, af: ActiveFault, leash_s: float) -> bool:
+        plan = af.plan
+        if plan.leash is not None:
+            armed = await self.s.run_on(plan.target, plan.leash.arm(leash_s))
+            if not armed.ok:
+                self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
+                            error=f"could not arm the leash: {armed.detail}")
+                return False
+        result = await self._run_all(plan.target, plan.inject)
+        if not result.ok:
+            self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target, error=result.detail)
+            return False
+        af.state = "active"
+        self.s.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target)
+        return True
+
+    async def inject_all(self, step: Step, plans: list[FaultPlan], duration: float) -> bool:
+        """Inject the step's faults in parallel; False when any failed (the caller reverts the step)."""
+        leash_s = duration + self.s.leash_grace
+        afs: list[ActiveFault] = []
+        for plan in plans:
+            af = ActiveFault(plan=plan, step=step.id)
+            self.active[plan.fault_id] = af
+            self.s.emit("fault-injecting", step=step.id, fault=plan.fault_id, type=plan.spec.type, target=plan.target,
+                        summary=plan.summary, spec=spec_doc(plan), leash_s=leash_s if plan.leash else None,
+                        duration=duration)
+            afs.append(af)
+        for af in afs:
+            af.task = asyncio.ensure_future(self._inject_one(af, leash_s))
+        results = await asyncio.gather(*(af.task for af in afs if af.task), return_exceptions=True)
+        return all(r is True for r in results)
+
+    async def renew_leashes(self, seconds: float) -> None:
+        async def renew(af: ActiveFault) -> None:
+            assert af.plan.leash is not None
+            res = await self.s.run_on(af.plan.target, af.plan.leash.arm(seconds))
+            if res.ok:
+                self.s.emit("leash-renewed", fault=af.plan.fault_id, target=af.plan.target, leash_s=round(seconds, 3))
+            else:
+                self.s.emit("warning", message=f"{af.plan.target}: could not renew the leash of {af.plan.fault_id}: "
+                                               f"{res.detail}; it reverts by itself within {seconds:.0f}s")
+
+        await asyncio.gather(*(renew(af) for af in list(self.active.values())
+                               if af.plan.leash is not None and af.state == "active"))
+
+    # ---- revert ---------------------------------------------------------------------------------------------
+
+    async def _verify(self, plan: FaultPlan) -> ActionResult:
+        result = ActionResult(ok=True, status=0)
+        for attempt in range(VERIFY_ATTEMPTS):
+            result = await self._run_all(plan.target, plan.verify)
+            if result.ok:
+                return result
+            if attempt + 1 < VERIFY_ATTEMPTS:
+                await asyncio.sleep(VERIFY_PAUSE)
+        return result
+
+    async def _revert_one(self, af: ActiveFault) -> None:
+        plan = af.plan
+        if af.task is not None and not af.task.done():
+            # An injection still in flight is cut short; the revert below is idempotent, so it is safe either way.
+            af.task.cancel()
+            with contextlib.suppress(BaseException):
+                await af.task
+        af.state = "reverting"
+        errors = []
+        for action in plan.revert:  # every revert action runs, even after one fails
+            res = await self.s.run_on(plan.target, action)
+            if not res.ok:
+                errors.append(res.detail)
+        verified = await self._verify(plan)
+        if plan.leash is not None:
+            res = await self.s.run_on(plan.target, plan.leash.disarm)
+            if not res.ok:
+                errors.append(f"leash not disarmed: {res.detail}")
+        self.active.pop(plan.fault_id, None)
+        if verified.ok:
+            self._unconfirmed.pop(plan.fault_id, None)
+            self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
+                        warnings=errors)
+        else:
+            self._unconfirmed[plan.fault_id] = plan.target
+            detail = verified.detail
+            if errors:
+                detail = f"{detail}; revert said: {'; '.join(errors)}"
+            self.s.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target,
+                        error=f"could not confirm the fault is gone: {detail}")
+
+    async def revert_step(self, step_id: str, reason: str) -> None:
+        """The normal end of a step: revert its faults in parallel, through the same code as a rollback."""
+        afs = [af for af in self.active.values() if af.step == step_id]
+        await asyncio.gather(*(self._revert_one(af) for af in afs))
+
+    async def rollback_all(self, reason: str) -> None:
+        """THE rollback: revert all active faults in parallel, verify each, record the unconfirmed ones."""
+        if self._running is not None:
+            await asyncio.shield(self._running)
+            if not self.active:
+                return
+        if reason != "session end":
+            self.triggered = True
+        self._running = asyncio.ensure_future(self._rollback(reason))
+        await asyncio.shield(self._running)
+
+    async def _rollback(self, reason: str) -> None:
+        afs = list(self.active.values())
+        self.s.emit("rollback-started", reason=reason, faults=[af.plan.fault_id for af in afs],
+                    targets=sorted({af.plan.target for af in afs}))
+        await asyncio.gather(*(self._revert_one(af) for af in afs))
+        self.s.emit("rollback-finished", clean=not self._unconfirmed, unconfirmed=list(self.unconfirmed))
+
+    async def wait_done(self) -> None:
+        if self._running is not None:
+            await asyncio.shield(self._running)

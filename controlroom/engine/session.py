@@ -1,0 +1,411 @@
+"""The game-day session: a state machine that briefs, gates, injects, observes, reverts and measures recovery.
+
+Every change is an event, journaled (and fsync'd) before anything else hears of
+it, and before the action it announces is sent. All ways of stopping — stop
+conditions, lost telemetry, signals, `controlroom stop`, the e-stop key — call
+`emergency_stop`, the one rollback path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlroom.clock import Clock, RealClock
+from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate
+from controlroom.engine.monitor import SafetyMonitor
+from controlroom.engine.planning import DEFAULT_LEASH_GRACE, StepPlan, plan_scenario
+from controlroom.engine.preflight import run_preflight
+from controlroom.engine.rollback import Rollback
+from controlroom.errors import PreflightError
+from controlroom.faults.plan import FaultPlan
+from controlroom.journal.events import Event
+from controlroom.journal.writer import JournalWriter
+from controlroom.metrics.source import MetricSource
+from controlroom.scenario.model import Scenario, Step
+from controlroom.targets.base import ActionResult, Executor
+from controlroom.targets.factory import ExecutorFactory, make_executor
+
+STATES = (
+    "loaded", "preflight", "steady-state", "briefed", "awaiting-confirmation", "injecting", "observing",
+    "reverting", "recovering", "recovered", "failed", "completed", "aborted", "rolled-back",
+)
+
+Listener = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # held | failed | rolled-back | aborted | preflight-failed
+    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed
+    unconfirmed: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass
+class _StepResult:
+    outcome: str  # passed | failed | skipped | rolled-back | aborted
+    recovery_s: float | None = None
+
+
+@dataclass
+class Session:
+    scenario: Scenario
+    journal_path: Path
+    facilitator: Facilitator = field(default_factory=AutoFacilitator)
+    executor_factory: ExecutorFactory = make_executor
+    sources: list[MetricSource] = field(default_factory=list)
+    clock: Clock = field(default_factory=RealClock)
+    leash_grace: float = DEFAULT_LEASH_GRACE
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    control: bool = True  # open a control socket for `controlroom stop`
+    recovery_timeout: float | None = None  # default: derived from criteria and window
+
+    def __post_init__(self) -> None:
+        self.journal_path = Path(self.journal_path)
+        self.state = "loaded"
+        self._listeners: list[Listener] = []
+        self._writer: JournalWriter | None = None
+        self._start = 0.0
+        self._executors: dict[str, Executor] = {}
+        self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.leash_grace)
+        self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
+        self.rollback = Rollback(self)
+        self.monitor = SafetyMonitor(self)
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._ended = False
+        self.current_step: Step | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ---- events ---------------------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def now(self) -> float:
+        """Seconds since session start, on the session's clock."""
+        return self.clock.monotonic() - self._start
+
+    def emit(self, type_: str, **data: Any) -> Event:
+        event = Event(type=type_, t=self.clock.wall().isoformat(timespec="milliseconds"), mono=self.now(), data=data)
+        if self._writer is not None:
+            self._writer.append(event)  # journal first: listeners only hear of journaled events
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as err:  # a pane that throws must not stop a rollback
+                if type_ != "warning":
+                    self.emit("warning", message=f"listener failed on {type_}: {err!r}")
+        return event
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.emit("state-changed", state=state)
+
+    def add_note(self, text: str, author: str = "facilitator") -> None:
+        self.emit("note", text=text, author=author)
+
+    def tick_checklist(self, item: str, ticked: bool = True) -> None:
+        self.emit("checklist-item", item=item, ticked=ticked)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a coroutine in the background, keeping a reference so it is neither lost nor collected."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ---- executors ------------------------------------------------------------------------------------------
+
+    def executor(self, target: str) -> Executor:
+        ex = self._executors.get(target)
+        if ex is None:
+            ex = self.executor_factory(self.scenario.targets[target])
+            self._executors[target] = ex
+        return ex
+
+    async def run_on(self, target: str, action: Any) -> ActionResult:
+        try:
+            return await self.executor(target).run(action)
+        except Exception as err:  # an executor bug or transport failure is a failed action, never a crash mid-fault
+            return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
+
+    # ---- the one stop -------------------------------------------------------------------------------------
+
+    async def emergency_stop(self, source: str, reason: str = "") -> None:
+        """Stop everything: revert all active faults in parallel, verify, record what stays unconfirmed.
+
+        Idempotent: a second call waits for the first rollback to finish.
+        """
+        first = not self._stop.is_set()
+        self._stop.set()
+        if first:
+            self._stop_reason = reason or source
+            self.emit("emergency-stop", source=source, reason=reason or source)
+        await self.rollback.rollback_all(reason or source)
+
+    # ---- the run ------------------------------------------------------------------------------------------
+
+    def _header(self) -> dict[str, Any]:
+        s = self.scenario
+        return {
+            "session": self.session_id,
+            "scenario": s.name,
+            "hypothesis": s.hypothesis,
+            "environment": s.environment,
+            "scenario_path": s.source_path,
+            "scenario_text": s.source_text,
+            "started": self.clock.wall().isoformat(timespec="milliseconds"),
+            "pid": os.getpid(),
+        }
+
+    async def run(self) -> Outcome:
+        self._start = self.clock.monotonic()
+        self._writer = JournalWriter(self.journal_path, self._header())
+        from controlroom.engine.control import ControlServer
+
+        control = ControlServer(self) if self.control else None
+        s = self.scenario
+        self.emit(
+            "session-started", session=self.session_id, scenario=s.name, hypothesis=s.hypothesis,
+            environment=s.environment, targets=[{"name": t.name, "kind": t.kind, "labels": t.labels}
+                                                for t in s.targets.values()],
+            steps=[{"id": st.id, "title": st.title, "phase": st.phase, "duration": st.duration}
+                   for st in s.steps],
+            series=[name for src in self.sources for name in src.series()],
+            limits={"max_targets": s.blast_radius.max_targets, "max_duration": s.blast_radius.max_duration},
+            stop_when=list(s.stop_when.conditions), steady=list(s.steady_state.require),
+            checklist=list(s.checklist), pid=os.getpid(),
+            control=str(control.path) if control else None,
+        )
+        outcome: Outcome
+        try:
+            if control:
+                await control.start()
+            outcome = await self._run_body()
+        except asyncio.CancelledError:
+            await self.emergency_stop("cancelled")
+            outcome = Outcome("aborted", 1, self.rollback.unconfirmed, "session cancelled")
+            raise
+        except BaseException as err:
+            # Whatever broke, nothing stays injected: the rollback path runs before the error travels on.
+            await self.emergency_stop("crash", f"internal error: {err!r}")
+            raise
+        finally:
+            await self.monitor.stop()
+            if self.rollback.active:
+                await self.rollback.rollback_all("session end")
+            if not self._ended:
+                o = locals().get("outcome") or Outcome("crashed", 1, self.rollback.unconfirmed)
+                self._end(o)
+            if control:
+                await control.close()
+            await self._close_executors()
+            if self._writer:
+                self._writer.close()
+        return outcome
+
+    def _end(self, outcome: Outcome) -> None:
+        self._ended = True
+        final = {"held": "completed", "preflight-failed": "failed", "failed": "failed",
+                 "rolled-back": "rolled-back", "aborted": "aborted"}.get(outcome.outcome, "failed")
+        self.set_state(final)
+        self.emit("session-ended", outcome=outcome.outcome, exit_code=outcome.exit_code,
+                  unconfirmed=list(outcome.unconfirmed), message=outcome.message)
+
+    async def _close_executors(self) -> None:
+        for ex in self._executors.values():
+            with contextlib.suppress(Exception):
+                await ex.close()
+
+    async def _run_body(self) -> Outcome:
+        self.set_state("preflight")
+        try:
+            self._skip_faults = await run_preflight(self)
+        except PreflightError as err:
+            outcome = Outcome("preflight-failed", 2, (), str(err))
+            self._end(outcome)
+            return outcome
+        self.monitor.start()
+        self.set_state("steady-state")
+        verdict = await self.monitor.wait_steady("before", self.scenario.steady_state.window)
+        if not verdict.ok:
+            msg = f"steady state does not hold before the first injection: {', '.join(verdict.failed)}"
+            outcome = Outcome("preflight-failed", 2, (), msg)
+            self._end(outcome)
+            return outcome
+        results: list[_StepResult] = []
+        for index, sp in enumerate(self.step_plans):
+            if self.stopping:
+                break
+            result = await self._run_step(index, sp)
+            results.append(result)
+            if result.outcome == "aborted" or self.stopping:
+                break
+            if result.outcome == "failed" and sp.step.abort_on_failure:
+                break
+        return self._conclude(results)
+
+    def _conclude(self, results: list[_StepResult]) -> Outcome:
+        unconfirmed = self.rollback.unconfirmed
+        outcomes = [r.outcome for r in results]
+        if "aborted" in outcomes or self._stop_reason in ("key", "signal", "control", "cancelled"):
+            outcome = Outcome("aborted", 1, unconfirmed, f"stopped: {self._stop_reason or 'aborted'}")
+        elif self.rollback.triggered or "rolled-back" in outcomes:
+            outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
+        elif "failed" in outcomes or unconfirmed:
+            outcome = Outcome("failed", 1, unconfirmed, "hypothesis did not hold")
+        else:
+            outcome = Outcome("held", 0, (), "hypothesis held")
+        self._end(outcome)
+        return outcome
+
+    # ---- one step -----------------------------------------------------------------------------------------
+
+    async def _wait_or_stop(self, seconds: float) -> bool:
+        """Sleep on the session clock; True when a stop interrupted the wait."""
+        if self.stopping:
+            return True
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleeper, stopper):
+                t.cancel()
+        return self.stopping
+
+    async def _gate(self, step: Step, index: int) -> str:
+        gate = Gate(kind="step", step=step.id, title=step.title)
+        decider = asyncio.ensure_future(self.facilitator.decide(gate))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({decider, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if not decider.done():
+            gate.resolve("abort")
+            decider.cancel()
+            return "abort"
+        return decider.result()
+
+    async def _run_step(self, index: int, sp: StepPlan) -> _StepResult:
+        step = sp.step
+        self.current_step = step
+        plans = [p for p in sp.faults if p.fault_id not in self._skip_faults]
+        self.set_state("briefed")
+        self.emit("step-briefed", step=step.id, index=index, title=step.title, brief=step.brief, expect=step.expect,
+                  duration=step.duration, phase=step.phase,
+                  faults=[{"fault": p.fault_id, "type": p.spec.type, "target": p.target, "summary": p.summary}
+                          for p in plans],
+                  skipped_faults=sorted(p.fault_id for p in sp.faults if p.fault_id in self._skip_faults))
+        if self.monitor.paused.is_set():
+            self.emit("warning", message="waiting: a metrics source is lost (policy pause); the step starts when it is back")
+            while self.monitor.paused.is_set() and not self.stopping:
+                await self._wait_or_stop(self.scenario.observe.every)
+        decision = "confirm"
+        if step.confirm:
+            self.set_state("awaiting-confirmation")
+            self.emit("step-armed", step=step.id)
+            decision = await self._gate(step, index)
+            self.emit("step-confirmed", step=step.id, decision=decision, by="facilitator")
+        if decision == "skip":
+            self.emit("step-completed", step=step.id, outcome="skipped")
+            return _StepResult("skipped")
+        if decision == "abort":
+            self.emit("step-completed", step=step.id, outcome="aborted")
+            if not self.stopping:
+                self._stop_reason = "aborted by facilitator"
+                self._stop.set()
+            return _StepResult("aborted")
+        if not plans:
+            if step.duration:
+                self.set_state("observing")
+                await self._wait_or_stop(step.duration)
+            outcome = "rolled-back" if self.rollback.triggered else "passed"
+            self.emit("step-completed", step=step.id, outcome=outcome)
+            return _StepResult(outcome)
+        return await self._run_fault_step(step, plans)
+
+    def _check_runtime_blast_radius(self, plans: list[FaultPlan]) -> str | None:
+        br = self.scenario.blast_radius
+        targets = {p.target for p in plans} | {a.plan.target for a in self.rollback.active.values()}
+        if len(targets) > br.max_targets:
+            return (f"blast radius: {len(targets)} targets would be faulted at once ({', '.join(sorted(targets))}), "
+                    f"over max_targets {br.max_targets}")
+        if ((self.current_step and self.current_step.duration) or 0) > br.max_duration:
+            return "blast radius: step duration is over max_duration"
+        return None
+
+    async def _run_fault_step(self, step: Step, plans: list[FaultPlan]) -> _StepResult:
+        refused = self._check_runtime_blast_radius(plans)
+        if refused:
+            self.emit("warning", message=refused)
+            self.emit("step-completed", step=step.id, outcome="failed")
+            return _StepResult("failed")
+        duration = min(step.duration or 0.0, self.scenario.blast_radius.max_duration)
+        self.set_state("injecting")
+        self.monitor.mark("inject", step.id)
+        ok = await self.rollback.inject_all(step, plans, duration)
+        if not ok and not self.stopping:
+            await self.rollback.revert_step(step.id, "injection failed")
+            self.monitor.mark("revert", step.id)
+            self.emit("step-completed", step=step.id, outcome="failed")
+            return _StepResult("failed")
+        if not self.stopping:
+            self.set_state("observing")
+            deadline = self.now() + duration
+            while self.now() < deadline and not self.stopping:
+                renew_every = max(1.0, min(self.leash_grace / 3, deadline - self.now()))
+                if await self._wait_or_stop(min(renew_every, deadline - self.now())):
+                    break
+                await self.rollback.renew_leashes(deadline - self.now() + self.leash_grace)
+        rolled_back = self.rollback.triggered
+        if not rolled_back:
+            self.set_state("reverting")
+            await self.rollback.revert_step(step.id, "step end")
+        else:
+            await self.rollback.wait_done()
+        self.monitor.mark("revert", step.id)
+        recovery = await self._measure_recovery(step)
+        if rolled_back:
+            outcome = "rolled-back"
+        elif recovery is None or self.rollback.unconfirmed:
+            outcome = "failed"
+        else:
+            criterion = self.scenario.success_criteria.recovery_time
+            outcome = "failed" if (criterion is not None and recovery > criterion) else "passed"
+        self.emit("observed", step=step.id, series=self.monitor.observed(step.id))
+        self.emit("step-completed", step=step.id, outcome=outcome)
+        return _StepResult(outcome, recovery)
+
+    async def _measure_recovery(self, step: Step) -> float | None:
+        """Seconds from the end of the revert until the steady state holds again (None: it did not)."""
+        if self._stop_reason in ("key", "signal", "control", "cancelled"):
+            self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
+                      detail="not measured: the session was stopped")
+            return None
+        self.set_state("recovering")
+        criterion = self.scenario.success_criteria.recovery_time
+        window = self.scenario.steady_state.window
+        timeout = self.recovery_timeout or max((criterion or 0) * 3, window * 3, 30.0)
+        reverted_at = self.now()
+        recovered_at = await self.monitor.wait_recovered(timeout)
+        seconds = None if recovered_at is None else max(0.0, recovered_at - reverted_at)
+        self.emit("recovery-measured", step=step.id, seconds=None if seconds is None else round(seconds, 3),
+                  held=seconds is not None, criterion_s=criterion)
+        if seconds is not None:
+            self.set_state("recovered")
+        return seconds

@@ -80,7 +80,7 @@ class Rollback:
         for plan in plans:
             af = ActiveFault(plan=plan, step=step.id)
             self.active[plan.fault_id] = af
-            self.s.emit("fault-injecting", step=step.id, fault=plan.fault_id, type=plan.spec.type, target=plan.target,
+            self.s.emit("fault-injecting", step=step.id, fault=plan.fault_id, fault_type=plan.spec.type, target=plan.target,
                         summary=plan.summary, spec=spec_doc(plan), leash_s=leash_s if plan.leash else None,
                         duration=duration)
             afs.append(af)
@@ -111,7 +111,7 @@ class Rollback:
             if result.ok:
                 return result
             if attempt + 1 < VERIFY_ATTEMPTS:
-                await asyncio.sleep(VERIFY_PAUSE)
+                await self.s.clock.sleep(VERIFY_PAUSE)
         return result
 
     async def _revert_one(self, af: ActiveFault) -> None:

@@ -23,7 +23,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "step-briefed",         # step, index, title, brief, expect, duration, faults[{fault,type,target,summary}]
     "step-armed",           # step
     "step-confirmed",       # step, decision (confirm | skip | abort), by
-    "fault-injecting",      # step, fault, type, target, summary, spec{type,target,params}, leash_s
+    "fault-injecting",      # step, fault, fault_type, target, summary, spec{type,target,params}, leash_s, duration
     "fault-injected",       # step, fault, target
     "fault-failed",         # step, fault, target, error
     "leash-renewed",        # fault, target, leash_s

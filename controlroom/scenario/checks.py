@@ -1,0 +1,122 @@
+"""Value checks for scenario fields: names, destinations, URLs, selectors, paths.
+
+Names and addresses end up in shell commands, file names and journal lines, so
+they are held to small alphabets here, once, before anything is planned. Each
+check returns None when the value is fine, or a one-line message saying what
+to write instead.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+# Target and metric names: also used as series prefixes and in fault ids.
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+# Scenario and environment names: may start with a digit ("2024-q3-gameday").
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+STEP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-_]{0,62}$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SSH_RE = re.compile(
+    r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})@)?"
+    r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::(?P<port>\d{1,5}))?$"
+)
+_SELECTOR_PART_RE = re.compile(
+    r"^!?[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?"
+    r"(\s*(=|==|!=)\s*([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?)?$"
+)
+
+SHELL_METACHARACTERS = frozenset("`$&|;<>()[]{}*?!~'\"\\#=%^,")
+
+
+def metacharacters(value: str) -> str:
+    """The characters of `value` a shell would treat specially (spaces and control characters included)."""
+    bad = {c for c in value if c in SHELL_METACHARACTERS or c.isspace() or not c.isprintable()}
+    return "".join(sorted(bad))
+
+
+def _shown(chars: str) -> str:
+    return " ".join(repr(c) for c in chars)
+
+
+def check_name(value: str, what: str, pattern: re.Pattern[str] = NAME_RE) -> str | None:
+    """A name that may reach a shell: small alphabet, no metacharacters."""
+    bad = metacharacters(value)
+    if bad:
+        return f"{what} {value!r} contains shell metacharacters ({_shown(bad)}); use letters, digits and _ . -"
+    if not pattern.match(value):
+        first = "a letter or _" if pattern is NAME_RE else "a letter, digit or _"
+        return f"{what} {value!r} must start with {first} and use only letters, digits and _ . - (at most {_max_len(pattern)})"
+    return None
+
+
+def _max_len(pattern: re.Pattern[str]) -> int:
+    m = re.search(r"\{0,(\d+)\}\$$", pattern.pattern)
+    return int(m.group(1)) + 1 if m else 63
+
+
+def check_step_id(value: str) -> str | None:
+    bad = metacharacters(value)
+    if bad:
+        return f"step id {value!r} contains shell metacharacters ({_shown(bad)}); use lowercase letters, digits, - and _"
+    if not STEP_ID_RE.match(value):
+        return f"step id {value!r} must be lowercase letters, digits, - and _ (starting with a letter or digit, at most 63)"
+    return None
+
+
+def check_ssh_destination(value: str) -> str | None:
+    """'host', 'user@host', 'user@host:port', 'user@[::1]:22' or an ~/.ssh/config alias."""
+    bad = metacharacters(value.replace("[", "").replace("]", ""))
+    if bad:
+        return f"ssh destination {value!r} contains shell metacharacters ({_shown(bad)}); write user@host or user@host:port"
+    m = _SSH_RE.match(value)
+    if not m:
+        return f"ssh destination {value!r} is not user@host, user@host:port or a host alias"
+    port = m.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        return f"ssh destination {value!r} has port {port}; ports are 1 to 65535"
+    return None
+
+
+def check_url(value: str, what: str) -> str | None:
+    """An http(s) URL with a host; no spaces or control characters."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return f"{what} {value!r} contains spaces or control characters; write a URL like http://host:8080/path"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as err:
+        return f"{what} {value!r} is not a valid URL ({err})"
+    if parts.scheme not in ("http", "https"):
+        return f"{what} {value!r} must start with http:// or https://"
+    if not parts.hostname:
+        return f"{what} {value!r} has no host; write a URL like http://host:8080/path"
+    if port == 0:
+        return f"{what} {value!r} has port 0; ports are 1 to 65535"
+    return None
+
+
+def check_selector(value: str) -> str | None:
+    """A Kubernetes equality-based label selector: 'app=checkout,tier!=canary'."""
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or not all(_SELECTOR_PART_RE.match(p) for p in parts):
+        return f"label selector {value!r} must be key=value pairs separated by commas, e.g. 'app=checkout'"
+    return None
+
+
+def check_path(value: str, what: str) -> str | None:
+    """A file path used by the control room itself (never a shell): no control characters."""
+    if not value or any(not c.isprintable() for c in value):
+        return f"{what} {value!r} must be a file path without control characters"
+    return None
+
+
+def check_one_line(value: str, what: str) -> str | None:
+    if not value.strip():
+        return f"{what} must not be empty"
+    if any(not c.isprintable() for c in value):
+        return f"{what} {value!r} must be one line of printable text"
+    return None

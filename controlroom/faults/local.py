@@ -1,0 +1,167 @@
+"""Process faults: pause (SIGSTOP/SIGCONT) and kill a process named by its pidfile, on this machine or over SSH.
+
+The command forms are plain POSIX sh, so `local` and `ssh` targets share them.
+The pid is read from the pidfile at run time and must be a number above 1:
+`kill -STOP -1` would stop every process on the host. A pause carries a leash:
+a detached guard in its own session that sends SIGCONT after N seconds unless
+it is disarmed (its pid is kept in a guard file) or re-armed (renewal).
+"""
+
+from __future__ import annotations
+
+import re
+
+from controlroom.faults._args import arg
+from controlroom.faults.catalogue import FaultType, Param, PlanContext
+from controlroom.faults.plan import FaultPlan, Leash, Requirement
+from controlroom.faults.shell import abs_path, q, sh
+from controlroom.scenario.model import FaultSpec, Target
+from controlroom.targets.base import Shell
+from controlroom.units import format_duration, parse_duration
+
+GUARD_DIR = "/tmp"  # present on every host; the guard file name carries the fault id
+
+
+def _pidfile(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected the absolute path of a pidfile such as '/run/api.pid', got {value!r}")
+    return abs_path(value)
+
+
+PIDFILE = Param("pidfile", _pidfile, required=True, doc="absolute path of the file holding the process id")
+RESTART_CHECK = Param("restart_check", parse_duration, default=10.0,
+                      doc="how long to wait for the process to be running again under a new pid (default 10s)")
+
+
+def _safe_id(fault_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", fault_id)[:100] or "fault"
+
+
+def guard_file(fault_id: str) -> str:
+    return abs_path(f"{GUARD_DIR}/controlroom-leash-{_safe_id(fault_id)}.pid")
+
+
+def _read_pid(pidfile: str) -> str:
+    """Sets $pid from the pidfile, or fails the script saying why; never lets through 0, 1 or a negative."""
+    return (f"pid=$(cat {q(pidfile)} 2>/dev/null); "
+            f'case "$pid" in ""|*[!0-9]*) echo {q(f"no pid in {pidfile}")} >&2; exit 1;; esac; '
+            f'[ "$pid" -gt 1 ] || {{ echo {q(f"refusing pid $pid from {pidfile}")} >&2; exit 1; }}')
+
+
+def _read_pid_or_done(pidfile: str) -> str:
+    """Sets $pid, or ends the script successfully: no readable pid means no process left to undo a fault on."""
+    return (f"pid=$(cat {q(pidfile)} 2>/dev/null) || exit 0; "
+            'case "$pid" in ""|*[!0-9]*) exit 0;; esac; [ "$pid" -gt 1 ] || exit 0')
+
+
+def _alive_check(pidfile: str, target: str) -> str:
+    return (f'{_read_pid(pidfile)}; [ -d "/proc/$pid" ] || '
+            f'{{ echo {q(f"{target}: process $pid from {pidfile} is not running")} >&2; exit 1; }}')
+
+
+def resume_script(pidfile: str) -> str:
+    """SIGCONT to the process, idempotent: succeeds when it runs already, or is gone."""
+    return f'{_read_pid_or_done(pidfile)}; [ -d "/proc/$pid" ] || exit 0; kill -CONT "$pid"'
+
+
+def not_stopped_script(pidfile: str) -> str:
+    """Succeeds unless the process is in state T (stopped by a signal)."""
+    return (f'{_read_pid_or_done(pidfile)}; [ -r "/proc/$pid/stat" ] || exit 0; '
+            # The state is the first field after the ")" that ends the command name.
+            """state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1); """
+            'case "$state" in T) echo "process $pid is still stopped (state T)" >&2; exit 1;; esac')
+
+
+def disarm_script(guard: str) -> str:
+    """Kill the guard's whole process group (its sh and its sleep); succeeds when there is no guard."""
+    return (f"gpid=$(cat {q(guard)} 2>/dev/null); "
+            'case "$gpid" in ""|*[!0-9]*) ;; *) [ "$gpid" -gt 1 ] && kill -TERM "-$gpid" 2>/dev/null;; esac; '
+            f"rm -f {q(guard)}")
+
+
+def arm_script(guard: str, seconds: float, revert: str) -> str:
+    """(Re)start the guard: it records its pid, sleeps, then reverts. Returns once the guard file exists."""
+    wait = max(1, int(seconds + 0.999))
+    inner = f"echo $$ > {q(guard)}; sleep {wait}; ( {revert} ); rm -f {q(guard)}"
+    # setsid -f: own session, so neither our exit, an SSH disconnect nor a timeout kill reaches it;
+    # every fd redirected, or a remote `run()` would wait for the guard to finish.
+    return (f"{disarm_script(guard)}; {sh('setsid', '-f', 'sh', '-c', inner)} </dev/null >/dev/null 2>&1; "
+            f"i=0; while [ ! -s {q(guard)} ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done; "
+            f"[ -s {q(guard)} ] || {{ echo 'the leash guard did not start (is setsid installed?)' >&2; exit 1; }}")
+
+
+def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
+    pidfile = arg(spec, PIDFILE)
+    sudo = target.sudo
+    guard = guard_file(ctx.fault_id)
+    resume = resume_script(pidfile)
+    verify = Shell(not_stopped_script(pidfile), sudo=sudo)
+    return FaultPlan(
+        fault_id=ctx.fault_id,
+        spec=spec,
+        target=target.name,
+        summary=f"pause the process of {pidfile} on {target.name} (SIGSTOP)",
+        inject=(Shell(f'{_read_pid(pidfile)}; kill -STOP "$pid"', sudo=sudo),),
+        revert=(Shell(resume, sudo=sudo),),
+        verify=(verify,),
+        leash=Leash(arm=lambda seconds: Shell(arm_script(guard, seconds, resume), sudo=sudo, timeout=15.0),
+                    disarm=Shell(disarm_script(guard), sudo=sudo)),
+        requires=(
+            Requirement("process running", Shell(_alive_check(pidfile, target.name), sudo=sudo),
+                        f"{target.name}: no running process in {pidfile}; fix `pidfile` or start the process"),
+            Requirement("setsid", Shell("command -v setsid >/dev/null"),
+                        f"{target.name}: setsid (util-linux) is missing; the pause's leash needs it"),
+        ),
+        clobber_check=(verify,),
+    )
+
+
+def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
+    pidfile = arg(spec, PIDFILE)
+    check = float(arg(spec, RESTART_CHECK))
+    sudo = target.sudo
+    # The killed pid is kept so the recovery check can tell a restarted process from the old one.
+    killed = abs_path(f"{GUARD_DIR}/controlroom-killed-{_safe_id(ctx.fault_id)}.pid")
+    secs = max(1, int(check + 0.999))
+    restarted = (
+        f"old=$(cat {q(killed)} 2>/dev/null); end=$(( $(date +%s) + {secs} )); "
+        f"while :; do pid=$(cat {q(pidfile)} 2>/dev/null); "
+        'case "$pid" in ""|*[!0-9]*) ;; *) '
+        f'if [ -d "/proc/$pid" ] && {{ [ "$pid" != "$old" ] || [ ! -e {q(killed)} ]; }}; then exit 0; fi;; esac; '
+        '[ "$(date +%s)" -ge "$end" ] && break; sleep 0.2; done; '
+        f"echo {q(f'the process of {pidfile} is not running again after {format_duration(check)}')} >&2; exit 1"
+    )
+    return FaultPlan(
+        fault_id=ctx.fault_id,
+        spec=spec,
+        target=target.name,
+        summary=f"kill the process of {pidfile} on {target.name} (SIGKILL), expect a restart within {format_duration(check)}",
+        inject=(Shell(f'{_read_pid(pidfile)}; echo "$pid" > {q(killed)}; kill -KILL "$pid"', sudo=sudo),),
+        revert=(),
+        verify=(Shell(restarted, sudo=sudo, timeout=secs + 5.0),),
+        requires=(
+            Requirement("process running", Shell(_alive_check(pidfile, target.name), sudo=sudo),
+                        f"{target.name}: no running process in {pidfile}; fix `pidfile` or start the process"),
+        ),
+        revertible=False,
+    )
+
+
+FAULTS: list[FaultType] = [
+    FaultType(
+        name="process-pause",
+        params=(PIDFILE,),
+        target_kinds=frozenset({"local", "ssh"}),
+        build=_build_pause,
+        doc="Freeze a process with SIGSTOP for the step's duration; SIGCONT on revert or when the leash runs out.",
+    ),
+    FaultType(
+        name="process-kill",
+        params=(PIDFILE, RESTART_CHECK),
+        target_kinds=frozenset({"local", "ssh"}),
+        build=_build_kill,
+        doc="Kill a process with SIGKILL; no revert — the check is that it runs again (a supervisor restarts it).",
+        revertible=False,
+        needs_duration=False,
+    ),
+]

@@ -728,8 +728,9 @@ class Validator:
                 type_node = m.get("type")
                 assert type_node is not None
                 close = difflib.get_close_matches(type_name, list(table), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                self.at(type_node, f"{where}.type: unknown fault type {type_name!r}; {hint}(known: {', '.join(sorted(table)) or 'none'})")
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(sorted(table)) or "none"
+                self.at(type_node, f"{where}.type: unknown fault type {type_name!r}{hint} (known types: {known})")
         resolved: list[Target] = []
         if selector is not None and target_node is not None:
             resolved = self.resolve(selector, target_node, f"{where}.target", resolver)

@@ -61,11 +61,20 @@ async def run_preflight(session: Session) -> set[str]:
 
     await asyncio.gather(*(reach(n) for n in targets))
 
+    # Two faults on one host often need the same tool: run each distinct check once per target.
+    done: dict[tuple[str, str, object], asyncio.Future[tuple[bool, str]]] = {}
+
+    async def once(name: str, target: str, action: Action, message: str) -> tuple[bool, str]:
+        key = (target, name, action)
+        if key not in done:
+            done[key] = asyncio.ensure_future(_check(session, name, target, action, message))
+        return await done[key]
+
     async def plan_checks(plan: FaultPlan) -> None:
         if not reach_ok.get(plan.target, False):
             return
         for req in plan.requires:
-            good, detail = await _check(session, req.name, plan.target, req.check, req.message)
+            good, detail = await once(req.name, plan.target, req.check, req.message)
             if not good:
                 if plan.spec.optional:
                     skip.add(plan.fault_id)
@@ -74,8 +83,8 @@ async def run_preflight(session: Session) -> set[str]:
                     failures.append(detail)
                 return
         for action in plan.clobber_check:
-            good, detail = await _check(
-                session, "nothing to clobber", plan.target, action,
+            good, detail = await once(
+                "nothing to clobber", plan.target, action,
                 f"{plan.target}: a previous fault is still in place; run `controlroom recover JOURNAL` first")
             if not good:
                 failures.append(detail)

@@ -1,0 +1,291 @@
+"""The command line: a thin shell over the core. Imports are lazy so `controlroom --help` starts fast.
+
+Every error a user can cause arrives here as a ControlroomError and leaves as one
+line on stderr with exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+EXIT_INPUT = 2
+
+
+def _p(text: str = "", *, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+# ---- commands -------------------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from controlroom.errors import ScenarioError
+    from controlroom.scenario import load_scenario
+
+    bad = 0
+    for path in args.scenarios:
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as err:
+            bad += 1
+            for problem in err.problems:
+                _p(str(problem), err=True)
+            continue
+        faults = sum(len(st.faults) for st in sc.steps)
+        _p(f"{path}: ok: {sc.name} ({len(sc.steps)} steps, {faults} faults, environment {sc.environment})")
+    return EXIT_INPUT if bad else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from controlroom.engine.planning import plan_scenario
+    from controlroom.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    _p(f"# {sc.name} — environment {sc.environment}; nothing below is executed")
+    _p(f"# hypothesis: {sc.hypothesis}")
+    br = sc.blast_radius
+    _p(f"# blast radius: at most {br.max_targets} target(s) at once, {br.max_duration:g}s per fault")
+    for n, sp in enumerate(plan_scenario(sc), start=1):
+        step = sp.step
+        dur = f", {step.duration:g}s" if step.duration else ""
+        gate = "confirm" if step.confirm else "no confirmation"
+        _p(f"\nstep {n} {step.id}: {step.title} ({gate}{dur})")
+        if not sp.faults:
+            _p("  (no fault: observe only)")
+        for plan in sp.faults:
+            t = sc.targets[plan.target]
+            where = t.ssh or t.url or t.kind
+            _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
+            for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
+                                   ("revert", plan.revert), ("verify", plan.verify)):
+                for a in actions:
+                    _p(f"    {label:7} {a.describe()}")
+            if plan.leash:
+                _p(f"    {'leash':7} {plan.leash.arm((step.duration or 0) + 30).describe()}")
+                _p(f"    {'disarm':7} {plan.leash.disarm.describe()}")
+            if not plan.revertible:
+                _p("    (no revert: recovery is checked instead)")
+    return 0
+
+
+def _journal_path(arg: str | None, name: str) -> str:
+    import re
+    import time
+
+    from controlroom.paths import journal_dir
+
+    if arg:
+        return arg
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "session"
+    return str(journal_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.jsonl")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from controlroom.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    journal = _journal_path(args.journal, sc.name)
+    if not args.headless:
+        from controlroom.app.entry import run_live
+
+        return run_live(sc, journal)
+    from controlroom.headless import run_headless
+
+    return run_headless(sc, journal, yes=args.yes)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controlroom.lab.demo import run_demo
+
+    return run_demo(headless=args.headless, journal=args.journal)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from controlroom.engine.control import pick_session
+
+    target = args.journal
+    if not Path(target).exists():
+        target = pick_session(target)["journal"]
+    from controlroom.app.entry import run_watch
+
+    return run_watch(target)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from controlroom.engine.control import stop_session
+
+    verdict = stop_session(args.session)
+    if verdict.get("clean"):
+        _p(f"session {verdict['session']}: stopped; all faults reverted and verified clean")
+        return 0
+    names = ", ".join(verdict.get("unconfirmed", [])) or "unknown"
+    _p(f"session {verdict['session']}: stopped; NOT confirmed clean: {names}")
+    return 1
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from controlroom.engine.recover import recover
+
+    return recover(args.journal, printer=_p)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from controlroom.engine.control import running_sessions
+
+    sessions = running_sessions()
+    if not sessions:
+        _p("no sessions running on this machine")
+        return 0
+    for s in sessions:
+        state = "running" if s["alive"] else "CRASHED (run: controlroom recover JOURNAL)"
+        if s["alive"]:
+            try:
+                import asyncio
+                import json
+
+                from controlroom.engine.control import _ask
+
+                lines = asyncio.run(_ask(s["socket"], "status", 2.0))
+                state = json.loads(lines[-1]).get("state", state) if lines else state
+            except Exception:
+                state = "running (control socket not answering)"
+        _p(f"{s['session']}  pid {s['pid']}  {s['scenario']}  {state}  journal {s['journal']}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from controlroom.errors import ControlroomError, ScenarioError
+    from controlroom.scenario import load_scenario
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ControlroomError(f"{folder}: not a folder; give the folder that holds your *.yaml scenarios")
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    if not files:
+        _p(f"{folder}: no *.yaml scenarios")
+        return 0
+    width = max(len(f.name) for f in files)
+    for f in files:
+        try:
+            sc = load_scenario(f)
+        except ScenarioError as err:
+            _p(f"{f.name:<{width}}  INVALID ({len(err.problems)} problems: controlroom validate {f})")
+            continue
+        faults = sorted({ft.type for st in sc.steps for ft in st.faults})
+        _p(f"{f.name:<{width}}  {sc.name}  env={sc.environment}  steps={len(sc.steps)}  "
+           f"faults={','.join(faults) or '-'}")
+    return 0
+
+
+def _delegate(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        main: Callable[[list[str]], int] = importlib.import_module(module).main
+        return main(args.rest)
+
+    return run
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from controlroom.app.entry import run_replay
+
+    return run_replay(args.journal, speed=args.speed)
+
+
+# ---- parser ---------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from controlroom import __version__
+
+    p = argparse.ArgumentParser(
+        prog="controlroom",
+        description="A terminal control room for chaos-engineering game days.",
+        epilog="Exit codes: 0 hypothesis held, 1 hypothesis failed or rolled back, 2 invalid input or pre-flight failed.",
+    )
+    p.add_argument("--version", action="version", version=f"controlroom {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = add("demo", cmd_demo, "embedded demo: sample service + load + scenario, no root, no SSH")
+    sp.add_argument("--headless", action="store_true", help="line-mode run instead of the TUI")
+    sp.add_argument("--journal", help="journal file (default: under the XDG data dir)")
+
+    sp = add("run", cmd_run, "run a scenario in the control room (TUI); --headless --yes for CI")
+    sp.add_argument("scenario")
+    sp.add_argument("--headless", action="store_true", help="no TUI: progress lines on stdout")
+    sp.add_argument("--yes", action="store_true", help="confirm every step without asking (CI)")
+    sp.add_argument("--journal", help="journal file (default: under the XDG data dir)")
+
+    sp = add("validate", cmd_validate, "check scenarios: schema and safety rules; FILE:LINE:COL: message")
+    sp.add_argument("scenarios", nargs="+", metavar="SCENARIO")
+
+    sp = add("plan", cmd_plan, "dry run: every command or request per target, inject and revert")
+    sp.add_argument("scenario")
+
+    sp = add("watch", cmd_watch, "read-only live view of a running session (journal file or session id)")
+    sp.add_argument("journal", metavar="JOURNAL|SESSION")
+
+    sp = add("replay", cmd_replay, "post-mortem replay of a journal in the same panes")
+    sp.add_argument("journal")
+    sp.add_argument("--speed", type=float, default=1.0, help="playback speed: 1, 4, 16 or 60")
+
+    sp = add("report", _delegate("controlroom.report.cli"), "post-mortem report of a journal: md | html | json")
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+
+    sp = add("history", _delegate("controlroom.history"), "sessions in the journal folder: outcomes and score trends")
+    sp.add_argument("rest", nargs=argparse.REMAINDER)
+
+    sp = add("stop", cmd_stop, "emergency stop of a running session from another terminal")
+    sp.add_argument("session", nargs="?", help="session id (optional when only one runs)")
+
+    sp = add("recover", cmd_recover, "revert anything a crashed session left active; idempotent")
+    sp.add_argument("journal")
+
+    sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
+    sp.add_argument("folder", nargs="?", default="scenarios")
+
+    add("status", cmd_status, "running sessions on this machine and their state")
+
+    sp = add("lab", _delegate("controlroom.lab.cli"), "local rehearsal lab: hosts in network namespaces (root)")
+    sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="up|down|status ...")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return EXIT_INPUT
+    from controlroom.errors import ControlroomError, ScenarioError
+
+    try:
+        return int(args.fn(args))
+    except ScenarioError as err:
+        for problem in err.problems:  # one located line per problem
+            _p(str(problem), err=True)
+        return err.exit_code
+    except ControlroomError as err:
+        _p(f"controlroom: {err}", err=True)
+        return err.exit_code
+    except KeyboardInterrupt:
+        _p("controlroom: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Line-mode runs (`run --headless`, `demo --headless`, CI): the engine with progress lines on stdout.
+
+Without `--yes` each gate is asked on the terminal; with it every step is
+confirmed at once. SIGINT and SIGTERM go through the one rollback path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate
+from controlroom.engine.session import Outcome, Session
+from controlroom.journal.events import Event
+from controlroom.metrics.source import MetricSource
+from controlroom.scenario.model import Scenario
+
+Printer = Callable[[str], None]
+
+
+def _clock(mono: float) -> str:
+    m, s = divmod(max(0.0, mono), 60)
+    return f"T+{int(m):02d}:{s:04.1f}"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+class ProgressPrinter:
+    """Turns events into the progress lines a CI log or a facilitator without a TUI reads."""
+
+    def __init__(self, out: Printer, sample_every: float = 2.0) -> None:
+        self.out = out
+        self.sample_every = sample_every
+        self._last_sample = -1e9
+        self._steps = 0
+
+    def __call__(self, e: Event) -> None:
+        line = self.format(e)
+        if line:
+            self.out(f"{_clock(e.mono)}  {line}")
+
+    def format(self, e: Event) -> str | None:
+        d = e.data
+        t = e.type
+        if t == "session-started":
+            self._steps = len(d.get("steps", []))
+            return f"session {d['session']}: {d['scenario']} in {d['environment']} — {d['hypothesis']}"
+        if t == "preflight-check":
+            mark = "ok  " if d["ok"] else "FAIL"
+            where = f" {d['target']}" if d.get("target") else ""
+            return f"pre-flight {mark} {d['check']}{where}" + ("" if d["ok"] else f": {d['detail']}")
+        if t == "steady-state":
+            figs = ", ".join(f"{k}={_fmt(v)}" for k, v in d.get("figures", {}).items())
+            verdict = "holds" if d["ok"] else f"does NOT hold ({', '.join(d.get('failed', []))})"
+            return f"steady state ({d['when']}) {verdict}" + (f" [{figs}]" if figs else "")
+        if t == "step-briefed":
+            faults = "; ".join(f["summary"] for f in d.get("faults", [])) or "observe only"
+            return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
+        if t == "step-confirmed":
+            return f"  {d['decision']}ed by {d.get('by', 'facilitator')}" if d["decision"] != "confirm" else "  confirmed"
+        if t == "fault-injecting":
+            return f"  injecting {d['summary']}"
+        if t == "fault-injected":
+            return f"  injected on {d['target']}"
+        if t == "fault-failed":
+            return f"  FAILED to inject on {d['target']}: {d['error']}"
+        if t == "metric-sample":
+            if e.mono - self._last_sample < self.sample_every:
+                return None
+            self._last_sample = e.mono
+            vals = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.get("values", {}).items()))
+            errs = "  ".join(f"{k}: {v}" for k, v in d.get("errors", {}).items())
+            return f"  metrics {vals}" + (f"  [{errs}]" if errs else "")
+        if t == "condition-breached":
+            return f"  BREACH {d['condition']} (value {_fmt(d.get('value'))}) — rolling back"
+        if t == "telemetry-lost":
+            return f"  telemetry lost from {d['source']} ({d['detail']}); policy {d['policy']}"
+        if t == "emergency-stop":
+            return f"EMERGENCY STOP ({d['source']}): {d.get('reason', '')}"
+        if t == "rollback-started":
+            return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
+        if t == "fault-reverted":
+            return f"  reverted on {d['target']}, verified clean"
+        if t == "fault-revert-failed":
+            return f"  NOT CONFIRMED on {d['target']}: {d['error']}"
+        if t == "rollback-finished":
+            return "  rollback finished: all clean" if d["clean"] else \
+                f"  rollback finished: {len(d['unconfirmed'])} unconfirmed: {', '.join(d['unconfirmed'])}"
+        if t == "recovery-measured":
+            if d.get("seconds") is None:
+                return f"  recovery: steady state not regained{' (' + d['detail'] + ')' if d.get('detail') else ''}"
+            crit = f" (criterion {d['criterion_s']:g}s)" if d.get("criterion_s") is not None else ""
+            return f"  recovered in {d['seconds']:.1f}s{crit}"
+        if t == "step-completed":
+            return f"  step {d['step']}: {d['outcome']}"
+        if t in ("warning", "note"):
+            return f"  {t}: {d.get('message') or d.get('text')}"
+        if t == "session-ended":
+            extra = f"; unconfirmed: {', '.join(d['unconfirmed'])}" if d.get("unconfirmed") else ""
+            return f"session ended: {d['outcome']} (exit {d['exit_code']}){extra} — {d.get('message', '')}"
+        return None
+
+
+class TerminalFacilitator:
+    """Asks each gate on the terminal: [c]onfirm, [s]kip or [a]bort."""
+
+    async def decide(self, gate: Gate) -> Decision:
+        answer = await asyncio.to_thread(input, f"  inject step {gate.step}? [c]onfirm / [s]kip / [a]bort: ")
+        return {"c": "confirm", "s": "skip", "a": "abort"}.get(answer.strip().lower()[:1], "abort")  # type: ignore[return-value]
+
+
+def build_sources(scenario: Scenario) -> list[MetricSource]:
+    """Metric sources for a scenario: the prober per probe metric, Prometheus and commands when configured."""
+    sources: list[MetricSource] = []
+    obs = scenario.observe
+    for spec in obs.metrics.values():
+        if spec.source == "probe":
+            from controlroom.metrics.prober import HttpProber
+
+            sources.append(HttpProber(spec.name, spec.probe or "", every=obs.every, timeout=spec.timeout))
+    promql = {n: m for n, m in obs.metrics.items() if m.source == "promql"}
+    if promql and obs.prometheus is not None:
+        from controlroom.metrics.prometheus import PrometheusSource
+
+        sources.append(PrometheusSource(obs.prometheus, promql))
+    commands = {n: m for n, m in obs.metrics.items() if m.source == "command"}
+    if commands:
+        from controlroom.metrics.command import CommandSource
+
+        sources.append(CommandSource(commands, scenario))  # type: ignore[arg-type]
+    return sources
+
+
+async def run_session(session: Session) -> Outcome:
+    """Run a session with SIGINT/SIGTERM wired to the one rollback path."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda s=sig: session.spawn(
+            session.emergency_stop("signal", f"{signal.Signals(s).name} received")))
+    try:
+        return await session.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for src in session.sources:
+            try:
+                await src.close()
+            except Exception:  # closing a dead source is not worth a traceback
+                pass
+
+
+def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Printer | None = None,
+                 sources: list[MetricSource] | None = None) -> int:
+    printer = out or (lambda line: print(line, flush=True))
+    facilitator: Facilitator = AutoFacilitator() if yes else TerminalFacilitator()
+    if not yes and not sys.stdin.isatty():
+        printer("controlroom: no terminal to confirm steps on; pass --yes to confirm every step (CI)")
+        return 2
+    session = Session(scenario, journal_path=Path(journal), facilitator=facilitator,
+                      sources=sources if sources is not None else build_sources(scenario))
+    session.subscribe(ProgressPrinter(printer))
+    printer(f"journal: {journal}")
+    outcome = asyncio.run(run_session(session))
+    return outcome.exit_code

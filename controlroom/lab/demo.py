@@ -1,0 +1,112 @@
+"""The embedded demo: the sample shop in a child process on loopback, a load generator, and `demo.yaml`.
+
+No root, no SSH: the faults are the shop's own admin hooks (latency, errors),
+leashed service-side by a TTL. `demo_environment()` is shared by the headless
+run and the TUI so both show exactly the same game day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import httpx
+
+from controlroom.errors import ControlroomError
+from controlroom.scenario import load_scenario_text
+from controlroom.scenario.model import Scenario
+
+DEMO_PORT_IN_FILE = "127.0.0.1:8089"
+
+
+def demo_text() -> str:
+    return resources.files("controlroom.lab").joinpath("demo.yaml").read_text(encoding="utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ControlroomError(f"the demo service exited at start (status {proc.returncode})")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url + "/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise ControlroomError(f"the demo service did not answer on {url} within {timeout:.0f}s")
+
+
+@contextlib.asynccontextmanager
+async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
+    """Start the shop and its load; yield the demo scenario pointed at them; stop both on exit."""
+    from controlroom.lab.load import LoadGenerator
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    load = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_ready(url, proc)
+        load = LoadGenerator(url + "/checkout", rps=rps)
+        load.start()
+        text = demo_text().replace(DEMO_PORT_IN_FILE, f"127.0.0.1:{port}")
+        yield load_scenario_text(text, "demo.yaml")
+    finally:
+        if load is not None:
+            await load.stop()
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_demo(*, headless: bool, journal: str | None = None) -> int:
+    from controlroom.cli import _journal_path
+
+    path = _journal_path(journal, "demo-checkout")
+    if not headless:
+        from controlroom.app.entry import run_demo_tui
+
+        return run_demo_tui(path)
+    return asyncio.run(_run_demo_headless(Path(path)))
+
+
+async def _run_demo_headless(journal: Path) -> int:
+    from controlroom.engine.gates import AutoFacilitator
+    from controlroom.engine.session import Session
+    from controlroom.headless import ProgressPrinter, build_sources, run_session
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    async with demo_environment() as scenario:
+        session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
+                          sources=build_sources(scenario))
+        session.subscribe(ProgressPrinter(out))
+        out(f"journal: {journal}")
+        outcome = await run_session(session)
+    # The demo is built to trip its stop condition: a clean rollback is the demo working as designed.
+    if outcome.outcome in ("held", "rolled-back") and not outcome.unconfirmed:
+        out(f"demo finished as designed: {outcome.outcome}, nothing left injected. "
+            f"Post-mortem: controlroom report {journal}")
+        return 0
+    out(f"demo did not finish as designed: {outcome.outcome} {outcome.message}")
+    return 1

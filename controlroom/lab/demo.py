@@ -36,11 +36,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if proc.returncode is not None:
                 raise ControlroomError(f"the demo service exited at start (status {proc.returncode})")
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(url + "/health")).status_code == 200:
@@ -55,8 +55,8 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     from controlroom.lab.load import LoadGenerator
 
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port)],
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     load = None
@@ -70,12 +70,13 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     finally:
         if load is not None:
             await load.stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 def run_demo(*, headless: bool, journal: str | None = None) -> int:

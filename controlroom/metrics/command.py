@@ -1,0 +1,126 @@
+"""Command probes as a metric source: `pg_isready`, a row count, an HTTP check — run locally or on a target.
+
+Each `command:` series runs once per interval, through the executor of the
+target named in `on:` (this machine when absent). Its value is:
+
+* the number the command prints — the last non-empty line of stdout, when
+  that line is a number (`psql -tAc 'select count(*) ...'` gives 1234.0);
+* otherwise its exit status as a health bit: 1.0 for exit 0, 0.0 for any
+  other exit (`pg_isready`, `curl -fsS URL >/dev/null`);
+* None ("no data") when the command could not run or did not finish within
+  the metric's `timeout` — no answer is not the same as a failed check.
+
+The command text is the scenario author's own shell script, run as written
+(it is not a value spliced into one of ours, so nothing is quoted here).
+When every command of the source fails to even run (the targets are
+unreachable), `sample()` raises SourceUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+
+from controlroom.errors import MetricsError
+from controlroom.metrics.source import SourceUnavailable
+from controlroom.scenario.model import MetricSpec
+from controlroom.targets.base import ActionResult, Executor, Shell
+
+LOCAL = "local"
+
+
+def probe_value(result: ActionResult) -> float | None:
+    """The metric value of one finished command (see the module docstring)."""
+    if result.error or result.status is None:
+        return None
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if lines:
+        try:
+            number = float(lines[-1])
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    return 1.0 if result.status == 0 else 0.0
+
+
+class CommandSource:
+    """A MetricSource for the `command:` series of a scenario.
+
+    `executors_by_target` maps target names to their executors (the engine's
+    own, so probes share the SSH connections); `local` runs the commands
+    without `on:` and defaults to a LocalExecutor.
+    """
+
+    name = "command"
+
+    def __init__(
+        self,
+        metrics: dict[str, MetricSpec],
+        executors_by_target: dict[str, Executor],
+        local: Executor | None = None,
+        local_factory: Callable[[], Executor] | None = None,
+    ) -> None:
+        self._specs = {n: m for n, m in sorted(metrics.items()) if m.source == "command" and m.command}
+        self._executors = executors_by_target
+        self._local = local
+        self._local_factory = local_factory
+        self._own_local = False
+        self.last_errors: dict[str, str] = {}
+        for name, spec in self._specs.items():
+            if spec.on is not None and spec.on not in executors_by_target:
+                raise MetricsError(
+                    f"observe.metrics.{name}.on: no target named {spec.on!r}; use one of the scenario's targets"
+                )
+
+    def series(self) -> list[str]:
+        return list(self._specs)
+
+    async def start(self) -> None:
+        if self._local is None and any(s.on is None for s in self._specs.values()):
+            if self._local_factory is not None:
+                self._local = self._local_factory()
+            else:
+                from controlroom.targets.local import LocalExecutor
+
+                self._local = LocalExecutor(LOCAL)
+            self._own_local = True
+
+    async def close(self) -> None:
+        if self._own_local and self._local is not None:
+            await self._local.close()
+        self._local = None
+        self._own_local = False
+
+    def _executor(self, spec: MetricSpec) -> Executor:
+        if spec.on is not None:
+            return self._executors[spec.on]
+        if self._local is None:
+            raise RuntimeError("CommandSource.start() was not called")
+        return self._local
+
+    async def _run(self, spec: MetricSpec) -> ActionResult:
+        assert spec.command is not None
+        # ok_codes covers every status: a failing check is a value (0.0), not an executor failure.
+        action = Shell(script=spec.command, timeout=spec.timeout, ok_codes=tuple(range(256)))
+        try:
+            return await self._executor(spec).run(action)
+        except Exception as err:  # an executor that raises instead of answering: still "no data"
+            return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
+
+    async def sample(self) -> dict[str, float | None]:
+        names = list(self._specs)
+        results = await asyncio.gather(*(self._run(self._specs[n]) for n in names))
+        values: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        for name, result in zip(names, results, strict=True):
+            values[name] = probe_value(result)
+            if values[name] is None:
+                errors[name] = result.error or f"no result (status {result.status})"
+        self.last_errors = errors
+        if names and len(errors) == len(names):
+            first = errors[names[0]]
+            raise SourceUnavailable(f"no command probe could run ({names[0]}: {first})")
+        return values

@@ -1,0 +1,135 @@
+"""A throwaway Prometheus on loopback, for the tests, the benchmarks and rehearsals without a real one.
+
+Runs the distribution's `prometheus` binary with a temporary TSDB and a
+scrape config for the given loopback targets. Readiness (`/-/ready`) comes in
+~0.1 s but the first sample only after a few seconds, so `wait_for_data`
+polls a query until it returns something.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+from controlroom.errors import MetricsError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalPrometheus:
+    """`with LocalPrometheus(["127.0.0.1:8080"]) as prom: prom.url` — stopped and its TSDB removed on exit."""
+
+    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None) -> None:
+        self.scrape = scrape
+        self.interval = interval
+        self.binary = binary or shutil.which("prometheus") or ""
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> LocalPrometheus:
+        if not self.binary:
+            raise MetricsError("prometheus is not installed; install the Debian package 'prometheus'")
+        self._dir = tempfile.TemporaryDirectory(prefix="controlroom-prom-")
+        root = Path(self._dir.name)
+        interval = f"{max(1, round(self.interval * 1000))}ms"
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+            "scrape_configs": [{"job_name": "sample", "static_configs": [{"targets": self.scrape}]}],
+        }
+        # JSON is YAML: no YAML writer needed.
+        (root / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
+        self.port = free_port()
+        self._log = open(root / "prometheus.log", "wb")  # closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={root / 'prometheus.yml'}",
+                f"--storage.tsdb.path={root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log = (root / "prometheus.log").read_text(errors="replace")[-400:]
+                raise MetricsError(f"prometheus exited with status {self.proc.returncode}: {log.strip()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise MetricsError(f"prometheus did not become ready within {timeout:g}s")
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        """One instant query straight over HTTP (no client): the raw `result` list."""
+        qs = urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{qs}", timeout=2) as r:
+            return list(json.loads(r.read())["data"]["result"])
+
+    def wait_for_data(self, promql: str, timeout: float = 20.0) -> float:
+        """Poll until `promql` returns a result; the seconds it took (the first scrape takes ~6 s)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            try:
+                if self.query(promql):
+                    return time.monotonic() - t0
+            except (urllib.error.URLError, OSError, KeyError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise MetricsError(f"prometheus returned no data for {promql!r} within {timeout:g}s")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no clean shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

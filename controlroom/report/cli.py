@@ -1,0 +1,62 @@
+"""`controlroom report JOURNAL [--format md|html|json] [-o FILE]`: the post-mortem of one session."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from controlroom.errors import ControlroomError
+from controlroom.journal.reader import read_journal
+from controlroom.report.build import build_report
+from controlroom.report.model import ReportError
+from controlroom.report.render import render_html, render_json, render_markdown
+
+RENDERERS = {"md": render_markdown, "html": render_html, "json": render_json}
+_BY_SUFFIX = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="controlroom report", description="Post-mortem of a recorded session.")
+    p.add_argument("journal", help="the session's journal (*.jsonl)")
+    p.add_argument("--format", "-f", choices=sorted(RENDERERS), default=None,
+                   help="md (wiki), html (one self-contained file with charts) or json; default: from -o's suffix, else md")
+    p.add_argument("-o", "--output", help="write here instead of standard output")
+    return p
+
+
+def write_report(journal: str | Path, fmt: str, output: str | Path | None) -> str:
+    """Build and render; write to `output` when given. Returns the rendered text."""
+    if fmt not in RENDERERS:
+        raise ReportError(f"--format {fmt}: unknown report format; use one of {', '.join(sorted(RENDERERS))}")
+    text = RENDERERS[fmt](build_report(read_journal(journal)))
+    if output is not None:
+        out = Path(output)
+        if out.is_dir():
+            raise ReportError(f"{out}: is a directory; give -o a file name such as report.{fmt}")
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, out)  # a reader never sees half a report
+        except OSError as err:
+            raise ReportError(f"{out}: cannot write the report: {err.strerror}") from None
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    fmt = args.format or (_BY_SUFFIX.get(Path(args.output).suffix.lower(), "md") if args.output else "md")
+    try:
+        text = write_report(args.journal, fmt, args.output)
+    except ControlroomError as err:
+        print(f"controlroom report: {err}", file=sys.stderr)
+        return err.exit_code
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,262 @@
+"""Renderers of a built report: JSON (the schema'd data), Markdown (for a wiki), HTML (one self-contained file).
+
+All three show the same facts, including the score's breakdown and weights.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from controlroom.report.charts import clock, score_svg, series_svg, sparkline, text_bar
+from controlroom.report.model import COMPONENT_TITLES
+
+_STATUS_COLOURS = {"held": "#2ca02c", "failed": "#d62728", "rolled-back": "#ff7f0e", "aborted": "#7f7f7f",
+                   "incomplete": "#9467bd"}
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _v(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:g}"
+    return str(x)
+
+
+def _md(text: Any) -> str:
+    # Table cells: a pipe or newline would break the row.
+    return _v(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _window(f: dict[str, Any]) -> str:
+    w = f.get("window")
+    return f"{clock(w[0])} → {clock(w[1])}" if w else "–"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    r = report
+    e, x = r["experiment"], r["execution"]
+    out: list[str] = []
+    add = out.append
+    add(f"# Game day report: {e['name'] or e['id']}")
+    add("")
+    if r["incomplete"]:
+        add("> **Incomplete**: the journal ends without session-ended (the session crashed or was killed). "
+            "Figures cover what was recorded.")
+        add("")
+    hyp = r["hypothesis"]
+    add(f"- **Experiment**: `{e['id']}` · environment {_v(e['environment'])}")
+    add(f"- **Status**: **{r['status']}**")
+    add(f"- **Hypothesis**: {hyp['statement'] or '–'} — validated: **{_v(hyp['validated'])}**")
+    add(f"- **Execution**: {_v(x['started'])} → {_v(x['ended'])} ({_v(x['duration_s'])} s); "
+        f"auto-rollback: **{_v(x['auto_rollback'])}**")
+    add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100")
+    add("")
+    add("## Resilience score")
+    add("")
+    weights = ", ".join(f"{COMPONENT_TITLES[k]} {w:g}" for k, w in r["score"]["weights"].items())
+    add(f"Weights: {weights}. A component that cannot be judged is left out and the others are scaled up.")
+    add("")
+    for t in r["score"]["targets"]:
+        add(f"### {t['target']}" + (f" (service {t['service']})" if t["service"] else "") + f": {_v(t['total'])}")
+        add("")
+        add("| component | score | weight | effective | points | |")
+        add("|---|---:|---:|---:|---:|---|")
+        for name, c in t["components"].items():
+            add(f"| {COMPONENT_TITLES.get(name, name)} | {_v(c['score'])} | {c['weight']:g} | {c['effective_weight']:g} "
+                f"| {c['points']:g} | `{text_bar(c['score'], 20)}` |")
+        add("")
+    add("## Faults")
+    add("")
+    if r["faults"]:
+        add("| fault | type | target | window | verified | status |")
+        add("|---|---|---|---|---|---|")
+        for f in r["faults"]:
+            add(f"| {_md(f['fault'])} | {_md(f['type'])} | {_md(f['target'])} | {_window(f)} | {_v(f['verified'])} "
+                f"| {_md(f['status'])}{(': ' + _md(f['error'])) if f['error'] else ''} |")
+    else:
+        add("No fault was injected.")
+    add("")
+    add("## Observed behaviour")
+    add("")
+    add("| series | before | during | after | peak | trend |")
+    add("|---|---:|---:|---:|---:|---|")
+    for s in r["series"]:
+        spark = sparkline([p[1] for p in s["points"]], 32)
+        add(f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} | {_v(s['after'])} | {_v(s['peak'])} "
+            f"| `{spark}` |" if spark else f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} "
+            f"| {_v(s['after'])} | {_v(s['peak'])} | |")
+    add("")
+    rec = r["recovery"]
+    add("## Recovery")
+    add("")
+    add(f"Criterion: {_v(rec['criterion_s'])} s.")
+    for m in rec["measurements"]:
+        add(f"- {m['step']}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover") + f" ({m['source']})")
+    add("")
+    d = r["degradation"]
+    add("## Graceful degradation, cascading failures, blast radius")
+    add("")
+    add(f"- Graceful degradation: **{_v(d['graceful'])}** ({d['samples_within']} of {d['samples_judged']} in-fault "
+        "samples inside the stop thresholds)")
+    for c in r["cascading_failures"]:
+        add(f"- Cascading failure: {c['detail']}")
+    if not r["cascading_failures"]:
+        add("- Cascading failures: none found")
+    b = r["blast_radius"]
+    add(f"- Blast radius: affected {', '.join(b['affected_targets']) or 'none'}; contained **{_v(b['contained'])}**"
+        + (f"; unconfirmed: {', '.join(b['unconfirmed'])}" if b["unconfirmed"] else "")
+        + (f"; outside the plan: {', '.join(b['outside_plan'])}" if b["outside_plan"] else ""))
+    add("")
+    add("## Success criteria")
+    add("")
+    add(f"Met: **{_v(r['success_criteria']['met'])}**")
+    add("")
+    for c in r["success_criteria"]["criteria"]:
+        add(f"- {'✅' if c['met'] else '❌' if c['met'] is False else '❔'} {c['name']}"
+            + (f" ({c['criterion']})" if c["criterion"] else "") + (f": {c['detail']}" if c["detail"] else ""))
+    add("")
+    add("## Insights and recommendations")
+    add("")
+    for i in r["insights"]:
+        add(f"- **{i['severity']}** `{i['id']}`: {i['finding']}  \n  → {i['recommendation']}")
+    if not r["insights"]:
+        add("Nothing stood out.")
+    add("")
+    add("## Facilitator's notes")
+    add("")
+    for n in r["notes"]:
+        add(f"- {clock(n['mono'] or 0)} **{n['author'] or 'facilitator'}**: {n['text']}")
+    if not r["notes"]:
+        add("No notes were taken.")
+    if r["journal_warnings"]:
+        add("")
+        add("## Journal warnings")
+        add("")
+        for w in r["journal_warnings"]:
+            add(f"- {w}")
+    add("")
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:960px;color:#222;background:#fff}
+h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+.badge{display:inline-block;padding:2px 10px;border-radius:10px;color:#fff;font-weight:600}
+.banner{background:#f3e8ff;border-left:4px solid #9467bd;padding:8px 12px;margin:12px 0}
+table{border-collapse:collapse;margin:8px 0;width:100%} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;font-size:.92em}
+th{background:#f6f6f6} td.num{text-align:right}
+.chart{display:block;margin:4px 0 16px} .plot{fill:#fafafa;stroke:#ccc}
+.fault{fill:#ff7f0e;fill-opacity:.18} .line{fill:none;stroke:#1f77b4;stroke-width:1.6} .line-dot{fill:#1f77b4}
+.threshold{stroke:#d62728;stroke-dasharray:5 4;stroke-width:1} .marker{stroke-width:1.5;stroke-dasharray:2 2}
+.axis{font-size:11px;fill:#555} .bar-bg{fill:#eee}
+.sev-critical{color:#b00020;font-weight:600} .sev-warning{color:#a66000;font-weight:600} .sev-info{color:#1f5fa0}
+.legend span{display:inline-block;margin-right:14px;font-size:.85em} .sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px}
+"""
+
+
+def _h(x: Any) -> str:
+    return escape(_v(x))
+
+
+def render_html(report: dict[str, Any]) -> str:
+    r = report
+    e, x = r["experiment"], r["execution"]
+    colour = _STATUS_COLOURS.get(r["status"], "#555")
+    out: list[str] = []
+    add = out.append
+    add("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>Game day report: {_h(e['name'] or e['id'])}</title><style>{_CSS}</style></head><body>")
+    add(f"<h1>Game day report: {_h(e['name'] or e['id'])}</h1>")
+    add(f"<p><span class=\"badge\" style=\"background:{colour}\">{_h(r['status'])}</span> "
+        f"experiment <code>{_h(e['id'])}</code> · environment {_h(e['environment'])}</p>")
+    if r["incomplete"]:
+        add("<div class=\"banner\"><strong>Incomplete.</strong> The journal ends without session-ended: the session "
+            "crashed or was killed. Figures cover what was recorded.</div>")
+    hyp = r["hypothesis"]
+    add("<table>")
+    for k, v in (("Hypothesis", hyp["statement"]), ("Validated", hyp["validated"]), ("Started", x["started"]),
+                 ("Ended", x["ended"]), ("Duration", f"{_v(x['duration_s'])} s"), ("Auto-rollback", x["auto_rollback"]),
+                 ("Resilience score", r["score"]["overall"])):
+        add(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>")
+    add("</table>")
+
+    add("<h2>Resilience score</h2>")
+    weights = ", ".join(f"{COMPONENT_TITLES[k]} {w:g}" for k, w in r["score"]["weights"].items())
+    add(f"<p>Weights: {escape(weights)}. A component that cannot be judged is left out and the others are scaled up.</p>")
+    for t in r["score"]["targets"]:
+        svc = f" (service {_h(t['service'])})" if t["service"] else ""
+        add(f"<h3>{_h(t['target'])}{svc}: {_h(t['total'])}</h3>")
+        add(score_svg(t["components"]))
+        add("<table><tr><th>component</th><th>score</th><th>weight</th><th>effective</th><th>points</th></tr>")
+        for name, c in t["components"].items():
+            add(f"<tr><td>{escape(COMPONENT_TITLES.get(name, name))}</td><td class=\"num\">{_h(c['score'])}</td>"
+                f"<td class=\"num\">{c['weight']:g}</td><td class=\"num\">{c['effective_weight']:g}</td>"
+                f"<td class=\"num\">{c['points']:g}</td></tr>")
+        add("</table>")
+
+    add("<h2>Observed behaviour</h2>")
+    add("<p class=\"legend\"><span><i class=\"sw\" style=\"background:#ff7f0e;opacity:.35\"></i>fault window</span>"
+        "<span><i class=\"sw\" style=\"background:#d62728\"></i>stop threshold / breach</span>"
+        "<span><i class=\"sw\" style=\"background:#9467bd\"></i>rollback</span>"
+        "<span><i class=\"sw\" style=\"background:#1f77b4\"></i>note</span></p>")
+    windows = [(f["window"][0], f["window"][1], f"{f['fault']} on {f['target']}") for f in r["faults"] if f["window"]]
+    t_end = float(x["duration_s"] or 0.0)
+    for s in r["series"]:
+        add(f"<h3>{_h(s['name'])}</h3>")
+        add(f"<p>before {_h(s['before'])} · during {_h(s['during'])} · after {_h(s['after'])} · peak {_h(s['peak'])}"
+            f" · {s['samples']} samples, {s['gaps']} gaps</p>")
+        add(series_svg(s, t_end=t_end, windows=windows, markers=r["timeline"]))
+
+    add("<h2>Faults</h2>")
+    if r["faults"]:
+        add("<table><tr><th>fault</th><th>type</th><th>target</th><th>window</th><th>verified</th><th>status</th></tr>")
+        for f in r["faults"]:
+            err = f": {_h(f['error'])}" if f["error"] else ""
+            add(f"<tr><td>{_h(f['fault'])}</td><td>{_h(f['type'])}</td><td>{_h(f['target'])}</td>"
+                f"<td>{escape(_window(f))}</td><td>{_h(f['verified'])}</td><td>{_h(f['status'])}{err}</td></tr>")
+        add("</table>")
+    else:
+        add("<p>No fault was injected.</p>")
+
+    rec, d, b = r["recovery"], r["degradation"], r["blast_radius"]
+    add("<h2>Recovery, degradation, blast radius</h2><ul>")
+    for m in rec["measurements"]:
+        add(f"<li>Recovery after {_h(m['step'])}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
+            + f" (criterion {_h(m.get('criterion_s', rec['criterion_s']))} s)</li>")
+    add(f"<li>Graceful degradation: <strong>{_h(d['graceful'])}</strong> ({d['samples_within']} of "
+        f"{d['samples_judged']} in-fault samples inside the stop thresholds)</li>")
+    for c in r["cascading_failures"]:
+        add(f"<li>Cascading failure: {_h(c['detail'])}</li>")
+    add(f"<li>Blast radius: affected {_h(', '.join(b['affected_targets']) or 'none')}; contained "
+        f"<strong>{_h(b['contained'])}</strong>"
+        + (f"; unconfirmed: {_h(', '.join(b['unconfirmed']))}" if b["unconfirmed"] else "") + "</li></ul>")
+
+    add(f"<h2>Success criteria: {_h(r['success_criteria']['met'])}</h2><ul>")
+    for c in r["success_criteria"]["criteria"]:
+        mark = "✅" if c["met"] else "❌" if c["met"] is False else "❔"
+        add(f"<li>{mark} {_h(c['name'])}" + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
+            + (f": {_h(c['detail'])}" if c["detail"] else "") + "</li>")
+    add("</ul>")
+
+    add("<h2>Insights and recommendations</h2><ul>")
+    for i in r["insights"]:
+        add(f"<li><span class=\"sev-{escape(i['severity'])}\">{_h(i['severity'])}</span> <code>{_h(i['id'])}</code>: "
+            f"{_h(i['finding'])}<br>→ {_h(i['recommendation'])}</li>")
+    add("</ul>" if r["insights"] else "<li>Nothing stood out.</li></ul>")
+
+    add("<h2>Facilitator's notes</h2><ul>")
+    for n in r["notes"]:
+        add(f"<li>{clock(n['mono'] or 0)} <strong>{_h(n['author'] or 'facilitator')}</strong>: {_h(n['text'])}</li>")
+    add("</ul>" if r["notes"] else "<li>No notes were taken.</li></ul>")
+    if r["journal_warnings"]:
+        add("<h2>Journal warnings</h2><ul>" + "".join(f"<li>{_h(w)}</li>" for w in r["journal_warnings"]) + "</ul>")
+    add("</body></html>\n")
+    return "\n".join(out)

@@ -22,6 +22,7 @@ from controlroom.clock import Clock, RealClock
 from controlroom.errors import MetricsError
 from controlroom.metrics.source import SourceUnavailable
 from controlroom.metrics.window import RollingWindow
+from controlroom.targets.http import describe_connect_error
 
 SUFFIXES: tuple[str, ...] = ("success_rate", "p50_ms", "p95_ms", "p99_ms", "rps")
 
@@ -103,7 +104,7 @@ class HttpProber:
             latency = time.perf_counter() - started  # the user waited this long and got nothing
         except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
             if isinstance(err, httpx.ConnectError):
-                connect_error = _describe_connect_error(self.url, err)
+                connect_error = describe_connect_error(self.url, err)
         except httpx.HTTPError:
             pass
         self.record(ok, latency, connect_error)
@@ -145,9 +146,3 @@ class HttpProber:
             await self._client.aclose()
             self._client = None
 
-
-def _describe_connect_error(url: str, err: Exception) -> str:
-    text = str(err)
-    if "refused" in text.lower():
-        return f"connection refused to {url}"
-    return f"cannot connect to {url}: {text or type(err).__name__}"

@@ -39,7 +39,7 @@ class HttpExecutor:
             return ActionResult(ok=False, elapsed=time.monotonic() - started,
                                 error=f"timed out after {action.timeout:g}s: {action.method} {action.url}")
         except httpx.ConnectError as err:
-            return ActionResult(ok=False, elapsed=time.monotonic() - started, error=_connect_error(action.url, err))
+            return ActionResult(ok=False, elapsed=time.monotonic() - started, error=describe_connect_error(action.url, err))
         except httpx.HTTPError as err:
             return ActionResult(ok=False, elapsed=time.monotonic() - started,
                                 error=f"{type(err).__name__} on {action.method} {action.url}: {err}")
@@ -77,8 +77,11 @@ def json_mismatch(body: str, expected: dict[str, Any]) -> str:
     return ""
 
 
-def _connect_error(url: str, err: Exception) -> str:
-    text = str(err)
-    if "refused" in text.lower():
-        return f"connection refused to {url}"
-    return f"cannot connect to {url}: {text or type(err).__name__}"
+def describe_connect_error(url: str, err: BaseException) -> str:
+    """A one-line reason for a failed connect; httpx hides "refused" behind "All connection attempts failed"."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return f"connection refused to {url}"
+        seen = seen.__cause__ or seen.__context__
+    return f"cannot connect to {url}: {err or type(err).__name__}"

@@ -1,0 +1,190 @@
+"""Process faults on this machine through the local executor: pause/resume, the leash, kill and restart checks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from controlroom.faults.catalogue import PlanContext, build_plan, catalogue, parse_params
+from controlroom.faults.local import guard_file
+from controlroom.faults.plan import FaultPlan
+from controlroom.scenario.model import FaultSpec, Target
+from controlroom.targets.base import Action, ActionResult
+from controlroom.targets.local import LocalExecutor
+
+HERE = Target(name="here", kind="local")
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.fixture
+def sleeper(tmp_path: Path):
+    proc = subprocess.Popen(["sleep", "60"])
+    pidfile = tmp_path / "sleeper.pid"
+    pidfile.write_text(f"{proc.pid}\n")
+    yield proc, str(pidfile)
+    proc.send_signal(signal.SIGCONT)
+    proc.kill()
+    proc.wait()
+
+
+def _plan(kind: str, fault_id: str, duration: float | None = 5.0, **params: object) -> FaultPlan:
+    return build_plan(FaultSpec(type=kind, target="here", params=dict(params)), HERE,
+                      PlanContext(fault_id=fault_id, duration=duration, leash_grace=1.0))
+
+
+async def _run(ex: LocalExecutor, actions: tuple[Action, ...]) -> ActionResult:
+    result = ActionResult(ok=True)
+    for action in actions:
+        result = await ex.run(action)
+        if not result.ok:
+            return result
+    return result
+
+
+async def _wait_state(pid: int, want: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _state(pid) == want:
+            return True
+        await asyncio.sleep(0.05)
+    return _state(pid) == want
+
+
+async def test_pause_stops_the_process_and_revert_resumes_it(sleeper, tmp_path):
+    proc, pidfile = sleeper
+    plan = _plan("process-pause", f"pause-{tmp_path.name}", pidfile=pidfile)
+    ex = LocalExecutor("here")
+    assert (await _run(ex, tuple(r.check for r in plan.requires))).ok
+    assert (await _run(ex, plan.clobber_check)).ok
+    assert (await _run(ex, plan.inject)).ok
+    assert _state(proc.pid) == "T"
+    failed = await _run(ex, plan.verify)
+    assert not failed.ok and f"process {proc.pid} is still stopped" in failed.detail
+    assert (await _run(ex, plan.revert)).ok
+    assert (await _run(ex, plan.verify)).ok
+    assert _state(proc.pid) == "S"
+    assert (await _run(ex, plan.revert)).ok  # idempotent
+
+
+async def test_leash_resumes_a_paused_process_when_nobody_reverts(sleeper, tmp_path):
+    proc, pidfile = sleeper
+    plan = _plan("process-pause", f"leash-{tmp_path.name}", pidfile=pidfile)
+    assert plan.leash is not None
+    ex = LocalExecutor("here")
+    armed = await ex.run(plan.leash.arm(1.0))
+    assert armed.ok, armed.detail
+    assert (await _run(ex, plan.inject)).ok
+    assert _state(proc.pid) == "T"
+    # The control room "dies" here: no revert, no disarm. The guard acts alone.
+    assert await _wait_state(proc.pid, "S", within=3.0)
+    assert not _exists(guard_file(plan.fault_id))
+
+
+async def test_disarmed_leash_does_nothing_and_renewal_replaces_the_guard(sleeper, tmp_path):
+    proc, pidfile = sleeper
+    plan = _plan("process-pause", f"disarm-{tmp_path.name}", pidfile=pidfile)
+    assert plan.leash is not None
+    ex = LocalExecutor("here")
+    guard = guard_file(plan.fault_id)
+    assert (await ex.run(plan.leash.arm(30.0))).ok
+    first = _read_pid(guard)
+    assert (await ex.run(plan.leash.arm(1.0))).ok  # renewal: the old guard is gone, a new one runs
+    second = _read_pid(guard)
+    assert second != first and not _running(first)
+    assert (await ex.run(plan.leash.disarm)).ok
+    assert not _exists(guard) and not _running(second)
+    assert (await _run(ex, plan.inject)).ok
+    await asyncio.sleep(1.5)
+    assert _state(proc.pid) == "T"  # nothing resumed it: the guard was disarmed
+    assert (await _run(ex, plan.revert)).ok
+    assert (await ex.run(plan.leash.disarm)).ok  # disarming twice is fine
+
+
+async def test_pause_refuses_a_pidfile_that_holds_no_pid(tmp_path):
+    bogus = tmp_path / "bogus.pid"
+    ex = LocalExecutor("here")
+    for content in ("-1\n", "1\n", "12 13\n", ""):
+        bogus.write_text(content)
+        plan = _plan("process-pause", "bogus", pidfile=str(bogus))
+        result = await _run(ex, plan.inject)
+        assert not result.ok and ("no pid in" in result.detail or "refusing pid" in result.detail), content
+        assert (await _run(ex, plan.revert)).ok  # nothing to resume is not a failure
+    missing = _plan("process-pause", "missing", pidfile=str(tmp_path / "nope.pid"))
+    result = await _run(ex, tuple(r.check for r in missing.requires))
+    assert not result.ok
+
+
+def test_pidfile_paths_that_could_smuggle_shell_are_refused():
+    ft = catalogue()["process-pause"]
+    for path in ("/run/x.pid; rm -rf /", "/run/$(id).pid", "run/x.pid", "/run/../etc/x", "/run/x pid"):
+        _, problems = parse_params(ft, {"pidfile": path})
+        assert problems and "invalid path" in problems[0][1], path
+    with pytest.raises(ValueError, match="invalid path"):
+        _plan("process-pause", "x", pidfile="/tmp/a;reboot")
+    parsed, problems = parse_params(ft, {"pidfile": "/run/api.pid"})
+    assert parsed == {"pidfile": "/run/api.pid"} and not problems
+
+
+def test_guard_file_name_is_a_safe_path_whatever_the_fault_id():
+    assert guard_file("slow/0@db-1") == "/tmp/controlroom-leash-slow_0_db-1.pid"
+    assert guard_file("a b;c$(d)") == "/tmp/controlroom-leash-a_b_c__d_.pid"
+
+
+@pytest.fixture
+def supervised(tmp_path: Path):
+    """A tiny supervisor: restarts `sleep` whenever it dies, writing the new pid to the pidfile."""
+    pidfile = tmp_path / "svc.pid"
+    script = f"while :; do sleep 60 & echo $! > {pidfile}; wait $!; done"
+    sup = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 2
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield str(pidfile)
+    os.killpg(sup.pid, signal.SIGKILL)
+    sup.wait()
+
+
+async def test_kill_then_check_the_process_runs_again_under_a_new_pid(supervised, tmp_path):
+    plan = _plan("process-kill", f"kill-{tmp_path.name}", duration=None, pidfile=supervised, restart_check="3s")
+    assert not plan.revertible and plan.revert == () and plan.leash is None
+    old = _read_pid(supervised)
+    ex = LocalExecutor("here")
+    assert (await _run(ex, plan.inject)).ok
+    assert (await _run(ex, plan.verify)).ok
+    assert _read_pid(supervised) != old
+
+
+async def test_kill_check_fails_when_nothing_restarts_the_process(sleeper, tmp_path):
+    proc, pidfile = sleeper
+    plan = _plan("process-kill", f"dead-{tmp_path.name}", duration=None, pidfile=pidfile, restart_check="1s")
+    ex = LocalExecutor("here")
+    assert (await _run(ex, plan.inject)).ok
+    proc.wait(timeout=2)
+    result = await _run(ex, plan.verify)
+    assert not result.ok and "is not running again after 1s" in result.detail
+
+
+def _running(pid: int) -> bool:
+    try:
+        return _state(pid) != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _read_pid(path: str) -> int:
+    with open(path) as f:
+        return int(f.read())
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)

@@ -1,0 +1,295 @@
+"""The control room App: the panes around one RoomState, fed by a live session, a followed journal or a list.
+
+Every event goes through `controlroom.viewstate.apply`; panes are redrawn from
+the state, at most once per pass of the message loop (floods are merged).
+Read-only feeds have no controls: the facilitator's keys are hidden and do nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from controlroom.app.feeds import Feed
+from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
+from controlroom.app.preflight_screen import PreflightScreen
+from controlroom.journal.events import Event
+from controlroom.viewstate import RoomState, apply
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.blast_radius import BlastRadiusPane
+from controlroom.widgets.estop import EmergencyStopControl
+from controlroom.widgets.event_log import EventLogPane
+from controlroom.widgets.header import RoomHeader
+from controlroom.widgets.metrics import MetricsPane
+from controlroom.widgets.rollback import RollbackPane
+from controlroom.widgets.step_card import StepCard
+from controlroom.widgets.timeline import FaultTimeline
+from controlroom.widgets.too_small import TooSmall
+
+# Actions only a facilitator may take: hidden and refused in watch and replay.
+CONTROL_ACTIONS = frozenset({"emergency_stop", "decide", "note", "tick"})
+KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc"}
+
+
+def pretty_keys(keys: str) -> str:
+    return " or ".join(KEY_NAMES.get(k, k.upper() if k.startswith("f") and k[1:].isdigit() else k)
+                       for k in keys.split(","))
+
+
+class RoomUpdated(Message):
+    """New events were folded into the state; a pending one makes later ones redundant."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RoomUpdated)
+
+
+class ControlRoomApp(App[int]):
+    CSS_PATH = "controlroom.tcss"
+    TITLE = "controlroom"
+    HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (80, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-too-short"), (24, "-short"), (40, "-tall")]
+    BINDINGS = [
+        # The stop is a priority binding on the App: it runs before any screen, modal or focused widget.
+        Binding("f12,exclamation_mark", "emergency_stop", "E-STOP", priority=True, id="emergency-stop",
+                key_display="F12/!"),
+        Binding("c", "decide('confirm')", "Confirm", id="confirm"),
+        Binding("s", "decide('skip')", "Skip", id="skip"),
+        Binding("a", "decide('abort')", "Abort", id="abort"),
+        Binding("n", "note", "Note", id="note"),
+        Binding("p", "preflight", "Pre-flight", id="preflight"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("q", "quit_room", "Quit", id="quit"),
+    ]
+    HELP_TEXT = {
+        "emergency-stop": "EMERGENCY STOP: revert every active fault now (works in every screen)",
+        "confirm": "confirm the armed step: inject its faults",
+        "skip": "skip the armed step",
+        "abort": "abort the session at this gate",
+        "note": "add a timestamped note to the journal",
+        "preflight": "show the pre-flight checklist",
+        "help": "this help",
+        "quit": "quit (asks first, and reverts, while faults are active)",
+    }
+
+    def __init__(self, feed: Feed, *, keymap: dict[str, str] | None = None, clock_tick: bool = True) -> None:
+        super().__init__()
+        self.feed = feed
+        self.controls = feed.controls
+        self.read_only = feed.controls is None
+        self.state = RoomState()
+        self.keymap = dict(keymap or {})
+        self.stop_requested = False
+        self.feed_done = False
+        self.feed_result: Any = None
+        self._update_pending = False
+        self._preflight_shown = False
+        self._clock_tick = clock_tick
+        self._panes: list[Pane] = []
+
+    # ---- layout -----------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        mode = self.feed.mode
+        self._panes = [
+            RoomHeader(mode, id="header"), RollbackPane(id="rollback"), StepCard(id="step", read_only=self.read_only),
+            MetricsPane(id="metrics"), BlastRadiusPane(id="blast"), FaultTimeline(id="timeline"),
+            EventLogPane(id="log"),
+        ]
+        header, rollback, step, metrics, blast, timeline, log = self._panes
+        with Horizontal(id="top"):
+            yield header
+            yield EmergencyStopControl(read_only=self.read_only, id="estop")
+        # One grid; the breakpoint classes in controlroom.tcss rearrange it for 80x24 and for big terminals.
+        with Grid(id="body"):
+            with Vertical(id="stepbox"):
+                yield rollback
+                yield step
+            yield blast
+            yield metrics
+            yield timeline
+            yield log
+        yield Footer()
+        yield TooSmall(id="too-small")
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        estop = self.query_one(EmergencyStopControl)
+        estop.keys = pretty_keys(self.keymap.get("emergency-stop", "f12,exclamation_mark"))
+        self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
+        self._refresh_panes()
+        self._pump()
+        if (self._clock_tick and self.feed.clock() is not None) or self.feed.mode == "live":
+            self.set_interval(1.0, self._tick_clock)
+
+    # ---- the feed ---------------------------------------------------------------------------------------
+
+    @work(group="feed", exit_on_error=False)
+    async def _pump(self) -> None:
+        try:
+            self.feed_result = await self.feed.pump(self.receive)
+        finally:
+            self.feed_done = True
+            self._schedule()
+
+    def receive(self, event: Event) -> None:
+        """Called for every event (on the event loop): fold it now, redraw soon."""
+        apply(self.state, event)
+        self._schedule()
+
+    def feed_events(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            apply(self.state, ev)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._update_pending:
+            self._update_pending = True
+            self.post_message(RoomUpdated())
+
+    def on_room_updated(self, _msg: RoomUpdated) -> None:
+        self._update_pending = False
+        self._refresh_panes()
+
+    def _tick_clock(self) -> None:
+        now = self.feed.clock()
+        if now is not None and not self.state.ended and now > self.state.now:
+            self.state.now = now
+            self._schedule()
+
+    def _refresh_panes(self) -> None:
+        state = self.state
+        rollback = self.query_one(RollbackPane)
+        rollback.requested = self.stop_requested
+        for pane in self._panes:
+            pane.show(state)
+        estop = self.query_one(EmergencyStopControl)
+        estop.stopping = self.stop_requested or state.estop_source is not None
+        # Once stopping, the rollback progress takes the step card's place on short terminals.
+        self.query_one("#stepbox").set_class(rollback.has_class("-visible"), "-stopping")
+        self._follow_preflight()
+        for screen in self.screen_stack:
+            if isinstance(screen, PreflightScreen):
+                screen.show(state)
+        self.refresh_bindings()
+
+    def _follow_preflight(self) -> None:
+        """Open the pre-flight screen once the session starts; close it when the first step is briefed."""
+        state = self.state
+        top = self.screen
+        if not state.preflight_done and state.scenario and not self._preflight_shown and not self.stop_requested:
+            self._preflight_shown = True
+            if not isinstance(top, PreflightScreen):
+                self.push_screen(PreflightScreen(self.feed.mode, self.read_only))
+        elif state.preflight_done and isinstance(top, PreflightScreen):
+            self.pop_screen()
+
+    # ---- keys -------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CONTROL_ACTIONS and self.read_only:
+            return False
+        if action == "decide":
+            return self.state.active_gate() and not self.stop_requested
+        return True
+
+    async def action_emergency_stop(self) -> None:
+        if self.controls is None:
+            return
+        # The progress is on the main view: close whatever modal or screen is on top.
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        first = not self.stop_requested
+        self.stop_requested = True
+        self._refresh_panes()
+        if first:
+            self._stop_everything()
+
+    @work(group="estop", exit_on_error=False)
+    async def _stop_everything(self) -> None:
+        assert self.controls is not None
+        await self.controls.emergency_stop()
+        self._schedule()
+
+    def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
+        self.run_action("emergency_stop")
+
+    def action_decide(self, decision: str) -> None:
+        if self.controls is None or not self.state.active_gate():
+            return
+        if not self.controls.decide(decision):
+            self.notify("no step is waiting for a decision", severity="warning")
+        self.refresh_bindings()
+
+    def action_note(self) -> None:
+        if self.controls is None:
+            return
+
+        def save(text: str | None) -> None:
+            if text and self.controls is not None:
+                self.controls.add_note(text)
+
+        self.push_screen(NoteScreen(self.state.clock), save)
+
+    def tick_checklist(self, item: str, ticked: bool) -> None:
+        if self.controls is not None:
+            self.controls.tick_checklist(item, ticked)
+
+    def action_preflight(self) -> None:
+        if not isinstance(self.screen, PreflightScreen):
+            screen = PreflightScreen(self.feed.mode, self.read_only)
+            screen.show(self.state)
+            self.push_screen(screen)
+
+    def action_help(self) -> None:
+        rows = []
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.id is None or (self.read_only and binding.action.split("(")[0] in CONTROL_ACTIONS):
+                continue
+            rows.append((pretty_keys(self.keymap.get(binding.id, binding.key)), self.HELP_TEXT[binding.id]))
+        rows.append(("ctrl+p", "command palette"))
+        self.push_screen(HelpScreen(rows, self.read_only))
+
+    def action_quit_room(self) -> None:
+        active = self.state.faulted_targets
+        if self.controls is None or not active or self.state.ended:
+            self.exit(self.exit_code)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._quit_after_stop()
+
+        self.push_screen(QuitScreen(active), answer)
+
+    @work(group="estop", exit_on_error=False)
+    async def _quit_after_stop(self) -> None:
+        assert self.controls is not None
+        self.stop_requested = True
+        self._refresh_panes()
+        await self.controls.emergency_stop()
+        self.exit(self.exit_code)
+
+    @property
+    def exit_code(self) -> int:
+        code = getattr(self.feed_result, "exit_code", None)
+        if code is None:
+            code = self.state.exit_code
+        return int(code) if code is not None else 0
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not self.read_only:
+            yield SystemCommand("Emergency stop", "Revert every active fault now", self.action_emergency_stop)
+            yield SystemCommand("Add a note", "Journal a timestamped note", self.action_note)
+        yield SystemCommand("Pre-flight", "Show the pre-flight checklist", self.action_preflight)
+        yield SystemCommand("Help", "Every key of the room", self.action_help)

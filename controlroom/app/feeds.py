@@ -1,0 +1,124 @@
+"""Where the room's events come from: a live session, a followed journal, or a fixed list (tests, screenshots).
+
+No Textual here. Only a live feed has `controls`; the read-only feeds have none,
+so nothing in `watch` or replay can inject or stop anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from controlroom.journal.events import Event
+from controlroom.journal.reader import follow
+
+Emit = Callable[[Event], None]
+
+
+class Controls(Protocol):
+    """What a facilitator can do: the subset of Session + InteractiveFacilitator the room uses."""
+
+    def decide(self, decision: str) -> bool: ...
+    async def emergency_stop(self) -> None: ...
+    def add_note(self, text: str) -> None: ...
+    def tick_checklist(self, item: str, ticked: bool) -> None: ...
+
+
+class Feed(Protocol):
+    mode: str  # live | watch | replay
+    controls: Controls | None
+
+    async def pump(self, emit: Emit) -> Any: ...
+    def clock(self) -> float | None: ...
+
+
+class LiveControls:
+    """Controls backed by a Session and its InteractiveFacilitator."""
+
+    def __init__(self, session: Any, facilitator: Any) -> None:
+        self.session = session
+        self.facilitator = facilitator
+
+    def decide(self, decision: str) -> bool:
+        return bool(self.facilitator.resolve(decision))
+
+    async def emergency_stop(self) -> None:
+        await self.session.emergency_stop("key")
+
+    def add_note(self, text: str) -> None:
+        self.session.add_note(text)
+
+    def tick_checklist(self, item: str, ticked: bool) -> None:
+        tick = getattr(self.session, "tick_checklist", None)
+        if tick is not None:
+            tick(item, ticked)
+
+
+class LiveFeed:
+    """A running Session: every journaled event reaches the room on the event loop."""
+
+    mode = "live"
+
+    def __init__(self, session: Any, facilitator: Any) -> None:
+        self.session = session
+        self.controls: Controls | None = LiveControls(session, facilitator)
+        self._started = False
+        self.outcome: Any = None
+
+    async def pump(self, emit: Emit) -> Any:
+        self.session.subscribe(emit)
+        self._started = True
+        self.outcome = await self.session.run()
+        return self.outcome
+
+    def clock(self) -> float | None:
+        if not self._started:
+            return None
+        now = getattr(self.session, "now", None)
+        return float(now()) if callable(now) else None
+
+
+class FollowFeed:
+    """`controlroom watch`: follow a journal another process is writing. Read-only."""
+
+    mode = "watch"
+    controls: Controls | None = None
+
+    def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
+        self.path = Path(path)
+        self.poll = poll
+        self.header: dict[str, Any] | None = None
+
+    async def pump(self, emit: Emit) -> Any:
+        async for item in follow(self.path, poll=self.poll):
+            if isinstance(item, Event):
+                emit(item)
+            else:
+                self.header = item
+        return None
+
+    def clock(self) -> float | None:
+        return None
+
+
+class EventListFeed:
+    """A fixed list of events, all at once or `pace`d (seconds between events). Read-only."""
+
+    controls: Controls | None = None
+
+    def __init__(self, events: Sequence[Event], *, mode: str = "replay", pace: float = 0.0) -> None:
+        self.events = list(events)
+        self.mode = mode
+        self.pace = pace
+
+    async def pump(self, emit: Emit) -> Any:
+        for ev in self.events:
+            emit(ev)
+            if self.pace:
+                await asyncio.sleep(self.pace)
+        return None
+
+    def clock(self) -> float | None:
+        return None

@@ -1,0 +1,148 @@
+"""Fixed, deterministic event lists of a sample session: for snapshot tests, screenshots and benchmarks.
+
+No wall clock anywhere: `t` is derived from `mono` on a fixed date, values from
+closed-form curves, so every render of these events is byte-identical.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controlroom.journal.events import Event
+
+BASE = datetime(2026, 3, 12, 14, 0, 0, tzinfo=UTC)
+SCENARIO = "checkout-survives-slow-db"
+CHECKLIST = ["on-call knows", "status page drafted", "rollback owner named"]
+STEPS = [
+    {"id": "baseline", "title": "Confirm steady state", "phase": None, "duration": 20.0},
+    {"id": "slow-db", "title": "300 ms on the payments DB", "phase": None, "duration": 180.0},
+    {"id": "cut-db", "title": "Partition API from DB", "phase": None, "duration": 120.0},
+]
+SLOW_DB_FAULTS = [
+    {"fault": "slow-db/0", "type": "latency", "target": "db-1", "summary": "delay 300ms jitter 50ms on eth0"},
+    {"fault": "slow-db/1", "type": "bandwidth", "target": "api-1", "summary": "rate 1mbit on eth0"},
+]
+
+
+def ev(type_: str, mono: float, **data: Any) -> Event:
+    t = (BASE + timedelta(seconds=mono)).isoformat(timespec="milliseconds")
+    return Event(type=type_, t=t, mono=mono, data=data)
+
+
+def session_started(targets: list[str] | None = None, series: list[str] | None = None) -> Event:
+    names = targets or ["db-1", "api-1", "api-2"]
+    return ev(
+        "session-started", 0.0, session="a1b2c3d4e5f6", scenario=SCENARIO,
+        hypothesis="Checkout keeps >= 99% success and p99 < 800 ms while the payments DB is slow",
+        environment="staging",
+        targets=[{"name": n, "kind": "ssh", "labels": {}} for n in names],
+        steps=STEPS, series=series or ["success_rate", "p99_ms", "checkout.rps", "orders_rows"],
+        limits={"max_targets": 2, "max_duration": 300.0},
+        stop_when=["success_rate < 0.95", "p99_ms > 5000"], steady=["success_rate >= 0.99", "p99_ms < 500"],
+        checklist=CHECKLIST, pid=4242, control=None,
+    )
+
+
+def sample(mono: float, fault_from: float | None) -> Event:
+    """Closed-form metrics: flat noise before the fault, p99 climbing and success dipping during it."""
+    wob = math.sin(mono / 3.0)
+    during = fault_from is not None and mono >= fault_from
+    k = min(1.0, (mono - fault_from) / 20.0) if during and fault_from is not None else 0.0
+    return ev("metric-sample", mono, values={
+        "success_rate": round(0.998 - 0.004 * k + 0.001 * wob, 4),
+        "p99_ms": round(180 + 420 * k + 25 * wob + 10 * math.sin(mono * 1.7), 1),
+        "checkout.rps": round(52 + 4 * math.sin(mono / 5.0), 1),
+        "orders_rows": 10_000 + int(mono * 3),
+    }, errors={})
+
+
+def preflight_events(until: float = 14.0) -> list[Event]:
+    events = [session_started(), ev("state-changed", 0.1, state="preflight")]
+    checks = [
+        (1.0, "reachable", "db-1", True, "ssh chaos@10.0.0.21 in 42 ms"),
+        (1.1, "reachable", "api-1", True, "ssh chaos@10.0.0.11 in 38 ms"),
+        (1.2, "reachable", "api-2", True, "ssh chaos@10.0.0.12 in 40 ms"),
+        (2.0, "tool tc (netem)", "db-1", True, "tc 6.1, netem present"),
+        (2.1, "tool tc (tbf)", "api-1", True, "tc 6.1, tbf present"),
+        (2.5, "sudo", "db-1", True, "sudo -n works"),
+        (3.0, "no qdisc to clobber", "db-1", True, "eth0 has the default qdisc"),
+        (3.2, "metrics source", None, True, "probe http://10.0.0.11:8080/health answers"),
+        (3.4, "blast radius", None, True, "2 targets <= max_targets 2"),
+        (3.5, "environment", None, True, "staging is allowed"),
+        (4.0, "sudo", "api-1", None, "running…"),
+        (4.1, "steady state", None, None, "holding 30 s window…"),
+    ]
+    for mono, check, target, ok, detail in checks:
+        if mono <= until:
+            events.append(ev("preflight-check", mono, check=check, target=target, ok=ok, detail=detail))
+    events.append(ev("checklist-item", 6.0, item=CHECKLIST[0], ticked=True))
+    events += [sample(float(s), None) for s in range(1, int(until) + 1)]
+    events.sort(key=lambda e: e.mono)
+    return events
+
+
+def gate_events() -> list[Event]:
+    """Baseline done, the slow-db step briefed and armed: the facilitator must confirm, skip or abort."""
+    events = preflight_events(until=5.0)
+    events.append(ev("preflight-check", 5.5, check="sudo", target="api-1", ok=True, detail="sudo -n works"))
+    events.append(ev("preflight-check", 8.0, check="steady state", target=None, ok=True, detail="held 30 s"))
+    events.append(ev("state-changed", 8.1, state="steady-state"))
+    events.append(ev("steady-state", 38.0, when="before", ok=True, figures={"success_rate": 0.998, "p99_ms": 182.0},
+                     failed=[]))
+    events.append(ev("step-briefed", 38.5, step="baseline", index=0, title=STEPS[0]["title"],
+                     brief="Everyone look at the checkout pane. This is normal.", expect="", duration=20.0, faults=[]))
+    events.append(ev("step-completed", 58.5, step="baseline", outcome="passed"))
+    events.append(ev("step-briefed", 59.0, step="slow-db", index=1, title=STEPS[1]["title"],
+                     brief="Payments DB answers 300 ms slower; API-1 is squeezed to 1 mbit.",
+                     expect="p99 rises but stays under 800 ms; no errors", duration=180.0, faults=SLOW_DB_FAULTS))
+    events.append(ev("state-changed", 59.1, state="awaiting-confirmation"))
+    events.append(ev("step-armed", 59.1, step="slow-db"))
+    events += [sample(float(s), None) for s in range(6, 62)]
+    events.sort(key=lambda e: e.mono)
+    return events
+
+
+def mid_step_events(until: float = 125.0) -> list[Event]:
+    """The slow-db step confirmed at T+01:02 and observed until `until`, with a note."""
+    events = gate_events()
+    inject = 62.0
+    events += [
+        ev("step-confirmed", inject, step="slow-db", decision="confirm", by="facilitator"),
+        ev("state-changed", inject, state="injecting"),
+        ev("fault-injecting", inject + 0.1, step="slow-db", fault="slow-db/0", type="latency", target="db-1",
+           summary=SLOW_DB_FAULTS[0]["summary"], spec={}, leash_s=210.0),
+        ev("fault-injected", inject + 0.3, step="slow-db", fault="slow-db/0", target="db-1"),
+        ev("fault-injecting", inject + 0.4, step="slow-db", fault="slow-db/1", type="bandwidth", target="api-1",
+           summary=SLOW_DB_FAULTS[1]["summary"], spec={}, leash_s=210.0),
+        ev("fault-injected", inject + 0.6, step="slow-db", fault="slow-db/1", target="api-1"),
+        ev("state-changed", inject + 0.7, state="observing"),
+        ev("note", 95.0, text="p99 climbing as expected, no 5xx yet", author="facilitator"),
+    ]
+    events += [sample(float(s), inject) for s in range(62, int(until) + 1)]
+    events.sort(key=lambda e: e.mono)
+    return events
+
+
+def estop_events(finished: bool = False) -> list[Event]:
+    """An emergency stop at T+02:06: db-1 already reverted, api-1 still reverting (or unconfirmed when finished)."""
+    events = mid_step_events(until=125.0)
+    stop = 126.0
+    events += [
+        ev("emergency-stop", stop, source="key", reason="key"),
+        ev("state-changed", stop, state="reverting"),
+        ev("rollback-started", stop + 0.1, reason="key", faults=["slow-db/0", "slow-db/1"]),
+        ev("fault-reverted", stop + 0.6, fault="slow-db/0", target="db-1", verified=True),
+    ]
+    if finished:
+        events += [
+            ev("fault-revert-failed", stop + 5.0, fault="slow-db/1", target="api-1",
+               error="ssh: connection timed out after 5 s"),
+            ev("rollback-finished", stop + 5.1, clean=False, unconfirmed=["api-1"]),
+            ev("step-completed", stop + 5.2, step="slow-db", outcome="rolled-back"),
+            ev("state-changed", stop + 5.3, state="aborted"),
+            ev("session-ended", stop + 5.3, outcome="aborted", exit_code=1, unconfirmed=["api-1"],
+               message="stopped: key"),
+        ]
+    return events

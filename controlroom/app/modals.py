@@ -1,0 +1,92 @@
+"""The room's small modal screens: help, add a note, and quit-while-faults-are-active."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the room, with the keys currently bound (after the user's keymap)."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help-close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 72; height: auto; max-height: 90%; border: thick $accent; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, rows: list[tuple[str, str]], read_only: bool) -> None:
+        super().__init__()
+        self.rows = rows
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("Keys\n", style="bold")
+        for keys, what in self.rows:
+            text.append(f"{keys:>18}  ", style="bold cyan")
+            text.append(f"{what}\n")
+        if self.read_only:
+            text.append("\nRead-only view: nothing here injects or stops anything.\n", style="italic")
+        text.append("\nThe emergency stop never asks: it reverts every active fault at once.", style="bold red")
+        with Vertical():
+            yield Static(text)
+
+
+class NoteScreen(ModalScreen[str | None]):
+    """One line of text; Enter journals it as a note, Esc drops it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="note-cancel")]
+    DEFAULT_CSS = """
+    NoteScreen { align: center bottom; }
+    NoteScreen > Vertical { width: 100%; height: 5; border: thick $accent; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, clock: str) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Note at {self.clock} (Enter saves to the journal, Esc cancels; F12 still stops)")
+            yield Input(placeholder="what did you see?", id="note-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        self.dismiss(text or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class QuitScreen(ModalScreen[bool]):
+    """Quitting while faults are active: revert them first (the e-stop path), or stay."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Revert and quit", id="quit-yes"),
+        Binding("n,escape", "answer(False)", "Stay", id="quit-no"),
+    ]
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical { width: 64; height: auto; border: thick $error; background: $panel; padding: 1 2; }
+    """
+
+    def __init__(self, targets: list[str]) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("Faults are active", style="bold red")
+        text.append(f" on {', '.join(self.targets)}.\n")
+        text.append("Quitting reverts them first, exactly like the emergency stop.\n\n")
+        text.append("[y] revert and quit    [n] stay", style="bold")
+        with Vertical():
+            yield Static(text)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,0 +1,70 @@
+"""The pre-flight screen: automatic checks as they run, and the human checklist the facilitator ticks."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from controlroom.viewstate import RoomState
+from controlroom.widgets.estop import EmergencyStopControl
+from controlroom.widgets.header import RoomHeader
+from controlroom.widgets.preflight import PreflightPane
+
+
+class PreflightScreen(Screen[None]):
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Up", show=False, id="checklist-up"),
+        Binding("down,j", "move(1)", "Down", show=False, id="checklist-down"),
+        Binding("space,x", "tick", "Tick item", id="checklist-tick"),
+        Binding("escape,p", "close", "Main view", id="preflight"),
+    ]
+
+    def __init__(self, mode: str, read_only: bool) -> None:
+        super().__init__()
+        self.mode = mode
+        self.read_only = read_only
+        # Built here, not in compose: the app may show the state before the screen is mounted.
+        self.header = RoomHeader(mode, id="pf-header")
+        self.pane = PreflightPane(id="preflight-pane", read_only=read_only)
+        self.estop = EmergencyStopControl(read_only=read_only, id="pf-estop")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield self.header
+            yield self.estop
+        yield self.pane
+        yield Footer()
+
+    def show(self, state: RoomState) -> None:
+        self.header.show(state)
+        self.pane.show(state)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("tick", "move") and self.read_only:
+            return False
+        return True
+
+    def action_move(self, delta: int) -> None:
+        pane = self.pane
+        count = len(self.app.state.checklist)  # type: ignore[attr-defined]
+        if count:
+            pane.cursor = (pane.cursor + delta) % count
+            pane.refresh()
+
+    def action_tick(self) -> None:
+        state: RoomState = self.app.state  # type: ignore[attr-defined]
+        items = list(state.checklist.items())
+        if not items:
+            return
+        pane = self.pane
+        item, ticked = items[min(pane.cursor, len(items) - 1)]
+        self.app.tick_checklist(item, not ticked)  # type: ignore[attr-defined]
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
+        self.app.run_action("emergency_stop")

@@ -1,0 +1,476 @@
+"""The room's view state: a pure fold of journal events into everything the panes show.
+
+Live sessions, `controlroom watch` and replay all feed events through the same
+`apply(state, event)`; the panes only ever read a `RoomState`. No UI imports
+here (a test enforces it), so replay and report can reuse the fold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from controlroom.journal.events import Event
+from controlroom.metrics.conditions import Condition, parse_condition
+
+SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
+LOG_LINES = 500
+MARKERS = 2000
+
+TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
+SeriesStatus = Literal["ok", "warn", "breach", "unknown"]
+# States in which something may be injected on a target: quitting must ask first.
+ACTIVE_TARGET_STATES: frozenset[str] = frozenset({"faulted", "reverting"})
+
+
+@dataclass
+class SeriesView:
+    name: str
+    values: deque[float | None] = field(default_factory=lambda: deque(maxlen=SPARK_POINTS))
+    current: float | None = None
+    error: str | None = None
+    stop: list[Condition] = field(default_factory=list)  # stop_when conditions on this series
+    steady: list[Condition] = field(default_factory=list)  # steady-state requirements on this series
+    breached: bool = False  # a stop condition was reported breached and has not cleared since
+
+    @property
+    def status(self) -> SeriesStatus:
+        """breach: a stop condition is true now; warn: a steady-state requirement fails; ok otherwise."""
+        if self.current is None:
+            return "unknown"
+        if any(c.holds(self.current) for c in self.stop):
+            return "breach"
+        if any(c.holds(self.current) is False for c in self.steady):
+            return "warn"
+        return "ok"
+
+    @property
+    def thresholds(self) -> list[str]:
+        return [f"stop {c}" for c in self.stop] + [f"need {c}" for c in self.steady]
+
+
+@dataclass
+class TargetView:
+    name: str
+    kind: str = ""
+    state: TargetState = "clean"
+    active: dict[str, float] = field(default_factory=dict)  # fault id -> mono when injection began
+    detail: str = ""  # why it is unreachable / unconfirmed
+
+    @property
+    def since(self) -> float | None:
+        return min(self.active.values()) if self.active else None
+
+
+@dataclass
+class FaultWindow:
+    target: str
+    fault: str
+    type: str
+    start: float
+    end: float | None = None
+    failed: bool = False
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Marker:
+    mono: float
+    kind: Literal["breach", "rollback", "note"]
+    label: str
+    target: str | None = None
+
+    @property
+    def glyph(self) -> str:
+        return {"breach": "⚠", "rollback": "⟲", "note": "✎"}[self.kind]
+
+
+@dataclass
+class StepView:
+    id: str
+    index: int
+    title: str
+    brief: str = ""
+    expect: str = ""
+    duration: float | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    gate_pending: bool = False
+    decision: str | None = None
+    injected_at: float | None = None  # mono of the first fault-injected: the countdown starts here
+    outcome: str | None = None
+
+
+@dataclass
+class PreflightItem:
+    check: str
+    target: str | None
+    ok: bool | None
+    detail: str = ""
+
+
+@dataclass
+class RollbackView:
+    reason: str
+    started: float
+    targets: dict[str, str] = field(default_factory=dict)  # target -> pending | clean | unconfirmed
+    finished: bool = False
+    unconfirmed: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if not self.finished:
+            done = sum(1 for s in self.targets.values() if s != "pending")
+            return f"reverting… {done}/{len(self.targets)} targets confirmed"
+        if not self.unconfirmed:
+            return "all clean"
+        return f"{len(self.unconfirmed)} unconfirmed: {', '.join(self.unconfirmed)}"
+
+
+@dataclass
+class RoomState:
+    scenario: str = ""
+    hypothesis: str = ""
+    environment: str = ""
+    session: str = ""
+    state: str = "waiting"
+    now: float = 0.0  # session clock, seconds: from event `mono`, or a live clock when one is given
+    steps_total: int = 0
+    steps_done: int = 0
+    step: StepView | None = None
+    series: dict[str, SeriesView] = field(default_factory=dict)
+    targets: dict[str, TargetView] = field(default_factory=dict)
+    max_targets: int | None = None
+    max_duration: float | None = None
+    stop_conditions: list[Condition] = field(default_factory=list)
+    steady_conditions: list[Condition] = field(default_factory=list)
+    windows: list[FaultWindow] = field(default_factory=list)
+    markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
+    checklist: dict[str, bool] = field(default_factory=dict)
+    steady: dict[str, Any] | None = None  # the last steady-state verdict: when, ok, failed
+    telemetry_lost: set[str] = field(default_factory=set)
+    rollback: RollbackView | None = None
+    estop_source: str | None = None
+    ended: bool = False
+    outcome: str | None = None
+    exit_code: int | None = None
+    message: str = ""
+    events_seen: int = 0
+
+    # ---- derived figures the panes show -----------------------------------------------------------------
+
+    @property
+    def clock(self) -> str:
+        return format_clock(self.now)
+
+    @property
+    def faulted_targets(self) -> list[str]:
+        return [t.name for t in self.targets.values() if t.active or t.state in ACTIVE_TARGET_STATES]
+
+    @property
+    def countdown(self) -> float | None:
+        """Seconds left in the current step's fault window, once injected."""
+        st = self.step
+        if st is None or st.duration is None or st.injected_at is None or st.outcome is not None:
+            return None
+        return max(0.0, st.duration - (self.now - st.injected_at))
+
+    @property
+    def time_left(self) -> float | None:
+        """Seconds before the oldest active fault reaches max_duration."""
+        starts = [t.since for t in self.targets.values() if t.since is not None]
+        if not starts or self.max_duration is None:
+            return None
+        return max(0.0, self.max_duration - (self.now - min(starts)))
+
+    @property
+    def steady_verdict(self) -> str:
+        if self.steady is None:
+            return "steady state: not measured yet"
+        when = self.steady.get("when", "")
+        if self.steady.get("ok"):
+            return f"steady state holds ({when})"
+        failed = ", ".join(str(f) for f in self.steady.get("failed") or []) or "?"
+        return f"steady state FAILS ({when}): {failed}"
+
+    @property
+    def preflight_done(self) -> bool:
+        return self.step is not None or self.ended
+
+    def active_gate(self) -> bool:
+        return bool(self.step and self.step.gate_pending and not self.ended)
+
+    def note_lines(self) -> list[Marker]:
+        return [m for m in self.markers if m.kind == "note"]
+
+
+def format_clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"T+{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"T+{s // 60:02d}:{s % 60:02d}"
+
+
+def format_seconds(seconds: float) -> str:
+    s = max(0, math.ceil(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _parse_all(texts: Iterable[Any]) -> list[Condition]:
+    out: list[Condition] = []
+    for text in texts or ():
+        try:
+            out.append(parse_condition(text))
+        except ValueError:
+            continue  # the loader validated them; an odd one in an old journal only loses its colouring
+    return out
+
+
+def _series(state: RoomState, name: str) -> SeriesView:
+    sv = state.series.get(name)
+    if sv is None:
+        sv = SeriesView(
+            name,
+            stop=[c for c in state.stop_conditions if c.series == name],
+            steady=[c for c in state.steady_conditions if c.series == name],
+        )
+        state.series[name] = sv
+    return sv
+
+
+def _target(state: RoomState, name: str) -> TargetView:
+    tv = state.targets.get(name)
+    if tv is None:
+        tv = state.targets[name] = TargetView(name)
+    return tv
+
+
+def _settle(tv: TargetView) -> None:
+    """After a fault leaves a target: clean when nothing is left, unless it is known unconfirmed."""
+    if not tv.active and tv.state in ("faulted", "reverting", "armed"):
+        tv.state = "clean"
+
+
+def _close_window(state: RoomState, target: str, fault: str | None, end: float) -> None:
+    for w in reversed(state.windows):
+        if w.target == target and w.end is None and (fault is None or w.fault == fault):
+            w.end = end
+            if fault is not None:
+                return
+
+
+def _log(state: RoomState, ev: Event, text: str) -> None:
+    state.log.append(f"{format_clock(ev.mono)}  {text}")
+
+
+def apply(state: RoomState, ev: Event) -> None:
+    """Fold one journal event into the view state. Unknown payload keys are ignored; missing ones defaulted."""
+    state.events_seen += 1
+    state.now = max(state.now, ev.mono)
+    d = ev.data
+    t = ev.type
+    if t == "session-started":
+        state.scenario = str(d.get("scenario", state.scenario))
+        state.hypothesis = str(d.get("hypothesis", state.hypothesis))
+        state.environment = str(d.get("environment", state.environment))
+        state.session = str(d.get("session", state.session))
+        limits = d.get("limits") or {}
+        state.max_targets = limits.get("max_targets", state.max_targets)
+        state.max_duration = limits.get("max_duration", state.max_duration)
+        state.stop_conditions = _parse_all(d.get("stop_when") or [])
+        state.steady_conditions = _parse_all(d.get("steady") or [])
+        steps = d.get("steps") or []
+        state.steps_total = len(steps)
+        for item in d.get("checklist") or []:
+            state.checklist.setdefault(str(item), False)
+        for tgt in d.get("targets") or []:
+            name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
+            if name:
+                _target(state, str(name)).kind = str(tgt.get("kind", "")) if isinstance(tgt, dict) else ""
+        for name in d.get("series") or []:
+            _series(state, str(name))
+        _log(state, ev, f"session {state.session} started: {state.scenario} in {state.environment}")
+    elif t == "state-changed":
+        state.state = str(d.get("state", state.state))
+    elif t == "preflight-check":
+        target = d.get("target")
+        key = (str(d.get("check", "?")), None if target is None else str(target))
+        ok = d.get("ok")
+        state.preflight[key] = PreflightItem(key[0], key[1], None if ok is None else bool(ok), str(d.get("detail") or ""))
+        if target is not None and ok is False and ("reach" in key[0] or "connect" in key[0]):
+            tv = _target(state, key[1] or "")
+            tv.state = "unreachable"
+            tv.detail = str(d.get("detail") or "")
+        if ok is not None:
+            where = f" on {target}" if target else ""
+            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip())
+    elif t == "checklist-item":
+        state.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
+        _log(state, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
+    elif t == "steady-state":
+        state.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or [])}
+        _log(state, ev, state.steady_verdict)
+    elif t == "step-briefed":
+        state.step = StepView(
+            id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
+            brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
+            faults=list(d.get("faults") or []),
+        )
+        _log(state, ev, f"step {state.step.index + 1} briefed: {state.step.title}")
+    elif t == "step-armed":
+        if state.step is not None:
+            state.step.gate_pending = True
+            for f in state.step.faults:
+                tv = _target(state, str(f.get("target")))
+                if tv.state == "clean":
+                    tv.state = "armed"
+        _log(state, ev, f"step {d.get('step')} armed: waiting for the facilitator")
+    elif t == "step-confirmed":
+        decision = str(d.get("decision", "confirm"))
+        if state.step is not None:
+            state.step.gate_pending = False
+            state.step.decision = decision
+            if decision != "confirm":
+                for f in state.step.faults:
+                    _settle(_target(state, str(f.get("target"))))
+        _log(state, ev, f"step {d.get('step')}: {decision} by {d.get('by', 'facilitator')}")
+    elif t == "fault-injecting":
+        target = str(d.get("target"))
+        tv = _target(state, target)
+        tv.active[str(d.get("fault"))] = ev.mono
+        tv.state = "faulted"
+        state.windows.append(FaultWindow(target, str(d.get("fault")), str(d.get("type", "")), ev.mono,
+                                         summary=str(d.get("summary") or "")))
+        _log(state, ev, f"injecting {d.get('type')} on {target}: {d.get('summary') or ''}".rstrip())
+    elif t == "fault-injected":
+        if state.step is not None and state.step.injected_at is None:
+            state.step.injected_at = ev.mono
+        _log(state, ev, f"injected {d.get('fault')} on {d.get('target')}")
+    elif t == "fault-failed":
+        for w in reversed(state.windows):
+            if w.fault == d.get("fault") and w.target == d.get("target"):
+                w.failed = True
+                break
+        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
+    elif t == "leash-renewed":
+        pass
+    elif t == "metric-sample":
+        values = d.get("values") or {}
+        errors = d.get("errors") or {}
+        for name in set(values) | set(errors):
+            sv = _series(state, str(name))
+            v = values.get(name)
+            num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+            sv.values.append(num)
+            sv.current = num
+            sv.error = errors.get(name)
+            if sv.breached and sv.status != "breach":
+                sv.breached = False
+    elif t == "telemetry-lost":
+        state.telemetry_lost.add(str(d.get("source")))
+        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
+    elif t == "telemetry-restored":
+        state.telemetry_lost.discard(str(d.get("source")))
+        _log(state, ev, f"telemetry restored from {d.get('source')}")
+    elif t == "condition-breached":
+        cond = str(d.get("condition", "?"))
+        state.markers.append(Marker(ev.mono, "breach", cond))
+        try:
+            _series(state, parse_condition(cond).series).breached = True
+        except ValueError:
+            pass
+        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
+    elif t == "emergency-stop":
+        state.estop_source = str(d.get("source", "key"))
+        _log(state, ev, f"EMERGENCY STOP ({state.estop_source}) {d.get('reason') or ''}".rstrip())
+    elif t == "rollback-started":
+        faults = [str(f) for f in d.get("faults") or []]
+        rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
+        for tv in state.targets.values():
+            if tv.active and (not faults or set(tv.active) & set(faults)):
+                tv.state = "reverting"
+                rb.targets[tv.name] = "pending"
+        state.rollback = rb
+        state.markers.append(Marker(ev.mono, "rollback", rb.reason))
+        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
+    elif t == "fault-reverted":
+        target = str(d.get("target"))
+        tv = _target(state, target)
+        tv.active.pop(str(d.get("fault")), None)
+        _close_window(state, target, str(d.get("fault")), ev.mono)
+        verified = d.get("verified", True)
+        if verified is False:
+            tv.state = "unconfirmed"
+            tv.detail = "revert not verified"
+        else:
+            _settle(tv)
+        if state.rollback is not None and target in state.rollback.targets and not tv.active:
+            state.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
+        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
+    elif t == "fault-revert-failed":
+        target = str(d.get("target"))
+        tv = _target(state, target)
+        tv.state = "unconfirmed"
+        tv.detail = str(d.get("error") or "")
+        _close_window(state, target, str(d.get("fault")), ev.mono)
+        if state.rollback is not None:
+            state.rollback.targets[target] = "unconfirmed"
+        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
+    elif t == "rollback-finished":
+        unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
+        for name in unconfirmed:
+            _target(state, name).state = "unconfirmed"
+        for tv in state.targets.values():
+            if tv.name not in unconfirmed and tv.state == "reverting":
+                tv.active.clear()
+                _settle(tv)
+        for w in state.windows:
+            if w.end is None and w.target not in unconfirmed:
+                w.end = ev.mono
+        rb = state.rollback or RollbackView(reason="", started=ev.mono)
+        for name in rb.targets:
+            rb.targets[name] = "unconfirmed" if name in unconfirmed else "clean"
+        rb.finished = True
+        rb.unconfirmed = unconfirmed
+        state.rollback = rb
+        _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
+    elif t == "recovery-measured":
+        secs = d.get("seconds")
+        _log(state, ev, f"recovery after {d.get('step')}: " + (f"{secs} s" if secs is not None else "not recovered"))
+    elif t == "observed":
+        pass
+    elif t == "note":
+        text = str(d.get("text", ""))
+        state.markers.append(Marker(ev.mono, "note", text))
+        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
+    elif t == "warning":
+        _log(state, ev, f"warning: {d.get('message')}")
+    elif t == "step-completed":
+        if state.step is not None and state.step.id == d.get("step"):
+            state.step.outcome = str(d.get("outcome"))
+            state.step.gate_pending = False
+        state.steps_done += 1
+        _log(state, ev, f"step {d.get('step')} completed: {d.get('outcome')}")
+    elif t == "session-ended":
+        state.ended = True
+        state.outcome = str(d.get("outcome"))
+        state.exit_code = d.get("exit_code")
+        state.message = str(d.get("message") or "")
+        for name in d.get("unconfirmed") or []:
+            _target(state, str(name)).state = "unconfirmed"
+        for w in state.windows:
+            if w.end is None and state.targets.get(w.target, TargetView("")).state != "unconfirmed":
+                w.end = ev.mono
+        _log(state, ev, f"session ended: {state.outcome} {state.message}".rstrip())
+
+
+def fold(events: Iterable[Event], state: RoomState | None = None) -> RoomState:
+    """Apply every event in order; the state a replay shows after these events."""
+    st = state if state is not None else RoomState()
+    for ev in events:
+        apply(st, ev)
+    return st

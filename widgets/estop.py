@@ -1,0 +1,47 @@
+"""The emergency stop: a big red control, always on screen; a click posts `Pressed` (keys are the App's)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+
+class EmergencyStopControl(Widget):
+    """Shows how to stop and, once stopping, that it is stopping. Read-only views show where stopping happens."""
+
+    DEFAULT_CSS = """
+    EmergencyStopControl {
+        width: 24; height: 3;
+        background: $error; color: $text; text-style: bold;
+        content-align: center middle; text-align: center;
+    }
+    EmergencyStopControl.-stopping { background: $error-darken-2; }
+    EmergencyStopControl.-read-only { background: $panel-darken-1; color: $text-muted; text-style: none; }
+    """
+
+    class Pressed(Message):
+        """The control was clicked: stop everything."""
+
+    stopping: reactive[bool] = reactive(False)
+    keys: reactive[str] = reactive("F12 or !")
+
+    def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+        self.set_class(read_only, "-read-only")
+
+    def watch_stopping(self, stopping: bool) -> None:
+        self.set_class(stopping, "-stopping")
+
+    def render(self) -> Text:
+        if self.read_only:
+            return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
+        if self.stopping:
+            return Text("■ STOPPING ■\nrolling back\nall faults", justify="center")
+        return Text(f"■ EMERGENCY STOP ■\n{self.keys}\nno confirmation", justify="center")
+
+    def on_click(self) -> None:
+        if not self.read_only:
+            self.post_message(self.Pressed())

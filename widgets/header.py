@@ -1,0 +1,44 @@
+"""The room header: scenario, environment, session clock (T+mm:ss from event time), state and mode."""
+
+from __future__ import annotations
+
+from controlroom.widgets._pane import Pane
+from rich.text import Text
+
+from controlroom.viewstate import RoomState
+
+STATE_STYLES = {
+    "observing": "bold yellow", "injecting": "bold yellow", "reverting": "bold magenta",
+    "awaiting-confirmation": "bold cyan", "completed": "bold green", "recovered": "bold green",
+    "failed": "bold red", "rolled-back": "bold red", "aborted": "bold red",
+}
+
+
+class RoomHeader(Pane):
+    DEFAULT_CSS = """
+    RoomHeader { border: none; padding: 0 1; height: 3; background: $panel; }
+    """
+
+    def __init__(self, mode: str = "live", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.mode = mode
+
+    def render_state(self, state: RoomState, width: int, height: int) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        # Clock and state first: on a narrow terminal the scenario name is what gets cut, never these.
+        text.append(state.clock, style="bold")
+        text.append("  ")
+        shown = state.outcome.upper() if state.ended and state.outcome else state.state.upper()
+        text.append(f"[{shown}]", style=STATE_STYLES.get(state.outcome or state.state, "bold"))
+        text.append("  ")
+        text.append(state.scenario or "(no session yet)", style="bold cyan")
+        text.append(f"  env {state.environment or '?'}")
+        text.append("\n")
+        step = state.step
+        where = f"step {step.index + 1}/{state.steps_total}: {step.title}" if step else "pre-flight"
+        mode = {"live": "LIVE", "watch": "WATCH · read-only", "replay": "REPLAY · read-only"}.get(self.mode, self.mode)
+        text.append(f"{mode}  ", style="reverse" if self.mode == "live" else "bold")
+        text.append(where)
+        text.append("\n")
+        text.append(state.hypothesis, style="italic dim")
+        return text

@@ -1,0 +1,57 @@
+"""The pre-flight checklist: live progress per check and per target, and the human items the facilitator ticks."""
+
+from __future__ import annotations
+
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
+from rich.text import Text
+
+from controlroom.viewstate import RoomState
+
+
+class PreflightPane(Pane):
+    TITLE = "Pre-flight"
+    DEFAULT_CSS = """
+    PreflightPane { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, read_only: bool = False) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+        self.cursor = 0
+
+    def render_state(self, state: RoomState, width: int, height: int) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        items = list(state.preflight.values())
+        failed = sum(1 for i in items if i.ok is False)
+        passed = sum(1 for i in items if i.ok)
+        running = sum(1 for i in items if i.ok is None)
+        text.append("Automatic checks  ", style="bold")
+        text.append(f"{passed} ok", style="green")
+        text.append(f"  {failed} failed", style="bold red" if failed else "dim")
+        text.append(f"  {running} running", style="yellow" if running else "dim")
+        checklist = list(state.checklist.items())
+        room_for_checks = max(1, height - 4 - len(checklist))
+        check_w = min(24, max([len(i.check) for i in items] + [5]))
+        target_w = min(14, max([len(i.target or "-") for i in items] + [4]))
+        # Failures first: they are what the facilitator must act on.
+        ordered = sorted(items, key=lambda i: (i.ok is not False, i.ok is True))
+        for item in ordered[:room_for_checks]:
+            glyph, style = ("✓", "green") if item.ok else (("✗", "bold red") if item.ok is False else ("…", "yellow"))
+            text.append(f"\n{glyph} ", style=style)
+            text.append(clip(item.check, check_w).ljust(check_w) + " ")
+            text.append(clip(item.target or "-", target_w).ljust(target_w) + " ", style="bold")
+            text.append(clip(item.detail, max(0, width - check_w - target_w - 4)), style="" if item.ok else style)
+        if len(ordered) > room_for_checks:
+            text.append(f"\n… {len(ordered) - room_for_checks} more checks", style="dim")
+        text.append("\n\nHuman checklist", style="bold")
+        if not self.read_only:
+            text.append("  (↑/↓ move, space ticks; journaled)", style="dim")
+        if not checklist:
+            text.append("\n  none in this scenario", style="dim")
+        for i, (item, ticked) in enumerate(checklist):
+            mark = "[x]" if ticked else "[ ]"
+            here = i == self.cursor and not self.read_only
+            text.append("\n" + ("▸ " if here else "  "), style="bold")
+            text.append(f"{mark} {item}", style=("bold reverse" if here else "") + (" green" if ticked else ""))
+        return text

@@ -1,0 +1,51 @@
+"""Rollback progress after an emergency stop or a breach: each target's revert, then a plain verdict."""
+
+from __future__ import annotations
+
+from controlroom.widgets._pane import Pane
+from rich.text import Text
+
+from controlroom.viewstate import RoomState
+
+MARKS = {"pending": ("⟲", "reverting…", "bold magenta"), "clean": ("✓", "clean", "bold green"),
+         "unconfirmed": ("✗", "UNCONFIRMED", "bold red")}
+
+
+class RollbackPane(Pane):
+    TITLE = "⟲ Rollback"
+    DEFAULT_CSS = """
+    RollbackPane { height: auto; max-height: 14; border: heavy $error; display: none; text-wrap: wrap; }
+    RollbackPane.-visible { display: block; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.requested = False  # the e-stop was pressed here; the engine's events have not arrived yet
+
+    def show(self, state: RoomState) -> None:
+        self.set_class(self.requested or state.rollback is not None or state.estop_source is not None, "-visible")
+        super().show(state)
+        self.refresh(layout=True)
+
+    def render_state(self, state: RoomState, width: int, height: int) -> Text:
+        text = Text(overflow="fold")
+        rb = state.rollback
+        source = state.estop_source
+        headline = f"EMERGENCY STOP ({source})" if source else ("STOP REQUESTED" if self.requested else "ROLLBACK")
+        text.append(headline, style="bold red")
+        if rb is None:
+            text.append("\nreverting every active fault…", style="bold")
+            return text
+        text.append(f"  reason: {rb.reason}", style="dim")
+        if not rb.targets:
+            text.append("\nno fault was active", style="dim")
+        for name, status in sorted(rb.targets.items()):
+            glyph, word, style = MARKS.get(status, ("?", status, ""))
+            text.append(f"\n{glyph} {name}  ", style=style)
+            text.append(word, style=style)
+        text.append("\n")
+        verdict = rb.verdict
+        text.append(("VERDICT: " if rb.finished else "") + verdict,
+                    style="bold reverse green" if rb.finished and not rb.unconfirmed else "bold reverse red"
+                    if rb.finished else "bold")
+        return text

@@ -1,0 +1,68 @@
+"""The fault timeline: a lane per target over session time, fault bars, and markers for breaches, rollbacks, notes."""
+
+from __future__ import annotations
+
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
+from rich.text import Text
+
+from controlroom.viewstate import RoomState, format_clock
+
+MARKER_STYLES = {"breach": "bold red", "rollback": "bold magenta", "note": "bold cyan"}
+
+
+class FaultTimeline(Pane):
+    TITLE = "Timeline  ━ fault  ⚠ breach  ⟲ rollback  ✎ note"
+    DEFAULT_CSS = """
+    FaultTimeline { height: 7; }
+    """
+
+    def render_state(self, state: RoomState, width: int, height: int) -> Text:
+        text = Text(no_wrap=True, overflow="crop")
+        label_w = min(12, max([len(n) for n in state.targets] + [7]))
+        track_w = max(8, width - label_w - 1)
+        span = max(60.0, state.now)  # at least a minute wide, so early bars do not fill the lane
+        per_col = span / track_w
+
+        def col(mono: float) -> int:
+            return min(track_w - 1, max(0, int(mono / per_col)))
+
+        lanes: list[tuple[str, list[str], list[str]]] = []
+        session = [" "] * track_w
+        session_styles = [""] * track_w
+        for m in state.markers:
+            if m.target is None:
+                c = col(m.mono)
+                # A breach outranks a rollback outranks a note when they share a column.
+                if session[c] == " " or m.kind == "breach" or (m.kind == "rollback" and session[c] == "✎"):
+                    session[c] = m.glyph
+                    session_styles[c] = MARKER_STYLES[m.kind]
+        lanes.append(("session", session, session_styles))
+        targets = sorted(state.targets, key=lambda n: (not state.targets[n].active, n))
+        for name in targets:
+            cells = ["·"] * track_w
+            styles = ["dim"] * track_w
+            for w in state.windows:
+                if w.target != name:
+                    continue
+                end = w.end if w.end is not None else state.now
+                for c in range(col(w.start), col(end) + 1):
+                    cells[c] = "╳" if w.failed else "━"
+                    styles[c] = "bold red" if w.failed else "bold yellow"
+                if w.end is not None and state.rollback is not None and w.end >= state.rollback.started:
+                    cells[col(w.end)] = "⟲"
+                    styles[col(w.end)] = MARKER_STYLES["rollback"]
+            lanes.append((name, cells, styles))
+        rows = max(1, height - 1)
+        if len(lanes) > rows:
+            lanes = [*lanes[:rows - 1], (f"+{len(lanes) - rows + 1} more", [" "] * track_w, [""] * track_w)]
+        for i, (name, cells, styles) in enumerate(lanes):
+            if i:
+                text.append("\n")
+            text.append(clip(name, label_w).ljust(label_w) + " ", style="bold" if name == "session" else "")
+            for ch, st in zip(cells, styles, strict=True):
+                text.append(ch, style=st)
+        axis_left = "0:00"
+        axis_right = format_clock(span).removeprefix("T+")
+        text.append("\n" + " " * (label_w + 1) + axis_left + axis_right.rjust(track_w - len(axis_left)), style="dim")
+        return text

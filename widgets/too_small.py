@@ -1,0 +1,29 @@
+"""The overlay shown when the terminal is smaller than the room needs, saying how small is enough."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+MIN_WIDTH = 80
+MIN_HEIGHT = 24
+
+
+class TooSmall(Widget):
+    """Shown by CSS breakpoints (Screen.-too-narrow / -too-short); the e-stop keys keep working underneath."""
+
+    DEFAULT_CSS = """
+    TooSmall {
+        layer: overlay; display: none; width: 100%; height: 100%;
+        background: $background; color: $text; content-align: center middle; text-align: center;
+    }
+    """
+
+    def render(self) -> Text:
+        w, h = self.app.size
+        text = Text(justify="center")
+        text.append("Terminal too small\n", style="bold red")
+        text.append(f"this one is {w}x{h}; the control room needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n")
+        text.append("enlarge the window or reduce the font size\n")
+        text.append("F12 or ! still stops everything", style="bold")
+        return text

@@ -29,6 +29,8 @@ MAX_DEPTH = 64
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _BOOL_WORDS = {"true", "false"}
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{k}" for k in ("str", "int", "float", "bool", "null", "timestamp")}
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 @dataclass(eq=False)
@@ -242,6 +244,8 @@ class _TreeBuilder:
             raise _fatal(self.file, m.line + 1, m.column + 1, "the YAML is nested too deeply")
         key = id(node)
         if isinstance(node, (MappingNode, SequenceNode)):
+            if node.tag not in _COLLECTION_TAGS:
+                self.problem(node, f"YAML tag {node.tag!r} is not supported in scenarios; remove it")
             if key in self.path:
                 m = node.start_mark
                 raise _fatal(self.file, m.line + 1, m.column + 1, "a YAML alias refers to a value that contains it")
@@ -267,14 +271,14 @@ class _TreeBuilder:
         quoted = node.style in ("'", '"', "|", ">")
         tag = node.tag
         value: Any = raw
-        if tag.startswith("tag:yaml.org,2002:"):
+        if tag in _SCALAR_TAGS:
             kind = tag.rsplit(":", 1)[1]
             if kind in ("int", "float", "null") or (kind == "bool" and raw.lower() in _BOOL_WORDS):
                 try:
                     value = self.constructor.construct_object(node)
                 except (yaml.YAMLError, ValueError, OverflowError):
                     self.problem(node, f"cannot read {raw!r} as {kind}")
-            # str, timestamps, yes/no/on/off and binary stay as the text written
+            # str, timestamps and yes/no/on/off stay as the text written
         else:
             self.problem(node, f"YAML tag {tag!r} is not supported in scenarios; remove it")
         return Scalar(line, col, value, raw, quoted)

@@ -637,7 +637,6 @@ class Validator:
         m = self.mapping(node, where)
         if m is None:
             return None
-        self.keys(m, STEP_KEYS, where)
         id_node = self.require(m, "id", where, "give each step a short id like 'slow-db'")
         step_id = self.checked(id_node, f"{where}.id", checks.check_step_id)
         if step_id is not None and id_node is not None:
@@ -646,6 +645,7 @@ class Validator:
                 self.at(id_node, f"{where}: duplicate step id (first at line {seen[step_id].line}); ids must be unique")
             else:
                 seen[step_id] = id_node
+        self.keys(m, STEP_KEYS, where)
         title = self.string(m.get("title"), f"{where}.title")
         brief = self.string(m.get("brief"), f"{where}.brief", empty_ok=True)
         expect = self.string(m.get("expect"), f"{where}.expect", empty_ok=True)

@@ -1,0 +1,89 @@
+"""Host pre-flight: per target, prove it reachable with a verified host key, sudo working, every tool and
+qdisc kind a fault needs present, and nothing a fault would clobber.
+
+Usable standalone (`await preflight_host(executor, plans)`) or by the engine,
+which journals each `Check` as a `preflight-check` event. Checks on one host
+run in order and stop at the first transport failure; hosts run in parallel
+with `preflight_hosts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from controlroom.errors import TargetError
+from controlroom.faults.plan import FaultPlan
+from controlroom.targets.base import Executor, Shell
+
+CLOBBER_HINT = "run `controlroom recover JOURNAL` if a previous session left it"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    target: str
+    ok: bool
+    detail: str
+
+
+OnCheck = Callable[[Check], None]
+
+
+async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_check: OnCheck | None = None) -> list[Check]:
+    """Every check for the plans that land on `executor.target`, in the order a person would read them."""
+    target = executor.target
+    mine = [p for p in plans if p.target == target]
+    checks: list[Check] = []
+
+    def add(name: str, ok: bool, detail: str) -> Check:
+        check = Check(name, target, ok, detail)
+        checks.append(check)
+        if on_check is not None:
+            on_check(check)
+        return check
+
+    connect = getattr(executor, "connect", None)
+    if connect is not None:
+        # SSH: connecting verifies the host key; a mismatch names the offered fingerprint.
+        try:
+            await connect()
+        except TargetError as err:
+            name = "host key" if "host key" in str(err) else "reachable"
+            add(name, False, str(err))
+            return checks
+        add("host key", True, "verified against known_hosts")
+    res = await executor.run(Shell("true", timeout=10.0))
+    if not add("reachable", res.ok, "ok" if res.ok else f"{target}: not reachable ({res.detail})").ok:
+        return checks
+
+    seen: set[str] = set()
+    for plan in mine:
+        for req in plan.requires:
+            if req.name in seen:
+                continue
+            seen.add(req.name)
+            r = await executor.run(req.check)
+            if r.error:  # the transport failed, not the check: say so rather than blame a missing tool
+                add(req.name, False, f"{target}: {req.name} could not be checked ({r.error})")
+                return checks
+            add(req.name, r.ok, "ok" if r.ok else req.message)
+        for action in plan.clobber_check:
+            r = await executor.run(action)
+            detail = "ok" if r.ok else f"{target}: {r.detail}" + ("" if "recover" in r.detail else f"; {CLOBBER_HINT}")
+            add(f"nothing to clobber ({plan.spec.type})", r.ok, detail)
+    return checks
+
+
+async def preflight_hosts(executors: Mapping[str, Executor], plans: Iterable[FaultPlan],
+                          on_check: OnCheck | None = None) -> list[Check]:
+    """All hosts in parallel; checks grouped by host in target-name order."""
+    plan_list = list(plans)
+    names = sorted({p.target for p in plan_list} & set(executors))
+    results = await asyncio.gather(*(preflight_host(executors[n], plan_list, on_check) for n in names))
+    return [c for group in results for c in group]
+
+
+def failed(checks: Iterable[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok]

@@ -1,0 +1,413 @@
+"""The rehearsal lab: N Linux "hosts" on this machine, each a network namespace with its own sshd.
+
+A host is a namespace on a bridge, with its own PID/UTS/mount namespaces (so a
+`kill` on one host never reaches another), its own ed25519 host key, the lab's
+client key in its authorized keys, and an empty `.bashrc` bind-mounted over
+root's (this machine's pyenv init costs 80 ms per command otherwise). Everything
+the lab creates is written to a state file first, so `down` removes it all even
+after a crash. Needs root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from controlroom.errors import ControlroomError
+
+DEFAULT_STATE_DIR = Path("/run/controlroom-lab")
+SAMPLE_SERVICE = Path(__file__).with_name("sample_service.py")
+FRONT_PORT = 8080
+BACKEND_PORT = 8081
+
+
+class LabError(ControlroomError):
+    """The lab cannot be brought up, or is not in the state asked for."""
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Names and addresses of one lab; tests use their own so they never touch a user's lab."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    prefix: str = "crl"  # namespace names are "<prefix>-h1", veth ends "<prefix>v1"
+    bridge: str = "crlab0"
+    subnet: str = "10.77.0.0/24"  # bridge gets .1, host i gets .(10+i)
+
+    def __post_init__(self) -> None:
+        if len(self.prefix) > 6 or not self.prefix.isalnum():
+            raise LabError(f"lab prefix {self.prefix!r}: use at most 6 letters or digits")
+        if len(self.bridge) > 15:
+            raise LabError(f"lab bridge name {self.bridge!r} is longer than 15 characters")
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.subnet)
+
+    @property
+    def bridge_ip(self) -> str:
+        return str(self.network.network_address + 1)
+
+    def host_ip(self, index: int) -> str:
+        return str(self.network.network_address + 10 + index)
+
+    @property
+    def max_hosts(self) -> int:
+        return min(self.network.num_addresses - 12, 200)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state_dir / "ssh_config"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def client_key(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+
+@dataclass
+class LabHost:
+    name: str  # the ssh alias: h1, h2, ...
+    ip: str
+    netns: str
+    veth: str
+    dir: str
+    pid: int = 0  # the `unshare` process holding the host's namespaces
+    inner_pid: int = 0  # sshd, pid 1 of the host's PID namespace, seen from the root namespace
+
+    @property
+    def ssh(self) -> str:
+        return self.name
+
+
+@dataclass
+class LabState:
+    config: dict[str, str]
+    hosts: list[LabHost] = field(default_factory=list)
+    service: dict[str, str] = field(default_factory=dict)
+    created: float = 0.0
+
+
+def _run(*argv: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, input=input, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(f"lab: `{' '.join(argv)}` failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("controlroom lab needs root (network namespaces, bridges, sshd): run it with sudo")
+
+
+def missing_tools() -> list[str]:
+    need = {"ip": "iproute2", "unshare": "util-linux", "nsenter": "util-linux", "ssh-keygen": "openssh-client"}
+    missing = [f"{tool} ({pkg})" for tool, pkg in need.items() if shutil.which(tool) is None]
+    if not Path("/usr/sbin/sshd").exists() and shutil.which("sshd") is None:
+        missing.append("sshd (openssh-server)")
+    return missing
+
+
+def _sshd() -> str:
+    return shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+_SSHD_CONFIG = """\
+ListenAddress {ip}:22
+HostKey {dir}/ssh_host_ed25519_key
+PidFile {dir}/sshd.pid
+AuthorizedKeysFile {authorized}
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+StrictModes no
+MaxStartups 200:30:400
+MaxSessions 128
+AcceptEnv LANG
+PrintMotd no
+"""
+
+
+class Lab:
+    """A lab of hosts. `up(n)` builds it, `down()` removes everything recorded in the state file."""
+
+    def __init__(self, config: LabConfig | None = None) -> None:
+        self.config = config or LabConfig()
+        self.state: LabState | None = self._load()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _load(self) -> LabState | None:
+        try:
+            doc = json.loads(self.config.state_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise LabError(f"lab state {self.config.state_file} is unreadable ({err}); "
+                           f"remove it after checking `ip netns list`") from None
+        return LabState(config=doc.get("config", {}), hosts=[LabHost(**h) for h in doc.get("hosts", [])],
+                        service=doc.get("service", {}), created=doc.get("created", 0.0))
+
+    def _save(self) -> None:
+        assert self.state is not None
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.config.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self.state), indent=2))
+        os.replace(tmp, self.config.state_file)
+
+    @property
+    def is_up(self) -> bool:
+        return self.state is not None
+
+    @property
+    def hosts(self) -> list[LabHost]:
+        return list(self.state.hosts) if self.state else []
+
+    def host(self, name: str) -> LabHost:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise LabError(f"lab has no host {name!r} (hosts: {', '.join(h.name for h in self.hosts) or 'none'})")
+
+    # -- up ------------------------------------------------------------------------------------
+
+    def up(self, n: int = 3, service: bool = True, wait: float = 10.0) -> list[LabHost]:
+        require_root()
+        if self.state is not None:
+            raise LabError(f"a lab is already up ({len(self.state.hosts)} hosts, state {self.config.state_file}); "
+                           f"run `controlroom lab down` first")
+        missing = missing_tools()
+        if missing:
+            raise LabError(f"lab: missing tools: {', '.join(missing)}; install them (scripts/system-deps)")
+        if not 1 <= n <= self.config.max_hosts:
+            raise LabError(f"--hosts {n}: choose between 1 and {self.config.max_hosts}")
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(cfg.state_dir, 0o755)
+        self.state = LabState(config={k: str(v) for k, v in asdict(cfg).items()}, created=time.time())
+        hosts = [LabHost(name=f"h{i}", ip=cfg.host_ip(i), netns=f"{cfg.prefix}-h{i}", veth=f"{cfg.prefix}v{i}",
+                         dir=str(cfg.state_dir / f"h{i}")) for i in range(1, n + 1)]
+        # Record before creating, so a crash half-way still leaves `down` a complete list.
+        self.state.hosts = hosts
+        self._save()
+        try:
+            self._make_keys(hosts)
+            self._make_network(hosts)
+            for h in hosts:
+                self._start_sshd(h)
+            self._save()
+            self._write_client_files(hosts)
+            self._wait_for_ssh(hosts, wait)
+            if service and n >= 2:
+                self._start_service(hosts[0], hosts[1])
+                self._save()
+        except BaseException:
+            self.down()
+            raise
+        return hosts
+
+    def _make_keys(self, hosts: list[LabHost]) -> None:
+        cfg = self.config
+        if not cfg.client_key.exists():
+            _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "controlroom-lab", "-f", str(cfg.client_key))
+        (cfg.state_dir / "authorized_keys").write_text(cfg.client_key.with_suffix(".pub").read_text())
+        (cfg.state_dir / "empty-bashrc").write_text("")
+        procs = []
+        for h in hosts:
+            d = Path(h.dir)
+            d.mkdir(parents=True, exist_ok=True)
+            key = d / "ssh_host_ed25519_key"
+            if not key.exists():
+                procs.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", h.name,
+                                               "-f", str(key)], stdout=subprocess.DEVNULL))
+            (d / "sshd_config").write_text(_SSHD_CONFIG.format(ip=h.ip, dir=d, authorized=cfg.state_dir / "authorized_keys"))
+        for p in procs:
+            if p.wait() != 0:
+                raise LabError("lab: ssh-keygen failed for a host key")
+
+    def _make_network(self, hosts: list[LabHost]) -> None:
+        cfg = self.config
+        prefixlen = cfg.network.prefixlen
+        batch = [f"link add {cfg.bridge} type bridge", f"addr add {cfg.bridge_ip}/{prefixlen} dev {cfg.bridge}",
+                 f"link set {cfg.bridge} up"]
+        for h in hosts:
+            _run("ip", "netns", "add", h.netns)
+            batch += [f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
+                      f"link set {h.veth} master {cfg.bridge}", f"link set {h.veth} up"]
+        _run("ip", "-batch", "-", input="\n".join(batch) + "\n")
+        for h in hosts:
+            inner = [f"addr add {h.ip}/{prefixlen} dev eth0", "link set eth0 up", "link set lo up"]
+            _run("ip", "-n", h.netns, "-batch", "-", input="\n".join(inner) + "\n")
+
+    def _start_sshd(self, h: LabHost) -> None:
+        cfg = self.config
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        os.chmod("/run/sshd", 0o755)
+        bashrc = Path("/root/.bashrc")
+        hide = f"mount --bind {cfg.state_dir / 'empty-bashrc'} /root/.bashrc; " if bashrc.exists() else ""
+        inner = (f"hostname {h.name}; {hide}"
+                 f"exec {_sshd()} -D -f {h.dir}/sshd_config -E {h.dir}/sshd.log")
+        log = open(Path(h.dir) / "unshare.log", "ab")
+        try:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", h.netns, "unshare", "--uts", "--mount", "--pid", "--fork", "--kill-child",
+                 "--mount-proc", "--propagation", "private", "sh", "-c", inner],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        finally:
+            log.close()
+        h.pid = proc.pid
+
+    def _write_client_files(self, hosts: list[LabHost]) -> None:
+        cfg = self.config
+        lines = []
+        for h in hosts:
+            pub = (Path(h.dir) / "ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{h.name},{h.ip} {pub[0]} {pub[1]}")
+        cfg.known_hosts.write_text("\n".join(lines) + "\n")
+        blocks = [f"# controlroom lab: use with CONTROLROOM_SSH_CONFIG={cfg.ssh_config}\n"]
+        for h in hosts:
+            blocks.append(f"Host {h.name}\n  HostName {h.ip}\n  User root\n  Port 22\n"
+                          f"  IdentityFile {cfg.client_key}\n  UserKnownHostsFile {cfg.known_hosts}\n"
+                          f"  IdentitiesOnly yes\n")
+        cfg.ssh_config.write_text("\n".join(blocks))
+
+    def _wait_for_ssh(self, hosts: list[LabHost], wait: float) -> None:
+        deadline = time.monotonic() + wait
+        pending = list(hosts)
+        while pending:
+            for h in list(pending):
+                with contextlib.suppress(OSError), socket.create_connection((h.ip, 22), timeout=0.2) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        pending.remove(h)
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                logs = "; ".join(f"{h.name}: {_tail(Path(h.dir) / 'sshd.log')}" for h in pending)
+                raise LabError(f"lab: sshd did not answer on {', '.join(h.name for h in pending)} "
+                               f"within {wait:g}s ({logs})")
+            time.sleep(0.05)
+        for h in hosts:
+            h.inner_pid = self._inner_pid(h)
+
+    @staticmethod
+    def _inner_pid(h: LabHost) -> int:
+        # The unshare process has exactly one child: pid 1 of the host's PID namespace.
+        try:
+            children = Path(f"/proc/{h.pid}/task/{h.pid}/children").read_text().split()
+        except OSError:
+            return 0
+        return int(children[0]) if children else 0
+
+    # -- using the lab -------------------------------------------------------------------------
+
+    def nsenter_argv(self, host: LabHost | str) -> list[str]:
+        """argv prefix that runs a command inside a host: its network, PID, mount and UTS namespaces."""
+        h = self.host(host) if isinstance(host, str) else host
+        if h.inner_pid:
+            return ["nsenter", "-t", str(h.inner_pid), "-n", "-p", "-m", "-u", "--"]
+        return ["ip", "netns", "exec", h.netns]
+
+    def exec(self, host: LabHost | str, cmd: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run `sh -c cmd` inside a host (not over SSH): how tests observe a fault from another host."""
+        return subprocess.run([*self.nsenter_argv(host), "sh", "-c", cmd], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def spawn(self, host: LabHost | str, argv: list[str], log: Path) -> None:
+        """Start a detached daemon inside a host, fds redirected, so nothing waits on it."""
+        with open(log, "ab") as out:
+            subprocess.Popen([*self.nsenter_argv(host), *argv], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                             start_new_session=True)
+
+    def _start_service(self, front: LabHost, backend: LabHost) -> None:
+        assert self.state is not None
+        svc = self.config.state_dir / "service"
+        svc.mkdir(exist_ok=True)
+        py = sys.executable
+        self.spawn(backend, [py, str(SAMPLE_SERVICE), "backend", "--bind", backend.ip, "--port", str(BACKEND_PORT),
+                             "--pidfile", str(svc / "backend.pid")], svc / "backend.log")
+        self.spawn(front, [py, str(SAMPLE_SERVICE), "front", "--bind", front.ip, "--port", str(FRONT_PORT),
+                           "--backend", f"http://{backend.ip}:{BACKEND_PORT}", "--pidfile", str(svc / "front.pid")],
+                   svc / "front.log")
+        self.state.service = {"front": f"http://{front.ip}:{FRONT_PORT}/", "front_host": front.name,
+                              "backend": f"http://{backend.ip}:{BACKEND_PORT}/", "backend_host": backend.name,
+                              "front_pidfile": str(svc / "front.pid"), "backend_pidfile": str(svc / "backend.pid")}
+        deadline = time.monotonic() + 10
+        for h, port in ((backend, BACKEND_PORT), (front, FRONT_PORT)):
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection((h.ip, port), timeout=0.2):
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError(f"lab: the sample service did not start on {h.name}:{port} "
+                                   f"(see {svc}/*.log)")
+                time.sleep(0.05)
+
+    # -- down ----------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        """Remove everything in the state file; idempotent. Returns what was removed, for `status`-like output."""
+        require_root()
+        state = self.state or self._load()
+        cfg = self.config
+        removed: list[str] = []
+        hosts = state.hosts if state else []
+        for h in hosts:
+            # Every process with the host's network namespace: sshd, sessions, stress-ng, leashes, the service.
+            pids = _run("ip", "netns", "pids", h.netns, check=False).stdout.split()
+            for pid in [h.pid, *map(int, pids)]:
+                if pid:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+            if _run("ip", "netns", "del", h.netns, check=False).returncode == 0:
+                removed.append(h.netns)
+        for h in hosts:
+            _run("ip", "link", "del", h.veth, check=False)
+        if _run("ip", "link", "del", cfg.bridge, check=False).returncode == 0:
+            removed.append(cfg.bridge)
+        for h in hosts:
+            shutil.rmtree(h.dir, ignore_errors=True)
+        for name in ("ssh_config", "known_hosts", "authorized_keys", "empty-bashrc"):
+            with contextlib.suppress(FileNotFoundError):
+                (cfg.state_dir / name).unlink()
+        shutil.rmtree(cfg.state_dir / "service", ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            cfg.state_file.unlink()
+        self.state = None
+        return removed
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        for h in self.hosts:
+            alive = Path(f"/proc/{h.pid}").exists()
+            listening = False
+            with contextlib.suppress(OSError), socket.create_connection((h.ip, 22), timeout=0.3) as s:
+                listening = s.recv(4).startswith(b"SSH-")
+            rows.append({"host": h.name, "ip": h.ip, "netns": h.netns, "alive": alive, "ssh": listening})
+        return rows
+
+
+def _tail(path: Path, n: int = 200) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:].strip().replace("\n", " | ") or "empty log"
+    except OSError:
+        return "no log"

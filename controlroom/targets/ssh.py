@@ -1,0 +1,297 @@
+"""The SSH executor: runs `Shell` actions on a host over one reused asyncssh connection.
+
+Host-key checking is always on: keys come from the target's `known_hosts`, the
+OpenSSH config's `UserKnownHostsFile`, or `~/.ssh/known_hosts`, and a config
+that tries to switch checking off is refused. The OpenSSH config file (Host
+aliases, User, Port, IdentityFile, ProxyJump) is `~/.ssh/config`, or the file
+named by `$CONTROLROOM_SSH_CONFIG` (what `controlroom lab up` prints). Commands
+never get a pty (a pty's SIGHUP would kill detached leashes) and always have a
+timeout; a lost connection fails the running action and is re-dialled, with
+backoff, by the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from controlroom.errors import TargetError
+from controlroom.faults.shell import q
+from controlroom.scenario.model import Target
+from controlroom.targets.base import Action, ActionResult, Executor, Shell
+
+SSH_CONFIG_ENV = "CONTROLROOM_SSH_CONFIG"
+KNOWN_HOSTS_ENV = "CONTROLROOM_KNOWN_HOSTS"
+
+
+class HostKeyMismatch(TargetError):
+    """The host offered a key that is not in known_hosts: never connect, show what was offered."""
+
+
+def parse_destination(dest: str) -> tuple[str | None, str, int | None]:
+    """'user@host:port', 'host', '[v6]:port', or an ssh_config alias -> (user, host, port)."""
+    user: str | None = None
+    if "@" in dest:
+        user, _, dest = dest.rpartition("@")
+    port: int | None = None
+    if dest.startswith("["):
+        host, _, rest = dest[1:].partition("]")
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif dest.count(":") == 1:
+        host, _, p = dest.partition(":")
+        port = int(p)
+    else:
+        host = dest
+    if not host:
+        raise TargetError(f"ssh destination {dest!r} has no host: write user@host, user@host:port or an alias")
+    return user or None, host, port
+
+
+def default_config_paths() -> list[str]:
+    env = os.environ.get(SSH_CONFIG_ENV)
+    if env:
+        return [env]
+    default = Path("~/.ssh/config").expanduser()
+    return [str(default)] if default.is_file() else []
+
+
+class _Client(asyncssh.SSHClient):
+    def __init__(self, owner: SshExecutor) -> None:
+        self._owner = owner
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._lost(exc)
+
+
+class SshExecutor:
+    """One host, one connection, reused for the session."""
+
+    def __init__(self, target: str, destination: str, *, config: Sequence[str] | None = None,
+                 known_hosts: str | None = None, identity_file: str | None = None,
+                 connect_timeout: float = 5.0, reconnect_attempts: int = 3, backoff: float = 0.2,
+                 max_backoff: float = 5.0) -> None:
+        self.target = target
+        self.destination = destination
+        self.user, self.host, self.port = parse_destination(destination)
+        self.config = list(config) if config is not None else default_config_paths()
+        self.known_hosts = known_hosts or os.environ.get(KNOWN_HOSTS_ENV) or None
+        self.identity_file = identity_file
+        self.connect_timeout = connect_timeout
+        self.reconnect_attempts = reconnect_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._remote_user: str | None = None
+        self.last_error = ""
+        self.connects = 0  # how many times a connection was (re)established
+
+    @classmethod
+    def for_target(cls, target: Target, **kw: Any) -> SshExecutor:
+        if not target.ssh:
+            raise TargetError(f"target {target.name!r} has no ssh destination; set ssh: user@host or an alias")
+        return cls(target.name, target.ssh, known_hosts=target.known_hosts, identity_file=target.identity_file, **kw)
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def remote_user(self) -> str | None:
+        return self._remote_user
+
+    @property
+    def control_peer(self) -> tuple[str, int, str, int] | None:
+        """(local ip, local port, remote ip, remote port) of the live control channel — what the host's
+        `$SSH_CONNECTION` reports; fault scripts read that variable at run time rather than this value."""
+        if self._conn is None:
+            return None
+        local = self._conn.get_extra_info("sockname")
+        peer = self._conn.get_extra_info("peername")
+        if not local or not peer:
+            return None
+        return str(local[0]), int(local[1]), str(peer[0]), int(peer[1])
+
+    def _lost(self, exc: Exception | None) -> None:
+        self._conn = None
+        if exc is not None:
+            self.last_error = f"connection lost: {exc}"
+
+    def _options(self) -> asyncssh.SSHClientConnectionOptions:
+        kw: dict[str, Any] = {"config": self.config, "host": self.host, "connect_timeout": self.connect_timeout}
+        if self.port is not None:
+            kw["port"] = self.port
+        if self.user is not None:
+            kw["username"] = self.user
+        if self.identity_file:
+            kw["client_keys"] = [os.path.expanduser(self.identity_file)]
+        if self.known_hosts:
+            kw["known_hosts"] = os.path.expanduser(self.known_hosts)
+        try:
+            opts = asyncssh.SSHClientConnectionOptions(**kw)
+        except (OSError, ValueError, asyncssh.Error) as err:
+            raise TargetError(f"{self.target}: ssh options for {self.destination!r} are invalid: {err}") from None
+        if opts.known_hosts is None:
+            # `UserKnownHostsFile none` in a config would turn checking off in asyncssh; we never allow that.
+            raise TargetError(f"{self.target}: the ssh config disables host-key checking for {self.host}; "
+                              f"set UserKnownHostsFile to a file or give the target a known_hosts: path")
+        if not opts.known_hosts:
+            default = Path("~/.ssh/known_hosts").expanduser()
+            if not default.is_file():
+                raise TargetError(f"{self.target}: no known_hosts for {self.host}: add its key to {default} "
+                                  f"or give the target a known_hosts: path")
+        return opts
+
+    async def connect(self) -> None:
+        """Open the connection now (one attempt); raises TargetError / HostKeyMismatch with a one-line reason."""
+        async with self._lock:
+            await self._connect_locked()
+
+    async def _connect_locked(self) -> None:
+        if self._conn is not None:
+            return
+        opts = self._options()
+        try:
+            conn, _ = await asyncio.wait_for(
+                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts),
+                timeout=self.connect_timeout + 1)
+        except asyncssh.HostKeyNotVerifiable:
+            offered = await self._offered_fingerprint()
+            raise HostKeyMismatch(f"{self.target}: host key of {self.host} is not trusted "
+                                  f"(offered {offered}); if the host was rebuilt, update its known_hosts entry"
+                                  ) from None
+        except asyncssh.PermissionDenied as err:
+            raise TargetError(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
+                              f"check the user and IdentityFile") from None
+        except (TimeoutError, asyncssh.Error, OSError) as err:
+            reason = str(err) or type(err).__name__
+            raise TargetError(f"{self.target}: cannot reach {self.destination} over ssh: {reason}") from None
+        self._conn = conn
+        self.connects += 1
+        self.last_error = ""
+
+    async def _offered_fingerprint(self) -> str:
+        # Only to show the user what the host offered; this key is never trusted.
+        try:
+            key = await asyncio.wait_for(
+                asyncssh.get_server_host_key(self.host, config=self.config, port=self.port or ()),
+                timeout=self.connect_timeout)
+        except (TimeoutError, asyncssh.Error, OSError):
+            return "an unknown key"
+        if key is None:
+            return "no key"
+        return f"{key.get_algorithm()} {key.get_fingerprint('sha256')}"
+
+    async def _ensure(self, deadline: float) -> str:
+        """Connect if needed, retrying with backoff until the deadline; '' when connected, else why not."""
+        delay = self.backoff
+        for attempt in range(max(1, self.reconnect_attempts)):
+            if self._conn is not None:
+                return ""
+            try:
+                async with self._lock:
+                    await self._connect_locked()
+                return ""
+            except HostKeyMismatch as err:
+                return str(err)  # retrying cannot fix a wrong key
+            except TargetError as err:
+                self.last_error = str(err)
+            if attempt + 1 < self.reconnect_attempts and time.monotonic() + delay < deadline:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+            else:
+                break
+        return self.last_error
+
+    # -- running actions -----------------------------------------------------------------------
+
+    def command(self, action: Shell) -> str:
+        """The exact command line sent to the host's login shell."""
+        cmd = "sh -c " + q(action.script)
+        if action.sudo and self._remote_user != "root":
+            # sudo resets the environment; fault scripts need $SSH_CONNECTION to exempt the control channel.
+            cmd = 'sudo -n env SSH_CONNECTION="$SSH_CONNECTION" ' + cmd
+        return cmd
+
+    async def run(self, action: Action) -> ActionResult:
+        started = time.monotonic()
+        if not isinstance(action, Shell):
+            return ActionResult(ok=False, error=f"ssh target {self.target!r} cannot run {type(action).__name__} "
+                                                f"actions ({action.describe()})")
+        why = await self._ensure(started + action.timeout)
+        conn = self._conn
+        if why or conn is None:
+            return ActionResult(ok=False, error=why or f"{self.target}: not connected", elapsed=time.monotonic() - started)
+        if self._remote_user is None:
+            self._remote_user = conn.get_extra_info("username") or ""
+        remaining = max(0.1, action.timeout - (time.monotonic() - started))
+        try:
+            proc = await conn.run(self.command(action), check=False, timeout=remaining, request_pty=False,
+                                  stdin=asyncssh.DEVNULL)
+        except asyncssh.TimeoutError as err:
+            return ActionResult(ok=False, status=err.exit_status, stdout=_text(err.stdout), stderr=_text(err.stderr),
+                                error=f"timed out after {action.timeout:g}s on {self.target}",
+                                elapsed=time.monotonic() - started)
+        except (asyncssh.Error, OSError, EOFError) as err:
+            self._drop()
+            return ActionResult(ok=False, error=f"{self.target}: ssh connection lost: {err or type(err).__name__}",
+                                elapsed=time.monotonic() - started)
+        code = proc.exit_status
+        if code is None:
+            # No exit status means the channel closed under us (a signal or a dropped connection).
+            if proc.exit_signal is None:
+                self._drop()
+            return ActionResult(ok=False, stdout=_text(proc.stdout), stderr=_text(proc.stderr),
+                                error=f"{self.target}: command ended without an exit status ({proc.exit_signal})",
+                                elapsed=time.monotonic() - started)
+        return ActionResult(ok=code in action.ok_codes, status=code, stdout=_text(proc.stdout),
+                            stderr=_text(proc.stderr), elapsed=time.monotonic() - started)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+
+    def abort(self) -> None:
+        """Cut the connection abruptly (tests and benchmarks: a control room that vanished)."""
+        self._drop()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            try:
+                await asyncio.wait_for(conn.wait_closed(), timeout=2)
+            except (TimeoutError, asyncssh.Error, OSError):
+                conn.abort()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+async def fan_out(executors: Iterable[Executor], action: Action) -> dict[str, ActionResult]:
+    """Run one action on many targets at once; results by target name, never raising for one host's failure."""
+    execs = list(executors)
+
+    async def one(ex: Executor) -> ActionResult:
+        try:
+            return await ex.run(action)
+        except Exception as err:  # one broken host must not hide the others' results
+            return ActionResult(ok=False, error=f"{ex.target}: {err}")
+
+    results = await asyncio.gather(*(one(ex) for ex in execs))
+    return {ex.target: res for ex, res in zip(execs, results, strict=True)}

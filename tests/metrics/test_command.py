@@ -1,0 +1,156 @@
+"""Command probes: the number a command prints, else its exit status as 1.0 / 0.0; run locally or via a target."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from controlroom.errors import MetricsError
+from controlroom.metrics.command import CommandSource, probe_value
+from controlroom.metrics.source import MetricSource, SourceUnavailable
+from controlroom.scenario.model import MetricSpec
+from controlroom.targets.base import Action, ActionResult, Shell
+from controlroom.targets.memory import MemoryExecutor
+
+
+def command(name: str, cmd: str, on: str | None = None, timeout: float = 2.0) -> MetricSpec:
+    return MetricSpec(name=name, source="command", command=cmd, on=on, timeout=timeout)
+
+
+def specs(*items: MetricSpec) -> dict[str, MetricSpec]:
+    return {m.name: m for m in items}
+
+
+async def test_local_probes_give_the_printed_number_or_the_exit_status(tmp_path) -> None:
+    rows = tmp_path / "rows.txt"
+    rows.write_text("a\nb\nc\n")
+    src = CommandSource(
+        specs(
+            command("rows", f"wc -l < {rows}"),
+            command("ready", "true"),
+            command("down", "exit 3"),
+            command("chatty", "echo checking; echo '  12.5  '"),
+            command("words", "echo accepting connections"),
+            command("number_and_failure", "echo 7; exit 1"),
+        ),
+        executors_by_target={},
+    )
+    assert isinstance(src, MetricSource)
+    await src.start()
+    try:
+        values = await src.sample()
+    finally:
+        await src.close()
+    assert values == {
+        "chatty": 12.5,  # the last non-empty line counts
+        "down": 0.0,
+        "number_and_failure": 7.0,  # a printed number wins over the status
+        "ready": 1.0,
+        "rows": 3.0,
+        "words": 1.0,
+    }
+    assert src.last_errors == {}
+
+
+async def test_a_probe_that_outlives_its_timeout_is_no_data_and_is_killed(tmp_path) -> None:
+    marker = tmp_path / "finished"
+    src = CommandSource(
+        specs(command("slow", f"sleep 3; touch {marker}", timeout=0.3), command("ok", "echo 1")),
+        executors_by_target={},
+    )
+    await src.start()
+    try:
+        values = await src.sample()
+    finally:
+        await src.close()
+    assert values == {"ok": 1.0, "slow": None}
+    assert "timed out after 0.3s" in src.last_errors["slow"]
+    assert not marker.exists()
+
+
+async def test_probes_with_on_run_through_that_targets_executor() -> None:
+    def db(action: Action) -> ActionResult:
+        assert isinstance(action, Shell)
+        return ActionResult(ok=True, status=0, stdout="1234\n")
+
+    executor = MemoryExecutor("db-1", db)
+    src = CommandSource(specs(command("orders_rows", "psql -tAc 'select count(*) from orders'", on="db-1")),
+                        executors_by_target={"db-1": executor})
+    await src.start()
+    values = await src.sample()
+    await src.close()
+    assert values == {"orders_rows": 1234.0}
+    [action] = executor.actions
+    assert isinstance(action, Shell)
+    assert action.script == "psql -tAc 'select count(*) from orders'"
+    assert action.timeout == 2.0 and not action.sudo
+    assert not executor.closed  # the engine owns target executors
+
+
+async def test_all_probes_unreachable_is_an_unavailable_source() -> None:
+    down = MemoryExecutor("db-1", lambda a: ActionResult(ok=False, error="cannot connect to db-1: refused"))
+    src = CommandSource(specs(command("rows", "echo 1", on="db-1")), executors_by_target={"db-1": down})
+    await src.start()
+    with pytest.raises(SourceUnavailable, match="cannot connect to db-1"):
+        await src.sample()
+    assert src.last_errors == {"rows": "cannot connect to db-1: refused"}
+
+
+async def test_one_unreachable_probe_among_several_is_only_no_data() -> None:
+    down = MemoryExecutor("db-1", lambda a: ActionResult(ok=False, error="cannot connect to db-1"))
+    src = CommandSource(specs(command("rows", "echo 1", on="db-1"), command("local", "echo 2")),
+                        executors_by_target={"db-1": down})
+    await src.start()
+    try:
+        assert await src.sample() == {"local": 2.0, "rows": None}
+    finally:
+        await src.close()
+
+
+def test_a_probe_on_an_unknown_target_is_refused_with_where_to_fix_it() -> None:
+    with pytest.raises(MetricsError, match=r"observe\.metrics\.rows\.on: no target named 'db-9'"):
+        CommandSource(specs(command("rows", "echo 1", on="db-9")), executors_by_target={})
+
+
+def test_only_command_series_belong_to_the_source() -> None:
+    src = CommandSource(
+        {"p": MetricSpec(name="p", source="promql", promql="up"), "c": command("c", "true")}, executors_by_target={}
+    )
+    assert src.series() == ["c"]
+
+
+@pytest.mark.parametrize(
+    ("result", "value"),
+    [
+        (ActionResult(ok=True, status=0, stdout="nan\n"), 1.0),  # not a finite number: the status counts
+        (ActionResult(ok=True, status=2, stdout=""), 0.0),
+        (ActionResult(ok=False, error="timed out"), None),
+        (ActionResult(ok=True, status=0, stdout="-3e2"), -300.0),
+    ],
+)
+def test_probe_value_rules(result: ActionResult, value: float | None) -> None:
+    assert probe_value(result) == value
+
+
+async def test_an_http_check_probe_against_a_real_listener() -> None:
+    # A one-shot HTTP check as a facilitator would write it, against a listener of our own on loopback.
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    check = (f"{sys.executable} -c \"import urllib.request,sys; "
+             f"sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1).status == 200 else 1)\"")
+    src = CommandSource(specs(command("shop_up", check), command("shop_gone", "exit 7")), executors_by_target={})
+    await src.start()
+    try:
+        assert await src.sample() == {"shop_gone": 0.0, "shop_up": 1.0}
+    finally:
+        await src.close()
+        server.close()
+        await server.wait_closed()

@@ -62,10 +62,10 @@ async def run_preflight(session: Session) -> set[str]:
     await asyncio.gather(*(reach(n) for n in targets))
 
     # Two faults on one host often need the same tool: run each distinct check once per target.
-    done: dict[tuple[str, str, object], asyncio.Future[tuple[bool, str]]] = {}
+    done: dict[tuple[str, str, str], asyncio.Future[tuple[bool, str]]] = {}
 
     async def once(name: str, target: str, action: Action, message: str) -> tuple[bool, str]:
-        key = (target, name, action)
+        key = (target, name, repr(action))
         if key not in done:
             done[key] = asyncio.ensure_future(_check(session, name, target, action, message))
         return await done[key]

@@ -16,14 +16,13 @@ from controlroom.scenario.model import (
     FaultSpec,
     Observe,
     Scenario,
-    Step,
     SteadyState,
+    Step,
     StopWhen,
     SuccessCriteria,
     Target,
 )
 from controlroom.targets.base import Action, ActionResult, Shell
-from controlroom.targets.memory import MemoryExecutor
 
 
 def _build_flag(spec: FaultSpec, target: Target, ctx: cat.PlanContext) -> FaultPlan:

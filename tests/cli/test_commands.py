@@ -1,0 +1,78 @@
+"""The command surface: every user error is one located line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import controlroom, shop_scenario
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_lists_every_command(env: dict[str, str]) -> None:
+    out = controlroom("--help", env=env).stdout
+    for cmd in ("demo", "run", "validate", "plan", "watch", "replay", "report", "stop", "recover", "list",
+                "status", "lab", "history"):
+        assert f"    {cmd}" in out
+
+
+def test_validate_accepts_the_shipped_scenarios(env: dict[str, str]) -> None:
+    files = sorted(str(p) for p in (REPO / "scenarios").glob("*.yaml"))
+    result = controlroom("validate", *files, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok: ") == len(files)
+
+
+def test_validate_reports_located_problems_and_exit_2(tmp_path: Path, env: dict[str, str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: x\nhypothesis: h\nenvironment: prod\ntargets: {}\nsteps:\n  - id: a\n"
+                   "    title: t\n    fault: {type: no-such-fault, target: nowhere}\n    duration: 5\n")
+    result = controlroom("validate", str(bad), env=env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) >= 2 and all(line.startswith(f"{bad}:") for line in lines)
+    assert any("no-such-fault" in line for line in lines)
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "/nonexistent/scenario.yaml", "--headless", "--yes"],
+    ["plan", "/nonexistent/scenario.yaml"],
+    ["recover", "/nonexistent/journal.jsonl"],
+    ["report", "/nonexistent/journal.jsonl"],
+    ["stop"],
+    ["list", "/nonexistent"],
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], env: dict[str, str]) -> None:
+    result = controlroom(*args, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_torn_journal_still_recovers(tmp_path: Path, env: dict[str, str]) -> None:
+    journal = tmp_path / "torn.jsonl"
+    journal.write_text('{"format":"controlroom-journal","version":1,"scenario_text":"x"}\n{"t":"x","mono":0,"ty')
+    result = controlroom("recover", str(journal), env=env)
+    assert "skipped a torn last line" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_prints_every_command_and_executes_nothing(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    from tests.cli.conftest import admin_faults
+
+    result = controlroom("plan", str(shop_scenario(tmp_path, shop)), env=env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for label in ("inject ", "revert ", "verify ", "leash "):
+        assert label in out
+    assert f"POST {shop}/admin/faults" in out and f"DELETE {shop}/admin/faults" in out
+    assert admin_faults(shop)["latency_ms"] == 0
+
+
+def test_list_shows_the_scenarios_folder(env: dict[str, str]) -> None:
+    result = controlroom("list", str(REPO / "scenarios"), env=env)
+    assert result.returncode == 0
+    assert "demo.yaml" in result.stdout and "demo-checkout" in result.stdout

@@ -1,0 +1,85 @@
+"""The embedded demo end to end: real sample shop, real prober, real engine, real journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controlroom.engine.gates import AutoFacilitator
+from controlroom.engine.session import Session
+from controlroom.headless import build_sources, run_session
+from controlroom.journal import read_journal
+from controlroom.lab.demo import demo_environment
+from controlroom.metrics.conditions import parse_condition
+from tests.cli.conftest import controlroom
+
+
+@pytest.fixture(autouse=True)
+def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
+
+
+async def test_the_demo_degrades_then_trips_its_stop_condition_and_rolls_back(tmp_path: Path) -> None:
+    journal = tmp_path / "demo.jsonl"
+    async with demo_environment() as scenario:
+        session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
+                          sources=build_sources(scenario))
+        outcome = await run_session(session)
+        admin = scenario.targets["shop"].url
+        async with httpx.AsyncClient(trust_env=False) as client:
+            faults = (await client.get(f"{admin}/admin/faults")).json()
+    # Nothing is active at exit, as the shop itself reports.
+    assert faults["latency_ms"] == 0 and faults["error_rate"] == 0
+    assert (outcome.outcome, outcome.unconfirmed) == ("rolled-back", ())
+
+    events = read_journal(journal).events
+    milestones = [(e.type, e.data.get("step")) for e in events if e.type in (
+        "session-started", "steady-state", "step-briefed", "fault-injecting", "fault-injected", "fault-reverted",
+        "condition-breached", "rollback-started", "recovery-measured", "step-completed", "session-ended")]
+    assert milestones == [
+        ("session-started", None), ("steady-state", None),
+        ("step-briefed", "baseline"), ("step-completed", "baseline"),
+        ("step-briefed", "slow-checkout"), ("fault-injecting", "slow-checkout"), ("fault-injected", "slow-checkout"),
+        ("fault-reverted", None), ("steady-state", None), ("recovery-measured", "slow-checkout"),
+        ("step-completed", "slow-checkout"),
+        ("step-briefed", "errors"), ("fault-injecting", "errors"), ("fault-injected", "errors"),
+        ("condition-breached", None), ("rollback-started", None), ("fault-reverted", None),
+        ("steady-state", None), ("recovery-measured", "errors"), ("step-completed", "errors"),
+        ("session-ended", None),
+    ]
+    completed = {e.data["step"]: e.data["outcome"] for e in events if e.type == "step-completed"}
+    assert completed == {"baseline": "passed", "slow-checkout": "passed", "errors": "rolled-back"}
+
+    # The latency step degraded the shop but held: p99 rose well above its baseline.
+    observed = next(e for e in events if e.type == "observed" and e.data["step"] == "slow-checkout")
+    p99 = observed.data["series"]["shop.p99_ms"]
+    assert p99["during"] > 100 > p99["before"]
+
+    # The stop condition fired within one sample interval (+100 ms) of holding for its `for:` time.
+    cond = parse_condition("shop.success_rate < 0.8")
+    hold, every = scenario.stop_when.hold, scenario.observe.every
+    breach = next(e for e in events if e.type == "condition-breached")
+    samples = [e for e in events if e.type == "metric-sample" and e.mono <= breach.mono]
+    true_since = None
+    for s in samples:
+        ok = cond.evaluate(s.data["values"])
+        true_since = (true_since if true_since is not None else s.mono) if ok else None
+    assert true_since is not None
+    assert breach.mono - (true_since + hold) <= every + 0.1
+    rollback = next(e for e in events if e.type == "rollback-started")
+    assert rollback.mono - breach.mono <= 0.1
+    recovery = next(e for e in events if e.type == "recovery-measured" and e.data["step"] == "errors")
+    assert recovery.data["held"] is True
+
+
+def test_demo_headless_from_the_command_line_exits_zero(tmp_path: Path) -> None:
+    import os
+
+    env = dict(os.environ, CONTROLROOM_RUNTIME_DIR=str(tmp_path / "run"), XDG_DATA_HOME=str(tmp_path / "data"))
+    result = controlroom("demo", "--headless", env=env, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo finished as designed: rolled-back" in result.stdout
+    journals = list((tmp_path / "data" / "controlroom" / "journals").glob("*.jsonl"))
+    assert len(journals) == 1 and read_journal(journals[0]).complete

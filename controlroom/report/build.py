@@ -631,6 +631,9 @@ def build_report(journal: Journal) -> dict[str, Any]:
         live += delta
         concurrent = max(concurrent, live)
 
+    # For the score, impact that spread (a cascade, a target outside the plan) is blast radius not controlled.
+    spilled = bool(cascading)
+
     # Graceful degradation over the whole faulted time.
     judged, within = dv.judged_samples(all_windows)
     graceful: bool | None
@@ -657,7 +660,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
         components = {
             "availability": sc.availability_score(rates),
             "recovery": sc.recovery_score([(None if s is None else float(s), c) for s, c in recs]),
-            "blast_radius": sc.blast_radius_score(t in f.unconfirmed, not outside),
+            "blast_radius": sc.blast_radius_score(t in f.unconfirmed, not spilled),
             "degradation": degr,
         }
         combined = sc.combine(components)

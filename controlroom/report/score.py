@@ -41,7 +41,8 @@ def recovery_score(recoveries: list[tuple[float | None, float | None]]) -> float
 
 
 def blast_radius_score(unconfirmed_revert: bool, contained: bool) -> float:
-    """100, minus 50 when a revert on this target could not be confirmed, minus 50 when the session spilled over."""
+    """100, minus 50 when a revert on this target could not be confirmed, minus 50 when the impact spread
+    (a cascading failure, or a target outside the step's plan changed state)."""
     return 100.0 - (50.0 if unconfirmed_revert else 0.0) - (50.0 if not contained else 0.0)
 
 

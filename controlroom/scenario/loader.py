@@ -273,12 +273,13 @@ class _TreeBuilder:
         value: Any = raw
         if tag in _SCALAR_TAGS:
             kind = tag.rsplit(":", 1)[1]
-            if kind in ("int", "float", "null") or (kind == "bool" and raw.lower() in _BOOL_WORDS):
+            sexagesimal = kind in ("int", "float") and ":" in raw  # YAML 1.1 reads 1:30 as 90
+            if (kind in ("int", "float", "null") and not sexagesimal) or (kind == "bool" and raw.lower() in _BOOL_WORDS):
                 try:
                     value = self.constructor.construct_object(node)
                 except (yaml.YAMLError, ValueError, OverflowError):
                     self.problem(node, f"cannot read {raw!r} as {kind}")
-            # str, timestamps and yes/no/on/off stay as the text written
+            # str, timestamps, 1:30 and yes/no/on/off stay as the text written
         else:
             self.problem(node, f"YAML tag {tag!r} is not supported in scenarios; remove it")
         return Scalar(line, col, value, raw, quoted)

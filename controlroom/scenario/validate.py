@@ -10,6 +10,9 @@ problem; it keeps going with a default so a facilitator fixes a file in one go.
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -218,7 +221,9 @@ class Validator:
         for option in options:
             if option == value:
                 return option
-        self.at(node, f"{where}: {value!r} is not one of {', '.join(map(str, options))}{suggest(value, map(str, options))}")
+        close = difflib.get_close_matches(value, [str(o) for o in options], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.at(node, f"{where}: {value!r} is not one of {', '.join(map(str, options))}{hint}")
         return None
 
     # -- the scenario ------------------------------------------------------
@@ -252,10 +257,7 @@ class Validator:
         stop = self.stop_when(root, known_series)
         steps = self.steps(root, targets, blast)
         success = self.success_criteria(root)
-        checklist = tuple(
-            v for v, item in self.strings(root.get("checklist"), "checklist")
-            if not self._empty_item(v, item, "checklist")
-        )
+        checklist = tuple(v for v, _ in self.strings(root.get("checklist"), "checklist"))
         if self.problems or name is None or environment is None or hypothesis is None:
             return None
         return Scenario(
@@ -274,12 +276,6 @@ class Validator:
             source_path=self.file,
             source_text=text,
         )
-
-    def _empty_item(self, value: str, node: Node, where: str) -> bool:
-        if not value.strip():
-            self.at(node, f"{where}: items must not be empty")
-            return True
-        return False
 
     def version(self, root: Map) -> None:
         node = root.get("version")
@@ -311,9 +307,14 @@ class Validator:
                 envs.append(value)
         if isinstance(envs_node, Seq) and not envs_node.items:
             self.at(envs_node, "blast_radius.allowed_environments: list at least one environment")
+        # A limit that did not parse is already reported; checking steps against a guess would only add noise.
+        if max_targets is None:
+            max_targets = sys.maxsize if "max_targets" in node.entries else DEFAULT_MAX_TARGETS
+        if max_duration is None:
+            max_duration = math.inf if "max_duration" in node.entries else DEFAULT_MAX_DURATION
         return BlastRadius(
-            max_targets=DEFAULT_MAX_TARGETS if max_targets is None else max_targets,
-            max_duration=DEFAULT_MAX_DURATION if max_duration is None else max_duration,
+            max_targets=max_targets,
+            max_duration=max_duration,
             allowed_environments=tuple(envs),
         )
 
@@ -578,10 +579,7 @@ class Validator:
         self.keys(m, SUCCESS_KEYS, "success_criteria")
         recovery = self.duration(m.get("recovery_time"), "success_criteria.recovery_time")
         data_loss = self.string(m.get("data_loss"), "success_criteria.data_loss")
-        custom = tuple(
-            v for v, item in self.strings(m.get("custom"), "success_criteria.custom")
-            if not self._empty_item(v, item, "success_criteria.custom")
-        )
+        custom = tuple(v for v, _ in self.strings(m.get("custom"), "success_criteria.custom"))
         return SuccessCriteria(recovery_time=recovery, data_loss=data_loss, custom=custom)
 
     # -- steps and phases --------------------------------------------------
@@ -743,6 +741,8 @@ class Validator:
                         f"{where}: fault {ft.name!r} cannot run on {target.kind} target {target.name!r} (it fits {fits} targets)",
                     )
         params = self.fault_params(m, where, ft)
+        if params is not None:
+            self.peers(m, where, params, resolver)
         if ft is None or selector is None or not resolved or params is None:
             return None
         return FaultSpec(type=ft.name, target=selector, params=params, optional=bool(optional)), ft, resolved
@@ -783,6 +783,22 @@ class Validator:
                 located = m.entries[param][0] if param not in ft_param_names(ft) else m.entries[param][1]
             self.at(located, f"{where}: {message}")
         return None if problems else parsed
+
+
+    def peers(self, m: Map, where: str, params: dict[str, Any], resolver: Scenario) -> None:
+        """`peers:` entries that are not IP addresses or networks must name targets (typos show up now, not mid-game)."""
+        peers = params.get("peers")
+        node = m.get("peers")
+        if not isinstance(peers, list) or node is None:
+            return
+        items = node.items if isinstance(node, Seq) and len(node.items) == len(peers) else [node] * len(peers)
+        for peer, item in zip(peers, items, strict=True):
+            if not isinstance(peer, str) or peer in resolver.targets:
+                continue
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                self.at(item, f"{where}: peer {peer!r} is neither an IP address nor a target name{suggest(peer, resolver.targets)}")
 
 
 def ft_param_names(ft: FaultType) -> set[str]:

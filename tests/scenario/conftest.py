@@ -21,7 +21,11 @@ def _no_build(*_: Any) -> Any:
 def _peers(value: object) -> list[str]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of IP addresses, got {value!r}")
-    return [shell.ip_address(str(v)) for v in value]
+    # Like the real host faults: an address, a network, or a target name (checked by validation).
+    for v in value:
+        if not isinstance(v, str) or metacharacters(v):
+            raise ValueError(f"peer {v!r}: use an IP address, a network or a target name")
+    return value
 
 
 def _pattern(value: object) -> str:

@@ -1,0 +1,188 @@
+"""`controlroom history`: every recorded game day in the journal directory, with outcome and score trends.
+
+Each journal is reported (controlroom.report) and summarised; the summaries are
+filtered by service and age, and printed as plain text with unicode sparklines,
+so the core stays free of any UI library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from controlroom.errors import ControlroomError, JournalError
+from controlroom.journal.reader import read_journal
+from controlroom.paths import journal_dir
+from controlroom.report.build import build_report
+from controlroom.report.charts import sparkline, text_bar
+
+_SINCE_RE = re.compile(r"^\s*(\d+)\s*(h|d|w)\s*$")
+_SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class HistoryError(ControlroomError):
+    """Bad `history` arguments (an unreadable directory, a malformed --since)."""
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    path: Path
+    id: str
+    name: str
+    started: datetime
+    status: str
+    score: float | None
+    targets: tuple[str, ...]
+    services: tuple[str, ...]
+    service_scores: dict[str, float] = field(default_factory=dict)
+    failure_modes: tuple[str, ...] = ()  # insight ids with severity warning or critical
+
+
+@dataclass
+class History:
+    directory: Path
+    sessions: list[SessionSummary]
+    skipped: list[str]  # "path: why" for files that are not readable journals
+
+
+def parse_since(text: str) -> timedelta:
+    """'30d', '12h', '2w' -> a timedelta."""
+    m = _SINCE_RE.match(text)
+    if not m:
+        raise HistoryError(f"--since {text!r}: give an age with a unit, such as 12h, 30d or 2w")
+    return timedelta(seconds=int(m.group(1)) * _SINCE_UNITS[m.group(2)])
+
+
+def _when(value: Any, fallback: Path) -> datetime:
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+            return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(fallback.stat().st_mtime, tz=UTC)
+
+
+def summarize(path: Path) -> SessionSummary:
+    """One journal -> its summary. Raises JournalError for files that are not readable journals."""
+    journal = read_journal(path)
+    r = build_report(journal)
+    started = journal.events[0].data if journal.events and journal.events[0].type == "session-started" else {}
+    targets: list[str] = []
+    services: set[str] = set()
+    for t in started.get("targets") or []:
+        if isinstance(t, dict):
+            targets.append(str(t.get("name")))
+            if (t.get("labels") or {}).get("service"):
+                services.add(str(t["labels"]["service"]))
+    for t in r["score"]["targets"]:
+        if t["service"]:
+            services.add(t["service"])
+    return SessionSummary(
+        path=path, id=r["experiment"]["id"], name=r["experiment"]["name"],
+        started=_when(r["execution"]["started"], path), status=r["status"], score=r["score"]["overall"],
+        targets=tuple(sorted(set(targets) | set(r["blast_radius"]["affected_targets"]))),
+        services=tuple(sorted(services)),
+        service_scores={s["service"]: s["total"] for s in r["score"]["services"]},
+        failure_modes=tuple(i["id"] for i in r["insights"] if i["severity"] in ("warning", "critical")),
+    )
+
+
+def load_history(directory: Path, *, service: str | None = None, since: timedelta | None = None,
+                 now: datetime | None = None) -> History:
+    if not directory.exists():
+        return History(directory, [], [])
+    if not directory.is_dir():
+        raise HistoryError(f"{directory}: not a directory; give --dir the folder that holds the journals")
+    now = now or datetime.now(UTC)
+    sessions: list[SessionSummary] = []
+    skipped: list[str] = []
+    for path in sorted(directory.glob("*.jsonl")):
+        try:
+            s = summarize(path)
+        except JournalError as err:
+            skipped.append(str(err))
+            continue
+        if since is not None and s.started < now - since:
+            continue
+        if service is not None and service not in s.services and service not in s.targets and service != s.name:
+            continue
+        sessions.append(s)
+    sessions.sort(key=lambda s: s.started)
+    return History(directory, sessions, skipped)
+
+
+def render_history(h: History, *, service: str | None = None) -> str:
+    out: list[str] = []
+    add = out.append
+    scope = f" for {service}" if service else ""
+    add(f"Game days in {h.directory}{scope}: {len(h.sessions)} session(s)")
+    if not h.sessions:
+        add("No journals found. Sessions write them here by default; pass --dir to look elsewhere.")
+    else:
+        add("")
+        add(f"{'date (UTC)':<16} {'scenario':<32} {'status':<12} {'score':>5}")
+        for s in h.sessions:
+            score = "  –  " if s.score is None else f"{s.score:5.1f}"
+            add(f"{s.started.astimezone(UTC):%Y-%m-%d %H:%M} {s.name[:32]:<32} {s.status:<12} {score} "
+                f"{text_bar(s.score, 20)}")
+        scores = [s.score for s in h.sessions]
+        known = [x for x in scores if x is not None]
+        add("")
+        if known:
+            add(f"Score trend, oldest → newest: {sparkline(scores, 60)}  "
+                f"min {min(known):.1f} · max {max(known):.1f} · last {known[-1]:.1f}")
+        counts = Counter(s.status for s in h.sessions)
+        add("Outcomes: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        services = sorted({svc for s in h.sessions for svc in s.service_scores})
+        if services:
+            add("")
+            add("Per service (sessions that faulted it):")
+            for svc in services:
+                vals = [s.service_scores[svc] for s in h.sessions if svc in s.service_scores]
+                add(f"  {svc:<24} {sparkline(list(vals), 30):<30} last {vals[-1]:5.1f} · mean "
+                    f"{sum(vals) / len(vals):5.1f} ({len(vals)})")
+        modes: dict[str, list[SessionSummary]] = {}
+        for s in h.sessions:
+            for m in dict.fromkeys(s.failure_modes):
+                modes.setdefault(m, []).append(s)
+        add("")
+        if modes:
+            add("Failure modes discovered (times, first seen):")
+            for m, seen in sorted(modes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+                first = seen[0]
+                add(f"  {m:<22} {len(seen):>3}×  first {first.started:%Y-%m-%d} in {first.name}")
+        else:
+            add("Failure modes discovered: none")
+    for why in h.skipped:
+        add(f"skipped: {why}")
+    return "\n".join(out) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="controlroom history", description="Outcome and score trends across game days.")
+    p.add_argument("--dir", type=Path, default=None, help=f"journal directory (default: {journal_dir()})")
+    p.add_argument("--service", help="only sessions whose targets carry this service label (or this target name)")
+    p.add_argument("--since", help="only sessions started within this age, e.g. 30d, 12h, 2w")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        since = parse_since(args.since) if args.since else None
+        h = load_history(args.dir or journal_dir(), service=args.service, since=since)
+    except ControlroomError as err:
+        print(f"controlroom history: {err}", file=sys.stderr)
+        return err.exit_code
+    sys.stdout.write(render_history(h, service=args.service))
+    return 0

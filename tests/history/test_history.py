@@ -1,0 +1,96 @@
+"""`controlroom history` over a directory of journals: trends, filters, failure modes, and what it skips."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controlroom.history import HistoryError, load_history, main, parse_since, render_history
+from controlroom.paths import journal_dir
+
+FIXTURES = Path(__file__).parents[1] / "report" / "fixtures"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _copy(src: str, dst: Path, days_ago: float) -> None:
+    """A fixture journal as if it had been recorded `days_ago` before NOW (only the header's start moves)."""
+    lines = (FIXTURES / f"{src}.jsonl").read_bytes().split(b"\n")
+    header = json.loads(lines[0])
+    header["started"] = (NOW - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
+    lines[0] = json.dumps(header).encode()
+    dst.write_bytes(b"\n".join(lines))
+
+
+@pytest.fixture
+def journals(tmp_path: Path) -> Path:
+    d = tmp_path / "journals"
+    d.mkdir()
+    _copy("breach", d / "1-breach.jsonl", 40)
+    _copy("unconfirmed", d / "2-unconfirmed.jsonl", 20)
+    _copy("crashed", d / "3-crashed.jsonl", 10)
+    _copy("held", d / "4-held.jsonl", 1)
+    (d / "notes.jsonl").write_text("this is not a journal\n")
+    (d / "readme.txt").write_text("ignored: not *.jsonl\n")
+    return d
+
+
+def test_sessions_are_listed_oldest_first_with_status_and_score(journals: Path) -> None:
+    h = load_history(journals, now=NOW)
+    assert [s.status for s in h.sessions] == ["rolled-back", "failed", "incomplete", "held"]
+    assert h.sessions[-1].score == pytest.approx(99.9)
+    assert len(h.skipped) == 1 and "not a controlroom journal" in h.skipped[0]
+
+
+def test_since_keeps_only_recent_sessions(journals: Path) -> None:
+    h = load_history(journals, since=parse_since("30d"), now=NOW)
+    assert [s.status for s in h.sessions] == ["failed", "incomplete", "held"]
+
+
+def test_service_filter_matches_target_labels(journals: Path) -> None:
+    assert len(load_history(journals, service="payments-db", now=NOW).sessions) == 4
+    assert load_history(journals, service="billing", now=NOW).sessions == []
+
+
+def test_rendered_history_has_trend_outcomes_and_failure_modes(journals: Path) -> None:
+    text = render_history(load_history(journals, now=NOW))
+    assert "4 session(s)" in text
+    assert "Score trend, oldest → newest: " in text
+    assert "Outcomes: failed 1 · held 1 · incomplete 1 · rolled-back 1" in text
+    assert "payments-db" in text
+    # unconfirmed-revert was found twice (the failed session, and the crash that left a fault possibly active)
+    assert "unconfirmed-revert       2×" in text
+    assert "cascading-failure        1×" in text
+    assert "skipped: " in text
+
+
+def test_since_needs_a_unit() -> None:
+    assert parse_since("2w") == timedelta(days=14)
+    with pytest.raises(HistoryError, match="12h, 30d or 2w"):
+        parse_since("30")
+
+
+def test_cli_prints_history_and_errors_in_one_line(journals: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dir", str(journals), "--service", "payments-db"]) == 0
+    assert "for payments-db" in capsys.readouterr().out
+    assert main(["--dir", str(journals), "--since", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--since 'soon'" in err
+
+
+def test_cli_with_a_file_as_dir_is_a_user_error(journals: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dir", str(journals / "readme.txt")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_default_directory_follows_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert journal_dir() == tmp_path / "controlroom" / "journals"
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert journal_dir() == tmp_path / ".local" / "share" / "controlroom" / "journals"
+    assert main([]) == 0
+    assert "No journals found" in capsys.readouterr().out

@@ -162,7 +162,7 @@ class SshExecutor:
         opts = self._options()
         try:
             conn, _ = await asyncio.wait_for(
-                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts),
+                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
                 timeout=self.connect_timeout + 1)
         except asyncssh.HostKeyNotVerifiable:
             offered = await self._offered_fingerprint()

@@ -1,0 +1,83 @@
+"""A small lab for the tests (3 hosts), brought up once per test session and always torn down.
+
+It uses its own prefix, bridge, subnet and state directory, so it never touches
+a lab the user started with `controlroom lab up`. Several test packages import
+the fixture; one shared instance serves them all.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controlroom.lab.netns import Lab, LabConfig
+
+TEST_LAB = LabConfig(state_dir=Path("/tmp/controlroom-labtest"), prefix="crt", bridge="crtest0",
+                     subnet="10.78.0.0/24")
+
+
+def lab_skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root: network namespaces, bridges and sshd"
+    for tool in ("sshd", "nft", "tc", "stress-ng", "unshare", "nsenter", "ssh-keygen"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return f"{tool} is not installed (scripts/system-deps)"
+    return None
+
+
+needs_lab = pytest.mark.skipif(lab_skip_reason() is not None, reason=lab_skip_reason() or "")
+
+_shared: dict[str, object] = {}
+
+
+def _teardown() -> None:
+    lab = _shared.pop("lab", None)
+    if isinstance(lab, Lab):
+        lab.down()
+
+
+def shared_lab() -> Lab:
+    if "lab" not in _shared:
+        lab = Lab(TEST_LAB)
+        if lab.is_up:  # left by a crashed earlier run
+            lab.down()
+        atexit.register(_teardown)
+        lab.up(3)
+        _shared["lab"] = lab
+    lab = _shared["lab"]
+    assert isinstance(lab, Lab)
+    return lab
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    reason = lab_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    yield shared_lab()
+    _teardown()
+
+
+def host_state(lab: Lab, host: str) -> str:
+    """What a fault could leave on a host: nft tables, root qdisc, controlroom run files, stress-ng."""
+    cmd = ("nft list tables; tc qdisc show dev eth0 root; ls /run/controlroom 2>/dev/null; "
+           "ps -eo comm= | grep '^stress-ng' || true")
+    return lab.exec(host, cmd).stdout
+
+
+def assert_clean(lab: Lab, host: str) -> None:
+    state = host_state(lab, host)
+    assert "controlroom" not in state.replace("/run/controlroom", ""), state
+    assert "c0de" not in state and "stress-ng" not in state, state
+    files = lab.exec(host, "ls /run/controlroom 2>/dev/null | grep -v '^diskfill' || true").stdout.split()
+    assert [f for f in files if f.startswith(("leash-", "stress-"))] == [], files
+
+
+def run_in(lab: Lab, host: str, cmd: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return lab.exec(host, cmd, timeout=timeout)

@@ -1,0 +1,1 @@
+from tests.lab.fixtures import lab  # noqa: F401  (the session-scoped lab fixture)

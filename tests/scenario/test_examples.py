@@ -1,0 +1,65 @@
+"""The scenarios shipped in scenarios/ load with the real fault catalogue, and `list_scenarios` summarises a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from controlroom.faults import catalogue as catalogue_module
+from controlroom.scenario import load_scenario
+from controlroom.scenario.listing import list_scenarios
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+ALL = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.fixture
+def real_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undo the test fault types: shipped scenarios must only use real ones."""
+    monkeypatch.setattr(catalogue_module, "_CATALOGUE", None)
+
+
+@pytest.mark.usefixtures("real_catalogue")
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_every_shipped_scenario_is_valid(path: Path) -> None:
+    sc = load_scenario(path)
+    assert sc.steps and sc.environment in sc.blast_radius.allowed_environments
+
+
+@pytest.mark.usefixtures("real_catalogue")
+def test_the_demo_scenario_is_what_the_demo_runner_expects() -> None:
+    sc = load_scenario(SCENARIOS / "demo.yaml")
+    assert sc.environment == "demo" and sc.targets["shop"].url == "http://127.0.0.1:8089"
+    assert [s.id for s in sc.steps] == ["baseline", "slow-checkout", "errors"]
+    assert sc.steps[1].faults[0].params == {"delay": 0.15} and sc.steps[1].duration == 6.0
+    assert sc.steps[2].faults[0].params == {"rate": 50.0}
+    assert sc.stop_when.conditions == ("shop.success_rate < 0.8",) and sc.stop_when.hold == 1.0
+    assert sc.observe.every == 0.5 and sc.observe.metrics["shop"].probe == "http://127.0.0.1:8089/checkout"
+
+
+@pytest.mark.usefixtures("real_catalogue")
+def test_progressive_latency_steps_through_its_phases_in_order() -> None:
+    sc = load_scenario(SCENARIOS / "progressive-latency.yaml")
+    phases = [s.phase for s in sc.steps]
+    assert phases == sorted(phases, key=["warm-up", "ramp", "peak"].index)
+    delays = [s.faults[0].params.get("delay") for s in sc.steps if s.faults and s.faults[0].type == "http-latency"]
+    assert delays == sorted(delays)
+
+
+def test_list_scenarios_summarises_valid_and_broken_files(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(
+        "version: 1\nname: good\nenvironment: staging\ntargets: {db-1: {ssh: db-1}}\n"
+        "blast_radius: {allowed_environments: [staging]}\n"
+        "phases: [{name: one, steps: [{id: slow, fault: {type: t-latency, target: db-1, delay: 1s}, duration: 1m}]}]\n"
+    )
+    (tmp_path / "a.yml").write_text("version: 1\nname: [broken\n")
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    listing = list_scenarios(tmp_path)
+    assert [e["path"] for e in listing] == [str(tmp_path / "a.yml"), str(tmp_path / "b.yaml")]
+    broken, good = listing
+    assert broken["name"] == "a" and broken["error"].startswith(f"{tmp_path / 'a.yml'}:3:1: YAML syntax error")
+    assert good == {
+        "name": "good", "path": str(tmp_path / "b.yaml"), "environment": "staging", "steps": 1,
+        "faults": ["t-latency"], "phases": ["one"], "error": None, "problems": 0,
+    }

@@ -1,1 +1,1 @@
-"""controlroom.app"""
+"""The Textual control room: App, screens and feeds. Import `controlroom.app.entry` lazily from the CLI."""

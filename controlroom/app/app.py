@@ -91,6 +91,7 @@ class ControlRoomApp(App[int]):
         self.feed_result: Any = None
         self._update_pending = False
         self._preflight_shown = False
+        self._auto_preflight: PreflightScreen | None = None
         self._clock_tick = clock_tick
         self._panes: list[Pane] = []
 
@@ -182,14 +183,19 @@ class ControlRoomApp(App[int]):
         self.refresh_bindings()
 
     def _follow_preflight(self) -> None:
-        """Open the pre-flight screen once the session starts; close it when the first step is briefed."""
+        """Open the pre-flight screen once the session starts; close it when the first step is briefed.
+
+        Only the screen opened here closes by itself: one the facilitator opened with `p` stays.
+        """
         state = self.state
-        top = self.screen
         if not state.preflight_done and state.scenario and not self._preflight_shown and not self.stop_requested:
             self._preflight_shown = True
-            if not isinstance(top, PreflightScreen):
-                self.push_screen(PreflightScreen(self.feed.mode, self.read_only))
-        elif state.preflight_done and isinstance(top, PreflightScreen):
+            if not isinstance(self.screen, PreflightScreen):
+                self._auto_preflight = PreflightScreen(self.feed.mode, self.read_only)
+                self._auto_preflight.show(state)
+                self.push_screen(self._auto_preflight)
+        elif state.preflight_done and self._auto_preflight is not None and self.screen is self._auto_preflight:
+            self._auto_preflight = None
             self.pop_screen()
 
     # ---- keys -------------------------------------------------------------------------------------------
@@ -284,6 +290,8 @@ class ControlRoomApp(App[int]):
         code = getattr(self.feed_result, "exit_code", None)
         if code is None:
             code = self.state.exit_code
+        if code is None and self.controls is not None:
+            return 1  # a live session left before it ended did not hold its hypothesis
         return int(code) if code is not None else 0
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

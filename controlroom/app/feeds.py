@@ -7,7 +7,7 @@ so nothing in `watch` or replay can inject or stop anything.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,16 +61,18 @@ class LiveFeed:
 
     mode = "live"
 
-    def __init__(self, session: Any, facilitator: Any) -> None:
+    def __init__(self, session: Any, facilitator: Any,
+                 runner: Callable[[Any], Awaitable[Any]] | None = None) -> None:
         self.session = session
         self.controls: Controls | None = LiveControls(session, facilitator)
+        self._runner = runner  # e.g. controlroom.headless.run_session: signals wired to the e-stop
         self._started = False
         self.outcome: Any = None
 
     async def pump(self, emit: Emit) -> Any:
         self.session.subscribe(emit)
         self._started = True
-        self.outcome = await self.session.run()
+        self.outcome = await (self._runner(self.session) if self._runner else self.session.run())
         return self.outcome
 
     def clock(self) -> float | None:

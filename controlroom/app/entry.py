@@ -1,0 +1,64 @@
+"""Entry points the CLI calls (lazily, so `controlroom --help` never imports Textual): live, watch and demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from controlroom.app.keymap import load_keymap
+from controlroom.scenario.model import Scenario
+
+
+def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any] | None = None,
+             keymap_path: str | Path | None = None) -> int:
+    """The control room for a facilitator: runs the session and returns its exit code."""
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import LiveFeed
+    from controlroom.engine.gates import InteractiveFacilitator
+    from controlroom.engine.session import Session
+    from controlroom.headless import build_sources, run_session
+
+    keymap = load_keymap(keymap_path)
+    facilitator = InteractiveFacilitator()
+    session = Session(scenario, journal_path=Path(journal_path), facilitator=facilitator,
+                      sources=sources if sources is not None else build_sources(scenario))
+    app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
+    code = app.run()
+    return code if code is not None else app.exit_code
+
+
+def run_watch(journal_path: str | Path, *, keymap_path: str | Path | None = None) -> int:
+    """`controlroom watch`: follow a running session's journal, read-only. 0 when the viewer quits."""
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import FollowFeed
+    from controlroom.journal.reader import read_journal
+
+    read_journal(journal_path)  # a missing or foreign file fails here with a one-line JournalError
+    app = ControlRoomApp(FollowFeed(journal_path), keymap=load_keymap(keymap_path))
+    app.run()
+    return 0
+
+
+def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = None) -> int:
+    """`controlroom demo`: the sample shop and its load, driven from the control room."""
+    import asyncio
+
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import LiveFeed
+    from controlroom.engine.gates import InteractiveFacilitator
+    from controlroom.engine.session import Session
+    from controlroom.headless import build_sources, run_session
+    from controlroom.lab.demo import demo_environment
+
+    keymap = load_keymap(keymap_path)
+
+    async def main() -> int:
+        async with demo_environment() as scenario:
+            facilitator = InteractiveFacilitator()
+            session = Session(scenario, journal_path=Path(journal_path), facilitator=facilitator,
+                              sources=build_sources(scenario))
+            app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
+            code = await app.run_async()
+            return code if code is not None else app.exit_code
+
+    return asyncio.run(main())

@@ -1,0 +1,93 @@
+"""The fold of journal events into what the panes show: the one piece live, watch and replay share."""
+
+from __future__ import annotations
+
+from controlroom.app import fixtures
+from controlroom.viewstate import SPARK_POINTS, RoomState, apply, fold, format_clock
+
+
+def test_gate_is_pending_after_step_armed_and_targets_are_armed() -> None:
+    state = fold(fixtures.gate_events())
+    assert state.active_gate()
+    assert state.step is not None and state.step.id == "slow-db"
+    assert state.targets["db-1"].state == "armed"
+    assert state.targets["api-2"].state == "clean"
+    assert state.countdown is None  # nothing injected yet: the countdown has not started
+
+
+def test_mid_step_countdown_and_time_left_come_from_event_time() -> None:
+    state = fold(fixtures.mid_step_events(until=125.0))
+    assert state.clock == "T+02:05"
+    assert state.targets["db-1"].state == "faulted"
+    assert sorted(state.faulted_targets) == ["api-1", "db-1"]
+    # injected at 62.3, duration 180 s, now 125 -> 117.3 s left
+    assert state.countdown is not None and abs(state.countdown - 117.3) < 1e-6
+    # oldest fault started at 62.1, max_duration 300 s
+    assert state.time_left is not None and abs(state.time_left - 237.1) < 1e-6
+    assert [m.kind for m in state.markers] == ["note"]
+
+
+def test_thresholds_colour_series_from_stop_and_steady_conditions() -> None:
+    state = fold(fixtures.mid_step_events())
+    assert state.series["p99_ms"].status == "warn"  # above the steady 500 ms, below the 5000 ms stop
+    assert state.series["checkout.rps"].status == "ok"
+    apply(state, fixtures.ev("metric-sample", 200.0, values={"success_rate": 0.5}, errors={}))
+    assert state.series["success_rate"].status == "breach"
+
+
+def test_emergency_stop_shows_progress_then_names_the_unconfirmed_targets() -> None:
+    state = fold(fixtures.estop_events(finished=False))
+    assert state.rollback is not None
+    assert state.rollback.targets == {"db-1": "clean", "api-1": "pending"}
+    assert state.rollback.verdict == "reverting… 1/2 targets confirmed"
+    assert state.targets["api-1"].state == "reverting"
+    done = fold(fixtures.estop_events(finished=True))
+    assert done.rollback is not None and done.rollback.verdict == "1 unconfirmed: api-1"
+    assert done.targets["api-1"].state == "unconfirmed"
+    assert done.targets["db-1"].state == "clean"
+    assert done.ended and done.outcome == "aborted"
+
+
+def test_clean_rollback_says_all_clean() -> None:
+    events = [*fixtures.estop_events(finished=False), fixtures.ev("fault-reverted", 128.0, fault="slow-db/1", target="api-1", verified=True), fixtures.ev("rollback-finished", 128.1, clean=True, unconfirmed=[])]
+    state = fold(events)
+    assert state.rollback is not None and state.rollback.verdict == "all clean"
+    assert state.faulted_targets == []
+    assert all(w.end is not None for w in state.windows)
+
+
+def test_an_unverified_revert_leaves_the_target_unconfirmed() -> None:
+    events = [*fixtures.mid_step_events(),
+              fixtures.ev("fault-reverted", 130.0, fault="slow-db/0", target="db-1", verified=False)]
+    assert fold(events).targets["db-1"].state == "unconfirmed"
+
+
+def test_unreachable_target_from_preflight() -> None:
+    events = [fixtures.session_started(),
+              fixtures.ev("preflight-check", 1.0, check="reachable", target="db-1", ok=False, detail="timed out")]
+    state = fold(events)
+    assert state.targets["db-1"].state == "unreachable"
+    assert state.preflight[("reachable", "db-1")].ok is False
+
+
+def test_sparkline_buffers_stay_bounded_over_an_hour() -> None:
+    state = RoomState()
+    apply(state, fixtures.session_started())
+    for i in range(3600 * 4):
+        apply(state, fixtures.ev("metric-sample", i / 4, values={"p99_ms": float(i)}, errors={}))
+    assert len(state.series["p99_ms"].values) == SPARK_POINTS
+    assert state.series["p99_ms"].current == float(3600 * 4 - 1)
+    assert len(state.log) <= 500
+
+
+def test_breach_marks_the_series_and_the_timeline() -> None:
+    events = [*fixtures.mid_step_events(),
+              fixtures.ev("condition-breached", 126.0, condition="p99_ms > 5000", value=6000, held_s=5)]
+    state = fold(events)
+    assert state.series["p99_ms"].breached
+    assert [m.glyph for m in state.markers] == ["✎", "⚠"]
+
+
+def test_clock_format_goes_past_an_hour() -> None:
+    assert format_clock(65.9) == "T+01:05"
+    assert format_clock(3725) == "T+1:02:05"

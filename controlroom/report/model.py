@@ -7,11 +7,12 @@ renderers must agree on.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from controlroom.errors import ControlroomError
+from controlroom.metrics.conditions import OPERATORS
+from controlroom.metrics.conditions import parse_condition as _parse
 
 REPORT_FORMAT = "controlroom-report"
 REPORT_VERSION = 1
@@ -46,13 +47,10 @@ class ReportError(ControlroomError):
 
 Direction = Literal["up", "down"]  # "up": higher is better (success rate), "down": lower is better (latency)
 
-_OPS = ("<=", ">=", "==", "!=", "<", ">")
-_COND_RE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*(%|ms|s)?\s*$")
-
 
 @dataclass(frozen=True)
 class Condition:
-    """`series OP value`, e.g. `success_rate < 0.95`. Only the numeric comparisons scenarios use."""
+    """`series OP value`, e.g. `success_rate < 0.95`, as parsed by controlroom.metrics.conditions."""
 
     text: str
     series: str
@@ -60,30 +58,16 @@ class Condition:
     value: float
 
     def holds(self, x: float) -> bool:
-        op = self.op
-        if op == "<":
-            return x < self.value
-        if op == "<=":
-            return x <= self.value
-        if op == ">":
-            return x > self.value
-        if op == ">=":
-            return x >= self.value
-        if op == "==":
-            return x == self.value
-        return x != self.value
+        return bool(OPERATORS[self.op](x, self.value))
 
 
 def parse_condition(text: str) -> Condition | None:
-    """A condition, or None for anything this simple grammar does not cover (it is then only quoted, not judged)."""
-    m = _COND_RE.match(str(text))
-    if not m:
+    """A condition, or None for text the scenario grammar rejects (it is then only quoted, not judged)."""
+    try:
+        c = _parse(text)
+    except ValueError:
         return None
-    value = float(m.group(3))
-    unit = m.group(4)
-    if unit == "s":  # series measured in ms are the common case; a `s` threshold on them is converted
-        value *= 1000.0 if m.group(1).endswith("_ms") else 1.0
-    return Condition(text=str(text).strip(), series=m.group(1), op=m.group(2), value=value)
+    return Condition(text=str(text).strip(), series=c.series, op=c.op, value=c.threshold)
 
 
 _UP_WORDS = ("success", "availability", "uptime", "ok_ratio", "healthy", "throughput", "rps")

@@ -33,10 +33,11 @@ def free_port() -> int:
 class LocalPrometheus:
     """`with LocalPrometheus(["127.0.0.1:8080"]) as prom: prom.url` — stopped and its TSDB removed on exit."""
 
-    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None) -> None:
+    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None, port: int = 0) -> None:
         self.scrape = scrape
         self.interval = interval
         self.binary = binary or shutil.which("prometheus") or ""
+        self.wanted_port = port
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
@@ -58,7 +59,7 @@ class LocalPrometheus:
         }
         # JSON is YAML: no YAML writer needed.
         (root / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
-        self.port = free_port()
+        self.port = self.wanted_port or free_port()
         self._log = open(root / "prometheus.log", "wb")  # closed in stop()
         self.proc = subprocess.Popen(
             [
@@ -133,3 +134,27 @@ class LocalPrometheus:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m controlroom.metrics.local_prometheus --scrape 127.0.0.1:8089 --port 9090` until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a throwaway Prometheus on loopback scraping the given targets.")
+    parser.add_argument("--scrape", action="append", default=[], help="host:port to scrape (repeatable)")
+    parser.add_argument("--port", type=int, default=9090, help="port to listen on, on 127.0.0.1 (default 9090)")
+    parser.add_argument("--interval", type=float, default=1.0, help="scrape interval in seconds (default 1)")
+    args = parser.parse_args(argv)
+    try:
+        with LocalPrometheus(args.scrape, args.interval, port=args.port) as prom:
+            print(f"prometheus on {prom.url} scraping {', '.join(args.scrape) or 'nothing'}; Ctrl-C stops it", flush=True)
+            assert prom.proc is not None
+            prom.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    except MetricsError as err:
+        raise SystemExit(f"controlroom: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -168,6 +168,31 @@ async def test_killed_prometheus_is_lost_telemetry_with_the_scenario_policy() ->
     assert tracker.lost() == ["prometheus"]
 
 
+async def test_the_lab_scenarios_promql_answers_against_the_sample_service(prom_lab: Lab) -> None:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from controlroom.scenario import load_scenario
+
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios" / "lab-prometheus.yaml")
+    assert scenario.observe.prometheus is not None
+    config = replace(scenario.observe.prometheus, url=prom_lab.prometheus.url)
+    src = PrometheusSource(config, scenario.observe.metrics)
+    await prom_lab.history(11)  # rate()[10s] on a younger TSDB is extrapolated low
+    assert src.series() == ["p99_ms", "rps", "success_rate"]
+    try:
+        checks = await src.preflight()
+        values = await src.sample()
+    finally:
+        await src.close()
+    assert [(c.series, c.ok) for c in checks] == [("p99_ms", True), ("rps", True), ("success_rate", True)]
+    # The fixture's load is ~40 requests a second, all answered 200 in a few ms.
+    assert values["rps"] is not None and 10 < values["rps"] < 60
+    for cond in scenario.steady_state.require[:2]:
+        assert parse_condition(cond).evaluate(values) is True, cond
+
+
+# Last: it breaks the shared service for a while (and waits for it to recover).
 async def test_a_stop_condition_on_promql_trips_when_the_service_fails(prom_lab: Lab) -> None:
     src = PrometheusSource(PrometheusConfig(url=prom_lab.prometheus.url), promql(success_rate=SUCCESS_RATE))
     stop = parse_condition("success_rate < 0.9")

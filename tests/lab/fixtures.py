@@ -55,8 +55,8 @@ def shared_lab() -> Lab:
     return lab
 
 
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+@pytest.fixture(scope="session", name="lab")
+def lab_fixture() -> Iterator[Lab]:
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)

@@ -1,4 +1,5 @@
 """The SSH executor against real sshd hosts in the lab: reuse, no pty, timeouts, host keys, reconnects."""
+# ruff: noqa: ASYNC221, ASYNC240  (tests look at the host synchronously on purpose)
 
 from __future__ import annotations
 

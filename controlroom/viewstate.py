@@ -343,9 +343,10 @@ def apply(state: RoomState, ev: Event) -> None:
         tv = _target(state, target)
         tv.active[str(d.get("fault"))] = ev.mono
         tv.state = "faulted"
-        state.windows.append(FaultWindow(target, str(d.get("fault")), str(d.get("type", "")), ev.mono,
-                                         summary=str(d.get("summary") or "")))
-        _log(state, ev, f"injecting {d.get('type')} on {target}: {d.get('summary') or ''}".rstrip())
+        # The payload says `fault_type`: a `type` key would collide with the event's own type in the journal line.
+        kind = str(d.get("fault_type") or "")
+        state.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
+        _log(state, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
     elif t == "fault-injected":
         if state.step is not None and state.step.injected_at is None:
             state.step.injected_at = ev.mono

@@ -111,10 +111,10 @@ def mid_step_events(until: float = 125.0) -> list[Event]:
     events += [
         ev("step-confirmed", inject, step="slow-db", decision="confirm", by="facilitator"),
         ev("state-changed", inject, state="injecting"),
-        ev("fault-injecting", inject + 0.1, step="slow-db", fault="slow-db/0", type="latency", target="db-1",
+        ev("fault-injecting", inject + 0.1, step="slow-db", fault="slow-db/0", fault_type="latency", target="db-1",
            summary=SLOW_DB_FAULTS[0]["summary"], spec={}, leash_s=210.0),
         ev("fault-injected", inject + 0.3, step="slow-db", fault="slow-db/0", target="db-1"),
-        ev("fault-injecting", inject + 0.4, step="slow-db", fault="slow-db/1", type="bandwidth", target="api-1",
+        ev("fault-injecting", inject + 0.4, step="slow-db", fault="slow-db/1", fault_type="bandwidth", target="api-1",
            summary=SLOW_DB_FAULTS[1]["summary"], spec={}, leash_s=210.0),
         ev("fault-injected", inject + 0.6, step="slow-db", fault="slow-db/1", target="api-1"),
         ev("state-changed", inject + 0.7, state="observing"),

@@ -91,3 +91,12 @@ def test_breach_marks_the_series_and_the_timeline() -> None:
 def test_clock_format_goes_past_an_hour() -> None:
     assert format_clock(65.9) == "T+01:05"
     assert format_clock(3725) == "T+1:02:05"
+
+
+def test_fixture_events_survive_a_journal_round_trip() -> None:
+    import json
+
+    from controlroom.journal.events import Event
+
+    for event in fixtures.estop_events(finished=True):
+        assert Event.from_dict(json.loads(event.to_json())) == event

@@ -1,0 +1,84 @@
+"""The room in a real terminal (tmux): the demo through a whole step and an e-stop, and `watch` in a second process."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from controlroom.app import fixtures
+from controlroom.journal.reader import read_journal
+from controlroom.journal.writer import JournalWriter
+from tests.tui.tmux_kit import Tmux, needs_tmux
+
+CONTROLROOM = [sys.executable, "-m", "controlroom"]
+
+
+def _step_title(journal: Path) -> str:
+    for ev in read_journal(journal).events:
+        if ev.type == "step-armed":
+            briefed = [e for e in read_journal(journal).events if e.type == "step-briefed" and e.get("step") == ev.get("step")]
+            return str(briefed[-1].get("title"))
+    raise AssertionError("no armed step in the journal")
+
+
+@needs_tmux
+def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Path) -> None:
+    journal = tmp_path / "demo.jsonl"
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    watcher = None
+    try:
+        room.wait_for("INJECT?", timeout=30)
+        title = _step_title(journal)
+        # A participant's view: a second process following the same journal shows the same step, read-only.
+        watcher = Tmux([*CONTROLROOM, "watch", str(journal)], width=80, height=24)
+        seen = watcher.wait_for(lambda s: "READ-ONLY" in s and title[:20] in s and "waiting for the facilitator" in s)
+        assert "INJECT?" not in seen
+        watcher.keys("c")
+        watcher.keys("!")  # nothing: the watcher has no controls
+        time.sleep(0.5)
+        assert "INJECT?" in room.screen()  # the step is still waiting for the facilitator
+        room.keys("c")
+        room.wait_for(lambda s: "FAULTED" in s and "left" in s)
+        watcher.wait_for("FAULTED")
+        room.keys("!")
+        done = room.wait_for("VERDICT:")
+        assert "VERDICT: all clean" in done
+        assert "STOPPING" in done
+        watcher.wait_for("all clean")
+        room.keys("q")
+        room.wait_for("EXITED=")
+    finally:
+        room.close()
+        if watcher is not None:
+            watcher.close()
+    events = [e.type for e in read_journal(journal).events]
+    assert "emergency-stop" in events and events[-1] == "session-ended"
+
+
+@needs_tmux
+def test_watch_follows_a_journal_as_it_is_appended(tmp_path: Path) -> None:
+    journal = tmp_path / "session.jsonl"
+    events = fixtures.mid_step_events()
+    writer = JournalWriter(journal, {"session": "a1b2c3d4e5f6", "scenario": fixtures.SCENARIO}, fsync=False)
+    gate_at = next(i for i, e in enumerate(events) if e.type == "step-armed")
+    for ev in events[: gate_at + 1]:
+        writer.append(ev)
+    watcher = Tmux([*CONTROLROOM, "watch", str(journal)])
+    try:
+        watcher.wait_for("waiting for the facilitator")
+        assert "300 ms on the payments DB" in watcher.screen()
+        for ev in events[gate_at + 1:]:
+            writer.append(ev)
+        text = watcher.wait_for("p99 climbing as expected")
+        assert "FAULTED" in text
+        watcher.keys("F12")
+        time.sleep(0.3)
+        assert "STOPPING" not in watcher.screen()
+        writer.append(fixtures.ev("session-ended", 130.0, outcome="held", exit_code=0, unconfirmed=[]))
+        watcher.wait_for("[HELD]")
+        watcher.keys("q")
+        watcher.wait_for("EXITED=0")
+    finally:
+        writer.close()
+        watcher.close()

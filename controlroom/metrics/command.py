@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from controlroom.errors import MetricsError
 from controlroom.metrics.source import SourceUnavailable
-from controlroom.scenario.model import MetricSpec
+from controlroom.scenario.model import MetricSpec, Scenario
 from controlroom.targets.base import ActionResult, Executor, Shell
 
 LOCAL = "local"
@@ -68,12 +68,29 @@ class CommandSource:
         self._local = local
         self._local_factory = local_factory
         self._own_local = False
+        self._owned: list[Executor] = []  # executors this source made itself, closed with it
         self.last_errors: dict[str, str] = {}
         for name, spec in self._specs.items():
             if spec.on is not None and spec.on not in executors_by_target:
                 raise MetricsError(
                     f"observe.metrics.{name}.on: no target named {spec.on!r}; use one of the scenario's targets"
                 )
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, executors: dict[str, Executor] | None = None) -> CommandSource:
+        """The scenario's command series; probes with `on:` use `executors[target]` when given
+        (the engine's own, so SSH connections are shared), otherwise an executor made (and closed) here."""
+        from controlroom.targets.factory import make_executor
+
+        metrics = {n: m for n, m in scenario.observe.metrics.items() if m.source == "command"}
+        given = dict(executors or {})
+        owned: dict[str, Executor] = {}
+        for spec in metrics.values():
+            if spec.on is not None and spec.on not in given and spec.on not in owned and spec.on in scenario.targets:
+                owned[spec.on] = make_executor(scenario.targets[spec.on])
+        source = cls(metrics, {**given, **owned})
+        source._owned = list(owned.values())
+        return source
 
     def series(self) -> list[str]:
         return list(self._specs)
@@ -93,6 +110,9 @@ class CommandSource:
             await self._local.close()
         self._local = None
         self._own_local = False
+        owned, self._owned = self._owned, []
+        for executor in owned:
+            await executor.close()
 
     def _executor(self, spec: MetricSpec) -> Executor:
         if spec.on is not None:

@@ -154,3 +154,21 @@ async def test_an_http_check_probe_against_a_real_listener() -> None:
         await src.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_for_scenario_makes_executors_for_probe_targets_and_closes_them() -> None:
+    from controlroom.scenario.model import Observe, Scenario, Target
+
+    scenario = Scenario(
+        name="s", hypothesis="h", environment="lab", steps=(),
+        targets={"box": Target(name="box", kind="local"), "db": Target(name="db", kind="local")},
+        observe=Observe(metrics=specs(command("box_load", "echo 0.5", on="box"), command("db_rows", "echo 9", on="db"),
+                                      MetricSpec(name="p", source="promql", promql="up"))),
+    )
+    engine_db = MemoryExecutor("db", lambda a: ActionResult(ok=True, status=0, stdout="42\n"))
+    src = CommandSource.for_scenario(scenario, executors={"db": engine_db})
+    assert src.series() == ["box_load", "db_rows"]
+    await src.start()
+    assert await src.sample() == {"box_load": 0.5, "db_rows": 42.0}
+    await src.close()
+    assert not engine_db.closed  # the engine's executor stays open; the one made for "box" was closed

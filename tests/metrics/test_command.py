@@ -172,3 +172,35 @@ async def test_for_scenario_makes_executors_for_probe_targets_and_closes_them() 
     assert await src.sample() == {"box_load": 0.5, "db_rows": 42.0}
     await src.close()
     assert not engine_db.closed  # the engine's executor stays open; the one made for "box" was closed
+
+
+# -- in the lab: probes on a real host over SSH ----------------------------------------------------
+
+from tests.lab.fixtures import lab_fixture, needs_lab  # noqa: E402, F401  (the session-scoped `lab` fixture)
+
+
+@pytest.mark.root
+@needs_lab
+async def test_probes_run_on_a_lab_host_over_ssh(lab) -> None:  # type: ignore[no-untyped-def]
+    from controlroom.targets.ssh import SshExecutor
+
+    ssh = SshExecutor("h1", "h1", config=[str(lab.config.ssh_config)])
+    src = CommandSource(
+        specs(
+            command("rows", "printf 'a\\nb\\nc\\nd\\n' > /tmp/cr-rows; wc -l < /tmp/cr-rows", on="h1"),
+            command("sshd_up", f"nc -z -w 1 {lab.host('h1').ip} 22", on="h1"),
+            command("missing", "test -e /nonexistent", on="h1"),
+            command("hung", "sleep 5", on="h1", timeout=0.5),
+        ),
+        executors_by_target={"h1": ssh},
+    )
+    await src.start()
+    try:
+        first = await src.sample()
+        again = await src.sample()  # the connection survives the timed-out probe
+    finally:
+        await src.close()
+        await ssh.close()
+    assert first == {"hung": None, "missing": 0.0, "rows": 4.0, "sshd_up": 1.0}
+    assert again == first
+    assert "timed out" in src.last_errors["hung"]

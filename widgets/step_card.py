@@ -39,7 +39,7 @@ class StepCard(Pane):
         if countdown is not None:
             text.append(f"   ⏱ {format_seconds(countdown)} left", style="bold yellow")
         elif step.duration and step.outcome is None:
-            text.append(f"   ⏱ {format_seconds(step.duration)} once injected", style="dim")
+            text.append(f"   ⏱ {format_seconds(step.duration)}", style="dim")
         if step.outcome:
             text.append(f"   ✔ {step.outcome}", style="bold")
         # The gate comes right under the title: on a short terminal it must never be cut off.
@@ -49,8 +49,8 @@ class StepCard(Pane):
                 text.append("▶ waiting for the facilitator to confirm", style="bold reverse")
             else:
                 k = self.gate_keys
-                text.append("▶ INJECT? ", style="bold reverse")
-                text.append(f" [{k['confirm']}] confirm  [{k['skip']}] skip  [{k['abort']}] abort", style="bold")
+                text.append("▶ INJECT?", style="bold reverse")
+                text.append(f" {k['confirm']}=confirm {k['skip']}=skip {k['abort']}=abort", style="bold")
         elif step.decision and step.decision != "confirm":
             text.append(f"\n{step.decision} by the facilitator", style="italic")
         if step.brief:

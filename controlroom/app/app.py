@@ -64,7 +64,7 @@ class ControlRoomApp(App[int]):
         Binding("s", "decide('skip')", "Skip", id="skip"),
         Binding("a", "decide('abort')", "Abort", id="abort"),
         Binding("n", "note", "Note", id="note"),
-        Binding("p", "preflight", "Pre-flight", id="preflight"),
+        Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
     ]

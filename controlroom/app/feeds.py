@@ -105,15 +105,35 @@ class FollowFeed:
         return None
 
 
+class RecordingControls:
+    """Controls that only record what was asked: the facilitator's view of a fixed event list (screenshots, tests)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def decide(self, decision: str) -> bool:
+        self.calls.append(("decide", decision))
+        return True
+
+    async def emergency_stop(self) -> None:
+        self.calls.append(("emergency_stop", None))
+
+    def add_note(self, text: str) -> None:
+        self.calls.append(("note", text))
+
+    def tick_checklist(self, item: str, ticked: bool) -> None:
+        self.calls.append(("tick", (item, ticked)))
+
+
 class EventListFeed:
-    """A fixed list of events, all at once or `pace`d (seconds between events). Read-only."""
+    """A fixed list of events, all at once or `pace`d (seconds between events). Read-only unless given controls."""
 
-    controls: Controls | None = None
-
-    def __init__(self, events: Sequence[Event], *, mode: str = "replay", pace: float = 0.0) -> None:
+    def __init__(self, events: Sequence[Event], *, mode: str = "replay", pace: float = 0.0,
+                 controls: Controls | None = None) -> None:
         self.events = list(events)
         self.mode = mode
         self.pace = pace
+        self.controls: Controls | None = controls
 
     async def pump(self, emit: Emit) -> Any:
         for ev in self.events:

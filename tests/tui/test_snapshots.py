@@ -1,0 +1,48 @@
+"""Snapshots of the room's main states at 80x24 and 120x40, fed fixed events (no wall clock, no animation).
+
+Regenerate after an intended change with `pytest tests/tui/test_snapshots.py --snapshot-update`.
+Plain `def`: snap_compare runs the app itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from controlroom.app import fixtures
+from controlroom.app.app import ControlRoomApp
+from controlroom.app.feeds import EventListFeed, RecordingControls
+from controlroom.journal.events import Event
+
+STATES: dict[str, Callable[[], list[Event]]] = {
+    "preflight": fixtures.preflight_events,
+    "gate": fixtures.gate_events,
+    "mid-step": fixtures.mid_step_events,
+    "estop-progress": lambda: fixtures.estop_events(finished=False),
+    "estop-verdict": lambda: fixtures.estop_events(finished=True),
+}
+
+
+def facilitator_app(events: list[Event]) -> ControlRoomApp:
+    return ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls()), clock_tick=False)
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("state", list(STATES))
+def test_room_state_snapshot(snap_compare, state: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(facilitator_app(STATES[state]()), terminal_size=size, run_before=settle)
+
+
+def test_watch_view_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = ControlRoomApp(EventListFeed(fixtures.gate_events(), mode="watch"), clock_tick=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+def test_too_small_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(facilitator_app(fixtures.mid_step_events()), terminal_size=(64, 18), run_before=settle)

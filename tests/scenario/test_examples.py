@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.faults import catalogue as catalogue_module
-from controlroom.scenario import load_scenario
+from controlroom.scenario import load_scenario, load_scenario_text
 from controlroom.scenario.listing import list_scenarios
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -63,3 +63,12 @@ def test_list_scenarios_summarises_valid_and_broken_files(tmp_path: Path) -> Non
         "name": "good", "path": str(tmp_path / "b.yaml"), "environment": "staging", "steps": 1,
         "faults": ["t-latency"], "phases": ["one"], "error": None, "problems": 0,
     }
+
+
+@pytest.mark.usefixtures("real_catalogue")
+def test_the_complete_example_in_the_format_docs_is_valid() -> None:
+    doc = (SCENARIOS.parent / "docs" / "scenario-format.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    sc = load_scenario_text(example, "docs/scenario-format.md")
+    assert set(sc.targets) == {"db-1", "api-1", "shop", "pods", "me"}
+    assert [s.id for s in sc.steps] == ["baseline", "slow-db", "cut-db"]

@@ -1,0 +1,143 @@
+"""The room driving the real engine: a Session with an in-memory target, confirmed and stopped from the keyboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from controlroom.app.app import ControlRoomApp
+from controlroom.app.feeds import LiveFeed
+from controlroom.engine.gates import InteractiveFacilitator
+from controlroom.engine.session import Session
+from controlroom.faults import catalogue as cat
+from controlroom.faults.plan import FaultPlan, Leash, Requirement
+from controlroom.journal.reader import read_journal
+from controlroom.scenario.model import (
+    BlastRadius,
+    FaultSpec,
+    Observe,
+    Scenario,
+    SteadyState,
+    Step,
+    StopWhen,
+    Target,
+)
+from controlroom.targets.base import Action, ActionResult, Shell
+from controlroom.targets.memory import MemoryExecutor
+from tests.tui.conftest import screen_text
+
+
+def _build_flag(spec: FaultSpec, target: Target, ctx: cat.PlanContext) -> FaultPlan:
+    return FaultPlan(
+        fault_id=ctx.fault_id, spec=spec, target=target.name, summary=f"flag on {target.name}",
+        inject=(Shell("inject"),), revert=(Shell("revert"),), verify=(Shell("verify"),),
+        leash=Leash(arm=lambda s: Shell(f"arm {s:.1f}"), disarm=Shell("disarm")),
+        requires=(Requirement("tool", Shell("has-tool"), f"{target.name}: tool missing"),),
+    )
+
+
+@dataclass
+class Host:
+    """A target whose fault is a flag: inject sets it, revert clears it, verify passes only when clear."""
+
+    faulted: bool = False
+    log: list[str] = field(default_factory=list)
+
+    def handle(self, action: Action) -> ActionResult:
+        assert isinstance(action, Shell)
+        self.log.append(action.script)
+        if action.script == "inject":
+            self.faulted = True
+        elif action.script == "revert":
+            self.faulted = False
+        elif action.script == "verify":
+            return ActionResult(ok=not self.faulted, status=0 if not self.faulted else 1)
+        return ActionResult(ok=True, status=0)
+
+
+class SteadySource:
+    name = "fake"
+
+    def series(self) -> list[str]:
+        return ["ok_rate"]
+
+    async def start(self) -> None:
+        return None
+
+    async def sample(self) -> dict[str, float | None]:
+        return {"ok_rate": 1.0}
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Host:
+    monkeypatch.setitem(cat.catalogue(), "flag", cat.FaultType(
+        name="flag", params=(), target_kinds=frozenset({"local"}), build=_build_flag, doc="test fault"))
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
+    return Host()
+
+
+def make_session(host: Host, journal: Path) -> tuple[Session, InteractiveFacilitator]:
+    scenario = Scenario(
+        name="tui-live", hypothesis="ok_rate stays up", environment="test",
+        targets={"t1": Target(name="t1", kind="local")},
+        steps=(Step(id="flip", title="Flip the flag on t1", faults=(FaultSpec(type="flag", target="t1"),),
+                    duration=30.0, expect="ok_rate stays at 1"),),
+        observe=Observe(every=0.1, lost_after=5.0),
+        steady_state=SteadyState(window=0.3, require=("ok_rate >= 0.95",)),
+        blast_radius=BlastRadius(max_targets=1, max_duration=60.0, allowed_environments=("test",)),
+        stop_when=StopWhen(conditions=("ok_rate < 0.8",)),
+    )
+    facilitator = InteractiveFacilitator()
+    session = Session(scenario, journal_path=journal, facilitator=facilitator, sources=[SteadySource()],  # type: ignore[list-item]
+                      executor_factory=lambda t: MemoryExecutor(t.name, host.handle), control=False)
+    return session, facilitator
+
+
+async def until(pilot, check, what: str, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(tries):
+        await pilot.pause(0.05)
+        if check():
+            return
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_confirm_then_estop_reverts_the_real_fault(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "live.jsonl"
+    session, facilitator = make_session(host, journal)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None and app.state.active_gate(), "the gate opens")
+        assert "Flip the flag on t1" in screen_text(app)
+        await pilot.press("c")
+        await until(pilot, lambda: host.faulted and app.state.targets["t1"].state == "faulted", "t1 is faulted")
+        await pilot.press("question_mark")  # the stop works from inside a modal
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: app.state.ended, "the session ends")
+        await pilot.pause()
+        assert not host.faulted
+        assert app.state.rollback is not None and app.state.rollback.verdict == "all clean"
+        assert "VERDICT: all clean" in screen_text(app)
+        await pilot.press("q")
+    types = [e.type for e in read_journal(journal).events]
+    assert types.index("fault-injected") < types.index("emergency-stop") < types.index("session-ended")
+    assert app.return_value == 1  # stopped by the facilitator: not a held hypothesis
+
+
+async def test_note_and_checklist_reach_the_journal(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "notes.jsonl"
+    session, facilitator = make_session(host, journal)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None, "the gate opens")
+        await pilot.press("n", *"hello room", "enter")
+        await pilot.press("s")  # skip the step: nothing injected
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    assert [e.get("text") for e in events if e.type == "note"] == ["hello room"]
+    assert not [e for e in events if e.type == "fault-injecting"]
+    assert not host.faulted

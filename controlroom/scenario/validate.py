@@ -10,20 +10,17 @@ problem; it keeps going with a default so a facilitator fixes a file in one go.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 from controlroom.errors import Problem, ScenarioError
-from controlroom.faults.catalogue import FaultType, catalogue, parse_params
 from controlroom.metrics.conditions import Condition, parse_condition, probe_series
 from controlroom.scenario import checks
-from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe, one_line
+from controlroom.scenario.fields import suggest
+from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
 from controlroom.scenario.model import (
     BlastRadius,
-    FaultSpec,
     KubernetesRef,
     LostTelemetryPolicy,
     MetricSpec,
@@ -31,13 +28,12 @@ from controlroom.scenario.model import (
     PrometheusConfig,
     Scenario,
     SteadyState,
-    Step,
     StopWhen,
     SuccessCriteria,
     Target,
     TargetKind,
 )
-from controlroom.units import UnitError, format_duration, parse_duration
+from controlroom.scenario.steps import StepReader
 
 FORMAT_VERSION = 1
 
@@ -56,9 +52,6 @@ METRIC_SOURCES = ("probe", "promql", "command")
 STEADY_KEYS = ("window", "require")
 BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments")
 STOP_KEYS = ("conditions", "for")
-STEP_KEYS = ("id", "title", "brief", "fault", "faults", "duration", "expect", "confirm", "abort_on_failure")
-FAULT_RESERVED = ("type", "target", "optional")
-PHASE_KEYS = ("name", "steps")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom")
 LOST_TELEMETRY: tuple[LostTelemetryPolicy, ...] = ("rollback", "pause", "warn")
 
@@ -73,17 +66,6 @@ DEFAULT_PROBE_TIMEOUT = 2.0
 DEFAULT_PROMETHEUS_TIMEOUT = 5.0
 DEFAULT_INTERFACE = "eth0"
 
-T = TypeVar("T")
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """"; did you mean 'steps'?" when something close exists, else the list of what is allowed."""
-    options = sorted(set(choices))
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f" (allowed: {', '.join(options)})" if options else ""
-
 
 def series_of(metrics: dict[str, MetricSpec]) -> list[str]:
     """Every series name the scenario's metrics produce (probe metrics fan out into several)."""
@@ -93,138 +75,8 @@ def series_of(metrics: dict[str, MetricSpec]) -> list[str]:
     return names
 
 
-class Validator:
+class Validator(StepReader):
     """One walk over one scenario; `problems` collects everything wrong with it."""
-
-    def __init__(self, file: str, problems: Sequence[Problem] = ()):
-        self.file = file
-        self.problems: list[Problem] = list(problems)
-
-    # -- reporting ---------------------------------------------------------
-
-    def at(self, node: Node, message: str) -> None:
-        self.problems.append(Problem(self.file, max(node.line, 1), max(node.col, 1), one_line(message)))
-
-    # -- shapes ------------------------------------------------------------
-
-    def mapping(self, node: Node | None, where: str) -> Map | None:
-        if node is None:
-            return None
-        if isinstance(node, Map):
-            return node
-        if isinstance(node, Scalar) and node.value is None:
-            return Map(node.line, node.col)  # `observe:` with nothing under it: all defaults
-        self.at(node, f"{where}: expected a mapping (keys and values), got {describe(node)}")
-        return None
-
-    def sequence(self, node: Node | None, where: str) -> Seq | None:
-        if node is None:
-            return None
-        if isinstance(node, Seq):
-            return node
-        self.at(node, f"{where}: expected a list, got {describe(node)}")
-        return None
-
-    def keys(self, node: Map, allowed: Sequence[str], where: str) -> None:
-        for name, (key, _) in node.entries.items():
-            if name not in allowed:
-                label = f"{where}: unknown key {name!r}" if where else f"unknown top-level key {name!r}"
-                self.at(key, label + suggest(name, allowed))
-
-    def require(self, node: Map, key: str, where: str, hint: str = "") -> Node | None:
-        value = node.get(key)
-        if value is None:
-            label = f"{where}: missing required key {key!r}" if where else f"missing required key {key!r}"
-            self.at(node, label + (f"; {hint}" if hint else ""))
-        return value
-
-    # -- scalars -----------------------------------------------------------
-
-    def string(self, node: Node | None, where: str, *, empty_ok: bool = False) -> str | None:
-        if node is None:
-            return None
-        if not isinstance(node, Scalar) or node.value is None:
-            self.at(node, f"{where}: expected a string, got {describe(node)}")
-            return None
-        if not empty_ok and not node.raw.strip():
-            self.at(node, f"{where}: must not be empty")
-            return None
-        return node.raw
-
-    def checked(self, node: Node | None, where: str, check: Callable[[str], str | None]) -> str | None:
-        value = self.string(node, where)
-        if value is None or node is None:
-            return None
-        message = check(value)
-        if message:
-            self.at(node, f"{where}: {message}")
-            return None
-        return value
-
-    def boolean(self, node: Node | None, where: str) -> bool | None:
-        if node is None:
-            return None
-        if isinstance(node, Scalar) and isinstance(node.value, bool):
-            return node.value
-        self.at(node, f"{where}: expected true or false, got {describe(node)}")
-        return None
-
-    def integer(self, node: Node | None, where: str, minimum: int) -> int | None:
-        if node is None:
-            return None
-        if not isinstance(node, Scalar) or isinstance(node.value, bool) or not isinstance(node.value, int):
-            self.at(node, f"{where}: expected a whole number, got {describe(node)}")
-            return None
-        if node.value < minimum:
-            self.at(node, f"{where}: must be at least {minimum}, got {node.value}")
-            return None
-        return node.value
-
-    def duration(self, node: Node | None, where: str, *, positive: bool = True) -> float | None:
-        if node is None:
-            return None
-        if not isinstance(node, Scalar) or node.value is None or isinstance(node.value, bool):
-            self.at(node, f"{where}: expected a duration such as '5s' or '300ms', got {describe(node)}")
-            return None
-        if isinstance(node.value, (int, float)) and not node.quoted:
-            hint = node.raw.lstrip("+")
-            self.at(node, f"{where}: a duration needs a unit: write '{hint}s' or '{hint}ms', not {node.raw}")
-            return None
-        if node.raw.strip().startswith("-"):
-            self.at(node, f"{where}: durations cannot be negative, got {node.raw!r}")
-            return None
-        try:
-            seconds = parse_duration(node.raw)
-        except UnitError as err:
-            self.at(node, f"{where}: {err}")
-            return None
-        if positive and seconds <= 0:
-            self.at(node, f"{where}: must be more than 0, got {node.raw!r}")
-            return None
-        return seconds
-
-    def strings(self, node: Node | None, where: str) -> list[tuple[str, Node]]:
-        seq = self.sequence(node, where)
-        if seq is None:
-            return []
-        out: list[tuple[str, Node]] = []
-        for i, item in enumerate(seq.items):
-            value = self.string(item, f"{where}[{i}]")
-            if value is not None:
-                out.append((value, item))
-        return out
-
-    def choice(self, node: Node | None, where: str, options: Sequence[T]) -> T | None:
-        value = self.string(node, where)
-        if value is None or node is None:
-            return None
-        for option in options:
-            if option == value:
-                return option
-        close = difflib.get_close_matches(value, [str(o) for o in options], n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        self.at(node, f"{where}: {value!r} is not one of {', '.join(map(str, options))}{hint}")
-        return None
 
     # -- the scenario ------------------------------------------------------
 
@@ -582,228 +434,6 @@ class Validator:
         custom = tuple(v for v, _ in self.strings(m.get("custom"), "success_criteria.custom"))
         return SuccessCriteria(recovery_time=recovery, data_loss=data_loss, custom=custom)
 
-    # -- steps and phases --------------------------------------------------
-
-    def steps(self, root: Map, targets: dict[str, Target], blast: BlastRadius) -> list[Step]:
-        steps_node, phases_node = root.get("steps"), root.get("phases")
-        if steps_node is not None and phases_node is not None:
-            self.at(root.entries["phases"][0], "give either steps: or phases:, not both; put every step inside a phase")
-            return []
-        if steps_node is None and phases_node is None:
-            self.at(root, "missing required key 'steps' (or 'phases'); a scenario needs at least one step")
-            return []
-        seen: dict[str, Node] = {}
-        resolver = Scenario(name="", hypothesis="", environment="", targets=targets, steps=())
-        out: list[Step] = []
-        if steps_node is not None:
-            seq = self.sequence(steps_node, "steps")
-            if seq is not None and not seq.items:
-                self.at(seq, "steps: list at least one step")
-            for i, item in enumerate(seq.items if seq else []):
-                step = self.step(item, f"steps[{i}]", None, seen, resolver, blast)
-                if step is not None:
-                    out.append(step)
-            return out
-        phases = self.sequence(phases_node, "phases")
-        if phases is not None and not phases.items:
-            self.at(phases, "phases: list at least one phase")
-        phase_names: dict[str, Node] = {}
-        for p, phase_item in enumerate(phases.items if phases else []):
-            where = f"phases[{p}]"
-            m = self.mapping(phase_item, where)
-            if m is None:
-                continue
-            self.keys(m, PHASE_KEYS, where)
-            name_node = self.require(m, "name", where)
-            name = self.checked(name_node, f"{where}.name", lambda v: checks.check_one_line(v, "phase name"))
-            if name is not None and name_node is not None:
-                if name in phase_names:
-                    self.at(name_node, f"{where}.name: phase {name!r} appears twice (first at line {phase_names[name].line})")
-                phase_names[name] = name_node
-            phase_steps = self.sequence(self.require(m, "steps", where), f"{where}.steps")
-            if phase_steps is not None and not phase_steps.items:
-                self.at(phase_steps, f"{where}.steps: list at least one step")
-            for i, item in enumerate(phase_steps.items if phase_steps else []):
-                step = self.step(item, f"{where}.steps[{i}]", name, seen, resolver, blast)
-                if step is not None:
-                    out.append(step)
-        return out
-
-    def step(
-        self, node: Node, where: str, phase: str | None, seen: dict[str, Node], resolver: Scenario, blast: BlastRadius,
-    ) -> Step | None:
-        m = self.mapping(node, where)
-        if m is None:
-            return None
-        id_node = self.require(m, "id", where, "give each step a short id like 'slow-db'")
-        step_id = self.checked(id_node, f"{where}.id", checks.check_step_id)
-        if step_id is not None and id_node is not None:
-            where = f"steps.{step_id}"
-            if step_id in seen:
-                self.at(id_node, f"{where}: duplicate step id (first at line {seen[step_id].line}); ids must be unique")
-            else:
-                seen[step_id] = id_node
-        self.keys(m, STEP_KEYS, where)
-        title = self.string(m.get("title"), f"{where}.title")
-        brief = self.string(m.get("brief"), f"{where}.brief", empty_ok=True)
-        expect = self.string(m.get("expect"), f"{where}.expect", empty_ok=True)
-        confirm = self.boolean(m.get("confirm"), f"{where}.confirm")
-        abort = self.boolean(m.get("abort_on_failure"), f"{where}.abort_on_failure")
-        duration_node = m.get("duration")
-        duration = self.duration(duration_node, f"{where}.duration")
-        if duration is not None and duration_node is not None and duration > blast.max_duration:
-            self.at(
-                duration_node,
-                f"{where}.duration: {format_duration(duration)} is longer than blast_radius.max_duration "
-                f"{format_duration(blast.max_duration)}; shorten the step or raise the limit",
-            )
-        faults, types = self.step_faults(m, where, resolver, blast)
-        needs_duration = any(ft.needs_duration for ft in types)
-        if needs_duration and duration_node is None:
-            self.at(m, f"{where}: a step with faults needs a duration, e.g. 'duration: 2m' (how long the faults stay in)")
-        if step_id is None:
-            return None
-        return Step(
-            id=step_id,
-            title=title or step_id,
-            brief=brief or "",
-            faults=tuple(faults),
-            duration=duration,
-            expect=expect or "",
-            confirm=True if confirm is None else confirm,
-            abort_on_failure=bool(abort),
-            phase=phase,
-        )
-
-    def step_faults(
-        self, m: Map, where: str, resolver: Scenario, blast: BlastRadius,
-    ) -> tuple[list[FaultSpec], list[FaultType]]:
-        single, several = m.get("fault"), m.get("faults")
-        if single is not None and several is not None:
-            self.at(m.entries["faults"][0], f"{where}: give either fault: or faults:, not both")
-            return [], []
-        items: list[tuple[Node, str]] = []
-        if single is not None:
-            items = [(single, f"{where}.fault")]
-        elif several is not None:
-            seq = self.sequence(several, f"{where}.faults")
-            if seq is not None and not seq.items:
-                self.at(seq, f"{where}.faults: list at least one fault, or remove the key")
-            items = [(item, f"{where}.faults[{i}]") for i, item in enumerate(seq.items if seq else [])]
-        specs: list[FaultSpec] = []
-        types: list[FaultType] = []
-        hit: dict[str, None] = {}  # distinct targets faulted at once, in order
-        for item, item_where in items:
-            result = self.fault(item, item_where, resolver)
-            if result is None:
-                continue
-            spec, ft, resolved = result
-            specs.append(spec)
-            types.append(ft)
-            hit.update(dict.fromkeys(t.name for t in resolved))
-        anchor = several if several is not None else single
-        if len(hit) > blast.max_targets and anchor is not None:
-            self.at(
-                anchor,
-                f"{where}: faults {len(hit)} targets at once ({', '.join(hit)}); blast_radius.max_targets is "
-                f"{blast.max_targets}; fault fewer targets or raise the limit",
-            )
-        return specs, types
-
-    def fault(self, node: Node, where: str, resolver: Scenario) -> tuple[FaultSpec, FaultType, list[Target]] | None:
-        m = self.mapping(node, where)
-        if m is None:
-            return None
-        type_name = self.string(self.require(m, "type", where, "e.g. 'type: latency'"), f"{where}.type")
-        target_node = self.require(m, "target", where, "a target name or a key=value label selector")
-        selector = self.string(target_node, f"{where}.target")
-        optional = self.boolean(m.get("optional"), f"{where}.optional")
-        ft: FaultType | None = None
-        if type_name is not None:
-            table = catalogue()
-            ft = table.get(type_name)
-            if ft is None:
-                type_node = m.get("type")
-                assert type_node is not None
-                close = difflib.get_close_matches(type_name, list(table), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                known = ", ".join(sorted(table)) or "none"
-                self.at(type_node, f"{where}.type: unknown fault type {type_name!r}{hint} (known types: {known})")
-        resolved: list[Target] = []
-        if selector is not None and target_node is not None:
-            resolved = self.resolve(selector, target_node, f"{where}.target", resolver)
-        if ft is not None:
-            for target in resolved:
-                if target.kind not in ft.target_kinds:
-                    fits = ", ".join(sorted(ft.target_kinds))
-                    self.at(
-                        target_node or m,
-                        f"{where}: fault {ft.name!r} cannot run on {target.kind} target {target.name!r} (it fits {fits} targets)",
-                    )
-        params = self.fault_params(m, where, ft)
-        if params is not None:
-            self.peers(m, where, params, resolver)
-        if ft is None or selector is None or not resolved or params is None:
-            return None
-        return FaultSpec(type=ft.name, target=selector, params=params, optional=bool(optional)), ft, resolved
-
-    def resolve(self, selector: str, node: Node, where: str, resolver: Scenario) -> list[Target]:
-        names = ", ".join(sorted(resolver.targets)) or "none defined"
-        if "=" in selector:
-            key, _, value = selector.partition("=")
-            if not checks.LABEL_KEY_RE.match(key) or not checks.LABEL_VALUE_RE.match(value):
-                self.at(node, f"{where}: {selector!r} is not a target name or a key=value label selector")
-                return []
-        else:
-            message = checks.check_name(selector, "target")
-            if message:
-                self.at(node, f"{where}: {message}")
-                return []
-        resolved = resolver.resolve_targets(selector)
-        if not resolved:
-            if "=" in selector:
-                self.at(node, f"{where}: label selector {selector!r} matches no target (targets: {names})")
-            else:
-                self.at(node, f"{where}: unknown target {selector!r}{suggest(selector, resolver.targets)}")
-        return resolved
-
-    def fault_params(self, m: Map, where: str, ft: FaultType | None) -> dict[str, Any] | None:
-        raw_nodes = {k: v for k, (_, v) in m.entries.items() if k not in FAULT_RESERVED}
-        if ft is None:
-            return None
-        raw = {k: plain(v) for k, v in raw_nodes.items()}
-        try:
-            parsed, problems = parse_params(ft, raw)
-        except Exception as err:  # a fault type's parser must not turn a typo into a traceback
-            self.at(m, f"{where}: parameters of fault {ft.name!r} could not be checked ({type(err).__name__}: {err})")
-            return None
-        for param, message in problems:
-            located: Node = m
-            if param is not None and param in m.entries:
-                located = m.entries[param][0] if param not in ft_param_names(ft) else m.entries[param][1]
-            self.at(located, f"{where}: {message}")
-        return None if problems else parsed
-
-
-    def peers(self, m: Map, where: str, params: dict[str, Any], resolver: Scenario) -> None:
-        """`peers:` entries that are not IP addresses or networks must name targets (typos show up now, not mid-game)."""
-        peers = params.get("peers")
-        node = m.get("peers")
-        if not isinstance(peers, list) or node is None:
-            return
-        items = node.items if isinstance(node, Seq) and len(node.items) == len(peers) else [node] * len(peers)
-        for peer, item in zip(peers, items, strict=True):
-            if not isinstance(peer, str) or peer in resolver.targets:
-                continue
-            try:
-                ipaddress.ip_network(peer, strict=False)
-            except ValueError:
-                self.at(item, f"{where}: peer {peer!r} is neither an IP address nor a target name{suggest(peer, resolver.targets)}")
-
-
-def ft_param_names(ft: FaultType) -> set[str]:
-    return {p.name for p in ft.params}
-
 
 def _interface_problem(value: str) -> str | None:
     from controlroom.faults import shell
@@ -814,16 +444,6 @@ def _interface_problem(value: str) -> str | None:
         bad = checks.metacharacters(value)
         return f"interface {value!r} contains shell metacharacters ({' '.join(map(repr, bad))})" if bad else str(err)
     return None
-
-
-def plain(node: Node) -> Any:
-    """A located node -> plain Python data, for fault parameter parsers."""
-    if isinstance(node, Scalar):
-        return node.value
-    if isinstance(node, Seq):
-        return [plain(item) for item in node.items]
-    assert isinstance(node, Map)
-    return {key: plain(value) for key, (_, value) in node.entries.items()}
 
 
 def validate(root: Map, file: str, text: str, problems: Sequence[Problem] = ()) -> Scenario:

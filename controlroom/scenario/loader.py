@@ -225,6 +225,7 @@ class _TreeBuilder:
         self.count = 0
         self.uses: dict[int, int] = {}
         self.path: set[int] = set()
+        self.aliased = False  # some collection was reached a second time, through an alias
         self.constructor = SafeConstructor()
 
     def problem(self, node: yaml.Node, message: str) -> None:
@@ -233,7 +234,11 @@ class _TreeBuilder:
 
     def _too_far(self, node: yaml.Node) -> ScenarioError:
         m = node.start_mark
-        return _fatal(self.file, m.line + 1, m.column + 1, "YAML aliases expand too far; write the values out")
+        if self.aliased:
+            message = "YAML aliases expand too far; write the values out"
+        else:
+            message = f"the scenario has more than {MAX_NODES} values; a scenario is a page of YAML, split it up"
+        return _fatal(self.file, m.line + 1, m.column + 1, message)
 
     def build(self, node: yaml.Node, depth: int = 0) -> Node:
         self.count += 1
@@ -250,6 +255,7 @@ class _TreeBuilder:
                 m = node.start_mark
                 raise _fatal(self.file, m.line + 1, m.column + 1, "a YAML alias refers to a value that contains it")
             self.uses[key] = self.uses.get(key, 0) + 1
+            self.aliased = self.aliased or self.uses[key] > 1
             if self.uses[key] > MAX_ALIAS_USES + 1:
                 raise self._too_far(node)
             self.path.add(key)

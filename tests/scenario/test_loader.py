@@ -161,3 +161,11 @@ def test_one_alias_used_many_times_is_refused_even_when_small() -> None:
     with pytest.raises(ScenarioError) as err:
         parse_document(text)
     assert "aliases expand too far" in only_problem(err)[2]
+
+
+def test_too_many_values_without_aliases_is_refused_with_its_own_message() -> None:
+    with pytest.raises(ScenarioError) as err:
+        parse_document("steps:\n" + "- a\n" * 10_001)
+    line, _, message = only_problem(err)
+    assert line == 10_000  # root, list, then the 9,999th item is the 10,001st value
+    assert message == "the scenario has more than 10000 values; a scenario is a page of YAML, split it up"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+import os
+
+from rich.style import Style
+from rich.text import Span, Text
 from textual.widget import Widget
 
 from controlroom.viewstate import RoomState
@@ -36,7 +39,24 @@ class Pane(Widget):
         if self._state is None:
             return Text("waiting for the session…", style="dim")
         size = self.content_size
-        return self.render_state(self._state, max(1, size.width), max(1, size.height))
+        text = self.render_state(self._state, max(1, size.width), max(1, size.height))
+        return without_colour(text) if no_colour() else text
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def no_colour() -> bool:
+    """NO_COLOR (https://no-color.org): any non-empty value."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def without_colour(text: Text) -> Text:
+    """Keep bold, italic, reverse and underline; drop hues.
+
+    Textual turns colours into greys under NO_COLOR, and red on a dark panel
+    becomes dark grey on dark grey: the attributes alone stay readable.
+    """
+    text.spans = [Span(s.start, s.end, (Style.parse(s.style) if isinstance(s.style, str) else s.style).without_color)
+                  for s in text.spans]
+    return text

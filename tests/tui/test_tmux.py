@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from controlroom.app import fixtures
 from controlroom.journal.reader import read_journal
@@ -82,3 +85,35 @@ def test_watch_follows_a_journal_as_it_is_appended(tmp_path: Path) -> None:
     finally:
         writer.close()
         watcher.close()
+
+
+@needs_tmux
+@pytest.mark.parametrize(("env", "expect", "refuse"), [
+    ({"TERM": "tmux-256color", "COLORTERM": ""}, "38;5;", "38;2;"),
+    ({"TERM": "tmux-256color", "COLORTERM": "truecolor"}, "38;2;", None),
+    ({"TERM": "tmux-256color", "NO_COLOR": "1"}, None, "38;2;"),
+], ids=["256-colours", "truecolor", "no-color"])
+def test_participants_view_in_256_colours_truecolor_and_no_color(
+        tmp_path: Path, env: dict[str, str], expect: str | None, refuse: str | None) -> None:
+    journal = tmp_path / "done.jsonl"
+    writer = JournalWriter(journal, {"session": "a1b2c3d4e5f6"}, fsync=False)
+    for ev in fixtures.estop_events(finished=True):
+        writer.append(ev)
+    writer.close()
+    view = Tmux([*CONTROLROOM, "watch", str(journal)], env=env)
+    try:
+        plain = view.wait_for("1 unconfirmed: api-1")
+        # Readable without colour: states carry a glyph and a word, not only a hue.
+        assert "✗ api-1" in plain and "UNCONFIRMED" in plain and "[ABORTED]" in plain
+        coloured = view.screen(escapes=True)
+        if expect:
+            assert expect in coloured
+        if refuse:
+            assert refuse not in coloured
+        if "NO_COLOR" in env:
+            # Only greys remain, and the panes' words keep the panel's own light text colour.
+            hues = {int(n) for n in re.findall(r"38;5;(\d+)", coloured)}
+            assert all(n >= 232 or n in (0, 7, 8, 15, 16, 231) for n in hues), hues
+            assert "[38;5;237m[ABORTED]" not in coloured
+    finally:
+        view.close()

@@ -26,8 +26,10 @@ class Tmux:
         subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
                         "sh", "-c", shell], check=True)
 
-    def screen(self) -> str:
-        out = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+    def screen(self, *, escapes: bool = False) -> str:
+        """The pane as text; with `escapes` the colour and attribute sequences too (capture-pane -e)."""
+        flags = ["-p", "-e"] if escapes else ["-p"]
+        out = subprocess.run([*self.tmux, "capture-pane", *flags, "-t", self.name], capture_output=True, text=True)
         return out.stdout
 
     def keys(self, *keys: str) -> None:

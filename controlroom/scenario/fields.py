@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 
 from controlroom.errors import Problem
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe, one_line
-from controlroom.units import UnitError, parse_duration
+from controlroom.units import UnitError, format_duration, parse_duration
 
 T = TypeVar("T")
+
+MAX_DURATION = 24 * 3600.0  # no game-day duration is longer than a day; beyond it is a typo
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
@@ -123,26 +125,34 @@ class FieldReader:
             return None
         return node.value
 
-    def duration(self, node: Node | None, where: str, *, positive: bool = True) -> float | None:
+    def duration(
+        self, node: Node | None, where: str, *, positive: bool = True, minimum: float | None = None,
+    ) -> float | None:
         if node is None:
             return None
         if not isinstance(node, Scalar) or node.value is None or isinstance(node.value, bool):
             self.at(node, f"{where}: expected a duration such as '5s' or '300ms', got {describe(node)}")
             return None
+        if node.raw.strip().startswith("-"):
+            self.at(node, f"{where}: durations cannot be negative, got {node.raw!r}")
+            return None
         if isinstance(node.value, (int, float)) and not node.quoted:
             hint = node.raw.lstrip("+")
             self.at(node, f"{where}: a duration needs a unit: write '{hint}s' or '{hint}ms', not {node.raw}")
-            return None
-        if node.raw.strip().startswith("-"):
-            self.at(node, f"{where}: durations cannot be negative, got {node.raw!r}")
             return None
         try:
             seconds = parse_duration(node.raw)
         except UnitError as err:
             self.at(node, f"{where}: {err}")
             return None
+        if not seconds <= MAX_DURATION:  # also catches inf from absurdly long digit strings
+            self.at(node, f"{where}: {node.raw!r} is longer than 24h, the longest duration a scenario may use")
+            return None
         if positive and seconds <= 0:
             self.at(node, f"{where}: must be more than 0, got {node.raw!r}")
+            return None
+        if minimum is not None and seconds < minimum:
+            self.at(node, f"{where}: must be at least {format_duration(minimum)}, got {node.raw!r}")
             return None
         return seconds
 

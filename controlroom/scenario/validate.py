@@ -57,6 +57,7 @@ LOST_TELEMETRY: tuple[LostTelemetryPolicy, ...] = ("rollback", "pause", "warn")
 
 # Documented defaults (docs/scenario-format.md).
 DEFAULT_EVERY = 1.0
+MIN_EVERY = 0.1
 DEFAULT_WINDOW = 10.0
 DEFAULT_HOLD = 0.0
 DEFAULT_MAX_TARGETS = 1
@@ -277,7 +278,8 @@ class Validator(StepReader):
         if m is None:
             return Observe()
         self.keys(m, OBSERVE_KEYS, "observe")
-        every = self.duration(m.get("every"), "observe.every")
+        # Sampling faster than this measures the control room rather than the system under test.
+        every = self.duration(m.get("every"), "observe.every", minimum=MIN_EVERY)
         prometheus = self.prometheus(m.get("prometheus"))
         lost = self.choice(m.get("lost_telemetry"), "observe.lost_telemetry", LOST_TELEMETRY)
         lost_after = self.duration(m.get("lost_after"), "observe.lost_after")

@@ -1,13 +1,15 @@
 """A small lab for the tests (3 hosts), brought up once per test session and always torn down.
 
 It uses its own prefix, bridge, subnet and state directory, so it never touches
-a lab the user started with `controlroom lab up`. Several test packages import
-the fixture; one shared instance serves them all.
+a lab the user started with `controlroom lab up` — nor the lab of another test
+run on the same machine: each run takes a free numbered slot under a lock. Several
+test packages import the fixture; one shared instance serves them all.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import subprocess
@@ -18,8 +20,21 @@ import pytest
 
 from controlroom.lab.netns import Lab, LabConfig
 
-TEST_LAB = LabConfig(state_dir=Path("/tmp/controlroom-labtest"), prefix="crt", bridge="crtest0",
-                     subnet="10.78.0.0/24")
+SLOTS = 64
+
+
+def _claim_slot() -> tuple[LabConfig, int]:
+    """The first slot whose lock is free: (its config, the open lock fd, kept for the whole run)."""
+    for slot in range(SLOTS):
+        fd = os.open(f"/tmp/controlroom-labtest-{slot}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return LabConfig(state_dir=Path(f"/tmp/controlroom-labtest-{slot}"), prefix=f"ct{slot}",
+                         bridge=f"crtest{slot}", subnet=f"10.78.{slot}.0/24"), fd
+    raise RuntimeError(f"all {SLOTS} test lab slots are taken")
 
 
 def lab_skip_reason() -> str | None:
@@ -44,8 +59,10 @@ def _teardown() -> None:
 
 def shared_lab() -> Lab:
     if "lab" not in _shared:
-        lab = Lab(TEST_LAB)
-        if lab.is_up:  # left by a crashed earlier run
+        config, lock_fd = _claim_slot()
+        _shared["lock"] = lock_fd
+        lab = Lab(config)
+        if lab.is_up:  # left by a crashed earlier run that held this slot
             lab.down()
         atexit.register(_teardown)
         lab.up(3)

@@ -1,0 +1,107 @@
+"""End to end in the lab: `controlroom run --headless --yes` killed with SIGKILL mid-fault.
+
+Nothing may outlive the leash: every host is clean within duration + grace,
+checked by listing nft tables and qdiscs on each host. `recover JOURNAL`
+cleans up at once, and running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from controlroom.lab.netns import Lab
+from tests.lab.fixtures import assert_clean, host_state, needs_lab
+
+pytestmark = [pytest.mark.root, needs_lab]
+
+SCENARIO = """\
+version: 1
+name: lab-crash
+hypothesis: the lab hosts are clean after the control room dies
+environment: lab
+targets:
+  h1: {{ssh: h1}}
+  h2: {{ssh: h2}}
+observe:
+  every: 1s
+  metrics:
+    front: {{probe: "http://{front}:8080/", timeout: 3s}}
+steady_state:
+  window: 1s
+  require: [front.success_rate >= 50%]
+blast_radius:
+  max_targets: 2
+  max_duration: 2m
+  allowed_environments: [lab]
+steps:
+  - id: cut
+    title: partition h1 from h3 and throttle h2
+    faults:
+      - {{type: partition, target: h1, peers: [{h3}]}}
+      - {{type: bandwidth, target: h2, rate: 1mbit}}
+    duration: {duration}
+    confirm: false
+"""
+
+
+def start_and_kill_once_injected(lab: Lab, tmp_path: Path, duration: str) -> Path:
+    scenario = tmp_path / "crash.yaml"
+    scenario.write_text(SCENARIO.format(front=lab.host("h1").ip, h3=lab.host("h3").ip, duration=duration))
+    journal = tmp_path / "crash.jsonl"
+    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                             str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = journal.read_text().splitlines() if journal.exists() else []
+            injected = [json.loads(x) for x in lines if '"fault-injected"' in x]
+            if len(injected) == 2:
+                break
+            time.sleep(0.1)
+        else:
+            out = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
+            pytest.fail(f"the session did not inject both faults: {out}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    assert "table inet controlroom" in host_state(lab, "h1") and "c0de" in host_state(lab, "h2")
+    return journal
+
+
+@pytest.mark.slow
+def test_sigkill_mid_fault_leaves_every_host_clean_within_the_leash(lab: Lab, tmp_path: Path) -> None:
+    start_and_kill_once_injected(lab, tmp_path, "2s")
+    killed = time.monotonic()
+    # Leash = step duration (2 s) + grace (30 s); allow the guard's 1 s polling and some slack.
+    deadline = killed + 2 + 30 + 5
+    while time.monotonic() < deadline:
+        if "inet controlroom" not in host_state(lab, "h1") and "c0de" not in host_state(lab, "h2"):
+            break
+        time.sleep(0.5)
+    for h in lab.hosts:
+        assert_clean(lab, h.name)
+    assert lab.exec("h3", f"nc -z -w 1 {lab.host('h1').ip} 22").returncode == 0
+
+
+def test_recover_after_sigkill_reverts_at_once_and_is_idempotent(lab: Lab, tmp_path: Path) -> None:
+    journal = start_and_kill_once_injected(lab, tmp_path, "60s")
+    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config)}
+    for _ in range(2):
+        started = time.monotonic()
+        rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(journal)], env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+        assert time.monotonic() - started < 10
+        for h in lab.hosts:
+            assert_clean(lab, h.name)

@@ -16,7 +16,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -94,6 +94,7 @@ class PrometheusSource:
         self._queries = {n: m.promql for n, m in sorted(metrics.items()) if m.source == "promql" and m.promql}
         self._client: PrometheusConnect | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._pending: set[Future[Any]] = set()
         self.last_errors: dict[str, str] = {}
 
     def series(self) -> list[str]:
@@ -149,8 +150,20 @@ class PrometheusSource:
     async def _call(self, fn: Callable[[], _T]) -> _T:
         if self._client is None:
             await self.start()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn)
+        assert self._pool is not None
+        future = self._pool.submit(fn)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return await asyncio.wrap_future(future)
+
+    def _refuse_if_behind(self) -> None:
+        # A caller that gave up waiting (the engine's per-interval deadline) cannot stop the
+        # threads; queueing more queries behind them would only deliver stale values late.
+        if self._pending:
+            raise SourceUnavailable(
+                f"Prometheus at {self.config.url} has not answered the previous queries yet "
+                f"(timeout {self.config.timeout:g}s)"
+            )
 
     def _request(self, fn: Callable[[], _T]) -> _T:
         """Run one client call, sorting failures into 'Prometheus is not answering' and 'this query failed'."""
@@ -201,6 +214,7 @@ class PrometheusSource:
         return _finite(result[0]["value"][1]), 1
 
     async def sample(self) -> dict[str, float | None]:
+        self._refuse_if_behind()
         names = list(self._queries)
         outcomes = await asyncio.gather(
             *(self._call(partial(self._instant, self._queries[n])) for n in names), return_exceptions=True

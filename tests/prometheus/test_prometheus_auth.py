@@ -13,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,9 +31,11 @@ METRICS = {"up": MetricSpec(name="up", source="promql", promql="up")}
 class _Api(BaseHTTPRequestHandler):
     seen: list[dict[str, str]]
     want_auth: str | None
+    delay: float = 0.0
 
     def do_GET(self) -> None:
         type(self).seen.append(dict(self.headers))
+        time.sleep(self.delay)
         if self.want_auth is not None and self.headers.get("Authorization") != self.want_auth:
             body = json.dumps({"status": "error", "errorType": "unauthorized", "error": "no"}).encode()
             self.send_response(401)
@@ -161,3 +164,24 @@ async def test_tls_needs_the_ca_file_or_an_explicit_skip(tls_api) -> None:
             assert await src.sample() == {"up": 1.0}
         finally:
             await src.close()
+
+
+async def test_a_hung_prometheus_does_not_pile_up_queries_behind_the_engines_deadline() -> None:
+    import asyncio
+
+    server, handler = _serve(want_auth=None)
+    handler.delay = 1.0
+    src = PrometheusSource(PrometheusConfig(url=f"http://127.0.0.1:{server.server_address[1]}", timeout=3), METRICS)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(src.sample(), timeout=0.2)  # the engine gives up on this interval
+        with pytest.raises(SourceUnavailable, match="has not answered the previous queries yet"):
+            await src.sample()
+        assert len(handler.seen) == 1  # the second interval sent nothing
+        await asyncio.sleep(1.2)
+        handler.delay = 0.0
+        assert await src.sample() == {"up": 1.0}
+    finally:
+        await src.close()
+        server.shutdown()
+        server.server_close()

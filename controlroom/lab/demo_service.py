@@ -17,11 +17,19 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
+import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from controlroom.errors import ControlroomError
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -276,23 +284,147 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     return method, target, headers, body
 
 
-async def _main(host: str, port: int) -> None:
+class DemoError(ControlroomError):
+    """The demo service could not start (port in use, no Python)."""
+
+
+READY_RE = re.compile(r"demo service on http://(\S+):(\d+) ")
+
+
+async def _serve(host: str, port: int, pidfile: str | None) -> None:
     service = DemoService()
     bound = await service.start(host, port)
+    if pidfile:
+        _write_pid(pidfile, os.getpid())
     print(f"demo service on http://{host}:{bound} (checkout, health, metrics, admin/faults)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await service.stop()
+
+
+def _write_pid(path: str, pid: int) -> None:
+    # Written whole and renamed, so a fault never reads a half-written pid.
+    tmp = f"{path}.{pid}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{pid}\n")
+    os.replace(tmp, path)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _supervise(host: str, port: int, pidfile: str | None, restart_delay: float = 0.3) -> None:
+    """Run the service as a child and start it again whenever it dies — what a process-kill fault expects."""
+    port = port or _free_port(host)  # fixed, so a restarted service answers at the same URL
+    argv = [sys.executable, "-m", "controlroom.lab.demo_service", "--host", host, "--port", str(port)]
+    if pidfile:
+        argv += ["--pidfile", pidfile]
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stopping:
+        child = subprocess.Popen(argv)
+        child.wait()
+        if not stopping:
+            time.sleep(restart_delay)
+
+
+class DemoProcess:
+    """The demo service in a process of its own (optionally supervised), so process faults can hit it safely.
+
+    Pausing an in-process `DemoService` would pause the control room with it; this runs
+    `python -m controlroom.lab.demo_service` in its own session and stops the whole group.
+    """
+
+    def __init__(self, pidfile: str | None = None, supervise: bool = False, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.pidfile, self.supervise, self.host, self.port = pidfile, supervise, host, port
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, timeout: float = 10.0) -> str:
+        argv = [sys.executable, "-m", "controlroom.lab.demo_service", "--host", self.host, "--port", str(self.port)]
+        if self.pidfile:
+            argv += ["--pidfile", self.pidfile]
+        if self.supervise:
+            argv.append("--supervise")
+        self._proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+        assert self._proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise DemoError(f"the demo service did not start within {timeout:g}s") from None
+        m = READY_RE.search(line.decode())
+        if not m:
+            await self.stop()
+            raise DemoError(f"the demo service did not start on {self.host}:{self.port} "
+                            "(is the port in use? pick another with port=0)")
+        self.port = int(m.group(2))
+        # Restarted children announce themselves too; keep reading so the pipe never fills.
+        self._drain = asyncio.create_task(self._proc.stdout.read())
+        return self.url
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            # A paused service ignores SIGTERM until it is continued.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGCONT)
+            try:
+                await asyncio.wait_for(proc.wait(), wait)
+                break
+            except TimeoutError:
+                continue
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._drain
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.demo_service", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    parser.add_argument("--pidfile", help="write the serving process's pid here (for process-pause / process-kill)")
+    parser.add_argument("--supervise", action="store_true", help="restart the service whenever it dies")
     args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(args.host, args.port))
+    if args.supervise:
+        _supervise(args.host, args.port, args.pidfile)
+        return
+    try:
+        asyncio.run(_serve(args.host, args.port, args.pidfile))
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        print(f"demo service: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
+              file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 
 import httpx
 import pytest
 
-from controlroom.lab.demo_service import DemoService, FaultState
+from controlroom.faults.catalogue import PlanContext, build_plan
+from controlroom.lab.demo_service import DemoProcess, DemoService, FaultState
 from controlroom.lab.load import LoadError, LoadGenerator
+from controlroom.metrics.prober import HttpProber
+from controlroom.scenario.model import FaultSpec, Target
+from controlroom.targets.local import LocalExecutor
 
 
 @pytest.fixture
@@ -151,6 +156,51 @@ def test_load_generator_refuses_anything_but_loopback():
         LoadGenerator("http://example.com/checkout")
     LoadGenerator("http://localhost:8080/checkout")
     LoadGenerator("http://[::1]:8080/checkout")
+
+
+async def test_pausing_the_service_process_shows_as_errors_not_lost_telemetry(tmp_path):
+    pidfile = str(tmp_path / "shop.pid")
+    shop = DemoProcess(pidfile=pidfile)
+    await shop.start()
+    prober = HttpProber("checkout", shop.url + "/checkout", every=0.25, timeout=0.3, window=0.6)
+    plan = build_plan(FaultSpec("process-pause", "here", {"pidfile": pidfile}), Target("here", "local"),
+                      PlanContext(fault_id=f"pause-{tmp_path.name}", duration=5.0))
+    ex = LocalExecutor("here")
+    try:
+        await prober.start()
+        await asyncio.sleep(0.7)
+        assert (await prober.sample())["checkout.success_rate"] == 1.0
+        assert (await ex.run(plan.inject[0])).ok
+        await asyncio.sleep(1.0)
+        assert (await prober.sample())["checkout.success_rate"] == 0.0  # a frozen service times out
+        assert (await ex.run(plan.revert[0])).ok
+        await asyncio.sleep(1.0)
+        assert (await prober.sample())["checkout.success_rate"] == 1.0
+    finally:
+        await prober.close()
+        await shop.stop()
+
+
+async def test_a_supervised_service_comes_back_after_a_kill(tmp_path):
+    pidfile = str(tmp_path / "shop.pid")
+    shop = DemoProcess(pidfile=pidfile, supervise=True)
+    await shop.start()
+    plan = build_plan(FaultSpec("process-kill", "here", {"pidfile": pidfile, "restart_check": "5s"}),
+                      Target("here", "local"), PlanContext(fault_id=f"kill-{tmp_path.name}", duration=None))
+    ex = LocalExecutor("here")
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            assert (await client.get(shop.url + "/health")).status_code == 200
+            assert (await ex.run(plan.inject[0])).ok
+            assert (await ex.run(plan.verify[0])).ok
+            for _ in range(50):  # the new process may still be binding its socket
+                with contextlib.suppress(httpx.ConnectError):
+                    if (await client.get(shop.url + "/health")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            assert (await client.get(shop.url + "/health")).status_code == 200
+    finally:
+        await shop.stop()
 
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')

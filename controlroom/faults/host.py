@@ -36,7 +36,8 @@ LEASH_MARK = "controlroom-leash"
 INJECT_TIMEOUT = 15.0
 
 # Where pid, deadline and marker files live on the host; computed there, so the guard and revert agree.
-STATE_DIR = 'crd=/run/controlroom; [ -w /run ] || crd="${TMPDIR:-/tmp}/controlroom-$(id -u)"; mkdir -p "$crd" || exit 1'
+STATE_DIR = ('crd=/run/controlroom; [ -w /run ] || crd="${TMPDIR:-/tmp}/controlroom-$(id -u)"; '
+             '[ -d "$crd" ] || mkdir -p "$crd" || exit 1')
 
 # Sets cr_cip/cr_cport/cr_sip/cr_sport from the live SSH connection (empty for local targets).
 CONTROL_PEER = (
@@ -250,7 +251,8 @@ def _leash_files(fault_id: str) -> tuple[str, str]:
 
 def _guard_alive(pidf: str) -> str:
     # The guard's argv[0] carries LEASH_MARK: a recycled pid is never taken for the guard.
-    return f'{{ cr_p=$(cat {pidf} 2>/dev/null) && [ -n "$cr_p" ] && grep -q {LEASH_MARK} "/proc/$cr_p/cmdline" 2>/dev/null; }}'
+    # `read`, not `cat`: the e-stop path runs this on every host at once, and every fork counts.
+    return f'{{ read -r cr_p < {pidf} && [ -n "$cr_p" ] && grep -q {LEASH_MARK} "/proc/$cr_p/cmdline"; }} 2>/dev/null'
 
 
 def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
@@ -275,10 +277,10 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
                   '[ -s "$cr_pf" ] || { echo "the leash guard did not start (is setsid installed?)" >&2; exit 1; }')
         return Shell(script, sudo=sudo, timeout=INJECT_TIMEOUT)
 
+    # The deadline file goes first: a guard between two ticks then exits by itself even if the kill misses it.
     disarm = (f"{STATE_DIR}; cr_dl={deadline}; cr_pf={pidf}\n"
-              'rm -f "$cr_dl"\n'
-              f'if {guard_alive}; then kill "$cr_p" 2>/dev/null; fi\n'
-              'rm -f "$cr_pf"; exit 0')
+              f'if {guard_alive}; then rm -f "$cr_dl" "$cr_pf"; kill "$cr_p" 2>/dev/null; '
+              'else rm -f "$cr_dl" "$cr_pf"; fi; exit 0')
     return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo))
 
 

@@ -1,0 +1,152 @@
+"""SSH figures on real lab hosts (root): the round-trip floor, parallel pre-flight and injection fan-out, and
+emergency stop — revert all, disarm leashes, verify — for a partition on 20 (and 50) hosts.
+
+Brings up its own lab (prefix `cb`, 10.75.0.0/24) and always tears it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from controlroom.engine.preflight_host import failed, preflight_hosts
+from controlroom.faults.catalogue import PlanContext, build_plan
+from controlroom.faults.plan import FaultPlan
+from controlroom.lab.netns import Lab, LabConfig
+from controlroom.scenario.model import FaultSpec, Target
+from controlroom.targets.base import Shell
+from controlroom.targets.ssh import SshExecutor
+
+BENCH_LAB = LabConfig(state_dir=Path("/tmp/controlroom-labbench"), prefix="cb", bridge="crbench0",
+                      subnet="10.75.0.0/24")
+SIZES = (20, 50)
+ROUNDS = 15
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+async def _revert_one(ex: SshExecutor, plan: FaultPlan, t0: float) -> tuple[bool, float]:
+    """The engine's order: revert, verify, then disarm the leash. Returns (verified, seconds to verified)."""
+    for a in plan.revert:
+        await ex.run(a)
+    ok = all([(await ex.run(a)).ok for a in plan.verify])
+    verified_at = time.perf_counter() - t0
+    assert plan.leash is not None
+    await ex.run(plan.leash.disarm)
+    return ok, verified_at
+
+
+def _fused(plan: FaultPlan) -> Shell:
+    """Revert then verify in one command: what an e-stop could send to save a round trip per host."""
+    body = "\n".join(f"( {a.script}\n)" for a in plan.revert if isinstance(a, Shell))
+    checks = " && ".join(f"( {a.script}\n)" for a in plan.verify if isinstance(a, Shell))
+    return Shell(f"{body}\n{checks}")
+
+
+async def _inject_one(ex: SshExecutor, plan: FaultPlan) -> bool:
+    assert plan.leash is not None
+    if not (await ex.run(plan.leash.arm(60))).ok:
+        return False
+    return all([(await ex.run(a)).ok for a in plan.inject])
+
+
+async def _bench(lab: Lab, n: int) -> None:
+    hosts = lab.hosts[:n]
+    config = [str(lab.config.ssh_config)]
+    execs = {h.name: SshExecutor(h.name, h.name, config=config) for h in hosts}
+    targets = {h.name: Target(h.name, "ssh", ssh=f"root@{h.ip}") for h in hosts}
+    peer = hosts[0].ip if len(hosts) > 1 else "10.75.0.250"
+    plans = [build_plan(FaultSpec("partition", h.name, {"peers": [peer]}), targets[h.name],
+                        PlanContext(f"bench/0@{h.name}", 60.0, 30.0, targets)) for h in hosts]
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(ex.connect() for ex in execs.values()))
+        connect_s = time.perf_counter() - t0
+
+        first = execs[hosts[0].name]
+        rtts = []
+        for _ in range(50):
+            t = time.perf_counter()
+            await first.run(Shell("true"))
+            rtts.append(time.perf_counter() - t)
+        rtt = statistics.median(rtts)
+        fans = []
+        for _ in range(10):
+            t = time.perf_counter()
+            await asyncio.gather(*(ex.run(Shell("true")) for ex in execs.values()))
+            fans.append(time.perf_counter() - t)
+        fan = statistics.median(fans)
+
+        t0 = time.perf_counter()
+        checks = await preflight_hosts(execs, plans)
+        preflight_s = time.perf_counter() - t0
+        assert not failed(checks), failed(checks)[:1]
+
+        injects, stops, verified = [], [], []
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            ok = await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
+            injects.append(time.perf_counter() - t0)
+            assert all(ok), "injection failed"
+            t0 = time.perf_counter()
+            results = await asyncio.gather(*(_revert_one(execs[p.target], p, t0) for p in plans))
+            stops.append(time.perf_counter() - t0)
+            verified.append(max(at for _, at in results))
+            assert all(ok for ok, _ in results), "a host could not be verified clean"
+        stop = statistics.median(verified)
+        fused = []
+        for _ in range(ROUNDS):
+            await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
+            t0 = time.perf_counter()
+            res = await asyncio.gather(*(execs[p.target].run(_fused(p)) for p in plans))
+            fused.append(time.perf_counter() - t0)
+            assert all(r.ok for r in res), [r.detail for r in res if not r.ok][:1]
+            await asyncio.gather(*(execs[p.target].run(p.leash.disarm) for p in plans if p.leash))
+        print(f"   {n} hosts: connect all {_ms(connect_s)}; round trip of `true` (median of 50) {_ms(rtt)}; "
+              f"`true` on all {n} at once (median of 10) {_ms(fan)}")
+        print(f"   {n} hosts: parallel pre-flight (host key, reachable, tools, clobber) {_ms(preflight_s)}; "
+              f"injection fan-out (leash + partition) median {_ms(statistics.median(injects))}")
+        print(f"   {n} hosts: e-stop to all reverted and verified: median {_ms(stop)}, p99 {_ms(_p99(verified))}; "
+              f"with leashes disarmed too: median {_ms(statistics.median(stops))}, p99 {_ms(_p99(stops))} "
+              f"({ROUNDS} rounds)")
+        print(f"   {n} hosts: e-stop with revert+verify fused in one command per host: median "
+              f"{_ms(statistics.median(fused))}, p99 {_ms(_p99(fused))}")
+        print(f"   {n} hosts: e-stop / round trip = {stop / rtt:.1f} (3 commands per host, {n} hosts sharing "
+              f"{os.cpu_count()} CPUs)")
+    finally:
+        await asyncio.gather(*(ex.close() for ex in execs.values()))
+
+
+def main() -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (network namespaces and sshd)")
+    for tool in ("sshd", "nft", "unshare"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            raise SystemExit(f"{tool} is not installed")
+    lab = Lab(BENCH_LAB)
+    if lab.is_up:
+        lab.down()
+    sizes = [s for s in SIZES if s <= BENCH_LAB.max_hosts]
+    try:
+        t0 = time.perf_counter()
+        lab.up(max(sizes), service=False, wait=30)
+        print(f"   lab of {max(sizes)} hosts up and answering SSH in {time.perf_counter() - t0:.2f} s")
+        for n in sizes:
+            asyncio.run(_bench(lab, n))
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ demo: $(VENV)/.installed
 	$(BIN)/controlroom demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check controlroom widgets tests benchmarks scripts
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: $(VENV)/.installed

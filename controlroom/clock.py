@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -19,7 +19,7 @@ class RealClock:
         return time.monotonic()
 
     def wall(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -30,7 +30,7 @@ class ManualClock:
 
     def __init__(self, start_wall: datetime | None = None) -> None:
         self._now = 0.0
-        self._start_wall = start_wall or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._start_wall = start_wall or datetime(2026, 1, 1, tzinfo=UTC)
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:

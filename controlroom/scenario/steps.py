@@ -58,7 +58,8 @@ class StepReader(FieldReader):
             if name is not None and name_node is not None:
                 if name in phase_names:
                     self.at(name_node, f"{where}.name: phase {name!r} appears twice (first at line {phase_names[name].line})")
-                phase_names[name] = name_node
+                else:
+                    phase_names[name] = name_node
             phase_steps = self.sequence(self.require(m, "steps", where), f"{where}.steps")
             if phase_steps is not None and not phase_steps.items:
                 self.at(phase_steps, f"{where}.steps: list at least one step")

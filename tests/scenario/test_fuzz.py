@@ -28,8 +28,8 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-DEMO = (Path(__file__).resolve().parents[2] / "scenarios" / "demo.yaml").read_text()
-BASES = [FULL, DEMO]
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+BASES = [FULL, *(p.read_text() for p in SHIPPED)]
 
 KEYS = [
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state", "blast_radius",

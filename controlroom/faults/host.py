@@ -7,7 +7,8 @@ values validated or quoted by `controlroom.faults.shell`; the one exception is
 the `command` fault, whose scripts the scenario author writes as shell.
 
 The control channel is never cut: rules read `$SSH_CONNECTION` on the host at
-run time and exempt exactly that address and port pair.
+run time and exempt SSH between that client address and this sshd's port — the
+live connection, and a reconnect from the same control room.
 """
 
 from __future__ import annotations
@@ -163,8 +164,8 @@ def _nft_exempt() -> str:
     """Shell that sets $cr_in / $cr_out to nft rules accepting the control channel (or nothing)."""
     return (f"{CONTROL_PEER}; cr_in=''; cr_out=''; "
             'if [ -n "$cr_cip" ]; then case "$cr_cip" in *:*) cr_f=ip6;; *) cr_f=ip;; esac; '
-            'cr_in="$cr_f saddr $cr_cip tcp sport $cr_cport tcp dport $cr_sport accept"; '
-            'cr_out="$cr_f daddr $cr_cip tcp dport $cr_cport tcp sport $cr_sport accept"; fi')
+            'cr_in="$cr_f saddr $cr_cip tcp dport $cr_sport accept"; '
+            'cr_out="$cr_f daddr $cr_cip tcp sport $cr_sport accept"; fi')
 
 
 def _nft_inject(input_rules: list[str], output_rules: list[str]) -> str:
@@ -224,9 +225,9 @@ def _tc_inject(dev: str, leaf: list[str], v4: list[str], v6: list[str], whole_in
         f"|| cr_fail {q('cannot add ' + leaf[0] + ' (is the qdisc kind available?)')}",
         'if [ -n "$cr_cip" ]; then case "$cr_cip" in '
         f'*:*) tc filter add dev {d} parent {h}: protocol ipv6 prio 1 u32 match ip6 dst "$cr_cip/128" '
-        f'match ip6 dport "$cr_cport" 0xffff flowid {h}:10 || cr_fail "cannot exempt the control channel";; '
+        f'match ip6 sport "$cr_sport" 0xffff flowid {h}:10 || cr_fail "cannot exempt the control channel";; '
         f'*) tc filter add dev {d} parent {h}: protocol ip prio 1 u32 match ip dst "$cr_cip/32" '
-        f'match ip dport "$cr_cport" 0xffff match ip sport "$cr_sport" 0xffff flowid {h}:10 '
+        f'match ip sport "$cr_sport" 0xffff flowid {h}:10 '
         '|| cr_fail "cannot exempt the control channel";; esac; fi',
     ]
     for net in v4:

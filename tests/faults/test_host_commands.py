@@ -99,7 +99,7 @@ def test_network_faults_exempt_the_live_control_channel_read_from_ssh_connection
     nft = plan("partition").inject[0].script
     assert nft.index("$cr_in") < nft.index("drop")  # accepted before anything is dropped
     tc = plan("bandwidth").inject[0].script
-    assert 'match ip dport "$cr_cport" 0xffff match ip sport "$cr_sport" 0xffff flowid c0de:10' in tc
+    assert 'match ip dst "$cr_cip/32" match ip sport "$cr_sport" 0xffff flowid c0de:10' in tc
 
 
 def test_missing_netem_message_is_exact() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -312,4 +313,20 @@ async def test_metacharacters_in_ids_and_names_stay_inert_on_a_real_host(lab: La
         assert not pwned.exists()
     finally:
         await ex.close()
+    assert_clean(lab, "h1")
+
+
+async def test_partition_from_the_control_room_itself_keeps_ssh_and_reconnects(lab: Lab, h1: SshExecutor) -> None:
+    """Cutting h1 from the control room's own address: the service is cut, SSH (even a new connection) is not."""
+    plan = make_plan(lab, "partition", {"peers": [lab.config.bridge_ip]})
+    await inject(h1, plan)
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection((lab.host("h1").ip, 8080), timeout=1).close()
+        h1.abort()  # the link drops; the next command dials a new connection through the partition
+        res = await h1.run(Shell("echo back", timeout=10))
+        assert res.ok and res.stdout == "back\n" and h1.connects == 2
+    finally:
+        await revert(h1, plan)
+    socket.create_connection((lab.host("h1").ip, 8080), timeout=2).close()
     assert_clean(lab, "h1")

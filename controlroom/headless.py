@@ -133,11 +133,10 @@ def build_sources(scenario: Scenario) -> list[MetricSource]:
         from controlroom.metrics.prometheus import PrometheusSource
 
         sources.append(PrometheusSource(obs.prometheus, promql))
-    commands = {n: m for n, m in obs.metrics.items() if m.source == "command"}
-    if commands:
+    if any(m.source == "command" for m in obs.metrics.values()):
         from controlroom.metrics.command import CommandSource
 
-        sources.append(CommandSource(commands, scenario))  # type: ignore[arg-type]
+        sources.append(CommandSource.for_scenario(scenario))
     return sources
 
 

@@ -177,6 +177,9 @@ class PrometheusSource:
         except requests.exceptions.Timeout:
             raise _Unreachable(f"Prometheus at {url} did not answer within {self.config.timeout:g}s") from None
         except requests.exceptions.ConnectionError as err:
+            # Without retries, urllib3 reports a read timeout as a ConnectionError too.
+            if "timeout" in str(err).lower() or "timed out" in str(err).lower():
+                raise _Unreachable(f"Prometheus at {url} did not answer within {self.config.timeout:g}s") from None
             why = "connection refused" if "refused" in str(err).lower() else _short(err)
             raise _Unreachable(f"cannot reach Prometheus at {url} ({why}); check observe.prometheus.url") from None
         except PrometheusApiClientException as err:
@@ -190,6 +193,8 @@ class PrometheusSource:
                 raise _QueryFailed(f"PromQL error: {message}") from None
             if status is not None and status >= 500 and message:
                 raise _QueryFailed(f"Prometheus could not run the query (HTTP {status}): {message}") from None
+            if status is not None and status >= 500:
+                raise _Unreachable(f"{url} answered HTTP {status}; is Prometheus (or the proxy in front of it) up?") from None
             raise _Unreachable(
                 f"{url} does not answer like Prometheus (HTTP {status} on /api/v1/query); check observe.prometheus.url"
             ) from None
@@ -321,8 +326,16 @@ def _read_secret(path: str, key: str) -> str:
 
 
 def _short(err: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 error, on one line."""
-    text = str(err)
-    m = re.search(r"\] ([^'\]\)]+)", text) or re.search(r": ([^:()]+)\)+$", text)
+    """The innermost reason of a requests/urllib3 error, on one line, without the pool's noise."""
+    text = " ".join(str(err).split())
+    for pattern in (
+        r"(certificate verify failed: [^(]+?)\s*\(_ssl",
+        r"\[SSL: [A-Z_]+\] ([^(]+?)\s*\(_ssl",
+        r"\[Errno -?\d+\] ([^'\")]+)",
+    ):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip()
+    m = re.search(r"Caused by \w+\((.*)$", text)
     reason = m.group(1) if m else text
-    return " ".join(reason.split())[:160]
+    return reason.strip(" ()'\"")[:120]

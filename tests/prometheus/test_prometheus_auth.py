@@ -32,10 +32,17 @@ class _Api(BaseHTTPRequestHandler):
     seen: list[dict[str, str]]
     want_auth: str | None
     delay: float = 0.0
+    status: int = 0  # answer this status with a non-JSON body (a proxy in front of a dead Prometheus)
 
     def do_GET(self) -> None:
         type(self).seen.append(dict(self.headers))
         time.sleep(self.delay)
+        if self.status:
+            self.send_response(self.status)
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b"Bad Gateway")
+            return
         if self.want_auth is not None and self.headers.get("Authorization") != self.want_auth:
             body = json.dumps({"status": "error", "errorType": "unauthorized", "error": "no"}).encode()
             self.send_response(401)
@@ -152,8 +159,10 @@ async def test_tls_needs_the_ca_file_or_an_explicit_skip(tls_api) -> None:
     try:
         [check] = await untrusted.preflight()
         assert not check.ok
-        assert check.detail.startswith(f"observe.metrics.up: TLS to {url} failed (")
-        assert check.detail.endswith("); set observe.prometheus.ca_file or insecure_skip_verify")
+        assert check.detail == (
+            f"observe.metrics.up: TLS to {url} failed (certificate verify failed: self-signed certificate); "
+            "set observe.prometheus.ca_file or insecure_skip_verify"
+        )
         with pytest.raises(SourceUnavailable, match="TLS"):
             await untrusted.sample()
     finally:
@@ -183,5 +192,25 @@ async def test_a_hung_prometheus_does_not_pile_up_queries_behind_the_engines_dea
         assert await src.sample() == {"up": 1.0}
     finally:
         await src.close()
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_slow_prometheus_and_a_failing_proxy_give_one_liners() -> None:
+    server, handler = _serve(want_auth=None)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        handler.delay = 0.6
+        slow = PrometheusSource(PrometheusConfig(url=url, timeout=0.2), METRICS)
+        [check] = await slow.preflight()
+        await slow.close()
+        assert check.detail == f"observe.metrics.up: Prometheus at {url} did not answer within 0.2s"
+        handler.delay, handler.status = 0.0, 502
+        proxied = PrometheusSource(PrometheusConfig(url=url), METRICS)
+        with pytest.raises(SourceUnavailable) as err:
+            await proxied.sample()
+        await proxied.close()
+        assert str(err.value) == f"{url} answered HTTP 502; is Prometheus (or the proxy in front of it) up?"
+    finally:
         server.shutdown()
         server.server_close()

@@ -105,3 +105,61 @@ def test_recover_after_sigkill_reverts_at_once_and_is_idempotent(lab: Lab, tmp_p
         assert time.monotonic() - started < 10
         for h in lab.hosts:
             assert_clean(lab, h.name)
+
+
+CUT_SCENARIO = """\
+version: 1
+name: lab-cut-link
+hypothesis: a host whose SSH link is cut mid-step is reported, not silently assumed clean
+environment: lab
+targets:
+  h2: {{ssh: h2}}
+observe:
+  every: 1s
+  metrics:
+    front: {{probe: "http://{front}:8080/", timeout: 3s}}
+blast_radius:
+  max_targets: 1
+  max_duration: 2m
+  allowed_environments: [lab]
+steps:
+  - id: slow
+    title: throttle h2
+    fault: {{type: bandwidth, target: h2, rate: 1mbit}}
+    duration: 3s
+    confirm: false
+"""
+
+CUT = ("nft add table inet crtestcut; "
+       "nft add chain inet crtestcut input '{ type filter hook input priority -20; policy accept; }'; "
+       "nft add rule inet crtestcut input tcp dport 22 reject with tcp reset")
+
+
+def test_a_cut_ssh_link_is_reported_unconfirmed_then_recover_confirms_it(lab: Lab, tmp_path: Path) -> None:
+    scenario = tmp_path / "cut.yaml"
+    scenario.write_text(CUT_SCENARIO.format(front=lab.host("h1").ip))
+    journal = tmp_path / "cut.jsonl"
+    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                             str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while '"fault-injected"' not in (journal.read_text() if journal.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None, "the fault was never injected"
+            time.sleep(0.1)
+        assert lab.exec("h2", CUT).returncode == 0
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        lab.exec("h2", "nft delete table inet crtestcut")
+    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    ended = [e for e in events if e["type"] == "session-ended"][-1]
+    assert proc.returncode != 0 and "h2" in ended["unconfirmed"], out.decode()
+    assert any(e["type"] == "fault-revert-failed" and e["target"] == "h2" for e in events)
+    # The link is back: recover reverts what the session could not confirm, and says it is clean.
+    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(journal)], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert rec.returncode == 0, rec.stdout + rec.stderr
+    assert_clean(lab, "h2")

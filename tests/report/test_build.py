@@ -120,3 +120,25 @@ def test_observed_figures_are_computed_when_the_engine_did_not_record_them(repor
 def test_notes_are_kept_with_author_and_time(reports: dict[str, Any]) -> None:
     assert reports["breach"]["notes"] == [{"t": "2026-11-20T14:00:54.000+00:00", "mono": 54.0, "author": "alice",
                                            "text": "api errors too: it has no DB timeout"}]
+
+
+@pytest.mark.parametrize("name", ["held", "breach", "unconfirmed", "crashed"])
+def test_recomputed_observed_figures_match_the_engines_fold(name: str) -> None:
+    """Without `observed` events the report recomputes them; the figures must equal metrics.observed's fold."""
+    from controlroom.journal.reader import read_journal
+    from controlroom.metrics.observed import ObservedFold
+    from controlroom.report.build import build_report
+    from tests.report.conftest import FIXTURES
+
+    journal = read_journal(FIXTURES / f"{name}.jsonl")
+    journal.events = [e for e in journal.events if e.type != "observed"]
+    fold = ObservedFold.from_events(journal.events, window=5.0)  # the fixtures' steady_state.window
+    steps = {s["id"]: s for s in build_report(journal)["steps"]}
+    for sid in fold.steps():
+        assert steps[sid]["observed_source"] == "computed"
+        expected = fold.figures(sid)
+        assert set(steps[sid]["observed"]) == set(expected)
+        for series, figures in expected.items():
+            for key, value in figures.items():
+                got = steps[sid]["observed"][series][key]
+                assert got == (None if value is None else pytest.approx(value)), (series, key)

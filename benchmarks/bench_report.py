@@ -1,0 +1,133 @@
+"""Report figures for a journal of 1,000,000 events: reading it, building the report, rendering each format.
+
+A synthetic session: 4 series sampled every 100 ms, a fault step every 5,000 samples
+(inject, note, revert, recovery, observed, step end), one stop-condition breach with
+rollback. When controlroom.replay exists, replay open and seek figures are printed too.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+N_EVENTS = 1_000_000
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+def write_journal(path: Path, n_events: int = N_EVENTS, seed: int = 7) -> int:
+    """Write a plausible journal of about n_events lines (plus the header); returns the event count."""
+    rnd = random.Random(seed)
+    sep = (",", ":")
+    count = 0
+    mono = 0.0
+    lines: list[str] = []
+
+    def emit(type_: str, **data: object) -> None:
+        nonlocal count
+        t = (T0 + timedelta(seconds=mono)).isoformat(timespec="milliseconds")
+        lines.append(json.dumps({"t": t, "mono": round(mono, 6), "type": type_, **data}, separators=sep))
+        count += 1
+
+    header = {"format": "controlroom-journal", "version": 1, "session": "bench0000001", "scenario": "bench",
+              "hypothesis": "it holds", "environment": "staging", "started": T0.isoformat(timespec="milliseconds")}
+    emit("session-started", session="bench0000001", scenario="bench", hypothesis="it holds", environment="staging",
+         targets=[{"name": f"db-{i}", "kind": "ssh", "labels": {"service": "payments-db"}} for i in range(3)]
+         + [{"name": "api-1", "kind": "ssh", "labels": {"service": "api"}}],
+         steps=[], series=["success_rate", "p99_ms", "api.success_rate", "orders_rows"],
+         limits={"max_targets": 1, "max_duration": 300.0}, stop_when=["success_rate < 0.95", "p99_ms > 5000"],
+         steady=["success_rate >= 0.99", "p99_ms < 500"], checklist=[], pid=1, control=None)
+    step_every = 5000
+    k = 0
+    faulted = False
+    fault_started = 0
+    while count < n_events - 12:
+        if k % step_every == 100:
+            sid = f"s{k // step_every}"
+            target = f"db-{(k // step_every) % 3}"
+            emit("step-briefed", step=sid, index=k // step_every, title=sid, brief="", expect="", duration=60.0,
+                 phase=None, faults=[{"fault": f"{sid}/0", "type": "bandwidth", "target": target, "summary": "tbf"}],
+                 skipped_faults=[])
+            emit("fault-injecting", step=sid, fault=f"{sid}/0", fault_type="bandwidth", target=target, summary="tbf",
+                 spec={"type": "bandwidth", "target": target, "params": {}}, leash_s=90.0, duration=60.0)
+            emit("fault-injected", step=sid, fault=f"{sid}/0", target=target)
+            faulted, fault_started = True, k
+        if faulted and k - fault_started == 600:
+            emit("note", text=f"step {sid}: latency up", author="bench")
+            emit("fault-reverted", fault=f"{sid}/0", target=target, verified=True)
+            emit("recovery-measured", step=sid, seconds=3.0, held=True, criterion_s=30.0)
+            emit("step-completed", step=sid, outcome="passed")
+            faulted = False
+        success = 0.99 + rnd.random() * 0.01 if not faulted else 0.96 + rnd.random() * 0.03
+        emit("metric-sample", values={"success_rate": round(success, 4),
+                                      "p99_ms": round(200 + rnd.random() * (400 if faulted else 50), 1),
+                                      "api.success_rate": round(success, 4), "orders_rows": 1000 + k // 10},
+             errors={})
+        mono += 0.1
+        k += 1
+    emit("condition-breached", condition="success_rate < 0.95", value=0.9, held_s=2.0)
+    emit("emergency-stop", source="stop-condition", reason="success_rate < 0.95")
+    emit("rollback-started", reason="success_rate < 0.95", faults=[])
+    emit("rollback-finished", clean=True, unconfirmed=[])
+    emit("session-ended", outcome="rolled-back", exit_code=1, unconfirmed=[], message="rolled back")
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(header, separators=sep) + "\n")
+        fh.write("\n".join(lines) + "\n")
+    return count
+
+
+def _time(fn, *args):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    from controlroom.journal.reader import read_journal
+    from controlroom.report.build import build_report
+    from controlroom.report.render import render_html, render_json, render_markdown
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "big.jsonl"
+        n, t_write = _time(write_journal, path)
+        size = path.stat().st_size / 1e6
+        print(f"   journal: {n:,} events, {size:.0f} MB (written in {t_write:.1f}s)")
+        journal, t_read = _time(read_journal, path)
+        print(f"   read_journal: {t_read:.2f}s ({n / t_read:,.0f} events/s)")
+        report, t_build = _time(build_report, journal)
+        print(f"   build_report: {t_build:.2f}s")
+        for name, fn in (("json", render_json), ("md", render_markdown), ("html", render_html)):
+            text, t = _time(fn, report)
+            print(f"   render {name}: {t * 1000:.0f} ms, {len(text) / 1e3:.0f} kB")
+        print(f"   report end to end (read + build + html): {t_read + t_build:.2f}s + render")
+        try:
+            from controlroom import replay
+        except ImportError:
+            print("   replay: controlroom.replay not available; open/seek figures skipped")
+            return
+        t0 = time.perf_counter()
+        rp = replay.Replay.open(path)
+        rp.state()  # the first frame: the state after the first event
+        t_open = time.perf_counter() - t0
+        print(f"   replay open to first frame: {t_open:.2f}s (target <= 2 s)")
+        _, t_index = _time(rp.build_index)
+        print(f"   replay checkpoint index: {t_index:.2f}s ({len(rp.checkpoints)} checkpoints, every {rp.every} events)")
+        rnd = random.Random(1)
+        seeks = []
+        end = rp.duration
+        for _ in range(50):
+            target = rnd.random() * end
+            t0 = time.perf_counter()
+            rp.seek(target)
+            rp.state()
+            seeks.append(time.perf_counter() - t0)
+        print(f"   replay seek (50 random): median {statistics.median(seeks) * 1000:.1f} ms, "
+              f"max {max(seeks) * 1000:.1f} ms (target <= 100 ms)")
+
+
+if __name__ == "__main__":
+    main()

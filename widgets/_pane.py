@@ -33,7 +33,14 @@ class Pane(Widget):
 
     def show(self, state: RoomState) -> None:
         self._state = state
-        self.refresh(layout=self.styles.height is not None and self.styles.height.is_auto)
+        self.refresh()
+
+    def show_shape(self, state: RoomState, shape: tuple[object, ...]) -> None:
+        """For auto-height panes: a layout pass only when what decides the height changed (layout is costly)."""
+        self._state = state
+        relayout = shape != getattr(self, "_shape", None)
+        self._shape = shape
+        self.refresh(layout=relayout)
 
     def render(self) -> Text:
         if self._state is None:

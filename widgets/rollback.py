@@ -23,9 +23,11 @@ class RollbackPane(Pane):
         self.requested = False  # the e-stop was pressed here; the engine's events have not arrived yet
 
     def show(self, state: RoomState) -> None:
-        self.set_class(self.requested or state.rollback is not None or state.estop_source is not None, "-visible")
-        super().show(state)
-        self.refresh(layout=True)
+        visible = self.requested or state.rollback is not None or state.estop_source is not None
+        if self.has_class("-visible") != visible:
+            self.set_class(visible, "-visible")
+        rb = state.rollback
+        self.show_shape(state, (visible, len(rb.targets) if rb else -1, rb.finished if rb else None))
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(overflow="fold")

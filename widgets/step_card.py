@@ -21,11 +21,15 @@ class StepCard(Pane):
         self.gate_keys = {"confirm": "c", "skip": "s", "abort": "a"}
 
     def show(self, state: RoomState) -> None:
-        self.set_class(state.active_gate(), "-gate")
+        gate = state.active_gate()
+        if self.has_class("-gate") != gate:
+            self.set_class(gate, "-gate")
         step = state.step
-        self.border_title = f"Step {step.index + 1}/{state.steps_total}" if step else "Step"
-        super().show(state)
-        self.refresh(layout=True)
+        title = f"Step {step.index + 1}/{state.steps_total}" if step else "Step"
+        if self.border_title != title:
+            self.border_title = title
+        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None) if step else (None,)
+        self.show_shape(state, shape)
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         step = state.step

@@ -92,6 +92,7 @@ class ControlRoomApp(App[int]):
         self._update_pending = False
         self._preflight_shown = False
         self._auto_preflight: PreflightScreen | None = None
+        self._keys_shown: tuple[object, ...] = ()
         self._clock_tick = clock_tick
         self._panes: list[Pane] = []
 
@@ -170,17 +171,26 @@ class ControlRoomApp(App[int]):
         state = self.state
         rollback = self.query_one(RollbackPane)
         rollback.requested = self.stop_requested
-        for pane in self._panes:
-            pane.show(state)
+        # The pre-flight screen is opaque: panes under it are redrawn when it closes, not on every sample.
+        if not isinstance(self.screen, PreflightScreen):
+            for pane in self._panes:
+                pane.show(state)
         estop = self.query_one(EmergencyStopControl)
         estop.stopping = self.stop_requested or state.estop_source is not None
-        # Once stopping, the rollback progress takes the step card's place on short terminals.
-        self.query_one("#stepbox").set_class(rollback.has_class("-visible"), "-stopping")
+        # Once stopping, the rollback progress takes the step card's place.
+        stepbox = self.query_one("#stepbox")
+        stopping = rollback.has_class("-visible")
+        if stepbox.has_class("-stopping") != stopping:
+            stepbox.set_class(stopping, "-stopping")
         self._follow_preflight()
         for screen in self.screen_stack:
             if isinstance(screen, PreflightScreen):
                 screen.show(state)
-        self.refresh_bindings()
+        # Recomposing the footer is the costliest part of a redraw: only when what the keys do changed.
+        keys_now = (state.active_gate(), self.stop_requested, state.ended, len(self.screen_stack))
+        if keys_now != self._keys_shown:
+            self._keys_shown = keys_now
+            self.refresh_bindings()
 
     def _follow_preflight(self) -> None:
         """Open the pre-flight screen once the session starts; close it when the first step is briefed.

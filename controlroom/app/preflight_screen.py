@@ -63,6 +63,9 @@ class PreflightScreen(Screen[None]):
         item, ticked = items[min(pane.cursor, len(items) - 1)]
         self.app.tick_checklist(item, not ticked)  # type: ignore[attr-defined]
 
+    def on_unmount(self) -> None:
+        self.app._schedule()  # type: ignore[attr-defined]  # the main panes skipped redraws meanwhile
+
     def action_close(self) -> None:
         self.dismiss(None)
 

@@ -124,3 +124,18 @@ class SampleHistory:
 
     def latest(self) -> dict[str, float | None]:
         return dict(self._samples[-1][1]) if self._samples else {}
+
+
+def samples_from_backfill(points: dict[str, list[tuple[float, float | None]]], shift: float) -> list[Sample]:
+    """Range-query history ({series: [(unix_t, value)]}, as `PrometheusSource.backfill` gives it) as samples.
+
+    `shift` is subtracted from every timestamp to bring it onto the session's clock
+    (unix time of session mono 0). Series missing at a timestamp are None there, so a
+    seeded history can cover the steady-state window without waiting for it.
+    """
+    names = sorted(points)
+    by_time: dict[float, dict[str, float | None]] = {}
+    for name in names:
+        for t, value in points[name]:
+            by_time.setdefault(t, dict.fromkeys(names))[name] = value
+    return [(t - shift, values) for t, values in sorted(by_time.items())]

@@ -148,3 +148,21 @@ def test_a_malformed_data_loss_criterion_says_what_to_write() -> None:
         parse_data_loss("zero")
     with pytest.raises(MetricsError, match=r"success_criteria\.custom: .*needs an operator"):
         evaluate_success(SuccessCriteria(custom=("p99_ms 800",)), {}, {}, final={})
+
+
+def test_backfilled_history_can_cover_the_window_at_once() -> None:
+    from controlroom.metrics.steady import samples_from_backfill
+
+    unix0 = 1_800_000_000.0  # unix time of session mono 0
+    points = {
+        "success_rate": [(unix0 - 10 + i, 1.0) for i in range(11)],
+        "p99_ms": [(unix0 - 10 + i, 40.0) for i in range(11) if i != 3],
+    }
+    seeded = samples_from_backfill(points, shift=unix0)
+    assert seeded[0] == (-10.0, {"p99_ms": 40.0, "success_rate": 1.0})
+    assert seeded[3] == (-7.0, {"p99_ms": None, "success_rate": 1.0})
+    history = SampleHistory(keep=30)
+    history.extend(seeded)
+    verdict = evaluate_steady(history.samples(), REQUIRE, window=5, now=0.0)
+    assert verdict.ok  # the gap at -7 is older than the window
+    assert not evaluate_steady(history.samples(), REQUIRE, window=10, now=0.0).ok

@@ -18,7 +18,7 @@ def folded(path: Path, upto: int) -> RoomState:
     return fold(read_journal(path).events[:upto])
 
 
-@pytest.mark.parametrize("name", ["held", "breach", "unconfirmed", "crashed"])
+@pytest.mark.parametrize("name", ["held", "breach", "unconfirmed", "crashed", "demo"])
 def test_replay_to_the_end_is_the_state_of_the_whole_fold(name: str) -> None:
     path = FIXTURES / f"{name}.jsonl"
     rp = Replay.open(path, every=7)

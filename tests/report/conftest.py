@@ -11,7 +11,7 @@ from controlroom.report.build import build_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMA = Path(__file__).parents[2] / "docs" / "report-schema.json"
-NAMES = ("held", "breach", "unconfirmed", "crashed")
+NAMES = ("held", "breach", "unconfirmed", "crashed", "demo")  # demo: a real `controlroom demo --headless` journal
 
 
 def report_of(name: str) -> dict[str, Any]:

@@ -122,8 +122,9 @@ def test_notes_are_kept_with_author_and_time(reports: dict[str, Any]) -> None:
                                            "text": "api errors too: it has no DB timeout"}]
 
 
-@pytest.mark.parametrize("name", ["held", "breach", "unconfirmed", "crashed"])
-def test_recomputed_observed_figures_match_the_engines_fold(name: str) -> None:
+@pytest.mark.parametrize(("name", "window"), [("held", 5.0), ("breach", 5.0), ("unconfirmed", 5.0), ("crashed", 5.0),
+                                              ("demo", 3.0)])  # each scenario's steady_state.window
+def test_recomputed_observed_figures_match_the_engines_fold(name: str, window: float) -> None:
     """Without `observed` events the report recomputes them; the figures must equal metrics.observed's fold."""
     from controlroom.journal.reader import read_journal
     from controlroom.metrics.observed import ObservedFold
@@ -132,7 +133,7 @@ def test_recomputed_observed_figures_match_the_engines_fold(name: str) -> None:
 
     journal = read_journal(FIXTURES / f"{name}.jsonl")
     journal.events = [e for e in journal.events if e.type != "observed"]
-    fold = ObservedFold.from_events(journal.events, window=5.0)  # the fixtures' steady_state.window
+    fold = ObservedFold.from_events(journal.events, window=window)
     steps = {s["id"]: s for s in build_report(journal)["steps"]}
     for sid in fold.steps():
         assert steps[sid]["observed_source"] == "computed"
@@ -142,3 +143,11 @@ def test_recomputed_observed_figures_match_the_engines_fold(name: str) -> None:
             for key, value in figures.items():
                 got = steps[sid]["observed"][series][key]
                 assert got == (None if value is None else pytest.approx(value)), (series, key)
+
+
+def test_engine_observed_figures_equal_the_recomputed_ones_on_a_real_demo_journal(reports: dict[str, Any]) -> None:
+    """The demo journal carries the engine's own `observed` events: the report shows them as recorded."""
+    steps = {s["id"]: s for s in reports["demo"]["steps"]}
+    assert steps["slow-checkout"]["observed_source"] == "engine"
+    assert reports["demo"]["execution"]["auto_rollback"] is True
+    assert reports["demo"]["status"] == "rolled-back"

@@ -158,28 +158,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from controlroom.scenario.listing import list_scenarios
 
-    from controlroom.errors import ControlroomError, ScenarioError
-    from controlroom.scenario import load_scenario
-
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise ControlroomError(f"{folder}: not a folder; give the folder that holds your *.yaml scenarios")
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    if not files:
-        _p(f"{folder}: no *.yaml scenarios")
+    rows = list_scenarios(args.folder)
+    if not rows:
+        _p(f"{args.folder}: no *.yaml scenarios")
         return 0
-    width = max(len(f.name) for f in files)
-    for f in files:
-        try:
-            sc = load_scenario(f)
-        except ScenarioError as err:
-            _p(f"{f.name:<{width}}  INVALID ({len(err.problems)} problems: controlroom validate {f})")
+    width = max(len(str(r["path"]).rsplit("/", 1)[-1]) for r in rows)
+    for r in rows:
+        name = str(r["path"]).rsplit("/", 1)[-1]
+        if r.get("error"):
+            _p(f"{name:<{width}}  INVALID ({r['problems']} problems): {r['error']}")
             continue
-        faults = sorted({ft.type for st in sc.steps for ft in st.faults})
-        _p(f"{f.name:<{width}}  {sc.name}  env={sc.environment}  steps={len(sc.steps)}  "
-           f"faults={','.join(faults) or '-'}")
+        faults = ",".join(r.get("faults") or []) or "-"
+        _p(f"{name:<{width}}  {r['name']}  env={r['environment']}  steps={r['steps']}  faults={faults}")
     return 0
 
 

@@ -65,9 +65,13 @@ def default_config_paths() -> list[str]:
 class _Client(asyncssh.SSHClient):
     def __init__(self, owner: SshExecutor) -> None:
         self._owner = owner
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self._conn = conn
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._owner._lost(exc)
+        self._owner._lost(self._conn, exc)
 
 
 class SshExecutor:
@@ -121,13 +125,17 @@ class SshExecutor:
             return None
         return str(local[0]), int(local[1]), str(peer[0]), int(peer[1])
 
-    def _lost(self, exc: Exception | None) -> None:
-        self._conn = None
-        if exc is not None:
-            self.last_error = f"connection lost: {exc}"
+    def _lost(self, conn: asyncssh.SSHClientConnection | None, exc: Exception | None) -> None:
+        # Only the live connection counts: a late callback from one already replaced must not drop the new one.
+        if conn is not None and conn is self._conn:
+            self._conn = None
+            if exc is not None:
+                self.last_error = f"connection lost: {exc}"
 
     def _options(self) -> asyncssh.SSHClientConnectionOptions:
-        kw: dict[str, Any] = {"config": self.config, "host": self.host, "connect_timeout": self.connect_timeout}
+        # Keepalives notice a silently dead link (a cut cable, a partition) within ~15 s even between commands.
+        kw: dict[str, Any] = {"config": self.config, "host": self.host, "connect_timeout": self.connect_timeout,
+                              "keepalive_interval": 5, "keepalive_count_max": 3}
         if self.port is not None:
             kw["port"] = self.port
         if self.user is not None:

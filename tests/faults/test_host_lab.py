@@ -140,11 +140,11 @@ async def test_bandwidth_throttles_data_but_not_the_control_channel(lab: Lab, h1
         assert size == "150000" and slow > 0.9  # 1.2 Mbit at 1 Mbit/s
         started = time.monotonic()
         res = await h1.run(Shell("head -c 1000000 /dev/zero"))
-        assert len(res.stdout) == 1000000 and time.monotonic() - started < 1.0  # 8 Mbit through the exempt class
+        assert len(res.stdout) == 1000000 and time.monotonic() - started < 3.0  # 8 Mbit: 8 s if it were throttled
     finally:
         await revert(h1, plan)
     again, _ = fetch_seconds(lab, "h3", blob)
-    assert again < 0.5
+    assert again < 0.8
     assert_clean(lab, "h1")
 
 
@@ -154,13 +154,19 @@ async def test_cpu_memory_and_io_stress_show_load_and_are_gone_after_revert(lab:
     for p in plans:
         await inject(h1, p)
     try:
-        await asyncio.sleep(1.5)
-        out = lab.exec("h1", "ps -eo comm=,times=,rss= | grep '^stress-ng-'").stdout
-        rows = [line.split() for line in out.splitlines()]
-        cpu = [r for r in rows if r[0] == "stress-ng-cpu"]
-        vm = [r for r in rows if r[0] == "stress-ng-vm"]
-        io = [r for r in rows if r[0] == "stress-ng-io"]
-        assert cpu and int(cpu[0][1]) >= 1, out  # a second of CPU time already
+        # Poll: on a busy machine the worker may need a few seconds of wall time for one second of CPU.
+        deadline = time.monotonic() + 15
+        while True:
+            await asyncio.sleep(0.5)
+            out = lab.exec("h1", "ps -eo comm=,times=,rss= | grep '^stress-ng-'").stdout
+            rows = [line.split() for line in out.splitlines()]
+            cpu = [r for r in rows if r[0] == "stress-ng-cpu"]
+            vm = [r for r in rows if r[0] == "stress-ng-vm"]
+            io = [r for r in rows if r[0] == "stress-ng-io"]
+            if (cpu and int(cpu[0][1]) >= 1 and vm and max(int(r[2]) for r in vm) > 50_000) \
+                    or time.monotonic() > deadline:
+                break
+        assert cpu and int(cpu[0][1]) >= 1, out  # a second of CPU time burnt
         assert vm and max(int(r[2]) for r in vm) > 50_000, out  # > 50 MB resident
         assert io, out
     finally:
@@ -286,13 +292,13 @@ async def test_leash_reverts_by_itself_after_the_client_vanishes(lab: Lab) -> No
 
 async def test_renewing_the_leash_keeps_the_fault_in(lab: Lab, h1: SshExecutor) -> None:
     plan = make_plan(lab, "partition", {"peers": [lab.host("h3").ip]})
-    await inject(h1, plan, leash=2.0)
+    await inject(h1, plan, leash=3.0)
     try:
-        for _ in range(3):
+        for _ in range(4):
             await asyncio.sleep(1.0)
             assert plan.leash is not None
-            assert (await h1.run(plan.leash.arm(2.0))).ok
-        assert "table inet controlroom" in host_state(lab, "h1")  # 3 s later, still in thanks to renewals
+            assert (await h1.run(plan.leash.arm(3.0))).ok
+        assert "table inet controlroom" in host_state(lab, "h1")  # 4 s later, still in thanks to renewals
     finally:
         await revert(h1, plan)
     assert_clean(lab, "h1")

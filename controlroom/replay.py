@@ -21,10 +21,11 @@ from typing import Any
 
 from controlroom.errors import JournalError
 from controlroom.journal.events import FORMAT, Event
+from controlroom.journal.reader import _event_from_line as event_from_line
 from controlroom.viewstate import RoomState, apply
 
 SPEEDS: tuple[float, ...] = (1.0, 4.0, 16.0, 60.0)
-DEFAULT_EVERY = 4000  # events between checkpoints: a seek folds at most this many (measured ~40 ms for 4000)
+DEFAULT_EVERY = 2000  # events between checkpoints: a seek folds at most this many (docs/report.md has figures)
 
 _MONO_RE = re.compile(rb'"mono":\s*(-?[0-9][0-9.eE+-]*)')
 
@@ -117,12 +118,8 @@ class Replay:
         return self._monos[index]
 
     def event(self, index: int) -> Event:
-        line = self._lines[index]
         try:
-            doc = json.loads(line)
-            if not isinstance(doc, dict):
-                raise ValueError("not an object")
-            return Event.from_dict(doc)
+            return event_from_line(self._lines[index])
         except (ValueError, KeyError, TypeError) as err:
             raise JournalError(f"{self.path}:{index + self._line0}: damaged journal line ({err}); "
                                "the file was edited or corrupted") from None

@@ -64,12 +64,21 @@ def resume_script(pidfile: str) -> str:
     return f'{_read_pid_or_done(pidfile)}; [ -d "/proc/$pid" ] || exit 0; kill -CONT "$pid"'
 
 
+# The state is the first field after the ")" that ends the command name in /proc/PID/stat.
+_STATE = """state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"""
+
+
 def not_stopped_script(pidfile: str) -> str:
     """Succeeds unless the process is in state T (stopped by a signal)."""
-    return (f'{_read_pid_or_done(pidfile)}; [ -r "/proc/$pid/stat" ] || exit 0; '
-            # The state is the first field after the ")" that ends the command name.
-            """state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1); """
+    return (f'{_read_pid_or_done(pidfile)}; [ -r "/proc/$pid/stat" ] || exit 0; {_STATE}; '
             'case "$state" in T) echo "process $pid is still stopped (state T)" >&2; exit 1;; esac')
+
+
+def pause_script(pidfile: str) -> str:
+    """SIGSTOP, then wait until the kernel shows the process stopped: a busy process takes a moment to stop."""
+    return (f'{_read_pid(pidfile)}; kill -STOP "$pid" || exit 1; i=0; '
+            f'while [ $i -lt 100 ]; do {_STATE}; [ "$state" = T ] && exit 0; sleep 0.02; i=$((i+1)); done; '
+            'echo "process $pid did not stop within 2s (state $state)" >&2; exit 1')
 
 
 def disarm_script(guard: str) -> str:
@@ -101,7 +110,7 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
         spec=spec,
         target=target.name,
         summary=f"pause the process of {pidfile} on {target.name} (SIGSTOP)",
-        inject=(Shell(f'{_read_pid(pidfile)}; kill -STOP "$pid"', sudo=sudo),),
+        inject=(Shell(pause_script(pidfile), sudo=sudo),),
         revert=(Shell(resume, sudo=sudo),),
         verify=(verify,),
         leash=Leash(arm=lambda seconds: Shell(arm_script(guard, seconds, resume), sudo=sudo, timeout=15.0),

@@ -51,13 +51,13 @@ async def _run(ex: LocalExecutor, actions: tuple[Action, ...]) -> ActionResult:
     return result
 
 
-async def _wait_state(pid: int, want: str, within: float) -> bool:
+async def _wait_state(pid: int, want: tuple[str, ...], within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if _state(pid) == want:
+        if _state(pid) in want:
             return True
         await asyncio.sleep(0.05)
-    return _state(pid) == want
+    return _state(pid) in want
 
 
 async def test_pause_stops_the_process_and_revert_resumes_it(sleeper, tmp_path):
@@ -67,12 +67,12 @@ async def test_pause_stops_the_process_and_revert_resumes_it(sleeper, tmp_path):
     assert (await _run(ex, tuple(r.check for r in plan.requires))).ok
     assert (await _run(ex, plan.clobber_check)).ok
     assert (await _run(ex, plan.inject)).ok
-    assert _state(proc.pid) == "T"
+    assert _state(proc.pid) == "T"  # inject returns once the process is really stopped
     failed = await _run(ex, plan.verify)
     assert not failed.ok and f"process {proc.pid} is still stopped" in failed.detail
     assert (await _run(ex, plan.revert)).ok
     assert (await _run(ex, plan.verify)).ok
-    assert _state(proc.pid) == "S"
+    assert _state(proc.pid) != "T"  # SIGCONT wakes the process at once
     assert (await _run(ex, plan.revert)).ok  # idempotent
 
 
@@ -86,7 +86,7 @@ async def test_leash_resumes_a_paused_process_when_nobody_reverts(sleeper, tmp_p
     assert (await _run(ex, plan.inject)).ok
     assert _state(proc.pid) == "T"
     # The control room "dies" here: no revert, no disarm. The guard acts alone.
-    assert await _wait_state(proc.pid, "S", within=3.0)
+    assert await _wait_state(proc.pid, ("S", "R"), within=3.0)
     assert not _exists(guard_file(plan.fault_id))
 
 

@@ -19,11 +19,17 @@ class TooSmall(Widget):
     }
     """
 
+    def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.read_only = read_only
+        self.stop_keys = "F12 or !"  # the app sets the keys of the user's keymap
+
     def render(self) -> Text:
         w, h = self.app.size
         text = Text(justify="center")
         text.append("Terminal too small\n", style="bold red")
         text.append(f"this one is {w}x{h}; the control room needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n")
         text.append("enlarge the window or reduce the font size\n")
-        text.append("F12 or ! still stops everything", style="bold")
+        if not self.read_only:
+            text.append(f"{self.stop_keys}: emergency stop, still", style="bold")
         return text

@@ -7,6 +7,7 @@ Read-only feeds have no controls: the facilitator's keys are hidden and do nothi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -119,13 +120,14 @@ class ControlRoomApp(App[int]):
             yield timeline
             yield log
         yield Footer()
-        yield TooSmall(id="too-small")
+        yield TooSmall(read_only=self.read_only, id="too-small")
 
     def on_mount(self) -> None:
         if self.keymap:
             self.set_keymap(self.keymap)
         estop = self.query_one(EmergencyStopControl)
         estop.keys = pretty_keys(self.keymap.get("emergency-stop", "f12,exclamation_mark"))
+        self.query_one(TooSmall).stop_keys = estop.keys
         self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
         self._refresh_panes()
         self._pump()
@@ -277,8 +279,12 @@ class ControlRoomApp(App[int]):
 
     def action_quit_room(self) -> None:
         active = self.state.faulted_targets
-        if self.controls is None or not active or self.state.ended:
+        if self.controls is None or self.state.ended:
             self.exit(self.exit_code)
+            return
+        if not active:
+            # Nothing injected: end the session through the stop path quietly, so its journal ends properly.
+            self._quit_after_stop()
             return
 
         def answer(yes: bool | None) -> None:
@@ -293,6 +299,11 @@ class ControlRoomApp(App[int]):
         self.stop_requested = True
         self._refresh_panes()
         await self.controls.emergency_stop()
+        # Give the session a moment to journal its end (session-ended) before the loop goes away.
+        for _ in range(100):
+            if self.feed_done:
+                break
+            await asyncio.sleep(0.05)
         self.exit(self.exit_code)
 
     @property

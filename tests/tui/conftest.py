@@ -76,6 +76,9 @@ class FakeSession:
 
     async def emergency_stop(self, source: str, reason: str = "") -> None:
         self.stops.append(source)
+        if self.facilitator.pending is not None:  # like the engine: a stop answers an open gate with abort
+            self.facilitator.pending.resolve("abort")
+            await asyncio.sleep(0)
         if len(self.stops) == 1:
             for event in fixtures.estop_events(finished=True):
                 if event.mono >= 126.0:

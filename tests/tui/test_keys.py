@@ -181,14 +181,36 @@ async def test_quit_with_active_faults_asks_then_stops_before_exiting(fake: Fake
     assert app.return_value == 1  # the session's outcome: stopped
 
 
-async def test_quit_without_active_faults_exits_at_once(fake: FakeSession) -> None:
+async def test_quit_without_active_faults_does_not_ask_and_ends_the_session(fake: FakeSession) -> None:
     app = live_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_gate(app, pilot)
         await pilot.press("q")
         await pilot.pause()
-    assert fake.stops == []
+        assert not isinstance(app.screen, QuitScreen)
+        for _ in range(40):
+            if app.return_value is not None:
+                break
+            await pilot.pause(0.05)
+    assert fake.stops == ["key"]  # the session is ended through the one stop path, so its journal closes
     assert app.return_value == 1  # left before the session ended: not a held hypothesis
+
+
+async def test_command_palette_offers_the_emergency_stop(fake: FakeSession) -> None:
+    from textual.command import CommandPalette
+
+    app = live_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_gate(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"Emergency stop")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert fake.stops == ["key"]
 
 
 async def test_checklist_items_are_ticked_through_the_session(fake: FakeSession) -> None:

@@ -141,3 +141,16 @@ async def test_note_and_checklist_reach_the_journal(host: Host, tmp_path: Path) 
     assert [e.get("text") for e in events if e.type == "note"] == ["hello room"]
     assert not [e for e in events if e.type == "fault-injecting"]
     assert not host.faulted
+
+
+async def test_quitting_at_a_gate_ends_the_journal_cleanly(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "quit.jsonl"
+    session, facilitator = make_session(host, journal)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None, "the gate opens")
+        await pilot.press("q")
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    assert events[-1].type == "session-ended" and events[-1].get("outcome") == "aborted"
+    assert not [e for e in events if e.type == "fault-injecting"]

@@ -36,7 +36,7 @@ BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 MAX_TTL_S = 3600.0
 _MAX_BODY = 64 * 1024
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 500: "Internal Server Error"}
+            411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error"}
 
 
 @dataclass
@@ -128,8 +128,17 @@ class _Metrics:
         self.sums[path] = self.sums.get(path, 0.0) + seconds
         self.counts[path] = self.counts.get(path, 0) + 1
 
-    def exposition(self) -> str:
-        lines = ["# HELP http_requests_total Requests served, by path and status code.",
+    def exposition(self, faults: dict[str, Any] | None = None) -> str:
+        lines = []
+        if faults is not None:
+            # The active faults as gauges, so a Prometheus pane can show the cause beside the effect.
+            lines += ["# HELP demo_fault_latency_seconds Latency added to /checkout by an admin fault.",
+                      "# TYPE demo_fault_latency_seconds gauge",
+                      f"demo_fault_latency_seconds {faults['latency_ms'] / 1000.0:g}",
+                      "# HELP demo_fault_error_ratio Share of /checkout requests failed by an admin fault.",
+                      "# TYPE demo_fault_error_ratio gauge",
+                      f"demo_fault_error_ratio {faults['error_rate']:g}"]
+        lines += ["# HELP http_requests_total Requests served, by path and status code.",
                  "# TYPE http_requests_total counter"]
         for (path, code), n in sorted(self.requests.items()):
             lines.append(f'http_requests_total{{path="{path}",code="{code}"}} {n}')
@@ -186,9 +195,15 @@ class DemoService:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                method, path, headers, body = request
-                code, ctype, payload = await self._handle(method, path, body)
-                keep_alive = headers.get("connection", "").lower() != "close"
+                method, path, version, headers, body = request
+                if "transfer-encoding" in headers:
+                    code, ctype, payload = _json(411, {"error": "send a Content-Length body, not chunked"})
+                    headers["connection"] = "close"
+                else:
+                    code, ctype, payload = await self._handle(method, path, body)
+                connection = headers.get("connection", "").lower()
+                # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 (ab, old tools) only when asked.
+                keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
                 head = (f"HTTP/1.1 {code} {_REASONS.get(code, 'OK')}\r\n"
                         f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
                         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
@@ -214,7 +229,7 @@ class DemoService:
             self.metrics.observe(path, code, time.monotonic() - started)
             return reply
         if path == "/metrics" and method == "GET":
-            return 200, "text/plain; version=0.0.4", self.metrics.exposition().encode()
+            return 200, "text/plain; version=0.0.4", self.metrics.exposition(self.faults.snapshot()).encode()
         if path in ("/admin/faults", "/admin/faults/latency", "/admin/faults/errors"):
             return self._admin(method, path, body)
         return _json(404, {"error": f"no such endpoint {path}"})
@@ -257,7 +272,7 @@ class _BadRequest(Exception):
     pass
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str], bytes] | None:
     """One request off a keep-alive connection; None when the client closed it between requests."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -271,7 +286,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     parts = lines[0].split(" ")
     if len(parts) != 3:
         raise _BadRequest
-    method, target, _version = parts
+    method, target, version = parts
     headers: dict[str, str] = {}
     for line in lines[1:]:
         if ":" in line:
@@ -281,7 +296,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     if length < 0 or length > _MAX_BODY:
         raise _BadRequest
     body = await reader.readexactly(length) if length else b""
-    return method, target, headers, body
+    return method, target, version, headers, body
 
 
 class DemoError(ControlroomError):

@@ -139,6 +139,28 @@ async def test_keep_alive_connection_serves_many_requests(service):
     await writer.wait_closed()
 
 
+async def test_http_1_0_connections_are_closed_and_chunked_bodies_refused(service):
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    writer.write(b"GET /health HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.read(), 2)  # read() to EOF: the server closed it
+    assert reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply
+    writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+    writer.write(b"POST /admin/faults HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.read(), 2)
+    assert reply.startswith(b"HTTP/1.1 411")
+    writer.close()
+
+
+async def test_metrics_show_the_active_faults_as_gauges(client):
+    await client.post("/admin/faults", json={"latency_ms": 150, "error_rate": 0.25, "ttl_s": 10})
+    samples = _parse_exposition((await client.get("/metrics")).text)
+    assert samples[("demo_fault_latency_seconds", ())] == 0.15
+    assert samples[("demo_fault_error_ratio", ())] == 0.25
+
+
 async def test_load_generator_keeps_the_service_busy_at_its_rate(service):
     load = LoadGenerator(service.url + "/checkout", rps=40, concurrency=4)
     load.start()

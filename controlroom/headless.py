@@ -143,9 +143,12 @@ def build_sources(scenario: Scenario) -> list[MetricSource]:
 async def run_session(session: Session) -> Outcome:
     """Run a session with SIGINT/SIGTERM wired to the one rollback path."""
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        session.spawn(session.emergency_stop("signal", f"{sig.name} received"))
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda s=sig: session.spawn(
-            session.emergency_stop("signal", f"{signal.Signals(s).name} received")))
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         return await session.run()
     finally:

@@ -10,42 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from controlroom.metrics.conditions import Condition, parse_condition
+from controlroom.metrics.conditions import parse_condition
+from controlroom.metrics.observed import Figures, ObservedFold
 from controlroom.metrics.source import MetricSource, SourceUnavailable
+from controlroom.metrics.steady import SteadyVerdict, evaluate_steady
+from controlroom.metrics.telemetry import TelemetryDecision, TelemetryTracker
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
 
 Sample = tuple[float, dict[str, float | None]]
 HISTORY_LIMIT = 100_000  # samples kept in memory; an hour at 4/s is 14,400
-
-
-@dataclass
-class SteadyVerdict:
-    ok: bool
-    figures: dict[str, float | None] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)
-
-
-def verdict_over(samples: list[Sample], require: list[Condition]) -> SteadyVerdict:
-    """The steady state holds when every condition holds on every sample given (and there is at least one)."""
-    figures: dict[str, float | None] = {}
-    failed: list[str] = []
-    for cond in require:
-        values = [vals.get(cond.series) for _, vals in samples]
-        known = [v for v in values if v is not None]
-        # The figure shown is the worst value seen: the one that came closest to breaking the condition.
-        if known:
-            worst = min(known) if cond.op in (">", ">=") else max(known)
-            figures[cond.series] = worst
-        else:
-            figures[cond.series] = None
-        if not samples or any(cond.evaluate({cond.series: v}) is not True for v in values):
-            failed.append(str(cond))
-    return SteadyVerdict(ok=not failed and bool(samples or not require), figures=figures, failed=failed)
 
 
 class SafetyMonitor:
@@ -58,8 +35,8 @@ class SafetyMonitor:
         self.hold = sc.stop_when.hold
         self.history: list[Sample] = []
         self._true_since: dict[str, float] = {}
-        self._failing_since: dict[str, float] = {}
-        self._lost: set[str] = set()
+        self.telemetry = TelemetryTracker(sc.observe.lost_telemetry, sc.observe.lost_after)
+        self.fold = ObservedFold(window=sc.steady_state.window)  # fed every event by the session
         self._task: asyncio.Task[None] | None = None
         self._new_sample = asyncio.Event()
         self._marks: dict[tuple[str, str], float] = {}
@@ -120,27 +97,25 @@ class SafetyMonitor:
         self._new_sample = asyncio.Event()
 
     def _source_failed(self, src: MetricSource, err: str, now: float) -> None:
-        since = self._failing_since.setdefault(src.name, now)
-        lost_after = self.s.scenario.observe.lost_after
-        if src.name in self._lost or now - since < lost_after:
-            return
-        self._lost.add(src.name)
-        policy = self.s.scenario.observe.lost_telemetry
-        self.s.emit("telemetry-lost", source=src.name, policy=policy, detail=err)
-        if policy == "rollback" and self.s.rollback.active:
-            self.s.spawn(self.s.emergency_stop("telemetry", f"lost telemetry from {src.name}: {err}"))
-        elif policy == "pause":
-            self.paused.set()
-        elif policy == "warn":
-            self.s.emit("warning", message=f"metrics source {src.name} lost ({err}); the session goes on (policy warn)")
+        self._apply(self.telemetry.failed(src.name, now, err))
 
     def _source_ok(self, src: MetricSource) -> None:
-        self._failing_since.pop(src.name, None)
-        if src.name in self._lost:
-            self._lost.discard(src.name)
-            self.s.emit("telemetry-restored", source=src.name)
-            if not self._lost:
-                self.paused.clear()
+        self._apply(self.telemetry.answered(src.name, self.s.now()))
+
+    def _apply(self, decision: TelemetryDecision | None) -> None:
+        if decision is None:
+            return
+        self.s.emit(decision.event_type, **decision.payload)
+        action = decision.action
+        if action == "rollback" and self.s.rollback.active:
+            self.s.spawn(self.s.emergency_stop("telemetry", f"lost telemetry from {decision.source}: {decision.detail}"))
+        elif action == "pause":
+            self.paused.set()
+        elif action == "warn":
+            self.s.emit("warning", message=f"metrics source {decision.source} lost ({decision.detail}); "
+                                           f"the session goes on (policy warn)")
+        elif action == "resume" and not self.telemetry.lost():
+            self.paused.clear()
 
     def _evaluate_stop(self, values: dict[str, float | None], now: float) -> None:
         if not self.s.rollback.active or self.s.stopping:
@@ -166,23 +141,21 @@ class SafetyMonitor:
     async def wait_steady(self, when: str, window: float) -> SteadyVerdict:
         """Wait until the steady state holds over a full window (at most three windows); journal the verdict."""
         if not self.require:
-            verdict = SteadyVerdict(ok=True)
-            self.s.emit("steady-state", when=when, ok=True, figures={}, failed=[], window=window)
+            verdict = SteadyVerdict(ok=True, figures={}, detail="no steady-state conditions declared")
+            self.s.emit("steady-state", **verdict.payload(when), window=window)
             return verdict
         start = self.s.now()
         deadline = start + 3 * window
-        verdict = SteadyVerdict(ok=False, failed=[str(c) for c in self.require])
+        verdict = SteadyVerdict(ok=False, figures={}, failed=[str(c) for c in self.require], detail="stopped")
         while not self.s.stopping:
             await self._next_sample()
             now = self.s.now()
             if now - start < window:
                 continue
-            samples = [smp for smp in self.history if smp[0] >= now - window]
-            verdict = verdict_over(samples, self.require)
+            verdict = evaluate_steady(self.history, self.require, window, now, every=self.every)
             if verdict.ok or now >= deadline:
                 break
-        self.s.emit("steady-state", when=when, ok=verdict.ok, figures=verdict.figures, failed=verdict.failed,
-                    window=window)
+        self.s.emit("steady-state", **verdict.payload(when), window=window)
         return verdict
 
     async def wait_recovered(self, timeout: float) -> float | None:
@@ -201,35 +174,17 @@ class SafetyMonitor:
                     run_start = t if run_start is None else run_start
                 else:
                     run_start = None
-            if run_start is not None and self.s.now() - run_start >= window:
-                verdict = verdict_over([smp for smp in after if smp[0] >= run_start], self.require)
-                self.s.emit("steady-state", when=f"after:{self.s.current_step.id if self.s.current_step else ''}",
-                            ok=True, figures=verdict.figures, failed=[], window=window)
+            now = self.s.now()
+            if run_start is not None and now - run_start >= window:
+                verdict = evaluate_steady(after, self.require, now - run_start, now, every=self.every)
+                step = self.s.current_step.id if self.s.current_step else ""
+                self.s.emit("steady-state", **verdict.payload(f"after:{step}"), window=window)
                 return run_start
         return None
 
-    def mark(self, what: str, step: str) -> None:
-        self._marks[(what, step)] = self.s.now()
+    def observed(self, step: str) -> dict[str, Figures]:
+        """Before / during / after / peak per series for one step, from the events folded so far."""
+        return self.fold.figures(step, self.s.now())
 
-    def observed(self, step: str) -> dict[str, dict[str, float | None]]:
-        """Before / during / after / peak per series for one step (peak: the value farthest from before)."""
-        inject = self._marks.get(("inject", step))
-        revert = self._marks.get(("revert", step))
-        if inject is None:
-            return {}
-        revert = revert if revert is not None else self.s.now()
-        window = self.s.scenario.steady_state.window
-        names = sorted({k for _, vals in self.history for k in vals})
-        out: dict[str, dict[str, float | None]] = {}
-
-        def mean(xs: list[float]) -> float | None:
-            return round(sum(xs) / len(xs), 6) if xs else None
-
-        for name in names:
-            before = [v for t, vals in self.history if inject - window <= t < inject and (v := vals.get(name)) is not None]
-            during = [v for t, vals in self.history if inject <= t < revert and (v := vals.get(name)) is not None]
-            after = [v for t, vals in self.history if t >= revert and (v := vals.get(name)) is not None]
-            b = mean(before)
-            peak = max(during, key=lambda v: abs(v - b)) if during and b is not None else (max(during) if during else None)
-            out[name] = {"before": b, "during": mean(during), "after": mean(after), "peak": peak}
-        return out
+    def last_values(self) -> dict[str, float | None]:
+        return dict(self.history[-1][1]) if self.history else {}

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from controlroom.engine.control import _pid_alive
 from controlroom.engine.planning import plan_fault
 from controlroom.errors import ControlroomError, JournalError
 from controlroom.faults.plan import FaultPlan
+from controlroom.journal.events import Event
 from controlroom.journal.reader import read_journal
 from controlroom.scenario import load_scenario_text
 from controlroom.scenario.model import Scenario
@@ -24,8 +26,8 @@ from controlroom.targets.base import Action, ActionResult, Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
 
-def left_active(scenario: Scenario, events: list) -> list[FaultPlan]:  # type: ignore[type-arg]
-    announced: dict[str, dict] = {}  # type: ignore[type-arg]
+def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
+    announced: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.type == "fault-injecting":
             announced[e.data["fault"]] = e.data

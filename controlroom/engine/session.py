@@ -78,11 +78,13 @@ class Session:
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         self.rollback = Rollback(self)
         self.monitor = SafetyMonitor(self)
+        self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._ended = False
         self.current_step: Step | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recovery: dict[str, float | None] = {}  # step -> seconds, for the success criteria
 
     # ---- events ---------------------------------------------------------------------------------------------
 
@@ -258,7 +260,26 @@ class Session:
                 break
         return self._conclude(results)
 
+    def _judge_criteria(self) -> bool:
+        """Evaluate and journal the success criteria; True when all that were declared are met."""
+        from controlroom.errors import MetricsError
+        from controlroom.metrics.criteria import evaluate_success
+
+        crit = self.scenario.success_criteria
+        if crit.recovery_time is None and not crit.data_loss and not crit.custom:
+            return True
+        try:
+            results = evaluate_success(crit, self.monitor.fold.all_figures(), self._recovery,
+                                       self.monitor.last_values())
+        except MetricsError as err:
+            self.emit("warning", message=str(err))
+            return False
+        met = all(r.ok for r in results)
+        self.emit("success-criteria", met=met, results=[r.payload() for r in results])
+        return met
+
     def _conclude(self, results: list[_StepResult]) -> Outcome:
+        criteria_met = self._judge_criteria()
         unconfirmed = self.rollback.unconfirmed
         outcomes = [r.outcome for r in results]
         if "aborted" in outcomes or self._stop_reason in ("key", "signal", "control", "cancelled"):
@@ -267,6 +288,8 @@ class Session:
             outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
         elif "failed" in outcomes or unconfirmed:
             outcome = Outcome("failed", 1, unconfirmed, "hypothesis did not hold")
+        elif not criteria_met:
+            outcome = Outcome("failed", 1, (), "success criteria not met")
         else:
             outcome = Outcome("held", 0, (), "hypothesis held")
         self._end(outcome)
@@ -357,11 +380,9 @@ class Session:
             return _StepResult("failed")
         duration = min(step.duration or 0.0, self.scenario.blast_radius.max_duration)
         self.set_state("injecting")
-        self.monitor.mark("inject", step.id)
         ok = await self.rollback.inject_all(step, plans, duration)
         if not ok and not self.stopping:
             await self.rollback.revert_step(step.id, "injection failed")
-            self.monitor.mark("revert", step.id)
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
         if not self.stopping:
@@ -378,8 +399,8 @@ class Session:
             await self.rollback.revert_step(step.id, "step end")
         else:
             await self.rollback.wait_done()
-        self.monitor.mark("revert", step.id)
         recovery = await self._measure_recovery(step)
+        self._recovery[step.id] = recovery
         if rolled_back:
             outcome = "rolled-back"
         elif recovery is None or self.rollback.unconfirmed:

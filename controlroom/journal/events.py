@@ -37,6 +37,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "rollback-finished",    # clean, unconfirmed[targets]
     "recovery-measured",    # step, seconds|null, held, criterion_s|null
     "observed",             # step, series{name: {before, during, after, peak}}
+    "success-criteria",     # met, results[{criterion, ok, detail}]
     "note",                 # text, author
     "emergency-stop",       # source (key | signal | control | stop-condition | telemetry)
     "warning",              # message

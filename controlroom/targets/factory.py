@@ -23,5 +23,5 @@ def make_executor(target: Target) -> Executor:
     if target.kind == "ssh":
         from controlroom.targets.ssh import SshExecutor
 
-        return SshExecutor.for_target(target)  # type: ignore[attr-defined]
+        return SshExecutor.for_target(target)
     raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local or http")

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from controlroom.app.feeds import Feed
+from controlroom.app.feeds import Feed, ReplayFeed
 from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.journal.events import Event
@@ -68,6 +68,12 @@ class ControlRoomApp(App[int]):
         Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
+        # Replay only (hidden otherwise): playback, never anything that touches a target.
+        Binding("space", "replay_pause", "Pause/play", id="replay-pause"),
+        Binding("left", "replay_seek(-1)", "◀ event", id="replay-back"),
+        Binding("right", "replay_seek(1)", "event ▶", id="replay-forward"),
+        Binding("left_square_bracket", "replay_speed(0.5)", "slower", id="replay-slower", key_display="["),
+        Binding("right_square_bracket", "replay_speed(2.0)", "faster", id="replay-faster", key_display="]"),
     ]
     HELP_TEXT = {
         "emergency-stop": "EMERGENCY STOP: revert every active fault now (works in every screen)",
@@ -78,6 +84,11 @@ class ControlRoomApp(App[int]):
         "preflight": "show the pre-flight checklist",
         "help": "this help",
         "quit": "quit (asks first, and reverts, while faults are active)",
+        "replay-pause": "replay: pause / play",
+        "replay-back": "replay: one event back",
+        "replay-forward": "replay: one event forward",
+        "replay-slower": "replay: half the speed",
+        "replay-faster": "replay: double the speed",
     }
 
     def __init__(self, feed: Feed, *, keymap: dict[str, str] | None = None, clock_tick: bool = True) -> None:
@@ -123,6 +134,8 @@ class ControlRoomApp(App[int]):
         yield TooSmall(read_only=self.read_only, id="too-small")
 
     def on_mount(self) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            self.feed.rebuild = self.rebuild
         if self.keymap:
             self.set_keymap(self.keymap)
         estop = self.query_one(EmergencyStopControl)
@@ -150,6 +163,13 @@ class ControlRoomApp(App[int]):
         self._schedule()
 
     def feed_events(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            apply(self.state, ev)
+        self._schedule()
+
+    def rebuild(self, events: Iterable[Event]) -> None:
+        """Replace the state with the fold of `events` (replay seeking)."""
+        self.state = RoomState()
         for ev in events:
             apply(self.state, ev)
         self._schedule()
@@ -217,7 +237,23 @@ class ControlRoomApp(App[int]):
             return False
         if action == "decide":
             return self.state.active_gate() and not self.stop_requested
+        if action.startswith("replay_"):
+            return isinstance(self.feed, ReplayFeed)
         return True
+
+    def action_replay_pause(self) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            self.feed.toggle_pause()
+            self.notify("paused" if self.feed.paused else f"playing at {self.feed.speed:g}x", timeout=1.5)
+
+    def action_replay_seek(self, delta: int) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            self.feed.seek(delta)
+
+    def action_replay_speed(self, factor: float) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            self.feed.faster(factor)
+            self.notify(f"{self.feed.speed:g}x", timeout=1.5)
 
     async def action_emergency_stop(self) -> None:
         if self.controls is None:
@@ -237,8 +273,8 @@ class ControlRoomApp(App[int]):
         await self.controls.emergency_stop()
         self._schedule()
 
-    def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
-        self.run_action("emergency_stop")
+    async def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
+        await self.run_action("emergency_stop")
 
     def action_decide(self, decision: str) -> None:
         if self.controls is None or not self.state.active_gate():
@@ -271,7 +307,10 @@ class ControlRoomApp(App[int]):
         rows = []
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.id is None or (self.read_only and binding.action.split("(")[0] in CONTROL_ACTIONS):
+            action = binding.action.split("(")[0]
+            if binding.id is None or (self.read_only and action in CONTROL_ACTIONS):
+                continue
+            if action.startswith("replay_") and not isinstance(self.feed, ReplayFeed):
                 continue
             rows.append((pretty_keys(self.keymap.get(binding.id, binding.key)), self.HELP_TEXT[binding.id]))
         rows.append(("ctrl+p", "command palette"))

@@ -62,3 +62,15 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
             return code if code is not None else app.exit_code
 
     return asyncio.run(main())
+
+
+def run_replay(journal_path: str | Path, *, speed: float = 1.0, keymap_path: str | Path | None = None) -> int:
+    """`controlroom replay`: a recorded session in the same panes; space pauses, ←/→ step through events."""
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import ReplayFeed
+    from controlroom.journal.reader import read_journal
+
+    journal = read_journal(journal_path)
+    app = ControlRoomApp(ReplayFeed(journal.events, speed=speed), keymap=load_keymap(keymap_path))
+    app.run()
+    return 0

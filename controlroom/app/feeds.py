@@ -7,6 +7,7 @@ so nothing in `watch` or replay can inject or stop anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -141,6 +142,65 @@ class EventListFeed:
             if self.pace:
                 await asyncio.sleep(self.pace)
         return None
+
+    def clock(self) -> float | None:
+        return None
+
+
+class ReplayFeed:
+    """`controlroom replay`: a finished journal played at `speed`, with pause and event-by-event seeking.
+
+    Seeking re-folds the events from the start (`rebuild`), which is what makes
+    the panes of a replay exactly the panes of the live session.
+    """
+
+    controls: Controls | None = None
+    mode = "replay"
+    MAX_GAP_S = 5.0  # a long wait in the session (a gate, a quiet step) plays as at most this, in real seconds
+
+    def __init__(self, events: Sequence[Event], *, speed: float = 1.0) -> None:
+        self.events = list(events)
+        self.speed = speed if speed > 0 else 1.0
+        self.position = 0  # events[:position] have been shown
+        self.paused = False
+        self.rebuild: Callable[[Sequence[Event]], None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def pump(self, emit: Emit) -> Any:
+        self._wake = asyncio.Event()
+        while True:
+            if self.paused or self.position >= len(self.events):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            event = self.events[self.position]
+            emit(event)
+            self.position += 1
+            if self.position < len(self.events):
+                gap = max(0.0, self.events[self.position].mono - event.mono)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(gap / self.speed, self.MAX_GAP_S))
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self._poke()
+
+    def seek(self, delta: int) -> None:
+        """Move `delta` events (pauses playback): the state is rebuilt from the first event."""
+        self.paused = True
+        self.position = max(0, min(len(self.events), self.position + delta))
+        if self.rebuild is not None:
+            self.rebuild(self.events[: self.position])
+        self._poke()
+
+    def faster(self, factor: float) -> None:
+        self.speed = max(0.25, min(600.0, self.speed * factor))
+        self._poke()
 
     def clock(self) -> float | None:
         return None

@@ -69,5 +69,6 @@ class PreflightScreen(Screen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
-        self.app.run_action("emergency_stop")
+    async def on_emergency_stop_control_pressed(self, msg: EmergencyStopControl.Pressed) -> None:
+        msg.stop()  # the app would hear it too: one press, one stop request
+        await self.app.run_action("emergency_stop")

@@ -285,3 +285,45 @@ async def test_too_small_overlay_says_how_big_is_enough() -> None:
         await pilot.resize_terminal(100, 30)
         await pilot.pause()
         assert not overlay.display
+
+
+async def test_clicking_the_red_control_stops(fake: FakeSession) -> None:
+    app = live_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_gate(app, pilot)
+        await pilot.click("#estop")
+        await pilot.pause()
+        await pilot.pause()
+        assert fake.stops == ["key"]
+
+
+async def test_replay_pauses_and_seeks_event_by_event() -> None:
+    from controlroom.app.feeds import ReplayFeed
+
+    events = fixtures.estop_events(finished=True)
+    feed = ReplayFeed(events, speed=600.0)
+    app = ControlRoomApp(feed)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.state.ended:
+                break
+        assert app.state.ended and feed.position == len(events)
+        await pilot.press("left", "left")
+        await pilot.pause()
+        assert feed.paused and feed.position == len(events) - 2
+        assert not app.state.ended  # the state is the fold of the events before this point
+        assert app.state.events_seen == len(events) - 2
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.state.events_seen == len(events) - 1
+        for key in ("c", "f12", "exclamation_mark", "n"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert not app.stop_requested and not isinstance(app.screen, NoteScreen)
+        await pilot.press("space")
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.state.ended:
+                break
+        assert app.state.ended

@@ -2,24 +2,21 @@
 
 The command forms are plain POSIX sh, so `local` and `ssh` targets share them.
 The pid is read from the pidfile at run time and must be a number above 1:
-`kill -STOP -1` would stop every process on the host. A pause carries a leash:
-a detached guard in its own session that sends SIGCONT after N seconds unless
-it is disarmed (its pid is kept in a guard file) or re-armed (renewal).
+`kill -STOP -1` would stop every process on the host. A pause carries the
+host faults' leash (`faults.host.leash_for`): a detached guard that sends
+SIGCONT once its deadline passes, unless renewed or disarmed.
 """
 
 from __future__ import annotations
 
-import re
-
 from controlroom.faults._args import arg
 from controlroom.faults.catalogue import FaultType, Param, PlanContext
-from controlroom.faults.plan import FaultPlan, Leash, Requirement
-from controlroom.faults.shell import abs_path, q, sh
+from controlroom.faults.host import STATE_DIR, leash_for, safe_id
+from controlroom.faults.plan import FaultPlan, Requirement
+from controlroom.faults.shell import abs_path, q
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
 from controlroom.units import format_duration, parse_duration
-
-GUARD_DIR = "/tmp"  # present on every host; the guard file name carries the fault id
 
 
 def _pidfile(value: object) -> str:
@@ -31,14 +28,6 @@ def _pidfile(value: object) -> str:
 PIDFILE = Param("pidfile", _pidfile, required=True, doc="absolute path of the file holding the process id")
 RESTART_CHECK = Param("restart_check", parse_duration, default=10.0,
                       doc="how long to wait for the process to be running again under a new pid (default 10s)")
-
-
-def _safe_id(fault_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", fault_id)[:100] or "fault"
-
-
-def guard_file(fault_id: str) -> str:
-    return abs_path(f"{GUARD_DIR}/controlroom-leash-{_safe_id(fault_id)}.pid")
 
 
 def _read_pid(pidfile: str) -> str:
@@ -81,28 +70,9 @@ def pause_script(pidfile: str) -> str:
             'echo "process $pid did not stop within 2s (state $state)" >&2; exit 1')
 
 
-def disarm_script(guard: str) -> str:
-    """Kill the guard's whole process group (its sh and its sleep); succeeds when there is no guard."""
-    return (f"gpid=$(cat {q(guard)} 2>/dev/null); "
-            'case "$gpid" in ""|*[!0-9]*) ;; *) [ "$gpid" -gt 1 ] && kill -TERM "-$gpid" 2>/dev/null;; esac; '
-            f"rm -f {q(guard)}")
-
-
-def arm_script(guard: str, seconds: float, revert: str) -> str:
-    """(Re)start the guard: it records its pid, sleeps, then reverts. Returns once the guard file exists."""
-    wait = max(1, int(seconds + 0.999))
-    inner = f"echo $$ > {q(guard)}; sleep {wait}; ( {revert} ); rm -f {q(guard)}"
-    # setsid -f: own session, so neither our exit, an SSH disconnect nor a timeout kill reaches it;
-    # every fd redirected, or a remote `run()` would wait for the guard to finish.
-    return (f"{disarm_script(guard)}; {sh('setsid', '-f', 'sh', '-c', inner)} </dev/null >/dev/null 2>&1; "
-            f"i=0; while [ ! -s {q(guard)} ] && [ $i -lt 200 ]; do sleep 0.01; i=$((i+1)); done; "
-            f"[ -s {q(guard)} ] || {{ echo 'the leash guard did not start (is setsid installed?)' >&2; exit 1; }}")
-
-
 def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
     pidfile = arg(spec, PIDFILE)
     sudo = target.sudo
-    guard = guard_file(ctx.fault_id)
     resume = resume_script(pidfile)
     verify = Shell(not_stopped_script(pidfile), sudo=sudo)
     return FaultPlan(
@@ -113,8 +83,8 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
         inject=(Shell(pause_script(pidfile), sudo=sudo),),
         revert=(Shell(resume, sudo=sudo),),
         verify=(verify,),
-        leash=Leash(arm=lambda seconds: Shell(arm_script(guard, seconds, resume), sudo=sudo, timeout=15.0),
-                    disarm=Shell(disarm_script(guard), sudo=sudo)),
+        # The same guard as every host fault: a deadline file it polls, renewed by one write.
+        leash=leash_for(ctx.fault_id, (Shell(resume, sudo=sudo),), sudo),
         requires=(
             Requirement("process running", Shell(_alive_check(pidfile, target.name), sudo=sudo),
                         f"{target.name}: no running process in {pidfile}; fix `pidfile` or start the process"),
@@ -130,13 +100,14 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
     check = float(arg(spec, RESTART_CHECK))
     sudo = target.sudo
     # The killed pid is kept so the recovery check can tell a restarted process from the old one.
-    killed = abs_path(f"{GUARD_DIR}/controlroom-killed-{_safe_id(ctx.fault_id)}.pid")
+    # It lives beside the leash files (host.STATE_DIR sets $crd): /run/controlroom, or a per-user dir.
+    killed = f'"$crd"/killed-{safe_id(ctx.fault_id)}.pid'
     secs = max(1, int(check + 0.999))
     restarted = (
-        f"old=$(cat {q(killed)} 2>/dev/null); end=$(( $(date +%s) + {secs} )); "
+        f"{STATE_DIR}; old=$(cat {killed} 2>/dev/null); end=$(( $(date +%s) + {secs} )); "
         f"while :; do pid=$(cat {q(pidfile)} 2>/dev/null); "
         'case "$pid" in ""|*[!0-9]*) ;; *) '
-        f'if [ -d "/proc/$pid" ] && {{ [ "$pid" != "$old" ] || [ ! -e {q(killed)} ]; }}; then exit 0; fi;; esac; '
+        f'if [ -d "/proc/$pid" ] && {{ [ "$pid" != "$old" ] || [ ! -e {killed} ]; }}; then exit 0; fi;; esac; '
         '[ "$(date +%s)" -ge "$end" ] && break; sleep 0.2; done; '
         f"echo {q(f'the process of {pidfile} is not running again after {format_duration(check)}')} >&2; exit 1"
     )
@@ -145,7 +116,7 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
         spec=spec,
         target=target.name,
         summary=f"kill the process of {pidfile} on {target.name} (SIGKILL), expect a restart within {format_duration(check)}",
-        inject=(Shell(f'{_read_pid(pidfile)}; echo "$pid" > {q(killed)}; kill -KILL "$pid"', sudo=sudo),),
+        inject=(Shell(f'{STATE_DIR}; {_read_pid(pidfile)}; echo "$pid" > {killed}; kill -KILL "$pid"', sudo=sudo),),
         revert=(),
         verify=(Shell(restarted, sudo=sudo, timeout=secs + 5.0),),
         requires=(

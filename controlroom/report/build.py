@@ -499,9 +499,11 @@ class _Derive:
         if not conds:
             return None
         per = [(c, self.f.series[c.series]) for c in conds]
-        # Walk the union of sample times after `end`; each series contributes its latest value at that time.
-        times = sorted({m for _, s in per for m in s.monos if m >= end})
-        for t in times:
+        # Walk the sample times of one required series after `end` (lazily: recovery is usually found early);
+        # every series contributes its latest value at that time.
+        lead = per[0][1].monos
+        for k in range(bisect.bisect_left(lead, end), len(lead)):
+            t = lead[k]
             ok = True
             for c, s in per:
                 i = bisect.bisect_right(s.monos, t) - 1

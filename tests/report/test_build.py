@@ -151,3 +151,16 @@ def test_engine_observed_figures_equal_the_recomputed_ones_on_a_real_demo_journa
     assert steps["slow-checkout"]["observed_source"] == "engine"
     assert reports["demo"]["execution"]["auto_rollback"] is True
     assert reports["demo"]["status"] == "rolled-back"
+
+
+def test_recovery_is_computed_from_the_steady_state_when_the_engine_did_not_measure_it() -> None:
+    from controlroom.journal.reader import read_journal
+    from controlroom.report.build import build_report
+    from tests.report.conftest import FIXTURES
+
+    journal = read_journal(FIXTURES / "breach.jsonl")
+    journal.events = [e for e in journal.events if e.type != "recovery-measured"]
+    rec = build_report(journal)["recovery"]
+    # reverted at T+9; success_rate stays 0.9 (< 0.99 required) until the sample at T+53
+    assert rec["measurements"] == [{"step": "slow-db", "seconds": 44.0, "held": True, "criterion_s": 30.0,
+                                    "source": "computed", "detail": "computed from samples against steady_state.require"}]

@@ -22,6 +22,7 @@ from textual.widgets import Footer
 from controlroom.app.feeds import Feed, ReplayFeed
 from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
+from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
 from controlroom.viewstate import RoomState, apply
 from controlroom.widgets._pane import Pane
@@ -101,6 +102,7 @@ class ControlRoomApp(App[int]):
         self.stop_requested = False
         self.feed_done = False
         self.feed_result: Any = None
+        self.feed_error: str | None = None
         self._update_pending = False
         self._preflight_shown = False
         self._auto_preflight: PreflightScreen | None = None
@@ -153,6 +155,16 @@ class ControlRoomApp(App[int]):
     async def _pump(self) -> None:
         try:
             self.feed_result = await self.feed.pump(self.receive)
+        except ControlroomError as err:
+            # A user-fixable problem (journal exists, pre-flight, unreadable journal): say it, keep the room open.
+            self.feed_error = str(err)
+            self.state.log.append(f"ERROR: {err}")
+            self.notify(str(err), title="controlroom", severity="error", timeout=30)
+        except Exception as err:
+            # A bug: the engine has already run its rollback path; show it rather than die silently.
+            self.feed_error = f"{type(err).__name__}: {err}"
+            self.state.log.append(f"ERROR (bug): {self.feed_error}")
+            self.notify(self.feed_error, title="internal error", severity="error", timeout=30)
         finally:
             self.feed_done = True
             self._schedule()
@@ -350,6 +362,8 @@ class ControlRoomApp(App[int]):
         code = getattr(self.feed_result, "exit_code", None)
         if code is None:
             code = self.state.exit_code
+        if self.feed_error is not None:
+            return 2
         if code is None and self.controls is not None:
             return 1  # a live session left before it ended did not hold its hypothesis
         return int(code) if code is not None else 0

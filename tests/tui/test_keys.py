@@ -327,3 +327,34 @@ async def test_replay_pauses_and_seeks_event_by_event() -> None:
             if app.state.ended:
                 break
         assert app.state.ended
+
+
+async def test_events_arriving_under_a_modal_are_folded_and_shown_after(fake: FakeSession) -> None:
+    app = live_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_gate(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        fake.emit_new("note", text="seen under the help", author="observer")
+        fake.emit(fixtures.ev("metric-sample", 61.5, values={"p99_ms": 6000.0}, errors={}))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "seen under the help" in text and "6000" in text
+
+
+async def test_a_feed_that_fails_says_so_and_keeps_the_room_open() -> None:
+    from controlroom.errors import JournalError
+
+    class Broken(EventListFeed):
+        async def pump(self, emit):  # type: ignore[no-untyped-def]
+            raise JournalError("x.jsonl: journal already exists; choose another --journal path")
+
+    app = ControlRoomApp(Broken([], mode="live", controls=None))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert "journal already exists" in screen_text(app)
+        assert app.exit_code == 2

@@ -145,6 +145,7 @@ class _Fold:
         self.unconfirmed: set[str] = set()
         self.timeline: list[dict[str, Any]] = []
         self.last_trigger: dict[str, Any] | None = None
+        self.engine_criteria: list[dict[str, Any]] | None = None
 
     # ---- the one pass -------------------------------------------------------------------------------------
 
@@ -306,6 +307,9 @@ class _Fold:
 
     def _on_observed(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.observed[str(d.get("step"))] = d.get("series") or {}
+
+    def _on_success_criteria(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        self.engine_criteria = [r for r in d.get("results") or [] if isinstance(r, dict)]
 
     def _on_note(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.notes.append({"t": t, "mono": _r(mono), "author": str(d.get("author") or ""), "text": str(d.get("text", ""))})
@@ -677,24 +681,32 @@ def build_report(journal: Journal) -> dict[str, Any]:
     if recoveries:
         slow = [r for r in recoveries if not r["held"] or (crit is not None and (r["seconds"] or 0) > crit)]
         criteria.append({"name": "recovery_time", "criterion": format_duration(crit) if crit else None,
-                         "met": not slow, "detail": "; ".join(
+                         "met": not slow, "source": "computed", "detail": "; ".join(
                              f"{r['step']}: " + ("did not recover" if not r["held"] else f"{r['seconds']}s") for r in recoveries)})
     after = [s for s in f.steady if s["when"].startswith("after")]
     if after:
         bad = [s for s in after if not s["ok"]]
         criteria.append({"name": "steady_state_after", "criterion": ", ".join(c.text for c in dv.steady_conds) or None,
-                         "met": not bad, "detail": "; ".join(f"{s['when']}: {', '.join(s['failed'])}" for s in bad)})
+                         "met": not bad, "source": "computed", "detail": "; ".join(f"{s['when']}: {', '.join(s['failed'])}" for s in bad)})
     if dv.stop:
         criteria.append({"name": "stop_conditions", "criterion": ", ".join(c.text for c in dv.stop),
-                         "met": not f.breaches, "detail": f"{len(f.breaches)} breach(es)"})
+                         "met": not f.breaches, "source": "computed", "detail": f"{len(f.breaches)} breach(es)"})
     loss = _data_loss(dv, all_windows)
     if loss is not None:
         criteria.append(loss)
     done_steps = [f.steps[s] for s in f.step_order if f.steps[s]["outcome"] is not None]
     if done_steps:
         failed_steps = [s["id"] for s in done_steps if s["outcome"] not in ("passed", "skipped")]
-        criteria.append({"name": "steps", "criterion": "every step passed", "met": not failed_steps,
+        criteria.append({"name": "steps", "criterion": "every step passed", "met": not failed_steps, "source": "computed",
                          "detail": ", ".join(f"{s}: {f.steps[s]['outcome']}" for s in failed_steps)})
+    if f.engine_criteria is not None:
+        # The engine's own verdicts (success-criteria event) win over the report's recomputation of the same name.
+        computed = {c["name"]: c for c in criteria}
+        engine = [{"name": str(r.get("criterion")), "met": bool(r.get("ok")), "detail": str(r.get("detail") or ""),
+                   "source": "engine", "criterion": (computed.get(str(r.get("criterion"))) or {}).get("criterion")}
+                  for r in f.engine_criteria]
+        names = {c["name"] for c in engine}
+        criteria = engine + [c for c in criteria if c["name"] not in names]
     met: bool | None = all(c["met"] for c in criteria) if criteria and not dv.incomplete else None
 
     validated: bool | None = None if dv.incomplete else (status == "held" and met is not False)
@@ -830,12 +842,12 @@ def _data_loss(dv: _Derive, windows: list[tuple[float, float]]) -> dict[str, Any
     name = text.split("must not drop", 1)[0].strip()
     s = dv.f.series.get(name)
     if s is None or not windows:
-        return {"name": "data_loss", "criterion": text, "met": None, "detail": f"no samples of {name!r} to judge"}
+        return {"name": "data_loss", "criterion": text, "met": None, "source": "computed", "detail": f"no samples of {name!r} to judge"}
     i0 = bisect.bisect_left(s.monos, windows[0][0])
     before = [v for v in s.values[:i0] if v is not None]
     last = [v for v in s.values if v is not None]
     if not before or not last:
-        return {"name": "data_loss", "criterion": text, "met": None, "detail": f"too few samples of {name!r}"}
+        return {"name": "data_loss", "criterion": text, "met": None, "source": "computed", "detail": f"too few samples of {name!r}"}
     dropped = last[-1] < before[-1]
-    return {"name": "data_loss", "criterion": text, "met": not dropped,
+    return {"name": "data_loss", "criterion": text, "met": not dropped, "source": "computed",
             "detail": f"{name}: {before[-1]:g} before the faults, {last[-1]:g} at the end"}

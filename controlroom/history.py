@@ -186,3 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     sys.stdout.write(render_history(h, service=args.service))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

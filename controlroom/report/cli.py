@@ -60,3 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -172,3 +172,18 @@ def test_the_engines_success_criteria_verdicts_are_reported_as_the_engines(repor
     assert crit["recovery_time"]["met"] is True
     assert crit["stop_conditions"] == {**crit["stop_conditions"], "source": "computed", "met": False}
     assert reports["demo"]["success_criteria"]["met"] is False
+
+
+def test_a_journal_with_only_a_header_still_reports(tmp_path: Any, schema: dict[str, Any]) -> None:
+    import json
+
+    from controlroom.journal.reader import read_journal
+    from controlroom.report.build import build_report
+    from controlroom.report.render import render_html, render_markdown
+
+    p = tmp_path / "j.jsonl"
+    p.write_text('{"format":"controlroom-journal","version":1}\n')
+    r = json.loads(json.dumps(build_report(read_journal(p))))
+    jsonschema.validate(r, schema, cls=jsonschema.Draft202012Validator)
+    assert r["status"] == "incomplete" and r["series"] == [] and r["score"]["overall"] is None
+    assert "No fault was injected" in render_html(r) and "Incomplete" in render_markdown(r)

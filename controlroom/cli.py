@@ -233,10 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal")
     sp.add_argument("--speed", type=float, default=1.0, help="playback speed: 1, 4, 16 or 60")
 
-    sp = add("report", _delegate("controlroom.report.cli"), "post-mortem report of a journal: md | html | json")
+    sp = add("report", _delegate(DELEGATED["report"]), "post-mortem report of a journal: md | html | json")
     sp.add_argument("rest", nargs=argparse.REMAINDER)
 
-    sp = add("history", _delegate("controlroom.history"), "sessions in the journal folder: outcomes and score trends")
+    sp = add("history", _delegate(DELEGATED["history"]), "sessions in the journal folder: outcomes and score trends")
     sp.add_argument("rest", nargs=argparse.REMAINDER)
 
     sp = add("stop", cmd_stop, "emergency stop of a running session from another terminal")
@@ -250,12 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("status", cmd_status, "running sessions on this machine and their state")
 
-    sp = add("lab", _delegate("controlroom.lab.cli"), "local rehearsal lab: hosts in network namespaces (root)")
+    sp = add("lab", _delegate(DELEGATED["lab"]), "local rehearsal lab: hosts in network namespaces (root)")
     sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="up|down|status ...")
     return p
 
 
+# Commands whose own argparse reads everything after the command word (options included).
+DELEGATED = {"report": "controlroom.report.cli", "history": "controlroom.history", "lab": "controlroom.lab.cli"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        from controlroom.errors import ControlroomError
+
+        try:
+            return _delegate(DELEGATED[argv[0]])(argparse.Namespace(rest=argv[1:]))
+        except ControlroomError as err:
+            _p(f"controlroom: {err}", err=True)
+            return err.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):

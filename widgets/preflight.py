@@ -22,6 +22,8 @@ class PreflightPane(Pane):
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
+        if state.ended and state.step is None:
+            text.append(f"NOT STARTED ({state.outcome}): {state.message}\n", style="bold reverse red")
         items = list(state.preflight.values())
         failed = sum(1 for i in items if i.ok is False)
         passed = sum(1 for i in items if i.ok)

@@ -232,13 +232,14 @@ class ControlRoomApp(App[int]):
         Only the screen opened here closes by itself: one the facilitator opened with `p` stays.
         """
         state = self.state
-        if not state.preflight_done and state.scenario and not self._preflight_shown and not self.stop_requested:
+        if state.step is None and state.scenario and not self._preflight_shown and not self.stop_requested:
             self._preflight_shown = True
             if not isinstance(self.screen, PreflightScreen):
                 self._auto_preflight = PreflightScreen(self.feed.mode, self.read_only)
                 self._auto_preflight.show(state)
                 self.push_screen(self._auto_preflight)
-        elif state.preflight_done and self._auto_preflight is not None and self.screen is self._auto_preflight:
+        elif state.step is not None and self._auto_preflight is not None and self.screen is self._auto_preflight:
+            # A session that ends in pre-flight keeps this screen: the failed check is what to read.
             self._auto_preflight = None
             self.pop_screen()
 

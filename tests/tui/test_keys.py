@@ -358,3 +358,18 @@ async def test_a_feed_that_fails_says_so_and_keeps_the_room_open() -> None:
         await pilot.pause()
         assert "journal already exists" in screen_text(app)
         assert app.exit_code == 2
+
+
+async def test_a_failed_preflight_stays_on_screen_with_the_reason() -> None:
+    events = [*fixtures.preflight_events(until=3.0),
+              fixtures.ev("preflight-check", 3.6, check="reachable", target="api-2", ok=False, detail="timed out"),
+              fixtures.ev("session-ended", 3.7, outcome="preflight-failed", exit_code=2, unconfirmed=[],
+                          message="api-2: not reachable over ssh")]
+    app = ControlRoomApp(EventListFeed(events, mode="watch"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, PreflightScreen)
+        text = screen_text(app)
+        assert "NOT STARTED (preflight-failed): api-2: not reachable over ssh" in text
+        assert "✗ reachable" in text

@@ -264,7 +264,10 @@ class Lab:
         os.chmod("/run/sshd", 0o755)
         bashrc = Path("/root/.bashrc")
         hide = f"mount --bind {cfg.state_dir / 'empty-bashrc'} /root/.bashrc; " if bashrc.exists() else ""
-        inner = (f"hostname {h.name}; {hide}"
+        # A private /run/controlroom per host: leash, stress and marker files of one host are invisible to the
+        # others and to this machine, as they would be on separate machines.
+        private_run = "mkdir -p /run/controlroom && mount -t tmpfs -o mode=0755,size=16m controlroom /run/controlroom; "
+        inner = (f"hostname {h.name}; {hide}{private_run}"
                  f"exec {_sshd()} -D -f {h.dir}/sshd_config -E {h.dir}/sshd.log")
         log = open(Path(h.dir) / "unshare.log", "ab")
         try:

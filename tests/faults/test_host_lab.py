@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from controlroom.engine.preflight_host import preflight_host
+from controlroom.engine.preflight_host import preflight_host, preflight_hosts
 from controlroom.faults.catalogue import PlanContext, build_plan, catalogue, parse_params
 from controlroom.faults.plan import FaultPlan
 from controlroom.lab.netns import Lab
@@ -336,3 +336,20 @@ async def test_partition_from_the_control_room_itself_keeps_ssh_and_reconnects(l
         await revert(h1, plan)
     socket.create_connection((lab.host("h1").ip, 8080), timeout=2).close()
     assert_clean(lab, "h1")
+
+
+async def test_preflight_of_every_host_runs_in_parallel_and_reports_progress(lab: Lab) -> None:
+    execs = {h.name: SshExecutor(h.name, h.name, config=[str(lab.config.ssh_config)]) for h in lab.hosts}
+    plans = [make_plan(lab, "partition", {"peers": ["10.0.0.9"]}, target=h.name) for h in lab.hosts]
+    seen: list[str] = []
+    try:
+        checks = await preflight_hosts(execs, plans, on_check=lambda c: seen.append(f"{c.target}:{c.name}"))
+    finally:
+        await asyncio.gather(*(ex.close() for ex in execs.values()))
+    assert all(c.ok for c in checks), [c.detail for c in checks if not c.ok]
+    assert sorted(seen) == sorted(f"{c.target}:{c.name}" for c in checks)  # every check announced as it finished
+    assert [c.target for c in checks] == sorted(c.target for c in checks)  # the result is grouped by host
+    for h in lab.hosts:
+        names = [c.name for c in checks if c.target == h.name]
+        assert names == ["host key", "reachable", "tool:setsid", "tool:nft", "nft:usable",
+                         "nothing to clobber (partition)"]

@@ -121,6 +121,8 @@ class TestInLab:
             assert not res.ok and res.error
             again = await ex.run(Shell("echo back"))
             assert again.ok and again.stdout == "back\n" and ex.connects == 2
+            await asyncio.sleep(0.2)  # the dead connection's late callbacks must not drop the new one
+            assert (await ex.run(Shell("true"))).ok and ex.connects == 2
         finally:
             await ex.close()
 

@@ -44,6 +44,8 @@ class BlastRadiusPane(Pane):
         rows = height - 1
         shown = targets if len(targets) <= rows else targets[: max(0, rows - 1)]
         name_w = min(16, max((len(t.name) for t in targets), default=4))
+        open_windows = sum(1 for w in state.windows if w.end is None)
+        roomy = len(targets) + open_windows <= rows
         for tv in shown:
             glyph, word, style = TARGET_STYLES.get(tv.state, ("?", tv.state, ""))
             text.append("\n")
@@ -54,6 +56,11 @@ class BlastRadiusPane(Pane):
                 text.append(f" {format_seconds(state.now - tv.since)}", style="dim")
             elif tv.detail and tv.state in ("unreachable", "unconfirmed"):
                 text.append(" " + clip(tv.detail, max(0, width - name_w - len(word) - 4)), style="dim")
+            if roomy:
+                # Spare rows: say what is on the target, so nobody has to cross-read the step card.
+                open_faults = [w for w in state.windows if w.target == tv.name and w.end is None]
+                for w in open_faults:
+                    text.append("\n    " + clip(f"{w.type}: {w.summary}", max(0, width - 4)), style="dim")
         if len(shown) < len(targets):
             clean = sum(1 for t in targets[len(shown):] if t.state == "clean")
             text.append(f"\n… {len(targets) - len(shown)} more ({clean} clean)", style="dim")

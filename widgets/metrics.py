@@ -32,14 +32,30 @@ class MetricsPane(Pane):
         name_w = min(18, max(len(s.name) for s in series))
         value_w = 8
         spark_w = max(4, width - name_w - value_w - 4)
+        # Room to spare (a tall terminal, few series): a second line per series with its thresholds and range.
+        detailed = len(series) * 2 <= rows
         for sv in shown:
             text.append("\n")
             self._row(text, sv, name_w, spark_w, value_w, width)
+            if detailed:
+                text.append("\n" + " " * (name_w + 1))
+                text.append(self._detail(sv), style="dim")
         if len(shown) < len(series):
             hidden = len(series) - len(shown)
             breaching = sum(1 for s in series[len(shown):] if s.status == "breach")
             text.append(f"\n… {hidden} more series" + (f", {breaching} breaching" if breaching else ""), style="dim")
         return text
+
+    @staticmethod
+    def _detail(sv: SeriesView) -> str:
+        nums = [v for v in sv.values if v is not None]
+        parts = [f"stop if {str(c).removeprefix(c.series + ' ')}" for c in sv.stop]
+        parts += [f"needs {str(c).removeprefix(c.series + ' ')}" for c in sv.steady]
+        if nums:
+            parts.append(f"range {format_value(min(nums))}…{format_value(max(nums))}")
+        if sv.error:
+            parts.append(f"error: {sv.error}")
+        return " · ".join(parts) or "no thresholds"
 
     def _row(self, text: Text, sv: SeriesView, name_w: int, spark_w: int, value_w: int, width: int) -> None:
         status = "breach" if sv.breached else sv.status

@@ -31,7 +31,7 @@ def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Pa
     room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
     watcher = None
     try:
-        room.wait_for("INJECT?", timeout=30)
+        room.wait_for("INJECT?", timeout=60)  # the demo starts a service and waits for steady state
         title = _step_title(journal)
         # A participant's view: a second process following the same journal shows the same step, read-only.
         watcher = Tmux([*CONTROLROOM, "watch", str(journal)], width=80, height=24)

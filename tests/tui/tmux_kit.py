@@ -35,7 +35,7 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
-    def wait_for(self, what: str | Callable[[str], bool], timeout: float = 20.0) -> str:
+    def wait_for(self, what: str | Callable[[str], bool], timeout: float = 30.0) -> str:
         check = what if callable(what) else (lambda text: what in text)
         deadline = time.monotonic() + timeout
         text = ""

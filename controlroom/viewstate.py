@@ -47,10 +47,6 @@ class SeriesView:
             return "warn"
         return "ok"
 
-    @property
-    def thresholds(self) -> list[str]:
-        return [f"stop {c}" for c in self.stop] + [f"need {c}" for c in self.steady]
-
 
 @dataclass
 class TargetView:
@@ -197,15 +193,8 @@ class RoomState:
         failed = ", ".join(str(f) for f in self.steady.get("failed") or []) or "?"
         return f"steady state FAILS ({when}): {failed}"
 
-    @property
-    def preflight_done(self) -> bool:
-        return self.step is not None or self.ended
-
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
-
-    def note_lines(self) -> list[Marker]:
-        return [m for m in self.markers if m.kind == "note"]
 
 
 def format_clock(seconds: float) -> str:

@@ -174,11 +174,6 @@ class ControlRoomApp(App[int]):
         apply(self.state, event)
         self._schedule()
 
-    def feed_events(self, events: Iterable[Event]) -> None:
-        for ev in events:
-            apply(self.state, ev)
-        self._schedule()
-
     def rebuild(self, events: Iterable[Event]) -> None:
         """Replace the state with the fold of `events` (replay seeking)."""
         self.state = RoomState()

@@ -7,6 +7,7 @@ Brings up its own lab (prefix `cb`, 10.75.0.0/24) and always tears it down.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import statistics
@@ -134,6 +135,13 @@ def main() -> None:
     for tool in ("sshd", "nft", "unshare"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(f"{tool} is not installed")
+    # One benchmark lab at a time on this machine: a second run would tear down the first one's hosts.
+    lock = os.open("/tmp/controlroom-labbench.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise SystemExit("another bench_ssh run holds the benchmark lab") from None
     lab = Lab(BENCH_LAB)
     if lab.is_up:
         lab.down()
@@ -146,6 +154,7 @@ def main() -> None:
             asyncio.run(_bench(lab, n))
     finally:
         lab.down()
+        os.close(lock)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ class MetricsPane(Pane):
         verdict = state.steady_verdict
         ok = state.steady is not None and state.steady.get("ok")
         text.append(clip(verdict, width), style="bold green" if ok else ("bold red" if state.steady else "dim"))
+        if state.telemetry_lost:
+            lost = "telemetry LOST: " + ", ".join(sorted(state.telemetry_lost))
+            text.append("\n" + clip(lost, width), style="bold reverse red")
+            height -= 1
         series = list(state.series.values())
         if not series:
             text.append("\nno series yet", style="dim")

@@ -373,3 +373,16 @@ async def test_a_failed_preflight_stays_on_screen_with_the_reason() -> None:
         text = screen_text(app)
         assert "NOT STARTED (preflight-failed): api-2: not reachable over ssh" in text
         assert "✗ reachable" in text
+
+
+async def test_lost_telemetry_is_shown_until_restored() -> None:
+    events = [*fixtures.mid_step_events(),
+              fixtures.ev("telemetry-lost", 126.0, source="prober", policy="rollback", detail="connection refused")]
+    app = ControlRoomApp(EventListFeed(events))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert "telemetry LOST: prober" in screen_text(app)
+        app.receive(fixtures.ev("telemetry-restored", 130.0, source="prober"))
+        await pilot.pause()
+        assert "telemetry LOST" not in screen_text(app).split("Event log")[0]

@@ -1,9 +1,10 @@
 """The SSH executor against real sshd hosts in the lab: reuse, no pty, timeouts, host keys, reconnects."""
-# ruff: noqa: ASYNC221, ASYNC240  (tests look at the host synchronously on purpose)
+# ruff: noqa: ASYNC220, ASYNC221, ASYNC240  (tests look at the host synchronously on purpose)
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import subprocess
 import time
@@ -149,3 +150,33 @@ class TestInLab:
             assert not marker.exists()
         finally:
             await ex.close()
+
+
+@pytest.mark.root
+@needs_lab
+async def test_keys_from_an_ssh_agent_are_used(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            await asyncio.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(lab.config.client_key)], env=env, check=True, capture_output=True)
+        cfg = tmp_path / "config"  # no IdentityFile: the only way in is the agent's key
+        cfg.write_text(f"Host agented\n  HostName {lab.host('h2').ip}\n  User root\n"
+                       f"  UserKnownHostsFile {lab.config.known_hosts}\n")
+        (tmp_path / "kh").write_text(lab.config.known_hosts.read_text().replace("h2,", "agented,h2,"))
+        cfg.write_text(cfg.read_text().replace(str(lab.config.known_hosts), str(tmp_path / "kh")))
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh keys to fall back on
+        ex = SshExecutor("agented", "agented", config=[str(cfg)])
+        try:
+            res = await ex.run(Shell("hostname"))
+            assert res.ok and res.stdout == "h2\n", res.detail
+        finally:
+            await ex.close()
+    finally:
+        agent.terminate()
+        agent.wait()

@@ -266,8 +266,12 @@ class ControlRoomApp(App[int]):
     async def action_emergency_stop(self) -> None:
         if self.controls is None:
             return
-        # The progress is on the main view: close whatever modal or screen is on top.
+        # The progress is on the main view: close whatever modal or screen is on top,
+        # keeping a half-typed note (what someone saw just before the stop is worth having).
         while len(self.screen_stack) > 1:
+            top = self.screen
+            if isinstance(top, NoteScreen) and top.draft():
+                self.controls.add_note(top.draft())
             self.pop_screen()
         first = not self.stop_requested
         self.stop_requested = True

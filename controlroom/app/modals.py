@@ -55,6 +55,9 @@ class NoteScreen(ModalScreen[str | None]):
             yield Label(f"Note at {self.clock} (Enter saves to the journal, Esc cancels; F12 still stops)")
             yield Input(placeholder="what did you see?", id="note-input")
 
+    def draft(self) -> str:
+        return self.query_one(Input).value.strip() if self.is_mounted else ""
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         self.dismiss(text or None)

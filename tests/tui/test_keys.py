@@ -112,6 +112,7 @@ async def test_estop_f12_from_inside_the_note_modal_and_bang_types_in_the_note(f
         await pilot.pause()
         assert fake.stops == ["key"]
         assert not isinstance(app.screen, NoteScreen)
+        assert fake.notes == ["x!"]  # the half-typed note is kept, not lost to the stop
 
 
 async def test_estop_twice_stops_once(fake: FakeSession) -> None:

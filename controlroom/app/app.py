@@ -146,7 +146,7 @@ class ControlRoomApp(App[int]):
         self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
         self._refresh_panes()
         self._pump()
-        if (self._clock_tick and self.feed.clock() is not None) or self.feed.mode == "live":
+        if self._clock_tick and (self.feed.mode == "live" or self.feed.clock() is not None):
             self.set_interval(1.0, self._tick_clock)
 
     # ---- the feed ---------------------------------------------------------------------------------------

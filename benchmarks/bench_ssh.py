@@ -123,8 +123,8 @@ async def _bench(lab: Lab, n: int) -> None:
               f"({ROUNDS} rounds)")
         print(f"   {n} hosts: e-stop with revert+verify fused in one command per host: median "
               f"{_ms(statistics.median(fused))}, p99 {_ms(_p99(fused))}")
-        print(f"   {n} hosts: e-stop / round trip = {stop / rtt:.1f} (3 commands per host, {n} hosts sharing "
-              f"{os.cpu_count()} CPUs)")
+        print(f"   {n} hosts: e-stop / round trip = {stop / rtt:.1f} (revert then verify: 2 commands per host, "
+              f"{n} hosts sharing {os.cpu_count()} CPUs)")
     finally:
         await asyncio.gather(*(ex.close() for ex in execs.values()))
 

@@ -27,15 +27,18 @@ class EmergencyStopControl(Widget):
     stopping: reactive[bool] = reactive(False)
     keys: reactive[str] = reactive("F12 or !")
 
-    def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
+    def __init__(self, *, read_only: bool = False, replay: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.read_only = read_only
+        self.read_only = read_only or replay
+        self.replay = replay
         self.set_class(read_only, "-read-only")
 
     def watch_stopping(self, stopping: bool) -> None:
         self.set_class(stopping, "-stopping")
 
     def render(self) -> Text:
+        if self.replay:
+            return Text("REPLAY\nnothing here touches\na target", justify="center")
         if self.read_only:
             return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
         if self.stopping:

@@ -122,7 +122,7 @@ class ControlRoomApp(App[int]):
         header, rollback, step, metrics, blast, timeline, log = self._panes
         with Horizontal(id="top"):
             yield header
-            yield EmergencyStopControl(read_only=self.read_only, id="estop")
+            yield EmergencyStopControl(read_only=self.read_only, replay=mode == "replay", id="estop")
         # One grid; the breakpoint classes in controlroom.tcss rearrange it for 80x24 and for big terminals.
         with Grid(id="body"):
             with Vertical(id="stepbox"):

@@ -29,7 +29,7 @@ class PreflightScreen(Screen[None]):
         # Built here, not in compose: the app may show the state before the screen is mounted.
         self.header = RoomHeader(mode, id="pf-header")
         self.pane = PreflightPane(id="preflight-pane", read_only=read_only)
-        self.estop = EmergencyStopControl(read_only=read_only, id="pf-estop")
+        self.estop = EmergencyStopControl(read_only=read_only, replay=mode == "replay", id="pf-estop")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ["TEXTUAL_ANIMATIONS"] = "none"  # read by textual.constants at import: set before Textual loads
+os.environ.pop("NO_COLOR", None)  # snapshots must not depend on the runner's colour preference
 
 import asyncio
 import io

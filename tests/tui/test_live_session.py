@@ -58,7 +58,13 @@ class Host:
 
 
 class SteadySource:
+    """ok_rate is 1.0 unless `host` is faulted and `hurts` is set: then the fault really hurts."""
+
     name = "fake"
+
+    def __init__(self, host: Host | None = None, hurts: bool = False) -> None:
+        self.host = host
+        self.hurts = hurts
 
     def series(self) -> list[str]:
         return ["ok_rate"]
@@ -67,7 +73,8 @@ class SteadySource:
         return None
 
     async def sample(self) -> dict[str, float | None]:
-        return {"ok_rate": 1.0}
+        hurt = self.hurts and self.host is not None and self.host.faulted
+        return {"ok_rate": 0.5 if hurt else 1.0}
 
     async def close(self) -> None:
         return None
@@ -81,7 +88,7 @@ def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Host:
     return Host()
 
 
-def make_session(host: Host, journal: Path) -> tuple[Session, InteractiveFacilitator]:
+def make_session(host: Host, journal: Path, hurts: bool = False) -> tuple[Session, InteractiveFacilitator]:
     scenario = Scenario(
         name="tui-live", hypothesis="ok_rate stays up", environment="test",
         targets={"t1": Target(name="t1", kind="local")},
@@ -93,7 +100,7 @@ def make_session(host: Host, journal: Path) -> tuple[Session, InteractiveFacilit
         stop_when=StopWhen(conditions=("ok_rate < 0.8",)),
     )
     facilitator = InteractiveFacilitator()
-    session = Session(scenario, journal_path=journal, facilitator=facilitator, sources=[SteadySource()],  # type: ignore[list-item]
+    session = Session(scenario, journal_path=journal, facilitator=facilitator, sources=[SteadySource(host, hurts)],  # type: ignore[list-item]
                       executor_factory=lambda t: MemoryExecutor(t.name, host.handle), control=False)
     return session, facilitator
 
@@ -154,3 +161,20 @@ async def test_quitting_at_a_gate_ends_the_journal_cleanly(host: Host, tmp_path:
     events = read_journal(journal).events
     assert events[-1].type == "session-ended" and events[-1].get("outcome") == "aborted"
     assert not [e for e in events if e.type == "fault-injecting"]
+
+
+async def test_a_breach_rolls_back_by_itself_and_the_room_shows_it(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "breach.jsonl"
+    session, facilitator = make_session(host, journal, hurts=True)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None, "the gate opens")
+        await pilot.press("c")
+        await until(pilot, lambda: app.state.ended, "the stop condition rolls back and the session ends")
+        await pilot.pause()
+        text = screen_text(app)
+        assert not host.faulted
+        assert any(m.kind == "breach" for m in app.state.markers)
+        assert "⚠" in text and "VERDICT: all clean" in text
+        assert app.state.targets["t1"].state == "clean"
+        assert app.state.outcome == "rolled-back"

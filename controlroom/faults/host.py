@@ -285,9 +285,15 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
     return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo))
 
 
+def _req(name: str, script: str, message: str, target: Target) -> Requirement:
+    """A check whose only output, on failure, is `message`: the same one line wherever it is shown."""
+    quiet = f"{{ {script}\n}} >/dev/null 2>&1 || {{ echo {q(message)} >&2; exit 1; }}"
+    return Requirement(name, Shell(quiet, sudo=target.sudo), message)
+
+
 def _tool(name: str, tool: str, target: Target, package: str, why: str) -> Requirement:
-    return Requirement(f"tool:{tool}", Shell(f"command -v {q(tool)} >/dev/null", sudo=target.sudo),
-                       f"{target.name}: {tool} is not installed (package {package}); {why}")
+    return _req(f"tool:{tool}", f"command -v {q(tool)}", f"{target.name}: {tool} is not installed (package {package}); "
+                f"{why}", target)
 
 
 def _sudo_req(target: Target) -> tuple[Requirement, ...]:
@@ -339,10 +345,10 @@ def _netem_builder(kind: str, leaf: Callable[[FaultSpec], list[str]], describe: 
         where = f" to {', '.join(peers)}" if peers else ""
         requires = (
             _tool("tc", "tc", target, "iproute2", f"{kind} needs it"),
-            Requirement("qdisc:netem", Shell(_qdisc_probe(["netem", "delay", "1ms"]), sudo=target.sudo),
-                        f"{target.name}: kernel has no sch_netem; {kind} cannot be injected"),
-            Requirement("qdisc:htb", Shell(_qdisc_probe(["htb"]), sudo=target.sudo),
-                        f"{target.name}: kernel has no sch_htb; {kind} cannot be injected"),
+            _req("qdisc:netem", _qdisc_probe(["netem", "delay", "1ms"]),
+                 f"{target.name}: kernel has no sch_netem; {kind} cannot be injected", target),
+            _req("qdisc:htb", _qdisc_probe(["htb"]), f"{target.name}: kernel has no sch_htb; {kind} cannot be injected",
+                 target),
         )
         return _plan(spec, target, ctx, f"{describe(spec)} on {target.name} {dev}{where}",
                      _tc_inject(dev, ["netem", *leaf(spec)], v4, v6, whole_interface=not peers),
@@ -386,11 +392,10 @@ def _build_bandwidth(spec: FaultSpec, target: Target, ctx: PlanContext) -> Fault
     leaf = ["tbf", "rate", f"{rate}bit", "burst", str(max(burst, 1600)), "latency", _ms(queue)]
     requires = (
         _tool("tc", "tc", target, "iproute2", "bandwidth needs it"),
-        Requirement("qdisc:htb", Shell(_qdisc_probe(["htb"]), sudo=target.sudo),
-                    f"{target.name}: kernel has no sch_htb; bandwidth cannot be injected"),
-        Requirement("qdisc:tbf", Shell(_qdisc_probe(["tbf", "rate", "1mbit", "burst", "32k", "latency", "400ms"]),
-                                       sudo=target.sudo),
-                    f"{target.name}: kernel has no sch_tbf; bandwidth cannot be injected"),
+        _req("qdisc:htb", _qdisc_probe(["htb"]), f"{target.name}: kernel has no sch_htb; bandwidth cannot be injected",
+             target),
+        _req("qdisc:tbf", _qdisc_probe(["tbf", "rate", "1mbit", "burst", "32k", "latency", "400ms"]),
+             f"{target.name}: kernel has no sch_tbf; bandwidth cannot be injected", target),
     )
     where = f" to {', '.join(peers)}" if peers else ""
     return _plan(spec, target, ctx, f"bandwidth capped at {_rate_text(rate)} on {target.name} {dev}{where} "
@@ -416,9 +421,8 @@ def _set(addrs: list[str]) -> str:
 def _nft_requires(target: Target, kind: str) -> tuple[Requirement, ...]:
     return (
         _tool("nft", "nft", target, "nftables", f"{kind} needs it"),
-        Requirement("nft:usable", Shell("nft list tables >/dev/null", sudo=target.sudo),
-                    f"{target.name}: `nft list tables` fails (not root, or no nf_tables in the kernel); "
-                    f"{kind} cannot be injected"),
+        _req("nft:usable", "nft list tables", f"{target.name}: `nft list tables` fails (not root, or no nf_tables "
+             f"in the kernel); {kind} cannot be injected", target),
     )
 
 
@@ -572,10 +576,9 @@ UNIT = Param("unit", _unit, required=True, doc="systemd unit, e.g. nginx.service
 
 def _build_service_stop(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
     unit = arg(spec, UNIT)
-    requires = (Requirement("systemd", Shell("command -v systemctl >/dev/null && [ -d /run/systemd/system ]",
-                                             sudo=target.sudo),
-                            f"{target.name}: no systemd (systemctl missing or not running); "
-                            f"service-stop cannot be injected"),)
+    requires = (_req("systemd", "command -v systemctl && [ -d /run/systemd/system ]",
+                     f"{target.name}: no systemd (systemctl missing or not running); service-stop cannot be injected",
+                     target),)
     return _plan(spec, target, ctx, f"stop {unit} on {target.name}",
                  sh("systemctl", "stop", "--", unit), sh("systemctl", "start", "--", unit),
                  sh("systemctl", "is-active", "--quiet", "--", unit), requires)

@@ -1,0 +1,73 @@
+"""End to end in the lab: a kernel without netem stops `controlroom run` in pre-flight with the exact one-line
+reason, unless the step's fault is marked optional, in which case it is skipped and nothing is injected."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controlroom.lab.netns import Lab
+from tests.lab.fixtures import assert_clean, needs_lab
+
+pytestmark = [pytest.mark.root, needs_lab]
+
+SCENARIO = """\
+version: 1
+name: lab-netem
+hypothesis: latency on h1 is survivable
+environment: lab
+targets:
+  h1: {{ssh: h1}}
+blast_radius:
+  max_targets: 1
+  max_duration: 1m
+  allowed_environments: [lab]
+steps:
+  - id: slow
+    title: 300 ms on h1
+    fault: {{type: latency, target: h1, delay: 300ms, optional: {optional}}}
+    duration: 1s
+    confirm: false
+"""
+MESSAGE = "h1: kernel has no sch_netem; latency cannot be injected"
+
+
+def has_netem() -> bool:
+    probe = ["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def run(lab: Lab, tmp_path: Path, optional: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+    scenario = tmp_path / f"netem-{optional}.yaml"
+    scenario.write_text(SCENARIO.format(optional=optional))
+    journal = tmp_path / f"netem-{optional}.jsonl"
+    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                           str(journal), str(scenario)], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    return proc, events
+
+
+@pytest.mark.skipif(has_netem(), reason="this kernel has sch_netem")
+def test_missing_netem_refuses_the_run_with_the_exact_message(lab: Lab, tmp_path: Path) -> None:
+    proc, events = run(lab, tmp_path, "false")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    netem = [e for e in events if e["type"] == "preflight-check" and e["check"] == "qdisc:netem"]
+    assert [(e["ok"], e["detail"]) for e in netem] == [(False, MESSAGE)]
+    assert not any(e["type"] == "fault-injecting" for e in events)
+    assert_clean(lab, "h1")
+
+
+@pytest.mark.skipif(has_netem(), reason="this kernel has sch_netem")
+def test_missing_netem_skips_an_optional_fault_and_the_run_goes_on(lab: Lab, tmp_path: Path) -> None:
+    proc, events = run(lab, tmp_path, "true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert any(e["type"] == "warning" and MESSAGE in str(e["message"]) for e in events)
+    assert not any(e["type"] == "fault-injecting" for e in events)
+    assert_clean(lab, "h1")

@@ -240,9 +240,8 @@ def _tc_inject(dev: str, leaf: list[str], v4: list[str], v6: list[str], whole_in
 def _qdisc_probe(kind_args: list[str]) -> str:
     """Non-destructive: try the qdisc in a throwaway network namespace's loopback; fall back to module lists."""
     name = kind_args[0]
-    return ("command -v tc >/dev/null || { echo 'tc (iproute2) is not installed' >&2; exit 1; }; "
-            f"if unshare -n true 2>/dev/null; then unshare -n {sh('tc', 'qdisc', 'add', 'dev', 'lo', 'root', *kind_args)} "
-            ">/dev/null 2>&1; else modinfo sch_" + name + " >/dev/null 2>&1 || grep -qw sch_" + name + " /proc/modules; fi")
+    return (f"if unshare -n true; then unshare -n {sh('tc', 'qdisc', 'add', 'dev', 'lo', 'root', *kind_args)}; "
+            f"else modinfo sch_{name} || grep -qw sch_{name} /proc/modules; fi")
 
 
 def _leash_files(fault_id: str) -> tuple[str, str]:
@@ -287,7 +286,7 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
 
 def _req(name: str, script: str, message: str, target: Target) -> Requirement:
     """A check whose only output, on failure, is `message`: the same one line wherever it is shown."""
-    quiet = f"{{ {script}\n}} >/dev/null 2>&1 || {{ echo {q(message)} >&2; exit 1; }}"
+    quiet = f"{{ {script}; }} >/dev/null 2>&1 || {{ echo {q(message)} >&2; exit 1; }}"
     return Requirement(name, Shell(quiet, sudo=target.sudo), message)
 
 

@@ -213,6 +213,10 @@ class DemoService:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, _BadRequest):
             pass
+        except asyncio.CancelledError:
+            # stop() cancels open connections. Ending normally matters: asyncio's start_server callback
+            # (Python 3.11) calls task.exception() and logs a cancelled handler as an unhandled error.
+            pass
         finally:
             self._connections.discard(task)
             writer.close()

@@ -244,7 +244,7 @@ class SshExecutor:
         remaining = max(0.1, action.timeout - (time.monotonic() - started))
         try:
             proc = await conn.run(self.command(action), check=False, timeout=remaining, request_pty=False,
-                                  stdin=asyncssh.DEVNULL)
+                                  stdin=asyncssh.DEVNULL, errors="replace")
         except asyncssh.TimeoutError as err:
             return ActionResult(ok=False, status=err.exit_status, stdout=_text(err.stdout), stderr=_text(err.stderr),
                                 error=f"timed out after {action.timeout:g}s on {self.target}",

@@ -53,6 +53,8 @@ class TestInLab:
                 res = await ex.run(Shell("tty; echo err >&2; exit 3", ok_codes=(3,)))
                 assert res.ok and res.status == 3
                 assert res.stdout.strip() == "not a tty" and res.stderr.strip() == "err"
+            binary = await ex.run(Shell("printf 'a\\377b'"))  # not UTF-8: replaced, never an exception
+            assert binary.ok and binary.stdout == "a\ufffdb"
             assert ex.connects == 1
             peer = ex.control_peer
             assert peer is not None and peer[2] == lab.host("h1").ip and peer[3] == 22

@@ -34,7 +34,7 @@ def _read_pid(pidfile: str) -> str:
     """Sets $pid from the pidfile, or fails the script saying why; never lets through 0, 1 or a negative."""
     return (f"pid=$(cat {q(pidfile)} 2>/dev/null); "
             f'case "$pid" in ""|*[!0-9]*) echo {q(f"no pid in {pidfile}")} >&2; exit 1;; esac; '
-            f'[ "$pid" -gt 1 ] || {{ echo {q(f"refusing pid $pid from {pidfile}")} >&2; exit 1; }}')
+            f'[ "$pid" -gt 1 ] || {{ echo "refusing pid $pid from "{q(pidfile)} >&2; exit 1; }}')
 
 
 def _read_pid_or_done(pidfile: str) -> str:
@@ -45,7 +45,7 @@ def _read_pid_or_done(pidfile: str) -> str:
 
 def _alive_check(pidfile: str, target: str) -> str:
     return (f'{_read_pid(pidfile)}; [ -d "/proc/$pid" ] || '
-            f'{{ echo {q(f"{target}: process $pid from {pidfile} is not running")} >&2; exit 1; }}')
+            f'{{ echo {q(target + ": process")}" $pid from "{q(pidfile)}" is not running" >&2; exit 1; }}')
 
 
 def resume_script(pidfile: str) -> str:

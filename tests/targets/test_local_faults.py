@@ -118,11 +118,15 @@ async def test_pause_refuses_a_pidfile_that_holds_no_pid(tmp_path):
         bogus.write_text(content)
         plan = _plan("process-pause", "bogus", pidfile=str(bogus))
         result = await _run(ex, plan.inject)
-        assert not result.ok and ("no pid in" in result.detail or "refusing pid" in result.detail), content
+        assert not result.ok, content
+        assert result.detail in (f"no pid in {bogus}", f"refusing pid {content.strip()} from {bogus}"), result.detail
         assert (await _run(ex, plan.revert)).ok  # nothing to resume is not a failure
     missing = _plan("process-pause", "missing", pidfile=str(tmp_path / "nope.pid"))
     result = await _run(ex, tuple(r.check for r in missing.requires))
     assert not result.ok
+    bogus.write_text("999999999\n")
+    result = await _run(ex, tuple(r.check for r in plan.requires))
+    assert result.detail == f"here: process 999999999 from {bogus} is not running"
 
 
 def test_pidfile_paths_that_could_smuggle_shell_are_refused():

@@ -107,7 +107,7 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
         f"{STATE_DIR}; old=$(cat {killed} 2>/dev/null); end=$(( $(date +%s) + {secs} )); "
         f"while :; do pid=$(cat {q(pidfile)} 2>/dev/null); "
         'case "$pid" in ""|*[!0-9]*) ;; *) '
-        f'if [ -d "/proc/$pid" ] && {{ [ "$pid" != "$old" ] || [ ! -e {killed} ]; }}; then exit 0; fi;; esac; '
+        f'if [ -d "/proc/$pid" ] && {{ [ "$pid" != "$old" ] || [ ! -e {killed} ]; }}; then rm -f {killed}; exit 0; fi;; esac; '
         '[ "$(date +%s)" -ge "$end" ] && break; sleep 0.2; done; '
         f"echo {q(f'the process of {pidfile} is not running again after {format_duration(check)}')} >&2; exit 1"
     )

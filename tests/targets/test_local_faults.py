@@ -172,6 +172,9 @@ async def test_kill_check_fails_when_nothing_restarts_the_process(sleeper, tmp_p
     proc.wait(timeout=2)
     result = await _run(ex, plan.verify)
     assert not result.ok and "is not running again after 1s" in result.detail
+    killed = _leash_files(plan.fault_id)[0].replace("/leash-", "/killed-")
+    assert _read_pid(killed) == proc.pid  # kept: the unconfirmed kill names the pid it killed
+    os.remove(killed)
 
 
 def _running(pid: int) -> bool:

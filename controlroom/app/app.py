@@ -67,6 +67,7 @@ class ControlRoomApp(App[int]):
         Binding("a", "decide('abort')", "Abort", id="abort"),
         Binding("n", "note", "Note", id="note"),
         Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
+        Binding("z", "zoom", "Zoom", id="zoom", show=False),  # in help and palette: 80 cols are few
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
         # Replay only (hidden otherwise): playback, never anything that touches a target.
@@ -83,6 +84,7 @@ class ControlRoomApp(App[int]):
         "abort": "abort the session at this gate",
         "note": "add a timestamped note to the journal",
         "preflight": "show the pre-flight checklist",
+        "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
         "help": "this help",
         "quit": "quit (asks first, and reverts, while faults are active)",
         "replay-pause": "replay: pause / play",
@@ -211,6 +213,11 @@ class ControlRoomApp(App[int]):
         stopping = rollback.has_class("-visible")
         if stepbox.has_class("-stopping") != stopping:
             stepbox.set_class(stopping, "-stopping")
+        # A gate or a stop is never hidden by a zoomed pane: the step card comes back above it.
+        urgent = stopping or state.active_gate()
+        body = self.query_one("#body")
+        if body.has_class("-urgent") != urgent:
+            body.set_class(urgent, "-urgent")
         self._follow_preflight()
         for screen in self.screen_stack:
             if isinstance(screen, PreflightScreen):
@@ -314,6 +321,24 @@ class ControlRoomApp(App[int]):
             screen = PreflightScreen(self.feed.mode, self.read_only)
             screen.show(self.state)
             self.push_screen(screen)
+
+    def action_zoom(self) -> None:
+        """Cycle the zoomed pane: metrics, blast radius, timeline, log, then back to the room.
+
+        Done with CSS classes rather than Screen.maximize: the header and the red stop stay on screen.
+        """
+        if self.screen is not self.default_screen:
+            return
+        order = [self.query_one(MetricsPane), self.query_one(BlastRadiusPane), self.query_one(FaultTimeline),
+                 self.query_one(EventLogPane)]
+        current = next((i for i, p in enumerate(order) if p.has_class("-zoom")), None)
+        for pane in order:
+            pane.remove_class("-zoom")
+        nxt = 0 if current is None else current + 1
+        body = self.query_one("#body")
+        if nxt < len(order):
+            order[nxt].add_class("-zoom")
+        body.set_class(nxt < len(order), "-zoomed")
 
     def action_help(self) -> None:
         rows = []

@@ -7,7 +7,7 @@ from controlroom.widgets.too_small import TooSmall
 
 from controlroom.app import fixtures
 from controlroom.app.app import ControlRoomApp
-from controlroom.app.feeds import EventListFeed, LiveFeed
+from controlroom.app.feeds import EventListFeed, LiveFeed, RecordingControls
 from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from tests.tui.conftest import FakeSession, screen_text
@@ -387,3 +387,33 @@ async def test_lost_telemetry_is_shown_until_restored() -> None:
         app.receive(fixtures.ev("telemetry-restored", 130.0, source="prober"))
         await pilot.pause()
         assert "telemetry LOST" not in screen_text(app).split("Event log")[0]
+
+
+async def test_zoom_cycles_through_the_panes_and_back_keeping_the_stop_in_view() -> None:
+    app = ControlRoomApp(EventListFeed(fixtures.mid_step_events(), mode="live", controls=RecordingControls()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "orders_rows" in text and "Blast radius" not in text
+        assert "stop if < 0.95" in text  # the zoomed metrics pane has room for each series' thresholds
+        assert "EMERGENCY STOP" in text
+        await pilot.press("z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Blast radius" in text and "Metrics" not in text and "EMERGENCY STOP" in text
+        await pilot.press("z", "z", "z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Blast radius" in text and "Metrics" in text and "Timeline" in text
+
+
+async def test_a_gate_is_not_hidden_by_a_zoomed_pane() -> None:
+    app = ControlRoomApp(EventListFeed(fixtures.gate_events(), mode="live", controls=RecordingControls()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "INJECT?" in text and "orders_rows" in text and "Blast radius" not in text

@@ -1,5 +1,6 @@
-"""Pre-flight: before anything is injected, prove every target reachable, every tool present, nothing to
-clobber, the metrics answering and the blast radius within limits. Every check is journaled as it finishes.
+"""Pre-flight: before anything is injected, prove every target reachable (host key verified), every tool
+present, nothing to clobber, the metrics answering and the environment allowed. Every check is journaled as
+it finishes; hosts are checked in parallel.
 """
 
 from __future__ import annotations
@@ -7,29 +8,49 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from controlroom.engine.preflight_host import Check, preflight_host
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
-from controlroom.targets.base import Action, HttpRequest, Shell
+from controlroom.targets.base import Action, HttpRequest
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
 
 
-def reachability_check(kind: str, url: str | None) -> Action | None:
-    if kind in ("ssh", "local"):
-        return Shell("true", timeout=10.0)
-    if kind == "http" and url:
-        # Any HTTP answer proves the admin endpoint is there; the fault's own verify says whether it is clean.
-        return HttpRequest("GET", url.rstrip("/") + "/", timeout=5.0, ok_status=tuple(range(100, 600)))
-    return None
+def http_reachability(url: str) -> Action:
+    # Any HTTP answer proves the admin endpoint is there; the fault's own verify says whether it is clean.
+    return HttpRequest("GET", url.rstrip("/") + "/", timeout=5.0, ok_status=tuple(range(100, 600)))
 
 
-async def _check(session: Session, name: str, target: str | None, action: Action, message: str) -> tuple[bool, str]:
-    assert target is not None
-    res = await session.run_on(target, action)
-    detail = "ok" if res.ok else f"{message}" + (f" ({res.detail})" if res.detail and res.detail not in message else "")
-    session.emit("preflight-check", check=name, target=target, ok=res.ok, detail=detail)
-    return res.ok, detail
+async def _http_target(session: Session, name: str, plans: list[FaultPlan]) -> list[Check]:
+    """Admin-endpoint targets: reachable, then each plan's requirements and clobber checks (once each)."""
+    checks: list[Check] = []
+
+    def add(check: str, ok: bool, detail: str) -> bool:
+        c = Check(check, name, ok, detail)
+        checks.append(c)
+        session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
+        return ok
+
+    url = session.scenario.targets[name].url or ""
+    res = await session.run_on(name, http_reachability(url))
+    if not add("reachable", res.ok, "ok" if res.ok else f"{name}: not reachable ({res.detail})"):
+        return checks
+    seen: set[str] = set()
+    for plan in plans:
+        for req in plan.requires:
+            if req.name not in seen:
+                seen.add(req.name)
+                r = await session.run_on(name, req.check)
+                add(req.name, r.ok, "ok" if r.ok else req.message)
+        for action in plan.clobber_check:
+            key = repr(action)
+            if key not in seen:
+                seen.add(key)
+                r = await session.run_on(name, action)
+                add("nothing to clobber", r.ok, "ok" if r.ok else
+                    f"{name}: a previous fault is still in place ({r.detail}); run `controlroom recover JOURNAL`")
+    return checks
 
 
 async def run_preflight(session: Session) -> set[str]:
@@ -45,51 +66,37 @@ async def run_preflight(session: Session) -> set[str]:
         failures.append(f"environment {sc.environment!r} is not allowed")
 
     plans: list[FaultPlan] = [p for sp in session.step_plans for p in sp.faults]
-    targets = sorted({p.target for p in plans})
-    reach_ok: dict[str, bool] = {}
+    by_target: dict[str, list[FaultPlan]] = {}
+    for p in plans:
+        by_target.setdefault(p.target, []).append(p)
 
-    async def reach(name: str) -> None:
-        t = sc.targets[name]
-        action = reachability_check(t.kind, t.url)
-        if action is None:
-            reach_ok[name] = True
-            return
-        good, detail = await _check(session, "reachable", name, action, f"{name}: not reachable")
-        reach_ok[name] = good
-        if not good:
-            failures.append(detail)
+    def journal(c: Check) -> None:
+        session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
 
-    await asyncio.gather(*(reach(n) for n in targets))
+    async def check_target(name: str) -> list[Check]:
+        mine = by_target[name]
+        if sc.targets[name].kind in ("ssh", "local"):
+            try:
+                return await preflight_host(session.executor(name), mine, on_check=journal)
+            except Exception as err:  # an executor that cannot even be built is an unreachable target
+                c = Check("reachable", name, False, f"{name}: {err}")
+                journal(c)
+                return [c]
+        return await _http_target(session, name, mine)
 
-    # Two faults on one host often need the same tool: run each distinct check once per target.
-    done: dict[tuple[str, str, str], asyncio.Future[tuple[bool, str]]] = {}
-
-    async def once(name: str, target: str, action: Action, message: str) -> tuple[bool, str]:
-        key = (target, name, repr(action))
-        if key not in done:
-            done[key] = asyncio.ensure_future(_check(session, name, target, action, message))
-        return await done[key]
-
-    async def plan_checks(plan: FaultPlan) -> None:
-        if not reach_ok.get(plan.target, False):
-            return
-        for req in plan.requires:
-            good, detail = await once(req.name, plan.target, req.check, req.message)
-            if not good:
-                if plan.spec.optional:
-                    skip.add(plan.fault_id)
-                    session.emit("warning", message=f"{detail}; optional fault {plan.fault_id} will be skipped")
-                else:
-                    failures.append(detail)
-                return
-        for action in plan.clobber_check:
-            good, detail = await once(
-                "nothing to clobber", plan.target, action,
-                f"{plan.target}: a previous fault is still in place; run `controlroom recover JOURNAL` first")
-            if not good:
-                failures.append(detail)
-
-    await asyncio.gather(*(plan_checks(p) for p in plans))
+    results = await asyncio.gather(*(check_target(n) for n in sorted(by_target)))
+    for checks in results:
+        for c in checks:
+            if c.ok:
+                continue
+            # A missing capability only some optional faults need skips those faults instead of the session.
+            needing = [p for p in by_target[c.target] if any(r.name == c.name for r in p.requires)]
+            if needing and all(p.spec.optional for p in needing):
+                skip.update(p.fault_id for p in needing)
+                session.emit("warning", message=f"{c.detail}; optional fault(s) "
+                                                f"{', '.join(p.fault_id for p in needing)} will be skipped")
+            else:
+                failures.append(c.detail)
 
     for src in session.sources:
         try:

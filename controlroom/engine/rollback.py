@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import Step
-from controlroom.targets.base import Action, ActionResult
+from controlroom.targets.base import Action, ActionResult, Shell
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
 
 VERIFY_ATTEMPTS = 3
 VERIFY_PAUSE = 0.2
+RECONFIRM_EVERY = 2.0
 
 
 @dataclass
@@ -29,6 +30,26 @@ class ActiveFault:
     step: str
     state: str = "injecting"  # injecting | active | reverting
     task: asyncio.Task[bool] | None = field(default=None, repr=False)
+
+
+def fused_revert(plan: FaultPlan) -> Shell | None:
+    """Revert, verify and (only when verified) disarm the leash in ONE command: one round trip per host.
+
+    An e-stop on many hosts is dominated by command start-up, so this halves it. Only for plans made
+    of shell actions with one sudo setting; when it fails, the step-by-step path runs and names the cause.
+    """
+    actions = [*plan.revert, *plan.verify, *([plan.leash.disarm] if plan.leash else [])]
+    if not actions or not all(isinstance(a, Shell) for a in actions):
+        return None
+    shells = [a for a in actions if isinstance(a, Shell)]
+    if len({a.sudo for a in shells}) != 1:
+        return None
+    revert = "".join(f"( {a.script}\n) >/dev/null 2>&1\n" for a in plan.revert if isinstance(a, Shell))
+    verify = " && ".join(f"( {a.script}\n)" for a in plan.verify if isinstance(a, Shell)) or "true"
+    disarm = f"( {plan.leash.disarm.script}\n) >/dev/null 2>&1\n" if plan.leash and isinstance(
+        plan.leash.disarm, Shell) else ""
+    script = f"{revert}if {verify}\nthen\n{disarm}true\nelse\nfalse\nfi"
+    return Shell(script, sudo=shells[0].sudo, timeout=min(30.0, sum(a.timeout for a in shells)))
 
 
 def spec_doc(plan: FaultPlan) -> dict[str, Any]:
@@ -40,12 +61,12 @@ class Rollback:
         self.s = session
         self.active: dict[str, ActiveFault] = {}
         self.triggered = False
-        self._unconfirmed: dict[str, str] = {}  # fault id -> target
+        self._unconfirmed: dict[str, FaultPlan] = {}  # fault id -> plan, retried until confirmed
         self._running: asyncio.Task[None] | None = None
 
     @property
     def unconfirmed(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self._unconfirmed.values())))
+        return tuple(sorted({p.target for p in self._unconfirmed.values()}))
 
     # ---- inject ---------------------------------------------------------------------------------------------
 
@@ -122,28 +143,48 @@ class Rollback:
             with contextlib.suppress(BaseException):
                 await af.task
         af.state = "reverting"
+        fused = fused_revert(plan)
+        if fused is not None and (await self.s.run_on(plan.target, fused)).ok:
+            self.active.pop(plan.fault_id, None)
+            self._unconfirmed.pop(plan.fault_id, None)
+            self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True, warnings=[])
+            return
+        await self._revert_stepwise(plan)
+
+    async def _revert_stepwise(self, plan: FaultPlan, *, reconfirm: bool = False) -> bool:
         errors = []
         for action in plan.revert:  # every revert action runs, even after one fails
             res = await self.s.run_on(plan.target, action)
             if not res.ok:
                 errors.append(res.detail)
         verified = await self._verify(plan)
-        if plan.leash is not None:
+        # The leash stays armed until the fault is confirmed gone: it is the last line of defence.
+        if verified.ok and plan.leash is not None:
             res = await self.s.run_on(plan.target, plan.leash.disarm)
             if not res.ok:
                 errors.append(f"leash not disarmed: {res.detail}")
         self.active.pop(plan.fault_id, None)
         if verified.ok:
             self._unconfirmed.pop(plan.fault_id, None)
+            extra = {"reconfirmed": True} if reconfirm else {}
             self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
-                        warnings=errors)
-        else:
-            self._unconfirmed[plan.fault_id] = plan.target
+                        warnings=errors, **extra)
+            return True
+        if not reconfirm:
+            self._unconfirmed[plan.fault_id] = plan
             detail = verified.detail
             if errors:
                 detail = f"{detail}; revert said: {'; '.join(errors)}"
             self.s.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target,
                         error=f"could not confirm the fault is gone: {detail}")
+        return False
+
+    async def reconfirm(self, within: float) -> None:
+        """Keep reverting and verifying unconfirmed faults (a host whose link came back) for `within` seconds."""
+        deadline = self.s.now() + within
+        while self._unconfirmed and self.s.now() < deadline:
+            await self.s.clock.sleep(RECONFIRM_EVERY)
+            await asyncio.gather(*(self._revert_stepwise(p, reconfirm=True) for p in list(self._unconfirmed.values())))
 
     async def revert_step(self, step_id: str, reason: str) -> None:
         """The normal end of a step: revert its faults in parallel, through the same code as a rollback."""

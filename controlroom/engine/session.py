@@ -66,6 +66,7 @@ class Session:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     control: bool = True  # open a control socket for `controlroom stop`
     recovery_timeout: float | None = None  # default: derived from criteria and window
+    reconfirm_for: float | None = None  # how long unconfirmed reverts are retried; default leash grace + 5s
 
     def __post_init__(self) -> None:
         self.journal_path = Path(self.journal_path)
@@ -258,6 +259,11 @@ class Session:
                 break
             if result.outcome == "failed" and sp.step.abort_on_failure:
                 break
+        if self.rollback.unconfirmed:
+            # A target cut off mid-revert may come back: keep trying for as long as its leash could hold a fault.
+            self.set_state("reverting")
+            await self.rollback.reconfirm(self.reconfirm_for if self.reconfirm_for is not None
+                                          else self.leash_grace + 5.0)
         return self._conclude(results)
 
     def _judge_criteria(self) -> bool:

@@ -23,6 +23,7 @@ from controlroom.scenario.model import (
     Target,
 )
 from controlroom.targets.base import Action, ActionResult, Shell
+from tests.doubles import run_fused
 
 
 def _build_flag(spec: FaultSpec, target: Target, ctx: cat.PlanContext) -> FaultPlan:
@@ -62,6 +63,11 @@ class Host:
     def handle(self, action: Action) -> ActionResult:
         assert isinstance(action, Shell)
         cmd = action.script
+        if not self.reachable:
+            return ActionResult(ok=False, error="connection refused")
+        fused = run_fused(cmd, self.handle)
+        if fused is not None:
+            return fused
         self.log.append(cmd)
         if not self.reachable:
             return ActionResult(ok=False, error="connection refused")
@@ -77,6 +83,7 @@ class Host:
             return ActionResult(ok=not self.faulted, status=0 if not self.faulted else 1,
                                 stderr="" if not self.faulted else "flag still set")
         return ActionResult(ok=True, status=0)
+
 
 
 class FakeSource:

@@ -223,3 +223,29 @@ def test_gate_resolves_once() -> None:
         assert await g.future == "confirm"
 
     asyncio.run(go())
+
+
+async def test_a_target_cut_off_during_the_revert_is_confirmed_once_it_is_back(tmp_path: Path) -> None:
+    host = Host("t1")
+    src = FakeSource(ok_rate=1.0)
+
+    def cut() -> None:
+        src.values.update(ok_rate=0.5)  # trips the stop condition...
+        host.reachable = False          # ...and the link to the host goes down with it
+
+    host.on_inject = cut
+    s = _session(tmp_path, make_scenario(fault_step(duration=30.0)), {"t1": host}, src, reconfirm_for=20.0)
+    seen: list[str] = []
+    s.subscribe(lambda e: seen.append(e.type))
+    task = asyncio.ensure_future(s.run())
+    clock: ManualClock = s.clock  # type: ignore[assignment]
+    while "fault-revert-failed" not in seen:
+        await clock.advance(0.1)
+    assert host.faulted and s.rollback.unconfirmed == ("t1",)
+    host.reachable = True
+    src.values["ok_rate"] = 1.0
+    await drive(clock, task)
+    outcome = task.result()
+    assert outcome.unconfirmed == () and not host.faulted
+    reverted = [e for e in read_journal(tmp_path / "j.jsonl").events if e.type == "fault-reverted"]
+    assert reverted[-1].data.get("reconfirmed") is True

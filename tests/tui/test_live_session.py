@@ -26,6 +26,7 @@ from controlroom.scenario.model import (
 )
 from controlroom.targets.base import Action, ActionResult, Shell
 from controlroom.targets.memory import MemoryExecutor
+from tests.doubles import run_fused
 from tests.tui.conftest import screen_text
 
 
@@ -47,6 +48,9 @@ class Host:
 
     def handle(self, action: Action) -> ActionResult:
         assert isinstance(action, Shell)
+        fused = run_fused(action.script, self.handle)
+        if fused is not None:
+            return fused
         self.log.append(action.script)
         if action.script == "inject":
             self.faulted = True

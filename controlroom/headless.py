@@ -66,6 +66,8 @@ class ProgressPrinter:
         if t == "step-briefed":
             faults = "; ".join(f["summary"] for f in d.get("faults", [])) or "observe only"
             return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
+        if t == "step-confirmed" and d.get("gate") == "checklist":
+            return f"checklist {d['decision']}ed by {d.get('by', 'facilitator')}"
         if t == "step-confirmed":
             return f"  {d['decision']}ed by {d.get('by', 'facilitator')}" if d["decision"] != "confirm" else "  confirmed"
         if t == "fault-injecting":
@@ -115,7 +117,13 @@ class TerminalFacilitator:
     """Asks each gate on the terminal: [c]onfirm, [s]kip or [a]bort."""
 
     async def decide(self, gate: Gate) -> Decision:
-        answer = await asyncio.to_thread(input, f"  inject step {gate.step}? [c]onfirm / [s]kip / [a]bort: ")
+        if gate.kind == "checklist":
+            for item in gate.items:
+                print(f"  [ ] {item}", flush=True)
+            question = "  is everything on the checklist done? [c]onfirm / [a]bort: "
+        else:
+            question = f"  inject step {gate.step}? [c]onfirm / [s]kip / [a]bort: "
+        answer = await asyncio.to_thread(input, question)
         return {"c": "confirm", "s": "skip", "a": "abort"}.get(answer.strip().lower()[:1], "abort")  # type: ignore[return-value]
 
 

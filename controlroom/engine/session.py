@@ -241,6 +241,15 @@ class Session:
             outcome = Outcome("preflight-failed", 2, (), str(err))
             self._end(outcome)
             return outcome
+        if self.scenario.checklist:
+            # The humans' checklist ("on-call knows") is a gate too: nothing is injected until it is confirmed.
+            self.set_state("awaiting-confirmation")
+            decision = await self._gate(Gate(kind="checklist", title="checklist", items=self.scenario.checklist))
+            self.emit("step-confirmed", step=None, decision=decision, by="facilitator", gate="checklist")
+            if decision == "abort":
+                outcome = Outcome("aborted", 1, (), "aborted at the checklist")
+                self._end(outcome)
+                return outcome
         self.monitor.start()
         self.set_state("steady-state")
         verdict = await self.monitor.wait_steady("before", self.scenario.steady_state.window)
@@ -316,8 +325,7 @@ class Session:
                 t.cancel()
         return self.stopping
 
-    async def _gate(self, step: Step, index: int) -> str:
-        gate = Gate(kind="step", step=step.id, title=step.title)
+    async def _gate(self, gate: Gate) -> str:
         decider = asyncio.ensure_future(self.facilitator.decide(gate))
         stopper = asyncio.ensure_future(self._stop.wait())
         try:
@@ -348,7 +356,7 @@ class Session:
         if step.confirm:
             self.set_state("awaiting-confirmation")
             self.emit("step-armed", step=step.id)
-            decision = await self._gate(step, index)
+            decision = await self._gate(Gate(kind="step", step=step.id, title=step.title))
             self.emit("step-confirmed", step=step.id, decision=decision, by="facilitator")
         if decision == "skip":
             self.emit("step-completed", step=step.id, outcome="skipped")

@@ -22,7 +22,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "steady-state",         # when ("before" | "after:<step>"), ok, figures{series: value}, failed[]
     "step-briefed",         # step, index, title, brief, expect, duration, faults[{fault,type,target,summary}]
     "step-armed",           # step
-    "step-confirmed",       # step, decision (confirm | skip | abort), by
+    "step-confirmed",       # step (null for the checklist gate), decision (confirm | skip | abort), by, gate?
     "fault-injecting",      # step, fault, fault_type, target, summary, spec{type,target,params}, leash_s, duration
     "fault-injected",       # step, fault, target
     "fault-failed",         # step, fault, target, error

@@ -1,5 +1,6 @@
 """SSH figures on real lab hosts (root): the round-trip floor, parallel pre-flight and injection fan-out, and
-emergency stop — revert all, disarm leashes, verify — for a partition on 20 (and 50) hosts.
+emergency stop through the engine's own rollback path — revert, verify, disarm, journal — for a partition
+on 20 (and 50) hosts.
 
 Brings up its own lab (prefix `cb`, 10.75.0.0/24) and always tears it down.
 """
@@ -11,14 +12,18 @@ import fcntl
 import os
 import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from controlroom.engine.preflight_host import failed, preflight_hosts
+from controlroom.engine.rollback import ActiveFault
+from controlroom.engine.session import Session
 from controlroom.faults.catalogue import PlanContext, build_plan
 from controlroom.faults.plan import FaultPlan
+from controlroom.journal.writer import JournalWriter
 from controlroom.lab.netns import Lab, LabConfig
-from controlroom.scenario.model import FaultSpec, Target
+from controlroom.scenario.model import FaultSpec, Scenario, Target
 from controlroom.targets.base import Shell
 from controlroom.targets.ssh import SshExecutor
 
@@ -37,22 +42,13 @@ def _p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
-async def _revert_one(ex: SshExecutor, plan: FaultPlan, t0: float) -> tuple[bool, float]:
-    """The engine's order: revert, verify, then disarm the leash. Returns (verified, seconds to verified)."""
-    for a in plan.revert:
-        await ex.run(a)
-    ok = all([(await ex.run(a)).ok for a in plan.verify])
-    verified_at = time.perf_counter() - t0
-    assert plan.leash is not None
-    await ex.run(plan.leash.disarm)
-    return ok, verified_at
-
-
-def _fused(plan: FaultPlan) -> Shell:
-    """Revert then verify in one command: what an e-stop could send to save a round trip per host."""
-    body = "\n".join(f"( {a.script}\n)" for a in plan.revert if isinstance(a, Shell))
-    checks = " && ".join(f"( {a.script}\n)" for a in plan.verify if isinstance(a, Shell))
-    return Shell(f"{body}\n{checks}")
+def _session(plans: list[FaultPlan], targets: dict[str, Target], execs: dict[str, SshExecutor],
+             journal: Path) -> Session:
+    """A real Session over the bench's executors: the e-stop figure is the product's own rollback path."""
+    scenario = Scenario(name="bench", hypothesis="", environment="lab", targets=targets, steps=())
+    session = Session(scenario, journal_path=journal, executor_factory=lambda t: execs[t.name], control=False)
+    session._writer = JournalWriter(journal, {"session": "bench"})  # fsync per event, as in a real run
+    return session
 
 
 async def _inject_one(ex: SshExecutor, plan: FaultPlan) -> bool:
@@ -94,37 +90,29 @@ async def _bench(lab: Lab, n: int) -> None:
         preflight_s = time.perf_counter() - t0
         assert not failed(checks), failed(checks)[:1]
 
-        injects, stops, verified = [], [], []
-        for _ in range(ROUNDS):
-            t0 = time.perf_counter()
-            ok = await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
-            injects.append(time.perf_counter() - t0)
-            assert all(ok), "injection failed"
-            t0 = time.perf_counter()
-            results = await asyncio.gather(*(_revert_one(execs[p.target], p, t0) for p in plans))
-            stops.append(time.perf_counter() - t0)
-            verified.append(max(at for _, at in results))
-            assert all(ok for ok, _ in results), "a host could not be verified clean"
-        stop = statistics.median(verified)
-        fused = []
-        for _ in range(ROUNDS):
-            await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
-            t0 = time.perf_counter()
-            res = await asyncio.gather(*(execs[p.target].run(_fused(p)) for p in plans))
-            fused.append(time.perf_counter() - t0)
-            assert all(r.ok for r in res), [r.detail for r in res if not r.ok][:1]
-            await asyncio.gather(*(execs[p.target].run(p.leash.disarm) for p in plans if p.leash))
+        injects, stops = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(ROUNDS):
+                session = _session(plans, targets, execs, Path(tmp) / f"j{r}.jsonl")
+                t0 = time.perf_counter()
+                ok = await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
+                injects.append(time.perf_counter() - t0)
+                assert all(ok), "injection failed"
+                for p in plans:  # what the engine knows after its own inject_all
+                    session.rollback.active[p.fault_id] = ActiveFault(plan=p, step="bench", state="active")
+                t0 = time.perf_counter()
+                await session.emergency_stop("key")
+                stops.append(time.perf_counter() - t0)
+                assert not session.rollback.unconfirmed, f"unconfirmed: {session.rollback.unconfirmed}"
+                session._writer.close()  # type: ignore[union-attr]
+        stop = statistics.median(stops)
         print(f"   {n} hosts: connect all {_ms(connect_s)}; round trip of `true` (median of 50) {_ms(rtt)}; "
               f"`true` on all {n} at once (median of 10) {_ms(fan)}")
         print(f"   {n} hosts: parallel pre-flight (host key, reachable, tools, clobber) {_ms(preflight_s)}; "
               f"injection fan-out (leash + partition) median {_ms(statistics.median(injects))}")
-        print(f"   {n} hosts: e-stop to all reverted and verified: median {_ms(stop)}, p99 {_ms(_p99(verified))}; "
-              f"with leashes disarmed too: median {_ms(statistics.median(stops))}, p99 {_ms(_p99(stops))} "
-              f"({ROUNDS} rounds)")
-        print(f"   {n} hosts: e-stop with revert+verify fused in one command per host: median "
-              f"{_ms(statistics.median(fused))}, p99 {_ms(_p99(fused))}")
-        print(f"   {n} hosts: e-stop / round trip = {stop / rtt:.1f} (revert then verify: 2 commands per host, "
-              f"{n} hosts sharing {os.cpu_count()} CPUs)")
+        print(f"   {n} hosts: e-stop (engine rollback path: revert, verify, disarm, journaled) to all reverted "
+              f"and verified: median {_ms(stop)}, p99 {_ms(_p99(stops))} ({ROUNDS} rounds)")
+        print(f"   {n} hosts: e-stop / round trip = {stop / rtt:.1f} ({n} hosts sharing {os.cpu_count()} CPUs)")
     finally:
         await asyncio.gather(*(ex.close() for ex in execs.values()))
 

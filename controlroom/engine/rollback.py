@@ -204,10 +204,11 @@ class Rollback:
 
     async def _rollback(self, reason: str) -> None:
         afs = list(self.active.values())
-        self.s.emit("rollback-started", reason=reason, faults=[af.plan.fault_id for af in afs],
-                    targets=sorted({af.plan.target for af in afs}))
-        await asyncio.gather(*(self._revert_one(af) for af in afs))
-        self.s.emit("rollback-finished", clean=not self._unconfirmed, unconfirmed=list(self.unconfirmed))
+        with self.s.group_commit():
+            self.s.emit("rollback-started", reason=reason, faults=[af.plan.fault_id for af in afs],
+                        targets=sorted({af.plan.target for af in afs}))
+            await asyncio.gather(*(self._revert_one(af) for af in afs))
+            self.s.emit("rollback-finished", clean=not self._unconfirmed, unconfirmed=list(self.unconfirmed))
 
     async def wait_done(self) -> None:
         if self._running is not None:

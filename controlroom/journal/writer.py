@@ -27,17 +27,22 @@ class JournalWriter:
         doc = {"format": FORMAT, "version": FORMAT_VERSION, **header}
         self._write_line(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str))
 
-    def _write_line(self, line: str) -> None:
+    def _write_line(self, line: str, sync: bool = True) -> None:
         data = (line + "\n").encode("utf-8")
         # One write() per line on an O_APPEND fd: a crash tears at most this line.
         written = os.write(self._fd, data)
         while written < len(data):
             written += os.write(self._fd, data[written:])
-        if self._fsync:
+        if self._fsync and sync:
             os.fsync(self._fd)
 
-    def append(self, event: Event) -> None:
-        self._write_line(event.to_json())
+    def append(self, event: Event, *, sync: bool = True) -> None:
+        """Write one event; `sync=False` defers the fsync to the next synced append or `sync()`."""
+        self._write_line(event.to_json(), sync)
+
+    def sync(self) -> None:
+        if self._fsync and self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:

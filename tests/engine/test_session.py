@@ -249,3 +249,27 @@ async def test_a_target_cut_off_during_the_revert_is_confirmed_once_it_is_back(t
     assert outcome.unconfirmed == () and not host.faulted
     reverted = [e for e in read_journal(tmp_path / "j.jsonl").events if e.type == "fault-reverted"]
     assert reverted[-1].data.get("reconfirmed") is True
+
+
+async def test_a_rollback_reaches_the_disk_with_one_fsync(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    hosts = {n: Host(n) for n in ("a", "b", "c")}
+    faults = tuple(f for n in hosts for f in fault_step(target=n).faults)
+    sc = make_scenario(Step(id="three", title="three", faults=faults, duration=30.0), targets=tuple(hosts),
+                       max_targets=3)
+    s = _session(tmp_path, sc, hosts, FakeSource(ok_rate=1.0))
+    task = asyncio.ensure_future(s.run())
+    clock: ManualClock = s.clock  # type: ignore[assignment]
+    while s.state != "observing":
+        await clock.advance(0.1)
+    calls: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    before = len(read_journal(tmp_path / "j.jsonl").events)
+    await s.rollback.rollback_all("test")
+    events = read_journal(tmp_path / "j.jsonl").events[before:]
+    assert [e.type for e in events].count("fault-reverted") == 3
+    assert len(calls) == 1  # rollback-started, three fault-reverted and rollback-finished: one group commit
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    await drive(clock, task)

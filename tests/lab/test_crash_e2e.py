@@ -2,7 +2,9 @@
 
 Nothing may outlive the leash: every host is clean within duration + grace,
 checked by listing nft tables and qdiscs on each host. `recover JOURNAL`
-cleans up at once, and running it again changes nothing.
+cleans up at once, and running it again changes nothing. A host whose SSH link
+is cut mid-step is reported unconfirmed, and confirmed by the session itself
+once the link is back.
 """
 
 from __future__ import annotations
@@ -162,4 +164,35 @@ def test_a_cut_ssh_link_is_reported_unconfirmed_then_recover_confirms_it(lab: La
     rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(journal)], env=env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert rec.returncode == 0, rec.stdout + rec.stderr
+    assert_clean(lab, "h2")
+
+
+def test_a_cut_ssh_link_is_confirmed_by_the_session_once_the_link_is_back(lab: Lab, tmp_path: Path) -> None:
+    scenario = tmp_path / "cut.yaml"
+    scenario.write_text(CUT_SCENARIO.format(front=lab.host("h1").ip))
+    journal = tmp_path / "cut.jsonl"
+    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                             str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def wait_for(needle: str, seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while needle not in (journal.read_text() if journal.exists() else ""):
+                assert time.monotonic() < deadline and proc.poll() is None, f"never saw {needle}"
+                time.sleep(0.1)
+
+        wait_for('"fault-injected"', 30)
+        assert lab.exec("h2", CUT).returncode == 0
+        wait_for('"fault-revert-failed"', 60)  # the session says it cannot confirm h2...
+        lab.exec("h2", "nft delete table inet crtestcut")  # ...the link comes back...
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        lab.exec("h2", "nft delete table inet crtestcut")
+    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    reconfirmed = [e for e in events if e["type"] == "fault-reverted" and e.get("reconfirmed")]
+    assert reconfirmed and reconfirmed[0]["target"] == "h2", out.decode()  # ...and the session confirms it
+    assert [e for e in events if e["type"] == "session-ended"][-1]["unconfirmed"] == []
     assert_clean(lab, "h2")

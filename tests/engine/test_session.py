@@ -118,6 +118,7 @@ async def test_a_revert_that_cannot_be_verified_is_reported_unconfirmed(tmp_path
     s = _session(tmp_path, make_scenario(fault_step()), {"t1": host}, FakeSource(ok_rate=1.0))
     outcome = await _run(s)
     assert outcome.outcome == "failed" and outcome.unconfirmed == ("t1",)
+    assert "disarm" not in host.log  # the leash stays armed: it is the last line of defence
     failed = next(e for e in read_journal(tmp_path / "j.jsonl").events if e.type == "fault-revert-failed")
     assert "flag still set" in failed.data["error"]
 

@@ -30,6 +30,24 @@ DEFAULT_EVERY = 2000  # events between checkpoints: a seek folds at most this ma
 _MONO_RE = re.compile(rb'"mono":\s*(-?[0-9][0-9.eE+-]*)')
 
 
+def parse_time(text: str) -> float:
+    """A session time the reviewer types: `90`, `1:30`, `1:02:03`, `T+01:30`, `95.5`; ValueError otherwise."""
+    raw = text.strip().upper().removeprefix("T+").strip()
+    parts = raw.split(":")
+    if not raw or len(parts) > 3:
+        raise ValueError(f"not a time: {text!r}; type seconds (90) or m:ss (1:30)")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"not a time: {text!r}; type seconds (90) or m:ss (1:30)") from None
+    if any(v < 0 for v in values) or any(v >= 60 for v in values[1:]):
+        raise ValueError(f"not a time: {text!r}; minutes and seconds after a colon are 0-59")
+    seconds = 0.0
+    for v in values:
+        seconds = seconds * 60 + v
+    return seconds
+
+
 class Replay:
     """The playhead over one journal: position (last applied event), time, play/pause and speed."""
 
@@ -135,7 +153,8 @@ class Replay:
         """Make exactly `applied` events folded into the state, from a checkpoint when going back or far."""
         applied = max(0, min(self.count, applied))
         if applied < self._applied or applied - self._applied > self.every:
-            base = max(k for k in self.checkpoints if k <= applied)
+            # list(): build_index may add checkpoints from a worker thread meanwhile.
+            base = max(k for k in list(self.checkpoints) if k <= applied)
             if not (self._applied <= applied and self._applied >= base):
                 self._state = copy.deepcopy(self.checkpoints[base])
                 self._applied = base

@@ -147,6 +147,8 @@ class RoomState:
     log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
     checklist: dict[str, bool] = field(default_factory=dict)
+    checklist_gate: bool = False  # the engine waits for the facilitator to confirm the human checklist
+    checklist_decision: str | None = None
     steady: dict[str, Any] | None = None  # the last steady-state verdict: when, ok, failed
     telemetry_lost: set[str] = field(default_factory=set)
     rollback: RollbackView | None = None
@@ -195,6 +197,14 @@ class RoomState:
 
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
+
+    def checklist_pending(self) -> bool:
+        """The checklist gate is open: nothing is injected until the facilitator confirms it."""
+        return self.checklist_gate and not self.ended
+
+    @property
+    def checklist_done(self) -> bool:
+        return all(self.checklist.values())
 
 
 def format_clock(seconds: float) -> str:
@@ -285,6 +295,9 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"session {state.session} started: {state.scenario} in {state.environment}")
     elif t == "state-changed":
         state.state = str(d.get("state", state.state))
+        # Awaiting confirmation before any step is briefed can only be the checklist gate.
+        if state.state == "awaiting-confirmation" and state.step is None and state.checklist_decision is None:
+            state.checklist_gate = True
     elif t == "preflight-check":
         target = d.get("target")
         key = (str(d.get("check", "?")), None if target is None else str(target))
@@ -304,6 +317,7 @@ def apply(state: RoomState, ev: Event) -> None:
         state.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or [])}
         _log(state, ev, state.steady_verdict)
     elif t == "step-briefed":
+        state.checklist_gate = False
         state.step = StepView(
             id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
             brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
@@ -318,6 +332,10 @@ def apply(state: RoomState, ev: Event) -> None:
                 if tv.state == "clean":
                     tv.state = "armed"
         _log(state, ev, f"step {d.get('step')} armed: waiting for the facilitator")
+    elif t == "step-confirmed" and d.get("gate") == "checklist":
+        state.checklist_gate = False
+        state.checklist_decision = str(d.get("decision", "confirm"))
+        _log(state, ev, f"checklist: {state.checklist_decision} by {d.get('by', 'facilitator')}")
     elif t == "step-confirmed":
         decision = str(d.get("decision", "confirm"))
         if state.step is not None:

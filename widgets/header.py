@@ -22,6 +22,7 @@ class RoomHeader(Pane):
     def __init__(self, mode: str = "live", *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.mode = mode
+        self.banner = ""  # replay: play state, speed, position; takes the hypothesis line
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -40,5 +41,8 @@ class RoomHeader(Pane):
         text.append(f"{mode}  ", style="reverse" if self.mode == "live" else "bold")
         text.append(where)
         text.append("\n")
-        text.append(state.hypothesis, style="italic dim")
+        if self.mode == "replay" and self.banner:
+            text.append(self.banner, style="bold")
+        else:
+            text.append(state.hypothesis, style="italic dim")
         return text

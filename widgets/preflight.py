@@ -19,6 +19,8 @@ class PreflightPane(Pane):
         super().__init__(id=id)
         self.read_only = read_only
         self.cursor = 0
+        self.refused = ""  # why the last start was refused, until the checklist changes
+        self.gate_keys = {"confirm": "c", "abort": "a"}
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -33,7 +35,8 @@ class PreflightPane(Pane):
         text.append(f"  {failed} failed", style="bold red" if failed else "dim")
         text.append(f"  {running} running", style="yellow" if running else "dim")
         checklist = list(state.checklist.items())
-        room_for_checks = max(1, height - 4 - len(checklist))
+        gate_lines = (1 + bool(self.refused)) if state.checklist_pending() else int(state.checklist_decision is not None)
+        room_for_checks = max(1, height - 4 - gate_lines - len(checklist))
         check_w = min(24, max([len(i.check) for i in items] + [5]))
         target_w = min(14, max([len(i.target or "-") for i in items] + [4]))
         # Failures first: they are what the facilitator must act on.
@@ -51,9 +54,24 @@ class PreflightPane(Pane):
             text.append("  (↑/↓ move, space ticks; journaled)", style="dim")
         if not checklist:
             text.append("\n  none in this scenario", style="dim")
-        for i, (item, ticked) in enumerate(checklist):
+        for i, (label, ticked) in enumerate(checklist):
             mark = "[x]" if ticked else "[ ]"
             here = i == self.cursor and not self.read_only
             text.append("\n" + ("▸ " if here else "  "), style="bold")
-            text.append(f"{mark} {item}", style=("bold reverse" if here else "") + (" green" if ticked else ""))
+            text.append(f"{mark} {label}", style=("bold reverse" if here else "") + (" green" if ticked else ""))
+        if state.checklist_pending():
+            # The engine waits on this gate: say what starts the session, or who it waits for.
+            left = sum(1 for ticked in state.checklist.values() if not ticked)
+            text.append("\n")
+            if self.read_only:
+                text.append("▶ waiting for the facilitator to confirm the checklist", style="bold reverse")
+            else:
+                text.append("▶ START?", style="bold reverse")
+                text.append(f" {self.gate_keys['confirm']}=start {self.gate_keys['abort']}=abort", style="bold")
+                if left:
+                    text.append(f"  ({left} item{'s' if left > 1 else ''} to tick first)", style="yellow")
+            if self.refused:
+                text.append(f"\n✗ {self.refused}", style="bold red")
+        elif state.checklist_decision is not None:
+            text.append(f"\nchecklist: {state.checklist_decision}", style="italic")
         return text

@@ -28,7 +28,7 @@ class StepCard(Pane):
         title = f"Step {step.index + 1}/{state.steps_total}" if step else "Step"
         if self.border_title != title:
             self.border_title = title
-        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None) if step else (None,)
+        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None) if step else (None, state.checklist_pending())
         self.show_shape(state, shape)
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
@@ -36,6 +36,9 @@ class StepCard(Pane):
         text = Text(overflow="fold")
         if step is None:
             text.append("Pre-flight: no step briefed yet.", style="bold")
+            if state.checklist_pending():
+                who = "the facilitator" if self.read_only else "you (p shows it)"
+                text.append(f"\n▶ the checklist waits for {who}", style="bold reverse")
             text.append(f"\n{state.steady_verdict}", style="dim")
             return text
         text.append(step.title, style="bold")

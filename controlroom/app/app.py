@@ -20,11 +20,11 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Feed, ReplayFeed
-from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
+from controlroom.app.modals import GotoScreen, HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
-from controlroom.viewstate import RoomState, apply
+from controlroom.viewstate import RoomState, apply, format_clock
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.blast_radius import BlastRadiusPane
 from controlroom.widgets.estop import EmergencyStopControl
@@ -53,6 +53,11 @@ class RoomUpdated(Message):
         return isinstance(message, RoomUpdated)
 
 
+SPEED = Binding.Group("speed", compact=True)
+EVENT = Binding.Group("event", compact=True)
+JUMP = Binding.Group("±10s", compact=True)
+
+
 class ControlRoomApp(App[int]):
     CSS_PATH = "controlroom.tcss"
     TITLE = "controlroom"
@@ -71,11 +76,18 @@ class ControlRoomApp(App[int]):
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
         # Replay only (hidden otherwise): playback, never anything that touches a target.
-        Binding("space", "replay_pause", "Pause/play", id="replay-pause"),
-        Binding("left", "replay_seek(-1)", "◀ event", id="replay-back"),
-        Binding("right", "replay_seek(1)", "event ▶", id="replay-forward"),
-        Binding("left_square_bracket", "replay_speed(0.5)", "slower", id="replay-slower", key_display="["),
-        Binding("right_square_bracket", "replay_speed(2.0)", "faster", id="replay-faster", key_display="]"),
+        Binding("space", "replay_pause", "▶/❚❚", id="replay-pause"),
+        Binding("minus", "replay_speed(-1)", "slower", id="replay-slower", key_display="-", group=SPEED),
+        Binding("plus,equals_sign", "replay_speed(1)", "faster", id="replay-faster", key_display="+", group=SPEED),
+        Binding("comma,left", "replay_step(-1)", "◀ event", id="replay-back", key_display=",", group=EVENT),
+        Binding("full_stop,right", "replay_step(1)", "event ▶", id="replay-forward", key_display=".", group=EVENT),
+        Binding("left_square_bracket", "replay_jump(-10)", "-10 s", id="replay-jump-back", key_display="[",
+                group=JUMP),
+        Binding("right_square_bracket", "replay_jump(10)", "+10 s", id="replay-jump-forward", key_display="]",
+                group=JUMP),
+        Binding("g", "replay_goto", "Go to", id="replay-goto"),
+        Binding("home", "replay_edge(0)", "Start", id="replay-start", show=False),
+        Binding("end", "replay_edge(1)", "End", id="replay-end", show=False),
     ]
     HELP_TEXT = {
         "emergency-stop": "EMERGENCY STOP: revert every active fault now (works in every screen)",
@@ -87,11 +99,16 @@ class ControlRoomApp(App[int]):
         "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
         "help": "this help",
         "quit": "quit (asks first, and reverts, while faults are active)",
-        "replay-pause": "replay: pause / play",
-        "replay-back": "replay: one event back",
-        "replay-forward": "replay: one event forward",
-        "replay-slower": "replay: half the speed",
-        "replay-faster": "replay: double the speed",
+        "replay-pause": "replay: play / pause",
+        "replay-slower": "replay: slower (60x, 16x, 4x, 1x)",
+        "replay-faster": "replay: faster (1x, 4x, 16x, 60x)",
+        "replay-back": "replay: one event back (pauses)",
+        "replay-forward": "replay: one event forward (pauses)",
+        "replay-jump-back": "replay: 10 s of session time back",
+        "replay-jump-forward": "replay: 10 s of session time forward",
+        "replay-goto": "replay: go to a session time (90, 1:30, T+01:30)",
+        "replay-start": "replay: the first event",
+        "replay-end": "replay: the last event",
     }
 
     def __init__(self, feed: Feed, *, keymap: dict[str, str] | None = None, clock_tick: bool = True) -> None:
@@ -106,6 +123,7 @@ class ControlRoomApp(App[int]):
         self.feed_result: Any = None
         self.feed_error: str | None = None
         self._update_pending = False
+        self.checklist_refused = ""  # shown on the pre-flight screen after a start the checklist did not allow
         self._preflight_shown = False
         self._auto_preflight: PreflightScreen | None = None
         self._keys_shown: tuple[object, ...] = ()
@@ -138,8 +156,12 @@ class ControlRoomApp(App[int]):
         yield TooSmall(read_only=self.read_only, id="too-small")
 
     def on_mount(self) -> None:
-        if isinstance(self.feed, ReplayFeed):
-            self.feed.rebuild = self.rebuild
+        replay = self.feed
+        if isinstance(replay, ReplayFeed):
+            replay.show = self.show_state
+            if replay.replay.count > replay.replay.every:
+                # After the first frame: the worker thread would compete with it for the interpreter.
+                self.set_timer(0.5, lambda: self._index_replay(replay))
         if self.keymap:
             self.set_keymap(self.keymap)
         estop = self.query_one(EmergencyStopControl)
@@ -176,12 +198,29 @@ class ControlRoomApp(App[int]):
         apply(self.state, event)
         self._schedule()
 
-    def rebuild(self, events: Iterable[Event]) -> None:
-        """Replace the state with the fold of `events` (replay seeking)."""
-        self.state = RoomState()
-        for ev in events:
-            apply(self.state, ev)
-        self._schedule()
+    def show_state(self, state: RoomState) -> None:
+        """Show a state folded elsewhere (the replay's playhead): the panes read it from now on.
+
+        Redrawn at once rather than scheduled: a replay moves at most once per key or frame, and a seek
+        from the go-to box then paints in the same frame that closes the box.
+        """
+        self.state = state
+        self._refresh_panes()
+
+    @work(thread=True, group="replay-index", exit_on_error=False)
+    def _index_replay(self, feed: ReplayFeed) -> None:
+        """Checkpoints over the whole journal, off the event loop, so every later seek is quick."""
+
+        def progress(done: float) -> None:
+            feed.index_progress = done
+
+        feed.index_progress = 0.0
+        try:
+            feed.replay.build_index(progress)
+            feed.indexed = True
+        finally:
+            feed.index_progress = None
+            self.call_from_thread(self._schedule)
 
     def _schedule(self) -> None:
         if not self._update_pending:
@@ -202,6 +241,7 @@ class ControlRoomApp(App[int]):
         state = self.state
         rollback = self.query_one(RollbackPane)
         rollback.requested = self.stop_requested
+        self.query_one(RoomHeader).banner = self._banner()
         # The pre-flight screen is opaque: panes under it are redrawn when it closes, not on every sample.
         if not isinstance(self.screen, PreflightScreen):
             for pane in self._panes:
@@ -214,19 +254,26 @@ class ControlRoomApp(App[int]):
         if stepbox.has_class("-stopping") != stopping:
             stepbox.set_class(stopping, "-stopping")
         # A gate or a stop is never hidden by a zoomed pane: the step card comes back above it.
-        urgent = stopping or state.active_gate()
+        urgent = stopping or state.active_gate() or state.checklist_pending()
         body = self.query_one("#body")
         if body.has_class("-urgent") != urgent:
             body.set_class(urgent, "-urgent")
         self._follow_preflight()
+        if self.checklist_refused and (state.checklist_done or not state.checklist_pending()):
+            self.checklist_refused = ""
         for screen in self.screen_stack:
             if isinstance(screen, PreflightScreen):
-                screen.show(state)
+                screen.header.banner = self.query_one(RoomHeader).banner
+                screen.show(state, self.checklist_refused)
         # Recomposing the footer is the costliest part of a redraw: only when what the keys do changed.
-        keys_now = (state.active_gate(), self.stop_requested, state.ended, len(self.screen_stack))
+        keys_now = (state.active_gate(), state.checklist_pending(), self.stop_requested, state.ended,
+                    len(self.screen_stack))
         if keys_now != self._keys_shown:
             self._keys_shown = keys_now
             self.refresh_bindings()
+
+    def _banner(self) -> str:
+        return self.feed.banner() if isinstance(self.feed, ReplayFeed) else ""
 
     def _follow_preflight(self) -> None:
         """Open the pre-flight screen once the session starts; close it when the first step is briefed.
@@ -237,8 +284,7 @@ class ControlRoomApp(App[int]):
         if state.step is None and state.scenario and not self._preflight_shown and not self.stop_requested:
             self._preflight_shown = True
             if not isinstance(self.screen, PreflightScreen):
-                self._auto_preflight = PreflightScreen(self.feed.mode, self.read_only)
-                self._auto_preflight.show(state)
+                self._auto_preflight = self._preflight_screen()
                 self.push_screen(self._auto_preflight)
         elif state.step is not None and self._auto_preflight is not None and self.screen is self._auto_preflight:
             # A session that ends in pre-flight keeps this screen: the failed check is what to read.
@@ -251,24 +297,47 @@ class ControlRoomApp(App[int]):
         if action in CONTROL_ACTIONS and self.read_only:
             return False
         if action == "decide":
-            return self.state.active_gate() and not self.stop_requested
+            if self.stop_requested:
+                return False
+            # The checklist gate has no skip: the humans are ready (confirm) or the session does not start.
+            return self.state.active_gate() or (self.state.checklist_pending() and parameters != ("skip",))
         if action.startswith("replay_"):
             return isinstance(self.feed, ReplayFeed)
         return True
 
     def action_replay_pause(self) -> None:
         if isinstance(self.feed, ReplayFeed):
-            self.feed.toggle_pause()
-            self.notify("paused" if self.feed.paused else f"playing at {self.feed.speed:g}x", timeout=1.5)
+            self.feed.toggle()
 
-    def action_replay_seek(self, delta: int) -> None:
+    def action_replay_step(self, delta: int) -> None:
         if isinstance(self.feed, ReplayFeed):
-            self.feed.seek(delta)
+            self.feed.step(delta)
 
-    def action_replay_speed(self, factor: float) -> None:
+    def action_replay_jump(self, seconds: float) -> None:
         if isinstance(self.feed, ReplayFeed):
-            self.feed.faster(factor)
-            self.notify(f"{self.feed.speed:g}x", timeout=1.5)
+            self.feed.jump(seconds)
+
+    def action_replay_edge(self, end: int) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            if end:
+                self.feed.to_end()
+            else:
+                self.feed.to_start()
+
+    def action_replay_speed(self, delta: int) -> None:
+        if isinstance(self.feed, ReplayFeed):
+            self.feed.faster(delta)
+
+    def action_replay_goto(self) -> None:
+        feed = self.feed
+        if not isinstance(feed, ReplayFeed):
+            return
+
+        def go(seconds: float | None) -> None:
+            if seconds is not None:
+                feed.seek(seconds)
+
+        self.push_screen(GotoScreen(self.state.clock, format_clock(feed.replay.duration)), go)
 
     async def action_emergency_stop(self) -> None:
         if self.controls is None:
@@ -296,10 +365,21 @@ class ControlRoomApp(App[int]):
         await self.run_action("emergency_stop")
 
     def action_decide(self, decision: str) -> None:
-        if self.controls is None or not self.state.active_gate():
+        if self.controls is None:
+            return
+        if self.state.checklist_pending() and not self.state.active_gate():
+            if decision == "confirm" and not self.state.checklist_done:
+                left = [item for item, ticked in self.state.checklist.items() if not ticked]
+                self.checklist_refused = f"not started: tick every checklist item first ({', '.join(left)})"
+                self.notify(self.checklist_refused, severity="warning", timeout=6)
+                self._schedule()
+                return
+            if decision == "skip":
+                return
+        elif not self.state.active_gate():
             return
         if not self.controls.decide(decision):
-            self.notify("no step is waiting for a decision", severity="warning")
+            self.notify("nothing is waiting for a decision yet", severity="warning")
         self.refresh_bindings()
 
     def action_note(self) -> None:
@@ -316,11 +396,16 @@ class ControlRoomApp(App[int]):
         if self.controls is not None:
             self.controls.tick_checklist(item, ticked)
 
+    def _preflight_screen(self) -> PreflightScreen:
+        screen = PreflightScreen(self.feed.mode, self.read_only)
+        screen.pane.gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "abort")}
+        screen.header.banner = self._banner()
+        screen.show(self.state, self.checklist_refused)
+        return screen
+
     def action_preflight(self) -> None:
         if not isinstance(self.screen, PreflightScreen):
-            screen = PreflightScreen(self.feed.mode, self.read_only)
-            screen.show(self.state)
-            self.push_screen(screen)
+            self.push_screen(self._preflight_screen())
 
     def action_zoom(self) -> None:
         """Cycle the zoomed pane: metrics, blast radius, timeline, log, then back to the room.

@@ -65,12 +65,15 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
 
 
 def run_replay(journal_path: str | Path, *, speed: float = 1.0, keymap_path: str | Path | None = None) -> int:
-    """`controlroom replay`: a recorded session in the same panes; space pauses, ←/→ step through events."""
+    """`controlroom replay`: a recorded session in the same panes, under the reviewer's clock. 0 when they quit."""
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import ReplayFeed
-    from controlroom.journal.reader import read_journal
+    from controlroom.errors import JournalError
+    from controlroom.replay import SPEEDS, Replay
 
-    journal = read_journal(journal_path)
-    app = ControlRoomApp(ReplayFeed(journal.events, speed=speed), keymap=load_keymap(keymap_path))
+    if speed not in SPEEDS:
+        raise JournalError(f"--speed {speed:g}: a replay plays at {', '.join(f'{s:g}' for s in SPEEDS)} (x real time)")
+    replay = Replay.open(journal_path)  # a missing or foreign file fails here with a one-line JournalError
+    app = ControlRoomApp(ReplayFeed(replay, speed=speed), keymap=load_keymap(keymap_path))
     app.run()
     return 0

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from controlroom.journal.events import Event
 from controlroom.journal.reader import follow
+from controlroom.replay import Replay
+from controlroom.viewstate import RoomState, format_clock
 
 Emit = Callable[[Event], None]
 
@@ -148,59 +151,121 @@ class EventListFeed:
 
 
 class ReplayFeed:
-    """`controlroom replay`: a finished journal played at `speed`, with pause and event-by-event seeking.
+    """`controlroom replay`: a finished (or crashed) journal under the reviewer's clock, read-only.
 
-    Seeking re-folds the events from the start (`rebuild`), which is what makes
-    the panes of a replay exactly the panes of the live session.
+    The playhead is a `controlroom.replay.Replay`: it folds the events into the same
+    RoomState the live panes read, and restores checkpoints on seeks. The room shows
+    `replay.state()` after every move (`show`), so a seek shows exactly what the room showed then.
     """
 
     controls: Controls | None = None
     mode = "replay"
-    MAX_GAP_S = 5.0  # a long wait in the session (a gate, a quiet step) plays as at most this, in real seconds
+    FRAME_S = 0.05  # playing: the playhead moves this often (wall seconds)
 
-    def __init__(self, events: Sequence[Event], *, speed: float = 1.0) -> None:
-        self.events = list(events)
-        self.speed = speed if speed > 0 else 1.0
-        self.position = 0  # events[:position] have been shown
-        self.paused = False
-        self.rebuild: Callable[[Sequence[Event]], None] | None = None
+    def __init__(self, replay: Replay, *, speed: float = 1.0, playing: bool = True) -> None:
+        self.replay = replay
+        replay.set_speed(speed)  # ValueError unless 1, 4, 16 or 60: the entry point turns it into a user error
+        self.show: Callable[[RoomState], None] | None = None
+        self.index_progress: float | None = None  # 0..1 while the checkpoint index is built, then None
+        self.indexed = False  # every checkpoint is there: any seek folds at most `replay.every` events
+        self.last_move_s = 0.0  # how long the last key's move of the playhead took (benchmarks)
+        # The session did not end properly: no session-ended, or a torn last line.
+        self.incomplete = bool(replay.warnings) or replay.count == 0 or \
+            replay.event(replay.count - 1).type != "session-ended"
+        self._start_playing = playing
         self._wake: asyncio.Event | None = None
+        self._shown_second = -1
+
+    def _changed(self) -> None:
+        if self.show is not None:
+            self.show(self.replay.state())
 
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
     async def pump(self, emit: Emit) -> Any:
+        """Plays while `playing`; `emit` is unused: the replay folds the events itself and hands over its state."""
+        loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        rp = self.replay
+        rp.seek_event(0)  # the first frame: the session's header, targets and series
+        if self._start_playing:
+            rp.play()
+        self._changed()
+        last = loop.time()
         while True:
-            if self.paused or self.position >= len(self.events):
+            if not rp.playing:
                 self._wake.clear()
                 await self._wake.wait()
+                last = loop.time()
                 continue
-            event = self.events[self.position]
-            emit(event)
-            self.position += 1
-            if self.position < len(self.events):
-                gap = max(0.0, self.events[self.position].mono - event.mono)
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(gap / self.speed, self.MAX_GAP_S))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.FRAME_S)
+            now = loop.time()
+            if not rp.playing:
+                continue
+            applied = rp.tick(now - last)
+            last = now
+            # Redraw when something happened, or the clock shows another second.
+            if applied or int(rp.time) != self._shown_second or not rp.playing:
+                self._shown_second = int(rp.time)
+                self._changed()
 
-    def toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self._poke()
+    # ---- the reviewer's keys: each moves the playhead and shows the state there ---------------------------
 
-    def seek(self, delta: int) -> None:
-        """Move `delta` events (pauses playback): the state is rebuilt from the first event."""
-        self.paused = True
-        self.position = max(0, min(len(self.events), self.position + delta))
-        if self.rebuild is not None:
-            self.rebuild(self.events[: self.position])
+    def toggle(self) -> bool:
+        playing = self.replay.toggle()
         self._poke()
+        self._changed()
+        return playing
 
-    def faster(self, factor: float) -> None:
-        self.speed = max(0.25, min(600.0, self.speed * factor))
+    def _move(self, move: Callable[[], object]) -> None:
+        t0 = time.perf_counter()
+        move()
+        self.last_move_s = time.perf_counter() - t0
         self._poke()
+        self._changed()
+
+    def step(self, delta: int) -> None:
+        """One event forward or back (pauses)."""
+        self.replay.pause()
+        self._move(self.replay.next_event if delta > 0 else self.replay.prev_event)
+
+    def seek(self, seconds: float) -> None:
+        """To a session time: the last event at or before it is the one shown. Playing goes on from there."""
+        self._move(lambda: self.replay.seek(seconds))
+
+    def jump(self, seconds: float) -> None:
+        self.seek(self.replay.time + seconds)
+
+    def to_start(self) -> None:
+        self.replay.pause()
+        self._move(lambda: self.replay.seek_event(0))
+
+    def to_end(self) -> None:
+        self.replay.pause()
+        self._move(lambda: self.replay.seek(self.replay.duration))
+
+    def faster(self, delta: int) -> float:
+        speed = self.replay.faster() if delta > 0 else self.replay.slower()
+        self._changed()
+        return speed
+
+    def banner(self) -> str:
+        """The replay's position in one line: play state, speed, session time, event."""
+        rp = self.replay
+        parts = [
+            f"{'▶ playing' if rp.playing else '❚❚ paused'} {rp.speed:g}×",
+            f"{format_clock(rp.time)} / {format_clock(rp.duration)[2:]}",
+            f"event {rp.position + 1:,}/{rp.count:,}",
+        ]
+        if self.incomplete:
+            parts.append("INCOMPLETE")
+        if self.index_progress is not None:
+            parts.append(f"indexing {self.index_progress:.0%}")
+        return "  ".join(parts)
 
     def clock(self) -> float | None:
         return None

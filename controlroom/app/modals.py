@@ -1,4 +1,4 @@
-"""The room's small modal screens: help, add a note, and quit-while-faults-are-active."""
+"""The room's small modal screens: help, add a note, go to a replay time, and quit-while-faults-are-active."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from controlroom.replay import parse_time
 
 
 class HelpScreen(ModalScreen[None]):
@@ -61,6 +63,41 @@ class NoteScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         self.dismiss(text or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class GotoScreen(ModalScreen[float | None]):
+    """Replay: type a session time to go to; Enter goes (a typo is said here and the box stays), Esc stays."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="goto-cancel")]
+    DEFAULT_CSS = """
+    GotoScreen { align: center bottom; }
+    GotoScreen > Vertical { width: 100%; height: 5; border: thick $accent; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, now: str, total: str) -> None:
+        super().__init__()
+        self.now = now
+        self.total = total
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Go to a session time: now {self.now}, the replay lasts {self.total[2:]} "
+                        "(90, 1:30 or T+01:30; Esc stays)")
+            yield Input(placeholder="m:ss", id="goto-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.dismiss(None)
+            return
+        try:
+            seconds = parse_time(event.value)
+        except ValueError as err:
+            self.query_one(Label).update(Text(str(err), style="bold red"))
+            return
+        self.dismiss(seconds)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

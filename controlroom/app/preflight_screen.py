@@ -1,4 +1,8 @@
-"""The pre-flight screen: automatic checks as they run, and the human checklist the facilitator ticks."""
+"""The pre-flight screen: automatic checks as they run, and the human checklist the facilitator ticks.
+
+While the engine's checklist gate is open, `c` starts the session (refused until every
+item is ticked) and `a` aborts it; both go through the App's one gate path.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,9 @@ class PreflightScreen(Screen[None]):
         Binding("up,k", "move(-1)", "Up", show=False, id="checklist-up"),
         Binding("down,j", "move(1)", "Down", show=False, id="checklist-down"),
         Binding("space,x", "tick", "Tick item", id="checklist-tick"),
+        # Same ids as the step gate's keys: a remapped confirm/abort works here too.
+        Binding("c", "app.decide('confirm')", "Start", id="confirm"),
+        Binding("a", "app.decide('abort')", "Abort", id="abort"),
         Binding("escape,p", "close", "Main view", id="preflight"),
     ]
 
@@ -38,13 +45,17 @@ class PreflightScreen(Screen[None]):
         yield self.pane
         yield Footer()
 
-    def show(self, state: RoomState) -> None:
+    def show(self, state: RoomState, refused: str = "") -> None:
         self.header.show(state)
+        self.pane.refused = refused
         self.pane.show(state)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("tick", "move") and self.read_only:
             return False
+        if action == "decide":
+            # Only the checklist gate is answered here; a step gate has the main view's c/s/a.
+            return self.app.check_action(action, parameters) and self.app.state.checklist_pending()  # type: ignore[attr-defined]
         return True
 
     def action_move(self, delta: int) -> None:

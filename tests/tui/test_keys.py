@@ -298,38 +298,6 @@ async def test_clicking_the_red_control_stops(fake: FakeSession) -> None:
         assert fake.stops == ["key"]
 
 
-async def test_replay_pauses_and_seeks_event_by_event() -> None:
-    from controlroom.app.feeds import ReplayFeed
-
-    events = fixtures.estop_events(finished=True)
-    feed = ReplayFeed(events, speed=600.0)
-    app = ControlRoomApp(feed)
-    async with app.run_test(size=SIZE) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if app.state.ended:
-                break
-        assert app.state.ended and feed.position == len(events)
-        await pilot.press("left", "left")
-        await pilot.pause()
-        assert feed.paused and feed.position == len(events) - 2
-        assert not app.state.ended  # the state is the fold of the events before this point
-        assert app.state.events_seen == len(events) - 2
-        await pilot.press("right")
-        await pilot.pause()
-        assert app.state.events_seen == len(events) - 1
-        for key in ("c", "f12", "exclamation_mark", "n"):
-            await pilot.press(key)
-        await pilot.pause()
-        assert not app.stop_requested and not isinstance(app.screen, NoteScreen)
-        await pilot.press("space")
-        for _ in range(50):
-            await pilot.pause(0.02)
-            if app.state.ended:
-                break
-        assert app.state.ended
-
-
 async def test_events_arriving_under_a_modal_are_folded_and_shown_after(fake: FakeSession) -> None:
     app = live_app(fake)
     async with app.run_test(size=SIZE) as pilot:

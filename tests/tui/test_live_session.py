@@ -9,6 +9,7 @@ import pytest
 
 from controlroom.app.app import ControlRoomApp
 from controlroom.app.feeds import LiveFeed
+from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.engine.gates import InteractiveFacilitator
 from controlroom.engine.session import Session
 from controlroom.faults import catalogue as cat
@@ -92,7 +93,8 @@ def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Host:
     return Host()
 
 
-def make_session(host: Host, journal: Path, hurts: bool = False) -> tuple[Session, InteractiveFacilitator]:
+def make_session(host: Host, journal: Path, hurts: bool = False,
+                 checklist: tuple[str, ...] = ()) -> tuple[Session, InteractiveFacilitator]:
     scenario = Scenario(
         name="tui-live", hypothesis="ok_rate stays up", environment="test",
         targets={"t1": Target(name="t1", kind="local")},
@@ -101,7 +103,7 @@ def make_session(host: Host, journal: Path, hurts: bool = False) -> tuple[Sessio
         observe=Observe(every=0.1, lost_after=5.0),
         steady_state=SteadyState(window=0.3, require=("ok_rate >= 0.95",)),
         blast_radius=BlastRadius(max_targets=1, max_duration=60.0, allowed_environments=("test",)),
-        stop_when=StopWhen(conditions=("ok_rate < 0.8",)),
+        stop_when=StopWhen(conditions=("ok_rate < 0.8",)), checklist=checklist,
     )
     facilitator = InteractiveFacilitator()
     session = Session(scenario, journal_path=journal, facilitator=facilitator, sources=[SteadySource(host, hurts)],  # type: ignore[list-item]
@@ -182,3 +184,51 @@ async def test_a_breach_rolls_back_by_itself_and_the_room_shows_it(host: Host, t
         assert "⚠" in text and "VERDICT: all clean" in text
         assert app.state.targets["t1"].state == "clean"
         assert app.state.outcome == "rolled-back"
+
+
+CHECKLIST = ("on-call knows", "status page drafted")
+
+
+async def test_the_checklist_is_ticked_and_confirmed_before_the_first_step(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "checklist.jsonl"
+    session, facilitator = make_session(host, journal, checklist=CHECKLIST)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None and app.state.checklist_pending(),
+                    "the checklist gate opens")
+        assert isinstance(app.screen, PreflightScreen)
+        assert "START?" in screen_text(app) and "2 items to tick first" in screen_text(app)
+        await pilot.press("space", "down", "space")
+        await until(pilot, lambda: app.state.checklist_done, "both items are ticked")
+        await pilot.press("c")
+        await until(pilot, lambda: app.state.active_gate(), "the first step's gate opens")
+        assert not isinstance(app.screen, PreflightScreen)  # the room closed the pre-flight screen
+        await pilot.press("s")
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    ticks = [(e.get("item"), e.get("ticked")) for e in events if e.type == "checklist-item"]
+    assert ticks == [("on-call knows", True), ("status page drafted", True)]
+    gate = next(e for e in events if e.type == "step-confirmed" and e.get("gate") == "checklist")
+    assert gate.get("decision") == "confirm"
+    types = [e.type for e in events]
+    assert types.index("checklist-item") < events.index(gate) < types.index("step-briefed")
+
+
+async def test_starting_before_every_item_is_ticked_is_refused(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "early.jsonl"
+    session, facilitator = make_session(host, journal, checklist=CHECKLIST)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None and app.state.checklist_pending(),
+                    "the checklist gate opens")
+        await pilot.press("space", "c")  # one of two ticked
+        await pilot.pause(0.3)
+        assert facilitator.pending is not None and facilitator.pending.kind == "checklist"
+        assert "not started: tick every checklist item first (status page drafted)" in screen_text(app)
+        assert app.state.checklist_pending() and app.state.step is None
+        await pilot.press("a")  # abort at the checklist: the session ends without a step
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    assert [e.get("decision") for e in events if e.type == "step-confirmed"] == ["abort"]
+    assert not [e for e in events if e.type in ("step-briefed", "fault-injecting")]
+    assert events[-1].type == "session-ended" and events[-1].get("outcome") == "aborted"

@@ -46,3 +46,21 @@ def test_watch_view_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-d
 
 def test_too_small_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(facilitator_app(fixtures.mid_step_events()), terminal_size=(64, 18), run_before=settle)
+
+
+def test_replay_final_frame_snapshot(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The recorded demo replayed to its end: the live room's panes, the REPLAY banner, no stop."""
+    from pathlib import Path
+
+    from controlroom.app.feeds import ReplayFeed
+    from controlroom.replay import Replay
+
+    journal = Path(__file__).parents[1] / "report" / "fixtures" / "demo.jsonl"
+    app = ControlRoomApp(ReplayFeed(Replay.open(journal), playing=False), clock_tick=False)
+
+    async def to_the_end(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=to_the_end)

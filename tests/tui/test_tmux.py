@@ -31,6 +31,13 @@ def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Pa
     room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
     watcher = None
     try:
+        # The demo's human checklist gates the session: starting early is refused, ticking both starts it.
+        room.wait_for("START?", timeout=60)
+        room.keys("c")
+        room.wait_for("not started: tick every checklist item first")
+        room.keys("Space", "Down", "Space")
+        room.wait_for(lambda s: s.count("[x]") == 2)
+        room.keys("c")
         room.wait_for("INJECT?", timeout=60)  # the demo starts a service and waits for steady state
         title = _step_title(journal)
         # A participant's view: a second process following the same journal shows the same step, read-only.

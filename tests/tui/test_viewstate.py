@@ -100,3 +100,35 @@ def test_fixture_events_survive_a_journal_round_trip() -> None:
 
     for event in fixtures.estop_events(finished=True):
         assert Event.from_dict(json.loads(event.to_json())) == event
+
+
+def checklist_gate_events() -> list:  # type: ignore[type-arg]
+    ev = fixtures.ev
+    return [*fixtures.preflight_events(), ev("state-changed", 7.0, state="awaiting-confirmation")]
+
+
+def test_awaiting_confirmation_before_any_step_is_the_checklist_gate() -> None:
+    state = fold(checklist_gate_events())
+    assert state.checklist_pending() and not state.active_gate()
+    assert not state.checklist_done  # the fixture ticks one item of three
+    apply(state, fixtures.ev("step-confirmed", 9.0, step=None, gate="checklist", decision="confirm", by="facilitator"))
+    assert not state.checklist_pending() and state.checklist_decision == "confirm"
+    assert state.step is None and "checklist: confirm by facilitator" in state.log[-1]
+    # A later step's gate is a step gate, never the checklist again.
+    for e in fixtures.gate_events():
+        if e.type in ("step-briefed", "state-changed", "step-armed"):
+            apply(state, e)
+    assert state.active_gate() and not state.checklist_pending()
+
+
+async def test_watchers_see_the_checklist_waiting_for_the_facilitator() -> None:
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import EventListFeed
+    from tests.tui.conftest import screen_text
+
+    app = ControlRoomApp(EventListFeed(checklist_gate_events(), mode="watch"), clock_tick=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+        text = screen_text(app)
+        assert "waiting for the facilitator to confirm the checklist" in text and "START?" not in text

@@ -38,7 +38,9 @@ from controlroom.widgets.too_small import TooSmall
 
 # Actions only a facilitator may take: hidden and refused in watch and replay.
 CONTROL_ACTIONS = frozenset({"emergency_stop", "decide", "note", "tick"})
-KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc"}
+KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
+             "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
+             "right_square_bracket": "]", "left": "←", "right": "→"}
 
 
 def pretty_keys(keys: str) -> str:

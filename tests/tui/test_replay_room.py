@@ -89,6 +89,11 @@ async def test_keys_play_pause_change_speed_and_step_through_events() -> None:
         assert not feed.replay.playing
         await pilot.press("home")
         assert feed.replay.position == 0
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_text = screen_text(app)
+        assert "+ or =" in help_text and ". or →" in help_text and "go to a session time" in help_text
+        assert "EMERGENCY STOP: revert" not in help_text and "add a timestamped note" not in help_text
 
 
 @pytest.mark.parametrize("typed", ["0:10", "10", "T+00:10.5"])

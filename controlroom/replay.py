@@ -132,6 +132,17 @@ class Replay:
     def at_end(self) -> bool:
         return self._applied >= self.count
 
+    def applied_at(self, seconds: float) -> int:
+        """How many events a seek to `seconds` applies (the index after the last one shown)."""
+        return bisect.bisect_right(self._monos, max(0.0, min(seconds, self.duration)))
+
+    def fold_cost(self, applied: int) -> int:
+        """Events a move to `applied` would fold now: from the playhead going forward, else from a checkpoint."""
+        base = max(k for k in list(self.checkpoints) if k <= applied)
+        if self._applied <= applied:
+            base = max(base, self._applied)
+        return applied - base
+
     def mono(self, index: int) -> float:
         return self._monos[index]
 

@@ -219,10 +219,9 @@ class ControlRoomApp(App[int]):
         feed.index_progress = 0.0
         try:
             feed.replay.build_index(progress)
-            feed.indexed = True
         finally:
-            feed.index_progress = None
-            self.call_from_thread(self._schedule)
+            # On the event loop: the playhead is only ever moved there.
+            self.call_from_thread(feed.index_built)
 
     def _schedule(self) -> None:
         if not self._update_pending:

@@ -169,6 +169,7 @@ class ReplayFeed:
         self.index_progress: float | None = None  # 0..1 while the checkpoint index is built, then None
         self.indexed = False  # every checkpoint is there: any seek folds at most `replay.every` events
         self.last_move_s = 0.0  # how long the last key's move of the playhead took (benchmarks)
+        self.pending_seek: float | None = None  # a far seek asked for while the index is still being built
         # The session did not end properly: no session-ended, or a torn last line.
         self.incomplete = bool(replay.warnings) or replay.count == 0 or \
             replay.event(replay.count - 1).type != "session-ended"
@@ -222,6 +223,7 @@ class ReplayFeed:
         return playing
 
     def _move(self, move: Callable[[], object]) -> None:
+        self.pending_seek = None  # the reviewer moved on: a seek still waiting for the index is dropped
         t0 = time.perf_counter()
         move()
         self.last_move_s = time.perf_counter() - t0
@@ -233,9 +235,27 @@ class ReplayFeed:
         self.replay.pause()
         self._move(self.replay.next_event if delta > 0 else self.replay.prev_event)
 
+    # A seek that would fold more than this many events waits for the index rather than freeze the room.
+    FAR_SEEK_EVENTS = 20_000
+
     def seek(self, seconds: float) -> None:
         """To a session time: the last event at or before it is the one shown. Playing goes on from there."""
-        self._move(lambda: self.replay.seek(seconds))
+        rp = self.replay
+        if self.index_progress is not None and rp.fold_cost(rp.applied_at(seconds)) > self.FAR_SEEK_EVENTS:
+            self.pending_seek = seconds
+            rp.pause()
+            self._changed()
+            return
+        self._move(lambda: rp.seek(seconds))
+
+    def index_built(self) -> None:
+        """The checkpoint index is complete: a seek that waited for it happens now."""
+        self.indexed = True
+        self.index_progress = None
+        if self.pending_seek is not None:
+            self.seek(self.pending_seek)
+        else:
+            self._changed()
 
     def jump(self, seconds: float) -> None:
         self.seek(self.replay.time + seconds)
@@ -246,7 +266,7 @@ class ReplayFeed:
 
     def to_end(self) -> None:
         self.replay.pause()
-        self._move(lambda: self.replay.seek(self.replay.duration))
+        self.seek(self.replay.duration)
 
     def faster(self, delta: int) -> float:
         speed = self.replay.faster() if delta > 0 else self.replay.slower()
@@ -263,6 +283,8 @@ class ReplayFeed:
         ]
         if self.incomplete:
             parts.append("INCOMPLETE")
+        if self.pending_seek is not None:
+            parts.append(f"seeking to {format_clock(self.pending_seek)} once indexed")
         if self.index_progress is not None:
             parts.append(f"indexing {self.index_progress:.0%}")
         return "  ".join(parts)

@@ -101,3 +101,15 @@ def test_a_file_that_is_not_a_journal_is_a_user_error(tmp_path: Path) -> None:
         Replay.open(p)
     with pytest.raises(JournalError, match="is a directory"):
         Replay.open(tmp_path)
+
+
+def test_fold_cost_counts_from_the_playhead_or_the_nearest_checkpoint() -> None:
+    path = FIXTURES / "breach.jsonl"
+    events = read_journal(path).events
+    rp = Replay.open(path, every=10)
+    end = rp.applied_at(rp.duration)
+    assert end == len(events) and rp.applied_at(-5.0) == sum(1 for e in events if e.mono <= 0.0)
+    assert rp.fold_cost(end) == end  # only the empty checkpoint so far
+    rp.seek_event(end - 3)
+    assert rp.fold_cost(end) == 2  # forward from the playhead
+    assert rp.fold_cost(15) == 5  # back: from the checkpoint at 10 the fold passed

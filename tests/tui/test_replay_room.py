@@ -169,3 +169,39 @@ def test_time_parsing() -> None:
     for bad in ("", "1:75", "-3", "a:b", "1:2:3:4"):
         with pytest.raises(ValueError, match="not a time"):
             parse_time(bad)
+
+
+async def test_a_far_seek_while_indexing_waits_for_the_index_then_lands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    release = threading.Event()
+    build = Replay.build_index
+
+    def slow_build(self: Replay, progress: Any = None) -> None:
+        release.wait(10)
+        build(self, progress)
+
+    monkeypatch.setattr(Replay, "build_index", slow_build)
+    feed = ReplayFeed(Replay.open(DEMO, every=5), playing=False)
+    feed.FAR_SEEK_EVENTS = 20  # type: ignore[misc]
+    app = ControlRoomApp(feed, clock_tick=False)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if feed.index_progress is not None:
+                break
+        assert feed.index_progress is not None  # the worker started after the first frame
+        await pilot.press("full_stop")  # near: moves at once
+        assert feed.replay.position == 1
+        await pilot.press("end")  # far: waits for the index instead of freezing the room
+        await settle(pilot)
+        assert feed.pending_seek == feed.replay.duration and feed.replay.position == 1
+        assert "once indexed" in screen_text(app)
+        release.set()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if feed.indexed:
+                break
+        await settle(pilot)
+        assert feed.replay.at_end and feed.pending_seek is None
+        assert app.state == fold(read_journal(DEMO).events)

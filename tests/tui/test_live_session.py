@@ -232,3 +232,18 @@ async def test_starting_before_every_item_is_ticked_is_refused(host: Host, tmp_p
     assert [e.get("decision") for e in events if e.type == "step-confirmed"] == ["abort"]
     assert not [e for e in events if e.type in ("step-briefed", "fault-injecting")]
     assert events[-1].type == "session-ended" and events[-1].get("outcome") == "aborted"
+
+
+async def test_the_stop_key_works_at_the_checklist_gate(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "stop-at-checklist.jsonl"
+    session, facilitator = make_session(host, journal, checklist=CHECKLIST)
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None and app.state.checklist_pending(),
+                    "the checklist gate opens")
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    types = [e.type for e in events]
+    assert "emergency-stop" in types and "step-briefed" not in types and "fault-injecting" not in types
+    assert [e.get("decision") for e in events if e.type == "step-confirmed"] == ["abort"]

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("replay", cmd_replay, "post-mortem replay of a journal in the same panes")
     sp.add_argument("journal")
-    sp.add_argument("--speed", type=float, default=1.0, help="playback speed: 1, 4, 16 or 60")
+    sp.add_argument("--speed", type=float, default=1.0, choices=[1.0, 4.0, 16.0, 60.0],
+                    help="playback speed: 1, 4, 16 or 60 (+ and - change it while playing)")
 
     sp = add("report", _delegate(DELEGATED["report"]), "post-mortem report of a journal: md | html | json")
     sp.add_argument("rest", nargs=argparse.REMAINDER)

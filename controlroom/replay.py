@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.errors import JournalError
-from controlroom.journal.events import FORMAT, Event
+from controlroom.journal.events import Event
 from controlroom.journal.reader import _event_from_line as event_from_line
+from controlroom.journal.reader import read_lines
 from controlroom.viewstate import RoomState, apply
 
 SPEEDS: tuple[float, ...] = (1.0, 4.0, 16.0, 60.0)
@@ -71,23 +72,7 @@ class Replay:
 
     @classmethod
     def open(cls, path: str | Path, *, every: int = DEFAULT_EVERY) -> Replay:
-        p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except IsADirectoryError:
-            raise JournalError(f"{p}: is a directory; give the journal file (*.jsonl)") from None
-        except OSError as err:
-            raise JournalError(f"{p}: cannot read journal: {err.strerror}") from None
-        lines = raw.split(b"\n")
-        torn_tail = not raw.endswith(b"\n")
-        if not lines or not lines[0].strip():
-            raise JournalError(f"{p}:1: empty journal; nothing was recorded")
-        try:
-            header = json.loads(lines[0])
-        except json.JSONDecodeError:
-            raise JournalError(f"{p}:1: not a controlroom journal (first line is not JSON)") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise JournalError(f"{p}:1: not a controlroom journal (no '{FORMAT}' header)")
+        p, header, lines, torn_tail = read_lines(path)
         body = lines[1:]
         if body and not body[-1].strip():
             body.pop()

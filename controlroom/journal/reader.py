@@ -68,7 +68,12 @@ def _event_from_line(line: bytes) -> Event:
     return Event(type=str(type_), t=str(t), mono=float(mono), data=doc)
 
 
-def read_journal(path: str | Path) -> Journal:
+def read_lines(path: str | Path) -> tuple[Path, dict[str, Any], list[bytes], bool]:
+    """The file read whole and split into byte lines: (path, header, all lines, torn tail?).
+
+    Splitting bytes, not text: decoding a large journal up front costs as much as parsing it.
+    Shared by `read_journal` and the replay, which parses lines lazily.
+    """
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -76,12 +81,15 @@ def read_journal(path: str | Path) -> Journal:
         raise JournalError(f"{p}: is a directory; give the journal file (*.jsonl)") from None
     except OSError as err:
         raise JournalError(f"{p}: cannot read journal: {err.strerror}") from None
-    # Split bytes, not text: decoding a large journal up front costs as much as parsing it.
     lines = raw.split(b"\n")
-    torn_tail = not raw.endswith(b"\n")
     if not lines or not lines[0].strip():
         raise JournalError(f"{p}:1: empty journal; nothing was recorded")
     header = _parse_header(p, lines[0].decode("utf-8", errors="replace"))
+    return p, header, lines, not raw.endswith(b"\n")
+
+
+def read_journal(path: str | Path) -> Journal:
+    p, header, lines, torn_tail = read_lines(path)
     events: list[Event] = []
     warnings: list[str] = []
     append = events.append

@@ -32,7 +32,8 @@ async def _breach_latency(runs: int) -> list[float]:
     """Real clock, in-memory target: time from the sample that completes the breach to rollback-started."""
     from controlroom.engine.session import Session
     from controlroom.faults import catalogue as cat
-    from tests.engine.conftest import FLAG, FakeSource, Host, fault_step, make_scenario
+    from tests.doubles import FLAG, Host
+    from tests.engine.conftest import FakeSource, fault_step, make_scenario
 
     cat.catalogue()["flag"] = FLAG
     from controlroom.targets.memory import MemoryExecutor

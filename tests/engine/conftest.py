@@ -1,16 +1,19 @@
-"""Engine test kit: a scenario built in code, a fault that flips a flag, a source the test controls, a manual clock."""
+"""Engine test kit: a scenario built in code, a source the test controls, a manual clock (the flag fault and
+its in-memory host are in tests/doubles.py, shared with the TUI tests)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.doubles import FLAG, Host
+
+__all__ = ["FLAG", "Host"]  # re-exported for the engine tests
+
 from controlroom.clock import ManualClock
 from controlroom.faults import catalogue as cat
-from controlroom.faults.plan import FaultPlan, Leash, Requirement
 from controlroom.scenario.model import (
     BlastRadius,
     FaultSpec,
@@ -22,20 +25,6 @@ from controlroom.scenario.model import (
     SuccessCriteria,
     Target,
 )
-from controlroom.targets.base import Action, ActionResult, Shell
-from tests.doubles import run_fused
-
-
-def _build_flag(spec: FaultSpec, target: Target, ctx: cat.PlanContext) -> FaultPlan:
-    return FaultPlan(
-        fault_id=ctx.fault_id, spec=spec, target=target.name, summary=f"flag on {target.name}",
-        inject=(Shell("inject"),), revert=(Shell("revert"),), verify=(Shell("verify"),),
-        leash=Leash(arm=lambda s: Shell(f"arm {s:.1f}"), disarm=Shell("disarm")),
-        requires=(Requirement("tool", Shell("has-tool"), f"{target.name}: tool missing"),),
-    )
-
-
-FLAG = cat.FaultType(name="flag", params=(), target_kinds=frozenset({"local"}), build=_build_flag, doc="test fault")
 
 
 @pytest.fixture(autouse=True)
@@ -46,44 +35,6 @@ def _flag_fault(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
-
-
-@dataclass
-class Host:
-    """The in-memory target: a flag that inject sets and revert clears; verify passes only when it is clear."""
-
-    name: str
-    faulted: bool = False
-    revert_works: bool = True
-    reachable: bool = True
-    has_tool: bool = True
-    log: list[str] = field(default_factory=list)
-    on_inject: object = None
-
-    def handle(self, action: Action) -> ActionResult:
-        assert isinstance(action, Shell)
-        cmd = action.script
-        if not self.reachable:
-            return ActionResult(ok=False, error="connection refused")
-        fused = run_fused(cmd, self.handle)
-        if fused is not None:
-            return fused
-        self.log.append(cmd)
-        if not self.reachable:
-            return ActionResult(ok=False, error="connection refused")
-        if cmd == "has-tool":
-            return ActionResult(ok=self.has_tool, status=0 if self.has_tool else 1)
-        if cmd == "inject":
-            if callable(self.on_inject):
-                self.on_inject()
-            self.faulted = True
-        elif cmd == "revert" and self.revert_works:
-            self.faulted = False
-        elif cmd == "verify":
-            return ActionResult(ok=not self.faulted, status=0 if not self.faulted else 1,
-                                stderr="" if not self.faulted else "flag still set")
-        return ActionResult(ok=True, status=0)
-
 
 
 class FakeSource:

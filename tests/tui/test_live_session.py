@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.engine.gates import InteractiveFacilitator
 from controlroom.engine.session import Session
 from controlroom.faults import catalogue as cat
-from controlroom.faults.plan import FaultPlan, Leash, Requirement
 from controlroom.journal.reader import read_journal
 from controlroom.scenario.model import (
     BlastRadius,
@@ -25,41 +23,9 @@ from controlroom.scenario.model import (
     StopWhen,
     Target,
 )
-from controlroom.targets.base import Action, ActionResult, Shell
 from controlroom.targets.memory import MemoryExecutor
-from tests.doubles import run_fused
+from tests.doubles import FLAG, Host
 from tests.tui.conftest import screen_text
-
-
-def _build_flag(spec: FaultSpec, target: Target, ctx: cat.PlanContext) -> FaultPlan:
-    return FaultPlan(
-        fault_id=ctx.fault_id, spec=spec, target=target.name, summary=f"flag on {target.name}",
-        inject=(Shell("inject"),), revert=(Shell("revert"),), verify=(Shell("verify"),),
-        leash=Leash(arm=lambda s: Shell(f"arm {s:.1f}"), disarm=Shell("disarm")),
-        requires=(Requirement("tool", Shell("has-tool"), f"{target.name}: tool missing"),),
-    )
-
-
-@dataclass
-class Host:
-    """A target whose fault is a flag: inject sets it, revert clears it, verify passes only when clear."""
-
-    faulted: bool = False
-    log: list[str] = field(default_factory=list)
-
-    def handle(self, action: Action) -> ActionResult:
-        assert isinstance(action, Shell)
-        fused = run_fused(action.script, self.handle)
-        if fused is not None:
-            return fused
-        self.log.append(action.script)
-        if action.script == "inject":
-            self.faulted = True
-        elif action.script == "revert":
-            self.faulted = False
-        elif action.script == "verify":
-            return ActionResult(ok=not self.faulted, status=0 if not self.faulted else 1)
-        return ActionResult(ok=True, status=0)
 
 
 class SteadySource:
@@ -87,8 +53,7 @@ class SteadySource:
 
 @pytest.fixture
 def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Host:
-    monkeypatch.setitem(cat.catalogue(), "flag", cat.FaultType(
-        name="flag", params=(), target_kinds=frozenset({"local"}), build=_build_flag, doc="test fault"))
+    monkeypatch.setitem(cat.catalogue(), "flag", FLAG)
     monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
     return Host()
 

@@ -8,10 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.doubles import FLAG, Host
-
-__all__ = ["FLAG", "Host"]  # re-exported for the engine tests
-
 from controlroom.clock import ManualClock
 from controlroom.faults import catalogue as cat
 from controlroom.scenario.model import (
@@ -25,6 +21,9 @@ from controlroom.scenario.model import (
     SuccessCriteria,
     Target,
 )
+from tests.doubles import FLAG, Host
+
+__all__ = ["FLAG", "Host"]  # re-exported for the engine tests
 
 
 @pytest.fixture(autouse=True)

@@ -378,6 +378,16 @@ def apply(state: RoomState, ev: Event) -> None:
             sv.error = errors.get(name)
             if sv.breached and sv.status != "breach":
                 sv.breached = False
+    elif t == "metric-backfill":
+        # History from before the session (Prometheus range query): the sparklines start full.
+        for sample in d.get("samples") or []:
+            if not isinstance(sample, (list, tuple)) or len(sample) != 2 or not isinstance(sample[1], dict):
+                continue
+            for name, v in sample[1].items():
+                sv = _series(state, str(name))
+                num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+                sv.values.append(num)
+                sv.current = num
     elif t == "telemetry-lost":
         state.telemetry_lost.add(str(d.get("source")))
         _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())

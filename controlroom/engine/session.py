@@ -38,6 +38,8 @@ STATES = (
 )
 
 Listener = Callable[[Event], None]
+BACKFILL_SECONDS = 120.0  # history asked of sources that keep it, for the sparklines at the start
+BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline shows
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ class Session:
             outcome = Outcome("preflight-failed", 2, (), str(err))
             self._end(outcome)
             return outcome
+        await self._backfill()
         if self.scenario.checklist:
             # The humans' checklist ("on-call knows") is a gate too: nothing is injected until it is confirmed.
             self.set_state("awaiting-confirmation")
@@ -292,6 +295,27 @@ class Session:
             await self.rollback.reconfirm(self.reconfirm_for if self.reconfirm_for is not None
                                           else self.leash_grace + 5.0)
         return self._conclude(results)
+
+    async def _backfill(self) -> None:
+        """Sources with history (Prometheus) fill the sparklines with what came before the session."""
+        from controlroom.metrics.steady import samples_from_backfill
+
+        sc = self.scenario
+        seconds = max(2 * sc.steady_state.window, BACKFILL_SECONDS)
+        for src in self.sources:
+            backfill = getattr(src, "backfill", None)
+            if backfill is None:
+                continue
+            try:
+                points = await asyncio.wait_for(backfill(seconds, sc.observe.every), timeout=10.0)
+            except Exception as err:  # history is a nicety: a source that cannot give it is only noted
+                self.emit("warning", message=f"metrics source {src.name}: no history for the sparklines ({err})")
+                continue
+            unix_at_start = self.clock.wall().timestamp() - self.now()
+            samples = samples_from_backfill(points, unix_at_start)[-BACKFILL_SAMPLES:]
+            if samples:
+                self.emit("metric-backfill", source=src.name,
+                          samples=[[round(t, 3), values] for t, values in samples])
 
     def _judge_criteria(self) -> bool:
         """Evaluate and journal the success criteria; True when all that were declared are met."""

@@ -28,6 +28,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "fault-failed",         # step, fault, target, error
     "leash-renewed",        # fault, target, leash_s
     "metric-sample",        # values{series: float|null}, errors{series: message}
+    "metric-backfill",      # source, samples[[mono (negative: before the start), {series: float|null}]]
     "telemetry-lost",       # source, policy, detail
     "telemetry-restored",   # source
     "condition-breached",   # condition, value, held_s

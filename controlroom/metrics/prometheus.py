@@ -291,7 +291,7 @@ class PrometheusSource:
         """
         end = datetime.fromtimestamp(time.time(), tz=UTC)
         start = datetime.fromtimestamp(end.timestamp() - seconds, tz=UTC)
-        step_s = f"{max(step, 0.001):g}s"
+        step_s = f"{max(step, 0.001):g}"  # float seconds: Prometheus refuses "0.5s" as a duration
         names = list(self._queries)
 
         def one(query: str) -> list[tuple[float, float | None]]:

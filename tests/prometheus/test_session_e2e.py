@@ -79,7 +79,16 @@ async def test_a_real_error_burst_trips_the_stop_condition_and_rolls_back(prom_l
     assert "fault-reverted" in types(events)
     assert prom_lab.service.admin("GET")["error_rate"] == 0.0
     assert time.monotonic() - t0 < 60
-    # The monitor journaled PromQL values as they came.
+    # The sparklines started with Prometheus' own history from before the session...
+    [backfill] = [e for e in events if e.type == "metric-backfill"]
+    history = backfill.get("samples")
+    assert len(history) >= 5 and all(t < backfill.mono for t, _ in history)
+    assert any(values.get("alive") == 1.0 for _, values in history)
+    from controlroom.viewstate import fold
+
+    room = fold(events[: events.index(backfill) + 1])
+    assert len(room.series["alive"].values) == len(history)
+    # ...and the monitor journaled PromQL values as they came.
     samples = [e for e in events if e.type == "metric-sample"]
     assert all(set(e.get("values")) == {"alive", "success_rate"} for e in samples)
     json.dumps([e.data for e in events])  # plain JSON throughout (no NaN)

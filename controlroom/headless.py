@@ -55,6 +55,8 @@ class ProgressPrinter:
         if t == "session-started":
             self._steps = len(d.get("steps", []))
             return f"session {d['session']}: {d['scenario']} in {d['environment']} — {d['hypothesis']}"
+        if t == "preflight-check" and d.get("ok") is None:
+            return None  # a check started; its result gets the line
         if t == "preflight-check":
             mark = "ok  " if d["ok"] else "FAIL"
             where = f" {d['target']}" if d.get("target") else ""

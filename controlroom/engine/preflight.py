@@ -84,6 +84,8 @@ async def run_preflight(session: Session) -> set[str]:
                 return [c]
         return await _http_target(session, name, mine)
 
+    for name in sorted(by_target):  # shown as running until each host's answer replaces it
+        session.emit("preflight-check", check="reachable", target=name, ok=None, detail="checking…")
     results = await asyncio.gather(*(check_target(n) for n in sorted(by_target)))
     for checks in results:
         for c in checks:

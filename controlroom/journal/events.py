@@ -17,7 +17,7 @@ FORMAT_VERSION = 1
 EVENT_TYPES: tuple[str, ...] = (
     "session-started",      # session, scenario, environment, targets[], steps[{id,title}], series[], pid, control
     "state-changed",        # state
-    "preflight-check",      # check, target|null, ok, detail
+    "preflight-check",      # check, target|null, ok (null: running), detail
     "checklist-item",       # item, ticked
     "steady-state",         # when ("before" | "after:<step>"), ok, figures{series: value}, failed[]
     "step-briefed",         # step, index, title, brief, expect, duration, faults[{fault,type,target,summary}]

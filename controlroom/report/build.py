@@ -184,6 +184,8 @@ class _Fold:
         self.started = d
 
     def _on_preflight_check(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        if d.get("ok") is None:  # "running": the check's answer follows in its own event
+            return
         self.preflight_count += 1
         if not d.get("ok", True):
             self.preflight.append({"check": str(d.get("check", "")), "target": d.get("target"),

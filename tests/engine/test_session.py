@@ -164,7 +164,9 @@ async def test_preflight_failure_exits_two_and_injects_nothing(tmp_path: Path) -
     assert outcome.exit_code == 2 and "t1: tool missing" in outcome.message
     assert "inject" not in host.log
     checks = [e for e in read_journal(tmp_path / "j.jsonl").events if e.type == "preflight-check"]
-    assert any(not c.data["ok"] and c.data["check"] == "tool" for c in checks)
+    assert any(c.data["ok"] is False and c.data["check"] == "tool" for c in checks)
+    reach = [c.data["ok"] for c in checks if c.data["check"] == "reachable"]
+    assert reach == [None, True]  # shown running first, then its answer
 
 
 async def test_steady_state_must_hold_before_the_first_injection(tmp_path: Path) -> None:

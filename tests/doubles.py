@@ -28,7 +28,7 @@ def run_fused(script: str, handle: Callable[[Action], ActionResult]) -> ActionRe
         handle(Shell(cmd))
     ok = all(handle(Shell(cmd)).ok for cmd in _GROUP.findall(cond))
     if ok:
-        for cmd in _GROUP.findall(tail.split("\nelse")[0]):
+        for cmd in re.findall(r"\{ (.*?)\n\}", tail.split("\nelse")[0]):
             handle(Shell(cmd))
     return ActionResult(ok=ok, status=0 if ok else 1)
 

@@ -46,7 +46,9 @@ def fused_revert(plan: FaultPlan) -> Shell | None:
         return None
     revert = "".join(f"( {a.script}\n) >/dev/null 2>&1\n" for a in plan.revert if isinstance(a, Shell))
     verify = " && ".join(f"( {a.script}\n)" for a in plan.verify if isinstance(a, Shell)) or "true"
-    disarm = f"( {plan.leash.disarm.script}\n) >/dev/null 2>&1\n" if plan.leash and isinstance(
+    # The disarm runs last and only on success, so it needs no subshell: its own `exit` ends the script,
+    # with 0 when disarmed (the same answer as `true` below) and non-zero when not (the step path retries).
+    disarm = f"{{ {plan.leash.disarm.script}\n}} >/dev/null 2>&1\n" if plan.leash and isinstance(
         plan.leash.disarm, Shell) else ""
     script = f"{revert}if {verify}\nthen\n{disarm}true\nelse\nfalse\nfi"
     return Shell(script, sudo=shells[0].sudo, timeout=min(30.0, sum(a.timeout for a in shells)))

@@ -137,62 +137,71 @@ CUT = ("nft add table inet crtestcut; "
        "nft add rule inet crtestcut input tcp dport 22 reject with tcp reset")
 
 
-def test_a_cut_ssh_link_is_reported_unconfirmed_then_recover_confirms_it(lab: Lab, tmp_path: Path) -> None:
-    scenario = tmp_path / "cut.yaml"
-    scenario.write_text(CUT_SCENARIO.format(front=lab.host("h1").ip))
-    journal = tmp_path / "cut.jsonl"
-    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
-                             str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while '"fault-injected"' not in (journal.read_text() if journal.exists() else ""):
-            assert time.monotonic() < deadline and proc.poll() is None, "the fault was never injected"
+class CutRun:
+    """`controlroom run --headless --yes` of CUT_SCENARIO in a subprocess, and a way to wait on its journal."""
+
+    def __init__(self, lab: Lab, tmp_path: Path) -> None:
+        scenario = tmp_path / "cut.yaml"
+        scenario.write_text(CUT_SCENARIO.format(front=lab.host("h1").ip))
+        self.journal = tmp_path / "cut.jsonl"
+        self.env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config),
+                    "XDG_DATA_HOME": str(tmp_path)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                                      str(self.journal), str(scenario)], env=self.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def wait_for(self, needle: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while needle not in (self.journal.read_text() if self.journal.exists() else ""):
+            assert time.monotonic() < deadline and self.proc.poll() is None, f"never saw {needle}"
             time.sleep(0.1)
+
+    def finish(self, seconds: float) -> str:
+        out, _ = self.proc.communicate(timeout=seconds)
+        return out.decode()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.journal.read_text().splitlines()[1:]]
+
+
+def test_a_cut_ssh_link_is_reported_unconfirmed_then_recover_confirms_it(lab: Lab, tmp_path: Path) -> None:
+    run = CutRun(lab, tmp_path)
+    try:
+        run.wait_for('"fault-injected"', 30)
         assert lab.exec("h2", CUT).returncode == 0
-        out, _ = proc.communicate(timeout=90)
+        out = run.finish(90)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        run.kill()
         lab.exec("h2", "nft delete table inet crtestcut")
-    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    events = run.events()
     ended = [e for e in events if e["type"] == "session-ended"][-1]
-    assert proc.returncode != 0 and "h2" in ended["unconfirmed"], out.decode()
+    assert run.proc.returncode != 0 and "h2" in ended["unconfirmed"], out  # type: ignore[operator]
     assert any(e["type"] == "fault-revert-failed" and e["target"] == "h2" for e in events)
     # The link is back: recover reverts what the session could not confirm, and says it is clean.
-    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(journal)], env=env,
+    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(run.journal)], env=run.env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert rec.returncode == 0, rec.stdout + rec.stderr
     assert_clean(lab, "h2")
 
 
 def test_a_cut_ssh_link_is_confirmed_by_the_session_once_the_link_is_back(lab: Lab, tmp_path: Path) -> None:
-    scenario = tmp_path / "cut.yaml"
-    scenario.write_text(CUT_SCENARIO.format(front=lab.host("h1").ip))
-    journal = tmp_path / "cut.jsonl"
-    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
-                             str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run = CutRun(lab, tmp_path)
     try:
-        def wait_for(needle: str, seconds: float) -> None:
-            deadline = time.monotonic() + seconds
-            while needle not in (journal.read_text() if journal.exists() else ""):
-                assert time.monotonic() < deadline and proc.poll() is None, f"never saw {needle}"
-                time.sleep(0.1)
-
-        wait_for('"fault-injected"', 30)
+        run.wait_for('"fault-injected"', 30)
         assert lab.exec("h2", CUT).returncode == 0
-        wait_for('"fault-revert-failed"', 60)  # the session says it cannot confirm h2...
+        run.wait_for('"fault-revert-failed"', 60)  # the session says it cannot confirm h2...
         lab.exec("h2", "nft delete table inet crtestcut")  # ...the link comes back...
-        out, _ = proc.communicate(timeout=60)
+        out = run.finish(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        run.kill()
         lab.exec("h2", "nft delete table inet crtestcut")
-    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    events = run.events()
     reconfirmed = [e for e in events if e["type"] == "fault-reverted" and e.get("reconfirmed")]
-    assert reconfirmed and reconfirmed[0]["target"] == "h2", out.decode()  # ...and the session confirms it
+    assert reconfirmed and reconfirmed[0]["target"] == "h2", out  # ...and the session confirms it
     assert [e for e in events if e["type"] == "session-ended"][-1]["unconfirmed"] == []
     assert_clean(lab, "h2")

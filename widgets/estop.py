@@ -25,6 +25,7 @@ class EmergencyStopControl(Widget):
         """The control was clicked: stop everything."""
 
     stopping: reactive[bool] = reactive(False)
+    verdict: reactive[str] = reactive("")  # once the rollback has finished: "all clean" or "N unconfirmed: …"
     keys: reactive[str] = reactive("F12 or !")
 
     def __init__(self, *, read_only: bool = False, replay: bool = False, id: str | None = None) -> None:
@@ -41,6 +42,8 @@ class EmergencyStopControl(Widget):
             return Text("REPLAY\nnothing here touches\na target", justify="center")
         if self.read_only:
             return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
+        if self.stopping and self.verdict:
+            return Text(f"■ STOPPED ■\n{self.verdict}", justify="center")
         if self.stopping:
             return Text("■ STOPPING ■\nrolling back\nall faults", justify="center")
         return Text(f"■ EMERGENCY STOP ■\n{self.keys}\nno confirmation", justify="center")

@@ -54,7 +54,7 @@ def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Pa
         room.keys("!")
         done = room.wait_for("VERDICT:")
         assert "VERDICT: all clean" in done
-        assert "STOPPING" in done
+        assert "STOPPED" in done and "all clean" in done.splitlines()[1]  # the red control gives the verdict too
         watcher.wait_for("all clean")
         room.keys("q")
         room.wait_for("EXITED=")

@@ -312,7 +312,10 @@ class Session:
                 self.emit("warning", message=f"metrics source {src.name}: no history for the sparklines ({err})")
                 continue
             unix_at_start = self.clock.wall().timestamp() - self.now()
-            samples = samples_from_backfill(points, unix_at_start)[-BACKFILL_SAMPLES:]
+            # Only what came before the session: the client rounds the range's end to a whole second, so
+            # the last points can lie a little after the start, where live samples already speak.
+            history = [smp for smp in samples_from_backfill(points, unix_at_start) if smp[0] < 0]
+            samples = history[-BACKFILL_SAMPLES:]
             if samples:
                 self.emit("metric-backfill", source=src.name,
                           samples=[[round(t, 3), values] for t, values in samples])

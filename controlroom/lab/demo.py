@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from controlroom.errors import ControlroomError
+from controlroom.lab._proc import die_with_parent
 from controlroom.scenario import load_scenario_text
 from controlroom.scenario.model import Scenario
 
@@ -58,6 +59,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     load = None
     try:

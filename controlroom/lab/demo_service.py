@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
+from controlroom.lab._proc import die_with_parent
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -358,7 +359,7 @@ def _supervise(host: str, port: int, pidfile: str | None, restart_delay: float =
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while not stopping:
-        child = subprocess.Popen(argv)
+        child = subprocess.Popen(argv, preexec_fn=die_with_parent)
         child.wait()
         if not stopping:
             time.sleep(restart_delay)
@@ -388,7 +389,8 @@ class DemoProcess:
         if self.supervise:
             argv.append("--supervise")
         self._proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True)
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=die_with_parent)
         assert self._proc.stdout is not None
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)

@@ -83,3 +83,39 @@ def test_demo_headless_from_the_command_line_exits_zero(tmp_path: Path) -> None:
     assert "demo finished as designed: rolled-back" in result.stdout
     journals = list((tmp_path / "data" / "controlroom" / "journals").glob("*.jsonl"))
     assert len(journals) == 1 and read_journal(journals[0]).complete
+
+
+def test_a_killed_demo_leaves_no_shop_behind(tmp_path: Path) -> None:
+    """The shop runs in its own session (Ctrl-C reaches only the room), yet dies with a SIGKILLed room."""
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, CONTROLROOM_RUNTIME_DIR=str(tmp_path / "run"), XDG_DATA_HOME=str(tmp_path / "data"))
+    journal = tmp_path / "demo.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "controlroom", "demo", "--headless", "--journal", str(journal)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (journal.exists() and "session-started" in journal.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the demo never started"
+            time.sleep(0.1)
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", read_journal(journal).header["scenario_text"]).group(1))  # type: ignore[union-attr]
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()  # the shop is up
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                break  # refused: the shop is gone
+            assert time.monotonic() < deadline, "the shop outlived the killed control room"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

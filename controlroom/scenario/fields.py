@@ -15,6 +15,7 @@ from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe, one_li
 from controlroom.units import UnitError, format_duration, parse_duration
 
 T = TypeVar("T")
+K = TypeVar("K", bound=str)
 
 MAX_DURATION = 24 * 3600.0  # no game-day duration is longer than a day; beyond it is a typo
 
@@ -75,6 +76,15 @@ class FieldReader:
             if name not in allowed:
                 label = f"{where}: unknown key {name!r}" if where else f"unknown top-level key {name!r}"
                 self.at(key, label + suggest(name, allowed))
+
+    def one_of(self, node: Map, choices: Sequence[K], where: str, wording: str) -> K | None:
+        """The one key of `choices` present in `node`; none or several is a problem ("give exactly one of ...")."""
+        present = [k for k in choices if k in node.entries]
+        if len(present) != 1:
+            what = "none" if not present else " and ".join(present)
+            self.at(node, f"{where}: give exactly one of {wording} (found {what})")
+            return None
+        return present[0]
 
     def require(self, node: Map, key: str, where: str, hint: str = "") -> Node | None:
         value = node.get(key)

@@ -194,12 +194,9 @@ class Validator(StepReader):
         if m is None:
             return None
         self.keys(m, TARGET_KEYS, where)
-        present = [k for k in TARGET_KINDS if k in m.entries]
-        if len(present) != 1:
-            what = "none" if not present else " and ".join(present)
-            self.at(m, f"{where}: give exactly one of ssh:, local: true, http: or kubernetes: (found {what})")
+        kind = self.one_of(m, TARGET_KINDS, where, "ssh:, local: true, http: or kubernetes:")
+        if kind is None:
             return None
-        kind = present[0]
         ssh = url = None
         kube: KubernetesRef | None = None
         if kind == "ssh":
@@ -343,12 +340,9 @@ class Validator(StepReader):
         if m is None:
             return None
         self.keys(m, METRIC_KEYS, where)
-        present = [k for k in METRIC_SOURCES if k in m.entries]
-        if len(present) != 1:
-            what = "none" if not present else " and ".join(present)
-            self.at(m, f"{where}: give exactly one of probe: URL, promql: QUERY or command: COMMAND (found {what})")
+        source = self.one_of(m, METRIC_SOURCES, where, "probe: URL, promql: QUERY or command: COMMAND")
+        if source is None:
             return None
-        source = present[0]
         timeout = self.duration(m.get("timeout"), f"{where}.timeout")
         probe = promql = command = on = None
         if source == "probe":

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING
 from controlroom.metrics.conditions import parse_condition
 from controlroom.metrics.observed import Figures, ObservedFold
 from controlroom.metrics.source import MetricSource, SourceUnavailable
-from controlroom.metrics.steady import SteadyVerdict, evaluate_steady
+from controlroom.metrics.steady import SampleHistory, SteadyVerdict, evaluate_steady
 from controlroom.metrics.telemetry import TelemetryDecision, TelemetryTracker
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
 
-Sample = tuple[float, dict[str, float | None]]
-HISTORY_LIMIT = 100_000  # samples kept in memory; an hour at 4/s is 14,400
 
 
 class SafetyMonitor:
@@ -33,7 +31,9 @@ class SafetyMonitor:
         self.require = [parse_condition(c) for c in sc.steady_state.require]
         self.stop_conditions = [parse_condition(c) for c in sc.stop_when.conditions]
         self.hold = sc.stop_when.hold
-        self.history: list[Sample] = []
+        # Kept only as long as a question needs: three steady windows, or the longest recovery wait.
+        window = sc.steady_state.window
+        self.history = SampleHistory(keep=max(3 * window, session.recovery_wait()) + window)
         self._true_since: dict[str, float] = {}
         self.telemetry = TelemetryTracker(sc.observe.lost_telemetry, sc.observe.lost_after)
         self.fold = ObservedFold(window=sc.steady_state.window)  # fed every event by the session
@@ -88,9 +88,7 @@ class SafetyMonitor:
             else:
                 values.update({k: (None if v is None else round(float(v), 6)) for k, v in vals.items()})
                 self._source_ok(src)
-        self.history.append((now, values))
-        if len(self.history) > HISTORY_LIMIT:
-            del self.history[: len(self.history) - HISTORY_LIMIT]
+        self.history.add(now, values)
         self.s.emit("metric-sample", values=values, errors=errors)
         self._evaluate_stop(values, now)
         self._new_sample.set()
@@ -152,7 +150,7 @@ class SafetyMonitor:
             now = self.s.now()
             if now - start < window:
                 continue
-            verdict = evaluate_steady(self.history, self.require, window, now, every=self.every)
+            verdict = evaluate_steady(self.history.samples(), self.require, window, now, every=self.every)
             if verdict.ok or now >= deadline:
                 break
         self.s.emit("steady-state", **verdict.payload(when), window=window)
@@ -166,7 +164,7 @@ class SafetyMonitor:
         start = self.s.now()
         while self.s.now() - start < timeout:
             await self._next_sample()
-            after = [smp for smp in self.history if smp[0] >= start]
+            after = [smp for smp in self.history.samples() if smp[0] >= start]
             # The recovery point is the first sample of the current unbroken run of healthy samples.
             run_start: float | None = None
             for t, vals in after:
@@ -187,4 +185,4 @@ class SafetyMonitor:
         return self.fold.figures(step, self.s.now())
 
     def last_values(self) -> dict[str, float | None]:
-        return dict(self.history[-1][1]) if self.history else {}
+        return self.history.latest()

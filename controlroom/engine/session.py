@@ -133,6 +133,12 @@ class Session:
             self.state = state
             self.emit("state-changed", state=state)
 
+    def recovery_wait(self) -> float:
+        """How long recovery is waited for after a revert before the step counts as not recovered."""
+        criterion = self.scenario.success_criteria.recovery_time
+        window = self.scenario.steady_state.window
+        return self.recovery_timeout or max((criterion or 0) * 3, window * 3, 30.0)
+
     def add_note(self, text: str, author: str = "facilitator") -> None:
         self.emit("note", text=text, author=author)
 
@@ -479,10 +485,8 @@ class Session:
             return None
         self.set_state("recovering")
         criterion = self.scenario.success_criteria.recovery_time
-        window = self.scenario.steady_state.window
-        timeout = self.recovery_timeout or max((criterion or 0) * 3, window * 3, 30.0)
         reverted_at = self.now()
-        recovered_at = await self.monitor.wait_recovered(timeout)
+        recovered_at = await self.monitor.wait_recovered(self.recovery_wait())
         seconds = None if recovered_at is None else max(0.0, recovered_at - reverted_at)
         self.emit("recovery-measured", step=step.id, seconds=None if seconds is None else round(seconds, 3),
                   held=seconds is not None, criterion_s=criterion)

@@ -22,37 +22,6 @@ def http_reachability(url: str) -> Action:
     return HttpRequest("GET", url.rstrip("/") + "/", timeout=5.0, ok_status=tuple(range(100, 600)))
 
 
-async def _http_target(session: Session, name: str, plans: list[FaultPlan]) -> list[Check]:
-    """Admin-endpoint targets: reachable, then each plan's requirements and clobber checks (once each)."""
-    checks: list[Check] = []
-
-    def add(check: str, ok: bool, detail: str) -> bool:
-        c = Check(check, name, ok, detail)
-        checks.append(c)
-        session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
-        return ok
-
-    url = session.scenario.targets[name].url or ""
-    res = await session.run_on(name, http_reachability(url))
-    if not add("reachable", res.ok, "ok" if res.ok else f"{name}: not reachable ({res.detail})"):
-        return checks
-    seen: set[str] = set()
-    for plan in plans:
-        for req in plan.requires:
-            if req.name not in seen:
-                seen.add(req.name)
-                r = await session.run_on(name, req.check)
-                add(req.name, r.ok, "ok" if r.ok else req.message)
-        for action in plan.clobber_check:
-            key = repr(action)
-            if key not in seen:
-                seen.add(key)
-                r = await session.run_on(name, action)
-                add("nothing to clobber", r.ok, "ok" if r.ok else
-                    f"{name}: a previous fault is still in place ({r.detail}); run `controlroom recover JOURNAL`")
-    return checks
-
-
 async def run_preflight(session: Session) -> set[str]:
     """Run every check; return the ids of optional faults to skip. Raises PreflightError when unsafe to start."""
     sc = session.scenario
@@ -74,15 +43,14 @@ async def run_preflight(session: Session) -> set[str]:
         session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
 
     async def check_target(name: str) -> list[Check]:
-        mine = by_target[name]
-        if sc.targets[name].kind in ("ssh", "local"):
-            try:
-                return await preflight_host(session.executor(name), mine, on_check=journal)
-            except Exception as err:  # an executor that cannot even be built is an unreachable target
-                c = Check("reachable", name, False, f"{name}: {err}")
-                journal(c)
-                return [c]
-        return await _http_target(session, name, mine)
+        target = sc.targets[name]
+        reach = http_reachability(target.url or "") if target.kind == "http" else None
+        try:
+            return await preflight_host(session.executor(name), by_target[name], on_check=journal, reach=reach)
+        except Exception as err:  # an executor that cannot even be built is an unreachable target
+            c = Check("reachable", name, False, f"{name}: {err}")
+            journal(c)
+            return [c]
 
     for name in sorted(by_target):  # shown as running until each host's answer replaces it
         session.emit("preflight-check", check="reachable", target=name, ok=None, detail="checking…")

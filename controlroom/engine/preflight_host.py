@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from controlroom.errors import TargetError
 from controlroom.faults.plan import FaultPlan
-from controlroom.targets.base import Executor, Shell
+from controlroom.targets.base import Action, Executor, Shell
 
 CLOBBER_HINT = "run `controlroom recover JOURNAL` if a previous session left it"
 
@@ -31,8 +31,12 @@ class Check:
 OnCheck = Callable[[Check], None]
 
 
-async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_check: OnCheck | None = None) -> list[Check]:
-    """Every check for the plans that land on `executor.target`, in the order a person would read them."""
+async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_check: OnCheck | None = None,
+                         reach: Action | None = None) -> list[Check]:
+    """Every check for the plans that land on `executor.target`, in the order a person would read them.
+
+    `reach` proves the target answers: `true` in a shell by default; an HTTP target passes a request.
+    """
     target = executor.target
     mine = [p for p in plans if p.target == target]
     checks: list[Check] = []
@@ -54,7 +58,7 @@ async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_chec
             add(name, False, str(err))
             return checks
         add("host key", True, "verified against known_hosts")
-    res = await executor.run(Shell("true", timeout=10.0))
+    res = await executor.run(reach if reach is not None else Shell("true", timeout=10.0))
     if not add("reachable", res.ok, "ok" if res.ok else f"{target}: not reachable ({res.detail})").ok:
         return checks
 

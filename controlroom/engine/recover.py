@@ -16,6 +16,7 @@ from typing import Any
 
 from controlroom.engine.control import _pid_alive
 from controlroom.engine.planning import plan_fault
+from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
 from controlroom.errors import ControlroomError, JournalError
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event
@@ -55,16 +56,17 @@ async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
 
     for a in plan.revert:
         await run(a)
-    if plan.leash is not None:
-        await run(plan.leash.disarm)
     result = ActionResult(ok=True)
-    for _ in range(3):
-        results = [await run(a) for a in plan.verify]
-        bad = [r for r in results if not r.ok]
+    for attempt in range(VERIFY_ATTEMPTS):
+        bad = [r for r in [await run(a) for a in plan.verify] if not r.ok]
         if not bad:
+            # As in the session's rollback: the leash comes off only once the fault is verified gone.
+            if plan.leash is not None:
+                await run(plan.leash.disarm)
             return True, "reverted, verified clean"
         result = bad[0]
-        await asyncio.sleep(0.3)
+        if attempt + 1 < VERIFY_ATTEMPTS:
+            await asyncio.sleep(VERIFY_PAUSE)
     return False, f"could not confirm it is gone: {result.detail}"
 
 

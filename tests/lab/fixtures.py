@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.lab.netns import Lab, LabConfig
+from tests.deps import skip_reason
 
 SLOTS = 64
 
@@ -38,12 +38,8 @@ def _claim_slot() -> tuple[LabConfig, int]:
 
 
 def lab_skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root: network namespaces, bridges and sshd"
-    for tool in ("sshd", "nft", "tc", "stress-ng", "unshare", "nsenter", "ssh-keygen"):
-        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            return f"{tool} is not installed (scripts/system-deps)"
-    return None
+    return skip_reason("sshd", "nft", "tc", "stress-ng", "unshare", "nsenter", "ssh-keygen", "setsid",
+                       root="network namespaces, bridges and sshd")
 
 
 needs_lab = pytest.mark.skipif(lab_skip_reason() is not None, reason=lab_skip_reason() or "")

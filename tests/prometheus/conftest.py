@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +19,7 @@ import pytest
 
 from controlroom.lab.demo_service import DemoService
 from controlroom.metrics.local_prometheus import LocalPrometheus
-
-NO_PROMETHEUS = "needs the 'prometheus' binary (Debian package prometheus; scripts/system-deps installs it)"
+from tests.deps import require
 
 SUCCESS_RATE = (
     'sum(rate(http_requests_total{path="/checkout",code!~"5.."}[5s])) / sum(rate(http_requests_total{path="/checkout"}[5s]))'
@@ -110,8 +108,7 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def prom_lab() -> Iterator[Lab]:
-    if shutil.which("prometheus") is None:
-        pytest.skip(NO_PROMETHEUS)
+    require("prometheus")
     service = ServiceThread().start()
     prom = LocalPrometheus([f"127.0.0.1:{service.port}"], interval=1.0).start()
     try:

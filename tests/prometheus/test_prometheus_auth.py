@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import ssl
 import subprocess
 import threading
@@ -24,6 +23,7 @@ from controlroom.errors import MetricsError
 from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.metrics.source import SourceUnavailable
 from controlroom.scenario.model import MetricSpec, PrometheusConfig
+from tests.deps import require
 
 METRICS = {"up": MetricSpec(name="up", source="promql", promql="up")}
 
@@ -137,8 +137,7 @@ def test_a_url_without_a_scheme_is_refused() -> None:
 
 @pytest.fixture
 def tls_api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs openssl to make a test certificate")
+    require("openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",

@@ -15,6 +15,7 @@ from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.metrics.source import MetricSource, SourceUnavailable
 from controlroom.metrics.telemetry import TelemetryTracker, poll_sources
 from controlroom.scenario.model import MetricSpec, PrometheusConfig
+from tests.deps import require
 from tests.prometheus.conftest import P99_MS, SUCCESS_RATE, Lab
 
 
@@ -138,7 +139,7 @@ async def test_a_url_that_is_not_prometheus_is_named_as_such(prom_lab: Lab) -> N
 async def test_killed_prometheus_is_lost_telemetry_with_the_scenario_policy() -> None:
     prom = LocalPrometheus(scrape=[], interval=1.0)
     if not prom.binary:
-        pytest.skip("needs the 'prometheus' binary")
+        require("prometheus")
     prom.start()
     src = PrometheusSource(PrometheusConfig(url=prom.url, timeout=0.5), promql(alive="vector(1)"))
     tracker = TelemetryTracker(policy="pause", lost_after=1.5)

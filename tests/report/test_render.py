@@ -8,14 +8,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controlroom.report.charts import series_svg, sparkline, text_bar
 from controlroom.report.render import render_html, render_markdown
+from tests.deps import needs
 from tests.report.png import decode_png
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/system-deps installs it)")
+needs_chromium = needs("chromium")
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

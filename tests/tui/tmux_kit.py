@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
 
-import pytest
+from tests.deps import needs
 
-needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+needs_tmux = needs("tmux")
 
 
 class Tmux:

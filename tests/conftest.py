@@ -1,0 +1,51 @@
+"""Suite-wide policy: tests that need the lab are marked `lab`, and CI never passes by skipping.
+
+* Every test that uses the `lab` fixture or is marked `root` (root, network namespaces, sshd) gets the
+  `lab` marker,
+  so `pytest -m "not lab"` runs the fast set on its own (docs/testing.md says what only the lab
+  tests guard).
+* A skip whose reason says a system dependency is missing or root is needed (tests/deps.py)
+  is fine on a laptop; with `CI=true` it fails the run, with the list printed at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.deps import in_ci, is_dependency_skip
+
+_dependency_skips: list[tuple[str, str]] = []
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()) or item.get_closest_marker("root"):
+            item.add_marker(pytest.mark.lab)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if is_dependency_skip(reason):
+            _dependency_skips.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if in_ci() and _dependency_skips and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not _dependency_skips:
+        return
+    tr = terminalreporter
+    reasons = sorted({r for _, r in _dependency_skips})
+    if in_ci():
+        tr.section("CI FAILED: tests skipped for a missing system dependency", sep="=", red=True, bold=True)
+        tr.line("CI=true: every test must run. Install what is missing (scripts/system-deps) and run again.")
+    else:
+        tr.section("skipped for a missing system dependency (CI=true would fail)", sep="=", yellow=True)
+    for reason in reasons:
+        count = sum(1 for _, r in _dependency_skips if r == reason)
+        tr.line(f"  {count:3d} test(s): {reason}")

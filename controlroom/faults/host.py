@@ -568,13 +568,18 @@ def _safe_parent(path: str) -> str:
             f'{q(f"who could plant a symlink there; {fix}")} >&2; exit 1; fi')
 
 
+# A file's identity: device and inode, and its birth time to the nanosecond, since a freed inode number is
+# handed to the next new file at once (the same host's `stat` writes and compares it, so the form is its own).
+_FILE_ID = "%d:%i:%.9W"
+
+
 def _build_disk_fill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
     """The fill file is created exclusively (never through a symlink) and remembered by device and inode.
 
     `set -C` makes `exec 3> PATH` open with O_CREAT|O_EXCL in dash and bash, which fails on anything already
     at PATH, a dangling symlink included; fallocate then works on that descriptor (/proc/self/fd/3), not on
-    the name. The marker holds the file's dev:inode, so the revert removes exactly the file it made, and
-    nothing if the name now holds another one.
+    the name. The marker holds the file's identity (dev:inode:birth), so the revert removes exactly the file
+    it made, and nothing if the name now holds another one.
     """
     path, size, keep = arg(spec, FILL_PATH), arg(spec, FILL_SIZE), arg(spec, KEEP_FREE)
     marker = f'"$crd"/diskfill-{safe_id(ctx.fault_id)}'
@@ -585,17 +590,17 @@ def _build_disk_fill(spec: FaultSpec, target: Target, ctx: PlanContext) -> Fault
                   f"{{ echo \"not enough free space for {path}: $cr_avail KiB free, need {need_kib} KiB (size + keep_free)\" >&2; exit 1; }}")
     # Is the file at PATH the one we made? (a regular file, not a symlink, with the inode in the marker)
     ours = (f'{{ [ -s {marker} ] && [ -f {p} ] && [ ! -L {p} ] && '
-            f'[ "$(stat -c %d:%i -- {p})" = "$(cat {marker})" ]; }}')
+            f'[ "$(stat -c {_FILE_ID} -- {p})" = "$(cat {marker})" ]; }}')
     remove = f"if {ours}; then rm -f -- {p} || exit 1; fi; rm -f {marker}"
     inject = (f"{STATE_DIR}\n"
               f"if [ -e {marker} ]; then if {ours}; then exit 0; fi; rm -f {marker}; fi\n"
-              f"if [ -e {p} ] || [ -L {p} ]; then echo {q(f'{path} already exists; choose a path that does not')} >&2; exit 1; fi\n"
               f"{_safe_parent(path)}\n"
+              f"if [ -e {p} ] || [ -L {p} ]; then echo {q(f'{path} already exists; choose a path that does not')} >&2; exit 1; fi\n"
               f"{free_check}\n"
               # The marker (dev:inode, via the descriptor) is written before the allocation, so a revert finds
               # the file whatever happens next; a failed fallocate undoes itself the same way.
               f"( set -C; exec 3> {p} || exit 1\n"
-              f"  stat -L -c %d:%i /proc/self/fd/3 > {marker}.tmp && mv -f {marker}.tmp {marker} || exit 1\n"
+              f"  stat -L -c {_FILE_ID} /proc/self/fd/3 > {marker}.tmp && mv -f {marker}.tmp {marker} || exit 1\n"
               f"  fallocate -l {size} /proc/self/fd/3 ) || {{ {remove}; echo {q(f'could not create and fill {path}')} >&2; exit 1; }}")
     revert = f"{STATE_DIR}\nif [ -e {marker} ]; then {remove}; fi; exit 0"
     verify = (f"{STATE_DIR}\nif [ -e {marker} ]; then if {ours}; then echo {q(f'{path} is still there')} >&2; "

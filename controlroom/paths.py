@@ -99,10 +99,9 @@ def private_dir(path: Path, what: str, *, create: bool = True, fix: str = "remov
             return None
         raise UnsafePathError(f"{what} {path} cannot be created ({why}); {fix}") from None
     except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise UnsafePathError(f"{what} {path} is a symlink, not a directory of yours; {fix}") from None
-        if err.errno == errno.ENOTDIR:
-            raise UnsafePathError(f"{what} {path} is not a directory; {fix}") from None
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):  # O_DIRECTORY|O_NOFOLLOW on a symlink gives either
+            kind = "a symlink" if os.path.islink(path) else "not a directory"
+            raise UnsafePathError(f"{what} {path} is {kind}, not a directory of yours; {fix}") from None
         raise UnsafePathError(f"{what} {path}: {err.strerror}; {fix}") from None
     try:
         st = os.fstat(fd)

@@ -246,3 +246,23 @@ async def test_the_process_must_run_as_the_faults_user(other_user: User, tmp_pat
     ok = _plan("process-pause", {"pidfile": str(pidfile), "user": "root"})
     assert (await _run(ok.inject[0])).ok and _state(roots_process.pid) == "T"
     assert (await _run(ok.revert[0])).ok and (await _run(ok.verify[0])).ok
+
+
+# -- the fault state directory on a host ------------------------------------------------------------
+
+
+def test_a_host_state_dir_someone_else_made_is_refused(other_user: User, shared_dir: Path) -> None:
+    """Without write access to /run, a host's leash, stress and disk-fill files live in $TMPDIR/controlroom-UID:
+    a directory someone else created first there (here root, for the throwaway user) is not used."""
+    from controlroom.faults.host import STATE_DIR
+
+    planted = shared_dir / f"controlroom-{other_user.uid}"
+    planted.mkdir(mode=0o777)
+    os.chmod(planted, 0o777)
+    env = {"PATH": os.environ["PATH"], "TMPDIR": str(shared_dir)}
+    res = other_user.run("sh", "-c", f'{STATE_DIR}; echo "$crd"', env=env)
+    assert res.returncode != 0 and "is not a directory only you can use" in res.stderr, res
+    planted.rmdir()
+    res = other_user.run("sh", "-c", f'{STATE_DIR}; echo "$crd"', env=env)
+    assert res.returncode == 0 and res.stdout.strip() == str(planted), res
+    assert planted.stat().st_uid == other_user.uid and planted.stat().st_mode & 0o777 == 0o700

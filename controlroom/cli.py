@@ -74,18 +74,19 @@ def _journal_path(arg: str | None, name: str) -> str:
     import re
     import time
 
-    from controlroom.paths import journal_dir
+    from controlroom.paths import private_journal_dir
 
     if arg:
         return arg
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "session"
-    return str(journal_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.jsonl")
+    return str(private_journal_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.jsonl")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from controlroom.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
+    _check_runtime_dir()
     journal = _journal_path(args.journal, sc.name)
     if not args.headless:
         from controlroom.app.entry import run_live
@@ -96,9 +97,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_headless(sc, journal, yes=args.yes)
 
 
+def _check_runtime_dir() -> None:
+    """Refuse to start (one line, exit 2) in a runtime directory another user planted: before the TUI opens."""
+    from controlroom.paths import private_sessions_dir
+
+    private_sessions_dir()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from controlroom.lab.demo import run_demo
 
+    _check_runtime_dir()
     return run_demo(headless=args.headless, journal=args.journal)
 
 
@@ -119,18 +128,36 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from controlroom.engine.control import stop_session
 
     verdict = stop_session(args.session)
+    sid = verdict["session"]
+    if verdict["via"] == "signal":
+        _p(f"session {sid}: control socket not answering ({verdict['why']}); sent SIGTERM to pid {verdict['pid']} "
+           "(checked: your controlroom session, same process start time)")
+    elif verdict["via"] == "gone":
+        _p(f"session {sid}: its process ended while being stopped ({verdict['why']})")
+    source = " (from its journal)" if verdict["via"] != "socket" else ""
     if verdict.get("clean"):
-        _p(f"session {verdict['session']}: stopped; all faults reverted and verified clean")
+        _p(f"session {sid}: stopped; all faults reverted and verified clean{source}")
         return 0
+    if verdict.get("detail"):
+        _p(f"session {sid}: NOT confirmed clean: {verdict['detail']}")
+        return 1
     names = ", ".join(verdict.get("unconfirmed", [])) or "unknown"
-    _p(f"session {verdict['session']}: stopped; NOT confirmed clean: {names}")
+    _p(f"session {sid}: stopped; NOT confirmed clean{source}: {names}")
     return 1
+
+
+def _ask_yes_no(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from controlroom.engine.recover import recover
 
-    return recover(args.journal, printer=_p)
+    ask = _ask_yes_no if sys.stdin.isatty() else None
+    return recover(args.journal, printer=_p, yes=args.yes, ask=ask)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -149,9 +176,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
                 from controlroom.engine.control import _ask
 
-                lines = asyncio.run(_ask(s["socket"], "status", 2.0))
+                lines = asyncio.run(_ask(s["socket"], "status", 2.0, pid=s["pid"]))
                 state = json.loads(lines[-1]).get("state", state) if lines else state
-            except Exception:
+            except Exception:  # a hung or foreign socket: say so, `stop` knows the way round it
                 state = "running (control socket not answering)"
         _p(f"{s['session']}  pid {s['pid']}  {s['scenario']}  {state}  journal {s['journal']}")
     return 0
@@ -245,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("recover", cmd_recover, "revert anything a crashed session left active; idempotent")
     sp.add_argument("journal")
+    sp.add_argument("--yes", action="store_true",
+                    help="run `command` reverts read from the journal without asking (they are listed first)")
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")

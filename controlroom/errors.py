@@ -51,3 +51,7 @@ class MetricsError(ControlroomError):
 
 class JournalError(ControlroomError):
     """A journal that cannot be read or written."""
+
+
+class UnsafePathError(ControlroomError):
+    """A file or directory the room would trust that another user could have planted or can change."""

@@ -22,7 +22,7 @@ from controlroom.paths import journal_dir
 from controlroom.report.build import build_report
 from controlroom.report.charts import sparkline, text_bar
 
-_SINCE_RE = re.compile(r"^\s*(\d+)\s*(h|d|w)\s*$")
+_SINCE_RE = re.compile(r"\s*([0-9]+)\s*(h|d|w)\s*")
 _SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -53,7 +53,7 @@ class History:
 
 def parse_since(text: str) -> timedelta:
     """'30d', '12h', '2w' -> a timedelta."""
-    m = _SINCE_RE.match(text)
+    m = _SINCE_RE.fullmatch(text)
     if not m:
         raise HistoryError(f"--since {text!r}: give an age with a unit, such as 12h, 30d or 2w")
     return timedelta(seconds=int(m.group(1)) * _SINCE_UNITS[m.group(2)])

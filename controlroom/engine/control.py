@@ -1,8 +1,17 @@
 """The control socket beside a running session, and the registry `status` and `stop` read.
 
-A running session registers itself under the runtime dir (`<id>.json`) and
-listens on `<id>.sock`. `controlroom stop` connects and sends `stop`; the
-session runs its one rollback path and answers with the verdict.
+A running session registers itself in its private runtime directory
+(`<id>.json`: pid, process start time, journal, socket) and listens on
+`<id>.sock`. `controlroom stop` connects and sends `stop`; the session runs its
+one rollback path and answers with the verdict.
+
+What makes an answer trustworthy: the directory is ours and 0700
+(`paths.private_dir`), the socket 0600, and the client checks with
+SO_PEERCRED that the process answering is ours and is the registered pid. When
+the socket does not answer (a dead socket, a hung loop, an impostor), `stop`
+falls back to SIGTERM — the session's same one rollback path — but only to a
+pid that is still the recorded process (start time), ours, and a controlroom
+session; the verdict then comes from the journal, never from a guess.
 """
 
 from __future__ import annotations
@@ -11,37 +20,77 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controlroom.engine.liveness import same_process, signalable, start_time
 from controlroom.errors import ControlroomError
-from controlroom.paths import sessions_dir
+from controlroom.paths import private_sessions_dir
+from controlroom.safefile import write_atomically
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
+
+MAX_LINE = 256  # the longest command a client may send; anything longer is answered and closed
+READ_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 3.0
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a connected unix socket (SO_PEERCRED)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return pid, uid, gid
 
 
 class ControlServer:
     def __init__(self, session: Session) -> None:
         self.session = session
-        d = sessions_dir()
-        self.path = d / f"{session.session_id}.sock"
-        self.registry = d / f"{session.session_id}.json"
         self._server: asyncio.AbstractServer | None = None
+        self.path: Path | None = None
+        self.registry: Path | None = None
+
+    def prepare(self) -> None:
+        """Claim the private sessions directory; raises UnsafePathError before anything is journaled or injected."""
+        d = private_sessions_dir()
+        assert d is not None
+        self.path = d / f"{self.session.session_id}.sock"
+        self.registry = d / f"{self.session.session_id}.json"
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.path is None:
+            self.prepare()
+        assert self.path is not None and self.registry is not None
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+            self.path.unlink()  # our own directory: only a stale socket of ours can be there
+        self._server = await asyncio.start_unix_server(self._handle, path=str(self.path), limit=MAX_LINE)
         os.chmod(self.path, 0o600)
         s = self.session
-        doc = {"session": s.session_id, "pid": os.getpid(), "scenario": s.scenario.name,
-               "journal": str(s.journal_path.resolve()), "socket": str(self.path)}
-        self.registry.write_text(json.dumps(doc))
+        pid = os.getpid()
+        doc = {"session": s.session_id, "pid": pid, "pid_start": start_time(pid), "uid": os.getuid(),
+               "scenario": s.scenario.name, "journal": str(s.journal_path.resolve()), "socket": str(self.path)}
+        write_atomically(self.registry, json.dumps(doc), mode=0o600)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One command per connection. Whatever arrives — binary, an endless line, nothing, a second `stop` —
+        is answered or the connection closed; never an exception on the session's output."""
         try:
-            line = (await asyncio.wait_for(reader.readline(), timeout=5)).decode().strip()
+            sock = writer.get_extra_info("socket")
+            if sock is not None and peer_credentials(sock)[1] not in (os.getuid(), 0):
+                return  # the socket is 0600 in a 0700 directory; a stranger here is refused without a word
+            try:
+                raw = await asyncio.wait_for(reader.readuntil(b"\n"), timeout=READ_TIMEOUT)
+            except asyncio.IncompleteReadError as partial:
+                raw = partial.partial  # a command without its newline, then EOF: read it anyway
+            except asyncio.LimitOverrunError:
+                writer.write(b"line too long\n")
+                await writer.drain()
+                return
+            line = raw.decode("utf-8", errors="replace").strip()
             if line == "stop":
                 writer.write(b"stopping\n")
                 await writer.drain()
@@ -54,10 +103,11 @@ class ControlServer:
             else:
                 writer.write(b"unknown command\n")
             await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
+        except (TimeoutError, ConnectionError, OSError, ValueError):
+            pass  # a client that went away or sent garbage: nothing to tell anyone
         finally:
-            writer.close()
+            with contextlib.suppress(Exception):
+                writer.close()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -65,58 +115,80 @@ class ControlServer:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
         for p in (self.path, self.registry):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            if p is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
 
 
 def running_sessions() -> list[dict[str, Any]]:
-    """Registered sessions; `alive` False means the process is gone (crashed: use `recover`)."""
-    out = []
-    d = sessions_dir()
-    if not d.is_dir():
+    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`)."""
+    d = private_sessions_dir(create=False)
+    if d is None:
         return []
+    out = []
     for f in sorted(d.glob("*.json")):
         try:
             doc = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):
             continue
-        doc["alive"] = _pid_alive(int(doc.get("pid", 0)))
+        if not isinstance(doc, dict) or not {"session", "pid", "journal", "socket"} <= doc.keys():
+            continue
+        doc["alive"] = same_process(doc.get("pid"), doc.get("pid_start"))
         out.append(doc)
     return out
 
 
-async def _ask(sock: str, command: str, timeout: float) -> list[str]:
-    reader, writer = await asyncio.open_unix_connection(sock)
-    writer.write((command + "\n").encode())
-    await writer.drain()
-    lines = []
+class NoAnswer(Exception):
+    """The control socket did not give a trustworthy answer; the message says why."""
+
+
+async def _ask(sock: str, command: str, timeout: float, *, pid: int | None = None,
+               connect_timeout: float = CONNECT_TIMEOUT) -> list[str]:
+    """Send one command and read the answer lines, after checking who answers (SO_PEERCRED).
+
+    Raises NoAnswer when the socket cannot be reached in `connect_timeout`, or is served by a process
+    that is not ours (or not `pid`, the registered session); its answer is then never read.
+    """
     try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(sock, limit=1 << 16),
+                                                timeout=connect_timeout)
+    except (OSError, TimeoutError) as err:
+        raise NoAnswer(f"cannot connect: {getattr(err, 'strerror', None) or type(err).__name__}") from None
+    try:
+        peer_pid, peer_uid, _ = peer_credentials(writer.get_extra_info("socket"))
+        if peer_uid != os.getuid():
+            raise NoAnswer(f"the socket is served by uid {peer_uid}, not by you (uid {os.getuid()}); its answer "
+                           "is not trusted")
+        if pid is not None and peer_pid != pid:
+            raise NoAnswer(f"the socket is served by pid {peer_pid}, not by the session's pid {pid}")
+        writer.write((command + "\n").encode())
+        await writer.drain()
+        lines: list[str] = []
         while True:
-            line = await asyncio.wait_for(reader.readline(), timeout=timeout)
+            # The first line comes at once from a live session ("stopping"); a hung one gets no minute's grace.
+            wait = min(timeout, READ_TIMEOUT) if not lines else timeout
+            line = await asyncio.wait_for(reader.readline(), timeout=wait)
             if not line:
                 break
-            lines.append(line.decode().strip())
+            lines.append(line.decode("utf-8", errors="replace").strip())
+        return lines
+    except (OSError, TimeoutError, ValueError) as err:
+        raise NoAnswer(f"no answer ({type(err).__name__}: {err})") from None
     finally:
         writer.close()
-    return lines
 
 
 def pick_session(session_id: str | None) -> dict[str, Any]:
-    live = [s for s in running_sessions() if s["alive"]]
+    sessions = running_sessions()
+    live = [s for s in sessions if s["alive"]]
     if session_id:
         for s in live:
             if s["session"].startswith(session_id):
                 return s
+        for s in sessions:
+            if s["session"].startswith(session_id):
+                raise ControlroomError(f"session {s['session']} is not running (pid {s['pid']} ended or now belongs "
+                                       f"to another program); if it crashed, run: controlroom recover {s['journal']}")
         raise ControlroomError(f"no running session {session_id!r}; `controlroom status` lists them")
     if not live:
         raise ControlroomError("no running session on this machine; `controlroom status` lists them")
@@ -126,12 +198,76 @@ def pick_session(session_id: str | None) -> dict[str, Any]:
     return live[0]
 
 
-def stop_session(session_id: str | None, timeout: float = 60.0) -> dict[str, Any]:
+async def _stop_via_socket(s: dict[str, Any], timeout: float, connect_timeout: float) -> dict[str, Any]:
+    lines = await _ask(s["socket"], "stop", timeout, pid=s["pid"], connect_timeout=connect_timeout)
+    if not lines or lines[0] != "stopping":
+        raise NoAnswer(f"unexpected answer {lines[:1]!r}")
+    try:
+        verdict = json.loads(lines[-1])
+    except ValueError:
+        raise NoAnswer("the session stopped answering before its verdict") from None
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("clean"), bool):
+        raise NoAnswer(f"unexpected verdict {lines[-1][:80]!r}")
+    return {"clean": verdict["clean"], "unconfirmed": [str(u) for u in verdict.get("unconfirmed") or []]}
+
+
+def journal_verdict(journal: str | Path) -> dict[str, Any]:
+    """What the journal says after a stop: clean only if it recorded the session's end and every announced
+    fault verified gone."""
+    from controlroom.engine.recover import unverified_faults
+    from controlroom.journal.reader import read_journal
+
+    j = read_journal(journal)
+    if not j.complete:
+        return {"clean": False, "unconfirmed": [], "ended": False}
+    left = unverified_faults(j.events)
+    unconfirmed = set(j.events[-1].data.get("unconfirmed") or []) | {str(d.get("target")) for d in left.values()}
+    return {"clean": not unconfirmed, "unconfirmed": sorted(unconfirmed), "ended": True}
+
+
+def _journal_ended(journal: str) -> bool:
+    """Cheap poll: does the end of the journal hold the session-ended line?"""
+    try:
+        with open(journal, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 8192))
+            return b'"type":"session-ended"' in fh.read()
+    except OSError:
+        return False
+
+
+def _stop_via_signal(s: dict[str, Any], why: str, timeout: float) -> dict[str, Any]:
+    if not same_process(s.get("pid"), s.get("pid_start")):
+        # It ended while we asked (or crashed mid-stop): the journal says what it managed to do.
+        verdict = journal_verdict(s["journal"])
+        if not verdict["ended"]:
+            verdict["detail"] = f"it ended without recording its end; run: controlroom recover {s['journal']}"
+        return {**verdict, "via": "gone", "why": why}
+    refused = signalable(s.get("pid"), s.get("pid_start"))
+    if refused:
+        raise ControlroomError(f"session {s['session']}: control socket not answering ({why}) and {refused}: not "
+                               f"signalling it; if it crashed, run: controlroom recover {s['journal']}")
+    pid = int(s["pid"])
+    os.kill(pid, signal.SIGTERM)  # the session's own handler runs the one rollback path
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _journal_ended(s["journal"]) or not same_process(pid, s.get("pid_start")):
+            break
+        time.sleep(0.1)
+    verdict = journal_verdict(s["journal"])
+    if not verdict["ended"]:
+        alive = same_process(pid, s.get("pid_start"))
+        verdict["detail"] = (f"it has not recorded its end within {timeout:g}s" if alive
+                             else "it ended without recording its end") + \
+            f"; run: controlroom recover {s['journal']}"
+    return {**verdict, "via": "signal", "why": why}
+
+
+def stop_session(session_id: str | None, timeout: float = 60.0,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
     s = pick_session(session_id)
     try:
-        lines = asyncio.run(_ask(s["socket"], "stop", timeout))
-    except (OSError, TimeoutError) as err:
-        raise ControlroomError(f"session {s['session']}: control socket not answering ({err}); "
-                               f"if it crashed, run: controlroom recover {s['journal']}") from None
-    verdict = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {"clean": False, "unconfirmed": []}
-    return {"session": s["session"], **verdict}
+        verdict = {**asyncio.run(_stop_via_socket(s, timeout, connect_timeout)), "via": "socket"}
+    except NoAnswer as why:
+        verdict = _stop_via_signal(s, str(why), timeout)
+    return {"session": s["session"], "pid": s["pid"], "journal": s["journal"], **verdict}

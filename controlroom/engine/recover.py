@@ -5,35 +5,54 @@ before anything was sent) and which were reverted and verified. Every announced
 fault without a verified revert is reverted again from the scenario stored in
 the journal's header, then verified. Reverting a fault that never landed is
 harmless: every revert is idempotent.
+
+What comes out of a journal is run, so it is trusted only as far as its owner:
+a journal (or a directory above it) that another user can write is refused
+(`journal.trust`), and every `command` revert — shell a scenario author wrote,
+read back from the file — is shown with the journal line it came from and run
+only once the user says yes (or passed `--yes`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from controlroom.engine.control import _pid_alive
+from controlroom.engine.liveness import same_process
 from controlroom.engine.planning import plan_fault
 from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
 from controlroom.errors import ControlroomError, JournalError
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event
 from controlroom.journal.reader import read_journal
+from controlroom.journal.trust import trusted_journal
 from controlroom.scenario import load_scenario_text
 from controlroom.scenario.model import Scenario
-from controlroom.targets.base import Action, ActionResult, Executor
+from controlroom.targets.base import Action, ActionResult, Executor, Shell
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
+# Fault types whose revert and verify are the scenario author's own shell, run as written.
+USER_SHELL_FAULTS = frozenset({"command"})
 
-def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
+
+def unverified_faults(events: list[Event]) -> dict[str, dict[str, Any]]:
+    """Fault id -> its `fault-injecting` payload, for every announced fault not verified gone since."""
     announced: dict[str, dict[str, Any]] = {}
     for e in events:
         if e.type == "fault-injecting":
             announced[e.data["fault"]] = e.data
         elif e.type == "fault-reverted" and e.data.get("verified"):
             announced.pop(e.data["fault"], None)
+    return announced
+
+
+def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
+    announced = unverified_faults(events)
     steps = {s.id: s for s in scenario.steps}
     plans = []
     for fid, data in announced.items():
@@ -45,6 +64,43 @@ def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
                                f"({data.get('summary', '')})")
         plans.append(plan_fault(scenario, step, int(index_s), step.faults[int(index_s)], target))
     return plans
+
+
+def _announced_lines(path: Path) -> dict[str, int]:
+    """Fault id -> the journal line number of its last `fault-injecting` event."""
+    lines: dict[str, int] = {}
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if b'"fault-injecting"' not in raw:
+                continue
+            with contextlib.suppress(ValueError, AttributeError):
+                doc = json.loads(raw)
+                if doc.get("type") == "fault-injecting":
+                    lines[str(doc.get("fault"))] = n
+    return lines
+
+
+def _indented(script: str) -> str:
+    return "\n".join(f"        {line}" for line in script.strip("\n").splitlines())
+
+
+def describe_user_shell(plans: list[FaultPlan], path: Path) -> list[str]:
+    """The shell `recover` would run that the journal itself supplies, each naming where it came from."""
+    where = _announced_lines(path)
+    out: list[str] = []
+    for plan in plans:
+        if plan.spec.type not in USER_SHELL_FAULTS:
+            continue
+        line = where.get(plan.fault_id)
+        at = f"announced at journal line {line}" if line else "announced in the journal"
+        out.append(f"  {plan.fault_id} on {plan.target} ({at}; its commands come from the scenario in the journal "
+                   "header, line 1):")
+        for label, actions in (("revert", plan.revert), ("verify", plan.verify)):
+            for a in actions:
+                if isinstance(a, Shell):
+                    out.append(f"    {label}{' (sudo)' if a.sudo else ''}:")
+                    out.append(_indented(a.script))
+    return out
 
 
 async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
@@ -85,13 +141,17 @@ async def recover_plans(plans: list[FaultPlan], scenario: Scenario,
     return [(p, ok, detail) for p, (ok, detail) in zip(plans, results, strict=True)]
 
 
-def recover(path: str, printer: Callable[[str], None] = print) -> int:
-    journal = read_journal(path)
+def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = False,
+            ask: Callable[[str], bool] | None = None) -> int:
+    """Revert what the journal shows may be active. `ask` (a yes/no question on a terminal) or `yes` must
+    agree before shell read from the journal runs; without either, such a journal is refused (exit 2)."""
+    real = trusted_journal(path)
+    journal = read_journal(real)
     for w in journal.warnings:
         printer(f"warning: {w}")
     header = journal.header
     pid = header.get("pid")
-    if not journal.complete and isinstance(pid, int) and _pid_alive(pid) and pid != __import__("os").getpid():
+    if not journal.complete and pid != os.getpid() and same_process(pid, header.get("pid_start")):
         raise ControlroomError(f"{path}: session {header.get('session')} is still running (pid {pid}); "
                                f"stop it with: controlroom stop {header.get('session')}")
     text = header.get("scenario_text")
@@ -103,6 +163,18 @@ def recover(path: str, printer: Callable[[str], None] = print) -> int:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
         return 0
     printer(f"{path}: {len(plans)} fault(s) may still be active; reverting")
+    shell = describe_user_shell(plans, real)
+    if shell:
+        printer("these commands come from the journal and will run as you:")
+        for line in shell:
+            printer(line)
+        if not yes:
+            if ask is None:
+                raise ControlroomError(f"{path}: recover runs the shell commands above, read from the journal; "
+                                       "check them, then run again with --yes")
+            if not ask("run them? [y/N] "):
+                printer("nothing was run; NOT confirmed clean")
+                return 1
     results = asyncio.run(recover_plans(plans, scenario))
     unconfirmed = []
     for plan, ok, detail in results:

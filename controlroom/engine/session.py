@@ -19,6 +19,7 @@ from typing import Any
 
 from controlroom.clock import Clock, RealClock
 from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate
+from controlroom.engine.liveness import start_time
 from controlroom.engine.monitor import SafetyMonitor
 from controlroom.engine.planning import DEFAULT_LEASH_GRACE, StepPlan, plan_scenario
 from controlroom.engine.preflight import run_preflight
@@ -198,14 +199,18 @@ class Session:
             "scenario_text": s.source_text,
             "started": self.clock.wall().isoformat(timespec="milliseconds"),
             "pid": os.getpid(),
+            # With the pid, the process start time: `stop` and `recover` never take a reused pid for this session.
+            "pid_start": start_time(os.getpid()),
         }
 
     async def run(self) -> Outcome:
         self._start = self.clock.monotonic()
-        self._writer = JournalWriter(self.journal_path, self._header())
         from controlroom.engine.control import ControlServer
 
         control = ControlServer(self) if self.control else None
+        if control:
+            control.prepare()  # a runtime directory another user planted is refused before anything is written
+        self._writer = JournalWriter(self.journal_path, self._header())
         s = self.scenario
         self.emit(
             "session-started", session=self.session_id, scenario=s.name, hypothesis=s.hypothesis,

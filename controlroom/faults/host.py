@@ -37,7 +37,12 @@ LEASH_MARK = "controlroom-leash"
 INJECT_TIMEOUT = 15.0
 
 # Where pid, deadline and marker files live on the host; computed there, so the guard and revert agree.
-STATE_DIR = ('crd=/run/controlroom; [ -w /run ] || crd="${TMPDIR:-/tmp}/controlroom-$(id -u)"; '
+# Without write access to /run the directory is per user in $TMPDIR or /tmp, where another user could create it
+# first and plant pid files the reverts would act on: there it must be ours, not a symlink, and 0700.
+STATE_DIR = ('crd=/run/controlroom; if [ ! -w /run ]; then crd="${TMPDIR:-/tmp}/controlroom-$(id -u)"; '
+             'mkdir -m 700 "$crd" 2>/dev/null; { [ -d "$crd" ] && [ ! -L "$crd" ] && [ -O "$crd" ] && '
+             '[ -z "$(find "$crd" -maxdepth 0 -perm /077)" ]; } || '
+             '{ echo "controlroom: $crd is not a directory only you can use (0700); remove it" >&2; exit 1; }; fi; '
              '[ -d "$crd" ] || mkdir -p "$crd" || exit 1')
 
 # Sets cr_cip/cr_cport/cr_sip/cr_sport from the live SSH connection (empty for local targets).
@@ -77,7 +82,7 @@ def _peer_list(value: object) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"expected a list of IP addresses, networks or target names, got {value!r}")
     for v in value:
-        if not re.match(r"^[A-Za-z0-9_.:/@-]+$", v):
+        if not re.fullmatch(r"[A-Za-z0-9_.:/@-]+", v):
             raise ValueError(f"peer {v!r}: use an IP address, a network (10.0.0.0/24) or a target name")
     return list(value)
 
@@ -538,13 +543,44 @@ def _build_io(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
 
 # -- disk, services, commands -----------------------------------------------------------------
 
-FILL_PATH = Param("path", _path, required=True, doc="file to create, e.g. /var/tmp/controlroom-fill (must not exist)")
+FILL_PATH = Param("path", _path, required=True,
+                  doc="file to create, e.g. /var/lib/controlroom-fill (must not exist; its directory writable only "
+                      "by root or the ssh user)")
 FILL_SIZE = Param("size", parse_size, required=True, doc="how much to allocate, e.g. 2G")
 KEEP_FREE = Param("keep_free", parse_size, default=512 * 1024**2,
                   doc="free space that must remain after the fill (default 512M)")
 
 
+def _safe_parent(path: str) -> str:
+    """Shell that fails unless the path's directory belongs to root or us and nobody else can write in it.
+
+    In a directory others can write (/tmp, /var/tmp), one of them could plant a symlink at the path between
+    our check and our write; refusing the directory closes that door whatever the timing.
+    """
+    d = os.path.dirname(path) or "/"
+    fix = "choose a directory only root (or the ssh user) can write, e.g. /var/lib/controlroom-fill"
+    return (f"cr_ps=$(stat -L -c '%u %a' -- {q(d)}) || {{ echo {q(f'cannot inspect {d}')} >&2; exit 1; }}; "
+            "set -- $cr_ps; "
+            f'if [ "$1" != 0 ] && [ "$1" != "$(id -u)" ]; then '
+            f'echo {q(f"{path}: its directory {d} belongs to uid")} "$1" {q(f"(not root, not you); {fix}")} >&2; exit 1; fi; '
+            f'if [ $(( 0$2 & 022 )) -ne 0 ]; then '
+            f'echo {q(f"{path}: its directory {d} is writable by other users (mode")} "$2)," '
+            f'{q(f"who could plant a symlink there; {fix}")} >&2; exit 1; fi')
+
+
+# A file's identity: device and inode, and its birth time to the nanosecond, since a freed inode number is
+# handed to the next new file at once (the same host's `stat` writes and compares it, so the form is its own).
+_FILE_ID = "%d:%i:%.9W"
+
+
 def _build_disk_fill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
+    """The fill file is created exclusively (never through a symlink) and remembered by device and inode.
+
+    `set -C` makes `exec 3> PATH` open with O_CREAT|O_EXCL in dash and bash, which fails on anything already
+    at PATH, a dangling symlink included; fallocate then works on that descriptor (/proc/self/fd/3), not on
+    the name. The marker holds the file's identity (dev:inode:birth), so the revert removes exactly the file
+    it made, and nothing if the name now holds another one.
+    """
     path, size, keep = arg(spec, FILL_PATH), arg(spec, FILL_SIZE), arg(spec, KEEP_FREE)
     marker = f'"$crd"/diskfill-{safe_id(ctx.fault_id)}'
     p = q(path)
@@ -552,17 +588,30 @@ def _build_disk_fill(spec: FaultSpec, target: Target, ctx: PlanContext) -> Fault
     free_check = (f"cr_avail=$(df -Pk \"$(dirname {p})\" | awk 'NR==2 {{print $4}}'); "
                   f'[ -n "$cr_avail" ] && [ "$cr_avail" -ge {need_kib} ] || '
                   f"{{ echo \"not enough free space for {path}: $cr_avail KiB free, need {need_kib} KiB (size + keep_free)\" >&2; exit 1; }}")
+    # Is the file at PATH the one we made? (a regular file, not a symlink, with the inode in the marker)
+    ours = (f'{{ [ -s {marker} ] && [ -f {p} ] && [ ! -L {p} ] && '
+            f'[ "$(stat -c {_FILE_ID} -- {p})" = "$(cat {marker})" ]; }}')
+    remove = f"if {ours}; then rm -f -- {p} || exit 1; fi; rm -f {marker}"
     inject = (f"{STATE_DIR}\n"
-              f"if [ -e {marker} ] && [ -e {p} ]; then exit 0; fi\n"
-              f"if [ -e {p} ]; then echo {q(f'{path} already exists; choose a path that does not')} >&2; exit 1; fi\n"
+              f"if [ -e {marker} ]; then if {ours}; then exit 0; fi; rm -f {marker}; fi\n"
+              f"{_safe_parent(path)}\n"
+              f"if [ -e {p} ] || [ -L {p} ]; then echo {q(f'{path} already exists; choose a path that does not')} >&2; exit 1; fi\n"
               f"{free_check}\n"
-              # The marker comes first: a crash between the two still lets the revert find and remove the file.
-              f": > {marker} && fallocate -l {size} {p} || {{ rm -f {p} {marker}; echo 'fallocate failed' >&2; exit 1; }}")
-    revert = f"{STATE_DIR}\nif [ -e {marker} ]; then rm -f {p} && rm -f {marker}; fi; exit 0"
-    verify = f"{STATE_DIR}\nif [ -e {marker} ]; then echo {q(f'{path} is still there')} >&2; exit 1; fi"
-    clobber = f"{STATE_DIR}\nif [ -e {p} ] && [ ! -e {marker} ]; then echo {q(f'{path} already exists')} >&2; exit 1; fi"
+              # The marker (dev:inode, via the descriptor) is written before the allocation, so a revert finds
+              # the file whatever happens next; a failed fallocate undoes itself the same way.
+              f"( set -C; exec 3> {p} || exit 1\n"
+              f"  stat -L -c {_FILE_ID} /proc/self/fd/3 > {marker}.tmp && mv -f {marker}.tmp {marker} || exit 1\n"
+              f"  fallocate -l {size} /proc/self/fd/3 ) || {{ {remove}; echo {q(f'could not create and fill {path}')} >&2; exit 1; }}")
+    revert = f"{STATE_DIR}\nif [ -e {marker} ]; then {remove}; fi; exit 0"
+    verify = (f"{STATE_DIR}\nif [ -e {marker} ]; then if {ours}; then echo {q(f'{path} is still there')} >&2; "
+              f"else echo {q(f'the marker of {path} is still there')} >&2; fi; exit 1; fi")
+    clobber = (f"{STATE_DIR}\nif {{ [ -e {p} ] || [ -L {p} ]; }} && ! {ours}; then echo {q(f'{path} already exists')} >&2; "
+               "exit 1; fi")
     requires = (
         _tool("fallocate", "fallocate", target, "util-linux", "disk-fill needs it"),
+        Requirement("safe directory", Shell(_safe_parent(path), sudo=target.sudo),
+                    f"{target.name}: the directory of {path} is writable by other users, or belongs to neither root "
+                    "nor the ssh user; choose one only they can write, e.g. /var/lib/controlroom-fill"),
         Requirement("free disk", Shell(free_check, sudo=target.sudo),
                     f"{target.name}: not enough free space at {os.path.dirname(path)} for {size} plus keep_free"),
     )

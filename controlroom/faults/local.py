@@ -13,7 +13,7 @@ from controlroom.faults._args import arg
 from controlroom.faults.catalogue import FaultType, Param, PlanContext
 from controlroom.faults.host import STATE_DIR, leash_for, safe_id
 from controlroom.faults.plan import FaultPlan, Requirement
-from controlroom.faults.shell import abs_path, q
+from controlroom.faults.shell import abs_path, q, user_name
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
 from controlroom.units import format_duration, parse_duration
@@ -25,69 +25,123 @@ def _pidfile(value: object) -> str:
     return abs_path(value)
 
 
-PIDFILE = Param("pidfile", _pidfile, required=True, doc="absolute path of the file holding the process id")
+def _user(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"expected a user name such as 'www-data' or a numeric uid, got {value!r}")
+    return user_name(str(value))
+
+
+PIDFILE = Param("pidfile", _pidfile, required=True,
+                doc="absolute path of the file holding the process id; owned by root, the ssh user or `user`, "
+                    "and writable by nobody else")
+USER = Param("user", _user, doc="the user the process must run as (name or uid); its pidfile may also belong to it")
 RESTART_CHECK = Param("restart_check", parse_duration, default=10.0,
                       doc="how long to wait for the process to be running again under a new pid (default 10s)")
 
 
-def _read_pid(pidfile: str) -> str:
-    """Sets $pid from the pidfile, or fails the script saying why; never lets through 0, 1 or a negative."""
-    return (f"pid=$(cat {q(pidfile)} 2>/dev/null); "
+_NOT_TRUSTED = q("not to root, the ssh user or the fault's user; another user could point it at any process")
+
+
+def _trusted_pidfile(pidfile: str, user: str | None, missing: str) -> str:
+    """Shell that runs `missing` when there is no pidfile, and fails when its content cannot be trusted.
+
+    A pidfile is trusted only as far as whoever can write it: one another user owns or can write could
+    name any process (the facilitator often runs as root). So: not a symlink, owned by root, the user
+    running the fault or the scenario's `user`, and not writable by group or others.
+    """
+    pf = q(pidfile)
+    owners = '[ "$1" = 0 ] || [ "$1" = "$(id -u)" ]'
+    lines = []
+    if user is not None:
+        lines.append(f"cr_uid=$(id -u {q(user)} 2>/dev/null) || {{ echo {q(f'no user {user} on this host')} >&2; exit 1; }}")
+        owners += ' || [ "$1" = "$cr_uid" ]'
+    lines += [
+        f"if [ -L {pf} ]; then echo {q(f'refusing {pidfile}: it is a symlink; name the pidfile itself')} >&2; exit 1; fi",
+        f"cr_pfs=$(stat -c '%u %a' -- {pf} 2>/dev/null) || {missing}",
+        "set -- $cr_pfs",
+        f"{{ {owners}; }} || {{ echo {q(f'refusing {pidfile}: it belongs to uid')} \"$1\", {_NOT_TRUSTED} >&2; exit 1; }}",
+        f'[ $(( 0$2 & 022 )) -eq 0 ] || {{ echo {q(f"refusing {pidfile}: it is writable by other users (mode")} '
+        f'"$2)" >&2; exit 1; }}',
+    ]
+    return "; ".join(lines)
+
+
+def _pid_owner_check(pidfile: str, user: str | None) -> str:
+    """With `user`, fail unless the process $pid runs as that user (after _trusted_pidfile set $cr_uid)."""
+    if user is None:
+        return "true"
+    return (f'{{ cr_puid=$(stat -c %u "/proc/$pid" 2>/dev/null); [ "$cr_puid" = "$cr_uid" ] || '
+            f'{{ echo "refusing pid $pid from "{q(pidfile)}": it runs as uid $cr_puid, not "{q(user)}" (uid $cr_uid)" >&2; '
+            "exit 1; }; }")
+
+
+def _read_pid(pidfile: str, user: str | None = None) -> str:
+    """Sets $pid from a trusted pidfile, or fails the script saying why; never lets through 0, 1 or a negative."""
+    no_pid = f"{{ echo {q(f'no pid in {pidfile}')} >&2; exit 1; }}"
+    return (f"{_trusted_pidfile(pidfile, user, no_pid)}; "
+            f"pid=$(cat {q(pidfile)} 2>/dev/null); "
             f'case "$pid" in ""|*[!0-9]*) echo {q(f"no pid in {pidfile}")} >&2; exit 1;; esac; '
-            f'[ "$pid" -gt 1 ] || {{ echo "refusing pid $pid from "{q(pidfile)} >&2; exit 1; }}')
+            f'[ "$pid" -gt 1 ] || {{ echo "refusing pid $pid from "{q(pidfile)} >&2; exit 1; }}; '
+            f'[ ! -d "/proc/$pid" ] || {_pid_owner_check(pidfile, user)}')
 
 
-def _read_pid_or_done(pidfile: str) -> str:
-    """Sets $pid, or ends the script successfully: no readable pid means no process left to undo a fault on."""
-    return (f"pid=$(cat {q(pidfile)} 2>/dev/null) || exit 0; "
-            'case "$pid" in ""|*[!0-9]*) exit 0;; esac; [ "$pid" -gt 1 ] || exit 0')
+def _read_pid_or_done(pidfile: str, user: str | None = None) -> str:
+    """Sets $pid, or ends the script successfully: no readable pid means no process left to undo a fault on.
+
+    An untrusted pidfile still fails: better a loud "not confirmed" than a signal to whatever it names.
+    """
+    return (f"{_trusted_pidfile(pidfile, user, 'exit 0')}; "
+            f"pid=$(cat {q(pidfile)} 2>/dev/null) || exit 0; "
+            'case "$pid" in ""|*[!0-9]*) exit 0;; esac; [ "$pid" -gt 1 ] || exit 0; '
+            f'[ ! -d "/proc/$pid" ] || {_pid_owner_check(pidfile, user)}')
 
 
-def _alive_check(pidfile: str, target: str) -> str:
-    return (f'{_read_pid(pidfile)}; [ -d "/proc/$pid" ] || '
+def _alive_check(pidfile: str, target: str, user: str | None = None) -> str:
+    return (f'{_read_pid(pidfile, user)}; [ -d "/proc/$pid" ] || '
             f'{{ echo {q(target + ": process")}" $pid from "{q(pidfile)}" is not running" >&2; exit 1; }}')
 
 
-def resume_script(pidfile: str) -> str:
+def resume_script(pidfile: str, user: str | None = None) -> str:
     """SIGCONT to the process, idempotent: succeeds when it runs already, or is gone."""
-    return f'{_read_pid_or_done(pidfile)}; [ -d "/proc/$pid" ] || exit 0; kill -CONT "$pid"'
+    return f'{_read_pid_or_done(pidfile, user)}; [ -d "/proc/$pid" ] || exit 0; kill -CONT "$pid"'
 
 
 # The state is the first field after the ")" that ends the command name in /proc/PID/stat.
 _STATE = """state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)"""
 
 
-def not_stopped_script(pidfile: str) -> str:
+def not_stopped_script(pidfile: str, user: str | None = None) -> str:
     """Succeeds unless the process is in state T (stopped by a signal)."""
-    return (f'{_read_pid_or_done(pidfile)}; [ -r "/proc/$pid/stat" ] || exit 0; {_STATE}; '
+    return (f'{_read_pid_or_done(pidfile, user)}; [ -r "/proc/$pid/stat" ] || exit 0; {_STATE}; '
             'case "$state" in T) echo "process $pid is still stopped (state T)" >&2; exit 1;; esac')
 
 
-def pause_script(pidfile: str) -> str:
+def pause_script(pidfile: str, user: str | None = None) -> str:
     """SIGSTOP, then wait until the kernel shows the process stopped: a busy process takes a moment to stop."""
-    return (f'{_read_pid(pidfile)}; kill -STOP "$pid" || exit 1; i=0; '
+    return (f'{_read_pid(pidfile, user)}; kill -STOP "$pid" || exit 1; i=0; '
             f'while [ $i -lt 100 ]; do {_STATE}; [ "$state" = T ] && exit 0; sleep 0.02; i=$((i+1)); done; '
             'echo "process $pid did not stop within 2s (state $state)" >&2; exit 1')
 
 
 def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
-    pidfile = arg(spec, PIDFILE)
+    pidfile, user = arg(spec, PIDFILE), arg(spec, USER)
     sudo = target.sudo
-    resume = resume_script(pidfile)
-    verify = Shell(not_stopped_script(pidfile), sudo=sudo)
+    resume = resume_script(pidfile, user)
+    verify = Shell(not_stopped_script(pidfile, user), sudo=sudo)
     return FaultPlan(
         fault_id=ctx.fault_id,
         spec=spec,
         target=target.name,
         summary=f"pause the process of {pidfile} on {target.name} (SIGSTOP)",
-        inject=(Shell(pause_script(pidfile), sudo=sudo),),
+        inject=(Shell(pause_script(pidfile, user), sudo=sudo),),
         revert=(Shell(resume, sudo=sudo),),
         verify=(verify,),
         # The same guard as every host fault: a deadline file it polls, renewed by one write.
         leash=leash_for(ctx.fault_id, (Shell(resume, sudo=sudo),), sudo),
         requires=(
-            Requirement("process running", Shell(_alive_check(pidfile, target.name), sudo=sudo),
-                        f"{target.name}: no running process in {pidfile}; fix `pidfile` or start the process"),
+            Requirement("process running", Shell(_alive_check(pidfile, target.name, user), sudo=sudo),
+                        f"{target.name}: no running process in {pidfile} that may be signalled (pidfile missing, "
+                        "not trusted, or the process runs as another user); fix `pidfile`/`user` or start it"),
             Requirement("setsid", Shell("command -v setsid >/dev/null"),
                         f"{target.name}: setsid (util-linux) is missing; the pause's leash needs it"),
         ),
@@ -96,7 +150,7 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
 
 
 def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
-    pidfile = arg(spec, PIDFILE)
+    pidfile, user = arg(spec, PIDFILE), arg(spec, USER)
     check = float(arg(spec, RESTART_CHECK))
     sudo = target.sudo
     # The killed pid is kept so the recovery check can tell a restarted process from the old one.
@@ -116,12 +170,13 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
         spec=spec,
         target=target.name,
         summary=f"kill the process of {pidfile} on {target.name} (SIGKILL), expect a restart within {format_duration(check)}",
-        inject=(Shell(f'{STATE_DIR}; {_read_pid(pidfile)}; echo "$pid" > {killed}; kill -KILL "$pid"', sudo=sudo),),
+        inject=(Shell(f'{STATE_DIR}; {_read_pid(pidfile, user)}; echo "$pid" > {killed}; kill -KILL "$pid"', sudo=sudo),),
         revert=(),
         verify=(Shell(restarted, sudo=sudo, timeout=secs + 5.0),),
         requires=(
-            Requirement("process running", Shell(_alive_check(pidfile, target.name), sudo=sudo),
-                        f"{target.name}: no running process in {pidfile}; fix `pidfile` or start the process"),
+            Requirement("process running", Shell(_alive_check(pidfile, target.name, user), sudo=sudo),
+                        f"{target.name}: no running process in {pidfile} that may be signalled (pidfile missing, "
+                        "not trusted, or the process runs as another user); fix `pidfile`/`user` or start it"),
         ),
         revertible=False,
     )
@@ -130,14 +185,14 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
 FAULTS: list[FaultType] = [
     FaultType(
         name="process-pause",
-        params=(PIDFILE,),
+        params=(PIDFILE, USER),
         target_kinds=frozenset({"local", "ssh"}),
         build=_build_pause,
         doc="Freeze a process with SIGSTOP for the step's duration; SIGCONT on revert or when the leash runs out.",
     ),
     FaultType(
         name="process-kill",
-        params=(PIDFILE, RESTART_CHECK),
+        params=(PIDFILE, USER, RESTART_CHECK),
         target_kinds=frozenset({"local", "ssh"}),
         build=_build_kill,
         doc="Kill a process with SIGKILL; no revert — the check is that it runs again (a supervisor restarts it).",

@@ -10,9 +10,11 @@ import ipaddress
 import re
 import shlex
 
-_IFACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_UNIT_RE = re.compile(r"^[A-Za-z0-9@_.:-]{1,128}$")
-_SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_./-]{0,4095}$")
+# Matched with fullmatch, never match + "$": "$" also matches before a trailing newline, and "eth0\n" would pass.
+_IFACE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
+_UNIT_RE = re.compile(r"[A-Za-z0-9@_.:-]{1,128}")
+_SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9_./-]{0,4095}")
+_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10}")
 
 
 def q(value: object) -> str:
@@ -25,7 +27,7 @@ def sh(*argv: object) -> str:
 
 
 def interface(name: str) -> str:
-    if not _IFACE_RE.match(name) or name in (".", ".."):
+    if not _IFACE_RE.fullmatch(name) or name in (".", ".."):
         raise ValueError(f"invalid interface name {name!r}: use letters, digits and . _ - : (at most 15)")
     return name
 
@@ -41,12 +43,19 @@ def ip_address(value: str) -> str:
 
 
 def unit_name(value: str) -> str:
-    if not _UNIT_RE.match(value) or value.startswith("-"):
+    if not _UNIT_RE.fullmatch(value) or value.startswith("-"):
         raise ValueError(f"invalid unit name {value!r}: letters, digits and @ _ . : - only")
     return value
 
 
 def abs_path(value: str) -> str:
-    if not _SAFE_PATH_RE.match(value) or "/../" in value + "/" or value.endswith("/.."):
+    if not _SAFE_PATH_RE.fullmatch(value) or "/../" in value + "/" or value.endswith("/.."):
         raise ValueError(f"invalid path {value!r}: an absolute path of letters, digits and _ . - /")
+    return value
+
+
+def user_name(value: str) -> str:
+    """A login name or a numeric uid, as `id -u` takes it."""
+    if not _USER_RE.fullmatch(value):
+        raise ValueError(f"invalid user {value!r}: a login name (letters, digits, _ . -) or a numeric uid")
     return value

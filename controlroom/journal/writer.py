@@ -9,6 +9,7 @@ from typing import Any
 
 from controlroom.errors import JournalError
 from controlroom.journal.events import FORMAT, FORMAT_VERSION, Event
+from controlroom.journal.trust import check_journal_for_writing
 
 
 class JournalWriter:
@@ -18,8 +19,12 @@ class JournalWriter:
         self.path = Path(path)
         self._fsync = fsync
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            # 0600 in a directory only its owner (or root) can write: other users can neither read a live
+            # journal nor edit what `recover` later turns into commands. O_EXCL|O_NOFOLLOW: never a planted file.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            check_journal_for_writing(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW
+                               | os.O_CLOEXEC, 0o600)
         except FileExistsError:
             raise JournalError(f"{self.path}: journal already exists; choose another --journal path") from None
         except OSError as err:

@@ -24,7 +24,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 SERIES_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII digits only
 # Operators longest first, so "<=" is never read as "<" followed by "=".
 _OP_RE = re.compile(r"<=|>=|==|!=|<|>|=>|=<|=")
 

@@ -33,7 +33,7 @@ from controlroom.metrics.source import SourceUnavailable
 from controlroom.scenario.model import MetricSpec, PrometheusConfig
 
 _T = TypeVar("_T")
-_STATUS_RE = re.compile(r"^HTTP Status Code (\d+) \((b(['\"]).*\3)\)$", re.DOTALL)
+_STATUS_RE = re.compile(r"HTTP Status Code (\d+) \((b(['\"]).*\3)\)", re.DOTALL)
 _MAX_THREADS = 16
 
 
@@ -66,7 +66,7 @@ def _finite(value: str | float) -> float | None:
 def _prometheus_message(err: PrometheusApiClientException) -> tuple[int | None, str]:
     """The HTTP status and Prometheus' own `error` text out of the client's exception message."""
     text = str(err)
-    m = _STATUS_RE.match(text)
+    m = _STATUS_RE.fullmatch(text)
     if not m:
         return None, text
     status = int(m.group(1))

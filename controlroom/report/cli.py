@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from controlroom.journal.reader import read_journal
 from controlroom.report.build import build_report
 from controlroom.report.model import ReportError
 from controlroom.report.render import render_html, render_json, render_markdown
+from controlroom.safefile import write_atomically
 
 RENDERERS = {"md": render_markdown, "html": render_html, "json": render_json}
 _BY_SUFFIX = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
@@ -35,12 +35,12 @@ def write_report(journal: str | Path, fmt: str, output: str | Path | None) -> st
         out = Path(output)
         if out.is_dir():
             raise ReportError(f"{out}: is a directory; give -o a file name such as report.{fmt}")
-        tmp = out.with_name(f".{out.name}.tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)  # a reader never sees half a report
+            # Temp file O_EXCL|O_NOFOLLOW beside the target, then a rename: a reader never sees half a
+            # report, and a planted `.report.html.tmp` symlink cannot redirect the write (root's included).
+            write_atomically(out, text)
         except OSError as err:
-            raise ReportError(f"{out}: cannot write the report: {err.strerror}") from None
+            raise ReportError(f"{out}: cannot write the report: {err.strerror or err}") from None
     return text
 
 

@@ -12,21 +12,21 @@ import re
 from urllib.parse import urlsplit
 
 # Target and metric names: also used as series prefixes and in fault ids.
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}")
 # Scenario and environment names: may start with a digit ("2024-q3-gameday").
-LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
-STEP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-_]{0,62}$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?$")
-LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$")
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+STEP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-_]{0,62}")
+LABEL_KEY_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?")
+LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?")
+DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _SSH_RE = re.compile(
-    r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})@)?"
+    r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})@)?"
     r"(?P<host>[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])"
-    r"(?::(?P<port>\d{1,5}))?$"
+    r"(?::(?P<port>[0-9]{1,5}))?"
 )
 _SELECTOR_PART_RE = re.compile(
-    r"^!?[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?"
-    r"(\s*(=|==|!=)\s*([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?)?$"
+    r"!?[A-Za-z0-9]([A-Za-z0-9_./-]{0,251}[A-Za-z0-9])?"
+    r"(\s*(=|==|!=)\s*([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?)?"
 )
 
 SHELL_METACHARACTERS = frozenset("`$&|;<>()[]{}*?!~'\"\\#=%^,")
@@ -47,14 +47,14 @@ def check_name(value: str, what: str, pattern: re.Pattern[str] = NAME_RE) -> str
     bad = metacharacters(value)
     if bad:
         return f"{what} {value!r} contains shell metacharacters ({_shown(bad)}); use letters, digits and _ . -"
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         first = "a letter or _" if pattern is NAME_RE else "a letter, digit or _"
         return f"{what} {value!r} must start with {first} and use only letters, digits and _ . - (at most {_max_len(pattern)})"
     return None
 
 
 def _max_len(pattern: re.Pattern[str]) -> int:
-    m = re.search(r"\{0,(\d+)\}\$$", pattern.pattern)
+    m = re.search(r"\{0,(\d+)\}\Z", pattern.pattern)
     return int(m.group(1)) + 1 if m else 63
 
 
@@ -62,7 +62,7 @@ def check_step_id(value: str) -> str | None:
     bad = metacharacters(value)
     if bad:
         return f"step id {value!r} contains shell metacharacters ({_shown(bad)}); use lowercase letters, digits, - and _"
-    if not STEP_ID_RE.match(value):
+    if not STEP_ID_RE.fullmatch(value):
         return f"step id {value!r} must be lowercase letters, digits, - and _ (starting with a letter or digit, at most 63)"
     return None
 
@@ -72,7 +72,7 @@ def check_ssh_destination(value: str) -> str | None:
     bad = metacharacters(value.replace("[", "").replace("]", ""))
     if bad:
         return f"ssh destination {value!r} contains shell metacharacters ({_shown(bad)}); write user@host or user@host:port"
-    m = _SSH_RE.match(value)
+    m = _SSH_RE.fullmatch(value)
     if not m:
         return f"ssh destination {value!r} is not user@host, user@host:port or a host alias"
     port = m.group("port")
@@ -94,6 +94,11 @@ def check_url(value: str, what: str) -> str | None:
         return f"{what} {value!r} must start with http:// or https://"
     if not parts.hostname:
         return f"{what} {value!r} has no host; write a URL like http://host:8080/path"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        # The scenario is copied whole into every journal's header: a password here would be journaled.
+        shown = f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}{parts.path}"
+        return (f"{what} {shown!r} carries credentials (user:password@); they would be written to the journal. "
+                "Drop them from the URL: Prometheus takes basic_auth.password_file or bearer_token_file")
     if port == 0:
         return f"{what} {value!r} has port 0; ports are 1 to 65535"
     return None
@@ -102,7 +107,7 @@ def check_url(value: str, what: str) -> str | None:
 def check_selector(value: str) -> str | None:
     """A Kubernetes equality-based label selector: 'app=checkout,tier!=canary'."""
     parts = [p.strip() for p in value.split(",")]
-    if not value.strip() or not all(_SELECTOR_PART_RE.match(p) for p in parts):
+    if not value.strip() or not all(_SELECTOR_PART_RE.fullmatch(p) for p in parts):
         return f"label selector {value!r} must be key=value pairs separated by commas, e.g. 'app=checkout'"
     return None
 

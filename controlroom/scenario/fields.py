@@ -12,12 +12,11 @@ from typing import Any, TypeVar
 
 from controlroom.errors import Problem
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe, one_line
-from controlroom.units import UnitError, format_duration, parse_duration
+from controlroom.units import MAX_DURATION, UnitError, format_duration, parse_duration
 
 T = TypeVar("T")
 K = TypeVar("K", bound=str)
 
-MAX_DURATION = 24 * 3600.0  # no game-day duration is longer than a day; beyond it is a typo
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

@@ -191,7 +191,7 @@ class StepReader(FieldReader):
         names = ", ".join(sorted(resolver.targets)) or "none defined"
         if "=" in selector:
             key, _, value = selector.partition("=")
-            if not checks.LABEL_KEY_RE.match(key) or not checks.LABEL_VALUE_RE.match(value):
+            if not checks.LABEL_KEY_RE.fullmatch(key) or not checks.LABEL_VALUE_RE.fullmatch(value):
                 self.at(node, f"{where}: {selector!r} is not a target name or a key=value label selector")
                 return []
         else:

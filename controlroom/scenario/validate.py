@@ -242,7 +242,7 @@ class Validator(StepReader):
         context = self.checked(context_node, f"{where}.context", lambda v: checks.check_one_line(v, "context"))
         namespace = self.checked(
             self.require(m, "namespace", where), f"{where}.namespace",
-            lambda v: None if checks.DNS_LABEL_RE.match(v) else
+            lambda v: None if checks.DNS_LABEL_RE.fullmatch(v) else
             f"namespace {v!r} must be lowercase letters, digits and - (at most 63)",
         )
         selector = self.checked(self.require(m, "selector", where), f"{where}.selector", checks.check_selector)
@@ -256,13 +256,13 @@ class Validator(StepReader):
             return {}
         out: dict[str, str] = {}
         for key, (key_node, value_node) in m.entries.items():
-            if not checks.LABEL_KEY_RE.match(key):
+            if not checks.LABEL_KEY_RE.fullmatch(key):
                 self.at(key_node, f"{where}: label key {key!r} must be letters, digits and _ . / - (starting and ending with a letter or digit)")
                 continue
             value = self.string(value_node, f"{where}.{key}", empty_ok=True)
             if value is None:
                 continue
-            if not checks.LABEL_VALUE_RE.match(value):
+            if not checks.LABEL_VALUE_RE.fullmatch(value):
                 self.at(value_node, f"{where}.{key}: label value {value!r} must be letters, digits and _ . - (at most 63)")
                 continue
             out[key] = value

@@ -175,8 +175,8 @@ async def test_cpu_memory_and_io_stress_show_load_and_are_gone_after_revert(lab:
     assert_clean(lab, "h1")
 
 
-async def test_disk_fill_allocates_and_keeps_the_free_space_floor(lab: Lab, h1: SshExecutor) -> None:
-    path = f"/tmp/controlroom-fill-{uuid.uuid4().hex[:6]}"
+async def test_disk_fill_allocates_and_keeps_the_free_space_floor(lab: Lab, h1: SshExecutor, tmp_path: Path) -> None:
+    path = str(tmp_path / "controlroom-fill")  # a directory only root writes: /tmp itself is refused
     too_big = make_plan(lab, "disk-fill", {"path": path, "size": "1M", "keep_free": "100000G"})
     res = await h1.run(too_big.inject[0])
     assert not res.ok and "not enough free space" in res.stderr and not Path(path).exists()
@@ -304,14 +304,14 @@ async def test_renewing_the_leash_keeps_the_fault_in(lab: Lab, h1: SshExecutor) 
     assert_clean(lab, "h1")
 
 
-async def test_metacharacters_in_ids_and_names_stay_inert_on_a_real_host(lab: Lab) -> None:
+async def test_metacharacters_in_ids_and_names_stay_inert_on_a_real_host(lab: Lab, tmp_path: Path) -> None:
     pwned = Path("/tmp/pwned")
     pwned.unlink(missing_ok=True)
     evil = "x;touch /tmp/pwned;$(touch /tmp/pwned)`touch /tmp/pwned`"
     ex = SshExecutor("h1", "h1", config=[str(lab.config.ssh_config)])
     try:
         for ftype, params in (("partition", {"peers": [lab.host("h3").ip]}), ("cpu-stress", {}),
-                              ("disk-fill", {"path": f"/tmp/cr-{uuid.uuid4().hex[:6]}", "size": "1M",
+                              ("disk-fill", {"path": f"{tmp_path}/cr-{uuid.uuid4().hex[:6]}", "size": "1M",
                                              "keep_free": "1M"})):
             plan = make_plan(lab, ftype, params, fault_id=f"{evil}/0@h1")
             await inject(ex, plan)

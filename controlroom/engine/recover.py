@@ -16,8 +16,10 @@ from typing import Any
 
 from controlroom.engine.control import _pid_alive
 from controlroom.engine.planning import plan_fault
+from controlroom.engine.preflight import CLAIMED_KINDS
 from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
 from controlroom.errors import ControlroomError, JournalError
+from controlroom.faults.claim import release_claim
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event
 from controlroom.journal.reader import read_journal
@@ -70,14 +72,23 @@ async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
     return False, f"could not confirm it is gone: {result.detail}"
 
 
-async def recover_plans(plans: list[FaultPlan], scenario: Scenario,
-                        factory: ExecutorFactory = make_executor) -> list[tuple[FaultPlan, bool, str]]:
+async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: ExecutorFactory = make_executor,
+                        session: str | None = None) -> list[tuple[FaultPlan, bool, str]]:
+    """Revert and verify every plan; then release `session`'s claim on each host where all were verified clean.
+
+    Only that session's claim: a host another room has claimed since keeps its claim (`faults.claim`).
+    """
     executors: dict[str, Executor] = {}
     for p in plans:
         if p.target not in executors:
             executors[p.target] = factory(scenario.targets[p.target])
     try:
         results = await asyncio.gather(*(_revert(p, executors[p.target]) for p in plans))
+        if session:
+            dirty = {p.target for p, (ok, _) in zip(plans, results, strict=True) if not ok}
+            clean = [t for t in executors if t not in dirty and scenario.targets[t].kind in CLAIMED_KINDS]
+            await asyncio.gather(*(executors[t].run(release_claim(session, scenario.targets[t].sudo)) for t in clean),
+                                 return_exceptions=True)
     finally:
         for ex in executors.values():
             with contextlib.suppress(Exception):
@@ -103,7 +114,8 @@ def recover(path: str, printer: Callable[[str], None] = print) -> int:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
         return 0
     printer(f"{path}: {len(plans)} fault(s) may still be active; reverting")
-    results = asyncio.run(recover_plans(plans, scenario))
+    session = header.get("session")
+    results = asyncio.run(recover_plans(plans, scenario, session=session if isinstance(session, str) else None))
     unconfirmed = []
     for plan, ok, detail in results:
         printer(f"  {plan.fault_id} on {plan.target} ({plan.summary}): {detail}")

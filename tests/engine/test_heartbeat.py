@@ -4,6 +4,7 @@ command per host, whatever the session is doing — observing, injecting, or wai
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from controlroom.clock import ManualClock
@@ -53,7 +54,7 @@ async def test_every_leash_is_renewed_every_few_seconds_in_one_command_per_host(
               if e.type == "leash-renewed" and e.mono >= start]
     assert all(e.data["faults"] == ["long/0@a", "long/1@a", "long/2@b"] for e in rounds)
     assert all(e.data["leash_s"] == WINDOW for e in rounds)
-    gaps = [b.mono - a.mono for a, b in zip(rounds, rounds[1:], strict=False)]
+    gaps = [b.mono - a.mono for a, b in itertools.pairwise(rounds)]
     assert gaps and max(gaps) <= WINDOW / 3 + 0.01  # never a gap anywhere near the window
     await s.emergency_stop("key")
     await drive(clock, task)

@@ -4,7 +4,7 @@ A room killed with SIGKILL at the start of a two-minute step leaves its partitio
 window, not for the step. A second room's pre-flight on a host the first one holds refuses, naming it, and
 injects nothing; once the first room ends, the second one runs.
 """
-# ruff: noqa: ASYNC221, ASYNC240  (tests look at the host synchronously on purpose)
+# ruff: noqa: ASYNC110  (tests look at the host synchronously, polling on purpose)
 
 from __future__ import annotations
 

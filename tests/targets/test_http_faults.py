@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -78,7 +79,7 @@ async def test_a_renewal_extends_a_live_fault_and_never_reinjects_one_that_ran_o
     renewed = await ex.run(plan.leash.renewal(7.0))  # the heartbeat's renewal: re-posting, marked as a renewal
     assert renewed.ok and 6.5 < svc.faults.snapshot()["latency_expires_in_s"] <= 7.0
     assert (await ex.run(plan.leash.arm(0.2))).ok
-    time.sleep(0.3)  # the service-side leash runs out: the fault clears by itself
+    await asyncio.sleep(0.3)  # the service-side leash runs out: the fault clears by itself
     late = await ex.run(plan.leash.renewal(7.0))
     assert not late.ok and late.status == 409 and plan.leash.fired(late)  # "the leash fired", not "unreachable"
     assert await _all_ok(ex, plan.verify)  # and the renewal did not put it back

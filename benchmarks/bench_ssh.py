@@ -135,7 +135,7 @@ async def _heartbeat_rounds(plans: list[FaultPlan], targets: dict[str, Target], 
     with tempfile.TemporaryDirectory() as tmp:
         session = _session(plans, targets, execs, Path(tmp) / "hb.jsonl")
         hb = session.heartbeat
-        taken = await asyncio.gather(*(execs[t].run(hb.host_claim().take(hb.window)) for t in targets))
+        taken = await asyncio.gather(*(execs[t].run(hb.host_claim().take(hb.claim_window)) for t in targets))
         assert all(judge_claim(t, r).ok for t, r in zip(targets, taken, strict=True)), "claims refused"
         for t in targets:
             hb.hold(t, False)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 BATCH_BEGIN = "cr-hb-begin"
 BATCH_END = "cr-hb-end"
+CLAIM_MARGIN = 2.0  # seconds a claim outlives a period past its leashes: the guard's poll and its revert
 CLOSE_WAIT = 5.0  # at the end, how long renewals still in flight are waited for before the claims are released
 
 
@@ -109,6 +110,13 @@ class Heartbeat:
     def period(self) -> float:
         return self.window / 3
 
+    @property
+    def claim_window(self) -> float:
+        """A claim outlives the leashes it covers: a leash armed just after a round is renewed (with the claim)
+        one period later, and its guard polls once a second. So a claim seen expired means every guard on the
+        host has fired — a room taking it over cannot have a dead room's revert land on its own faults."""
+        return self.window + self.period + CLAIM_MARGIN
+
     def host_claim(self) -> HostClaim:
         """This session's claim, made once (at pre-flight): the same `since` on every host."""
         if self._claim is None:
@@ -180,7 +188,7 @@ class Heartbeat:
     async def _renew_host(self, target: str, afs: list[ActiveFault]) -> None:
         actions: list[Action] = []
         if target in self.claims:
-            actions.append(self.host_claim().take(self.window, self.claims[target]))
+            actions.append(self.host_claim().take(self.claim_window, self.claims[target]))
         for af in afs:
             assert af.plan.leash is not None
             actions.append(af.plan.leash.renewal(self.window))

@@ -54,7 +54,7 @@ async def run_preflight(session: Session) -> set[str]:
         target = sc.targets[name]
         reach = http_reachability(target.url or "") if target.kind == "http" else None
         # Hosts (ssh, local) are claimed: one room at a time. HTTP services have no claim yet (docs/faults.md).
-        claim = (session.heartbeat.host_claim().take(session.heartbeat.window, target.sudo)
+        claim = (session.heartbeat.host_claim().take(session.heartbeat.claim_window, target.sudo)
                  if target.kind in CLAIMED_KINDS else None)
         try:
             return await preflight_host(session.executor(name), by_target[name], on_check=journal, reach=reach,

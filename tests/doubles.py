@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from controlroom.engine.heartbeat import BATCH_BEGIN, BATCH_END
 from controlroom.faults import catalogue as cat
-from controlroom.faults.claim import CLAIM_MARK
+from controlroom.faults.claim import CLAIM_MARK, HELD_EXIT
 from controlroom.faults.plan import LEASH_GONE_EXIT, FaultPlan, Leash, Requirement
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Action, ActionResult, Shell
@@ -81,6 +81,7 @@ class Host:
     log: list[str] = field(default_factory=list)
     on_inject: object = None
     guard_fired: bool = False
+    claim_holder: str = ""  # a claim line: another room holds the host, takes and renewals are refused
     claims: list[str] = field(default_factory=list)
     commands: int = 0  # every command received (a batch counts once)
 
@@ -91,7 +92,10 @@ class Host:
             return ActionResult(ok=False, error="connection refused")
         self.commands += 1
         if cmd.startswith(CLAIM_MARK):
-            self.claims.append("release" if "rm -f" in cmd else "take")
+            kind = "release" if "rm -f" in cmd else "take"
+            self.claims.append(kind)
+            if kind == "take" and self.claim_holder:
+                return ActionResult(ok=False, status=HELD_EXIT, stdout=f"held 9 {self.claim_holder}\n")
             return ActionResult(ok=True, status=0)
         fused = run_fused(cmd, self._part)
         if fused is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import os
 import socket
@@ -172,6 +173,9 @@ class Heartbeat:
         return done
 
     async def _run(self, target: str, actions: list[Action]) -> list[ActionResult]:
+        # A renewal that has not answered within a period is given up: the next round tries afresh (perhaps on a
+        # new connection) rather than the host waiting on one stuck command while its deadline runs out.
+        actions = [dataclasses.replace(a, timeout=min(a.timeout, max(1.0, self.period))) for a in actions]
         shells = [a for a in actions if isinstance(a, Shell)]
         if len(actions) > 1 and len(shells) == len(actions):
             one = batch(shells)

@@ -124,6 +124,46 @@ async def test_a_leash_that_fired_while_the_room_lived_rolls_back_and_verifies(t
     assert reverted.mono >= expired.mono and reverted.data["verified"] is True
 
 
+async def test_a_host_another_room_holds_refuses_preflight_and_nothing_is_injected(tmp_path: Path) -> None:
+    host = Host("t1", claim_holder="session=room-a pid=4242 by=alice@desk since=2026-01-01T09:00:00Z expires=99")
+    outcome = await _run_to_end(_session(tmp_path, make_scenario(fault_step()), {"t1": host}))
+    assert outcome.exit_code == 2
+    assert outcome.message.startswith(
+        "pre-flight failed: t1 is under fault by session room-a (pid 4242, facilitator alice@desk, "
+        "since 2026-01-01T09:00:00Z)")
+    assert "inject" not in host.log and "arm 10.0" not in host.log
+    assert "has-tool" not in host.log  # the claim comes first: the rest of the host's checks never ran
+
+
+async def test_a_host_taken_over_by_another_room_is_never_reverted_by_this_one(tmp_path: Path) -> None:
+    hosts = {"a": Host("a"), "b": Host("b")}
+    sc = make_scenario(Step(id="two", title="two", faults=fault_step(target="a").faults + fault_step(target="b").faults,
+                            duration=60.0), targets=("a", "b"), max_targets=2)
+    s = _session(tmp_path, sc, hosts)
+    task = asyncio.ensure_future(s.run())
+    await _until(s, "observing")
+    # This room went silent past its claim; room B took host a over (its pre-flight found a clean).
+    hosts["a"].claim_holder = "session=room-b pid=7 by=bob@laptop since=2026-01-01T00:00:30Z expires=99"
+    a_log = len(hosts["a"].log)
+    await drive(s.clock, task)  # type: ignore[arg-type]
+    outcome = task.result()
+    assert outcome.outcome == "rolled-back" and outcome.unconfirmed == ("a",)  # not verified by us: not clean
+    assert "revert" not in hosts["a"].log[a_log:]  # room B's faults on a are left alone...
+    assert "revert" in hosts["b"].log and not hosts["b"].faulted  # ...b is rolled back as usual
+    events = read_journal(tmp_path / "j.jsonl").events
+    failed = next(e for e in events if e.type == "fault-revert-failed")
+    assert failed.data["target"] == "a" and "taken over by session room-b (pid 7" in failed.data["error"]
+    assert next(e for e in events if e.type == "emergency-stop").data["source"] == "leash"
+    # a's claim is room B's now: no release is even sent there; b's own is released after its verified revert.
+    assert hosts["a"].claims[-1] == "take" and hosts["b"].claims[-1] == "release"
+
+
+async def _run_to_end(session: Session):  # type: ignore[no-untyped-def]
+    task = asyncio.ensure_future(session.run())
+    await drive(session.clock, task)  # type: ignore[arg-type]
+    return task.result()
+
+
 def test_a_batch_answers_each_part_as_if_it_ran_alone() -> None:
     parts = [Shell("exit 0"), Shell("echo gone >&2; exit 75"), Shell("echo fine")]
     one = batch(parts)

@@ -191,14 +191,17 @@ class Heartbeat:
 
     async def _renew_host(self, target: str, afs: list[ActiveFault]) -> None:
         actions: list[Action] = []
-        if target in self.claims:
+        claimed = target in self.claims
+        if claimed:
             actions.append(self.host_claim().take(self.claim_window, self.claims[target]))
         for af in afs:
             assert af.plan.leash is not None
             actions.append(af.plan.leash.renewal(self.window))
         results = await self._run(target, actions)
-        if target in self.claims:
-            self._claim_answered(target, results.pop(0))
+        if claimed:
+            claim_result = results.pop(0)
+            if target in self.claims:  # not given up while the renewal was on its way
+                self._claim_answered(target, claim_result)
         for af, res in zip(afs, results, strict=True):
             self._leash_answered(af, res)
 
@@ -254,7 +257,9 @@ class Heartbeat:
                 await self._task
         pending = list(self._busy.values())
         if pending:
-            await asyncio.wait(pending, timeout=CLOSE_WAIT)
+            _, stuck = await asyncio.wait(pending, timeout=CLOSE_WAIT)
+            for task in stuck:  # nothing may be journaled after session-ended
+                task.cancel()
         unconfirmed = set(self.s.rollback.unconfirmed)
         releasing = {t: sudo for t, sudo in self.claims.items() if t not in unconfirmed}
         claim = self.host_claim()

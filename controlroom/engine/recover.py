@@ -4,7 +4,9 @@ The journal says which injections were *announced* (`fault-injecting`, written
 before anything was sent) and which were reverted and verified. Every announced
 fault without a verified revert is reverted again from the scenario stored in
 the journal's header, then verified. Reverting a fault that never landed is
-harmless: every revert is idempotent.
+harmless: every revert is idempotent. On each host where every fault was
+verified clean, the crashed session's host claim is released — its own claim
+only, never one another room has taken since.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _p(f"# hypothesis: {sc.hypothesis}")
     br = sc.blast_radius
     _p(f"# blast radius: at most {br.max_targets} target(s) at once, {br.max_duration:g}s per fault")
+    _p(f"# leash: a {br.leash:g}s heartbeat window, renewed every {br.leash / 3:.3g}s while the room lives; if the room "
+       f"dies or its link is cut, every fault is reverted on its target within {br.leash:g}s")
     for n, sp in enumerate(plan_scenario(sc), start=1):
         step = sp.step
         dur = f", {step.duration:g}s" if step.duration else ""
@@ -63,7 +65,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 for a in actions:
                     _p(f"    {label:7} {a.describe()}")
             if plan.leash:
-                _p(f"    {'leash':7} {plan.leash.arm((step.duration or 0) + 30).describe()}")
+                _p(f"    {'leash':7} {plan.leash.arm(br.leash).describe()}")
+                _p(f"    {'renew':7} {plan.leash.renewal(br.leash).describe()}")
                 _p(f"    {'disarm':7} {plan.leash.disarm.describe()}")
             if not plan.revertible:
                 _p("    (no revert: recovery is checked instead)")

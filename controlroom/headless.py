@@ -85,6 +85,8 @@ class ProgressPrinter:
             vals = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.get("values", {}).items()))
             errs = "  ".join(f"{k}: {v}" for k, v in d.get("errors", {}).items())
             return f"  metrics {vals}" + (f"  [{errs}]" if errs else "")
+        if t == "leash-expired":
+            return f"  LEASH EXPIRED on {d['target']}: {d['fault']} ({d.get('detail', '')})"
         if t == "condition-breached":
             return f"  BREACH {d['condition']} (value {_fmt(d.get('value'))}) — rolling back"
         if t == "telemetry-lost":

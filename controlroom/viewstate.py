@@ -366,6 +366,8 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
     elif t == "leash-renewed":
         pass
+    elif t == "leash-expired":
+        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran")
     elif t == "metric-sample":
         values = d.get("values") or {}
         errors = d.get("errors") or {}

@@ -13,7 +13,7 @@ from controlroom.faults.catalogue import PlanContext, build_plan
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import FaultSpec, Scenario, Step
 
-DEFAULT_LEASH_GRACE = 30.0
+DEFAULT_LEASH_GRACE = 30.0  # pads backstops that cannot be renewed (stress-ng --timeout); the leash is a heartbeat
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, targ
                leash_grace: float = DEFAULT_LEASH_GRACE) -> FaultPlan:
     target = scenario.targets[target_name]
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
-                      leash_grace=leash_grace, targets=scenario.targets)
+                      leash_grace=leash_grace, targets=scenario.targets, leash_window=scenario.blast_radius.leash)
     try:
         return build_plan(spec, target, ctx)
     except ValueError as err:

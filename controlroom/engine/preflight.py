@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from controlroom.engine.session import Session
 
 
+CLAIMED_KINDS = ("ssh", "local")
+
+
 def http_reachability(url: str) -> Action:
     # Any HTTP answer proves the admin endpoint is there; the fault's own verify says whether it is clean.
     return HttpRequest("GET", url.rstrip("/") + "/", timeout=5.0, ok_status=tuple(range(100, 600)))
@@ -41,12 +44,21 @@ async def run_preflight(session: Session) -> set[str]:
 
     def journal(c: Check) -> None:
         session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
+        if c.name == "claim" and c.ok:
+            # Renewed from this moment on by the heartbeat, so it cannot lapse during a long pre-flight.
+            session.heartbeat.hold(c.target, sc.targets[c.target].sudo)
+            if c.detail != "ok":
+                session.emit("warning", message=c.detail)
 
     async def check_target(name: str) -> list[Check]:
         target = sc.targets[name]
         reach = http_reachability(target.url or "") if target.kind == "http" else None
+        # Hosts (ssh, local) are claimed: one room at a time. HTTP services have no claim yet (docs/faults.md).
+        claim = (session.heartbeat.host_claim().take(session.heartbeat.claim_window, target.sudo)
+                 if target.kind in CLAIMED_KINDS else None)
         try:
-            return await preflight_host(session.executor(name), by_target[name], on_check=journal, reach=reach)
+            return await preflight_host(session.executor(name), by_target[name], on_check=journal, reach=reach,
+                                        claim=claim)
         except Exception as err:  # an executor that cannot even be built is an unreachable target
             c = Check("reachable", name, False, f"{name}: {err}")
             journal(c)

@@ -4,7 +4,10 @@ qdisc kind a fault needs present, and nothing a fault would clobber.
 Usable standalone (`await preflight_host(executor, plans)`) or by the engine,
 which journals each `Check` as a `preflight-check` event. Checks on one host
 run in order and stop at the first transport failure; hosts run in parallel
-with `preflight_hosts`.
+with `preflight_hosts`. Given a `claim` (the engine gives one for every host),
+the host claim is taken as soon as the host answers — before the tool and
+clobber checks, so a second room is told who holds the host rather than that
+something would be clobbered — and a host another live room holds stops there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from controlroom.errors import TargetError
+from controlroom.faults.claim import judge_claim
 from controlroom.faults.plan import FaultPlan
 from controlroom.targets.base import Action, Executor, Shell
 
@@ -32,10 +36,12 @@ OnCheck = Callable[[Check], None]
 
 
 async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_check: OnCheck | None = None,
-                         reach: Action | None = None) -> list[Check]:
+                         reach: Action | None = None, claim: Action | None = None) -> list[Check]:
     """Every check for the plans that land on `executor.target`, in the order a person would read them.
 
     `reach` proves the target answers: `true` in a shell by default; an HTTP target passes a request.
+    `claim` takes the host claim (`faults.claim.HostClaim.take`): a check named "claim", ok when taken; its
+    detail is "ok", or says whose stale claim was taken over.
     """
     target = executor.target
     mine = [p for p in plans if p.target == target]
@@ -61,6 +67,10 @@ async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_chec
     res = await executor.run(reach if reach is not None else Shell("true", timeout=10.0))
     if not add("reachable", res.ok, "ok" if res.ok else f"{target}: not reachable ({res.detail})").ok:
         return checks
+    if claim is not None:
+        answer = judge_claim(target, await executor.run(claim))
+        if not add("claim", answer.ok, answer.detail).ok:
+            return checks
 
     seen: set[str] = set()
     for plan in mine:

@@ -4,7 +4,9 @@ The journal says which injections were *announced* (`fault-injecting`, written
 before anything was sent) and which were reverted and verified. Every announced
 fault without a verified revert is reverted again from the scenario stored in
 the journal's header, then verified. Reverting a fault that never landed is
-harmless: every revert is idempotent.
+harmless: every revert is idempotent. On each host where every fault was
+verified clean, the crashed session's host claim is released — its own claim
+only, never one another room has taken since.
 
 What comes out of a journal is run, so it is trusted only as far as its owner:
 a journal (or a directory above it) that another user can write is refused
@@ -25,8 +27,10 @@ from typing import Any
 
 from controlroom.engine.liveness import same_process
 from controlroom.engine.planning import plan_fault
+from controlroom.engine.preflight import CLAIMED_KINDS
 from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
 from controlroom.errors import ControlroomError, JournalError
+from controlroom.faults.claim import release_claim
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event
 from controlroom.journal.reader import read_journal
@@ -126,14 +130,23 @@ async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
     return False, f"could not confirm it is gone: {result.detail}"
 
 
-async def recover_plans(plans: list[FaultPlan], scenario: Scenario,
-                        factory: ExecutorFactory = make_executor) -> list[tuple[FaultPlan, bool, str]]:
+async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: ExecutorFactory = make_executor,
+                        session: str | None = None) -> list[tuple[FaultPlan, bool, str]]:
+    """Revert and verify every plan; then release `session`'s claim on each host where all were verified clean.
+
+    Only that session's claim: a host another room has claimed since keeps its claim (`faults.claim`).
+    """
     executors: dict[str, Executor] = {}
     for p in plans:
         if p.target not in executors:
             executors[p.target] = factory(scenario.targets[p.target])
     try:
         results = await asyncio.gather(*(_revert(p, executors[p.target]) for p in plans))
+        if session:
+            dirty = {p.target for p, (ok, _) in zip(plans, results, strict=True) if not ok}
+            clean = [t for t in executors if t not in dirty and scenario.targets[t].kind in CLAIMED_KINDS]
+            await asyncio.gather(*(executors[t].run(release_claim(session, scenario.targets[t].sudo)) for t in clean),
+                                 return_exceptions=True)
     finally:
         for ex in executors.values():
             with contextlib.suppress(Exception):
@@ -175,7 +188,8 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
             if not ask("run them? [y/N] "):
                 printer("nothing was run; NOT confirmed clean")
                 return 1
-    results = asyncio.run(recover_plans(plans, scenario))
+    session = header.get("session")
+    results = asyncio.run(recover_plans(plans, scenario, session=session if isinstance(session, str) else None))
     unconfirmed = []
     for plan, ok, detail in results:
         printer(f"  {plan.fault_id} on {plan.target} ({plan.summary}): {detail}")

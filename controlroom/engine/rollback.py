@@ -30,6 +30,9 @@ class ActiveFault:
     step: str
     state: str = "injecting"  # injecting | active | reverting
     task: asyncio.Task[bool] | None = field(default=None, repr=False)
+    # True from a successful arm until the revert is sent: the heartbeat renews exactly these leashes. Once
+    # the revert is on its way the room no longer wants the fault, so a guard that fires then does no harm.
+    leashed: bool = False
 
 
 def fused_revert(plan: FaultPlan) -> Shell | None:
@@ -64,11 +67,29 @@ class Rollback:
         self.active: dict[str, ActiveFault] = {}
         self.triggered = False
         self._unconfirmed: dict[str, FaultPlan] = {}  # fault id -> plan, retried until confirmed
+        self._forsaken: dict[str, FaultPlan] = {}  # fault id -> plan on a host another room took over (not retried)
         self._running: asyncio.Task[None] | None = None
 
     @property
     def unconfirmed(self) -> tuple[str, ...]:
-        return tuple(sorted({p.target for p in self._unconfirmed.values()}))
+        return tuple(sorted({p.target for p in [*self._unconfirmed.values(), *self._forsaken.values()]}))
+
+    def forsake(self, target: str, reason: str) -> None:
+        """Give up the faults on a host another room has taken over: never revert there again.
+
+        Only the heartbeat calls this, when the host's claim names another live session — which took it once our
+        claim (and so our leashes) had run out, and whose pre-flight found nothing of ours to clobber. A revert
+        now would undo the other room's faults, which have the same names. Not verified by us, so not clean:
+        the target is reported unconfirmed.
+        """
+        for fid, af in list(self.active.items()):
+            if af.plan.target != target:
+                continue
+            self.active.pop(fid)
+            af.leashed = False
+            self._forsaken[fid] = af.plan
+            self.s.emit("fault-revert-failed", fault=fid, target=target,
+                        error=f"not reverted by this room: {reason}; its leash guard reverted it — check the host")
 
     # ---- inject ---------------------------------------------------------------------------------------------
 
@@ -88,6 +109,7 @@ class Rollback:
                 self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
                             error=f"could not arm the leash: {armed.detail}")
                 return False
+            af.leashed = True  # from here on the session's heartbeat keeps it from running out
         result = await self._run_all(plan.target, plan.inject)
         if not result.ok:
             self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target, error=result.detail)
@@ -97,8 +119,11 @@ class Rollback:
         return True
 
     async def inject_all(self, step: Step, plans: list[FaultPlan], duration: float) -> bool:
-        """Inject the step's faults in parallel; False when any failed (the caller reverts the step)."""
-        leash_s = duration + self.s.leash_grace
+        """Inject the step's faults in parallel; False when any failed (the caller reverts the step).
+
+        Each leash is armed for one heartbeat window, not for the step: the session's heartbeat renews it.
+        """
+        leash_s = self.s.heartbeat.window
         afs: list[ActiveFault] = []
         for plan in plans:
             af = ActiveFault(plan=plan, step=step.id)
@@ -111,19 +136,6 @@ class Rollback:
             af.task = asyncio.ensure_future(self._inject_one(af, leash_s))
         results = await asyncio.gather(*(af.task for af in afs if af.task), return_exceptions=True)
         return all(r is True for r in results)
-
-    async def renew_leashes(self, seconds: float) -> None:
-        async def renew(af: ActiveFault) -> None:
-            assert af.plan.leash is not None
-            res = await self.s.run_on(af.plan.target, af.plan.leash.arm(seconds))
-            if res.ok:
-                self.s.emit("leash-renewed", fault=af.plan.fault_id, target=af.plan.target, leash_s=round(seconds, 3))
-            else:
-                self.s.emit("warning", message=f"{af.plan.target}: could not renew the leash of {af.plan.fault_id}: "
-                                               f"{res.detail}; it reverts by itself within {seconds:.0f}s")
-
-        await asyncio.gather(*(renew(af) for af in list(self.active.values())
-                               if af.plan.leash is not None and af.state == "active"))
 
     # ---- revert ---------------------------------------------------------------------------------------------
 
@@ -145,6 +157,7 @@ class Rollback:
             with contextlib.suppress(BaseException):
                 await af.task
         af.state = "reverting"
+        af.leashed = False  # the revert (and, once verified, the disarm) goes out now: stop renewing
         fused = fused_revert(plan)
         if fused is not None and (await self.s.run_on(plan.target, fused)).ok:
             self.active.pop(plan.fault_id, None)
@@ -154,6 +167,9 @@ class Rollback:
         await self._revert_stepwise(plan)
 
     async def _revert_stepwise(self, plan: FaultPlan, *, reconfirm: bool = False) -> bool:
+        af = self.active.get(plan.fault_id)
+        if af is not None:
+            af.leashed = False
         errors = []
         for action in plan.revert:  # every revert action runs, even after one fails
             res = await self.s.run_on(plan.target, action)

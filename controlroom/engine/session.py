@@ -19,9 +19,10 @@ from typing import Any
 
 from controlroom.clock import Clock, RealClock
 from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate
+from controlroom.engine.heartbeat import Heartbeat
 from controlroom.engine.liveness import start_time
 from controlroom.engine.monitor import SafetyMonitor
-from controlroom.engine.planning import DEFAULT_LEASH_GRACE, StepPlan, plan_scenario
+from controlroom.engine.planning import StepPlan, plan_scenario
 from controlroom.engine.preflight import run_preflight
 from controlroom.engine.rollback import Rollback
 from controlroom.errors import PreflightError
@@ -65,11 +66,10 @@ class Session:
     executor_factory: ExecutorFactory = make_executor
     sources: list[MetricSource] = field(default_factory=list)
     clock: Clock = field(default_factory=RealClock)
-    leash_grace: float = DEFAULT_LEASH_GRACE
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     control: bool = True  # open a control socket for `controlroom stop`
     recovery_timeout: float | None = None  # default: derived from criteria and window
-    reconfirm_for: float | None = None  # how long unconfirmed reverts are retried; default leash grace + 5s
+    reconfirm_for: float | None = None  # how long unconfirmed reverts are retried; default leash window + 5s
 
     def __post_init__(self) -> None:
         self.journal_path = Path(self.journal_path)
@@ -78,9 +78,10 @@ class Session:
         self._writer: JournalWriter | None = None
         self._start = 0.0
         self._executors: dict[str, Executor] = {}
-        self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.leash_grace)
+        self.step_plans: list[StepPlan] = plan_scenario(self.scenario)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         self.rollback = Rollback(self)
+        self.heartbeat = Heartbeat(self)  # renews every leash and host claim while the room lives
         self.monitor = SafetyMonitor(self)
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
@@ -228,6 +229,7 @@ class Session:
         try:
             if control:
                 await control.start()
+            self.heartbeat.start()
             outcome = await self._run_body()
         except asyncio.CancelledError:
             await self.emergency_stop("cancelled")
@@ -241,6 +243,8 @@ class Session:
             await self.monitor.stop()
             if self.rollback.active:
                 await self.rollback.rollback_all("session end")
+            # Renewals stop only now that nothing is left to revert; claims of hosts verified clean are released.
+            await self.heartbeat.close()
             if not self._ended:
                 o = locals().get("outcome") or Outcome("crashed", 1, self.rollback.unconfirmed)
                 self._end(o)
@@ -269,9 +273,7 @@ class Session:
         try:
             self._skip_faults = await run_preflight(self)
         except PreflightError as err:
-            outcome = Outcome("preflight-failed", 2, (), str(err))
-            self._end(outcome)
-            return outcome
+            return Outcome("preflight-failed", 2, (), str(err))
         await self._backfill()
         if self.scenario.checklist:
             # The humans' checklist ("on-call knows") is a gate too: nothing is injected until it is confirmed.
@@ -279,17 +281,13 @@ class Session:
             decision = await self._gate(Gate(kind="checklist", title="checklist", items=self.scenario.checklist))
             self.emit("step-confirmed", step=None, decision=decision, by="facilitator", gate="checklist")
             if decision == "abort":
-                outcome = Outcome("aborted", 1, (), "aborted at the checklist")
-                self._end(outcome)
-                return outcome
+                return Outcome("aborted", 1, (), "aborted at the checklist")
         self.monitor.start()
         self.set_state("steady-state")
         verdict = await self.monitor.wait_steady("before", self.scenario.steady_state.window)
         if not verdict.ok:
             msg = f"steady state does not hold before the first injection: {', '.join(verdict.failed)}"
-            outcome = Outcome("preflight-failed", 2, (), msg)
-            self._end(outcome)
-            return outcome
+            return Outcome("preflight-failed", 2, (), msg)
         results: list[_StepResult] = []
         for index, sp in enumerate(self.step_plans):
             if self.stopping:
@@ -304,7 +302,7 @@ class Session:
             # A target cut off mid-revert may come back: keep trying for as long as its leash could hold a fault.
             self.set_state("reverting")
             await self.rollback.reconfirm(self.reconfirm_for if self.reconfirm_for is not None
-                                          else self.leash_grace + 5.0)
+                                          else self.heartbeat.window + 5.0)
         return self._conclude(results)
 
     async def _backfill(self) -> None:
@@ -363,8 +361,7 @@ class Session:
             outcome = Outcome("failed", 1, (), "success criteria not met")
         else:
             outcome = Outcome("held", 0, (), "hypothesis held")
-        self._end(outcome)
-        return outcome
+        return outcome  # `run` ends the session once the claims are released: session-ended is the last event
 
     # ---- one step -----------------------------------------------------------------------------------------
 
@@ -456,13 +453,9 @@ class Session:
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
         if not self.stopping:
+            # The heartbeat, not this loop, keeps the leashes from running out while the step lasts.
             self.set_state("observing")
-            deadline = self.now() + duration
-            while self.now() < deadline and not self.stopping:
-                renew_every = max(1.0, min(self.leash_grace / 3, deadline - self.now()))
-                if await self._wait_or_stop(min(renew_every, deadline - self.now())):
-                    break
-                await self.rollback.renew_leashes(deadline - self.now() + self.leash_grace)
+            await self._wait_or_stop(duration)
         rolled_back = self.rollback.triggered
         if not rolled_back:
             self.set_state("reverting")

@@ -27,12 +27,17 @@ class Param:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """What a builder may need beyond the spec: the step's duration, the leash grace, the scenario's targets."""
+    """What a builder may need beyond the spec: the step's duration, the leash, the scenario's targets.
+
+    `leash_window` is the heartbeat window (`blast_radius.leash`): what a leash is armed and renewed with, and a
+    service-side TTL. `leash_grace` only pads backstops that cannot be renewed (stress-ng's own `--timeout`).
+    """
 
     fault_id: str
     duration: float | None
     leash_grace: float = 30.0
     targets: dict[str, Target] = field(default_factory=dict)
+    leash_window: float = 10.0
 
 
 Builder = Callable[[FaultSpec, Target, PlanContext], FaultPlan]

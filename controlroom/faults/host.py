@@ -24,7 +24,7 @@ from typing import Any
 
 from controlroom.faults._args import arg
 from controlroom.faults.catalogue import FaultType, Param, PlanContext
-from controlroom.faults.plan import FaultPlan, Leash, Requirement
+from controlroom.faults.plan import LEASH_GONE_EXIT, FaultPlan, Leash, Requirement
 from controlroom.faults.shell import abs_path, interface, ip_address, q, sh, unit_name
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
@@ -261,7 +261,11 @@ def _guard_alive(pidf: str) -> str:
 
 
 def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
-    """A guard reading a deadline file: arming and renewing are one write; it reverts once the deadline passes."""
+    """A guard reading a deadline file; it reverts once the deadline passes. Renewing is one write.
+
+    The deadline is a heartbeat (now + the scenario's `blast_radius.leash`, 10 s by default), not the step's
+    end: the live room moves it every few seconds, so a room that dies leaves the fault for at most the window.
+    """
     deadline, pidf = _leash_files(fault_id)
     undo = "\n".join(f"( {a.script}\n) >/dev/null 2>&1" for a in revert)
     guard = ('echo $$ > "$2"\n'
@@ -282,11 +286,27 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
                   '[ -s "$cr_pf" ] || { echo "the leash guard did not start (is setsid installed?)" >&2; exit 1; }')
         return Shell(script, sudo=sudo, timeout=INJECT_TIMEOUT)
 
+    def renew(seconds: float) -> Shell:
+        # Only a live guard's deadline moves: a renewal never starts a guard, so a leash that fired stays fired
+        # and the room hears of it (LEASH_GONE_EXIT). The pid file is read again after the write: a disarm or a
+        # guard that fired in between removed it, and the deadline just written is taken back. `$cr_now` is set
+        # once by a batched renewal (engine/heartbeat.py); alone, the script asks `date` itself.
+        n = max(1, math.ceil(seconds))
+        script = (f"{STATE_DIR}; cr_dl={deadline}; cr_pf={pidf}\n"
+                  f"if {guard_alive}; then\n"
+                  f'  echo $(( ${{cr_now:-$(date +%s)}} + {n} )) > "$cr_dl.tmp" && mv -f "$cr_dl.tmp" "$cr_dl" || exit 1\n'
+                  '  { read -r cr_q < "$cr_pf" && [ "$cr_q" = "$cr_p" ]; } 2>/dev/null && exit 0\n'
+                  '  rm -f "$cr_dl"\n'
+                  "fi\n"
+                  "echo 'the leash guard is not running: its deadline passed (it reverted the fault) or it was stopped' >&2\n"
+                  f"exit {LEASH_GONE_EXIT}")
+        return Shell(script, sudo=sudo, timeout=max(2.0, seconds / 2))
+
     # The deadline file goes first: a guard between two ticks then exits by itself even if the kill misses it.
     disarm = (f"{STATE_DIR}; cr_dl={deadline}; cr_pf={pidf}\n"
               f'if {guard_alive}; then rm -f "$cr_dl" "$cr_pf"; kill "$cr_p" 2>/dev/null; '
               'else rm -f "$cr_dl" "$cr_pf"; fi; exit 0')
-    return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo))
+    return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo), renew=renew, gone_status=(LEASH_GONE_EXIT,))
 
 
 def _req(name: str, script: str, message: str, target: Target) -> Requirement:
@@ -485,7 +505,8 @@ def _build_nft_loss(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultP
 
 
 def _stress_timeout(ctx: PlanContext) -> int:
-    # stress-ng's own --timeout is a second leash: it ends by itself even if every guard failed.
+    # stress-ng's own --timeout is a second leash, the backstop: it ends by itself even if every guard failed.
+    # It may stay long (the step's duration plus a grace): the heartbeat guard is the one that acts within seconds.
     return max(1, math.ceil((ctx.duration or 300.0) + ctx.leash_grace))
 
 

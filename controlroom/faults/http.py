@@ -3,8 +3,11 @@
 `http-latency` and `http-errors` speak the demo service's protocol
 (`POST /admin/faults` with `ttl_s`, `DELETE /admin/faults/<kind>`,
 `GET /admin/faults`); their leash lives in the service: every fault clears
-itself `ttl_s` after it was last set, and the control room renews it by
-posting again. The generic `http` fault sends whatever requests a scenario
+itself `ttl_s` after it was last set. `ttl_s` is the heartbeat window
+(`blast_radius.leash`, not the step's length), and the live control room renews
+it by posting again with `"renew": true` — which the service refuses with 409
+when the fault already cleared, so a renewal never re-injects a fault whose
+leash fired. The generic `http` fault sends whatever requests a scenario
 declares, for services with their own admin API; it has no leash of its own.
 """
 
@@ -29,8 +32,11 @@ def base_url(target: Target) -> str:
     return target.url.rstrip("/")
 
 
+RENEW_GONE = 409  # the service's answer to a renewal of a fault that is no longer set
+
+
 def _ttl(ctx: PlanContext) -> float:
-    return (ctx.duration or 0.0) + ctx.leash_grace
+    return ctx.leash_window
 
 
 def _admin_plan(spec: FaultSpec, target: Target, ctx: PlanContext, kind: str, key: str, value: float,
@@ -40,6 +46,10 @@ def _admin_plan(spec: FaultSpec, target: Target, ctx: PlanContext, kind: str, ke
 
     def post(seconds: float) -> HttpRequest:
         return HttpRequest("POST", url, json={key: value, "ttl_s": round(seconds, 3)})
+
+    def renew(seconds: float) -> HttpRequest:
+        return HttpRequest("POST", url, json={key: value, "ttl_s": round(seconds, 3), "renew": True},
+                           timeout=max(2.0, seconds / 2))
 
     # Only this kind is cleared, so a latency and an error fault on one service revert independently.
     clear = HttpRequest("DELETE", f"{url}/{kind}")
@@ -52,7 +62,7 @@ def _admin_plan(spec: FaultSpec, target: Target, ctx: PlanContext, kind: str, ke
         inject=(post(_ttl(ctx)),),
         revert=(clear,),
         verify=(verify,),
-        leash=Leash(arm=post, disarm=clear),
+        leash=Leash(arm=post, disarm=clear, renew=renew, gone_status=(RENEW_GONE,)),
         requires=(Requirement("fault admin endpoint", HttpRequest("GET", url),
                               f"{target.name}: no fault admin endpoint answering at {url}; check the target's url"),),
         clobber_check=(verify,),

@@ -2,7 +2,8 @@
 
 Every plan has inject, revert and verify (verify succeeds only when the fault is
 gone). Host faults also carry a leash: a host-side guard armed before injection
-that reverts on its own when the control room goes silent.
+that reverts on its own when the control room goes silent — a dead-man switch
+the live room renews every few seconds (`engine/heartbeat.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controlroom.scenario.model import FaultSpec
-from controlroom.targets.base import Action
+from controlroom.targets.base import Action, ActionResult
+
+# A renewal's answer when the guard is no longer there (it fired, or was stopped): distinct from a transport
+# failure, so the room knows the fault was (probably) reverted behind its back and verifies before saying so.
+LEASH_GONE_EXIT = 75
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,23 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Leash:
-    """A guard on the target that reverts by itself after `seconds` unless renewed or disarmed."""
+    """A guard on the target that reverts by itself after `seconds` unless renewed or disarmed.
 
-    arm: Callable[[float], Action]  # seconds -> action that arms (or renews) the guard
+    `arm` starts the guard (before the inject); `renew` only moves its deadline and never starts a guard, so
+    a renewal cannot resurrect a leash that already fired: it answers with one of `gone_status` instead.
+    """
+
+    arm: Callable[[float], Action]  # seconds -> action that arms the guard (and sets its deadline)
     disarm: Action
+    renew: Callable[[float], Action] | None = None  # seconds -> action that moves the deadline; None: arm again
+    gone_status: tuple[int, ...] = ()  # exit / HTTP statuses of a renewal meaning "the guard is not there"
+
+    def renewal(self, seconds: float) -> Action:
+        return self.renew(seconds) if self.renew is not None else self.arm(seconds)
+
+    def fired(self, result: ActionResult) -> bool:
+        """True when a renewal says the guard is gone (as opposed to: it could not be reached)."""
+        return not result.ok and not result.error and result.status in self.gone_status
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "fault-injecting",      # step, fault, fault_type, target, summary, spec{type,target,params}, leash_s, duration
     "fault-injected",       # step, fault, target
     "fault-failed",         # step, fault, target, error
-    "leash-renewed",        # fault, target, leash_s
+    "leash-renewed",        # faults[], targets[], leash_s — one per heartbeat round that renewed fault leashes
+    "leash-expired",        # fault, target, detail — a renewal found the guard gone: it fired while the room lived
     "metric-sample",        # values{series: float|null}, errors{series: message}
     "metric-backfill",      # source, samples[[mono (negative: before the start), {series: float|null}]]
     "telemetry-lost",       # source, policy, detail

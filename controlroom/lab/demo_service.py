@@ -37,7 +37,7 @@ BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 MAX_TTL_S = 3600.0
 _MAX_BODY = 64 * 1024
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error"}
+            409: "Conflict", 411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error"}
 
 
 @dataclass
@@ -52,6 +52,10 @@ class _Fault:
         return self.value
 
 
+class FaultGone(Exception):
+    """A renewal of a fault that is no longer set: answered 409, nothing applied."""
+
+
 @dataclass
 class FaultState:
     """The service's active faults, each with its own leash deadline."""
@@ -61,12 +65,15 @@ class FaultState:
     errors: _Fault = field(default_factory=_Fault)
 
     def set(self, doc: Any) -> str:
-        """Apply a POST body; '' on success, else the reason it was refused (nothing is applied then)."""
+        """Apply a POST body; '' on success, else the reason it was refused (nothing is applied then).
+
+        Raises FaultGone for `"renew": true` on a fault that is no longer set.
+        """
         if not isinstance(doc, dict):
             return "body must be a JSON object"
-        unknown = set(doc) - {"latency_ms", "error_rate", "ttl_s"}
+        unknown = set(doc) - {"latency_ms", "error_rate", "ttl_s", "renew"}
         if unknown:
-            return f"unknown keys: {', '.join(sorted(unknown))} (allowed: latency_ms, error_rate, ttl_s)"
+            return f"unknown keys: {', '.join(sorted(unknown))} (allowed: latency_ms, error_rate, ttl_s, renew)"
         ttl = doc.get("ttl_s")
         if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not 0 < ttl <= MAX_TTL_S:
             return f"ttl_s is required: seconds after which the faults clear by themselves (0 < ttl_s <= {MAX_TTL_S:g})"
@@ -77,7 +84,16 @@ class FaultState:
             return "latency_ms must be a number of milliseconds within 0..60000"
         if rate is not None and (not _number(rate) or not 0 <= rate <= 1):
             return "error_rate must be a fraction within 0..1"
-        deadline = self.clock() + float(ttl)
+        if "renew" in doc and not isinstance(doc["renew"], bool):
+            return "renew must be true or false"
+        now = self.clock()
+        if doc.get("renew"):
+            # A renewal only extends a fault that is still set: one whose ttl ran out stays cleared.
+            kinds = (("latency_ms", self.latency, latency), ("error_rate", self.errors, rate))
+            gone = [name for name, fault, given in kinds if given is not None and not fault.active(now)]
+            if gone:
+                raise FaultGone(f"{', '.join(gone)} is not set (its ttl ran out or it was cleared); not renewed")
+        deadline = now + float(ttl)
         if latency is not None:
             self.latency = _Fault(float(latency), deadline if latency > 0 else None)
         if rate is not None:
@@ -262,7 +278,10 @@ class DemoService:
                 doc = json.loads(body or b"null")
             except ValueError:
                 return _json(400, {"error": "body is not JSON"})
-            problem = self.faults.set(doc)
+            try:
+                problem = self.faults.set(doc)
+            except FaultGone as err:
+                return _json(409, {"error": str(err)})
             if problem:
                 return _json(400, {"error": problem})
             return _json(200, self.faults.snapshot())

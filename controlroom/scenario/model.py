@@ -104,6 +104,7 @@ class BlastRadius:
     max_targets: int = 1
     max_duration: float = 300.0
     allowed_environments: tuple[str, ...] = ()
+    leash: float = 10.0  # heartbeat window: a fault outlives a silent control room by at most this
 
 
 @dataclass(frozen=True)

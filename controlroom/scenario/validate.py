@@ -34,6 +34,7 @@ from controlroom.scenario.model import (
     TargetKind,
 )
 from controlroom.scenario.steps import StepReader
+from controlroom.units import format_duration
 
 FORMAT_VERSION = 1
 
@@ -50,7 +51,7 @@ BASIC_AUTH_KEYS = ("user", "password_file")
 METRIC_KEYS = ("probe", "promql", "command", "timeout", "on")
 METRIC_SOURCES = ("probe", "promql", "command")
 STEADY_KEYS = ("window", "require")
-BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments")
+BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash")
 STOP_KEYS = ("conditions", "for")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom")
 LOST_TELEMETRY: tuple[LostTelemetryPolicy, ...] = ("rollback", "pause", "warn")
@@ -62,6 +63,11 @@ DEFAULT_WINDOW = 10.0
 DEFAULT_HOLD = 0.0
 DEFAULT_MAX_TARGETS = 1
 DEFAULT_MAX_DURATION = 300.0
+DEFAULT_LEASH = 10.0
+# The room renews every leash/3; below 5 s one slow renewal round (a loaded host, an SSH reconnect) would let
+# the guard revert a fault mid-step. Above 5 minutes the leash no longer bounds what a dead room leaves behind.
+MIN_LEASH = 5.0
+MAX_LEASH = 300.0
 DEFAULT_LOST_AFTER = 5.0
 DEFAULT_PROBE_TIMEOUT = 2.0
 DEFAULT_PROMETHEUS_TIMEOUT = 5.0
@@ -148,6 +154,7 @@ class Validator(StepReader):
         self.keys(node, BLAST_KEYS, "blast_radius")
         max_targets = self.integer(node.get("max_targets"), "blast_radius.max_targets", 1)
         max_duration = self.duration(node.get("max_duration"), "blast_radius.max_duration")
+        leash = self.leash(node.get("leash"))
         envs_node = self.require(
             node, "allowed_environments", "blast_radius", "list the environments this scenario may run in"
         )
@@ -169,7 +176,19 @@ class Validator(StepReader):
             max_targets=max_targets,
             max_duration=max_duration,
             allowed_environments=tuple(envs),
+            leash=DEFAULT_LEASH if leash is None else leash,
         )
+
+    def leash(self, node: Node | None) -> float | None:
+        seconds = self.duration(node, "blast_radius.leash")
+        if seconds is None or node is None:
+            return None
+        if not MIN_LEASH <= seconds <= MAX_LEASH:
+            why = ("the room renews every leash/3, and one slow renewal would revert a fault mid-step"
+                   if seconds < MIN_LEASH else "a longer leash no longer bounds what a dead control room leaves behind")
+            self.at(node, f"blast_radius.leash: {format_duration(seconds)} is outside {MIN_LEASH:g}s..{MAX_LEASH / 60:g}m: {why}")
+            return None
+        return seconds
 
     # -- targets -----------------------------------------------------------
 

@@ -53,7 +53,7 @@ def controlroom(*args: str, env: dict[str, str], timeout: float = 60, **kw: obje
                           env=env, timeout=timeout, **kw)  # type: ignore[call-overload, no-any-return]
 
 
-def shop_scenario(tmp_path: Path, url: str, *, duration: str = "30s", delay: str = "200ms") -> Path:
+def shop_scenario(tmp_path: Path, url: str, *, duration: str = "30s", delay: str = "200ms", leash: str = "10s") -> Path:
     text = f"""\
 version: 1
 name: shop-latency
@@ -66,7 +66,7 @@ observe:
   metrics:
     shop: {{probe: "{url}/checkout", timeout: 1s}}
 steady_state: {{window: 1s, require: [shop.success_rate >= 0.9]}}
-blast_radius: {{max_targets: 1, max_duration: 2m, allowed_environments: [test]}}
+blast_radius: {{max_targets: 1, max_duration: 2m, allowed_environments: [test], leash: {leash}}}
 stop_when: {{conditions: [shop.success_rate < 0.5], for: 1s}}
 steps:
   - id: slow

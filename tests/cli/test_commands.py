@@ -66,8 +66,10 @@ def test_plan_prints_every_command_and_executes_nothing(shop: str, tmp_path: Pat
     result = controlroom("plan", str(shop_scenario(tmp_path, shop)), env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for label in ("inject ", "revert ", "verify ", "leash "):
+    for label in ("inject ", "revert ", "verify ", "leash ", "renew "):
         assert label in out
+    assert "# leash: a 10s heartbeat window, renewed every 3.33s" in out
+    assert "'ttl_s': 10.0, 'renew': True" in out  # the HTTP fault's renewal: the window, not the step
     assert f"POST {shop}/admin/faults" in out and f"DELETE {shop}/admin/faults" in out
     assert admin_faults(shop)["latency_ms"] == 0
 

@@ -84,7 +84,7 @@ def test_recover_reverts_what_a_killed_session_left_and_is_idempotent(
 
 
 def test_the_leash_reverts_a_killed_session_by_itself(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    """An http fault is leashed service-side: its TTL is the step duration plus the grace."""
+    """An http fault is leashed service-side: its TTL is the heartbeat window, whatever the step's length."""
     journal = tmp_path / "j.jsonl"
     proc = _start_run(shop_scenario(tmp_path, shop, duration="1s"), journal, env)
     _wait_for_line(proc, "injected on shop")
@@ -92,6 +92,34 @@ def test_the_leash_reverts_a_killed_session_by_itself(shop: str, tmp_path: Path,
     proc.wait()
     injecting = next(e for e in read_journal(journal).events if e.type == "fault-injecting")
     leash_s = injecting.data["leash_s"]
-    assert leash_s is not None and leash_s <= 31.0
+    assert leash_s == 10.0
     remaining = admin_faults(shop).get("expires_in_s")
     assert remaining is not None and 0 < float(remaining) <= leash_s  # type: ignore[arg-type]
+
+
+def test_an_http_fault_ttl_is_renewed_while_the_room_lives_and_runs_out_soon_after_it_dies(
+        shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    """A 60 s step with a 5 s leash: the service-side TTL never exceeds 5 s, yet the fault stays in (renewed by
+    re-posting) while the room lives; after a SIGKILL it clears within the window, not at the step's end."""
+    journal = tmp_path / "j.jsonl"
+    proc = _start_run(shop_scenario(tmp_path, shop, duration="60s", leash="5s"), journal, env)
+    try:
+        _wait_for_line(proc, "injected on shop")
+        seen: list[float] = []
+        until = time.monotonic() + 8.0  # longer than the window: without renewals the fault would be gone
+        while time.monotonic() < until:
+            faults = admin_faults(shop)
+            assert faults["latency_ms"] == 200, faults
+            seen.append(float(faults["latency_expires_in_s"]))  # type: ignore[arg-type]
+            time.sleep(0.25)
+        assert max(seen) <= 5.0 and min(seen) > 0, seen
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed = time.monotonic()
+    while admin_faults(shop)["latency_ms"] != 0 and time.monotonic() - killed < 8.0:
+        time.sleep(0.1)
+    assert admin_faults(shop)["latency_ms"] == 0
+    assert time.monotonic() - killed <= 5.0 + 0.5
+    renewed = [e for e in read_journal(journal).events if e.type == "leash-renewed"]
+    assert renewed and all(e.data["faults"] == ["slow/0@shop"] and e.data["leash_s"] == 5.0 for e in renewed)

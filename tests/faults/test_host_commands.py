@@ -41,8 +41,8 @@ def plan(ftype: str, params: dict[str, Any] | None = None, fault_id: str = "s/0@
 
 def scripts(p: Any) -> list[str]:
     assert p.leash is not None
-    actions = [*p.inject, *p.revert, *p.verify, *p.clobber_check, p.leash.arm(90), p.leash.disarm,
-               *(r.check for r in p.requires)]
+    actions = [*p.inject, *p.revert, *p.verify, *p.clobber_check, p.leash.arm(90), p.leash.renewal(10),
+               p.leash.disarm, *(r.check for r in p.requires)]
     return [a.script for a in actions]
 
 
@@ -61,6 +61,19 @@ def test_every_fault_has_inject_revert_verify_leash_and_valid_sh(ftype: str) -> 
         assert check.returncode == 0, f"{ftype}: {check.stderr}\n{script}"
         if ftype != "command":
             assert "touch /tmp/pwned" not in script and "`id`" not in script
+
+
+def test_claim_scripts_are_valid_sh_and_carry_no_unsafe_text() -> None:
+    from controlroom.engine.heartbeat import batch
+    from controlroom.faults.claim import HostClaim
+
+    claim = HostClaim("s$(touch /tmp/pwned)", 12, "eve;`id`@box name", "2026-01-01T00:00:00Z")
+    renewal = plan("partition").leash.renewal(10)
+    for action in (claim.take(10), claim.release(), batch([claim.take(10), renewal])):
+        assert action is not None
+        check = subprocess.run(["sh", "-n", "-c", action.script], capture_output=True, text=True, check=False)
+        assert check.returncode == 0, f"{check.stderr}\n{action.script}"
+        assert "touch /tmp/pwned" not in action.script and "`id`" not in action.script and "box name" not in action.script
 
 
 @pytest.mark.parametrize(("ftype", "params"), [

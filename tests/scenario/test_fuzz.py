@@ -35,7 +35,7 @@ KEYS = [
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state", "blast_radius",
     "stop_when", "steps", "phases", "success_criteria", "checklist", "ssh", "local", "http", "kubernetes",
     "labels", "sudo", "interface", "every", "metrics", "probe", "promql", "command", "on", "timeout",
-    "window", "require", "max_targets", "max_duration", "allowed_environments", "conditions", "for", "id",
+    "window", "require", "max_targets", "max_duration", "allowed_environments", "leash", "conditions", "for", "id",
     "title", "fault", "faults", "duration", "type", "target", "delay", "rate", "peers", "optional", "<<",
 ]
 TOKENS = [

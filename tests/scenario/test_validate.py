@@ -43,6 +43,7 @@ FULL = textwrap.dedent("""\
       max_targets: 2
       max_duration: 10m
       allowed_environments: [staging, production-canary]
+      leash: 20s
     stop_when:
       conditions: [success_rate < 0.95, rows < 1000]
       for: 5s
@@ -95,7 +96,7 @@ def test_a_full_scenario_becomes_the_model_with_every_value_parsed() -> None:
     assert (rows.source, rows.on, rows.timeout) == ("command", "db-1", 5.0)
     assert sc.observe.metrics["checkout"].timeout == 1.5
     assert sc.steady_state.window == 30.0 and len(sc.steady_state.require) == 3
-    assert sc.blast_radius.max_targets == 2 and sc.blast_radius.max_duration == 600.0
+    assert sc.blast_radius.max_targets == 2 and sc.blast_radius.max_duration == 600.0 and sc.blast_radius.leash == 20.0
     assert sc.stop_when.hold == 5.0 and sc.stop_when.conditions == ("success_rate < 0.95", "rows < 1000")
     baseline, slow, kill = sc.steps
     assert (baseline.title, baseline.confirm, baseline.faults, baseline.duration) == ("baseline", False, (), None)
@@ -125,6 +126,7 @@ def test_documented_defaults_apply_when_keys_are_left_out() -> None:
     assert sc.observe.every == 1.0 and sc.observe.lost_telemetry == "rollback" and sc.observe.lost_after == 5.0
     assert sc.steady_state.window == 10.0 and sc.stop_when.hold == 0.0
     assert sc.blast_radius.max_targets == 1 and sc.blast_radius.max_duration == 300.0
+    assert sc.blast_radius.leash == 10.0  # the heartbeat window
     assert sc.targets["db-1"].interface == "eth0" and sc.targets["db-1"].sudo is False
     step = sc.steps[0]
     assert step.confirm is True and step.abort_on_failure is False and step.title == "slow"
@@ -179,7 +181,7 @@ def test_every_problem_is_reported_in_one_go_sorted_by_position() -> None:
 
 def test_a_label_selector_counts_every_target_it_resolves_to_against_the_blast_radius() -> None:
     got = problems(FULL.replace("max_targets: 2", "max_targets: 1"))
-    assert got == ["s.yaml:43:7: steps.slow-dbs: faults 2 targets at once (db-1, db-2); blast_radius.max_targets is 1; "
+    assert got == ["s.yaml:44:7: steps.slow-dbs: faults 2 targets at once (db-1, db-2); blast_radius.max_targets is 1; "
                    "fault fewer targets or raise the limit"]
 
 
@@ -215,6 +217,9 @@ def test_a_peer_that_is_neither_an_address_nor_a_target_is_refused() -> None:
         ("for: 5s", "for: " + "9" * 400 + "h", "is longer than 24h, the longest duration a scenario may use"),
         ("every: 250ms", "every: 10ms", "observe.every: must be at least 100ms, got '10ms'"),
         ("duration: 3m", "duration: 0s", "steps.slow-dbs.duration: must be more than 0"),
+        ("leash: 20s", "leash: 2s", "blast_radius.leash: 2s is outside 5s..5m: the room renews every leash/3"),
+        ("leash: 20s", "leash: 1h", "blast_radius.leash: 1h is outside 5s..5m: a longer leash no longer bounds"),
+        ("leash: 20s", "leash: 20", "blast_radius.leash: a duration needs a unit"),
         ("checklist: [on-call knows, dashboards open]", "checklist: [on-call knows, '']", "checklist[1]: must not be empty"),
         ("- id: baseline", "- id: baseline\n    faults: []", "steps.baseline.faults: list at least one fault"),
         ("fault: {type: t-kill, target: pods, pattern: checkout, optional: true}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -25,7 +26,7 @@ async def shop():
 
 def _plan(target: Target, kind: str, duration: float = 20.0, **params: object):
     return build_plan(FaultSpec(type=kind, target=target.name, params=dict(params)), target,
-                      PlanContext(fault_id="step/0@shop", duration=duration, leash_grace=10.0))
+                      PlanContext(fault_id="step/0@shop", duration=duration, leash_grace=10.0, leash_window=7.0))
 
 
 async def _all_ok(ex: HttpExecutor, actions) -> bool:
@@ -43,7 +44,7 @@ async def test_latency_fault_round_trip(shop):
     inject = plan.inject[0]
     assert isinstance(inject, HttpRequest)
     assert inject.url == svc.url + "/admin/faults"  # the target's trailing slash is not doubled
-    assert inject.json == {"latency_ms": 150.0, "ttl_s": 30.0}  # duration + leash grace
+    assert inject.json == {"latency_ms": 150.0, "ttl_s": 7.0}  # the heartbeat window, not the step's length
     assert await _all_ok(ex, [r.check for r in plan.requires])
     assert await _all_ok(ex, plan.clobber_check)
     assert await _all_ok(ex, plan.inject)
@@ -68,6 +69,21 @@ async def test_leash_renewal_resets_the_service_side_ttl(shop):
     assert svc.faults.snapshot()["error_rate_expires_in_s"] <= 0.2
     assert (await ex.run(plan.leash.disarm)).ok
     assert await _all_ok(ex, plan.verify)
+
+
+async def test_a_renewal_extends_a_live_fault_and_never_reinjects_one_that_ran_out(shop):
+    svc, ex, target = shop
+    plan = _plan(target, "http-latency", delay="50ms")
+    assert plan.leash is not None
+    assert (await ex.run(plan.leash.arm(0.3))).ok
+    renewed = await ex.run(plan.leash.renewal(7.0))  # the heartbeat's renewal: re-posting, marked as a renewal
+    assert renewed.ok and 6.5 < svc.faults.snapshot()["latency_expires_in_s"] <= 7.0
+    assert (await ex.run(plan.leash.arm(0.2))).ok
+    await asyncio.sleep(0.3)  # the service-side leash runs out: the fault clears by itself
+    late = await ex.run(plan.leash.renewal(7.0))
+    assert not late.ok and late.status == 409 and plan.leash.fired(late)  # "the leash fired", not "unreachable"
+    assert await _all_ok(ex, plan.verify)  # and the renewal did not put it back
+    assert svc.faults.latency.value == 0.0
 
 
 async def test_latency_and_errors_revert_independently(shop):

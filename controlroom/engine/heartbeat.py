@@ -1,0 +1,276 @@
+"""The session's heartbeat: one task that keeps the leashes and host claims of a live room from running out.
+
+Every leash guard reverts its fault once its deadline passes, and that deadline
+is only ever `now + window` (`blast_radius.leash`, 10 s by default). Every
+window/3 this task renews, per target, every leash armed there *and* the
+host claim in ONE command (hosts in parallel; a host whose previous renewal is
+still running is skipped that round, so one stuck host never delays the others).
+It is not tied to the step loop: it covers faults still being injected and
+faults waiting for their revert as much as faults being observed. So a room
+that dies — SIGKILL, a lost terminal, a cut control link — leaves a fault for
+at most one window, whatever the step's length.
+
+A renewal that finds the guard gone means the leash fired while the room lived
+(it was silent, or cut off, for a whole window): the fault was reverted behind
+its back. That is journaled (`leash-expired`) and the session takes the one
+rollback path, which reverts and *verifies* every fault: nothing is called
+clean on the guard's word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import getpass
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from controlroom.engine.rollback import ActiveFault
+from controlroom.faults.claim import HostClaim, judge_claim
+from controlroom.targets.base import Action, ActionResult, Shell
+
+if TYPE_CHECKING:
+    from controlroom.engine.session import Session
+
+BATCH_BEGIN = "cr-hb-begin"
+BATCH_END = "cr-hb-end"
+CLAIM_MARGIN = 2.0  # seconds a claim outlives a period past its leashes: the guard's poll and its revert
+CLOSE_WAIT = 5.0  # at the end, how long renewals still in flight are waited for before the claims are released
+
+
+def batch(parts: list[Shell]) -> Shell | None:
+    """Several renewal scripts as ONE command: one SSH session per host per round, whatever its fault count.
+
+    Each part runs in its own subshell (its `exit` ends only itself) between markers carrying its index and
+    exit status; `$cr_now` is read once, so every deadline and the claim's expiry on the host agree.
+    None when the parts cannot share one command (different sudo settings).
+    """
+    if not parts or len({p.sudo for p in parts}) != 1:
+        return None
+    body = ["cr_now=$(date +%s)"]
+    for i, part in enumerate(parts):
+        body.append(f"echo '{BATCH_BEGIN} {i}'\n( {part.script}\n) 2>&1\necho \"{BATCH_END} {i} $?\"")
+    return Shell("\n".join(body), sudo=parts[0].sudo, timeout=max(p.timeout for p in parts))
+
+
+def split(parts: list[Shell], result: ActionResult) -> list[ActionResult]:
+    """A batch's result -> one result per part, as if each had run alone."""
+    if result.error:
+        return [ActionResult(ok=False, error=result.error, elapsed=result.elapsed) for _ in parts]
+    out: dict[int, list[str]] = {}
+    status: dict[int, int] = {}
+    current: int | None = None
+    for line in result.stdout.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == BATCH_BEGIN and words[1].isdigit():
+            current = int(words[1])
+            out[current] = []
+        elif len(words) == 3 and words[0] == BATCH_END and words[1].isdigit() and words[2].isdigit():
+            status[int(words[1])] = int(words[2])
+            current = None
+        elif current is not None:
+            out[current].append(line)
+    answers = []
+    for i, part in enumerate(parts):
+        if i not in status:
+            answers.append(ActionResult(ok=False, error=f"no answer in the batched renewal ({result.detail})"))
+            continue
+        text = "\n".join(out.get(i, []))
+        answers.append(ActionResult(ok=status[i] in part.ok_codes, status=status[i], stdout=text,
+                                    elapsed=result.elapsed))
+    return answers
+
+
+def facilitator() -> str:
+    """user@machine, for a host claim."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name (a container without passwd entry): the claim still names the machine
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class Heartbeat:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.claims: dict[str, bool] = {}  # target -> sudo: hosts this session holds a claim on
+        self._claim: HostClaim | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._busy: dict[str, asyncio.Task[None]] = {}
+        self._renewed: list[tuple[str, str]] = []  # (fault, target) renewed since the last leash-renewed event
+        self._failing: set[str] = set()  # targets whose last renewal did not get through (warned once)
+
+    @property
+    def window(self) -> float:
+        return self.s.scenario.blast_radius.leash
+
+    @property
+    def period(self) -> float:
+        return self.window / 3
+
+    @property
+    def claim_window(self) -> float:
+        """A claim outlives the leashes it covers: a leash armed just after a round is renewed (with the claim)
+        one period later, and its guard polls once a second. So a claim seen expired means every guard on the
+        host has fired — a room taking it over cannot have a dead room's revert land on its own faults."""
+        return self.window + self.period + CLAIM_MARGIN
+
+    def host_claim(self) -> HostClaim:
+        """This session's claim, made once (at pre-flight): the same `since` on every host."""
+        if self._claim is None:
+            self._claim = HostClaim(session=self.s.session_id, pid=os.getpid(), facilitator=facilitator(),
+                                    since=self.s.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return self._claim
+
+    def hold(self, target: str, sudo: bool) -> None:
+        """Pre-flight took the claim on `target`: from now on every round renews it."""
+        self.claims[target] = sudo
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            started = self.s.clock.monotonic()
+            try:
+                await self.beat()
+            except Exception as err:  # the heartbeat must outlive any one bad round; if it died, guards fire
+                self.s.emit("warning", message=f"leash renewal round failed: {err!r}; faults revert by themselves "
+                                               f"within {self.window:g}s unless the next round gets through")
+            await self.s.clock.sleep(max(0.0, self.period - (self.s.clock.monotonic() - started)))
+
+    def _due(self) -> dict[str, list[ActiveFault]]:
+        due: dict[str, list[ActiveFault]] = {t: [] for t in self.claims}
+        for af in list(self.s.rollback.active.values()):
+            if af.leashed and af.plan.leash is not None:
+                due.setdefault(af.plan.target, []).append(af)
+        return due
+
+    async def beat(self) -> None:
+        """One round: renew every host that is due and not still busy with the previous round's renewal."""
+        tasks = []
+        for target, afs in sorted(self._due().items()):
+            if target in self._busy:
+                continue
+            task = asyncio.ensure_future(self._renew(target, afs))
+            self._busy[target] = task
+            task.add_done_callback(self._idle(target))
+            tasks.append(task)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.period)
+        if self._renewed:
+            renewed, self._renewed = self._renewed, []
+            self.s.emit("leash-renewed", faults=sorted(f for f, _ in renewed),
+                        targets=sorted({t for _, t in renewed}), leash_s=self.window)
+
+    def _idle(self, target: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._busy.pop(target, None)
+        return done
+
+    async def _run(self, target: str, actions: list[Action]) -> list[ActionResult]:
+        # A renewal that has not answered within a period is given up: the next round tries afresh (perhaps on a
+        # new connection) rather than the host waiting on one stuck command while its deadline runs out.
+        actions = [dataclasses.replace(a, timeout=min(a.timeout, max(1.0, self.period))) for a in actions]
+        shells = [a for a in actions if isinstance(a, Shell)]
+        if len(actions) > 1 and len(shells) == len(actions):
+            one = batch(shells)
+            if one is not None:
+                return split(shells, await self.s.run_on(target, one))
+        return list(await asyncio.gather(*(self.s.run_on(target, a) for a in actions)))
+
+    async def _renew(self, target: str, afs: list[ActiveFault]) -> None:
+        try:
+            await self._renew_host(target, afs)
+        except Exception as err:  # a bug here must not pass silently: the guards would fire without a word
+            self.s.emit("warning", message=f"{target}: leash renewal failed: {err!r}")
+
+    async def _renew_host(self, target: str, afs: list[ActiveFault]) -> None:
+        actions: list[Action] = []
+        claimed = target in self.claims
+        if claimed:
+            actions.append(self.host_claim().take(self.claim_window, self.claims[target]))
+        for af in afs:
+            assert af.plan.leash is not None
+            actions.append(af.plan.leash.renewal(self.window))
+        results = await self._run(target, actions)
+        if claimed:
+            claim_result = results.pop(0)
+            if target in self.claims:  # not given up while the renewal was on its way
+                self._claim_answered(target, claim_result)
+        for af, res in zip(afs, results, strict=True):
+            self._leash_answered(af, res)
+
+    def _unreachable(self, target: str, detail: str) -> None:
+        if target not in self._failing:
+            self._failing.add(target)
+            self.s.emit("warning", message=f"{target}: could not renew the leash ({detail}); unless a renewal gets "
+                                           f"through, the host's guard reverts its faults within {self.window:g}s")
+
+    def _claim_answered(self, target: str, res: ActionResult) -> None:
+        answer = judge_claim(target, res, renewing=True)
+        if answer.held_by is not None:
+            # Another room took the host after our claim lapsed: our guards there have fired, and its pre-flight
+            # found the host clean. Reverting now would undo *its* faults (they share the same names).
+            self.claims.pop(target, None)
+            reason = f"{target} was taken over by {answer.held_by.describe()} after this room's claim lapsed"
+            self.s.rollback.forsake(target, reason)
+            self.s.spawn(self.s.emergency_stop("leash", reason))
+        elif not answer.ok:
+            self._unreachable(target, res.detail)
+        elif answer.lapsed:
+            self.s.emit("warning", message=answer.detail)
+
+    def _leash_answered(self, af: ActiveFault, res: ActionResult) -> None:
+        plan = af.plan
+        if not af.leashed or self.s.rollback.active.get(plan.fault_id) is not af:
+            return  # disarmed, reverted or forsaken while the renewal was on its way: its answer means nothing
+        if res.ok:
+            self._renewed.append((plan.fault_id, plan.target))
+            if plan.target in self._failing:
+                self._failing.discard(plan.target)
+                self.s.emit("warning", message=f"{plan.target}: leash renewal gets through again")
+            return
+        assert plan.leash is not None
+        if plan.leash.fired(res):
+            af.leashed = False
+            self.s.emit("leash-expired", fault=plan.fault_id, target=plan.target, detail=res.detail)
+            self.s.spawn(self.s.emergency_stop(
+                "leash", f"the leash of {plan.fault_id} on {plan.target} expired while the room was running "
+                         f"(no renewal got through for {self.window:g}s); reverting and verifying everything"))
+            return
+        self._unreachable(plan.target, res.detail)
+
+    async def close(self) -> None:
+        """Stop renewing, then release the claim of every host with nothing left unconfirmed on it.
+
+        A host with an unconfirmed fault keeps its claim until the claim expires (one window): the next room
+        is then told it takes over a stale claim, and its clobber checks look at what is left.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        pending = list(self._busy.values())
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=CLOSE_WAIT)
+            for task in stuck:  # nothing may be journaled after session-ended
+                task.cancel()
+        unconfirmed = set(self.s.rollback.unconfirmed)
+        releasing = {t: sudo for t, sudo in self.claims.items() if t not in unconfirmed}
+        claim = self.host_claim()
+
+        async def release(target: str, sudo: bool) -> None:
+            res = await self.s.run_on(target, claim.release(sudo))
+            if res.ok:
+                self.claims.pop(target, None)
+            else:
+                self.s.emit("warning", message=f"{target}: could not release this room's host claim ({res.detail}); "
+                                               f"it expires by itself within {self.window:g}s")
+
+        await asyncio.gather(*(release(t, sudo) for t, sudo in sorted(releasing.items())))
+

@@ -26,6 +26,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "fault-injecting",      # step, fault, fault_type, target, summary, spec{type,target,params}, leash_s, duration
     "fault-injected",       # step, fault, target
     "fault-failed",         # step, fault, target, error
+    "fault-inject-stopped", # fault, target, how (killed | never-started | finished | unknown), detail?
     "leash-renewed",        # fault, target, leash_s
     "metric-sample",        # values{series: float|null}, errors{series: message}
     "metric-backfill",      # source, samples[[mono (negative: before the start), {series: float|null}]]

@@ -39,6 +39,7 @@ STATES = (
 
 Listener = Callable[[Event], None]
 BACKFILL_SECONDS = 120.0  # history asked of sources that keep it, for the sparklines at the start
+MANUAL_STOPS = ("key", "signal", "control", "cancelled")  # an abort in the outcome, not a rollback by the rules
 BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline shows
 
 
@@ -84,6 +85,7 @@ class Session:
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
+        self._stop_source = ""  # key | signal | control | cancelled | stop-condition | telemetry | crash | journal
         self._ended = False
         self.current_step: Step | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,6 +155,16 @@ class Session:
         return task
 
     @property
+    def stop_source(self) -> str:
+        """What stopped the session (`emergency-stop`'s source), empty when nothing did."""
+        return self._stop_source
+
+    @property
+    def _stopped_by_hand(self) -> bool:
+        """Stopped by a person or the terminal (key, signal, `controlroom stop`), not by the scenario's rules."""
+        return self._stop_source in MANUAL_STOPS or self._stop_reason in MANUAL_STOPS
+
+    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
@@ -182,6 +194,7 @@ class Session:
         self._stop.set()
         if first:
             self._stop_reason = reason or source
+            self._stop_source = source
             self.emit("emergency-stop", source=source, reason=reason or source)
         await self.rollback.rollback_all(reason or source)
 
@@ -348,7 +361,7 @@ class Session:
         criteria_met = self._judge_criteria()
         unconfirmed = self.rollback.unconfirmed
         outcomes = [r.outcome for r in results]
-        if "aborted" in outcomes or self._stop_reason in ("key", "signal", "control", "cancelled"):
+        if "aborted" in outcomes or self._stopped_by_hand:
             outcome = Outcome("aborted", 1, unconfirmed, f"stopped: {self._stop_reason or 'aborted'}")
         elif self.rollback.triggered or "rolled-back" in outcomes:
             outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
@@ -479,7 +492,7 @@ class Session:
 
     async def _measure_recovery(self, step: Step) -> float | None:
         """Seconds from the end of the revert until the steady state holds again (None: it did not)."""
-        if self._stop_reason in ("key", "signal", "control", "cancelled"):
+        if self._stopped_by_hand:
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail="not measured: the session was stopped")
             return None

@@ -52,6 +52,7 @@ def hangup_tolerant(base: type[Driver]) -> type[Driver]:
     class RoomDriver(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._file = _TerminalFile(self._file)
+            # The driver's own (private) output file, set by LinuxDriver.__init__; its writer thread reads it.
+            self.__dict__["_file"] = _TerminalFile(self.__dict__["_file"])
 
     return RoomDriver

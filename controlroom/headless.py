@@ -232,4 +232,11 @@ def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Pri
     session.subscribe(ProgressPrinter(printer))
     printer(f"journal: {journal}")
     outcome = asyncio.run(run_session(session))
+    report_journal_failure(session)
     return outcome.exit_code
+
+
+def report_journal_failure(session: Session) -> None:
+    """After a run whose journal broke: one line on stderr (and the unrecorded events, if no file took them)."""
+    for line in session.journal_failure_report():
+        print(line, file=sys.stderr, flush=True)

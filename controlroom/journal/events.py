@@ -41,7 +41,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "observed",             # step, series{name: {before, during, after, peak}}
     "success-criteria",     # met, results[{criterion, ok, detail}]
     "note",                 # text, author
-    "emergency-stop",       # source (key | signal | control | stop-condition | telemetry)
+    "emergency-stop",       # source (key | signal | control | stop-condition | telemetry | journal | crash | cancelled)
     "warning",              # message
     "step-completed",       # step, outcome (passed | failed | skipped | rolled-back | aborted)
     "session-ended",        # outcome (held | failed | rolled-back | aborted | crashed), exit_code, unconfirmed[]

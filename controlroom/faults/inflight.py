@@ -26,6 +26,7 @@ its revert must undo it, as it always had to.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from controlroom.faults.host import STATE_DIR, safe_id
@@ -44,18 +45,26 @@ def _run_dir(fault_id: str) -> str:
 
 
 def wrap_inject(fault_id: str, script: str) -> str:
-    """The inject as it runs on the host: claim the marker, run the script in its own group, release the marker."""
-    # `sh -c` inside the group (not exec): the leader keeps the mark in its argv for as long as the script runs.
-    leader = 'echo $$ > "$1" || exit 1; sh -c "$2"'
+    """The inject as it runs on the host: claim the marker, run the script in its own group, release the marker.
+
+    The script is written verbatim into the marker (a quoted here-document), so `plan` shows it as written.
+    """
+    delim = "CR_INJECT_" + hashlib.sha1(script.encode()).hexdigest()[:12]
+    while delim in script.splitlines():
+        delim += "_"
+    # `sh FILE` inside the group (not exec): the leader keeps the mark in its argv while the script runs.
+    leader = 'echo $$ > "$1" || exit 1; sh "$2"'
     return (f"{STATE_DIR}\ncr_run={_run_dir(fault_id)}\n"
             'if ! mkdir "$cr_run" 2>/dev/null; then\n'
             f'  if [ -e "$cr_run/stopped" ]; then echo {q(NOT_STARTED_MESSAGE)} >&2; exit {NOT_STARTED}; fi\n'
             '  echo "controlroom: $cr_run is there: an earlier injection of this fault is still running or was cut '
             'off; run \\`controlroom recover\\` on its journal" >&2; exit 1\n'
             "fi\n"
-            f"setsid -w sh -c {q(leader)} {INFLIGHT_MARK} \"$cr_run/pgid\" {q(script)}\n"
+            f"cat > \"$cr_run/inject\" <<'{delim}' || {{ rm -rf \"$cr_run\"; exit 1; }}\n"
+            f"{script.rstrip(chr(10))}\n{delim}\n"
+            f'setsid -w sh -c {q(leader)} {INFLIGHT_MARK} "$cr_run/pgid" "$cr_run/inject"\n'
             "cr_rc=$?\n"
-            'rm -f "$cr_run/pgid"; rmdir "$cr_run" 2>/dev/null\n'
+            'rm -f "$cr_run/pgid" "$cr_run/inject"; rmdir "$cr_run" 2>/dev/null\n'
             "exit $cr_rc")
 
 

@@ -4,10 +4,11 @@ Cancelling a command on our side does not stop it on the host (an SSH channel
 closed without a pty leaves it running), so a stop that lands while an inject is
 still running could revert first and watch the inject land afterwards. Here:
 
-* the inject claims `"$crd"/run-<fault>` with `mkdir` (atomic), records the process
-  group it runs the script in (`setsid`; the group leader's argv carries
-  `INFLIGHT_MARK`), waits for it, then removes the marker and exits with the
-  script's status;
+* the inject claims `"$crd"/run-<fault>` with `mkdir` (atomic), runs the script in
+  a process group of its own (`setsid`) whose leader records its pid there and
+  carries a mark (`INFLIGHT_MARK` in its argv, `INFLIGHT_ENV` in its environment,
+  which an `exec` in the script keeps), waits for it, then removes the marker and
+  exits with the script's status;
 * `stop_inject` claims the same path first when it can: the directory it leaves
   (with a `stopped` file) is a tombstone, and an inject arriving later finds it
   and exits `NOT_STARTED` without running anything. When the inject holds the
@@ -19,9 +20,10 @@ still running could revert first and watch the inject land afterwards. Here:
   verified revert), and the leash guard, when it fires, kills an inject still
   running before it reverts — so a room that dies mid-inject leaves nothing.
 
-What is out of reach: a script that detaches its own work from the group
-(`setsid`, a daemon that double-forks). Such work is the fault's own business;
-its revert must undo it, as it always had to.
+What is out of reach: work a script detaches from the group (`setsid`, a daemon
+that double-forks) or leaves running in the background when it exits (the marker
+goes with the script's own end). Such work is the fault's own business; its
+revert must undo it, as it always had to.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from controlroom.faults.shell import q
 from controlroom.targets.base import Shell
 
 INFLIGHT_MARK = "controlroom-inject"
+INFLIGHT_ENV = "CONTROLROOM_INJECT"  # in the inject's environment: the fault it belongs to, kept through `exec`
 NOT_STARTED = 75  # the inject's exit status when a stop's tombstone was there first: nothing ran
 NOT_STARTED_MESSAGE = "controlroom: a stop came first; this injection was not run"
 STOP_TIMEOUT = 10.0  # seconds the engine gives a stop to confirm (it waits at most 5 s for a killed group)
@@ -47,13 +50,14 @@ def _run_dir(fault_id: str) -> str:
 def wrap_inject(fault_id: str, script: str) -> str:
     """The inject as it runs on the host: claim the marker, run the script in its own group, release the marker.
 
-    The script is written verbatim into the marker (a quoted here-document), so `plan` shows it as written.
+    The script is written verbatim into the marker (a quoted here-document), so `plan` shows it as written,
+    and sourced by the group's leader, which first records its pid (= the group id). The leader carries the
+    mark in its argv and, through an `exec` in the script too, in its environment (`INFLIGHT_ENV`).
     """
     delim = "CR_INJECT_" + hashlib.sha1(script.encode()).hexdigest()[:12]
     while delim in script.splitlines():
         delim += "_"
-    # `sh FILE` inside the group (not exec): the leader keeps the mark in its argv while the script runs.
-    leader = 'echo $$ > "$1" || exit 1; sh "$2"'
+    leader = 'echo $$ > "$cr_run/pgid" || exit 1; . "$cr_run/inject"'
     return (f"{STATE_DIR}\ncr_run={_run_dir(fault_id)}\n"
             'if ! mkdir "$cr_run" 2>/dev/null; then\n'
             f'  if [ -e "$cr_run/stopped" ]; then echo {q(NOT_STARTED_MESSAGE)} >&2; exit {NOT_STARTED}; fi\n'
@@ -62,21 +66,29 @@ def wrap_inject(fault_id: str, script: str) -> str:
             "fi\n"
             f"cat > \"$cr_run/inject\" <<'{delim}' || {{ rm -rf \"$cr_run\"; exit 1; }}\n"
             f"{script.rstrip(chr(10))}\n{delim}\n"
-            f'setsid -w sh -c {q(leader)} {INFLIGHT_MARK} "$cr_run/pgid" "$cr_run/inject"\n'
+            f"cr_run=$cr_run {INFLIGHT_ENV}={safe_id(fault_id)} setsid -w sh -c {q(leader)} {INFLIGHT_MARK}\n"
             "cr_rc=$?\n"
-            'rm -f "$cr_run/pgid" "$cr_run/inject"; rmdir "$cr_run" 2>/dev/null\n'
+            # One rm in the usual case; the directory stays when a stop made it a tombstone (not empty).
+            'rm -fd "$cr_run/pgid" "$cr_run/inject" "$cr_run" 2>/dev/null || '
+            '{ rm -f "$cr_run/pgid" "$cr_run/inject"; rmdir "$cr_run"; } 2>/dev/null\n'
             "exit $cr_rc")
 
 
-# cr_ours G: group G may still hold our inject — its leader carries the mark, or is gone (or a zombie) while
-# the group lives (the kernel does not hand out a live group's id again, so its members are still ours).
-# cr_live G: a process of group G is alive (zombies are done: they run nothing more).
-_GROUP_FNS = (
-    'cr_ours() { [ -r "/proc/$1/cmdline" ] || return 0; grep -q ' + INFLIGHT_MARK + ' "/proc/$1/cmdline" 2>/dev/null && return 0; '
-    "cr_s=$(sed 's/^.*) //' \"/proc/$1/stat\" 2>/dev/null | cut -d' ' -f1); [ \"$cr_s\" = Z ]; }\n"
-    'cr_live() { kill -s 0 -- "-$1" 2>/dev/null || return 1; cr_ps=$(ps -e -o pgid= -o stat= 2>/dev/null) || return 0; '
-    "echo \"$cr_ps\" | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }\n"
-)
+def _group_fns(fault_id: str) -> str:
+    """Shell functions for a stop: cr_ours G (group G may still hold this fault's inject), cr_live G."""
+    env = q(f"{INFLIGHT_ENV}={safe_id(fault_id)}")
+    # cr_ours: the leader is gone (or a zombie) while the group lives — the kernel does not hand out a live
+    # group's id again, so its members are ours — or the leader carries this fault's mark in its environment
+    # (where that is unreadable: the mark in its argv). A recycled pid is never taken for our inject.
+    # cr_live: a process of the group is alive; zombies are done, they run nothing more.
+    return (
+        'cr_ours() { [ -r "/proc/$1/cmdline" ] || return 0; '
+        "cr_s=$(sed 's/^.*) //' \"/proc/$1/stat\" 2>/dev/null | cut -d' ' -f1); [ \"$cr_s\" = Z ] && return 0; "
+        f'if [ -r "/proc/$1/environ" ]; then tr \'\\0\' \'\\n\' < "/proc/$1/environ" 2>/dev/null | grep -qx {env}; '
+        f'return; fi; grep -q {INFLIGHT_MARK} "/proc/$1/cmdline" 2>/dev/null; }}\n'
+        'cr_live() { kill -s 0 -- "-$1" 2>/dev/null || return 1; cr_ps=$(ps -e -o pgid= -o stat= 2>/dev/null) || '
+        "return 0; echo \"$cr_ps\" | awk -v g=\"$1\" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }\n"
+    )
 
 
 def _stop_script(fault_id: str, *, tombstone: bool) -> str:
@@ -90,7 +102,7 @@ def _stop_script(fault_id: str, *, tombstone: bool) -> str:
     else:
         claim = '  [ -d "$cr_run" ] || { echo "$cr_how"; exit 0; }\n'
         settle = '  echo "$cr_how"; exit 0\n'
-    return (f"{STATE_DIR}\ncr_run={_run_dir(fault_id)}\n{_GROUP_FNS}"
+    return (f"{STATE_DIR}\ncr_run={_run_dir(fault_id)}\n{_group_fns(fault_id)}"
             "cr_how=never-started; i=0\n"
             "while :; do\n"
             f"{claim}"
@@ -99,9 +111,9 @@ def _stop_script(fault_id: str, *, tombstone: bool) -> str:
             '    case "$cr_pg" in *[!0-9]*|0|1) echo "controlroom: $cr_run/pgid holds $cr_pg, not a process group" >&2; '
             "exit 1;; esac\n"
             '    [ "$cr_how" = killed ] || cr_how=finished\n'
-            '    if cr_ours "$cr_pg" && cr_live "$cr_pg"; then\n'
+            '    if cr_live "$cr_pg" && cr_ours "$cr_pg"; then\n'
             '      kill -s KILL -- "-$cr_pg" 2>/dev/null; cr_how=killed; j=0\n'
-            '      while cr_ours "$cr_pg" && cr_live "$cr_pg"; do\n'
+            '      while cr_live "$cr_pg" && cr_ours "$cr_pg"; do\n'
             '        j=$((j+1)); if [ $j -ge 500 ]; then echo "controlroom: the injection (process group $cr_pg) still '
             'runs 5s after SIGKILL" >&2; exit 1; fi\n'
             "        sleep 0.01\n"
@@ -128,7 +140,9 @@ def guard_stop(fault_id: str, sudo: bool) -> Shell:
 
 def clear_run(fault_id: str, sudo: bool) -> Shell:
     """Remove the marker or tombstone: only once the fault was verified gone (the leash disarm, the guard's end)."""
-    return Shell(f"{STATE_DIR}; rm -rf {_run_dir(fault_id)}", sudo=sudo)
+    # `[` first: the disarm is on the e-stop's path, and usually there is nothing to remove (no fork then).
+    d = _run_dir(fault_id)
+    return Shell(f"{STATE_DIR}; if [ -e {d} ]; then rm -rf {d}; fi", sudo=sudo)
 
 
 def stoppable(plan: FaultPlan) -> FaultPlan:

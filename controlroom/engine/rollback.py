@@ -189,7 +189,9 @@ class Rollback:
         """Make sure no inject of this fault runs or can start; True when that is confirmed.
 
         Called before every revert. Nothing happens (and nothing is journaled) when the inject had already
-        ended with an exit status; otherwise the stop is journaled as `fault-inject-stopped`.
+        ended with an exit status; otherwise the stop is journaled as `fault-inject-stopped`. After a stop
+        the target confirmed, our side gets a short wait (nothing more is sent either way: `stop_asked`);
+        otherwise the inject gets its own timeouts to end with an exit status, which settles it too.
         """
         plan = af.plan
         af.stop_asked = True
@@ -200,9 +202,10 @@ class Rollback:
         stop: ActionResult | None = None
         if plan.stop_inject is not None:
             stop = await self.s.run_on(plan.target, plan.stop_inject)
+        stopped = stop is not None and stop.ok
         ended_here = True
         if task is not None and not task.done():
-            ended_here = await self._wait_task(task, self._inject_bound(plan))
+            ended_here = await self._wait_task(task, INJECT_MARGIN if stopped else self._inject_bound(plan))
             if not ended_here:
                 # Our side is stuck (a hung transport): stop waiting. Only the target's answer can clear it.
                 task.cancel()
@@ -216,15 +219,18 @@ class Rollback:
             how = said[0] if said[0] in ("killed", "never-started", "finished") else "finished"
             if how == "never-started" and last is not None and last.ok and not af.in_doubt:
                 how = "finished"  # it ran to its end (and removed its marker) before the stop claimed the marker
-        elif stop is not None:
-            ended, how, detail = False, "unknown", stop.detail
-        elif ended_here:
+        elif ended_here and not af.in_doubt:
+            # The stop could not confirm it, but the inject came back with an exit status (it has ended), or
+            # was never sent (`stop_asked` came first): nothing of it can run.
+            ended, how = True, "finished" if last is not None else "never-started"
+        elif stop is None and ended_here:
             # No way to end it where it runs: the request ended (or timed out) on our side, which is all we know.
             ended, how = True, "finished"
             if af.in_doubt and last is not None:
                 detail = f"no answer from the target ({last.detail}); if it applies the request later, its own TTL reverts it"
         else:
-            ended, how, detail = False, "unknown", "the injection did not end on our side"
+            ended, how = False, "unknown"
+            detail = stop.detail if stop is not None else "the injection did not end on our side"
         self.s.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=how,
                     **({"detail": detail} if detail else {}))
         return ended

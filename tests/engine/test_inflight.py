@@ -188,3 +188,17 @@ async def test_an_inject_that_cannot_be_stopped_is_unconfirmed_and_keeps_its_lea
     assert (ended["outcome"], ended["unconfirmed"]) == ("aborted", ["t1"])
     assert host.running is not None
     host.running.cancel()
+
+
+async def test_a_stop_that_fails_waits_for_the_inject_to_end_by_itself_then_reverts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cat.catalogue(), "slowflag", _slow_type(stoppable=True))
+    clock = ManualClock()
+    host = SlowHost(clock, inject_s=2.0, stop_works=False)  # the stop cannot reach it; the inject ends at 2 s
+    s = _session(tmp_path, host, clock)
+    await _stop_mid_inject(s, clock)
+    assert not host.faulted
+    events = _events(tmp_path)
+    assert [d["how"] for t, d in events if t == "fault-inject-stopped"] == ["finished"]
+    assert events[-1][1]["unconfirmed"] == []
+    assert host.log.index("revert") > host.log.index("stop-inject")

@@ -2,8 +2,9 @@
 
 Every change is an event, journaled (and fsync'd) before anything else hears of
 it, and before the action it announces is sent. All ways of stopping — stop
-conditions, lost telemetry, signals, `controlroom stop`, the e-stop key — call
-`emergency_stop`, the one rollback path.
+conditions, lost telemetry, signals, `controlroom stop`, the e-stop key, a
+journal that cannot be written — take the one rollback path (`emergency_stop`,
+or `Rollback.start` from the synchronous journal-failure path).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline
 @dataclass(frozen=True)
 class Outcome:
     outcome: str  # held | failed | rolled-back | aborted | preflight-failed
-    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed
+    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed, 3 the journal broke
     unconfirmed: tuple[str, ...] = ()
     message: str = ""
 

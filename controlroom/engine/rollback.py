@@ -213,7 +213,7 @@ class Rollback:
                     await task
         last = af.last
         detail = ""
-        if stop is not None and stop.ok:
+        if stop is not None and stopped:
             ended = True
             said = stop.stdout.strip().splitlines()[-1:] or ["finished"]
             how = said[0] if said[0] in ("killed", "never-started", "finished") else "finished"

@@ -1,12 +1,16 @@
 """Line-mode runs (`run --headless`, `demo --headless`, CI): the engine with progress lines on stdout.
 
 Without `--yes` each gate is asked on the terminal; with it every step is
-confirmed at once. SIGINT and SIGTERM go through the one rollback path.
+confirmed at once. SIGINT, SIGTERM and SIGHUP (the terminal is gone: a closed
+tmux window, a dropped SSH session) go through the one rollback path, here and
+in the TUI, which runs its session through `run_session` too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -78,6 +82,11 @@ class ProgressPrinter:
             return f"  injected on {d['target']}"
         if t == "fault-failed":
             return f"  FAILED to inject on {d['target']}: {d['error']}"
+        if t == "fault-inject-stopped":
+            how = {"killed": "killed the injection still running", "never-started": "the injection never started",
+                   "finished": "the injection had ended", "unknown": "could NOT confirm the injection ended"}
+            detail = f" ({d['detail']})" if d.get("detail") else ""
+            return f"  {d['target']}: {how.get(d.get('how', ''), d.get('how'))}{detail}"
         if t == "metric-sample":
             if e.mono - self._last_sample < self.sample_every:
                 return None
@@ -127,7 +136,10 @@ class TerminalFacilitator:
             question = "  is everything on the checklist done? [c]onfirm / [a]bort: "
         else:
             question = f"  inject step {gate.step}? [c]onfirm / [s]kip / [a]bort: "
-        answer = await asyncio.to_thread(input, question)
+        try:
+            answer = await asyncio.to_thread(input, question)
+        except EOFError:  # the terminal is gone (or stdin ended): nobody can confirm, so nothing is injected
+            return "abort"
         return {"c": "confirm", "s": "skip", "a": "abort"}.get(answer.strip().lower()[:1], "abort")  # type: ignore[return-value]
 
 
@@ -152,20 +164,57 @@ def build_sources(scenario: Scenario) -> list[MetricSource]:
     return sources
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _LostTerminal:
+    """Points fds 0, 1 and 2 away from a terminal that is gone, so the room outlives it.
+
+    After a hangup, writes to the terminal fail (EIO) and reads see end of file: a progress line, the
+    TUI's next frame or a traceback would then break the rollback before it is journaled. stdout and
+    stderr go to /dev/null; stdin becomes a pipe nobody writes to (the TUI's input thread waits on it
+    instead of spinning on EOF), closed at the end so a thread blocked reading it finishes.
+    """
+
+    def __init__(self) -> None:
+        self._write_end: int | None = None
+
+    def detach(self) -> None:
+        if self._write_end is not None:
+            return
+        null = os.open(os.devnull, os.O_RDWR)
+        read_end, self._write_end = os.pipe()
+        for fd, to in ((0, read_end), (1, null), (2, null)):
+            with contextlib.suppress(OSError):
+                os.dup2(to, fd)
+        os.close(read_end)
+        os.close(null)
+
+    def close(self) -> None:
+        if self._write_end is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._write_end)
+
+
 async def run_session(session: Session) -> Outcome:
-    """Run a session with SIGINT/SIGTERM wired to the one rollback path."""
+    """Run a session with SIGINT, SIGTERM and SIGHUP wired to the one rollback path."""
     loop = asyncio.get_running_loop()
+    terminal = _LostTerminal()
 
     def on_signal(sig: signal.Signals) -> None:
-        session.spawn(session.emergency_stop("signal", f"{sig.name} received"))
+        if sig == signal.SIGHUP:
+            terminal.detach()  # before anything else writes: the terminal is gone
+        session.spawn(session.emergency_stop("signal", f"{sig.name} received"
+                                             + (" (the terminal is gone)" if sig == signal.SIGHUP else "")))
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         return await session.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+        terminal.close()
         for src in session.sources:
             try:
                 await src.close()
@@ -185,4 +234,11 @@ def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Pri
     session.subscribe(ProgressPrinter(printer))
     printer(f"journal: {journal}")
     outcome = asyncio.run(run_session(session))
+    report_journal_failure(session)
     return outcome.exit_code
+
+
+def report_journal_failure(session: Session) -> None:
+    """After a run whose journal broke: one line on stderr (and the unrecorded events, if no file took them)."""
+    for line in session.journal_failure_report():
+        print(line, file=sys.stderr, flush=True)

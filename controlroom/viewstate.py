@@ -364,6 +364,10 @@ def apply(state: RoomState, ev: Event) -> None:
                 w.failed = True
                 break
         _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
+    elif t == "fault-inject-stopped":
+        how = str(d.get("how", ""))
+        _log(state, ev, f"injection of {d.get('fault')} on {d.get('target')} stopped: {how}"
+             + (f" ({d.get('detail')})" if d.get("detail") else ""))
     elif t == "leash-renewed":
         pass
     elif t == "leash-expired":

@@ -15,6 +15,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -22,6 +23,7 @@ from textual.widgets import Footer
 from controlroom.app.feeds import Feed, ReplayFeed
 from controlroom.app.modals import GotoScreen, HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
+from controlroom.app.terminal import hangup_tolerant
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
 from controlroom.viewstate import RoomState, apply, format_clock
@@ -157,6 +159,9 @@ class ControlRoomApp(App[int]):
         yield Footer()
         yield TooSmall(read_only=self.read_only, id="too-small")
 
+    def get_driver_class(self) -> type[Driver]:
+        return hangup_tolerant(super().get_driver_class())
+
     def on_mount(self) -> None:
         replay = self.feed
         if isinstance(replay, ReplayFeed):
@@ -194,6 +199,8 @@ class ControlRoomApp(App[int]):
         finally:
             self.feed_done = True
             self._schedule()
+            if getattr(self.feed, "exit_when_done", False):
+                self.exit(self.exit_code)
 
     def receive(self, event: Event) -> None:
         """Called for every event (on the event loop): fold it now, redraw soon."""

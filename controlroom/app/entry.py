@@ -16,7 +16,7 @@ def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any]
     from controlroom.app.feeds import LiveFeed
     from controlroom.engine.gates import InteractiveFacilitator
     from controlroom.engine.session import Session
-    from controlroom.headless import build_sources, run_session
+    from controlroom.headless import build_sources, report_journal_failure, run_session
 
     keymap = load_keymap(keymap_path)
     facilitator = InteractiveFacilitator()
@@ -24,6 +24,7 @@ def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any]
                       sources=sources if sources is not None else build_sources(scenario))
     app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
     code = app.run()
+    report_journal_failure(session)  # after the TUI gave the terminal back
     return code if code is not None else app.exit_code
 
 
@@ -47,7 +48,7 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
     from controlroom.app.feeds import LiveFeed
     from controlroom.engine.gates import InteractiveFacilitator
     from controlroom.engine.session import Session
-    from controlroom.headless import build_sources, run_session
+    from controlroom.headless import build_sources, report_journal_failure, run_session
     from controlroom.lab.demo import demo_environment
 
     keymap = load_keymap(keymap_path)
@@ -59,6 +60,7 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
                               sources=build_sources(scenario))
             app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
             code = await app.run_async()
+            report_journal_failure(session)
             return code if code is not None else app.exit_code
 
     return asyncio.run(main())

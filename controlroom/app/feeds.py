@@ -72,11 +72,17 @@ class LiveFeed:
         self._runner = runner  # e.g. controlroom.headless.run_session: signals wired to the e-stop
         self._started = False
         self.outcome: Any = None
+        # A stop by signal (SIGTERM, SIGHUP: the terminal is gone) ends the room once the session has ended:
+        # nobody is there to read the verdict and press q.
+        self.exit_when_done = False
 
     async def pump(self, emit: Emit) -> Any:
         self.session.subscribe(emit)
         self._started = True
-        self.outcome = await (self._runner(self.session) if self._runner else self.session.run())
+        try:
+            self.outcome = await (self._runner(self.session) if self._runner else self.session.run())
+        finally:
+            self.exit_when_done = getattr(self.session, "stop_source", "") == "signal"
         return self.outcome
 
     def clock(self) -> float | None:

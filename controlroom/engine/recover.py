@@ -2,11 +2,12 @@
 
 The journal says which injections were *announced* (`fault-injecting`, written
 before anything was sent) and which were reverted and verified. Every announced
-fault without a verified revert is reverted again from the scenario stored in
-the journal's header, then verified. Reverting a fault that never landed is
-harmless: every revert is idempotent. On each host where every fault was
-verified clean, the crashed session's host claim is released — its own claim
-only, never one another room has taken since.
+fault without a verified revert is first stopped where it may still be injecting
+(`FaultPlan.stop_inject`), then reverted again from the scenario stored in the
+journal's header, then verified, then its leash disarmed. Reverting a fault that
+never landed is harmless: every revert is idempotent. On each host where every
+fault was verified clean, the crashed session's host claim is released — its own
+claim only, never one another room has taken since.
 
 What comes out of a journal is run, so it is trusted only as far as its owner:
 a journal (or a directory above it) that another user can write is refused
@@ -114,6 +115,18 @@ async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
         except Exception as err:
             return ActionResult(ok=False, error=str(err))
 
+    said = ""
+    if plan.stop_inject is not None:
+        # The crashed room may have left an inject running on the target: end it before reverting,
+        # or it would land after the revert and the verify.
+        stop = await run(plan.stop_inject)
+        if not stop.ok:
+            for a in plan.revert:
+                await run(a)
+            return False, (f"the injection may still be running (could not stop it: {stop.detail}); "
+                           "its leash stays armed")
+        if stop.stdout.strip().endswith("killed"):
+            said = "stopped the injection still running, "
     for a in plan.revert:
         await run(a)
     result = ActionResult(ok=True)
@@ -123,7 +136,7 @@ async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
             # As in the session's rollback: the leash comes off only once the fault is verified gone.
             if plan.leash is not None:
                 await run(plan.leash.disarm)
-            return True, "reverted, verified clean"
+            return True, f"{said}reverted, verified clean"
         result = bad[0]
         if attempt + 1 < VERIFY_ATTEMPTS:
             await asyncio.sleep(VERIFY_PAUSE)

@@ -3,6 +3,16 @@
 An injection is journaled (`fault-injecting`) and registered as active *before*
 its first action is sent, so a rollback — or `recover` after a crash — covers a
 fault whose injection was still in flight.
+
+A stop that catches an inject in flight never reverts around it. It marks the
+fault (nothing more is armed or sent for it), ends the inject where it runs
+(`FaultPlan.stop_inject`: the host kills the inject's process group, or leaves a
+tombstone so it never starts), waits for our side of it to end, and only then
+reverts and verifies. An inject that cannot be confirmed ended is not clean: its
+leash stays armed and it is retried with the unconfirmed ones. Plans without a
+`stop_inject` (HTTP admin faults) wait for the request to finish or time out,
+then revert; a service that applies a timed-out request later is covered by its
+own TTL leash.
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ VERIFY_PAUSE = 0.2
 RECONFIRM_EVERY = 2.0
 
 
+INJECT_MARGIN = 5.0  # seconds, beyond an inject's own timeouts, a stop waits for it to end on our side
+
+
 @dataclass
 class ActiveFault:
     plan: FaultPlan
@@ -33,6 +46,9 @@ class ActiveFault:
     # True from a successful arm until the revert is sent: the heartbeat renews exactly these leashes. Once
     # the revert is on its way the room no longer wants the fault, so a guard that fires then does no harm.
     leashed: bool = False
+    stop_asked: bool = False  # a stop came: nothing more is armed or sent for this fault
+    in_doubt: bool = False  # an inject was sent and no exit status came back: it may still run on the target
+    last: ActionResult | None = None  # the last inject action's answer
 
 
 def fused_revert(plan: FaultPlan) -> Shell | None:
@@ -68,6 +84,7 @@ class Rollback:
         self.triggered = False
         self._unconfirmed: dict[str, FaultPlan] = {}  # fault id -> plan, retried until confirmed
         self._forsaken: dict[str, FaultPlan] = {}  # fault id -> plan on a host another room took over (not retried)
+        self._in_doubt: set[str] = set()  # unconfirmed faults whose inject may still run: stopped before a retry
         self._running: asyncio.Task[None] | None = None
 
     @property
@@ -104,16 +121,27 @@ class Rollback:
     async def _inject_one(self, af: ActiveFault, leash_s: float) -> bool:
         plan = af.plan
         if plan.leash is not None:
+            if af.stop_asked:
+                return False
             armed = await self.s.run_on(plan.target, plan.leash.arm(leash_s))
             if not armed.ok:
                 self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
                             error=f"could not arm the leash: {armed.detail}")
                 return False
             af.leashed = True  # from here on the session's heartbeat keeps it from running out
-        result = await self._run_all(plan.target, plan.inject)
-        if not result.ok:
-            self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target, error=result.detail)
-            return False
+        for action in plan.inject:
+            if af.stop_asked:  # checked before every send: after a stop, nothing more reaches the target
+                return False
+            af.in_doubt = True
+            result = await self.s.run_on(plan.target, action)
+            # An exit status means the command ran to its end on the target; a timeout or a lost link does not.
+            af.in_doubt = result.status is None
+            af.last = result
+            if not result.ok:
+                if not af.stop_asked:  # a stop reports its own ending (fault-inject-stopped)
+                    self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
+                                error=result.detail)
+                return False
         af.state = "active"
         self.s.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target)
         return True
@@ -132,6 +160,12 @@ class Rollback:
                         summary=plan.summary, spec=spec_doc(plan), leash_s=leash_s if plan.leash else None,
                         duration=duration)
             afs.append(af)
+        if self.s.stopping:
+            # A stop came while announcing — the journal could not take a `fault-injecting`, say: nothing of
+            # this step is sent. The rollback reverts what was announced (idempotent: it never landed).
+            for af in afs:
+                af.stop_asked = True
+            return False
         for af in afs:
             af.task = asyncio.ensure_future(self._inject_one(af, leash_s))
         results = await asyncio.gather(*(af.task for af in afs if af.task), return_exceptions=True)
@@ -149,13 +183,75 @@ class Rollback:
                 await self.s.clock.sleep(VERIFY_PAUSE)
         return result
 
+    def _inject_bound(self, plan: FaultPlan) -> float:
+        """How long an inject can take on our side: its actions' (and the leash arm's) timeouts, and a margin."""
+        actions = [*plan.inject, *([plan.leash.arm(1.0)] if plan.leash else [])]
+        return sum(float(getattr(a, "timeout", 10.0)) for a in actions) + INJECT_MARGIN
+
+    async def _wait_task(self, task: asyncio.Task[bool], seconds: float) -> bool:
+        """Wait for the inject task on the session's clock; True when it ended within `seconds`."""
+        sleeper = asyncio.ensure_future(self.s.clock.sleep(seconds))
+        try:
+            await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+        return task.done()
+
+    async def _end_inject(self, af: ActiveFault) -> bool:
+        """Make sure no inject of this fault runs or can start; True when that is confirmed.
+
+        Called before every revert. Nothing happens (and nothing is journaled) when the inject had already
+        ended with an exit status; otherwise the stop is journaled as `fault-inject-stopped`. After a stop
+        the target confirmed, our side gets a short wait (nothing more is sent either way: `stop_asked`);
+        otherwise the inject gets its own timeouts to end with an exit status, which settles it too.
+        """
+        plan = af.plan
+        af.stop_asked = True
+        task = af.task
+        running = task is not None and not task.done()
+        if not running and (not af.in_doubt or plan.stop_inject is None):
+            return True  # it ended with an exit status, or (no way to stop it) ended on our side: a timeout
+        stop: ActionResult | None = None
+        if plan.stop_inject is not None:
+            stop = await self.s.run_on(plan.target, plan.stop_inject)
+        stopped = stop is not None and stop.ok
+        ended_here = True
+        if task is not None and not task.done():
+            ended_here = await self._wait_task(task, INJECT_MARGIN if stopped else self._inject_bound(plan))
+            if not ended_here:
+                # Our side is stuck (a hung transport): stop waiting. Only the target's answer can clear it.
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        last = af.last
+        detail = ""
+        if stop is not None and stopped:
+            ended = True
+            said = stop.stdout.strip().splitlines()[-1:] or ["finished"]
+            how = said[0] if said[0] in ("killed", "never-started", "finished") else "finished"
+            if how == "never-started" and last is not None and last.ok and not af.in_doubt:
+                how = "finished"  # it ran to its end (and removed its marker) before the stop claimed the marker
+        elif ended_here and not af.in_doubt:
+            # The stop could not confirm it, but the inject came back with an exit status (it has ended), or
+            # was never sent (`stop_asked` came first): nothing of it can run.
+            ended, how = True, "finished" if last is not None else "never-started"
+        elif stop is None and ended_here:
+            # No way to end it where it runs: the request ended (or timed out) on our side, which is all we know.
+            ended, how = True, "finished"
+            if af.in_doubt and last is not None:
+                detail = f"no answer from the target ({last.detail}); if it applies the request later, its own TTL reverts it"
+        else:
+            ended, how = False, "unknown"
+            detail = stop.detail if stop is not None else "the injection did not end on our side"
+        self.s.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=how,
+                    **({"detail": detail} if detail else {}))
+        return ended
+
     async def _revert_one(self, af: ActiveFault) -> None:
         plan = af.plan
-        if af.task is not None and not af.task.done():
-            # An injection still in flight is cut short; the revert below is idempotent, so it is safe either way.
-            af.task.cancel()
-            with contextlib.suppress(BaseException):
-                await af.task
+        if not await self._end_inject(af):
+            await self._revert_in_doubt(af)
+            return
         af.state = "reverting"
         af.leashed = False  # the revert (and, once verified, the disarm) goes out now: stop renewing
         fused = fused_revert(plan)
@@ -165,6 +261,32 @@ class Rollback:
             self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True, warnings=[])
             return
         await self._revert_stepwise(plan)
+
+    async def _revert_in_doubt(self, af: ActiveFault) -> None:
+        """The inject may still run: revert (it may undo part of it) but keep the leash, and call nothing clean."""
+        plan = af.plan
+        af.state = "reverting"
+        for action in plan.revert:
+            await self.s.run_on(plan.target, action)
+        self.active.pop(plan.fault_id, None)
+        self._unconfirmed[plan.fault_id] = plan
+        self._in_doubt.add(plan.fault_id)
+        self.s.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target,
+                    error="the injection may still be running on the target (it could not be stopped or "
+                          "confirmed ended); its leash stays armed")
+
+    async def _reconfirm_one(self, plan: FaultPlan) -> bool:
+        if plan.fault_id in self._in_doubt:
+            if plan.stop_inject is None:
+                self._in_doubt.discard(plan.fault_id)
+            else:
+                stop = await self.s.run_on(plan.target, plan.stop_inject)
+                if not stop.ok:
+                    return False
+                self._in_doubt.discard(plan.fault_id)
+                said = stop.stdout.strip().splitlines()[-1:] or ["finished"]
+                self.s.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=said[0])
+        return await self._revert_stepwise(plan, reconfirm=True)
 
     async def _revert_stepwise(self, plan: FaultPlan, *, reconfirm: bool = False) -> bool:
         af = self.active.get(plan.fault_id)
@@ -202,12 +324,21 @@ class Rollback:
         deadline = self.s.now() + within
         while self._unconfirmed and self.s.now() < deadline:
             await self.s.clock.sleep(RECONFIRM_EVERY)
-            await asyncio.gather(*(self._revert_stepwise(p, reconfirm=True) for p in list(self._unconfirmed.values())))
+            await asyncio.gather(*(self._reconfirm_one(p) for p in list(self._unconfirmed.values())))
 
     async def revert_step(self, step_id: str, reason: str) -> None:
         """The normal end of a step: revert its faults in parallel, through the same code as a rollback."""
         afs = [af for af in self.active.values() if af.step == step_id]
         await asyncio.gather(*(self._revert_one(af) for af in afs))
+
+    def start(self, reason: str) -> asyncio.Future[None]:
+        """Begin THE rollback now, from synchronous code (a journal that just broke), unless one is running."""
+        if self._running is not None and not self._running.done():
+            return self._running
+        if reason != "session end":
+            self.triggered = True
+        self._running = asyncio.ensure_future(self._rollback(reason))
+        return self._running
 
     async def rollback_all(self, reason: str) -> None:
         """THE rollback: revert all active faults in parallel, verify each, record the unconfirmed ones."""
@@ -215,10 +346,7 @@ class Rollback:
             await asyncio.shield(self._running)
             if not self.active:
                 return
-        if reason != "session end":
-            self.triggered = True
-        self._running = asyncio.ensure_future(self._rollback(reason))
-        await asyncio.shield(self._running)
+        await asyncio.shield(self.start(reason))
 
     async def _rollback(self, reason: str) -> None:
         afs = list(self.active.values())

@@ -2,15 +2,18 @@
 
 Every change is an event, journaled (and fsync'd) before anything else hears of
 it, and before the action it announces is sent. All ways of stopping — stop
-conditions, lost telemetry, signals, `controlroom stop`, the e-stop key — call
-`emergency_stop`, the one rollback path.
+conditions, lost telemetry, signals, `controlroom stop`, the e-stop key, a
+journal that cannot be written — take the one rollback path (`emergency_stop`,
+or `Rollback.start` from the synchronous journal-failure path).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,13 +44,15 @@ STATES = (
 
 Listener = Callable[[Event], None]
 BACKFILL_SECONDS = 120.0  # history asked of sources that keep it, for the sparklines at the start
+MANUAL_STOPS = ("key", "signal", "control", "cancelled")  # an abort in the outcome, not a rollback by the rules
+JOURNAL_FAILED_EXIT = 3  # the journal could not be written: the session stopped and rolled back
 BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline shows
 
 
 @dataclass(frozen=True)
 class Outcome:
     outcome: str  # held | failed | rolled-back | aborted | preflight-failed
-    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed
+    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed, 3 the journal broke
     unconfirmed: tuple[str, ...] = ()
     message: str = ""
 
@@ -86,11 +91,16 @@ class Session:
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
+        self._stop_source = ""  # key | signal | control | cancelled | stop-condition | telemetry | crash | journal
         self._ended = False
         self.current_step: Step | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._group_commit = 0
         self._recovery: dict[str, float | None] = {}  # step -> seconds, for the success criteria
+        self.journal_error: str | None = None  # set when a journal write failed: the session stops
+        self.fallback_path: Path | None = None  # where the events the journal could not take went
+        self._fallback_fd: int | None = None
+        self._unrecorded: list[Event] = []
 
     # ---- events ---------------------------------------------------------------------------------------------
 
@@ -103,16 +113,28 @@ class Session:
 
     def emit(self, type_: str, **data: Any) -> Event:
         event = Event(type=type_, t=self.clock.wall().isoformat(timespec="milliseconds"), mono=self.now(), data=data)
-        if self._writer is not None:
+        broke = False
+        if self._writer is not None and self.journal_error is None:
             # Journal first: listeners only hear of written events. Inside a group commit the fsync waits for
             # the group's end; injections are never inside one (they must be durable before they are sent).
-            self._writer.append(event, sync=self._group_commit == 0)
+            try:
+                self._writer.append(event, sync=self._group_commit == 0)
+            except OSError as err:
+                self._journal_broken(err)
+                broke = True
+        if self.journal_error is not None:
+            # Once the journal is broken, listeners still hear everything (the facilitator must see the
+            # rollback); what could not be written is kept for the fallback file and the end of the session.
+            self._unrecorded.append(event)
+            self._write_fallback(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception as err:  # a pane that throws must not stop a rollback
                 if type_ != "warning":
                     self.emit("warning", message=f"listener failed on {type_}: {err!r}")
+        if broke:
+            self._stop_for_journal()  # after this event: it is the first one the fallback holds
         return event
 
     @contextlib.contextmanager
@@ -127,8 +149,12 @@ class Session:
             yield
         finally:
             self._group_commit -= 1
-            if self._group_commit == 0 and self._writer is not None:
-                self._writer.sync()
+            if self._group_commit == 0 and self._writer is not None and self.journal_error is None:
+                try:
+                    self._writer.sync()
+                except OSError as err:
+                    self._journal_broken(err)
+                    self._stop_for_journal()
 
     def set_state(self, state: str) -> None:
         if state != self.state:
@@ -155,6 +181,16 @@ class Session:
         return task
 
     @property
+    def stop_source(self) -> str:
+        """What stopped the session (`emergency-stop`'s source), empty when nothing did."""
+        return self._stop_source
+
+    @property
+    def _stopped_by_hand(self) -> bool:
+        """Stopped by a person or the terminal (key, signal, `controlroom stop`), not by the scenario's rules."""
+        return self._stop_source in MANUAL_STOPS or self._stop_reason in MANUAL_STOPS
+
+    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
@@ -173,18 +209,80 @@ class Session:
         except Exception as err:  # an executor bug or transport failure is a failed action, never a crash mid-fault
             return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
 
+    # ---- the journal cannot be written ---------------------------------------------------------------------
+
+    def _journal_broken(self, err: OSError) -> None:
+        """A write or fsync of the journal failed (disk full, I/O error): nothing more is written to it
+        (a torn line stays its last one); what follows goes to a fallback file."""
+        why = err.strerror or str(err)
+        self.journal_error = f"{self.journal_path}: the journal cannot be written ({why})"
+        self._open_fallback()
+
+    def _stop_for_journal(self) -> None:
+        """A broken journal is a stop condition. The rollback starts at once, from this synchronous call (its
+        reverts do not need the journal), so whatever runs next already sees the session stopping: an inject
+        whose `fault-injecting` could not be recorded is never sent (`Rollback.inject_all` checks)."""
+        assert self.journal_error is not None
+        if self._begin_stop("journal", self.journal_error):
+            self.rollback.start(self.journal_error)
+
+    def _open_fallback(self) -> None:
+        """A file elsewhere ($TMPDIR, usually another filesystem) for the events the journal could not take."""
+        try:
+            fd, name = tempfile.mkstemp(prefix=f"controlroom-{self.session_id}-unrecorded-", suffix=".jsonl")
+        except OSError:
+            return
+        self._fallback_fd, self.fallback_path = fd, Path(name)
+        header = {"format": "controlroom-unrecorded", "session": self.session_id,
+                  "journal": str(self.journal_path), "error": self.journal_error}
+        self._write_fallback_line(json.dumps(header, separators=(",", ":"), ensure_ascii=False))
+
+    def _write_fallback(self, event: Event) -> None:
+        if self._fallback_fd is not None:
+            self._write_fallback_line(event.to_json())
+
+    def _write_fallback_line(self, line: str) -> None:
+        assert self._fallback_fd is not None
+        try:
+            os.write(self._fallback_fd, (line + "\n").encode())
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.close(self._fallback_fd)
+            self._fallback_fd = None
+            self.fallback_path = None
+
+    def journal_failure_report(self) -> list[str]:
+        """After a run whose journal broke: the one-line error, preceded by the unrecorded events (as JSON lines)
+        only when no fallback file could hold them. Empty when the journal was fine."""
+        if self.journal_error is None:
+            return []
+        lines = [] if self.fallback_path is not None else [e.to_json() for e in self._unrecorded]
+        unconfirmed = self.rollback.unconfirmed
+        state = (f"NOT confirmed clean on {', '.join(unconfirmed)}; run `controlroom recover {self.journal_path}`"
+                 if unconfirmed else "every fault was reverted and verified clean")
+        kept = (f"the {len(self._unrecorded)} event(s) it could not record are in {self.fallback_path}"
+                if self.fallback_path is not None else "the events it could not record are printed above")
+        lines.append(f"controlroom: {self.journal_error}; the session stopped and rolled back: {state}; {kept}")
+        return lines
+
     # ---- the one stop -------------------------------------------------------------------------------------
+
+    def _begin_stop(self, source: str, reason: str) -> bool:
+        """Mark the session stopping and journal why; True for the first stop (later ones only wait)."""
+        first = not self._stop.is_set()
+        self._stop.set()
+        if first:
+            self._stop_reason = reason or source
+            self._stop_source = source
+            self.emit("emergency-stop", source=source, reason=reason or source)
+        return first
 
     async def emergency_stop(self, source: str, reason: str = "") -> None:
         """Stop everything: revert all active faults in parallel, verify, record what stays unconfirmed.
 
         Idempotent: a second call waits for the first rollback to finish.
         """
-        first = not self._stop.is_set()
-        self._stop.set()
-        if first:
-            self._stop_reason = reason or source
-            self.emit("emergency-stop", source=source, reason=reason or source)
+        self._begin_stop(source, reason)
         await self.rollback.rollback_all(reason or source)
 
     # ---- the run ------------------------------------------------------------------------------------------
@@ -248,20 +346,34 @@ class Session:
             if not self._ended:
                 o = locals().get("outcome") or Outcome("crashed", 1, self.rollback.unconfirmed)
                 self._end(o)
+            await self.rollback.wait_done()  # a stop the journal's last writes started, if they failed
             if control:
                 await control.close()
             await self._close_executors()
             if self._writer:
                 self._writer.close()
+            if self._fallback_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._fallback_fd)
+                self._fallback_fd = None
+        if self.journal_error is not None and outcome.exit_code != JOURNAL_FAILED_EXIT:
+            # The journal broke at the very end (its last lines): the record is incomplete all the same.
+            outcome = Outcome("aborted", JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
+                              f"{self.journal_error}; stopped")
         return outcome
 
-    def _end(self, outcome: Outcome) -> None:
+    def _end(self, outcome: Outcome) -> Outcome:
+        if self.journal_error is not None:
+            # Whatever else happened, the record is incomplete: that is what the exit code must say.
+            outcome = Outcome("aborted", JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
+                              f"{self.journal_error}; stopped and rolled back")
         self._ended = True
         final = {"held": "completed", "preflight-failed": "failed", "failed": "failed",
                  "rolled-back": "rolled-back", "aborted": "aborted"}.get(outcome.outcome, "failed")
         self.set_state(final)
         self.emit("session-ended", outcome=outcome.outcome, exit_code=outcome.exit_code,
                   unconfirmed=list(outcome.unconfirmed), message=outcome.message)
+        return outcome
 
     async def _close_executors(self) -> None:
         for ex in self._executors.values():
@@ -351,7 +463,7 @@ class Session:
         criteria_met = self._judge_criteria()
         unconfirmed = self.rollback.unconfirmed
         outcomes = [r.outcome for r in results]
-        if "aborted" in outcomes or self._stop_reason in ("key", "signal", "control", "cancelled"):
+        if "aborted" in outcomes or self._stopped_by_hand:
             outcome = Outcome("aborted", 1, unconfirmed, f"stopped: {self._stop_reason or 'aborted'}")
         elif self.rollback.triggered or "rolled-back" in outcomes:
             outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
@@ -477,7 +589,7 @@ class Session:
 
     async def _measure_recovery(self, step: Step) -> float | None:
         """Seconds from the end of the revert until the steady state holds again (None: it did not)."""
-        if self._stop_reason in ("key", "signal", "control", "cancelled"):
+        if self._stopped_by_hand or self.journal_error is not None:
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail="not measured: the session was stopped")
             return None

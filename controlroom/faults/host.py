@@ -334,16 +334,19 @@ def _base_requires(target: Target) -> tuple[Requirement, ...]:
 def _plan(spec: FaultSpec, target: Target, ctx: PlanContext, summary: str, inject: str, revert: str, verify: str,
           requires: tuple[Requirement, ...], clobber: tuple[str, ...] = (), leash: bool = True,
           timeout: float = INJECT_TIMEOUT) -> FaultPlan:
+    from controlroom.faults.inflight import guard_undo, stoppable
+
     sudo = target.sudo
     rev = (Shell(revert, sudo=sudo, timeout=timeout),)
-    return FaultPlan(
+    # The inject runs so that a stop can end it while in flight (faults/inflight.py), and so can the guard.
+    return stoppable(FaultPlan(
         fault_id=ctx.fault_id, spec=spec, target=target.name, summary=summary,
         inject=(Shell(inject, sudo=sudo, timeout=timeout),), revert=rev,
         verify=(Shell(verify, sudo=sudo, timeout=timeout),),
-        leash=leash_for(ctx.fault_id, rev, sudo) if leash else None,
+        leash=leash_for(ctx.fault_id, guard_undo(ctx.fault_id, rev, sudo), sudo) if leash else None,
         requires=(*_base_requires(target), *requires),
         clobber_check=tuple(Shell(c, sudo=sudo, timeout=timeout) for c in clobber),
-    )
+    ))
 
 
 # -- network: tc ------------------------------------------------------------------------------

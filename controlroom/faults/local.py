@@ -4,7 +4,8 @@ The command forms are plain POSIX sh, so `local` and `ssh` targets share them.
 The pid is read from the pidfile at run time and must be a number above 1:
 `kill -STOP -1` would stop every process on the host. A pause carries the
 host faults' leash (`faults.host.leash_for`): a detached guard that sends
-SIGCONT once its deadline passes, unless renewed or disarmed.
+SIGCONT once its deadline passes, unless renewed or disarmed. The pause's
+inject runs through `faults.inflight`, so a stop that catches it in flight ends it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from controlroom.faults._args import arg
 from controlroom.faults.catalogue import FaultType, Param, PlanContext
 from controlroom.faults.host import STATE_DIR, leash_for, safe_id
+from controlroom.faults.inflight import guard_undo, stoppable
 from controlroom.faults.plan import FaultPlan, Requirement
 from controlroom.faults.shell import abs_path, q, user_name
 from controlroom.scenario.model import FaultSpec, Target
@@ -128,7 +130,7 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
     sudo = target.sudo
     resume = resume_script(pidfile, user)
     verify = Shell(not_stopped_script(pidfile, user), sudo=sudo)
-    return FaultPlan(
+    return stoppable(FaultPlan(
         fault_id=ctx.fault_id,
         spec=spec,
         target=target.name,
@@ -137,7 +139,7 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
         revert=(Shell(resume, sudo=sudo),),
         verify=(verify,),
         # The same guard as every host fault: a deadline file it polls, renewed by one write.
-        leash=leash_for(ctx.fault_id, (Shell(resume, sudo=sudo),), sudo),
+        leash=leash_for(ctx.fault_id, guard_undo(ctx.fault_id, (Shell(resume, sudo=sudo),), sudo), sudo),
         requires=(
             Requirement("process running", Shell(_alive_check(pidfile, target.name, user), sudo=sudo),
                         f"{target.name}: no running process in {pidfile} that may be signalled (pidfile missing, "
@@ -146,7 +148,7 @@ def _build_pause(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan
                         f"{target.name}: setsid (util-linux) is missing; the pause's leash needs it"),
         ),
         clobber_check=(verify,),
-    )
+    ))
 
 
 def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:

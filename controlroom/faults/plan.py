@@ -3,7 +3,8 @@
 Every plan has inject, revert and verify (verify succeeds only when the fault is
 gone). Host faults also carry a leash: a host-side guard armed before injection
 that reverts on its own when the control room goes silent — a dead-man switch
-the live room renews every few seconds (`engine/heartbeat.py`).
+the live room renews every few seconds (`engine/heartbeat.py`) — and a
+`stop_inject` (faults/inflight.py) that ends an inject a stop caught in flight.
 """
 
 from __future__ import annotations
@@ -62,3 +63,7 @@ class FaultPlan:
     requires: tuple[Requirement, ...] = ()
     revertible: bool = True  # process kill and pod kill have no revert, only a recovery check
     clobber_check: tuple[Action, ...] = field(default=())  # succeeds when nothing would be clobbered
+    # Ends an inject still in flight and returns only once it has ended: exit 0 when nothing of it runs now or can
+    # start later (stdout: killed | never-started | finished), non-zero when that could not be confirmed.
+    # None where the executor has no such handle (HTTP: the request ends with its timeout).
+    stop_inject: Action | None = None

@@ -26,6 +26,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "fault-injecting",      # step, fault, fault_type, target, summary, spec{type,target,params}, leash_s, duration
     "fault-injected",       # step, fault, target
     "fault-failed",         # step, fault, target, error
+    "fault-inject-stopped", # fault, target, how (killed | never-started | finished | unknown), detail?
     "leash-renewed",        # faults[], targets[], leash_s — one per heartbeat round that renewed fault leashes
     "leash-expired",        # fault, target, detail — a renewal found the guard gone: it fired while the room lived
     "metric-sample",        # values{series: float|null}, errors{series: message}
@@ -41,7 +42,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "observed",             # step, series{name: {before, during, after, peak}}
     "success-criteria",     # met, results[{criterion, ok, detail}]
     "note",                 # text, author
-    "emergency-stop",       # source (key | signal | control | stop-condition | telemetry)
+    "emergency-stop",       # source (key | signal | control | stop-condition | telemetry | journal | crash | cancelled)
     "warning",              # message
     "step-completed",       # step, outcome (passed | failed | skipped | rolled-back | aborted)
     "session-ended",        # outcome (held | failed | rolled-back | aborted | crashed), exit_code, unconfirmed[]

@@ -1,7 +1,15 @@
-"""Append-only journal writer: one JSON line per event, flushed and fsync'd before the caller goes on."""
+"""Append-only journal writer: one JSON line per event, flushed and fsync'd before the caller goes on.
+
+A journal that cannot be created, or whose header cannot be written *and*
+fsync'd, is refused with a `JournalError` before the session does anything.
+Later write errors (ENOSPC, EIO) are raised as `OSError` to the session, which
+treats them as a stop condition (see `Session.emit`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -10,6 +18,8 @@ from typing import Any
 from controlroom.errors import JournalError
 from controlroom.journal.events import FORMAT, FORMAT_VERSION, Event
 from controlroom.journal.trust import check_journal_for_writing
+
+MIN_FREE_BYTES = 1024 * 1024  # what a journal needs free at the start (a long session writes a few MB)
 
 
 class JournalWriter:
@@ -30,7 +40,27 @@ class JournalWriter:
         except OSError as err:
             raise JournalError(f"{self.path}: cannot create journal: {err.strerror}") from None
         doc = {"format": FORMAT, "version": FORMAT_VERSION, **header}
-        self._write_line(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str))
+        try:
+            self._check_free_space()
+            self._write_line(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str), sync=True)
+        except OSError as err:
+            # Ours (O_EXCL): a journal that cannot hold its header is removed, and nothing starts.
+            os.close(self._fd)
+            self._fd = -1
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            raise JournalError(f"{self.path}: cannot write the journal: {err.strerror or err}; "
+                               "free some space or choose another --journal path") from None
+
+    def _check_free_space(self) -> None:
+        """A journal on a nearly full filesystem would break mid-session: refuse it at the start instead."""
+        try:
+            st = os.fstatvfs(self._fd)
+        except OSError:
+            return
+        free = st.f_bavail * st.f_frsize
+        if self._fsync and free < MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, f"only {free // 1024} KiB free, at least {MIN_FREE_BYTES // 1024} KiB needed")
 
     def _write_line(self, line: str, sync: bool = True) -> None:
         data = (line + "\n").encode("utf-8")
@@ -51,5 +81,6 @@ class JournalWriter:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            with contextlib.suppress(OSError):  # EIO on close: every line that mattered was fsync'd already
+                os.close(fd)

@@ -94,8 +94,8 @@ def run_demo(*, headless: bool, journal: str | None = None) -> int:
 
 async def _run_demo_headless(journal: Path) -> int:
     from controlroom.engine.gates import AutoFacilitator
-    from controlroom.engine.session import Session
-    from controlroom.headless import ProgressPrinter, build_sources, run_session
+    from controlroom.engine.session import JOURNAL_FAILED_EXIT, Session
+    from controlroom.headless import ProgressPrinter, build_sources, report_journal_failure, run_session
 
     def out(line: str) -> None:
         print(line, flush=True)
@@ -106,6 +106,9 @@ async def _run_demo_headless(journal: Path) -> int:
         session.subscribe(ProgressPrinter(out))
         out(f"journal: {journal}")
         outcome = await run_session(session)
+    report_journal_failure(session)
+    if outcome.exit_code == JOURNAL_FAILED_EXIT:
+        return outcome.exit_code
     # The demo is built to trip its stop condition: a clean rollback is the demo working as designed.
     if outcome.outcome in ("held", "rolled-back") and not outcome.unconfirmed:
         out(f"demo finished as designed: {outcome.outcome}, nothing left injected. "

@@ -248,6 +248,10 @@ class _Fold:
         self._mark(mono, "fault-failed", f"{f.fault} on {f.target} failed: {f.error}")
         self.last_trigger = {"kind": "fault-failed", "detail": f.error}
 
+    def _on_fault_inject_stopped(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        f = self._fault(d)
+        self._mark(mono, "inject-stopped", f"injection of {f.fault} on {f.target} stopped: {d.get('how')}")
+
     def _on_fault_reverted(self, mono: float, t: str, d: dict[str, Any]) -> None:
         f = self._fault(d)
         f.reverted_at = mono

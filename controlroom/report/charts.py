@@ -21,6 +21,7 @@ MARKER_COLOURS = {
     "telemetry-lost": "#7f7f7f",
     "fault-failed": "#ff7f0e",
     "revert-failed": "#d62728",
+    "inject-stopped": "#ff7f0e",
 }
 
 

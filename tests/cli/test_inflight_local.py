@@ -86,7 +86,7 @@ def test_recover_after_sigkill_mid_injection_on_a_local_target_stops_it_first(
     proc, journal, mark, _ = _start(tmp_path, env)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    rec = controlroom("recover", str(journal), env=env)
+    rec = controlroom("recover", "--yes", str(journal), env=env)
     assert rec.returncode == 0, rec.stdout + rec.stderr
     assert "stopped the injection still running" in rec.stdout
     time.sleep(3)

@@ -131,7 +131,7 @@ def test_recover_after_sigkill_mid_injection_stops_the_inject_first(lab: Lab, tm
         run.proc.wait()
     finally:
         run.kill()
-    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(run.journal)], env=run.env,
+    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", "--yes", str(run.journal)], env=run.env,
                          capture_output=True, text=True, timeout=60, check=False)
     assert rec.returncode == 0, rec.stdout + rec.stderr
     assert "stopped the injection still running" in rec.stdout, rec.stdout

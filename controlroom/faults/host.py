@@ -271,7 +271,10 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
     guard = ('echo $$ > "$2"\n'
              'while :; do cr_d=$(cat "$1" 2>/dev/null) || { rm -f "$2"; exit 0; }\n'
              '  [ "$(date +%s)" -ge "$cr_d" ] && break; sleep 1; done\n'
-             f'{undo}\nrm -f "$1" "$2"\n')
+             # Firing: the pid file goes first, so a renewal from here on hears the leash is gone (and takes
+             # back the deadline it wrote) instead of renewing a guard that is already reverting.
+             'rm -f "$2"\n'
+             f'{undo}\nrm -f "$1"\n')
 
     guard_alive = _guard_alive('"$cr_pf"')
 

@@ -32,7 +32,7 @@ import hashlib
 from dataclasses import replace
 
 from controlroom.faults.host import STATE_DIR, safe_id
-from controlroom.faults.plan import FaultPlan, Leash
+from controlroom.faults.plan import FaultPlan
 from controlroom.faults.shell import q
 from controlroom.targets.base import Shell
 
@@ -158,7 +158,8 @@ def stoppable(plan: FaultPlan) -> FaultPlan:
     sudo = shells[0].sudo
     inject = tuple(replace(a, script=wrap_inject(plan.fault_id, a.script)) for a in shells)
     clear = clear_run(plan.fault_id, sudo).script
-    leash = Leash(arm=leash.arm, disarm=replace(leash.disarm, script=f"{clear}\n{leash.disarm.script}"))
+    # Only the disarm changes: the arm, the renewal (which never restarts a fired guard) and its statuses stay.
+    leash = replace(leash, disarm=replace(leash.disarm, script=f"{clear}\n{leash.disarm.script}"))
     return replace(plan, inject=inject, leash=leash, stop_inject=stop_inject(plan.fault_id, sudo))
 
 

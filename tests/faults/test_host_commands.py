@@ -63,6 +63,16 @@ def test_every_fault_has_inject_revert_verify_leash_and_valid_sh(ftype: str) -> 
             assert "touch /tmp/pwned" not in script and "`id`" not in script
 
 
+@pytest.mark.parametrize("ftype", sorted(EXAMPLES))
+def test_a_renewal_never_restarts_a_guard_that_fired(ftype: str) -> None:
+    # Found merging issue 9: a plan wrapper rebuilt the Leash without its `renew`, so every heartbeat re-armed
+    # (resurrected) a guard that had already fired and reverted the fault, and the room never heard of it.
+    p = plan(ftype)
+    assert p.leash is not None and p.leash.renew is not None and p.leash.gone_status
+    renewal = p.leash.renewal(10).script
+    assert "setsid" not in renewal and renewal != p.leash.arm(10).script
+
+
 def test_claim_scripts_are_valid_sh_and_carry_no_unsafe_text() -> None:
     from controlroom.engine.heartbeat import batch
     from controlroom.faults.claim import HostClaim

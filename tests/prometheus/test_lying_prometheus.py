@@ -4,6 +4,8 @@ lies on cue; the demo shop is the real faulted service)."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +17,10 @@ from controlroom.engine.session import Session
 from controlroom.journal.events import Event
 from controlroom.journal.reader import read_journal
 from controlroom.lab.demo_service import DemoService
+from controlroom.metrics.local_prometheus import LocalPrometheus
 from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.scenario import load_scenario_text
+from tests.prometheus.conftest import NO_PROMETHEUS
 from tests.prometheus.standin import StandInPrometheus
 
 SCENARIO = """
@@ -116,3 +120,37 @@ async def test_under_pause_a_blind_fault_is_reverted_and_the_session_held(shop: 
     # Held: the next step is never injected.
     assert [e.data["step"] for e in events if e.type == "fault-injecting"] == ["slow"]
     assert took < 15
+
+
+async def test_a_real_prometheus_whose_target_vanished_answers_empty_and_that_is_lost_telemetry(
+        shop: DemoService, tmp_path: Path) -> None:
+    """The real thing: Prometheus keeps answering 200, but the scraped exporter is gone, its series are marked
+    stale and the query comes back empty — the stop condition on it is blind, so the fault is rolled back."""
+    if shutil.which("prometheus") is None:
+        pytest.skip(NO_PROMETHEUS)
+    exporter = DemoService(seed=6)
+    port = await exporter.start()
+    prom = LocalPrometheus([f"127.0.0.1:{port}"], interval=1.0).start()
+    try:
+        await asyncio.to_thread(prom.wait_for_data, "demo_fault_error_ratio", 30)
+        text = SCENARIO.format(shop=shop.url, prom=prom.url, policy="rollback").replace(ALIVE, "demo_fault_error_ratio")
+        text = text.replace("alive == 1", "alive == 0").replace("alive < 1", "alive > 0.5")
+        sc = load_scenario_text(text, "vanished.yaml")
+        source = PrometheusSource(sc.observe.prometheus, sc.observe.metrics)  # type: ignore[arg-type]
+        session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), sources=[source],
+                          control=False, recovery_timeout=1.0)
+        session.subscribe(lambda e: e.type == "fault-injected" and session.spawn(exporter.stop()))
+        try:
+            await session.run()
+        finally:
+            await source.close()
+    finally:
+        prom.stop()
+        await exporter.stop()
+    events = read_journal(tmp_path / "j.jsonl").events
+    lost = _one(events, "telemetry-lost")
+    assert lost.data["source"] == "prometheus:alive" and "empty result" in lost.data["detail"]
+    # One failed scrape (1 s) marks the series stale, then lost_after (1 s).
+    assert lost.mono - _one(events, "fault-injected").mono < 4.0
+    assert _one(events, "emergency-stop").data["source"] == "telemetry"
+    assert shop.faults.snapshot()["latency_ms"] == 0

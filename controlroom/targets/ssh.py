@@ -22,7 +22,7 @@ from typing import Any
 import asyncssh
 
 from controlroom.errors import TargetError
-from controlroom.faults.shell import q
+from controlroom.faults.shell import MAX_COMMAND_BYTES, q
 from controlroom.scenario.model import Target
 from controlroom.targets.base import Action, ActionResult, Executor, Shell
 
@@ -242,8 +242,15 @@ class SshExecutor:
         if self._remote_user is None:
             self._remote_user = conn.get_extra_info("username") or ""
         remaining = max(0.1, action.timeout - (time.monotonic() - started))
+        command = self.command(action)
+        size = len(command.encode())
+        if size > MAX_COMMAND_BYTES:
+            # Sent, it would fail on the host ("Argument list too long") or make sshd drop the connection.
+            return ActionResult(ok=False, error=f"{self.target}: the command is {size // 1024} KiB, over the "
+                                                f"{MAX_COMMAND_BYTES // 1024} KiB one command can carry; not sent",
+                                elapsed=time.monotonic() - started)
         try:
-            proc = await conn.run(self.command(action), check=False, timeout=remaining, request_pty=False,
+            proc = await conn.run(command, check=False, timeout=remaining, request_pty=False,
                                   stdin=asyncssh.DEVNULL, errors="replace")
         except asyncssh.TimeoutError as err:
             return ActionResult(ok=False, status=err.exit_status, stdout=_text(err.stdout), stderr=_text(err.stderr),

@@ -487,6 +487,11 @@ class Session:
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail="not measured: the session was stopped")
             return None
+        if self.rollback.unconfirmed:
+            # A fault that may still be in place cannot have been recovered from: do not wait the recovery out.
+            self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
+                      detail=f"not measured: not confirmed reverted on {', '.join(self.rollback.unconfirmed)}")
+            return None
         self.set_state("recovering")
         criterion = self.scenario.success_criteria.recovery_time
         reverted_at = self.now()

@@ -371,11 +371,9 @@ async def test_a_partition_with_the_most_peers_allowed_is_injected_and_reverted(
 
 
 async def test_a_command_too_long_for_one_exec_is_refused_and_the_connection_kept(lab: Lab, h1: SshExecutor) -> None:
-    from controlroom.faults.shell import MAX_COMMAND_BYTES
-
     assert (await h1.run(Shell("true", timeout=5))).ok
     conn = h1._conn
     # Sent, 300 KiB would make sshd reset the connection (and every fault on it with it).
     res = await h1.run(Shell(": " + "#" * (300 * 1024) + "\ntrue", timeout=5))
-    assert not res.ok and f"over the {MAX_COMMAND_BYTES // 1024} KiB one command can carry; not sent" in res.error
+    assert not res.ok and "KiB one command can carry; not sent" in res.error, res.error
     assert h1._conn is conn and (await h1.run(Shell("echo still here", timeout=5))).stdout.strip() == "still here"

@@ -79,11 +79,10 @@ steps:
 """, "lab-down.yaml")
     session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), control=False,
                       leash_grace=LEASH_GRACE, reconfirm_for=RECONFIRM_FOR)
+    observing = asyncio.Event()
+    session.subscribe(lambda e: e.type == "state-changed" and e.data["state"] == "observing" and observing.set())
     task = asyncio.ensure_future(session.run())
-    deadline = time.monotonic() + 30
-    while session.state != "observing" and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert session.state == "observing"
+    await asyncio.wait_for(observing.wait(), timeout=30)
     await asyncio.sleep(0.5)
     await asyncio.to_thread(lab.down if lose == "lab" else lambda: _vanish(lab, "h1"))
     gone_at = time.monotonic()

@@ -42,8 +42,9 @@ class HostKeyMismatch(TargetError):
 
 
 class HostGone(TargetError):
-    """Nothing to retry within this command: the host refused the connection, there is no route to it, or its
-    ssh config is gone (a lab brought down). Reported at once; a later command (the reconfirm loop) tries again."""
+    """Nothing to retry within this command: the host refused the connection, there is no route to it, it did
+    not answer within the connect timeout, or its ssh config is gone (a lab brought down). Reported at once;
+    a later command (the reconfirm loop) tries again."""
 
 
 # connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
@@ -201,7 +202,12 @@ class SshExecutor:
         except asyncssh.PermissionDenied as err:
             raise TargetError(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
                               f"check the user and IdentityFile") from None
-        except (TimeoutError, asyncssh.Error, OSError) as err:
+        except TimeoutError:
+            # Nothing answered for connect_timeout: dialling again within this command would only spend its
+            # timeout the same way (a powered-off host, an address no longer on the wire).
+            raise HostGone(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
+                           f"{self.connect_timeout:g}s") from None
+        except (asyncssh.Error, OSError) as err:
             reason = str(err) or type(err).__name__
             gone = isinstance(err, OSError) and err.errno in _GONE_ERRNOS
             raise (HostGone if gone else TargetError)(

@@ -7,6 +7,7 @@ line on stderr with exit code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -293,6 +294,20 @@ DELEGATED = {"report": "controlroom.report.cli", "history": "controlroom.history
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as "Exception ignored" at exit
+        return code
+    except BrokenPipeError:
+        # `controlroom lab up | head -1`: the reader stopped reading. What the command did stands (the lab is
+        # up: it prints only once it is); stdout goes to /dev/null so the exit flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         from controlroom.errors import ControlroomError
@@ -321,8 +336,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _p("controlroom: interrupted", err=True)
         return 130
-    except BrokenPipeError:
-        return 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from controlroom.errors import MetricsError
+from controlroom.lab._proc import die_with_parent
 
 
 def free_port() -> int:
@@ -33,8 +34,12 @@ def free_port() -> int:
 class LocalPrometheus:
     """`with LocalPrometheus(["127.0.0.1:8080"]) as prom: prom.url` — stopped and its TSDB removed on exit."""
 
-    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None, port: int = 0) -> None:
+    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None, port: int = 0,
+                 *, die_with_parent: bool = False) -> None:
         self.scrape = scrape
+        # The child gets SIGTERM when the thread that started it dies (even by SIGKILL): only for a process that
+        # starts it from its main thread and lives as long as it, like `main` below.
+        self.die_with_parent = die_with_parent
         self.interval = interval
         self.binary = binary or shutil.which("prometheus") or ""
         self.wanted_port = port
@@ -50,6 +55,13 @@ class LocalPrometheus:
     def start(self, timeout: float = 15.0) -> LocalPrometheus:
         if not self.binary:
             raise MetricsError("prometheus is not installed; install the Debian package 'prometheus'")
+        try:
+            return self._start(timeout)
+        except BaseException:  # failed, timed out, or a signal mid-way: no child, no temp dir left behind
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> LocalPrometheus:
         self._dir = tempfile.TemporaryDirectory(prefix="controlroom-prom-")
         root = Path(self._dir.name)
         interval = f"{max(1, round(self.interval * 1000))}ms"
@@ -73,6 +85,7 @@ class LocalPrometheus:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
             start_new_session=True,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -86,7 +99,6 @@ class LocalPrometheus:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
-        self.stop()
         raise MetricsError(f"prometheus did not become ready within {timeout:g}s")
 
     def query(self, promql: str) -> list[dict[str, object]]:
@@ -145,8 +157,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9090, help="port to listen on, on 127.0.0.1 (default 9090)")
     parser.add_argument("--interval", type=float, default=1.0, help="scrape interval in seconds (default 1)")
     args = parser.parse_args(argv)
+
+    def on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds through `with`: the child is stopped, the TSDB removed
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
-        with LocalPrometheus(args.scrape, args.interval, port=args.port) as prom:
+        with LocalPrometheus(args.scrape, args.interval, port=args.port, die_with_parent=True) as prom:
             print(f"prometheus on {prom.url} scraping {', '.join(args.scrape) or 'nothing'}; Ctrl-C stops it", flush=True)
             assert prom.proc is not None
             prom.proc.wait()

@@ -353,3 +353,27 @@ async def test_preflight_of_every_host_runs_in_parallel_and_reports_progress(lab
         names = [c.name for c in checks if c.target == h.name]
         assert names == ["host key", "reachable", "tool:setsid", "tool:nft", "nft:usable",
                          "nothing to clobber (partition)"]
+
+
+async def test_a_partition_with_the_most_peers_allowed_is_injected_and_reverted(lab: Lab, h1: SshExecutor) -> None:
+    from controlroom.faults.host import MAX_PEERS
+
+    h3 = lab.host("h3").ip
+    peers = [h3, *(f"10.99.{i // 250}.{i % 250 + 1}" for i in range(MAX_PEERS - 1))]
+    plan = make_plan(lab, "partition", {"peers": peers})
+    await inject(h1, plan)
+    try:
+        assert not tcp_connects(lab, "h3", lab.host("h1").ip, 22)
+        assert (await h1.run(Shell("true", timeout=5))).ok
+    finally:
+        await revert(h1, plan)
+    assert_clean(lab, "h1")
+
+
+async def test_a_command_too_long_for_one_exec_is_refused_and_the_connection_kept(lab: Lab, h1: SshExecutor) -> None:
+    assert (await h1.run(Shell("true", timeout=5))).ok
+    conn = h1._conn
+    # Sent, 300 KiB would make sshd reset the connection (and every fault on it with it).
+    res = await h1.run(Shell(": " + "#" * (300 * 1024) + "\ntrue", timeout=5))
+    assert not res.ok and "KiB one command can carry; not sent" in res.error, res.error
+    assert h1._conn is conn and (await h1.run(Shell("echo still here", timeout=5))).stdout.strip() == "still here"

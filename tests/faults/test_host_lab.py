@@ -27,6 +27,7 @@ from controlroom.lab.netns import Lab
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
 from controlroom.targets.ssh import SshExecutor
+from tests.deps import not_applicable
 from tests.lab.fixtures import assert_clean, host_state, lab_fixture, needs_lab  # noqa: F401
 
 pytestmark = [pytest.mark.root, needs_lab]
@@ -213,7 +214,7 @@ async def test_command_fault_runs_the_declared_commands(lab: Lab, h1: SshExecuto
 async def test_preflight_names_the_missing_netem_exactly(lab: Lab, h1: SshExecutor) -> None:
     if subprocess.run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
                       capture_output=True, check=False).returncode == 0:
-        pytest.skip("this kernel has sch_netem")
+        pytest.skip(not_applicable("this kernel has sch_netem"))
     checks = await preflight_host(h1, [make_plan(lab, "latency", {"delay": "300ms"})])
     by_name = {c.name: c for c in checks}
     assert by_name["host key"].ok and by_name["reachable"].ok and by_name["tool:tc"].ok
@@ -250,7 +251,7 @@ async def test_preflight_reports_a_wrong_host_key_without_running_anything(lab: 
 
 async def test_pause_makes_a_request_through_the_front_time_out(lab: Lab) -> None:
     if "process-pause" not in catalogue():
-        pytest.skip("process-pause is not registered")
+        pytest.skip(not_applicable("process-pause is not registered"))
     assert lab.state is not None
     h2 = SshExecutor("h2", "h2", config=[str(lab.config.ssh_config)])
     plan = make_plan(lab, "process-pause", {"pidfile": lab.state.service["backend_pidfile"]}, target="h2")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.metrics.local_prometheus import free_port
-from tests.prometheus.conftest import NO_PROMETHEUS
+from tests.deps import require
 
 
 def _children(pid: int) -> list[int]:
@@ -33,8 +32,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_ends_prometheus_and_removes_its_temp_dir(sig: signal.Signals) -> None:
-    if shutil.which("prometheus") is None:
-        pytest.skip(NO_PROMETHEUS)
+    require("prometheus")
     proc = subprocess.Popen([sys.executable, "-m", "controlroom.metrics.local_prometheus", "--port", str(free_port())],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child = 0

@@ -5,7 +5,6 @@ lies on cue; the demo shop is the real faulted service)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from controlroom.lab.demo_service import DemoService
 from controlroom.metrics.local_prometheus import LocalPrometheus
 from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.scenario import load_scenario_text
-from tests.prometheus.conftest import NO_PROMETHEUS
+from tests.deps import require
 from tests.prometheus.standin import StandInPrometheus
 
 SCENARIO = """
@@ -126,8 +125,7 @@ async def test_a_real_prometheus_whose_target_vanished_answers_empty_and_that_is
         shop: DemoService, tmp_path: Path) -> None:
     """The real thing: Prometheus keeps answering 200, but the scraped exporter is gone, its series are marked
     stale and the query comes back empty — the stop condition on it is blind, so the fault is rolled back."""
-    if shutil.which("prometheus") is None:
-        pytest.skip(NO_PROMETHEUS)
+    require("prometheus")
     exporter = DemoService(seed=6)
     port = await exporter.start()
     prom = LocalPrometheus([f"127.0.0.1:{port}"], interval=1.0).start()

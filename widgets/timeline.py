@@ -5,6 +5,7 @@ from __future__ import annotations
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.sparkline import clip
 from rich.text import Text
+from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_clock
 
@@ -16,6 +17,15 @@ class FaultTimeline(Pane):
     DEFAULT_CSS = """
     FaultTimeline { height: 7; }
     """
+
+    def show(self, state: RoomState) -> None:
+        # On big terminals the timeline is as tall as its lanes (CSS `height: auto`): the rows it does not
+        # need go to the metrics pane.
+        self.show_shape(state, (len(state.targets),))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """A lane per target, the session lane and the time axis (rendering cannot say: it needs the height)."""
+        return len(self._state.targets) + 2 if self._state is not None else 2
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="crop")

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Feed, ReplayFeed
-from controlroom.app.modals import GotoScreen, HelpScreen, NoteScreen, QuitScreen
+from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
@@ -40,7 +40,8 @@ from controlroom.widgets.too_small import TooSmall
 CONTROL_ACTIONS = frozenset({"emergency_stop", "decide", "note", "tick"})
 KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
              "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
-             "right_square_bracket": "]", "left": "←", "right": "→"}
+             "right_square_bracket": "]", "left": "←", "right": "→",
+             "up": "↑", "down": "↓"}
 
 
 def pretty_keys(keys: str) -> str:
@@ -75,6 +76,10 @@ class ControlRoomApp(App[int]):
         Binding("n", "note", "Note", id="note"),
         Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
         Binding("z", "zoom", "Zoom", id="zoom", show=False),  # in help and palette: 80 cols are few
+        # The metrics pane names these keys itself when it has series to scroll.
+        Binding("down,j", "metrics_scroll(1)", "More series", id="metrics-down", show=False),
+        Binding("up,k", "metrics_scroll(-1)", "Back up", id="metrics-up", show=False),
+        Binding("d", "details", "Details", id="details", show=False),  # in help and palette: 80 cols are few
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
         # Replay only (hidden otherwise): playback, never anything that touches a target.
@@ -99,6 +104,9 @@ class ControlRoomApp(App[int]):
         "note": "add a timestamped note to the journal",
         "preflight": "show the pre-flight checklist",
         "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
+        "details": "details: the step, every target's faults and every error text in full",
+        "metrics-down": "metrics: scroll to the series below (the pinned and alerting ones stay)",
+        "metrics-up": "metrics: scroll back up",
         "help": "this help",
         "quit": "quit (asks first, and reverts, while faults are active)",
         "replay-pause": "replay: play / pause",
@@ -170,6 +178,9 @@ class ControlRoomApp(App[int]):
         estop.keys = pretty_keys(self.keymap.get("emergency-stop", "f12,exclamation_mark"))
         self.query_one(TooSmall).stop_keys = estop.keys
         self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
+        down = pretty_keys(self.keymap.get("metrics-down", "down")).split(" or ")[0]
+        up = pretty_keys(self.keymap.get("metrics-up", "up")).split(" or ")[0]
+        self.query_one(MetricsPane).scroll_keys = f"{down}/{up}"
         self._refresh_panes()
         self._pump()
         if self._clock_tick and (self.feed.mode == "live" or self.feed.clock() is not None):
@@ -426,6 +437,14 @@ class ControlRoomApp(App[int]):
         if nxt < len(order):
             order[nxt].add_class("-zoom")
         body.set_class(nxt < len(order), "-zoomed")
+
+    def action_details(self) -> None:
+        if not isinstance(self.screen, DetailScreen):
+            self.push_screen(DetailScreen(self.state))
+
+    def action_metrics_scroll(self, delta: int) -> None:
+        if self.screen is self.default_screen:
+            self.query_one(MetricsPane).scroll_series(delta)
 
     def action_help(self) -> None:
         rows = []

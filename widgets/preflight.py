@@ -41,8 +41,9 @@ class PreflightPane(Pane):
         room_for_checks = max(1, height - 4 - gate_lines - len(checklist))
         # Columns as wide as their longest entry allows: two checks that differ only at the end of their name
         # ("nothing to clobber (http-latency)" / "(http-errors)") must not read the same.
-        check_w = min(max(24, width // 3), max([len(i.check) for i in items] + [5]))
         target_w = min(max(14, width // 6), max([len(i.target or "-") for i in items] + [4]))
+        longest_detail = min(max([len(i.detail) for i in items] + [0]), width // 3)
+        check_w = min(max(24, width - target_w - 4 - longest_detail), max([len(i.check) for i in items] + [5]))
         detail_w = max(8, width - check_w - target_w - 4)
         # Failures first: they are what the facilitator must act on.
         ordered = sorted(items, key=lambda i: (i.ok is not False, i.ok is True))

@@ -204,3 +204,35 @@ def wide_events(until: float = 30.0) -> list[Event]:
     events += [wide_sample(float(s), 8.3) for s in range(1, int(until) + 1)]
     events.sort(key=lambda e: e.mono)
     return events
+
+
+JOURNAL = "/home/facilitator/.local/share/controlroom/journals/20260312-140000-checkout-survives-slow-db.jsonl"
+
+
+def ended_events() -> list[Event]:
+    """The slow-db step ran its course: both faults reverted and verified, recovery measured, the session held."""
+    events = mid_step_events(until=242.0)
+    end = 242.0
+    events += [
+        ev("state-changed", end, state="reverting"),
+        ev("fault-reverted", end + 0.4, fault="slow-db/0", target="db-1", verified=True, warnings=[]),
+        ev("fault-reverted", end + 0.5, fault="slow-db/1", target="api-1", verified=True, warnings=[]),
+        ev("state-changed", end + 0.6, state="recovering"),
+    ]
+    events += [sample(float(s), None) for s in range(243, 262)]
+    events += [
+        ev("steady-state", 261.0, when="after:slow-db", ok=True, figures={}, failed=[]),
+        ev("recovery-measured", 261.1, step="slow-db", seconds=12.4, held=True, criterion_s=30.0),
+        ev("step-completed", 261.2, step="slow-db", outcome="passed"),
+        ev("step-briefed", 261.3, step="cut-db", index=2, title=STEPS[2]["title"],
+           brief="db-1 drops every packet to and from api-1.", expect="checkout fails fast", duration=120.0,
+           faults=[{"fault": "cut-db/0", "type": "partition", "target": "db-1", "summary": "drop api-1"}]),
+        ev("step-armed", 261.4, step="cut-db"),
+        ev("step-confirmed", 265.0, step="cut-db", decision="skip", by="facilitator"),
+        ev("step-completed", 265.1, step="cut-db", outcome="skipped"),
+        ev("success-criteria", 265.2, met=True, results=[]),
+        ev("state-changed", 265.3, state="completed"),
+        ev("session-ended", 265.3, outcome="held", exit_code=0, unconfirmed=[], message=""),
+    ]
+    events.sort(key=lambda e: e.mono)
+    return events

@@ -84,6 +84,12 @@ def details_text(state: RoomState) -> Text:
         head("Errors")
         for label, detail in errors:
             row(label, detail or "—", "bold red")
+    if state.preflight:
+        head("Pre-flight")
+        for item in state.preflight.values():
+            mark = "✓" if item.ok else ("✗" if item.ok is False else "…")
+            row(f"{mark} {item.check}" + (f" on {item.target}" if item.target else ""), item.detail or "—",
+                "bold red" if item.ok is False else "")
     if state.steady is not None:
         head("Steady state")
         text.append(state.steady_verdict + "\n")

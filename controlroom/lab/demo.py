@@ -95,7 +95,7 @@ def run_demo(*, headless: bool, journal: str | None = None) -> int:
 async def _run_demo_headless(journal: Path) -> int:
     from controlroom.engine.gates import AutoFacilitator
     from controlroom.engine.session import Session
-    from controlroom.headless import ProgressPrinter, build_sources, run_session
+    from controlroom.headless import ProgressPrinter, build_sources, follow_end, print_end_summary, run_session
 
     def out(line: str) -> None:
         print(line, flush=True)
@@ -104,8 +104,10 @@ async def _run_demo_headless(journal: Path) -> int:
         session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
                           sources=build_sources(scenario))
         session.subscribe(ProgressPrinter(out))
+        ended = follow_end(session)
         out(f"journal: {journal}")
         outcome = await run_session(session)
+        print_end_summary(ended, str(journal), out)
     # The demo is built to trip its stop condition: a clean rollback is the demo working as designed.
     if outcome.outcome in ("held", "rolled-back") and not outcome.unconfirmed:
         out(f"demo finished as designed: {outcome.outcome}, nothing left injected. "

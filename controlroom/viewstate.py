@@ -20,6 +20,9 @@ from controlroom.metrics.conditions import Condition, parse_condition
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
 LOG_LINES = 500
 MARKERS = 2000
+# A step that needs no confirmation is replaced on the step card at once: its brief stays on the card,
+# under the next step, for this long (session seconds), so the room can read it.
+BRIEF_HOLD = 8.0
 
 TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
 SeriesStatus = Literal["ok", "near", "warn", "breach", "unknown"]
@@ -156,6 +159,8 @@ class StepView:
     decision: str | None = None
     injected_at: float | None = None  # mono of the first fault-injected: the countdown starts here
     outcome: str | None = None
+    briefed_at: float = 0.0
+    armed: bool = False  # a gate was opened for it (the facilitator had the brief in front of them)
 
 
 @dataclass
@@ -195,6 +200,7 @@ class RoomState:
     steps_total: int = 0
     steps_done: int = 0
     step: StepView | None = None
+    passed: StepView | None = None  # the step before, when it went by without a gate: its brief is held a while
     series: dict[str, SeriesView] = field(default_factory=dict)
     targets: dict[str, TargetView] = field(default_factory=dict)
     max_targets: int | None = None
@@ -311,6 +317,14 @@ class RoomState:
     def not_confirmed(self) -> list[str]:
         """Targets a fault may still be on: unconfirmed reverts, or faults never reverted."""
         return [t.name for t in self.targets.values() if t.state == "unconfirmed" or t.active]
+
+    @property
+    def held_brief(self) -> StepView | None:
+        """The step that went by without a gate moments ago, while its brief is still held on the card."""
+        p = self.passed
+        if p is None or not p.brief or self.now - p.briefed_at > BRIEF_HOLD:
+            return None
+        return p
 
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
@@ -444,10 +458,12 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, state.steady_verdict)
     elif t == "step-briefed":
         state.checklist_gate = False
+        prev = state.step
+        state.passed = prev if prev is not None and not prev.armed else None
         state.step = StepView(
             id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
             brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
-            faults=list(d.get("faults") or []),
+            faults=list(d.get("faults") or []), briefed_at=ev.mono,
         )
         # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
         # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
@@ -458,6 +474,7 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "step-armed":
         if state.step is not None:
             state.step.gate_pending = True
+            state.step.armed = True
             for f in state.step.faults:
                 tv = _target(state, str(f.get("target")))
                 if tv.state == "clean":

@@ -41,7 +41,8 @@ class StepCard(Pane):
         title = f"Step {step.index + 1}/{state.steps_total}" if step else "Step"
         if self.border_title != title:
             self.border_title = title
-        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None) if step else (None, state.checklist_pending())
+        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None, state.held_brief is None) \
+            if step else (None, state.checklist_pending())
         self.show_shape(state, shape)
 
     def _budget(self) -> int:
@@ -99,6 +100,10 @@ class StepCard(Pane):
                 top.append([("▶ INJECT?", "bold reverse"), (f" {k['confirm']}=confirm {k['skip']}=skip {k['abort']}=abort", "bold")])
         elif step.decision and step.decision != "confirm":
             top.append([(f"{step.decision} by the facilitator", "italic")])
+        held = state.held_brief
+        if held is not None:
+            # The step before went by without a gate: its brief stays readable here for a few seconds.
+            top.append([(f"✔ {held.title}: ", "dim bold"), (clip(held.brief, max(8, width - len(held.title) - 4)), "dim")])
         # What will be injected, and where, always keeps its rows: one line per fault when it fits.
         per_fault: list[Line] = []
         for f in step.faults:

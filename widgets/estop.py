@@ -42,7 +42,7 @@ class EmergencyStopControl(Widget):
         self.set_class(stopping, "-stopping")
 
     def watch_ended(self, ended: str) -> None:
-        self.set_class(bool(ended), "-ended")
+        self.set_class(bool(ended) and not self.replay, "-ended")  # a replay's control stays the grey REPLAY
 
     def watch_dirty(self, dirty: bool) -> None:
         self.set_class(dirty, "-dirty")

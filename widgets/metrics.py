@@ -21,6 +21,7 @@ STATUS = {"ok": ("✓", "green"), "near": ("≈", "yellow"), "warn": ("!", "bold
 MIN_COLUMN = 36  # a series row: name, a short sparkline, value and glyph
 GUTTER = 2
 VALUE_W = 8
+COUNT_ROW_MIN = 3  # fewer content rows than this: the hidden-series count goes in the border, not a row
 
 
 def _condition_tail(series: str, text: str) -> str:
@@ -38,6 +39,7 @@ class MetricsPane(Pane):
         self.series_offset = 0  # how far the unpinned series are scrolled
         self.scroll_keys = "↑/↓"
         self.can_scroll = False  # the last render hid series: the scroll keys have something to do
+        self._subtitle: str | None = None
 
     def scroll_series(self, delta: int) -> None:
         self.series_offset = max(0, self.series_offset + delta)
@@ -121,7 +123,15 @@ class MetricsPane(Pane):
                 sv = grid[0][r]
                 text.append("\n" + " " * (name_w + 1))
                 text.append(clip(self._detail(sv), max(0, width - name_w - 1)), style="dim")
-        if above or below:
+        # The count of what is hidden: its own row, or — when the pane has too few rows to spare one — the
+        # bottom border, so a series row is never traded for it.
+        count_row = (above or below) and rows >= COUNT_ROW_MIN
+        subtitle = f"{len(shown)} of {total} series · z all" if (above or below) and not count_row else None
+        if self._subtitle != subtitle:
+            # Set after this paint: a change made while rendering would be lost with the frame being drawn.
+            self._subtitle = subtitle
+            self.call_after_refresh(setattr, self, "border_subtitle", subtitle)
+        if count_row:
             parts = [f"{len(shown)} of {total} series"]
             if below:
                 parts.append(f"▼ {below} more")
@@ -147,13 +157,14 @@ class MetricsPane(Pane):
         if len(ordered) <= rows * cols:
             self.series_offset = 0
             return ordered, 0, 0, 0
-        slots = (rows - 1) * cols  # one row says what is hidden and how to scroll
+        # One row says what is hidden and how to scroll, when there are enough rows to spare it.
+        slots = (rows - 1) * cols if rows >= COUNT_ROW_MIN else rows * cols
         sticky = list(pinned)
         if len(sticky) > slots - 1:
             # More must-show series than rows: the alerting ones first (the worst first), and the others
             # scroll with the rest; at least one row is left to scroll through them.
             sticky = sorted(sticky, key=lambda s: (not s.breached and s.status != "breach", s.status != "warn",
-                                                  s.status != "near", not s.alerting))[:max(0, slots - 1)]
+                                                  s.status != "near", not s.alerting))[:max(min(1, slots), slots - 1)]
         flow = [s for s in ordered if s not in sticky]
         window = max(0, slots - len(sticky))
         self.series_offset = max(0, min(self.series_offset, len(flow) - window))

@@ -18,6 +18,8 @@ class FaultTimeline(Pane):
     FaultTimeline { height: 7; }
     """
 
+    _subtitle: str | None = None
+
     def show(self, state: RoomState) -> None:
         # On big terminals the timeline is as tall as its lanes (CSS `height: auto`): the rows it does not
         # need go to the metrics pane.
@@ -48,7 +50,9 @@ class FaultTimeline(Pane):
                     session[c] = m.glyph
                     session_styles[c] = MARKER_STYLES[m.kind]
         lanes.append(("session", session, session_styles))
-        targets = sorted(state.targets, key=lambda n: (not state.targets[n].active, n))
+        # Targets with something on them first: active, then unconfirmed, then the rest by name.
+        targets = sorted(state.targets, key=lambda n: (not state.targets[n].active,
+                                                       state.targets[n].state != "unconfirmed", n))
         for name in targets:
             cells = ["·"] * track_w
             styles = ["dim"] * track_w
@@ -64,8 +68,12 @@ class FaultTimeline(Pane):
                     styles[col(w.end)] = MARKER_STYLES["rollback"]
             lanes.append((name, cells, styles))
         rows = max(1, height - 1)
-        if len(lanes) > rows:
-            lanes = [*lanes[:rows - 1], (f"+{len(lanes) - rows + 1} more", [" "] * track_w, [""] * track_w)]
+        # Lanes that do not fit are counted in the bottom border: a count never takes a lane's row.
+        subtitle = f"+{len(lanes) - rows} more lanes · z all" if len(lanes) > rows else None
+        if self._subtitle != subtitle:
+            self._subtitle = subtitle
+            self.call_after_refresh(setattr, self, "border_subtitle", subtitle)  # not mid-paint: it would be lost
+        lanes = lanes[:rows]
         for i, (name, cells, styles) in enumerate(lanes):
             if i:
                 text.append("\n")

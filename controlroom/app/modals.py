@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from controlroom.replay import parse_time
 from controlroom.viewstate import RoomState, format_clock
@@ -207,6 +207,8 @@ class QuitScreen(ModalScreen[bool]):
         text.append("[y] revert and quit    [n] stay", style="bold")
         with Vertical():
             yield Static(text)
+        # Its own footer: the two answers, and the room's footer under it cannot show a stale set of keys.
+        yield Footer()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

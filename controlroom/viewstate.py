@@ -85,11 +85,21 @@ class SeriesView:
     stop: list[Condition] = field(default_factory=list)  # stop_when conditions on this series
     steady: list[Condition] = field(default_factory=list)  # steady-state requirements on this series
     breached: bool = False  # a stop condition was reported breached and has not cleared since
+    # The status of the current value, worked out once per value: a pane with 500 series asks several times a paint.
+    _memo: tuple[object, SeriesStatus] | None = field(default=None, compare=False, repr=False)
 
     @property
     def status(self) -> SeriesStatus:
         """breach: a stop condition is true now; warn: a steady-state requirement fails;
         near: close to one of its thresholds; ok otherwise."""
+        key = (self.current, len(self.stop), len(self.steady))
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        status = self._status()
+        self._memo = (key, status)
+        return status
+
+    def _status(self) -> SeriesStatus:
         if self.current is None:
             return "unknown"
         if any(c.holds(self.current) for c in self.stop):

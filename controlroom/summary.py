@@ -43,6 +43,16 @@ def cleanliness(state: RoomState) -> str:
     return "nothing active — all clean (every revert verified)"
 
 
+def short_cleanliness(state: RoomState) -> str:
+    """The same in a few words, for the red control: "all clean" only when every revert was verified."""
+    if state.not_confirmed:
+        return "NOT clean: " + ", ".join(sorted(state.not_confirmed))
+    unverified = sorted(t.name for t in state.targets.values() if t.faulted_ever and not t.verified)
+    if unverified:
+        return "not verified: " + ", ".join(unverified)
+    return "all clean"
+
+
 def end_summary(state: RoomState, journal: str | None = None, *, placeholder: bool = False) -> list[tuple[str, str]]:
     """(label, text) rows: outcome, hypothesis, what was faulted and whether it is clean, recovery, notes,
     and the journal with the commands to replay and report it (`placeholder`: the commands say JOURNAL,

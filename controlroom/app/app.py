@@ -24,7 +24,7 @@ from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScr
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
-from controlroom.summary import cleanliness
+from controlroom.summary import cleanliness, short_cleanliness
 from controlroom.viewstate import RoomState, apply, format_clock
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.blast_radius import BlastRadiusPane
@@ -281,9 +281,8 @@ class ControlRoomApp(App[int]):
             estop.verdict = NOTHING_ACTIVE
         else:
             estop.verdict = ""
-        estop.ended = ("all clean" if not state.not_confirmed else "NOT clean: " + ", ".join(sorted(state.not_confirmed))) \
-            if state.ended else ""
-        estop.dirty = state.ended and bool(state.not_confirmed)
+        estop.ended = short_cleanliness(state) if state.ended else ""
+        estop.dirty = state.ended and estop.ended != "all clean"
         self.query_one(TooSmall).status = self._stop_status()
         # Once stopping, the rollback progress takes the step card's place; once ended, the end summary does.
         stepbox = self.query_one("#stepbox")
@@ -411,8 +410,8 @@ class ControlRoomApp(App[int]):
                 self.controls.add_note(top.draft())
             self.pop_screen()
         first = not self.stop_requested
-        if first and not self.state.faulted_targets and not self.state.not_confirmed:
-            # The journal shows nothing injected and nothing unconfirmed (an injection is journaled before it
+        if first and not self.state.faulted_targets and short_cleanliness(self.state) == "all clean":
+            # The journal shows nothing active and every revert verified (an injection is journaled before it
             # is sent): say so at once; the engine still ends the session through the one stop path.
             self.stop_found_nothing = True
         self.stop_requested = True
@@ -429,15 +428,17 @@ class ControlRoomApp(App[int]):
     def action_stop_after_end(self) -> None:
         """The stop key after the session ended: nothing to stop; say at once what is left."""
         state = self.state
-        if state.not_confirmed:
-            said = f"session ended; NOT confirmed clean: {', '.join(sorted(state.not_confirmed))}" + (
-                f" — run controlroom recover {self.feed.journal}" if self.feed.journal else "")
-        else:
+        left = short_cleanliness(state)
+        if left == "all clean":
             said = NOTHING_ACTIVE
+        else:
+            # Only what the journal shows verified is called clean: anything else is named, with the way out.
+            said = f"session ended; {cleanliness(state)}" + (
+                f" — run controlroom recover {self.feed.journal}" if self.feed.journal else "")
         end = self.query_one(EndPane)
         end.after_stop = f"{pretty_keys(self.keymap.get('emergency-stop', 'f12,exclamation_mark'))}: {said}"
         end.show(state)
-        self.notify(said, title="emergency stop", severity="error" if state.not_confirmed else "information")
+        self.notify(said, title="emergency stop", severity="information" if said == NOTHING_ACTIVE else "error")
 
     async def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
         await self.run_action("emergency_stop")

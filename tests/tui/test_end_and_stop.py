@@ -77,6 +77,20 @@ async def test_f12_after_an_unclean_end_names_what_is_not_confirmed() -> None:
         assert "all clean" not in text
 
 
+async def test_a_revert_the_journal_does_not_say_was_verified_is_never_called_clean() -> None:
+    events = [e for e in fixtures.ended_events() if not (e.type == "fault-reverted" and e.get("target") == "db-1")]
+    events.append(fixtures.ev("fault-reverted", 242.4, fault="slow-db/0", target="db-1"))  # no `verified`
+    app = facilitator_app(sorted(events, key=lambda e: e.mono))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "not verified: db-1" in text.splitlines()[1]  # the red control
+        await pilot.press("f12")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "nothing active — all clean" not in text and "reverted, not verified: db-1" in text
+
+
 async def test_f12_with_nothing_active_says_so_at_once_and_still_ends_the_session() -> None:
     controls = RecordingControls()
     app = facilitator_app(fixtures.gate_events(), controls)  # armed, nothing injected

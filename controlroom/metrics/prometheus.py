@@ -249,6 +249,36 @@ class PrometheusSource:
             point = result[0]["value"]
         return _Answer(_finite(point[1]), 1, float(point[0]), str(point[1]))
 
+    def _scrape_health(self) -> tuple[list[str], int]:
+        """(scrape targets Prometheus marks down with `up == 0`, how many targets it scrapes at all)."""
+        assert self._client is not None
+        client = self._client
+        result: Any = self._request(lambda: client.custom_query("up"))
+        if not isinstance(result, list):
+            return [], 0
+        down = []
+        for item in result:
+            if isinstance(item, dict) and _finite(item.get("value", [0, "1"])[1]) == 0:
+                labels = item.get("metric") or {}
+                down.append(str(labels.get("instance") or labels.get("job") or "?"))
+        return sorted(down), len(result)
+
+    async def _no_data(self, where: str) -> str:
+        """Why a query returned nothing, as Prometheus itself knows it: a scrape target that is down
+        (`up == 0`) is the usual cause, and the metric name is then not what to change."""
+        try:
+            down, targets = await self._call(self._scrape_health)
+        except (_Unreachable, _QueryFailed):
+            down, targets = [], -1
+        if down:
+            which = ", ".join(down)
+            return (f"{where}: query returned no data, and Prometheus says its scrape target {which} is down "
+                    "(up == 0); start the service it scrapes, or fix the scrape config")
+        if targets == 0:
+            return (f"{where}: query returned no data, and Prometheus has no scrape results at all (`up` is empty): "
+                    "a Prometheus started moments ago needs a few seconds, else check its scrape config")
+        return f"{where}: query returned no data; check the metric name and labels"
+
     async def sample(self) -> dict[str, float | None]:
         self._refuse_if_behind()
         names = list(self._queries)
@@ -306,9 +336,7 @@ class PrometheusSource:
             else:
                 value, count = outcome.value, outcome.count
                 if count == 0:
-                    checks.append(
-                        CheckResult(name, False, f"{where}: query returned no data; check the metric name and labels")
-                    )
+                    checks.append(CheckResult(name, False, await self._no_data(where)))
                 elif count > 1:
                     checks.append(
                         CheckResult(

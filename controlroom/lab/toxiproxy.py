@@ -185,7 +185,7 @@ def _join(host: str, port: int | str) -> str:
 
 async def _resolve(address: str) -> tuple[str, int]:
     """(ip, port) for a listen address, as net.ResolveTCPAddr; '' stays '' (any address)."""
-    host, port_text = split_host_port(address)
+    host, port_text = split_host_port(address or ":0")  # Go listens on "" as on ":0"
     if not port_text.isdigit() or int(port_text) > 65535:
         raise ValueError(f"address {address}: invalid port")
     port = int(port_text)
@@ -367,7 +367,7 @@ class Proxy:
         try:
             self._server = await asyncio.start_server(self._accept, bind, port, reuse_address=True)
         except OSError as err:
-            reason = (err.strerror or str(err)).lower()
+            reason = (os.strerror(err.errno) if err.errno else str(err)).lower()
             raise ApiError(f"listen tcp {_join(host, port)}: bind: {reason}", 500) from None
         bound = self._server.sockets[0].getsockname()
         self.listen = _join(str(bound[0]), int(bound[1]))
@@ -506,26 +506,14 @@ class ToxiproxyStandIn:
         return _json(proxy.to_json(), 201)
 
     async def _populate_post(self, request: Request) -> Response:
-        doc = _go_decode(request.body)
-        if not isinstance(doc, list):
-            raise _bad_body(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type []toxiproxy.Proxy")
-        inputs = []
-        for i, item in enumerate(doc, start=1):
-            fields = _decode_fields(_expect_object(item, "toxiproxy.Proxy"), "Proxy", PROXY_FIELDS)
-            # Every entry is checked before any proxy is touched, as PopulateJson does.
-            if not fields.get("name"):
-                raise ApiError(f"missing required field: name at proxy {i}", 400)
-            if not fields.get("upstream"):
-                raise ApiError(f"missing required field: upstream at proxy {i}", 400)
-            inputs.append(fields)
+        # Populate answers every outcome in its own shape, {"error", "status", "proxies"}, as application/json.
         done: list[Proxy] = []
         error: ApiError | None = None
-        for fields in inputs:
-            try:
+        try:
+            for fields in _populate_inputs(request.body):
                 done.append(await self._add_or_replace(fields))
-            except ApiError as err:
-                error = err
-                break
+        except ApiError as err:
+            error = err
         body: dict[str, Any] = {}
         if error is not None:
             body = {"error": error.message, "status": error.status}
@@ -596,6 +584,22 @@ class ToxiproxyStandIn:
 
     async def _version_get(self, request: Request) -> Response:
         return Response(200, f'{{"version": "{self.version}"}}\n'.encode(), "application/json;charset=utf-8")
+
+
+def _populate_inputs(body: bytes) -> list[dict[str, Any]]:
+    doc = _go_decode(body)
+    if not isinstance(doc, list):
+        raise _bad_body(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type []toxiproxy.Proxy")
+    inputs = []
+    for i, item in enumerate(doc, start=1):
+        fields = _decode_fields(_expect_object(item, "toxiproxy.Proxy"), "Proxy", PROXY_FIELDS)
+        # Every entry is checked before any proxy is touched, as PopulateJson does.
+        if not fields.get("name"):
+            raise ApiError(f"missing required field: name at proxy {i}", 400)
+        if not fields.get("upstream"):
+            raise ApiError(f"missing required field: upstream at proxy {i}", 400)
+        inputs.append(fields)
+    return inputs
 
 
 def _route(parts: list[str]) -> tuple[str | None, list[str]]:

@@ -37,7 +37,7 @@ async def test_create_proxy_answers_201_with_its_fields_and_listens_at_once(api:
     assert doc["toxics"] == []
     host, port = doc["listen"].rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0  # port 0 became the real port
-    reader, writer = await connect(doc["listen"])  # really listening
+    _reader, writer = await connect(doc["listen"])  # really listening
     writer.close()
 
 

@@ -72,9 +72,12 @@ class ChunkQueue:
         self._budget = budget
         self._items: deque[Chunk] = deque()
         self._eof = False
+        self._sink = False
         self._ready = asyncio.Event()
 
     def put(self, chunk: Chunk | None) -> None:
+        if self._sink:
+            return
         if chunk is None:
             self._eof = True
         elif not self._eof:
@@ -99,7 +102,10 @@ class ChunkQueue:
             await self._ready.wait()
         return self.take()
 
-    def discard(self) -> None:
+    def sink(self) -> None:
+        """Nobody reads this queue any more: drop what it holds and whatever comes, so the reader never waits
+        on a budget that cannot free up (it must go on reading to see its socket close)."""
+        self._sink = True
         while self._items:
             self._budget.remove(len(self._items.popleft().data))
 
@@ -483,7 +489,7 @@ class Link:
             # Go's link.write: dest.Close() when the chain ends, whatever ended it. The other link then reads
             # end-of-stream from this socket and closes its own destination: the connection goes as a whole.
             self._conn.close(self._dest)
-            self._output.discard()
+            self._output.sink()
             self._on_done(self)
 
     async def stop(self) -> None:

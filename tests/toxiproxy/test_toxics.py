@@ -269,3 +269,39 @@ async def test_stop_ends_every_connection_and_task(shop) -> None:
     with pytest.raises(httpx.TransportError):
         await pending
     assert not proxy.enabled and not proxy.toxics.links
+
+
+async def test_an_unreachable_upstream_closes_the_client_at_once(api) -> None:
+    r = await api.post("/proxies", json={"name": "gone", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:1"})
+    reader, writer = await connect(r.json()["listen"])
+    data, _, seconds = await read_until_eof(reader, timeout=3)
+    assert data == b"" and seconds < 1.0
+    await close(writer)
+
+
+async def test_a_client_that_vanishes_mid_stream_frees_its_connection(api, toxiproxy) -> None:
+    async def firehose(reader, writer) -> None:
+        block = b"x" * 65536
+        while True:
+            writer.write(block)
+            await writer.drain()
+
+    upstream = TcpUpstream(firehose)
+    address = await upstream.start()
+    try:
+        r = await api.post("/proxies", json={"name": "hose", "listen": "127.0.0.1:0", "upstream": address})
+        # The upstream side stays open a second after the client has gone, while the firehose fills the link.
+        await _toxic(api, "hose", type="slow_close", stream="upstream", attributes={"delay": 1000})
+        reader, writer = await connect(r.json()["listen"])
+        await asyncio.wait_for(reader.readexactly(100_000), 5)
+        proxy = toxiproxy.proxy("hose")
+        [conn] = proxy.connections
+        writer.transport.abort()  # gone without a word, while the upstream keeps sending
+        # Every task of the connection ends: none is left waiting on data nobody will read.
+        for _ in range(100):  # bounded: 5 s
+            if not (proxy.connections or proxy.toxics.links or conn.tasks):
+                break
+            await asyncio.sleep(0.05)
+        assert not (proxy.connections or proxy.toxics.links or conn.tasks)
+    finally:
+        await upstream.stop()

@@ -675,8 +675,10 @@ def parse_client(spec: str, team: str) -> Client:
 
 async def _serve(args: argparse.Namespace) -> None:
     clients = [parse_client(c, args.team) for c in args.client]
+    step = args.stage_seconds
     stand_in = GremlinStandIn([ApiKey(args.key, args.team)], clients, host=args.host, port=args.port,
-                              speed=args.speed, require_length=not args.default_length)
+                              speed=args.speed, require_length=not args.default_length,
+                              delays=StageDelays(step, step, step, step, step, step))
     await stand_in.start()
     print(f"gremlin stand-in on {stand_in.url} (team {args.team}, clients: "
           f"{', '.join(stand_in.clients) or 'none'})", flush=True)
@@ -694,8 +696,9 @@ class GremlinProcess:
     """The stand-in in a process of its own (`python -m controlroom.lab.gremlin`), dying with its parent."""
 
     def __init__(self, key: str, team: str = "team-1", clients: list[str] | None = None, port: int = 0,
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, stage_seconds: float | None = None) -> None:
         self.key, self.team, self.clients, self.port, self.speed = key, team, clients or [], port, speed
+        self.stage_seconds = stage_seconds
         self.url = ""
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -704,6 +707,8 @@ class GremlinProcess:
                 "--speed", str(self.speed)]
         for client in self.clients:
             argv += ["--client", client]
+        if self.stage_seconds is not None:
+            argv += ["--stage-seconds", str(self.stage_seconds)]
         env = {**os.environ, "GREMLIN_STAND_IN_KEY": self.key}  # not on the command line, where ps shows it
         self._proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
@@ -746,6 +751,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", action="append", default=[], metavar="ID[:tag=value,...]",
                         help="an active client (host) of the team, e.g. web-1:service=shop (repeatable)")
     parser.add_argument("--speed", type=float, default=1.0, help="service seconds per real second (default 1)")
+    parser.add_argument("--stage-seconds", type=float, default=StageDelays().pending,
+                        help="service seconds each passing stage lasts (Pending, Distributed, ..., Halt; default 0.2)")
     parser.add_argument("--default-length", action="store_true",
                         help="run attacks without -l for 60 s, as the real service, instead of refusing them")
     args = parser.parse_args(argv)

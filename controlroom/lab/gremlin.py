@@ -19,6 +19,7 @@ Concord Gremlin task, two clients that use it in production):
   GET    /v1/clients                {"active": [...], "idle": [...], "inactive": [...]}; /clients/active: [...]
   GET    /v1/clients/{id}, PUT /v1/clients/{id}/activate, DELETE /v1/clients/{id} (revoke)
   GET    /v1/containers             containers of the active clients
+  GET    /v1/agents (paged), /v1/agents/summary   the newer view of the same clients (Active/Idle/Deactivated)
 
 Targets: `"hosts": {"ids": [...]}` (or the legacy `"exact": [...]`), `"hosts": {"multiSelectTags":
 {"k": ["v"]}}` or `"tags": {"k": "v"}` or `"hosts": "all"`; containers alike with `"containers":
@@ -571,8 +572,35 @@ class GremlinStandIn:
                       for c in self.clients.values() if c.team_id == team and c.state == "ACTIVE"
                       for k in c.containers])
 
+    async def _agents_get(self, request: Request, key: ApiKey) -> Response:
+        # The newer, paged view of the same agents: status Active / Idle / Deactivated, tags as lists.
+        team = self._team(request, key, "CLIENTS_READ")
+        agents = [c for c in self.clients.values() if c.team_id == team]
+        size = _page_size(request.param("pageSize"), 500)
+        token = request.param("pageToken") or ""
+        match = re.fullmatch(r"offset-(\d+)", token)
+        if token and not match:
+            raise GremlinError(400, f"pageToken {token!r} is not one this service gave")
+        offset = int(match.group(1)) if match else 0
+        items = [{"id": c.identifier, "type": "Infrastructure", "status": _AGENT_STATUS[c.state], "warningCount": 0,
+                  "instanceCount": None, "tags": {k: [v] for k, v in c.tags.items()}}
+                 for c in agents[offset:offset + size]]
+        body: dict[str, Any] = {"pageSize": size, "items": items}
+        if offset + size < len(agents):
+            body["pageToken"] = f"offset-{offset + size}"
+        return _json(body)
+
+    async def _agents_summary_get(self, request: Request, key: ApiKey) -> Response:
+        team = self._team(request, key, "CLIENTS_READ")
+        states = [c.state for c in self.clients.values() if c.team_id == team]
+        return _json({"active": states.count("ACTIVE"), "idle": states.count("IDLE"),
+                      "deactivated": states.count("REVOKED"), "warnings": 0})
+
     def _client(self, client: Client) -> dict[str, Any]:
         return client.to_json(self._iso(self.now()) or "")
+
+
+_AGENT_STATUS = {"ACTIVE": "Active", "IDLE": "Idle", "REVOKED": "Deactivated"}
 
 
 def _route(parts: list[str]) -> tuple[str | None, list[str]]:
@@ -607,6 +635,10 @@ def _route(parts: list[str]) -> tuple[str | None, list[str]]:
             return "client", [identifier]
         case ["containers"]:
             return "containers", []
+        case ["agents"]:
+            return "agents", []
+        case ["agents", "summary"]:
+            return "agents_summary", []
     return None, []
 
 

@@ -131,3 +131,15 @@ async def test_a_client_set_idle_in_process_stops_being_a_target(api: httpx.Asyn
     r = await api.post("/attacks/new", json=cpu(30))
     assert r.status_code == 400
     assert [c["identifier"] for c in (await api.get("/clients")).json()["idle"]] == ["web-1", "web-3"]
+
+
+async def test_agents_are_the_newer_paged_view_of_the_clients(api: httpx.AsyncClient) -> None:
+    await api.delete("/clients/db-1")
+    page = (await api.get("/agents", params={"pageSize": 3})).json()
+    assert page["pageSize"] == 3 and len(page["items"]) == 3 and "pageToken" in page
+    rest = (await api.get("/agents", params={"pageSize": 3, "pageToken": page["pageToken"]})).json()
+    agents = {a["id"]: a for a in page["items"] + rest["items"]}
+    assert set(agents) == {"web-1", "web-2", "db-1", "web-3"} and "pageToken" not in rest
+    assert agents["web-1"]["status"] == "Active" and agents["web-1"]["tags"] == {"service": ["shop"], "zone": ["a"]}
+    assert agents["web-3"]["status"] == "Idle" and agents["db-1"]["status"] == "Deactivated"
+    assert (await api.get("/agents/summary")).json() == {"active": 2, "idle": 1, "deactivated": 1, "warnings": 0}

@@ -93,7 +93,11 @@ class HttpServer:
                     break
                 if request is None:
                     break
-                response = await self._handler(request)
+                try:
+                    response = await self._handler(request)
+                except Exception as err:  # a stand-in bug: answer it rather than drop the connection unanswered
+                    response = Response(500, f"internal error: {type(err).__name__}: {err}\n".encode(),
+                                        "text/plain; charset=utf-8")
                 connection = request.headers.get("connection", "").lower()
                 keep_alive = connection != "close"
                 _write(writer, response, keep_alive)

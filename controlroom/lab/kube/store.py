@@ -121,7 +121,8 @@ class Store:
         if namespace is not None and rt.namespaced:
             spaces: Iterable[str] = [namespace]
         else:
-            spaces = sorted(by_ns)
+            # etcd order: keys `<namespace>/<name>` compared as bytes ("a-b/x" before "a/x")
+            spaces = sorted(by_ns, key=lambda ns: ns + "/")
         only = fields.name_equals()
         out = []
         for ns in spaces:

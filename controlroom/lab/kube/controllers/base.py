@@ -36,6 +36,7 @@ class Controller:
         self.store = cluster.store
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.passes = 0
 
     def on_change(self, change: Change) -> None:
@@ -50,16 +51,21 @@ class Controller:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sim-{self.name}")
 
     async def stop(self) -> None:
+        """End the loop by flag and wake-up (not by cancelling a wait: 3.11's wait_for can swallow that)."""
+        self._stopping = True
         if self.on_change in self.store.listeners:
             self.store.listeners.remove(self.on_change)
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=5)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 delay = self.reconcile(time.monotonic())
@@ -67,11 +73,14 @@ class Controller:
             except Exception:
                 self.cluster.errors.append(f"{self.name}: {traceback.format_exc()}")
                 delay = 0.5
+            if self._stopping:
+                return
             if delay is None:
                 await self._wake.wait()
             elif delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
             else:
                 await asyncio.sleep(0)
 

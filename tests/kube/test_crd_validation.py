@@ -165,3 +165,11 @@ async def test_a_crd_created_through_the_api_is_served_validated_and_removed_wit
     assert r.status_code == 200
     gone = await kube_http.get(f"{path}/w")
     assert gone.status_code == 404
+
+
+async def test_null_in_a_field_that_is_not_nullable_is_dropped_not_refused(kube_http: httpx.AsyncClient) -> None:
+    doc = example("pod-failure-example.yaml")
+    doc["spec"]["duration"] = None  # what a client serialising an unset optional field sends
+    r = await post(kube_http, doc)
+    assert r.status_code == 201, r.text
+    assert "duration" not in r.json()["spec"]

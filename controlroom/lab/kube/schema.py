@@ -1,7 +1,8 @@
 """Custom resources checked against their CRD's `openAPIV3Schema`, the way kube-apiserver checks them.
 
 In order: unknown fields are pruned (structural pruning; a `Warning: unknown field` header, or a 400
-`strict decoding error` with `?fieldValidation=Strict`), `default`s are applied, then the object is
+`strict decoding error` with `?fieldValidation=Strict`), `null` in a field that is not `nullable` is
+dropped, `default`s are applied, then the object is
 validated; every violation becomes a located cause (`spec.mode: Unsupported value: "half": supported
 values: ...`) in one 422 Invalid. Validation uses `jsonschema`'s Draft 4 validator on the schema, with
 `nullable` rewritten into a JSON-schema type list.
@@ -73,6 +74,8 @@ class VersionSchema:
             sub = (self.schema.get("properties") or {}).get(key)
             if sub is None and not self.schema.get("x-kubernetes-preserve-unknown-fields"):
                 unknown.append(key)
+                del obj[key]
+            elif sub is not None and obj[key] is None and not sub.get("nullable"):
                 del obj[key]
             elif sub is not None:
                 _prune(obj[key], sub, [key], unknown)
@@ -148,10 +151,12 @@ def _prune(value: Any, schema: Obj, path: list[str | int], unknown: list[str]) -
         addl = schema.get("additionalProperties")
         preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
         for key in list(value):
-            if props and key in props:
-                _prune(value[key], props[key], [*path, key], unknown)
-            elif isinstance(addl, dict):
-                _prune(value[key], addl, [*path, key], unknown)
+            sub = props.get(key) if props and key in props else (addl if isinstance(addl, dict) else None)
+            if sub is not None and value[key] is None and not sub.get("nullable"):
+                del value[key]  # null in a non-nullable field is dropped before defaulting, as the API server does
+                continue
+            if sub is not None:
+                _prune(value[key], sub, [*path, key], unknown)
             elif addl is True or preserve or key in keep:
                 continue
             else:

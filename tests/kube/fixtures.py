@@ -18,9 +18,11 @@ Every fixture fails the test if a simulated controller raised (`cluster.errors`)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from controlroom.lab.kube import SimulatedCluster, StandinConfig, Timings
 
@@ -82,10 +85,27 @@ async def kr8s_api(kubeconfig: Path) -> Any:
     return await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
 
 
+def http_client(cluster: SimulatedCluster, token: str | None = None) -> httpx.AsyncClient:
+    """An httpx client on the cluster's API that trusts its CA; `token=""` sends no credentials."""
+    token = cluster.token if token is None else token
+    return httpx.AsyncClient(base_url=cluster.url, timeout=10, verify=cluster.client_ssl_context(),
+                             headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+def sync_client_from_kubeconfig(path: Path) -> httpx.Client:
+    """A blocking httpx client built from a kubeconfig the stand-in wrote (server, CA data, token)."""
+    doc = yaml.safe_load(path.read_text())
+    cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+    verify: Any = True
+    if cluster.get("certificate-authority-data"):
+        verify = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    return httpx.Client(base_url=cluster["server"], verify=verify, timeout=10,
+                        headers={"Authorization": f"Bearer {user['token']}"})
+
+
 @pytest.fixture
 async def kube_http(kube_cluster: SimulatedCluster) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=kube_cluster.url, timeout=10,
-                                 headers={"Authorization": f"Bearer {kube_cluster.token}"}) as client:
+    async with http_client(kube_cluster) as client:
         yield client
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from controlroom.lab.kube import SimulatedCluster
+from tests.kube.fixtures import http_client
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"},
        "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
@@ -124,7 +125,7 @@ async def test_custom_resources_need_a_resource_version_to_be_replaced(kube_http
 
 
 async def test_requests_without_the_bearer_token_are_unauthorized(kube_cluster: SimulatedCluster) -> None:
-    async with httpx.AsyncClient(base_url=kube_cluster.url) as anonymous:
+    async with http_client(kube_cluster, token="") as anonymous:
         assert_status(await anonymous.get("/api/v1/namespaces/default/pods"), 401, "Unauthorized")
         assert_status(await anonymous.get("/version"), 401, "Unauthorized")
         r = await anonymous.get("/api/v1/pods", headers={"Authorization": "Bearer wrong"})
@@ -160,3 +161,13 @@ async def test_list_pages_with_limit_and_continue_cover_every_item_once(kube_clu
         params = {"limit": limit, "continue": token}
     # etcd's key order: "a-b/p0" < "a/p0" byte by byte, and pages follow it
     assert seen == ["a-b/p0", "a-b/p1", "a/p0", "a/p1", "b/p0", "b/p1"]
+
+
+async def test_openapi_v3_tells_kubectl_every_resource_validates_on_the_server(kube_http: httpx.AsyncClient) -> None:
+    index = (await kube_http.get("/openapi/v3")).json()["paths"]
+    assert {"api/v1", "apis/apps/v1", "apis/chaos-mesh.org/v1alpha1"} <= set(index)
+    doc = (await kube_http.get(index["apis/chaos-mesh.org/v1alpha1"]["serverRelativeURL"])).json()
+    patch = doc["paths"]["/apis/chaos-mesh.org/v1alpha1/namespaces/{namespace}/podchaos/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "chaos-mesh.org", "version": "v1alpha1",
+                                                        "kind": "PodChaos"}
+    assert {"name": "fieldValidation", "in": "query"}.items() <= patch["parameters"][0].items()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from controlroom.lab.kube import SimulatedCluster
+from tests.kube.fixtures import http_client
 
 DATA = resources.files("controlroom.lab.kube") / "data"
 PLURALS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos",
@@ -128,7 +129,7 @@ async def test_chaos_mesh_webhooks_default_the_namespace_and_check_what_the_sche
 async def test_without_the_chaos_mesh_controller_there_is_no_webhook(kube_factory: Any) -> None:
     cluster: SimulatedCluster = await kube_factory(chaos_mesh_controller=False)
     assert cluster.get("deployments", "chaos-mesh", "chaos-controller-manager") is None
-    async with httpx.AsyncClient(base_url=cluster.url, headers={"Authorization": f"Bearer {cluster.token}"}) as http:
+    async with http_client(cluster) as http:
         doc = example("pod-failure-example.yaml")
         doc["spec"].update(mode="fixed", value="abc")  # only the webhook refuses this; the schema lets it through
         r = await post(http, doc)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from controlroom.lab.kube import SimulatedCluster
+from tests.kube.fixtures import http_client
 
 EXP_PATH = "/apis/litmuschaos.io/v1alpha1/namespaces/default/chaosexperiments"
 
@@ -110,7 +111,7 @@ async def test_a_too_old_resource_version_gets_410_expired(kube_cluster: Simulat
 
 async def test_a_bounded_history_expires_old_versions_by_itself(kube_factory: Any) -> None:
     cluster = await kube_factory(history_limit=5, chaos_mesh_controller=False, litmus_operator=False)
-    async with httpx.AsyncClient(base_url=cluster.url, headers={"Authorization": f"Bearer {cluster.token}"}) as http:
+    async with http_client(cluster) as http:
         start = (await http.post(EXP_PATH, json=experiment("first"))).json()["metadata"]["resourceVersion"]
         for i in range(10):
             await http.post(EXP_PATH, json=experiment(f"n{i}"))

@@ -94,6 +94,8 @@ class KubeApi:
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.config.host}:{req.headers.get('host', '')}"}]})
         if trimmed == "/apis":
             return self._json(200, self._group_list())
+        if trimmed.startswith("/openapi/v3"):
+            return self._openapi(trimmed[len("/openapi/v3"):].strip("/"))
         parts = [p for p in path.split("/") if p != ""]
         if not parts or parts[0] not in ("api", "apis"):
             return _plain_404()
@@ -192,6 +194,32 @@ class KubeApi:
         resources = [entry for rt in self.registry.in_group_version(group, version) for entry in rt.discovery()]
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+
+    def _openapi(self, gv_path: str) -> Response:
+        """Just enough OpenAPI v3 for kubectl to see that every resource takes `?fieldValidation=` (so it
+        validates on the server, against the CRD schemas here): operations, no schemas."""
+        gvs = {(f"api/{v}" if not g else f"apis/{g}/{v}"): (g, v)
+               for g, versions in self.registry.group_versions().items() for v in versions}
+        if not gv_path:
+            return self._json(200, {"paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={len(gvs)}"}
+                                              for p in gvs}})
+        if gv_path not in gvs:
+            return _plain_404()
+        group, version = gvs[gv_path]
+        param = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+        paths: Obj = {}
+        for rt in self.registry.in_group_version(group, version):
+            gvk = {"group": group, "version": version, "kind": rt.kind}
+            base = f"/{gv_path}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"/{gv_path}/{rt.plural}"
+            ops = {verb: {"parameters": [param], "x-kubernetes-group-version-kind": gvk,
+                          "x-kubernetes-action": action}
+                   for verb, action in (("put", "put"), ("patch", "patch"))}
+            paths[f"{base}/{{name}}"] = ops
+            paths[base] = {"post": {"parameters": [param], "x-kubernetes-group-version-kind": gvk,
+                                    "x-kubernetes-action": "post"}}
+        return self._json(200, {"openapi": "3.0.0", "info": {"title": "Kubernetes (controlroom simulated cluster)",
+                                                              "version": self._version()["gitVersion"]},
+                                "paths": paths, "components": {"schemas": {}}})
 
     # -- reads ---------------------------------------------------------------------------------------------
 

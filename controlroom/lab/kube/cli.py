@@ -1,6 +1,6 @@
 """`python -m controlroom.lab.kube serve`: run a simulated cluster until interrupted, with its kubeconfig.
 
-Plain HTTP with a bearer token, so it only ever binds loopback. Every line it prints starts with
+HTTPS with a throwaway CA (in the kubeconfig) and a bearer token; it only ever binds loopback. Every line it prints starts with
 "simulated cluster", so a facilitator rehearsing on a laptop cannot mistake it for a real one.
 """
 
@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-litmus", action="store_true", help="no Litmus CRDs nor operator")
     serve.add_argument("--no-litmus-operator", action="store_true", help="Litmus CRDs installed, operator absent")
     serve.add_argument("--seed", type=int, default=None, help="seed for the chaos stand-ins' random choices")
+    serve.add_argument("--plain-http", action="store_true", help="serve HTTP instead of HTTPS (kubectl then sends "
+                                                                 "no token: only for debugging other clients)")
     return ap
 
 
@@ -58,8 +60,8 @@ async def _serve(args: argparse.Namespace) -> int:
     from controlroom.lab.kube.kubeconfig import KubeconfigError
 
     if args.host not in LOOPBACK:
-        raise KubeconfigError(f"--host {args.host}: the simulated cluster serves plain HTTP and binds loopback "
-                              f"only ({', '.join(LOOPBACK)})")
+        raise KubeconfigError(f"--host {args.host}: the simulated cluster binds loopback only "
+                              f"({', '.join(LOOPBACK)})")
     if not 0 <= args.port <= 65535:
         raise KubeconfigError(f"--port {args.port}: must be 0..65535")
     config = StandinConfig(host="127.0.0.1" if args.host == "localhost" else args.host, port=args.port,
@@ -67,7 +69,8 @@ async def _serve(args: argparse.Namespace) -> int:
                            chaos_mesh_crds=not args.no_chaos_mesh,
                            chaos_mesh_controller=not (args.no_chaos_mesh or args.no_chaos_mesh_controller),
                            litmus_crds=not args.no_litmus,
-                           litmus_operator=not (args.no_litmus or args.no_litmus_operator), seed=args.seed)
+                           litmus_operator=not (args.no_litmus or args.no_litmus_operator), seed=args.seed,
+                           tls=not args.plain_http)
     cluster = SimulatedCluster(config)
     try:
         await cluster.start()

@@ -16,6 +16,7 @@ the cluster's loop thread; clients under test go through HTTP and the kubeconfig
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from controlroom.lab.kube.schema import bundled_crds
 from controlroom.lab.kube.selectors import parse_label_selector
 from controlroom.lab.kube.status import ApiError
 from controlroom.lab.kube.store import Change, Store
+from controlroom.lab.kube.tls import TlsMaterial, make_tls
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -70,6 +72,7 @@ class SimulatedCluster:
             self._controllers.append(self.litmus)
         self.store.listeners.append(self._on_crd_change)
         self.running = False
+        self.tls: TlsMaterial | None = make_tls() if self.config.tls else None
         self._bootstrap()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -97,7 +100,8 @@ class SimulatedCluster:
                                 image="litmuschaos.docker.scarf.sh/litmuschaos/chaos-operator:3.16.0")
 
     async def start(self) -> SimulatedCluster:
-        await self._http.start(self.config.host, self.config.port)
+        await self._http.start(self.config.host, self.config.port,
+                               self.tls.server_context() if self.tls is not None else None)
         for c in self._controllers:
             c.start()
         self.running = True
@@ -122,7 +126,12 @@ class SimulatedCluster:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{self.port}"
+
+    def client_ssl_context(self) -> ssl.SSLContext | bool:
+        """What an httpx client should `verify` with: the cluster's CA (or False-free plain HTTP: True)."""
+        return self.tls.client_context() if self.tls is not None else True
 
     @property
     def token(self) -> str:
@@ -134,7 +143,8 @@ class SimulatedCluster:
         return list(self.api.requests)
 
     def write_kubeconfig(self, path: str | Path, context: str = SIM_CONTEXT, namespace: str = "default") -> Path:
-        return write_kubeconfig(path, self.url, self.token, context=context, namespace=namespace)
+        return write_kubeconfig(path, self.url, self.token, context=context, namespace=namespace,
+                                ca_pem=self.tls.ca_pem if self.tls is not None else None)
 
     # -- resource types --------------------------------------------------------------------------------------
 

@@ -107,3 +107,4 @@ class StandinConfig:
     unready_actions: frozenset[str] = frozenset({"PodChaos/pod-failure"})
     kubernetes_version: tuple[int, int, int] = (1, 31, 4)
     seed: int | None = None  # the chaos stand-ins' random choices (mode one, random-max-percent...)
+    tls: bool = True  # HTTPS with a throwaway CA, as a real API server (kubectl sends tokens over TLS only)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -75,8 +76,8 @@ class HttpServer:
         self._closing = False
         self.port = 0
 
-    async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER)
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEADER, ssl=ssl_context)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -121,7 +122,7 @@ class HttpServer:
                 await self._write(writer, resp, close=close)
                 if close:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         except asyncio.CancelledError:
             if self._closing:

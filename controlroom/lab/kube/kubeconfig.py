@@ -8,6 +8,7 @@ private (0600: it holds the bearer token).
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import yaml
@@ -24,11 +25,14 @@ class KubeconfigError(ControlroomError):
 
 
 def kubeconfig_text(server: str, token: str, context: str = SIM_CONTEXT, namespace: str = "default",
-                    user: str = SIM_USER, cluster: str = SIM_CLUSTER) -> str:
+                    user: str = SIM_USER, cluster: str = SIM_CLUSTER, ca_pem: bytes | None = None) -> str:
+    entry: dict[str, str] = {"server": server}
+    if ca_pem:
+        entry["certificate-authority-data"] = base64.b64encode(ca_pem).decode("ascii")
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {"server": server}}],
+        "clusters": [{"name": cluster, "cluster": entry}],
         "contexts": [{"name": context, "context": {"cluster": cluster, "user": user, "namespace": namespace}}],
         "current-context": context,
         "users": [{"name": user, "user": {"token": token}}],
@@ -38,7 +42,7 @@ def kubeconfig_text(server: str, token: str, context: str = SIM_CONTEXT, namespa
 
 
 def write_kubeconfig(path: str | Path, server: str, token: str, context: str = SIM_CONTEXT,
-                     namespace: str = "default") -> Path:
+                     namespace: str = "default", ca_pem: bytes | None = None) -> Path:
     target = Path(path).expanduser()
     if target.exists():
         try:
@@ -51,7 +55,7 @@ def write_kubeconfig(path: str | Path, server: str, token: str, context: str = S
     if not target.parent.is_dir():
         raise KubeconfigError(f"{target.parent}: no such directory; create it or pass another --kubeconfig path")
     try:
-        write_atomically(target, kubeconfig_text(server, token, context, namespace), mode=0o600)
+        write_atomically(target, kubeconfig_text(server, token, context, namespace, ca_pem=ca_pem), mode=0o600)
     except OSError as err:
         raise KubeconfigError(f"{target}: cannot write the kubeconfig: {err.strerror or err}") from None
     return target

@@ -256,3 +256,28 @@ def test_mode_arithmetic_is_chaos_meshs() -> None:
             filter_by_mode(items, mode, value, rng)
     with pytest.raises(SelectError, match="cannot generate objects from empty list"):
         filter_by_mode([], "all", "", rng)
+
+
+async def test_selector_fields_narrow_the_pods_as_chaos_mesh_does(kube_sample: SimulatedCluster) -> None:
+    kube_sample.add_namespace("other")
+    kube_sample.add_deployment("other", "checkout", replicas=2)
+    await kube_sample.wait_ready("other", "checkout")
+    pods = kube_sample.pods("shop")
+    first, second = pods[0]["metadata"]["name"], pods[1]["metadata"]["name"]
+    kube_sample.change("pods", "shop", first, lambda p: p["metadata"].setdefault("annotations", {}).update(tier="gold"))
+    select = kube_sample.chaos_mesh.select_pods
+
+    def names(sel: dict[str, Any], ns: str = "shop") -> list[str]:
+        return sorted(p["metadata"]["name"] for p in select(sel, ns))
+
+    assert len(names({"labelSelectors": {"app": "checkout"}})) == 5  # the object's namespace by default
+    assert len(names({"namespaces": ["shop", "other"], "labelSelectors": {"app": "checkout"}})) == 7
+    assert names({"fieldSelectors": {"metadata.name": second}}) == [second]
+    assert names({"annotationSelectors": {"tier": "gold"}}) == [first]
+    assert names({"pods": {"shop": [first, "gone"], "other": []}}) == [first]
+    assert len(names({"expressionSelectors": [{"key": "app", "operator": "In", "values": ["checkout"]}]})) == 5
+    assert names({"podPhaseSelectors": ["Pending"]}) == []
+    assert len(names({"podPhaseSelectors": ["Running"]})) == 5
+    node = pods[2]["spec"]["nodeName"]
+    assert names({"nodes": [node]}) == sorted(p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] == node)
+    assert names({"nodeSelectors": {"kubernetes.io/hostname": node}}) == names({"nodes": [node]})

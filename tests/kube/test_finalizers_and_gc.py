@@ -98,3 +98,15 @@ async def test_delete_preconditions_are_checked(kube_cluster: SimulatedCluster, 
     r = await kube_http.delete(f"{CM_PATH}/plain")
     assert r.status_code == 200 and r.json()["kind"] == "ChaosExperiment"  # custom resources answer the object
     assert (await kube_http.get(f"{CM_PATH}/plain")).status_code == 404
+
+
+async def test_delete_collection_deletes_only_what_the_selector_matches(kube_sample: SimulatedCluster,
+                                                                      kube_http: httpx.AsyncClient) -> None:
+    kube_sample.add_deployment("shop", "db", replicas=2)
+    await kube_sample.wait_ready("shop", "db")
+    db_pods = {p["metadata"]["name"] for p in kube_sample.pods("shop", "app=db")}
+    r = await kube_http.delete("/api/v1/namespaces/shop/pods", params={"labelSelector": "app=db"})
+    assert r.status_code == 200 and r.json()["kind"] == "PodList"
+    assert {p["metadata"]["name"] for p in r.json()["items"]} == db_pods
+    assert {p["metadata"]["name"] for p in kube_sample.pods("shop", "app=checkout")} and \
+        not db_pods & {p["metadata"]["name"] for p in kube_sample.pods("shop", include_terminating=True)}

@@ -274,6 +274,7 @@ class KubeApi:
         async def events() -> AsyncIterator[bytes]:
             deadline = time.monotonic() + timeout if timeout else None
             closing = asyncio.ensure_future(self.closing.wait())
+            getter: asyncio.Future[tuple[str, Obj]] | None = None
             try:
                 while True:
                     wait = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -281,12 +282,13 @@ class KubeApi:
                     done, _ = await asyncio.wait({getter, closing}, timeout=wait,
                                                  return_when=asyncio.FIRST_COMPLETED)
                     if getter not in done:
-                        getter.cancel()
                         return
                     kind, obj = getter.result()
                     yield dumps({"type": kind, "object": obj}) + b"\n"
             finally:
-                closing.cancel()
+                for pending in (getter, closing):
+                    if pending is not None and not pending.done():
+                        pending.cancel()
                 self.store.unwatch(watcher)
 
         return StreamResponse(200, events())

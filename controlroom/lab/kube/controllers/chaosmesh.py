@@ -53,6 +53,7 @@ from controlroom.lab.kube.controllers.workloads import UNREADY_ANNOTATION
 from controlroom.lab.kube.resources import ResourceType, field_value
 from controlroom.lab.kube.selectors import EVERYTHING, selector_from_dict
 from controlroom.lab.kube.status import ApiError, go_value
+from controlroom.lab.kube.store import Change
 
 Obj = dict[str, Any]
 
@@ -138,6 +139,9 @@ class ChaosMeshController(Controller):
         self._select_failed: dict[str, str] = {}  # uid -> resourceVersion at which selection failed
         self._due: dict[tuple[str, str, str], float] = {}  # (uid, record id, op) -> when it may happen
         self._retry_at: dict[tuple[str, str, str], float] = {}
+        self._dirty: set[tuple[str, str, str]] = set()  # (rt key, namespace, name) changed since the last pass
+        self._deadline: dict[tuple[str, str, str], float] = {}  # object -> when it must be looked at again
+        self._everything = True
 
     # -- is it running? ------------------------------------------------------------------------------------
 
@@ -155,16 +159,42 @@ class ChaosMeshController(Controller):
 
     # -- reconcile -----------------------------------------------------------------------------------------
 
+    def on_change(self, change: Change) -> None:
+        # Only the objects that changed (and those whose time has come) are looked at again: with 50
+        # objects, reconciling all of them on every write made a mass delete quadratic.
+        if change.rt_key.startswith(f"{GROUP}/"):
+            self._dirty.add((change.rt_key, change.namespace, change.name))
+            self._wake.set()
+        elif change.rt_key == "apps/deployments" and change.namespace == CONTROLLER_NAMESPACE:
+            self._everything = True
+            self._wake.set()
+
     def reconcile(self, now: float) -> float | None:
         if not self.running():
+            self._everything = True  # when it is back, it looks at every object again, as a restarted one does
             return None
-        next_in: float | None = None
-        for rt in self.types():
-            for obj in list(self.store.query(rt)):
-                wait = self._one(rt, obj, now)
-                if wait is not None:
-                    next_in = wait if next_in is None else min(next_in, wait)
-        return next_in
+        types = {rt.key: rt for rt in self.types()}
+        if self._everything:
+            todo = {(rt.key, o["metadata"]["namespace"], o["metadata"]["name"])
+                    for rt in types.values() for o in self.store.query(rt)}
+        else:
+            todo = set(self._dirty) | {k for k, due in self._deadline.items() if due <= now}
+        self._dirty.clear()
+        self._everything = False
+        for key in sorted(todo):
+            rt = types.get(key[0])
+            obj = self.store.find(rt, key[1], key[2]) if rt is not None else None
+            if rt is None or obj is None:
+                self._deadline.pop(key, None)
+                continue
+            wait = self._one(rt, obj, now)
+            if wait is None:
+                self._deadline.pop(key, None)
+            else:
+                self._deadline[key] = now + wait
+        if not self._deadline:
+            return None
+        return max(0.0, min(self._deadline.values()) - now)
 
     def _one(self, rt: ResourceType, obj: Obj, now: float) -> float | None:
         meta = obj["metadata"]

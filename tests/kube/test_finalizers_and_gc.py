@@ -110,3 +110,10 @@ async def test_delete_collection_deletes_only_what_the_selector_matches(kube_sam
     assert {p["metadata"]["name"] for p in r.json()["items"]} == db_pods
     assert {p["metadata"]["name"] for p in kube_sample.pods("shop", "app=checkout")} and \
         not db_pods & {p["metadata"]["name"] for p in kube_sample.pods("shop", include_terminating=True)}
+
+
+async def test_the_system_namespaces_cannot_be_deleted(kube_http: httpx.AsyncClient) -> None:
+    for name in ("default", "kube-system", "kube-public"):
+        r = await kube_http.delete(f"/api/v1/namespaces/{name}")
+        assert r.status_code == 403 and r.json()["message"] == (f'namespaces "{name}" is forbidden: this namespace '
+                                                                "may not be deleted")

@@ -35,6 +35,7 @@ from controlroom.lab.kube.selectors import EVERYTHING, NO_FIELDS, FieldSelector,
 from controlroom.lab.kube.status import ApiError, Causes
 
 Obj = dict[str, Any]
+IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")  # the NamespaceLifecycle admission plugin's
 AdmissionHook = Callable[[str, ResourceType, Obj, "Obj | None"], None]  # (CREATE|UPDATE|DELETE, rt, new, old)
 
 
@@ -323,6 +324,8 @@ class Store:
             raise st.conflict(rt.plural, rt.group, name,
                               f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                               f"ResourceVersion in object meta: {meta['resourceVersion']}")
+        if rt.kind == "Namespace" and name in IMMORTAL_NAMESPACES:
+            raise st.forbidden(rt.plural, rt.group, name, "this namespace may not be deleted")
         for hook in self.admission:
             hook("DELETE", rt, current, current)
         if dry_run:

@@ -528,8 +528,8 @@ def webhook(op: str, rt: ResourceType, new: Obj, old: Obj | None) -> None:
         for sel_owner in (spec, spec.get("target")):
             if isinstance(sel_owner, dict):
                 sel = sel_owner.setdefault("selector", {})
-                if isinstance(sel, dict) and not sel.get("namespaces") and not sel.get("pods"):
-                    sel["namespaces"] = [ns]
+                if isinstance(sel, dict) and not sel.get("namespaces"):
+                    sel["namespaces"] = [ns]  # PodSelector.Default: even beside an explicit `pods` map
     if op == "UPDATE" and old is not None and spec != (old.get("spec") or {}):
         raise _denied(rt, "Cannot update chaos spec")
     errors: list[str] = []

@@ -102,6 +102,22 @@ async def test_every_kind_is_injected_observed_recovered_and_released(kube_sampl
         assert restarts == [0, 0, 0, 1, 1]
 
 
+async def test_every_kind_ends_at_its_duration_and_stays_finished(kube_sample: SimulatedCluster) -> None:
+    # all seven at once, so the test waits for one duration, not seven; 2 s because creationTimestamp has
+    # one-second precision (the stop comes 1-2 s after creation), as on a real cluster
+    for key, (plural, extra) in KINDS.items():
+        kube_sample.create(chaos(key.split("/")[0], f"d-{plural}", extra, duration="2s", mode="one", value=None))
+    for plural, _ in KINDS.values():
+        await until(kube_sample, plural, f"d-{plural}", lambda o: conds(o).get("AllInjected") == "True", "injected")
+    for plural, _ in KINDS.values():
+        obj = await until(kube_sample, plural, f"d-{plural}", lambda o: conds(o).get("AllRecovered") == "True",
+                          f"{plural} ended by its duration", timeout=5)
+        assert phase(obj) == "Stop" and obj["metadata"]["finalizers"] == ["chaos-mesh/records"]
+        assert [(r["injectedCount"], r["recoveredCount"], r["phase"]) for r in records(obj)] == [(1, 1, "Not Injected")]
+    assert marked(kube_sample) == {}
+    await kube_sample.wait_ready("shop", "checkout")
+
+
 async def test_duration_expiry_stops_and_recovers_but_keeps_the_object(kube_sample: SimulatedCluster) -> None:
     kube_sample.create(chaos("NetworkChaos", "brief", KINDS["NetworkChaos/delay"][1], duration="1s", mode="all",
                              value=None))

@@ -171,3 +171,11 @@ async def test_openapi_v3_tells_kubectl_every_resource_validates_on_the_server(k
     assert patch["x-kubernetes-group-version-kind"] == {"group": "chaos-mesh.org", "version": "v1alpha1",
                                                         "kind": "PodChaos"}
     assert {"name": "fieldValidation", "in": "query"}.items() <= patch["parameters"][0].items()
+
+
+@pytest.mark.parametrize("meta", [{"name": "p1\n"}, {"name": "p1", "labels": {"app": "checkout\n"}},
+                                  {"name": "p1", "labels": {"app\n": "checkout"}},
+                                  {"name": "p1", "annotations": {"example.com\n/x": "1"}}])
+async def test_a_trailing_newline_is_not_a_valid_name_or_label(kube_http: httpx.AsyncClient, meta: dict) -> None:
+    r = await kube_http.post("/api/v1/namespaces/default/pods", json={**POD, "metadata": meta})
+    assert_status(r, 422, "Invalid")

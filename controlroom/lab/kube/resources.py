@@ -24,8 +24,9 @@ Validator = Callable[[Obj, "Obj | None", Causes], None]
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 META_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# used with fullmatch only: a `$` anchor would also accept the same text plus a trailing newline
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                  "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
                  "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
@@ -113,9 +114,9 @@ def check_meta(rt: ResourceType, obj: Obj, causes: Causes) -> None:
     if not name:
         causes.required("metadata.name", "name or generateName is required")
     elif rt.name_is_label:
-        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+        if len(name) > 63 or not _DNS1123_LABEL.fullmatch(name):
             causes.invalid("metadata.name", name, LABEL_MSG)
-    elif len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+    elif len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
         causes.invalid("metadata.name", name, SUBDOMAIN_MSG)
     for key, value in (meta.get("labels") or {}).items():
         why = qualified_name_error(str(key))
@@ -152,7 +153,7 @@ def _check_containers(spec: Obj, path: str, causes: Causes) -> None:
         name = c.get("name") if isinstance(c, dict) else None
         if not name:
             causes.required(f"{path}.containers[{i}].name")
-        elif len(name) > 63 or not _DNS1123_LABEL.match(name):
+        elif len(name) > 63 or not _DNS1123_LABEL.fullmatch(name):
             causes.invalid(f"{path}.containers[{i}].name", name, LABEL_MSG)
         elif name in seen:
             causes.items.append(_dup(f"{path}.containers[{i}].name", name))

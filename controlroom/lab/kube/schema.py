@@ -100,7 +100,7 @@ class VersionSchema:
         path = field_path(err.absolute_path)
         v, inst = err.validator, err.instance
         if v == "required":
-            m = re.match(r"^'(.*)' is a required property$", err.message)
+            m = re.fullmatch(r"'(.*)' is a required property", err.message)
             missing = m.group(1) if m else str(err.validator_value)
             return Cause(f"{path}.{missing}" if path else missing, "FieldValueRequired", "Required value")
         if v == "enum":

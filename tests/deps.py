@@ -26,7 +26,7 @@ PACKAGES = {
     "stress-ng": "stress-ng", "unshare": "util-linux", "nsenter": "util-linux", "setsid": "util-linux",
     "ping": "iputils-ping", "nc": "netcat-openbsd", "pgrep": "procps", "tmux": "tmux",
     "prometheus": "prometheus", "chromium": "chromium", "openssl": "openssl", "useradd": "passwd",
-    "userdel": "passwd", "setpriv": "util-linux",
+    "userdel": "passwd", "setpriv": "util-linux", "kubectl": "kubernetes-client",
 }
 
 

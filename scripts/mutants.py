@@ -412,8 +412,11 @@ def assert_imports_from(tree: Path) -> None:
         raise SystemExit(f"the copy at {tree} imports controlroom from elsewhere: {out}; refusing to run")
 
 
+MARKERS = ["-m", "not lab"]  # the fast set; `--with-lab` empties it
+
+
 def pytest_argv(tests: tuple[str, ...]) -> list[str]:
-    return [python(), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not lab",
+    return [python(), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *MARKERS,
             "-o", f"timeout={TEST_TIMEOUT}", "--no-header", *tests]
 
 
@@ -490,7 +493,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--verbose", action="store_true", help="print the test output of survivors and errors")
     ap.add_argument("--tests", metavar="ARGS", help="run these pytest arguments (one string) for every mutant instead of "
                                                      "its own, e.g. to see which mutants a suite without a given test misses")
+    ap.add_argument("--with-lab", action="store_true", help="let lab tests run too (root; for --tests selections)")
     args = ap.parse_args(argv)
+    if args.with_lab:
+        MARKERS.clear()
 
     chosen = MUTANTS
     if args.only:

@@ -15,7 +15,7 @@ test, naming it: the list is kept true as the code moves.
 Why named mutants rather than mutmut or cosmic-ray: a tool that mutates every operator of ~6,000 lines of
 safety code would run the fast tests thousands of times (hours on the project's 2 cores) and bury the few
 mutants that matter under `"a" -> "XXaXX"` in log messages, most of them equivalent. Each mutant here is a
-regression someone could write — the 21 of issue 10 and their kin — so a survivor is a real gap, or an
+regression someone could write — the kinds issue 10 found and their kin — so a survivor is a real gap, or an
 equivalence worth writing down (`equivalent=`); and each runs only the tests that guard its rule, so the whole
 list takes minutes. The cost: it finds only the bugs someone thought of. docs/testing.md keeps the results.
 

@@ -19,6 +19,8 @@ class EmergencyStopControl(Widget):
     }
     EmergencyStopControl.-stopping { background: $error-darken-2; }
     EmergencyStopControl.-read-only { background: $panel-darken-1; color: $text-muted; text-style: none; }
+    EmergencyStopControl.-ended { background: $success-darken-3; color: $text; }
+    EmergencyStopControl.-ended.-dirty { background: $error-darken-3; }
     """
 
     class Pressed(Message):
@@ -27,6 +29,8 @@ class EmergencyStopControl(Widget):
     stopping: reactive[bool] = reactive(False)
     verdict: reactive[str] = reactive("")  # once the rollback has finished: "all clean" or "N unconfirmed: …"
     keys: reactive[str] = reactive("F12 or !")
+    ended: reactive[str] = reactive("")  # once the session has ended: what is left ("all clean" / "NOT clean: …")
+    dirty: reactive[bool] = reactive(False)  # ended with something not confirmed clean
 
     def __init__(self, *, read_only: bool = False, replay: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -37,17 +41,27 @@ class EmergencyStopControl(Widget):
     def watch_stopping(self, stopping: bool) -> None:
         self.set_class(stopping, "-stopping")
 
+    def watch_ended(self, ended: str) -> None:
+        self.set_class(bool(ended) and not self.replay, "-ended")  # a replay's control stays the grey REPLAY
+
+    def watch_dirty(self, dirty: bool) -> None:
+        self.set_class(dirty, "-dirty")
+
     def render(self) -> Text:
         if self.replay:
             return Text("REPLAY\nnothing here touches\na target", justify="center")
+        if self.ended:
+            # The session is over: no stop offered, what is left said instead.
+            who = "read-only" if self.read_only else "q quits"
+            return Text(f"■ SESSION ENDED ■\n{self.ended}\n{who}", justify="center")
         if self.read_only:
             return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
         if self.stopping and self.verdict:
-            return Text(f"■ STOPPED ■\n{self.verdict}", justify="center")
+            return Text("■ STOPPED ■\n" + self.verdict.replace(" — ", "\n", 1), justify="center")
         if self.stopping:
             return Text("■ STOPPING ■\nrolling back\nall faults", justify="center")
         return Text(f"■ EMERGENCY STOP ■\n{self.keys}\nno confirmation", justify="center")
 
     def on_click(self) -> None:
-        if not self.read_only:
+        if not self.read_only and not self.ended:
             self.post_message(self.Pressed())

@@ -557,6 +557,10 @@ class Session:
             self.emit("warning", message=refused)
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
+        if not await self.monitor.clear_to_inject():  # never inject blind (lost telemetry, policy pause/rollback)
+            await self.rollback.wait_done()
+            self.emit("step-completed", step=step.id, outcome="rolled-back")
+            return _StepResult("rolled-back")
         duration = min(step.duration or 0.0, self.scenario.blast_radius.max_duration)
         self.set_state("injecting")
         ok = await self.rollback.inject_all(step, plans, duration)
@@ -592,6 +596,11 @@ class Session:
         if self._stopped_by_hand or self.journal_error is not None:
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail="not measured: the session was stopped")
+            return None
+        if self.rollback.unconfirmed:
+            # A fault that may still be in place cannot have been recovered from: do not wait the recovery out.
+            self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
+                      detail=f"not measured: not confirmed reverted on {', '.join(self.rollback.unconfirmed)}")
             return None
         self.set_state("recovering")
         criterion = self.scenario.success_criteria.recovery_time

@@ -133,6 +133,8 @@ class Scenario:
     stop_when: StopWhen = field(default_factory=StopWhen)
     success_criteria: SuccessCriteria = field(default_factory=SuccessCriteria)
     checklist: tuple[str, ...] = ()
+    template: bool = False  # an example for a real environment: validate and plan it; `run` refuses it
+    template_line: int = 1  # where `template: true` is written, for the refusal's FILE:LINE:COL
     version: int = 1
     source_path: str = "<memory>"
     source_text: str = ""

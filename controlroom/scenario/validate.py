@@ -40,7 +40,7 @@ FORMAT_VERSION = 1
 
 TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
-    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist",
+    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "template",
 )
 TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "labels", "sudo", "interface", "identity_file", "known_hosts")
 TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes")
@@ -117,6 +117,8 @@ class Validator(StepReader):
         steps = self.steps(root, targets, blast)
         success = self.success_criteria(root)
         checklist = tuple(v for v, _ in self.strings(root.get("checklist"), "checklist"))
+        template_node = root.get("template")
+        template = bool(self.boolean(template_node, "template"))
         if self.problems or name is None or environment is None or hypothesis is None:
             return None
         return Scenario(
@@ -131,6 +133,8 @@ class Validator(StepReader):
             stop_when=stop,
             success_criteria=success,
             checklist=checklist,
+            template=template,
+            template_line=template_node.line if template_node is not None else 1,
             version=FORMAT_VERSION,
             source_path=self.file,
             source_text=text,

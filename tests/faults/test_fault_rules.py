@@ -35,7 +35,7 @@ from controlroom.faults.inflight import NOT_STARTED
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import HttpRequest, Shell
-from tests.deps import missing
+from tests.deps import NOT_ROOT, missing
 from tests.engine.conftest import make_scenario
 from tests.faults.fakehost import FakeHost
 
@@ -140,7 +140,7 @@ def _nft_check_argv() -> list[str] | None:
 async def test_every_nft_ruleset_is_one_nft_accepts(tmp_path: Path) -> None:
     argv = _nft_check_argv()
     if argv is None:
-        pytest.skip("needs root: or unprivileged user namespaces, to check rulesets in a namespace of their own")
+        pytest.skip(f"{NOT_ROOT}: or unprivileged user namespaces, to check rulesets in a namespace of their own")
     for n, case in enumerate(NFT_CASES):
         host = FakeHost(tmp_path / f"h{n}", ssh_connection=CONNECTIONS[n % len(CONNECTIONS)][0])
         ruleset = await rendered_ruleset(host, *case)

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench screenshots clean
+.PHONY: demo test lint bench mutants screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks
+
+# Deliberate bugs in the safety code, one at a time, each against the fast tests that must catch it (~5 min;
+# not part of `make test`). docs/testing.md keeps the results.
+mutants: $(VENV)/.installed
+	$(PY) scripts/mutants.py
 
 screenshots: $(VENV)/.installed
 	$(PY) -m controlroom.app.screenshots screenshots

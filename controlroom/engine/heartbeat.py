@@ -66,7 +66,9 @@ def batch(parts: list[Shell]) -> Shell | None:
 def split(parts: list[Shell], result: ActionResult) -> list[ActionResult]:
     """A batch's result -> one result per part, as if each had run alone."""
     if result.error:
-        return [ActionResult(ok=False, error=result.error, elapsed=result.elapsed) for _ in parts]
+        # A timeout stays a timeout for every part: one slow round is warned about, not taken for a lost host.
+        return [ActionResult(ok=False, error=result.error, elapsed=result.elapsed, timed_out=result.timed_out)
+                for _ in parts]
     out: dict[int, list[str]] = {}
     status: dict[int, int] = {}
     current: int | None = None

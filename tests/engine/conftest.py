@@ -4,6 +4,7 @@ its in-memory host are in tests/doubles.py, shared with the TUI tests)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,14 @@ async def drive(clock: ManualClock, task: asyncio.Future[object], limit: float =
         if elapsed > limit:
             task.cancel()
             raise AssertionError(f"session did not finish within {limit} simulated seconds")
+
+
+async def advance_until(clock: ManualClock, done: Callable[[], bool], limit: float = 120.0, step: float = 0.1,
+                        what: str = "the condition") -> None:
+    """Advance the manual clock until `done()` (or fail after `limit` simulated seconds): a bounded wait."""
+    elapsed = 0.0
+    while not done():
+        if elapsed > limit:
+            raise AssertionError(f"{what} did not come within {limit} simulated seconds")
+        await clock.advance(step)
+        elapsed += step

@@ -22,7 +22,7 @@ from controlroom.scenario.model import FaultSpec, Step, Target
 from controlroom.targets.base import Action, ActionResult, Shell
 from controlroom.targets.memory import MemoryExecutor
 from tests.doubles import run_fused
-from tests.engine.conftest import FakeSource, drive, make_scenario
+from tests.engine.conftest import FakeSource, advance_until, drive, make_scenario
 
 
 @dataclass
@@ -108,8 +108,7 @@ def _session(tmp_path: Path, host: SlowHost, clock: ManualClock) -> Session:
 
 async def _stop_mid_inject(s: Session, clock: ManualClock, after: float = 0.5) -> None:
     task = asyncio.ensure_future(s.run())
-    while s.state != "injecting":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "injecting")
     await clock.advance(after)
     s.spawn(s.emergency_stop("key"))
     await drive(clock, task)

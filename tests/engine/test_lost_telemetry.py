@@ -12,7 +12,7 @@ from controlroom.journal import read_journal
 from controlroom.journal.events import Event
 from controlroom.scenario.model import Step
 from controlroom.targets.memory import MemoryExecutor
-from tests.engine.conftest import FakeSource, Host, drive, fault_step, make_scenario
+from tests.engine.conftest import FakeSource, Host, advance_until, drive, fault_step, make_scenario
 
 STEP = 30.0  # a step much longer than lost_after (1 s) and the sampling interval (0.5 s)
 
@@ -113,8 +113,7 @@ async def test_a_gap_in_the_data_does_not_reset_a_stop_conditions_hold(tmp_path:
     s = _session(tmp_path, sc, host, src)
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    while s.state != "observing":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "observing")
     # Bad, then one missing sample (shorter than lost_after), then bad again: 2 s of bad in all.
     async def advance(seconds: float) -> None:
         for _ in range(round(seconds / 0.1)):

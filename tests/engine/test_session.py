@@ -12,7 +12,7 @@ from controlroom.engine.session import Session
 from controlroom.journal import read_journal
 from controlroom.scenario.model import Step
 from controlroom.targets.memory import MemoryExecutor
-from tests.engine.conftest import FakeSource, Host, drive, fault_step, make_scenario
+from tests.engine.conftest import FakeSource, Host, advance_until, drive, fault_step, make_scenario
 
 
 def _session(tmp_path: Path, scenario, hosts: dict[str, Host], source: FakeSource | None = None, **kw) -> Session:
@@ -82,8 +82,7 @@ async def test_a_stop_condition_must_hold_for_its_for_time(tmp_path: Path) -> No
     s = _session(tmp_path, make_scenario(fault_step(duration=6.0), hold=2.0), {"t1": host}, src)
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    while s.state != "observing":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "observing")
     src.values["ok_rate"] = 0.5  # a 1 s blip: shorter than `for: 2s`
     await clock.advance(1.0)
     src.values["ok_rate"] = 1.0
@@ -99,8 +98,7 @@ async def test_emergency_stop_reverts_everything_and_verifies(tmp_path: Path) ->
     s = _session(tmp_path, sc, hosts, FakeSource(ok_rate=1.0))
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    while s.state != "observing":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "observing")
     assert hosts["a"].faulted and hosts["b"].faulted
     await s.emergency_stop("key")
     await drive(clock, task)
@@ -183,8 +181,7 @@ async def test_recovery_time_is_measured_from_revert_to_steady(tmp_path: Path) -
     s = _session(tmp_path, make_scenario(fault_step(duration=3.0), window=1.0, recovery=10.0), {"t1": host}, src)
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    while s.state != "recovering":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "recovering")
     await clock.advance(2.0)  # still degraded for two seconds after the revert
     src.values["ok_rate"] = 1.0
     await drive(clock, task)
@@ -242,11 +239,8 @@ async def test_a_target_cut_off_during_the_revert_is_confirmed_once_it_is_back(t
     s.subscribe(lambda e: seen.append(e.type))
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    for _ in range(600):  # at most 60 s of session time: a regression fails here instead of hanging the run
-        if "fault-revert-failed" in seen:
-            break
-        await clock.advance(0.1)
-    assert "fault-revert-failed" in seen, seen
+    # At most 60 s of session time: a regression fails here instead of hanging the run.
+    await advance_until(clock, lambda: "fault-revert-failed" in seen, limit=60.0, what="fault-revert-failed")
     assert host.faulted and s.rollback.unconfirmed == ("t1",)
     host.reachable = True
     src.values["ok_rate"] = 1.0
@@ -267,8 +261,7 @@ async def test_a_rollback_reaches_the_disk_with_one_fsync(tmp_path: Path, monkey
     s = _session(tmp_path, sc, hosts, FakeSource(ok_rate=1.0))
     task = asyncio.ensure_future(s.run())
     clock: ManualClock = s.clock  # type: ignore[assignment]
-    while s.state != "observing":
-        await clock.advance(0.1)
+    await advance_until(clock, lambda: s.state == "observing")
     calls: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))

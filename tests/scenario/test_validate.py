@@ -208,6 +208,8 @@ def test_a_peer_that_is_neither_an_address_nor_a_target_is_refused() -> None:
         ("basic_auth: {user: grafana, password_file: /run/secrets/prom}", "basic_auth: {user: grafana}",
          "missing required key 'password_file'; the password is read from a file"),
         ("allowed_environments: [staging, production-canary]", "allowed_environments: []", "list at least one environment"),
+        ("environment: staging", "environment: production",
+         "environment 'production' is not in blast_radius.allowed_environments (staging, production-canary)"),
         ("version: 1", "version: 2", "reads scenario format version 1, got the number 2"),
         ("name: checkout-survives-slow-db", "name: 'checkout && reboot'", "scenario name 'checkout && reboot' contains shell metacharacters"),
         ("labels: {service: db}", "labels: {service: 'db;x'}", "label value 'db;x' must be letters"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from controlroom.journal.events import StopKind
 from controlroom.journal.reader import Journal
 from controlroom.report import score as sc
 from controlroom.report.model import (
@@ -29,8 +30,13 @@ from controlroom.report.model import (
 )
 from controlroom.units import UnitError, format_duration, parse_duration
 
-_MANUAL_STOPS = ("key", "signal", "control", "cancelled")
-_AUTO_STOPS = ("stop-condition", "telemetry")
+
+def _automatic(kind: str) -> bool:
+    """A rollback the scenario's rules started (or the room failing), not a person's stop: by kind, not text."""
+    try:
+        return not StopKind(kind).manual
+    except ValueError:  # a fault that failed, or a trigger this version does not know: not a person's stop
+        return True
 
 
 @dataclass
@@ -70,14 +76,29 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def _parse_source(text: Any) -> dict[str, Any]:
-    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events)."""
+    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events).
+
+    Read with the scenario loader's limits (size, aliases, nesting): a journal's header is not trusted to be
+    the scenario a session wrote, and a hostile one must not make `report` or `history` hang or raise.
+    """
+    from controlroom.errors import ScenarioError
+    from controlroom.scenario.fields import plain
+    from controlroom.scenario.loader import parse_document
+
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+        tree, _ = parse_document(text, "<journal header>")
+        doc = plain(tree)
+    except (ScenarioError, yaml.YAMLError, RecursionError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """doc[key] when it is a mapping, else {}: the header's scenario text is read, not trusted to be valid."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -287,8 +308,10 @@ class _Fold:
         self.last_trigger = {"kind": "stop-condition", "detail": str(d.get("condition", ""))}
 
     def _on_emergency_stop(self, mono: float, t: str, d: dict[str, Any]) -> None:
-        self.stops.append({"source": str(d.get("source", "")), "reason": str(d.get("reason", "")), "mono": _r(mono)})
-        self._mark(mono, "emergency-stop", f"emergency stop ({d.get('source')})")
+        self.stops.append({"source": str(d.get("source", "")), "reason": str(d.get("reason", "")), "mono": _r(mono),
+                           "by": d.get("by")})
+        by = f" by {d['by']}" if d.get("by") else ""
+        self._mark(mono, "emergency-stop", f"emergency stop ({d.get('source')}{by})")
         self.last_trigger = {"kind": str(d.get("source", "")), "detail": str(d.get("reason", ""))}
 
     def _on_rollback_started(self, mono: float, t: str, d: dict[str, Any]) -> None:
@@ -296,7 +319,7 @@ class _Fold:
         self.rollbacks.append({"reason": str(d.get("reason", "")), "started_at": _r(mono), "finished_at": None,
                                "clean": None, "unconfirmed": [], "trigger": trigger["kind"],
                                "faults": [str(x) for x in d.get("faults") or []],
-                               "automatic": trigger["kind"] not in _MANUAL_STOPS})
+                               "automatic": _automatic(trigger["kind"])})
         self._mark(mono, "rollback", f"rollback: {d.get('reason')}")
 
     def _on_rollback_finished(self, mono: float, t: str, d: dict[str, Any]) -> None:
@@ -309,7 +332,7 @@ class _Fold:
     def _on_recovery_measured(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.recoveries.append({"step": str(d.get("step")), "seconds": d.get("seconds"), "held": bool(d.get("held")),
                                 "criterion_s": d.get("criterion_s"), "source": "engine",
-                                "detail": str(d.get("detail") or "")})
+                                "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
 
     def _on_observed(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.observed[str(d.get("step"))] = d.get("series") or {}
@@ -336,11 +359,12 @@ class _Derive:
     def __init__(self, f: _Fold) -> None:
         self.f = f
         self.source = _parse_source(f.header.get("scenario_text") or f.header.get("source_text"))
-        self.stop = self._conditions("stop_when", lambda doc: (doc.get("stop_when") or {}).get("conditions"))
+        self.stop = self._conditions("stop_when", lambda doc: _section(doc, "stop_when").get("conditions"))
         self.stop += [c for c in (parse_condition(b["condition"]) for b in f.breaches) if c and c not in self.stop]
-        self.steady_conds = self._conditions("steady", lambda doc: (doc.get("steady_state") or {}).get("require"))
+        self.steady_conds = self._conditions("steady", lambda doc: _section(doc, "steady_state").get("require"))
         self.labels = self._labels()
         self.incomplete = f.ended is None or f.ended.get("outcome") == "crashed"
+        self.damaged = f.j.damaged  # lines skipped by the reader: the record has holes
         self.end_mono = f.last_mono
 
     def _conditions(self, key: str, from_source: Any) -> list[Condition]:
@@ -348,7 +372,7 @@ class _Derive:
         if raw is None:
             raw = from_source(self.source)
         out: list[Condition] = []
-        for text in raw or []:
+        for text in raw if isinstance(raw, list) else []:
             c = parse_condition(str(text))
             if c is not None and c not in out:
                 out.append(c)
@@ -361,9 +385,9 @@ class _Derive:
                 labels[str(t["name"])] = {str(k): str(v) for k, v in (t.get("labels") or {}).items()}
             elif isinstance(t, str):
                 labels.setdefault(t, {})
-        for name, spec in (self.source.get("targets") or {}).items():
+        for name, spec in _section(self.source, "targets").items():
             if isinstance(spec, dict) and str(name) not in labels:
-                labels[str(name)] = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+                labels[str(name)] = {str(k): str(v) for k, v in _section(spec, "labels").items()}
         return labels
 
     # ---- faults and windows -------------------------------------------------------------------------------
@@ -480,7 +504,7 @@ class _Derive:
         for r in self.f.recoveries:
             if isinstance(r.get("criterion_s"), (int, float)):
                 return float(r["criterion_s"])
-        raw = (self.source.get("success_criteria") or {}).get("recovery_time")
+        raw = _section(self.source, "success_criteria").get("recovery_time")
         try:
             return parse_duration(raw) if raw is not None else None
         except UnitError:
@@ -501,7 +525,8 @@ class _Derive:
             if seconds is None and self.incomplete:
                 continue  # the journal stops before recovery could be seen
             out.append({"step": sid, "seconds": _r(seconds), "held": seconds is not None, "criterion_s": crit,
-                        "source": "computed", "detail": "computed from samples against steady_state.require"})
+                        "source": "computed", "detail": "computed from samples against steady_state.require",
+                        "after_stop": False})
         return out
 
     def _first_steady_after(self, end: float) -> float | None:
@@ -715,7 +740,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
         criteria = engine + [c for c in criteria if c["name"] not in names]
     met: bool | None = all(c["met"] for c in criteria) if criteria and not dv.incomplete else None
 
-    validated: bool | None = None if dv.incomplete else (status == "held" and met is not False)
+    validated: bool | None = None if dv.incomplete or dv.damaged else (status == "held" and met is not False)
 
     rollbacks = f.rollbacks
     exp_id = str(started.get("session") or hdr.get("session") or hdr.get("session_id") or Path(journal.path).stem)
@@ -731,7 +756,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
         },
         "status": status,
         "outcome": outcome,
-        "incomplete": dv.incomplete,
+        "incomplete": dv.incomplete or dv.damaged,
         "hypothesis": {"statement": str(started.get("hypothesis") or hdr.get("hypothesis") or ""),
                        "validated": validated},
         "execution": {
@@ -827,7 +852,7 @@ def _steps_out(f: _Fold, dv: _Derive, journal: Journal) -> list[dict[str, Any]]:
     computed: dict[str, Any] = {}
     if missing:
         try:
-            window = parse_duration((dv.source.get("steady_state") or {}).get("window", "10s"))
+            window = parse_duration(_section(dv.source, "steady_state").get("window", "10s"))
         except UnitError:
             window = 10.0
         computed = {s: _observed_figures(f, s, window) for s in missing}
@@ -842,7 +867,7 @@ def _steps_out(f: _Fold, dv: _Derive, journal: Journal) -> list[dict[str, Any]]:
 
 def _data_loss(dv: _Derive, windows: list[tuple[float, float]]) -> dict[str, Any] | None:
     """`data_loss: X must not drop`: the last value of X must not be below its last value before the first fault."""
-    text = (dv.source.get("success_criteria") or {}).get("data_loss")
+    text = _section(dv.source, "success_criteria").get("data_loss")
     if not isinstance(text, str) or "must not drop" not in text:
         return None
     name = text.split("must not drop", 1)[0].strip()

@@ -48,8 +48,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"# Game day report: {e['name'] or e['id']}")
     add("")
     if r["incomplete"]:
-        add("> **Incomplete**: the journal ends without session-ended (the session crashed or was killed). "
-            "Figures cover what was recorded.")
+        add("> **Incomplete**: " + ("the journal ends without session-ended (the session crashed or was killed). "
+                                    if r["status"] == "incomplete" else
+                                    "damaged journal lines were skipped (see Journal warnings). ")
+            + "Figures cover what was recorded.")
         add("")
     hyp = r["hypothesis"]
     add(f"- **Experiment**: `{e['id']}` · environment {_v(e['environment'])}")
@@ -143,7 +145,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         for w in r["journal_warnings"]:
             add(f"- {w}")
     add("")
-    return "\n".join(out)
+    return _no_html("\n".join(out))
+
+
+def _no_html(markdown: str) -> str:
+    """Markdown passes raw HTML through, and every text here may come from a journal (a note, a scenario
+    name): `&` and `<` become entities everywhere, so nothing in the output can open a tag."""
+    return markdown.replace("&", "&amp;").replace("<", "&lt;")
 
 
 _CSS = """
@@ -178,8 +186,9 @@ def render_html(report: dict[str, Any]) -> str:
     add(f"<p><span class=\"badge\" style=\"background:{colour}\">{_h(r['status'])}</span> "
         f"experiment <code>{_h(e['id'])}</code> · environment {_h(e['environment'])}</p>")
     if r["incomplete"]:
-        add("<div class=\"banner\"><strong>Incomplete.</strong> The journal ends without session-ended: the session "
-            "crashed or was killed. Figures cover what was recorded.</div>")
+        why = ("The journal ends without session-ended: the session crashed or was killed."
+               if r["status"] == "incomplete" else "Damaged journal lines were skipped (see Journal warnings).")
+        add(f"<div class=\"banner\"><strong>Incomplete.</strong> {why} Figures cover what was recorded.</div>")
     hyp = r["hypothesis"]
     add("<table>")
     for k, v in (("Hypothesis", hyp["statement"]), ("Validated", hyp["validated"]), ("Started", x["started"]),

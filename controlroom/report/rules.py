@@ -19,7 +19,12 @@ def _insight(id_: str, severity: str, finding: str, recommendation: str) -> Insi
 
 
 def incomplete_session(r: dict[str, Any]) -> list[Insight]:
-    if not r["incomplete"]:
+    if r["status"] != "incomplete":
+        if r["incomplete"]:  # the session ended, but the reader skipped damaged lines
+            return [_insight("damaged-journal", "warning",
+                             "Damaged journal lines were skipped; what they recorded is missing from this report.",
+                             "Keep journals on a disk that is not full, and never edit one by hand; the lines "
+                             "skipped are listed under Journal warnings.")]
         return []
     active = [f"{f['fault']} on {f['target']}" for f in r["faults"] if f["status"] == "possibly-active"]
     finding = "The session ended without session-ended: the control room crashed or was killed."

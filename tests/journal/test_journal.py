@@ -49,14 +49,17 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
     assert len(j.warnings) == 1 and ":3: skipped a torn last line" in j.warnings[0]
 
 
-def test_a_damaged_line_in_the_middle_is_an_error_with_its_line(tmp_path: Path) -> None:
+def test_a_damaged_line_in_the_middle_is_skipped_with_its_line_and_marks_the_journal(tmp_path: Path) -> None:
     w = JournalWriter(tmp_path / "j.jsonl", {})
     w.append(_event(1))
     w.close()
     with open(tmp_path / "j.jsonl", "a") as fh:
         fh.write("garbage\n" + _event(2).to_json() + "\n")
-    with pytest.raises(JournalError, match=r"j\.jsonl:3: damaged journal line"):
-        read_journal(tmp_path / "j.jsonl")
+    j = read_journal(tmp_path / "j.jsonl")
+    assert [e.data["text"] for e in j.events] == ["n1", "n2"]
+    assert j.damaged and j.skipped == 1
+    assert j.warnings == [f"{tmp_path / 'j.jsonl'}:3: skipped: not JSON (expected value)"] or \
+        j.warnings[0].startswith(f"{tmp_path / 'j.jsonl'}:3: skipped: not JSON")
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -82,7 +85,7 @@ w = JournalWriter(sys.argv[1], {"session": "killed"})
 i = 0
 while True:
     w.append(Event(type="metric-sample", t="2026-01-01T00:00:00+00:00", mono=i / 100,
-                   data={"values": {"a": i, "pad": "x" * 300}}))
+                   data={"values": {"a": i}, "errors": {"pad": "x" * 300}}))
     i += 1
     if i == 50:
         print("ready", flush=True)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate
+from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Scenario
 
@@ -101,7 +101,13 @@ class ProgressPrinter:
         if t == "telemetry-lost":
             return f"  telemetry lost from {d['source']} ({d['detail']}); policy {d['policy']}"
         if t == "emergency-stop":
-            return f"EMERGENCY STOP ({d['source']}): {d.get('reason', '')}"
+            kind = StopKind(d["source"])
+            by = f" by {d['by']}" if d.get("by") else ""
+            if kind.emergency:
+                return f"EMERGENCY STOP ({kind.value}{by}): {d.get('reason', '')}"
+            if kind.automatic or kind in (StopKind.JOURNAL, StopKind.CRASH):
+                return f"AUTOMATIC ROLLBACK ({d.get('reason') or kind.value})"
+            return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
         if t == "rollback-started":
             return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
         if t == "fault-reverted":
@@ -141,6 +147,18 @@ class TerminalFacilitator:
         except EOFError:  # the terminal is gone (or stdin ended): nobody can confirm, so nothing is injected
             return "abort"
         return {"c": "confirm", "s": "skip", "a": "abort"}.get(answer.strip().lower()[:1], "abort")  # type: ignore[return-value]
+
+    async def judge(self, statements: tuple[str, ...]) -> Judgements:
+        """Each statement on the terminal: [y]es it was met, [n]o, or [s]kip (left not judged)."""
+        verdicts: Judgements = {}
+        print("  success criteria for you to judge:", flush=True)
+        for text in statements:
+            try:
+                answer = await asyncio.to_thread(input, f"  {text!r}: met? [y]es / [n]o / [s]kip (not judged): ")
+            except EOFError:  # the terminal is gone: what is left stays not judged
+                break
+            verdicts[text] = {"y": True, "n": False}.get(answer.strip().lower()[:1])
+        return verdicts
 
 
 def build_sources(scenario: Scenario) -> list[MetricSource]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.metrics.conditions import Condition, parse_condition
 
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
@@ -153,6 +153,8 @@ class RoomState:
     telemetry_lost: set[str] = field(default_factory=set)
     rollback: RollbackView | None = None
     estop_source: str | None = None
+    stop_reason: str = ""
+    stop_by: str = ""  # who pressed the e-stop, when a person did
     ended: bool = False
     outcome: str | None = None
     exit_code: int | None = None
@@ -184,6 +186,28 @@ class RoomState:
         if not starts or self.max_duration is None:
             return None
         return max(0.0, self.max_duration - (self.now - min(starts)))
+
+    @property
+    def stop_banner(self) -> str:
+        """What the room calls the stop: EMERGENCY STOP only for the key, `controlroom stop` and signals; a stop
+        by the scenario's rules is an AUTOMATIC ROLLBACK, with its cause. Empty when nothing stopped."""
+        if self.estop_source is None:
+            return ""
+        try:
+            kind: StopKind | None = StopKind(self.estop_source)
+        except ValueError:
+            kind = None
+        if kind is not None and kind.emergency:
+            return "EMERGENCY STOP"
+        if kind is StopKind.STOP_CONDITION:
+            cause = self.stop_reason.removeprefix("stop condition ").strip()
+            return f"AUTOMATIC ROLLBACK (stop condition {cause})" if cause else "AUTOMATIC ROLLBACK (stop condition)"
+        if kind is not None and kind.manual:
+            return "ABORTED"
+        label = {StopKind.TELEMETRY: "lost telemetry", StopKind.LEASH: "a leash fired",
+                 StopKind.TARGET_LOST: "a target was lost", StopKind.JOURNAL: "the journal cannot be written",
+                 StopKind.CRASH: "internal error"}.get(kind, self.estop_source) if kind is not None else self.estop_source
+        return f"AUTOMATIC ROLLBACK ({label})"
 
     @property
     def steady_verdict(self) -> str:
@@ -410,7 +434,12 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
     elif t == "emergency-stop":
         state.estop_source = str(d.get("source", "key"))
-        _log(state, ev, f"EMERGENCY STOP ({state.estop_source}) {d.get('reason') or ''}".rstrip())
+        state.stop_reason = str(d.get("reason") or "")
+        state.stop_by = str(d.get("by") or "")
+        by = f" by {state.stop_by}" if state.stop_by else ""
+        banner = state.stop_banner
+        why = state.stop_reason.removeprefix("stop condition ")
+        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"))
     elif t == "rollback-started":
         faults = [str(f) for f in d.get("faults") or []]
         rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)

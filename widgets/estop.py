@@ -26,6 +26,7 @@ class EmergencyStopControl(Widget):
 
     stopping: reactive[bool] = reactive(False)
     verdict: reactive[str] = reactive("")  # once the rollback has finished: "all clean" or "N unconfirmed: …"
+    title: reactive[str] = reactive("")  # what the stop is: EMERGENCY STOP, or AUTOMATIC ROLLBACK (its cause)
     keys: reactive[str] = reactive("F12 or !")
 
     def __init__(self, *, read_only: bool = False, replay: bool = False, id: str | None = None) -> None:
@@ -42,10 +43,15 @@ class EmergencyStopControl(Widget):
             return Text("REPLAY\nnothing here touches\na target", justify="center")
         if self.read_only:
             return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
+        head, _, cause = (self.title or "STOPPING").partition(" (")
+        cause = cause.removesuffix(")")
+        cause = cause if len(cause) <= 22 else cause[:21] + "…"  # whole in the rollback pane's headline
         if self.stopping and self.verdict:
-            return Text(f"■ STOPPED ■\n{self.verdict}", justify="center")
+            done = "STOPPED" if head in ("EMERGENCY STOP", "STOPPING") else head
+            return Text(f"■ {done} ■\n{cause + chr(10) if cause else ''}{self.verdict}", justify="center")
         if self.stopping:
-            return Text("■ STOPPING ■\nrolling back\nall faults", justify="center")
+            return Text(f"■ {head} ■\n{cause or 'rolling back'}\n{'rolling back' if cause else 'all faults'}",
+                        justify="center")
         return Text(f"■ EMERGENCY STOP ■\n{self.keys}\nno confirmation", justify="center")
 
     def on_click(self) -> None:

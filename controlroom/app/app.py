@@ -256,6 +256,7 @@ class ControlRoomApp(App[int]):
                 pane.show(state)
         estop = self.query_one(EmergencyStopControl)
         estop.stopping = self.stop_requested or state.estop_source is not None
+        estop.title = state.stop_banner or ("EMERGENCY STOP" if self.stop_requested else "")
         estop.verdict = state.rollback.verdict if state.rollback is not None and state.rollback.finished else ""
         # Once stopping, the rollback progress takes the step card's place.
         stepbox = self.query_one("#stepbox")

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlroom.engine.liveness import same_process, signalable, start_time
 from controlroom.errors import ControlroomError
+from controlroom.journal.events import StopKind
 from controlroom.paths import private_sessions_dir
 from controlroom.safefile import write_atomically
 
@@ -45,6 +47,45 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return pid, uid, gid
+
+
+_TTY_RE = re.compile(r"[A-Za-z0-9/._-]{1,64}")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"uid {uid}"
+
+
+def _who_stops(sock: Any, said: str) -> str:
+    """Who sent `stop`, for the journal: the user from SO_PEERCRED (checked by the kernel), the terminal the
+    client says it runs on (informational: only the same user can connect), and the client's pid."""
+    pid = uid = None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            pid, uid, _ = peer_credentials(sock)
+    tty = None
+    with contextlib.suppress(ValueError, AttributeError):
+        doc = json.loads(said) if said else {}
+        candidate = doc.get("tty") if isinstance(doc, dict) else None
+        if isinstance(candidate, str) and _TTY_RE.fullmatch(candidate):
+            tty = candidate
+    who = _user_name(uid) if uid is not None else "someone"
+    where = f" on {tty}" if tty else " (no terminal)"
+    return f"{who}{where} (controlroom stop, pid {pid})" if pid is not None else f"{who}{where} (controlroom stop)"
+
+
+def client_terminal() -> str | None:
+    """The terminal `controlroom stop` runs on, if any, for the session's journal."""
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                return os.ttyname(fd)
+    return None
 
 
 class ControlServer:
@@ -91,10 +132,11 @@ class ControlServer:
                 await writer.drain()
                 return
             line = raw.decode("utf-8", errors="replace").strip()
-            if line == "stop":
+            command, _, rest = line.partition(" ")
+            if command == "stop":
                 writer.write(b"stopping\n")
                 await writer.drain()
-                await self.session.emergency_stop("control", "controlroom stop")
+                await self.session.emergency_stop(StopKind.CONTROL, "controlroom stop", by=_who_stops(sock, rest))
                 unconfirmed = self.session.rollback.unconfirmed
                 verdict = {"clean": not unconfirmed, "unconfirmed": list(unconfirmed)}
                 writer.write((json.dumps(verdict) + "\n").encode())
@@ -199,7 +241,8 @@ def pick_session(session_id: str | None) -> dict[str, Any]:
 
 
 async def _stop_via_socket(s: dict[str, Any], timeout: float, connect_timeout: float) -> dict[str, Any]:
-    lines = await _ask(s["socket"], "stop", timeout, pid=s["pid"], connect_timeout=connect_timeout)
+    who = json.dumps({"tty": client_terminal()}, separators=(",", ":"))
+    lines = await _ask(s["socket"], f"stop {who}", timeout, pid=s["pid"], connect_timeout=connect_timeout)
     if not lines or lines[0] != "stopping":
         raise NoAnswer(f"unexpected answer {lines[:1]!r}")
     try:

@@ -155,6 +155,8 @@ class RoomState:
     estop_source: str | None = None
     stop_reason: str = ""
     stop_by: str = ""  # who pressed the e-stop, when a person did
+    statements: list[str] = field(default_factory=list)  # success criteria a person judges at the end
+    judged: dict[str, tuple[bool | None, str]] = field(default_factory=dict)  # statement -> (met, by)
     ended: bool = False
     outcome: str | None = None
     exit_code: int | None = None
@@ -221,6 +223,14 @@ class RoomState:
 
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
+
+    def judging(self) -> bool:
+        """The engine waits for the facilitator to judge the scenario's statements."""
+        return self.state == "judging" and not self.ended and bool(self.statements)
+
+    def recovering_after_stop(self) -> bool:
+        """After a stop the room watches recovery; the facilitator may end that watch early."""
+        return self.state == "recovering" and self.estop_source is not None and not self.ended
 
     def checklist_pending(self) -> bool:
         """The checklist gate is open: nothing is injected until the facilitator confirms it."""
@@ -310,6 +320,7 @@ def apply(state: RoomState, ev: Event) -> None:
         state.steps_total = len(steps)
         for item in d.get("checklist") or []:
             state.checklist.setdefault(str(item), False)
+        state.statements = [str(x) for x in d.get("statements") or []]
         for tgt in d.get("targets") or []:
             name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
             if name:
@@ -493,9 +504,21 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
     elif t == "recovery-measured":
         secs = d.get("seconds")
-        _log(state, ev, f"recovery after {d.get('step')}: " + (f"{secs} s" if secs is not None else "not recovered"))
+        after = " (after the stop)" if d.get("after_stop") else ""
+        _log(state, ev, f"recovery after {d.get('step')}{after}: "
+             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
     elif t == "observed":
         pass
+    elif t == "criterion-judged":
+        met = d.get("met")
+        state.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
+        verdict = "met" if met else ("NOT met" if met is False else "not judged")
+        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
+    elif t == "phase-validated":
+        _log(state, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
+            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
+    elif t == "fault-lost":
+        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
     elif t == "note":
         text = str(d.get("text", ""))
         state.markers.append(Marker(ev.mono, "note", text))

@@ -53,6 +53,7 @@ class _Fault:
     reverted_at: float | None = None
     verified: bool | None = None
     revert_error: str | None = None
+    lost: str | None = None  # gone before its revert (fault-lost): the step did not observe what it planned
 
     @property
     def start(self) -> float | None:
@@ -167,6 +168,8 @@ class _Fold:
         self.timeline: list[dict[str, Any]] = []
         self.last_trigger: dict[str, Any] | None = None
         self.engine_criteria: list[dict[str, Any]] | None = None
+        self.judged: dict[str, dict[str, Any]] = {}  # statement -> criterion-judged payload (met, by)
+        self.phases: list[dict[str, Any]] = []  # phase-validated payloads
 
     # ---- the one pass -------------------------------------------------------------------------------------
 
@@ -340,6 +343,20 @@ class _Fold:
     def _on_success_criteria(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.engine_criteria = [r for r in d.get("results") or [] if isinstance(r, dict)]
 
+    def _on_criterion_judged(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        self.judged[str(d.get("criterion"))] = d
+
+    def _on_phase_validated(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        self.phases.append({"phase": str(d.get("phase")), "ok": bool(d.get("ok")), "mono": _r(mono),
+                            "results": [r for r in d.get("results") or [] if isinstance(r, dict)]})
+        if not d.get("ok"):
+            self._mark(mono, "phase-failed", f"phase {d.get('phase')}: validation failed")
+
+    def _on_fault_lost(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        f = self._fault(d)
+        f.lost = str(d.get("detail") or "gone before its revert")
+        self._mark(mono, "fault-lost", f"{f.fault} on {f.target} was gone before its revert")
+
     def _on_note(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.notes.append({"t": t, "mono": _r(mono), "author": str(d.get("author") or ""), "text": str(d.get("text", ""))})
         self._mark(mono, "note", str(d.get("text", ""))[:80])
@@ -417,6 +434,8 @@ class _Derive:
                 status = "failed"
             elif f.revert_error is not None:
                 status = "revert-failed"
+            elif f.lost is not None:
+                status = "lost"
             elif f.reverted_at is not None:
                 status = "reverted" if f.verified else "unconfirmed"
             elif self.incomplete:
@@ -428,7 +447,7 @@ class _Derive:
                 "service": self.labels.get(f.target, {}).get("service"),
                 "injected_at": _r(f.start), "reverted_at": _r(f.reverted_at),
                 "window": None if f.start is None or status == "failed" else [_r(f.start), _r(self.fault_end(f))],
-                "verified": f.verified, "status": status, "error": f.error or f.revert_error,
+                "verified": f.verified, "status": status, "error": f.error or f.revert_error or f.lost,
             })
             if status == "possibly-active":
                 self.f.unconfirmed.add(f.target)
@@ -624,7 +643,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
 
     outcome = f.ended.get("outcome") if f.ended else None
     status = "incomplete" if dv.incomplete else {"preflight-failed": "failed"}.get(str(outcome), str(outcome))
-    if status not in ("held", "failed", "rolled-back", "aborted", "incomplete"):
+    if status not in ("held", "unobserved", "failed", "rolled-back", "aborted", "incomplete"):
         status = "failed"
 
     # Degradation and cascade, per fault step: a series is judged only while a fault was in.
@@ -730,17 +749,45 @@ def build_report(journal: Journal) -> dict[str, Any]:
         failed_steps = [s["id"] for s in done_steps if s["outcome"] not in ("passed", "skipped")]
         criteria.append({"name": "steps", "criterion": "every step passed", "met": not failed_steps, "source": "computed",
                          "detail": ", ".join(f"{s}: {f.steps[s]['outcome']}" for s in failed_steps)})
+    for c in criteria:
+        c.update(kind="check", by=None)
     if f.engine_criteria is not None:
         # The engine's own verdicts (success-criteria event) win over the report's recomputation of the same name.
         computed = {c["name"]: c for c in criteria}
-        engine = [{"name": str(r.get("criterion")), "met": bool(r.get("ok")), "detail": str(r.get("detail") or ""),
-                   "source": "engine", "criterion": (computed.get(str(r.get("criterion"))) or {}).get("criterion")}
+        engine = [{"name": str(r.get("criterion")), "met": r.get("ok"), "detail": str(r.get("detail") or ""),
+                   "source": "engine", "criterion": (computed.get(str(r.get("criterion"))) or {}).get("criterion"),
+                   "kind": "statement" if r.get("kind") == "statement" else "check", "by": None}
                   for r in f.engine_criteria]
         names = {c["name"] for c in engine}
         criteria = engine + [c for c in criteria if c["name"] not in names]
-    met: bool | None = all(c["met"] for c in criteria) if criteria and not dv.incomplete else None
+    # Statements are a person's word: met / not met as judged (by whom), else "not judged" — never met by default.
+    for c in criteria:
+        if c["kind"] == "statement":
+            word = f.judged.get(c["name"]) or {}
+            c.update(source="facilitator", by=word.get("by"), met=word.get("met", c["met"]))
+    named = {c["name"] for c in criteria}
+    for text in [str(x) for x in started.get("statements") or []]:
+        if text not in named:
+            word = f.judged.get(text) or {}
+            met_ = word.get("met")
+            criteria.append({"name": text, "criterion": None, "met": met_, "source": "facilitator",
+                             "kind": "statement", "by": word.get("by"),
+                             "detail": "judged met" if met_ else "judged NOT met" if met_ is False else "not judged"})
+    for ph in f.phases:
+        criteria.append({"name": f"phase {ph['phase']}", "criterion": ", ".join(str(r.get("criterion"))
+                                                                              for r in ph["results"]),
+                         "met": ph["ok"], "source": "engine", "kind": "check", "by": None,
+                         "detail": "; ".join(f"{r.get('criterion')}: {r.get('detail')}" for r in ph["results"]
+                                             if not r.get("ok"))})
+    met: bool | None = None
+    if criteria and not dv.incomplete:
+        verdicts = [c["met"] for c in criteria]
+        met = False if False in verdicts else (None if None in verdicts else True)
 
     validated: bool | None = None if dv.incomplete or dv.damaged else (status == "held" and met is not False)
+    if status == "unobserved":
+        validated = None  # declared unobserved: nothing judged the system, so nothing is validated, nor refuted
+        targets_out, services, totals = [], {}, []  # and no score: there is nothing to grade
 
     rollbacks = f.rollbacks
     exp_id = str(started.get("session") or hdr.get("session") or hdr.get("session_id") or Path(journal.path).stem)
@@ -782,6 +829,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
                          "limits": started.get("limits") or None},
         "success_criteria": {"met": met, "criteria": criteria},
         "score": {
+            "meaning": _score_meaning(status, validated, dv.damaged),
             "weights": dict(WEIGHTS),
             "overall": round(sum(totals) / len(totals), 1) if totals else None,
             "targets": targets_out,
@@ -801,6 +849,18 @@ def build_report(journal: Journal) -> dict[str, Any]:
 
     report["insights"] = derive_insights(report)
     return report
+
+
+def _score_meaning(status: str, validated: bool | None, damaged: bool) -> str:
+    """One sentence said next to the score, so a rolled-back session never reads as a pass (docs/report.md)."""
+    if status == "unobserved":
+        return "not computed: the scenario was declared unobserved, so nothing judged the system"
+    if status == "incomplete" or damaged:
+        return "partial: the journal is incomplete; the score covers what was recorded"
+    if validated:
+        return "the hypothesis held; the score grades how well the system behaved under the faults"
+    return (f"the hypothesis did NOT hold ({status}); the score grades how the system behaved under the faults "
+            "it met before the end, it is not a pass")
 
 
 def _values_between(s: _Series, lo: float, hi: float, closed: bool) -> list[float]:

@@ -13,7 +13,7 @@ from controlroom.report.charts import clock, score_svg, series_svg, sparkline, t
 from controlroom.report.model import COMPONENT_TITLES
 
 _STATUS_COLOURS = {"held": "#2ca02c", "failed": "#d62728", "rolled-back": "#ff7f0e", "aborted": "#7f7f7f",
-                   "incomplete": "#9467bd"}
+                   "incomplete": "#9467bd", "unobserved": "#7f7f7f"}
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -28,6 +28,14 @@ def _v(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:g}"
     return str(x)
+
+
+def _stop_words(stop: dict[str, Any]) -> str:
+    """An emergency-stop as the room said it: who pressed it, or the rule that rolled back."""
+    manual = stop["source"] in ("key", "control", "signal")
+    what = f"emergency stop ({stop['source']})" if manual else f"automatic rollback ({stop['source']})"
+    by = f" by {stop['by']}" if stop.get("by") else ""
+    return f"{what}{by}: {stop['reason']}"
 
 
 def _md(text: Any) -> str:
@@ -59,7 +67,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"- **Hypothesis**: {hyp['statement'] or '–'} — validated: **{_v(hyp['validated'])}**")
     add(f"- **Execution**: {_v(x['started'])} → {_v(x['ended'])} ({_v(x['duration_s'])} s); "
         f"auto-rollback: **{_v(x['auto_rollback'])}**")
-    add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100")
+    for stop in x["emergency_stops"]:
+        add(f"- **Stopped** at {clock(stop['mono'] or 0)}: {_stop_words(stop)}")
+    add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100 — {r['score']['meaning']}")
     add("")
     add("## Resilience score")
     add("")
@@ -101,7 +111,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     add("")
     add(f"Criterion: {_v(rec['criterion_s'])} s.")
     for m in rec["measurements"]:
-        add(f"- {m['step']}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover") + f" ({m['source']})")
+        after = " after the stop" if m.get("after_stop") else ""
+        add(f"- {m['step']}{after}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover")
+            + f" ({m['source']}{'; ' + m['detail'] if m.get('detail') and not m['held'] else ''})")
     add("")
     d = r["degradation"]
     add("## Graceful degradation, cascading failures, blast radius")
@@ -122,7 +134,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"Met: **{_v(r['success_criteria']['met'])}**")
     add("")
     for c in r["success_criteria"]["criteria"]:
-        add(f"- {'✅' if c['met'] else '❌' if c['met'] is False else '❔'} {c['name']}"
+        by = f", {c['by']}" if c.get("by") else ""
+        kind = f" (statement{by})" if c.get("kind") == "statement" else ""
+        add(f"- {'✅' if c['met'] else '❌' if c['met'] is False else '❔'} {c['name']}{kind}"
             + (f" ({c['criterion']})" if c["criterion"] else "") + (f": {c['detail']}" if c["detail"] else ""))
     add("")
     add("## Insights and recommendations")
@@ -193,7 +207,8 @@ def render_html(report: dict[str, Any]) -> str:
     add("<table>")
     for k, v in (("Hypothesis", hyp["statement"]), ("Validated", hyp["validated"]), ("Started", x["started"]),
                  ("Ended", x["ended"]), ("Duration", f"{_v(x['duration_s'])} s"), ("Auto-rollback", x["auto_rollback"]),
-                 ("Resilience score", r["score"]["overall"])):
+                 *((f"Stopped at {clock(st['mono'] or 0)}", _stop_words(st)) for st in x["emergency_stops"]),
+                 ("Resilience score", f"{_v(r['score']['overall'])} / 100 — {r['score']['meaning']}")):
         add(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>")
     add("</table>")
 
@@ -238,7 +253,8 @@ def render_html(report: dict[str, Any]) -> str:
     rec, d, b = r["recovery"], r["degradation"], r["blast_radius"]
     add("<h2>Recovery, degradation, blast radius</h2><ul>")
     for m in rec["measurements"]:
-        add(f"<li>Recovery after {_h(m['step'])}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
+        after = " (after the stop)" if m.get("after_stop") else ""
+        add(f"<li>Recovery after {_h(m['step'])}{after}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
             + f" (criterion {_h(m.get('criterion_s', rec['criterion_s']))} s)</li>")
     add(f"<li>Graceful degradation: <strong>{_h(d['graceful'])}</strong> ({d['samples_within']} of "
         f"{d['samples_judged']} in-fault samples inside the stop thresholds)</li>")
@@ -251,7 +267,9 @@ def render_html(report: dict[str, Any]) -> str:
     add(f"<h2>Success criteria: {_h(r['success_criteria']['met'])}</h2><ul>")
     for c in r["success_criteria"]["criteria"]:
         mark = "✅" if c["met"] else "❌" if c["met"] is False else "❔"
-        add(f"<li>{mark} {_h(c['name'])}" + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
+        by = f", {c['by']}" if c.get("by") else ""
+        kind = f" (statement{by})" if c.get("kind") == "statement" else ""
+        add(f"<li>{mark} {_h(c['name'])}{_h(kind)}" + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
             + (f": {_h(c['detail'])}" if c["detail"] else "") + "</li>")
     add("</ul>")
 

@@ -667,6 +667,14 @@ class Session:
             await self._wait_or_stop(duration)
         rolled_back = self.rollback.triggered
         self._full_strength[step.id] = self.monitor.last_values()  # the step at its end, its faults still in
+        lost: list[FaultPlan] = []
+        if not rolled_back:
+            lost = await self.rollback.lost_faults(step.id)
+            for plan in lost:
+                self.emit("fault-lost", step=step.id, fault=plan.fault_id, target=plan.target,
+                          detail="its verify passed before the revert: something else (another room, a restart, "
+                                 "a leash that fired) removed it during the step")
+        rolled_back = self.rollback.triggered  # a stop may have come while the verifies were out
         if not rolled_back:
             self.set_state("reverting")
             await self.rollback.revert_step(step.id, "step end")
@@ -676,8 +684,8 @@ class Session:
         self._recovery[step.id] = recovery
         if rolled_back:
             outcome = "rolled-back"
-        elif recovery is None or self.rollback.unconfirmed:
-            outcome = "failed"
+        elif recovery is None or self.rollback.unconfirmed or lost:
+            outcome = "failed"  # a lost fault: the step did not test what it planned, so it cannot pass
         else:
             criterion = self.scenario.success_criteria.recovery_time
             outcome = "failed" if (criterion is not None and recovery > criterion) else "passed"

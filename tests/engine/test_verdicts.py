@@ -143,3 +143,23 @@ async def test_a_failed_step_in_a_phase_with_abort_on_failure_ends_the_session(t
     assert outcome.outcome == "failed"
 
 
+
+
+async def test_a_fault_another_room_removed_mid_step_never_reports_held(tmp_path: Path) -> None:
+    host, src = Host("t1"), FakeSource(ok_rate=1.0)
+    s = _run(tmp_path, make_scenario(fault_step(duration=4.0)), host, src)
+    task = asyncio.ensure_future(s.run())
+    clock: ManualClock = s.clock  # type: ignore[assignment]
+    while not host.faulted:
+        await clock.advance(0.1)
+    await clock.advance(1.0)
+    host.faulted = False  # a second room (an HTTP target has no host claim) reverted the same fault
+    await drive(clock, task)
+    outcome = task.result()
+    assert outcome.outcome == "failed" and outcome.exit_code == 1
+    events = read_journal(tmp_path / "j.jsonl").events
+    lost = next(e for e in events if e.type == "fault-lost")
+    assert (lost.data["fault"], lost.data["target"]) == ("flip/0@t1", "t1")
+    assert next(e for e in events if e.type == "step-completed").data["outcome"] == "failed"
+    # ... and it was still reverted and verified, as every fault is (idempotent on a clean target).
+    assert any(e.type == "fault-reverted" and e.data["verified"] for e in events)

@@ -141,3 +141,19 @@ async def test_the_report_names_who_stopped_and_shows_recovery_after_the_stop(tm
     assert m["after_stop"] is True and m["held"] is True
     md = render_markdown(r)
     assert "emergency stop (key) by Ada" in md and "flip after the stop:" in md
+
+
+async def test_a_fault_lost_mid_step_is_reported_lost_and_the_session_failed(tmp_path: Path) -> None:
+    host = Host("t1")
+
+    async def clobber(s: Session) -> None:
+        clock: ManualClock = s.clock  # type: ignore[assignment]
+        while not host.faulted:
+            await clock.advance(0.1)
+        host.faulted = False  # another room reverted it
+
+    r = await _record(tmp_path, make_scenario(fault_step(duration=4.0)), host=host, during=clobber)
+    assert r["status"] == "failed" and r["hypothesis"]["validated"] is False
+    (fault,) = r["faults"]
+    assert fault["status"] == "lost" and "before the revert" in fault["error"]
+    assert any(i["id"] == "fault-lost" and i["severity"] == "critical" for i in r["insights"])

@@ -6,6 +6,9 @@
   tests guard).
 * A skip whose reason says a system dependency is missing or root is needed (tests/deps.py)
   is fine on a laptop; with `CI=true` it fails the run, with the list printed at the end.
+* Every test runs with a runtime directory and a data directory of its own (CONTROLROOM_RUNTIME_DIR,
+  XDG_DATA_HOME): sessions the suite starts, kills or crashes never show up in the user's
+  `controlroom status` or `history`, and no test reads the user's journals.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ import pytest
 from tests.deps import in_ci, is_dependency_skip
 
 _dependency_skips: list[tuple[str, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path_factory.mktemp("controlroom-home")
+    base.chmod(0o700)
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(base / "run"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:

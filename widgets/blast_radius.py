@@ -36,7 +36,7 @@ class BlastRadiusPane(Pane):
             text.append(f"  left {format_seconds(left)}/{format_seconds(state.max_duration)}",
                         style="bold red" if left < 30 else "bold")
         elif state.max_duration is not None:
-            text.append(f"  max {format_seconds(state.max_duration)}", style="dim")
+            text.append(f"  max fault time {format_seconds(state.max_duration)}", style="dim")
         targets = list(state.targets.values())
         # Faulted and troubled targets first: with 50 targets the ones that matter stay on screen.
         order = {"unconfirmed": 0, "faulted": 1, "reverting": 2, "unreachable": 3, "armed": 4, "clean": 5}

@@ -163,7 +163,12 @@ class ControlServer:
 
 
 def running_sessions() -> list[dict[str, Any]]:
-    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`)."""
+    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`).
+
+    A gone session also says what became of it: `recovered` (when `recover` finished it, set by
+    `mark_recovered`) and `ended` (its journal records session-ended: it ended, then died before it could
+    unregister). `registry` is the entry's own file, for `status --clean`.
+    """
     d = private_sessions_dir(create=False)
     if d is None:
         return []
@@ -176,8 +181,43 @@ def running_sessions() -> list[dict[str, Any]]:
         if not isinstance(doc, dict) or not {"session", "pid", "journal", "socket"} <= doc.keys():
             continue
         doc["alive"] = same_process(doc.get("pid"), doc.get("pid_start"))
+        doc["registry"] = str(f)
+        doc["ended"] = not doc["alive"] and _journal_ended(str(doc["journal"]))
         out.append(doc)
     return out
+
+
+def mark_recovered(session_id: str, verdict: str) -> bool:
+    """After `recover` finished a crashed session: say so in its registry entry, so `status` shows it recovered
+    (and `status --clean` may remove it). False when the session was not registered here."""
+    d = private_sessions_dir(create=False)
+    if d is None or not re.fullmatch(r"[0-9a-f]{1,64}", session_id):
+        return False
+    entry = d / f"{session_id}.json"
+    try:
+        doc = json.loads(entry.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    doc["recovered"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "verdict": verdict}
+    write_atomically(entry, json.dumps(doc), mode=0o600)
+    return True
+
+
+def clean_sessions() -> list[dict[str, Any]]:
+    """`status --clean`: remove the entries (and stale sockets) of sessions that are gone AND were recovered or
+    had ended. A crashed session nobody has recovered stays listed: it may have left a fault behind."""
+    removed = []
+    for s in running_sessions():
+        if s["alive"] or not (s.get("recovered") or s["ended"]):
+            continue
+        for path in (s["registry"], s["socket"]):
+            with contextlib.suppress(OSError):
+                if Path(path).parent == Path(s["registry"]).parent:  # only inside our own sessions directory
+                    os.unlink(path)
+        removed.append(s)
+    return removed
 
 
 class NoAnswer(Exception):
@@ -220,7 +260,7 @@ async def _ask(sock: str, command: str, timeout: float, *, pid: int | None = Non
         writer.close()
 
 
-def pick_session(session_id: str | None) -> dict[str, Any]:
+def pick_session(session_id: str | None, verb: str = "stop") -> dict[str, Any]:
     sessions = running_sessions()
     live = [s for s in sessions if s["alive"]]
     if session_id:
@@ -235,8 +275,8 @@ def pick_session(session_id: str | None) -> dict[str, Any]:
     if not live:
         raise ControlroomError("no running session on this machine; `controlroom status` lists them")
     if len(live) > 1:
-        ids = ", ".join(s["session"] for s in live)
-        raise ControlroomError(f"{len(live)} sessions are running ({ids}); say which: controlroom stop SESSION")
+        ids = ", ".join(f"{s['session']} ({s.get('scenario', '?')}, pid {s['pid']})" for s in live)
+        raise ControlroomError(f"{len(live)} sessions are running: {ids}; say which: controlroom {verb} SESSION")
     return live[0]
 
 

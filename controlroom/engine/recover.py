@@ -200,6 +200,7 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
     plans = left_active(scenario, journal.events)
     if not plans:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
+        _mark(header, "nothing was left active")
         return 0
     printer(f"{path}: {len(plans)} fault(s) may still be active; reverting")
     shell = describe_user_shell(plans, real)
@@ -225,4 +226,15 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
         printer(f"NOT confirmed clean: {', '.join(sorted(set(unconfirmed)))}")
         return 1
     printer("all clean")
+    _mark(header, "all clean")
     return 0
+
+
+def _mark(header: dict[str, Any], verdict: str) -> None:
+    """`status` shows the session recovered from now on (best effort: the registry may be gone or elsewhere)."""
+    from controlroom.engine.control import mark_recovered
+
+    session = header.get("session")
+    if isinstance(session, str):
+        with contextlib.suppress(ControlroomError, OSError):
+            mark_recovered(session, verdict)

@@ -132,3 +132,31 @@ async def test_watchers_see_the_checklist_waiting_for_the_facilitator() -> None:
             await pilot.pause()
         text = screen_text(app)
         assert "waiting for the facilitator to confirm the checklist" in text and "START?" not in text
+
+
+def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
+    from controlroom.viewstate import RoomState
+    from controlroom.widgets.blast_radius import BlastRadiusPane
+
+    text = BlastRadiusPane().render_state(RoomState(max_targets=1, max_duration=60.0), 60, 5).plain
+    assert "max fault time 1:00" in text
+
+
+def test_the_stop_banner_says_emergency_stop_only_for_a_person_and_automatic_rollback_for_the_rules() -> None:
+    from controlroom.app import fixtures
+    from controlroom.viewstate import RoomState, apply
+
+    def banner(**stop: object) -> str:
+        state = RoomState()
+        apply(state, fixtures.ev("emergency-stop", 1.0, **stop))
+        return state.stop_banner
+
+    assert banner(source="key", reason="key", by="Ada") == "EMERGENCY STOP"
+    assert banner(source="control", reason="controlroom stop") == "EMERGENCY STOP"
+    assert banner(source="signal", reason="SIGTERM received") == "EMERGENCY STOP"
+    assert banner(source="stop-condition", reason="stop condition shop.success_rate < 0.8") == \
+        "AUTOMATIC ROLLBACK (stop condition shop.success_rate < 0.8)"
+    assert banner(source="telemetry", reason="lost telemetry from prober") == "AUTOMATIC ROLLBACK (lost telemetry)"
+    state = RoomState()
+    apply(state, fixtures.ev("emergency-stop", 1.0, source="key", reason="key", by="Ada"))
+    assert state.log[-1].endswith("EMERGENCY STOP by Ada: key")

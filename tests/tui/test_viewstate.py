@@ -135,8 +135,9 @@ async def test_watchers_see_the_checklist_waiting_for_the_facilitator() -> None:
 
 
 def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
-    from controlroom.viewstate import RoomState
     from controlroom.widgets.blast_radius import BlastRadiusPane
+
+    from controlroom.viewstate import RoomState
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=1, max_duration=60.0), 60, 5).plain
     assert "max fault time 1:00" in text

@@ -20,6 +20,7 @@ import pytest
 from tests.deps import in_ci, is_dependency_skip
 
 _dependency_skips: list[tuple[str, str]] = []
+_dependency_reports: list[pytest.TestReport] = []
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +41,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")
         if is_dependency_skip(reason):
             _dependency_skips.append((report.nodeid, reason))
+            _dependency_reports.append(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -51,6 +53,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not _dependency_skips:
         return
     tr = terminalreporter
+    # The last line of the run ("… 3 skipped, 3 skipped for a missing dependency …") says it too.
+    tr.stats["skipped for a missing dependency"] = list(_dependency_reports)
     reasons = sorted({r for _, r in _dependency_skips})
     if in_ci():
         tr.section("CI FAILED: tests skipped for a missing system dependency", sep="=", red=True, bold=True)

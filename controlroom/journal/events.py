@@ -127,6 +127,8 @@ class CriterionResult(TypedDict):
 # ---- one payload per event type --------------------------------------------------------------------------------
 
 class SessionStarted(TypedDict):
+    """The first event: the scenario as the room runs it (its series, limits, conditions, statements)."""
+
     session: str
     scenario: NotRequired[str]  # the header has it too
     hypothesis: NotRequired[str]
@@ -146,10 +148,14 @@ class SessionStarted(TypedDict):
 
 
 class StateChanged(TypedDict):
+    """The session's state machine moved (docs/architecture.md lists the states)."""
+
     state: str
 
 
 class PreflightCheck(TypedDict):
+    """One pre-flight check: `ok` null while it runs (its answer follows in its own event)."""
+
     check: str
     target: str | None
     ok: bool | None  # null: the check is running; its answer follows in its own event
@@ -157,11 +163,15 @@ class PreflightCheck(TypedDict):
 
 
 class ChecklistItem(TypedDict):
+    """The facilitator ticked (or unticked) an item of the human checklist."""
+
     item: str
     ticked: NotRequired[bool]
 
 
 class SteadyState(TypedDict):
+    """A steady-state verdict: `when` is `before` or `after:<step>`; `figures` the worst value of each series in the window."""
+
     when: str  # "before" | "after:<step>"
     ok: bool
     figures: NotRequired[dict[str, Reading]]
@@ -171,6 +181,8 @@ class SteadyState(TypedDict):
 
 
 class StepBriefed(TypedDict):
+    """A step is shown to the room, with the faults it will inject."""
+
     step: str
     index: int
     title: NotRequired[str]
@@ -183,10 +195,14 @@ class StepBriefed(TypedDict):
 
 
 class StepArmed(TypedDict):
+    """The step waits for the facilitator's confirmation."""
+
     step: str
 
 
 class StepConfirmed(TypedDict):
+    """The facilitator's answer at a gate (`step` null and `gate: checklist` for the checklist gate)."""
+
     step: str | None  # null for the checklist gate
     decision: Decision
     by: NotRequired[str]
@@ -194,6 +210,8 @@ class StepConfirmed(TypedDict):
 
 
 class FaultInjecting(TypedDict):
+    """**Written before anything is sent**: `recover` reverts every fault announced here and not verified gone."""
+
     step: str
     fault: str
     target: str
@@ -205,12 +223,16 @@ class FaultInjecting(TypedDict):
 
 
 class FaultInjected(TypedDict):
+    """The fault's inject finished on its target."""
+
     fault: str
     target: str
     step: NotRequired[str]
 
 
 class FaultFailed(TypedDict):
+    """The target refused or failed the inject."""
+
     fault: str
     target: str
     step: NotRequired[str]
@@ -218,6 +240,8 @@ class FaultFailed(TypedDict):
 
 
 class FaultInjectStopped(TypedDict):
+    """A stop caught this fault's inject in flight: `how` is killed, never-started, finished, or unknown (not confirmed: the fault stays unconfirmed and its leash armed)."""
+
     fault: str
     target: str
     how: str  # killed | never-started | finished | unknown
@@ -225,6 +249,8 @@ class FaultInjectStopped(TypedDict):
 
 
 class FaultLost(TypedDict):
+    """At its step's end, before the revert, the fault was already gone (another room, a restart, a leash): the step fails."""
+
     step: str
     fault: str
     target: str
@@ -232,6 +258,8 @@ class FaultLost(TypedDict):
 
 
 class LeashRenewed(TypedDict):
+    """One heartbeat round renewed these faults' leashes (journals before the heartbeat: one event per fault, `fault`/`target`)."""
+
     faults: NotRequired[list[str]]  # one event per heartbeat round that renewed fault leashes
     targets: NotRequired[list[str]]
     leash_s: NotRequired[float]
@@ -240,22 +268,30 @@ class LeashRenewed(TypedDict):
 
 
 class LeashExpired(TypedDict):
+    """A renewal found the fault's guard gone while the room lived; an `emergency-stop` with source `leash` follows."""
+
     fault: str
     target: str
     detail: NotRequired[str]
 
 
 class MetricSample(TypedDict):
+    """One sample of every series; `errors` per source that did not answer."""
+
     values: dict[str, Reading]
     errors: NotRequired[dict[str, str]]
 
 
 class MetricBackfill(TypedDict):
+    """History from a source that keeps it (Prometheus), before the start (negative mono), for the sparklines."""
+
     source: str
     samples: list[tuple[float, dict[str, Reading]]]
 
 
 class TelemetryLost(TypedDict):
+    """A metrics source stopped answering for longer than `observe.lost_after`; `policy` applies."""
+
     source: str
     policy: NotRequired[str]
     detail: NotRequired[str]
@@ -263,23 +299,31 @@ class TelemetryLost(TypedDict):
 
 
 class TelemetryRestored(TypedDict):
+    """The source answers again."""
+
     source: str
     series: NotRequired[str]
 
 
 class ConditionBreached(TypedDict):
+    """A stop condition held for its `for:`; an `emergency-stop` with source `stop-condition` follows."""
+
     condition: str
     value: NotRequired[Reading]
     held_s: NotRequired[float]
 
 
 class RollbackStarted(TypedDict):
+    """THE rollback path began: every active fault is reverted in parallel."""
+
     reason: str
     faults: list[str]
     targets: NotRequired[list[str]]
 
 
 class FaultReverted(TypedDict):
+    """A fault was reverted; `verified` says whether its verify confirmed it gone."""
+
     fault: str
     target: str
     verified: bool
@@ -288,17 +332,23 @@ class FaultReverted(TypedDict):
 
 
 class FaultRevertFailed(TypedDict):
+    """A fault could not be confirmed gone: its target is reported unconfirmed."""
+
     fault: str
     target: str
     error: NotRequired[str]
 
 
 class RollbackFinished(TypedDict):
+    """The rollback's verdict: clean, or the targets left unconfirmed."""
+
     clean: bool
     unconfirmed: list[str]
 
 
 class RecoveryMeasured(TypedDict):
+    """Seconds from the revert until the steady state held for a full window again (null: not seen); `after_stop` when watched after a stop."""
+
     step: str
     seconds: float | None
     held: bool
@@ -308,48 +358,66 @@ class RecoveryMeasured(TypedDict):
 
 
 class Observed(TypedDict):
+    """Before / during / after / peak of every series for one step."""
+
     step: str
     series: dict[str, dict[str, Reading]]  # {series: {before, during, after, peak}}
 
 
 class PhaseValidated(TypedDict):
+    """A phase's `validation`, judged at the end of the phase (its last fault still in)."""
+
     phase: str
     ok: bool  # every condition held (a series with no value does not)
     results: list[CriterionResult]
 
 
 class SuccessCriteria(TypedDict):
+    """At the end: every success criterion (`kind` check or statement); `met` null when one was not judged."""
+
     met: bool | None
     results: list[CriterionResult]
 
 
 class CriterionJudged(TypedDict):
+    """A statement judged by a person at the end (`met` null: not judged), and by whom."""
+
     criterion: str
     met: bool | None  # null: left "not judged"
     by: str
 
 
 class Note(TypedDict):
+    """A timestamped note."""
+
     text: str
     author: NotRequired[str]
 
 
 class EmergencyStop(TypedDict):
+    """The session is stopping: `source` is the stop kind (manual kinds abort, the rules' kinds roll back); `by` who did it."""
+
     source: StopKind
     reason: NotRequired[str]
     by: NotRequired[str]  # who pressed it: "alice", "alice on /dev/pts/3 (controlroom stop, pid 4242)"
 
 
 class Warning_(TypedDict):
+    """Something the facilitator should know."""
+
     message: str
 
 
 class StepCompleted(TypedDict):
+    """A step's outcome."""
+
     step: str
     outcome: StepOutcome
 
 
 class SessionEnded(TypedDict):
+    """The last event: the outcome, its exit code, targets not confirmed clean."""
+
     outcome: str  # held | failed | rolled-back | aborted | unobserved | preflight-failed | crashed
     exit_code: NotRequired[int]
     unconfirmed: NotRequired[list[str]]

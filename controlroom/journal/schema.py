@@ -323,3 +323,62 @@ def check_header(header: dict[str, Any]) -> list[str]:
             del header[name]
             problems.append(f"header {err}; ignored")
     return problems
+
+
+# ---- the vocabulary as docs/journal.md shows it ----------------------------------------------------------------
+
+def _shape(tp: Any) -> str:
+    """An annotation, written the way docs/journal.md reads: string, integer, number, [x], {k: v}, {a, b?}."""
+    if tp is str:
+        return "string"
+    if tp is int:
+        return "integer"
+    if tp is float:
+        return "number"
+    if tp is bool:
+        return "boolean"
+    if tp in (None, type(None)):
+        return "null"
+    if tp is Any:
+        return "any"
+    origin = get_origin(tp)
+    if origin is typing.Annotated:
+        base, *meta = get_args(tp)
+        return "reading" if READING in meta else _shape(base)
+    if origin in (typing.NotRequired, typing.Required):
+        return _shape(get_args(tp)[0])
+    if origin is Literal:
+        return " \\| ".join(f"`{a}`" for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_shape(a) for a in get_args(tp))
+    if origin is list:
+        return f"[{_shape(get_args(tp)[0])}]"
+    if origin is tuple:
+        return "[" + ", ".join(_shape(a) for a in get_args(tp)) + "]"
+    if origin is dict:
+        return f"{{name: {_shape(get_args(tp)[1])}}}"
+    if typing.is_typeddict(tp):
+        required: frozenset[str] = tp.__required_keys__
+        return "{" + ", ".join(f"{k}{'' if k in required else '?'}" for k in get_type_hints(tp)) + "}"
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return " \\| ".join(f"`{m.value}`" for m in tp)
+    return str(tp)
+
+
+def vocabulary_markdown() -> str:
+    """The events table of docs/journal.md, made from the vocabulary (a test keeps the docs equal to it).
+
+    Regenerate with: python -m controlroom.journal.schema
+    """
+    rows = ["| type | payload (`?` optional) | what it records |", "|---|---|---|"]
+    for name, td in PAYLOADS.items():
+        hints = get_type_hints(td, include_extras=True)
+        required: frozenset[str] = td.__required_keys__  # type: ignore[attr-defined]
+        fields = ", ".join(f"{k}{'' if k in required else '?'}: {_shape(t)}" for k, t in hints.items())
+        doc = " ".join((td.__doc__ or "").split())
+        rows.append(f"| {name} | {fields} | {doc} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(vocabulary_markdown(), end="")

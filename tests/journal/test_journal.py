@@ -137,3 +137,21 @@ def test_events_are_one_json_object_per_line(tmp_path: Path) -> None:
 def test_unknown_event_types_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown event type"):
         Event(type="made-up", t="t", mono=0.0)
+
+
+def test_docs_journal_md_shows_exactly_the_vocabulary() -> None:
+    from controlroom.journal.schema import vocabulary_markdown
+
+    doc = (Path(__file__).parents[2] / "docs" / "journal.md").read_text()
+    block = doc.split("<!-- vocabulary:start (generated: python -m controlroom.journal.schema) -->\n", 1)[1]
+    block = block.split("<!-- vocabulary:end -->", 1)[0]
+    assert block == vocabulary_markdown(), "docs/journal.md is stale: python -m controlroom.journal.schema"
+
+
+def test_every_event_type_has_a_payload_and_every_stop_kind_is_in_the_vocabulary() -> None:
+    from typing import get_type_hints
+
+    from controlroom.journal.events import EVENT_TYPES, PAYLOADS, EmergencyStop, StopKind
+
+    assert set(PAYLOADS) == set(EVENT_TYPES)
+    assert get_type_hints(EmergencyStop)["source"] is StopKind

@@ -321,3 +321,30 @@ def test_any_mix_of_damage_never_makes_a_reader_raise(tmp_path_factory: pytest.T
     d = tmp_path_factory.mktemp("hostile")
     os.chmod(d, 0o700)
     exercise(_write(d, lines))
+
+
+@FUZZ
+@given(payload=st.dictionaries(st.sampled_from(["values", "errors", "other"]), st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+    st.dictionaries(st.text(max_size=3), st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                                                   st.text(max_size=3)), max_size=3)), max_size=3))
+def test_the_metric_sample_fast_path_says_what_the_vocabulary_says(payload: dict[str, Any]) -> None:
+    import copy
+
+    from controlroom.journal.events import MetricSample
+    from controlroom.journal.schema import BadEvent, _metric_sample, compile_type
+
+    fast, slow = copy.deepcopy(payload), copy.deepcopy(payload)
+    try:
+        _metric_sample(fast)
+        fast_says = "ok"
+    except BadEvent as err:
+        fast_says = str(err)
+    try:
+        compile_type(MetricSample)(slow, "")
+        slow_says = "ok"
+    except BadEvent as err:
+        slow_says = str(err)
+    assert fast_says == slow_says
+    if fast_says == "ok":
+        assert repr(fast) == repr(slow)  # the same readings read as null

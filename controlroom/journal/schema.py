@@ -19,7 +19,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from controlroom.journal.events import _KNOWN, PAYLOADS, READING, Event, Header
+from controlroom.journal.events import PAYLOADS, READING, Event, Header
 
 Check = Callable[[Any, str], Any]  # (value, where) -> the value (a Reading may come back as None)
 

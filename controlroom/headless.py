@@ -121,7 +121,16 @@ class ProgressPrinter:
             if d.get("seconds") is None:
                 return f"  recovery: steady state not regained{' (' + d['detail'] + ')' if d.get('detail') else ''}"
             crit = f" (criterion {d['criterion_s']:g}s)" if d.get("criterion_s") is not None else ""
-            return f"  recovered in {d['seconds']:.1f}s{crit}"
+            after = " after the stop" if d.get("after_stop") else ""
+            return f"  recovered in {d['seconds']:.1f}s{after}{crit}"
+        if t == "fault-lost":
+            return f"  FAULT LOST on {d['target']}: {d['fault']} was gone before its revert; the step fails"
+        if t == "phase-validated":
+            bad = "; ".join(f"{r['criterion']} ({r.get('detail', '')})" for r in d["results"] if not r["ok"])
+            return f"phase {d['phase']}: validation " + ("held" if d["ok"] else f"FAILED: {bad}")
+        if t == "criterion-judged":
+            verdict = "met" if d["met"] else ("NOT met" if d["met"] is False else "not judged")
+            return f"  statement {d['criterion']!r}: {verdict} ({d['by']})"
         if t == "step-completed":
             return f"  step {d['step']}: {d['outcome']}"
         if t in ("warning", "note"):

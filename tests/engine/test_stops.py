@@ -141,3 +141,17 @@ async def test_controlroom_stop_journals_the_user_and_terminal_it_came_from(tmp_
     assert stop.data["source"] == "control"
     assert stop.data["by"] == f"{me} on /dev/pts/9 (controlroom stop, pid {os.getpid()})"
     assert task.result().outcome == "aborted"
+
+
+def test_progress_lines_name_the_stop_by_its_kind_and_who() -> None:
+    from controlroom.headless import ProgressPrinter
+    from controlroom.journal.events import Event
+
+    def line(**d: object) -> str | None:
+        return ProgressPrinter(lambda _: None).format(Event("emergency-stop", "t", 1.0, dict(d)))
+
+    assert line(source="key", reason="key", by="Ada") == "EMERGENCY STOP (key by Ada): key"
+    assert line(source="signal", reason="SIGTERM received") == "EMERGENCY STOP (signal): SIGTERM received"
+    assert line(source="stop-condition", reason="stop condition ok_rate < 0.8") == \
+        "AUTOMATIC ROLLBACK (stop condition ok_rate < 0.8)"
+    assert line(source="cancelled", reason="cancelled") == "ABORTED (cancelled): cancelled"

@@ -120,7 +120,7 @@ async def test_a_rolled_back_session_shows_its_verdict_before_a_score_that_is_no
         status, hypothesis, score = (text.index(w) for w in ("rolled-back", "Hypothesis", "Resilience score"))
         assert status < hypothesis < score
         assert "it is not a pass" in text
-    assert "automatic rollback (stop-condition): stop condition ok_rate &lt; 0.8" in render_markdown(r)
+    assert "automatic rollback (stop-condition): stop condition ok_rate < 0.8" in render_markdown(r)
 
 
 async def test_the_report_names_who_stopped_and_shows_recovery_after_the_stop(tmp_path: Path,

@@ -7,8 +7,14 @@ line on stderr with exit code 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # lazy at run time: `controlroom --help` imports none of the core
+    from controlroom.engine.planning import StepPlan
+    from controlroom.scenario.model import Scenario
 
 EXIT_INPUT = 2
 
@@ -35,7 +41,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         faults = sum(len(st.faults) for st in sc.steps)
         _p(f"{path}: ok: {sc.name} ({len(sc.steps)} steps, {faults} faults, environment {sc.environment})")
+        if sc.template:
+            _p(f"{path}: template: {TEMPLATE_NOTE}")
     return EXIT_INPUT if bad else 0
+
+
+TEMPLATE_NOTE = ("its hosts and endpoints are placeholders (under .example): "
+                 "copy it, set yours, and remove `template: true` to run it")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -44,12 +56,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario)
     _p(f"# {sc.name} — environment {sc.environment}; nothing below is executed")
+    if sc.template:
+        _p(f"# TEMPLATE: {TEMPLATE_NOTE}")
     _p(f"# hypothesis: {sc.hypothesis}")
     br = sc.blast_radius
     _p(f"# blast radius: at most {br.max_targets} target(s) at once, {br.max_duration:g}s per fault")
     _p(f"# leash: a {br.leash:g}s heartbeat window, renewed every {br.leash / 3:.3g}s while the room lives; if the room "
        f"dies or its link is cut, every fault is reverted on its target within {br.leash:g}s")
-    for n, sp in enumerate(plan_scenario(sc), start=1):
+    plans = plan_scenario(sc)
+    if not args.verbose:
+        _plan_summary(sc, plans)
+        return 0
+    for n, sp in enumerate(plans, start=1):
         step = sp.step
         dur = f", {step.duration:g}s" if step.duration else ""
         gate = "confirm" if step.confirm else "no confirmation"
@@ -73,6 +91,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
+    """`plan` without -v: one line per step, one per fault and target under it."""
+    for n, sp in enumerate(plans, start=1):
+        step = sp.step
+        dur = f", {step.duration:g}s" if step.duration else ""
+        gate = "confirm" if step.confirm else "no confirmation"
+        what = "" if sp.faults else " — observe only"
+        _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
+        for plan in sp.faults:
+            t = sc.targets[plan.target]
+            where = t.ssh or t.url or t.kind
+            if not plan.revertible:
+                guard = "no revert: recovery is checked"
+            else:
+                guard = ("leashed, " if plan.leash else "") + "reverted and verified"
+            _p(f"  {plan.target} ({t.kind} {where}): {plan.summary} — {guard}")
+    _p("\n(plan -v prints every command or request: check, inject, revert, verify, leash)")
+
+
 def _journal_path(arg: str | None, name: str) -> str:
     import re
     import time
@@ -86,9 +123,14 @@ def _journal_path(arg: str | None, name: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from controlroom.errors import Problem, ScenarioError
     from controlroom.scenario import load_scenario
 
     sc = load_scenario(args.scenario)
+    if sc.template:
+        # An example for a real environment: its placeholder hosts must never be probed by mistake.
+        raise ScenarioError([Problem(sc.source_path, sc.template_line, 1,
+                                     f"template: true: this scenario is a template, not run; {TEMPLATE_NOTE}")])
     _check_runtime_dir()
     journal = _journal_path(args.journal, sc.name)
     if not args.headless:
@@ -215,6 +257,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         faults = ",".join(r.get("faults") or []) or "-"
         _p(f"{name:<{width}}  {r['name']}  env={r['environment']}  steps={r['steps']}  faults={faults}")
+        needed = "; ".join(r.get("needs") or []) or "nothing: runs as it is"
+        _p(f"{'':<{width}}  needs: {needed}")
     return 0
 
 
@@ -266,8 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("validate", cmd_validate, "check scenarios: schema and safety rules; FILE:LINE:COL: message")
     sp.add_argument("scenarios", nargs="+", metavar="SCENARIO")
 
-    sp = add("plan", cmd_plan, "dry run: every command or request per target, inject and revert")
+    sp = add("plan", cmd_plan, "dry run: one line per step and target; -v: every command, inject and revert")
     sp.add_argument("scenario")
+    sp.add_argument("-v", "--verbose", action="store_true",
+                    help="every command or request per target: check, inject, revert, verify, leash")
 
     sp = add("watch", cmd_watch, "read-only live view of a running session (journal file or session id)")
     sp.add_argument("journal", metavar="JOURNAL|SESSION", nargs="?",
@@ -309,6 +355,20 @@ DELEGATED = {"report": "controlroom.report.cli", "history": "controlroom.history
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a reader that went away shows here, not as "Exception ignored" at exit
+        return code
+    except BrokenPipeError:
+        # `controlroom lab up | head -1`: the reader stopped reading. What the command did stands (the lab is
+        # up: it prints only once it is); stdout goes to /dev/null so the exit flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         from controlroom.errors import ControlroomError
@@ -337,8 +397,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _p("controlroom: interrupted", err=True)
         return 130
-    except BrokenPipeError:
-        return 1
 
 
 if __name__ == "__main__":

@@ -259,8 +259,10 @@ def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Pri
     session = Session(scenario, journal_path=Path(journal), facilitator=facilitator,
                       sources=sources if sources is not None else build_sources(scenario))
     session.subscribe(ProgressPrinter(printer))
+    ended = follow_end(session)
     printer(f"journal: {journal}")
     outcome = asyncio.run(run_session(session))
+    print_end_summary(ended, str(journal), printer)
     report_journal_failure(session)
     return outcome.exit_code
 
@@ -269,3 +271,21 @@ def report_journal_failure(session: Session) -> None:
     """After a run whose journal broke: one line on stderr (and the unrecorded events, if no file took them)."""
     for line in session.journal_failure_report():
         print(line, file=sys.stderr, flush=True)
+
+
+def follow_end(session: Session) -> Any:
+    """A fold of the session's events (the room's view state), for the summary printed at the end."""
+    from controlroom.viewstate import RoomState, apply
+
+    state = RoomState()
+    session.subscribe(lambda event: apply(state, event))
+    return state
+
+
+def print_end_summary(state: Any, journal: str, printer: Printer) -> None:
+    """The room's end screen as lines: verdict, what was faulted and whether it is verified clean, recovery,
+    notes, then `journal: PATH` and the commands that replay and report it."""
+    from controlroom.summary import summary_lines
+
+    for line in summary_lines(state, journal):
+        printer(line)

@@ -43,6 +43,15 @@ class SessionSummary:
     service_scores: dict[str, float] = field(default_factory=dict)
     failure_modes: tuple[str, ...] = ()  # insight ids with severity warning or critical
     damaged: int = 0  # journal lines the reader skipped
+    outcome: str | None = None  # the engine's word (`preflight-failed`), where `status` folds it into "failed"
+    injected: bool = True  # a fault was sent during the session
+
+    @property
+    def shown_status(self) -> str:
+        """What a reader should take from the row: a pre-flight that refused is not a failed experiment."""
+        if self.outcome == "preflight-failed":
+            return "pre-flight refused"
+        return self.status
 
 
 @dataclass
@@ -95,6 +104,8 @@ def summarize(path: Path) -> SessionSummary:
         service_scores={s["service"]: s["total"] for s in r["score"]["services"]},
         failure_modes=tuple(i["id"] for i in r["insights"] if i["severity"] in ("warning", "critical")),
         damaged=journal.skipped,
+        outcome=r.get("outcome"),
+        injected=bool(r["faults"]),
     )
 
 
@@ -145,19 +156,35 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
         add("No journals found. Sessions write them here by default; pass --dir to look elsewhere.")
     else:
         add("")
-        add(f"{'date (UTC)':<16} {'scenario':<32} {'status':<12} {'score':>5}")
+        name_w = min(32, max(len(s.name) for s in h.sessions))
+        status_w = max(12, max(len(s.shown_status) for s in h.sessions))
+        add(f"{'date (UTC)':<16} {'session':<12} {'scenario':<{name_w}} {'status':<{status_w}} {'score':>5} "
+            f"{'':<20} journal")
         for s in h.sessions:
             score = "  –  " if s.score is None else f"{s.score:5.1f}"
-            add(f"{s.started.astimezone(UTC):%Y-%m-%d %H:%M} {s.name[:32]:<32} {s.status:<12} {score} "
-                f"{text_bar(s.score, 20)}")
-        scores = [s.score for s in h.sessions]
-        known = [x for x in scores if x is not None]
+            bar = text_bar(s.score, 20) if s.injected else "nothing injected".ljust(20)
+            add(f"{s.started.astimezone(UTC):%Y-%m-%d %H:%M} {s.id[:12]:<12} {s.name[:name_w]:<{name_w}} "
+                f"{s.shown_status:<{status_w}} {score} {bar} {s.path.name}")
         add("")
-        if known:
-            add(f"Score trend, oldest → newest: {sparkline(scores, 60)}  "
-                f"min {min(known):.1f} · max {max(known):.1f} · last {known[-1]:.1f}")
-        counts = Counter(s.status for s in h.sessions)
+        # One trend per scenario: scores of different experiments are not one series.
+        by_scenario: dict[str, list[SessionSummary]] = {}
+        for s in h.sessions:
+            by_scenario.setdefault(s.name, []).append(s)
+        trends = [(name, [x.score for x in runs]) for name, runs in by_scenario.items()]
+        if any(v is not None for _, scores in trends for v in scores):
+            add("Score trend per scenario, oldest → newest:")
+            for name, scores in trends:
+                known = [x for x in scores if x is not None]
+                if not known:
+                    add(f"  {name[:name_w]:<{name_w}} no score (nothing was injected)")
+                    continue
+                add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30):<30} last {known[-1]:5.1f} · "
+                    f"min {min(known):5.1f} · max {max(known):5.1f} ({len(scores)} run(s))")
+        counts = Counter(s.shown_status for s in h.sessions)
         add("Outcomes: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        refused = sum(1 for s in h.sessions if s.outcome == "preflight-failed")
+        if refused:
+            add(f"  pre-flight refused {refused} session(s) before anything was injected")
         services = sorted({svc for s in h.sessions for svc in s.service_scores})
         if services:
             add("")
@@ -175,7 +202,7 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
             add("Failure modes discovered (times, first seen):")
             for m, seen in sorted(modes.items(), key=lambda kv: (-len(kv[1]), kv[0])):
                 first = seen[0]
-                add(f"  {m:<22} {len(seen):>3}×  first {first.started:%Y-%m-%d} in {first.name}")
+                add(f"  {m:<22} {len(seen):>3}×  first {first.started:%Y-%m-%d} in {first.name} ({first.id[:12]})")
         else:
             add("Failure modes discovered: none")
     for why in h.skipped:

@@ -8,6 +8,7 @@ here (a test enforces it), so replay and report can reuse the fold.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,11 +20,60 @@ from controlroom.metrics.conditions import Condition, parse_condition
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
 LOG_LINES = 500
 MARKERS = 2000
+# A step that needs no confirmation is replaced on the step card at once: its brief stays on the card,
+# under the next step, for this long (session seconds), so the room can read it.
+BRIEF_HOLD = 8.0
 
 TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
-SeriesStatus = Literal["ok", "warn", "breach", "unknown"]
+SeriesStatus = Literal["ok", "near", "warn", "breach", "unknown"]
 # States in which something may be injected on a target: quitting must ask first.
 ACTIVE_TARGET_STATES: frozenset[str] = frozenset({"faulted", "reverting"})
+# "Near" a threshold: within this share of the threshold (a latency 5 % under its limit) ...
+NEAR_FRACTION = 0.05
+# ... or, for a ratio threshold between 0 and 1, within this share of the room left to the good end
+# (success_rate >= 0.99 is near below 0.9925): 5 % of 0.99 would call every healthy sample near.
+NEAR_RATIO_ROOM = 0.25
+# Parts of a series name that say its unit, not what it measures: `p99_ms` is about "p99".
+_UNIT_PARTS = frozenset({"ms", "s", "rate", "total", "bytes", "seconds", "count"})
+
+
+def near_threshold(cond: Condition, value: float, kind: Literal["stop", "steady"]) -> bool:
+    """True when `value` is on the good side of `cond` but close to crossing it.
+
+    A stop condition is bad when it holds; a steady-state requirement is bad when it does not.
+    Equality conditions have no "near".
+    """
+    if cond.op not in ("<", "<=", ">", ">="):
+        return False
+    t = cond.threshold
+    bad_below = (kind == "stop") == (cond.op in ("<", "<="))
+    room = value - t if bad_below else t - value  # how far on the good side; negative: already crossed
+    if room < 0 or (room == 0 and kind == "steady" and cond.holds(value) is False):
+        return False
+    if 0 < t < 1:
+        margin = NEAR_RATIO_ROOM * ((1 - t) if bad_below else t)
+    else:
+        margin = NEAR_FRACTION * abs(t)
+    return room <= margin
+
+
+def name_tokens(series: str) -> frozenset[str]:
+    """What a series name is about, without its unit: `download.p99_ms` -> {download, p99}."""
+    return frozenset(p for p in re.split(r"[._\-]+", series.lower()) if p and p not in _UNIT_PARTS)
+
+
+def named_in(text: str, series: str) -> bool:
+    """Whether a sentence (a step's expect line) is about this series: its full name, or every part of it."""
+    low = text.lower()
+    if not low:
+        return False
+    if re.search(rf"(?<![\w.]){re.escape(series.lower())}(?![\w])", low):
+        return True
+    tokens = name_tokens(series)
+    # Every part in one clause: "download p99 rises; the front page stays fast" is about download.p99_ms,
+    # not about front.p99_ms.
+    return bool(tokens) and any(tokens <= set(re.findall(r"[a-z0-9]+", clause))
+                                for clause in re.split(r"[;,]|\.(?:\s|$)", low))
 
 
 @dataclass
@@ -35,17 +85,36 @@ class SeriesView:
     stop: list[Condition] = field(default_factory=list)  # stop_when conditions on this series
     steady: list[Condition] = field(default_factory=list)  # steady-state requirements on this series
     breached: bool = False  # a stop condition was reported breached and has not cleared since
+    # The status of the current value, worked out once per value: a pane with 500 series asks several times a paint.
+    _memo: tuple[object, SeriesStatus] | None = field(default=None, compare=False, repr=False)
 
     @property
     def status(self) -> SeriesStatus:
-        """breach: a stop condition is true now; warn: a steady-state requirement fails; ok otherwise."""
+        """breach: a stop condition is true now; warn: a steady-state requirement fails;
+        near: close to one of its thresholds; ok otherwise."""
+        key = (self.current, len(self.stop), len(self.steady))
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        status = self._status()
+        self._memo = (key, status)
+        return status
+
+    def _status(self) -> SeriesStatus:
         if self.current is None:
             return "unknown"
         if any(c.holds(self.current) for c in self.stop):
             return "breach"
         if any(c.holds(self.current) is False for c in self.steady):
             return "warn"
+        if any(near_threshold(c, self.current, "stop") for c in self.stop) or \
+                any(near_threshold(c, self.current, "steady") for c in self.steady):
+            return "near"
         return "ok"
+
+    @property
+    def alerting(self) -> bool:
+        """Breaching, failing its steady state, or close to a threshold: never the series a pane hides."""
+        return self.breached or self.status in ("breach", "warn", "near")
 
 
 @dataclass
@@ -55,6 +124,9 @@ class TargetView:
     state: TargetState = "clean"
     active: dict[str, float] = field(default_factory=dict)  # fault id -> mono when injection began
     detail: str = ""  # why it is unreachable / unconfirmed
+    unconfirmed: set[str] = field(default_factory=set)  # fault ids whose revert could not be confirmed (yet)
+    faulted_ever: bool = False  # a fault was sent here during the session
+    verified: bool = False  # every fault sent here was reverted and the revert verified by the engine
 
     @property
     def since(self) -> float | None:
@@ -97,6 +169,8 @@ class StepView:
     decision: str | None = None
     injected_at: float | None = None  # mono of the first fault-injected: the countdown starts here
     outcome: str | None = None
+    briefed_at: float = 0.0
+    armed: bool = False  # a gate was opened for it (the facilitator had the brief in front of them)
 
 
 @dataclass
@@ -136,6 +210,7 @@ class RoomState:
     steps_total: int = 0
     steps_done: int = 0
     step: StepView | None = None
+    passed: StepView | None = None  # the step before, when it went by without a gate: its brief is held a while
     series: dict[str, SeriesView] = field(default_factory=dict)
     targets: dict[str, TargetView] = field(default_factory=dict)
     max_targets: int | None = None
@@ -151,6 +226,11 @@ class RoomState:
     checklist_decision: str | None = None
     steady: dict[str, Any] | None = None  # the last steady-state verdict: when, ok, failed
     telemetry_lost: set[str] = field(default_factory=set)
+    telemetry_detail: dict[str, str] = field(default_factory=dict)  # lost source -> why, as the engine said
+    source_errors: dict[str, str] = field(default_factory=dict)  # a metrics source's error on the last sample
+    last_sample: float | None = None  # mono of the last metric-sample: when the current values were taken
+    notes: int = 0
+    recoveries: list[dict[str, Any]] = field(default_factory=list)  # step, seconds (None: not recovered), criterion
     rollback: RollbackView | None = None
     estop_source: str | None = None
     stop_reason: str = ""
@@ -213,13 +293,74 @@ class RoomState:
 
     @property
     def steady_verdict(self) -> str:
+        """The last steady-state check the engine journaled, with when it was made (never shown as 'now')."""
         if self.steady is None:
             return "steady state: not measured yet"
         when = self.steady.get("when", "")
+        at = self.steady.get("at")
+        stamp = f" at {format_clock(at)}" if isinstance(at, (int, float)) else ""
         if self.steady.get("ok"):
-            return f"steady state holds ({when})"
+            return f"steady state held ({when}{stamp})"
         failed = ", ".join(str(f) for f in self.steady.get("failed") or []) or "?"
-        return f"steady state FAILS ({when}): {failed}"
+        return f"steady state FAILED ({when}{stamp}): {failed}"
+
+    def judge_now(self, conditions: list[Condition], bad_when: bool) -> tuple[list[tuple[Condition, float]], list[str]]:
+        """Conditions judged on the current values: (those in the bad state with their value, series with no value).
+
+        `bad_when` is what `holds` returns in the bad state: True for stop conditions, False for steady state.
+        """
+        bad: list[tuple[Condition, float]] = []
+        unknown: list[str] = []
+        for c in conditions:
+            sv = self.series.get(c.series)
+            value = sv.current if sv is not None else None
+            if value is None:
+                unknown.append(c.series)
+            elif c.holds(value) is bad_when:
+                bad.append((c, value))
+        return bad, unknown
+
+    def expected_series(self) -> list[str]:
+        """The series the current step's expect line is about, in declared order."""
+        expect = self.step.expect if self.step is not None else ""
+        return [name for name in self.series if named_in(expect, name)] if expect else []
+
+    def series_order(self) -> tuple[list[SeriesView], list[SeriesView]]:
+        """(pinned, rest): the series a pane must show, then the others in declared order.
+
+        Pinned, in this order: what the current step expects, what a stop condition watches, what the steady
+        state requires, then any other series that breaches or is near a threshold.
+        """
+        pinned: dict[str, SeriesView] = {}
+        for name in self.expected_series():
+            pinned[name] = self.series[name]
+        for group in (self.stop_conditions, self.steady_conditions):
+            for c in group:
+                if c.series in self.series:
+                    pinned.setdefault(c.series, self.series[c.series])
+        for name, sv in self.series.items():
+            if sv.alerting:
+                pinned.setdefault(name, sv)
+        rest = [sv for name, sv in self.series.items() if name not in pinned]
+        return list(pinned.values()), rest
+
+    @property
+    def verified_clean(self) -> list[str]:
+        """Targets that had faults, all reverted and verified by the engine."""
+        return [t.name for t in self.targets.values() if t.faulted_ever and t.verified and t.state == "clean"]
+
+    @property
+    def not_confirmed(self) -> list[str]:
+        """Targets a fault may still be on: unconfirmed reverts, or faults never reverted."""
+        return [t.name for t in self.targets.values() if t.state == "unconfirmed" or t.active]
+
+    @property
+    def held_brief(self) -> StepView | None:
+        """The step that went by without a gate moments ago, while its brief is still held on the card."""
+        p = self.passed
+        if p is None or not p.brief or self.now - p.briefed_at > BRIEF_HOLD:
+            return None
+        return p
 
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
@@ -283,9 +424,17 @@ def _target(state: RoomState, name: str) -> TargetView:
 
 
 def _settle(tv: TargetView) -> None:
-    """After a fault leaves a target: clean when nothing is left, unless it is known unconfirmed."""
-    if not tv.active and tv.state in ("faulted", "reverting", "armed"):
+    """After a fault leaves a target: clean when nothing is left, unless a revert there is still unconfirmed."""
+    if not tv.active and not tv.unconfirmed and tv.state in ("faulted", "reverting", "armed", "unconfirmed"):
         tv.state = "clean"
+
+
+def _mark_unconfirmed(tv: TargetView) -> None:
+    """The engine names this target unconfirmed: it stays so until a verified revert of each of its faults."""
+    tv.state = "unconfirmed"
+    tv.verified = False
+    if not tv.unconfirmed:
+        tv.unconfirmed.update(tv.active or {"?"})  # "?": the journal did not say which fault
 
 
 def _close_window(state: RoomState, target: str, fault: str | None, end: float) -> None:
@@ -349,19 +498,28 @@ def apply(state: RoomState, ev: Event) -> None:
         state.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
         _log(state, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
     elif t == "steady-state":
-        state.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or [])}
+        state.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or []),
+                        "at": ev.mono}
         _log(state, ev, state.steady_verdict)
     elif t == "step-briefed":
         state.checklist_gate = False
+        prev = state.step
+        state.passed = prev if prev is not None and not prev.armed else None
         state.step = StepView(
             id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
             brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
-            faults=list(d.get("faults") or []),
+            faults=list(d.get("faults") or []), briefed_at=ev.mono,
         )
-        _log(state, ev, f"step {state.step.index + 1} briefed: {state.step.title}")
+        # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
+        # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
+        _log(state, ev, f"step {state.step.index + 1} briefed: {state.step.title}"
+             + (f" — {state.step.brief}" if state.step.brief else ""))
+        if state.step.expect:
+            _log(state, ev, f"  expect: {state.step.expect}")
     elif t == "step-armed":
         if state.step is not None:
             state.step.gate_pending = True
+            state.step.armed = True
             for f in state.step.faults:
                 tv = _target(state, str(f.get("target")))
                 if tv.state == "clean":
@@ -385,6 +543,8 @@ def apply(state: RoomState, ev: Event) -> None:
         tv = _target(state, target)
         tv.active[str(d.get("fault"))] = ev.mono
         tv.state = "faulted"
+        tv.faulted_ever = True
+        tv.verified = False
         # The payload says `fault_type`: a `type` key would collide with the event's own type in the journal line.
         kind = str(d.get("fault_type") or "")
         state.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
@@ -410,7 +570,11 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "metric-sample":
         values = d.get("values") or {}
         errors = d.get("errors") or {}
-        for name in set(values) | set(errors):
+        state.last_sample = ev.mono
+        # The engine keys a whole source's failure by the source's name ("prometheus"), not by a series:
+        # that is no row of its own, and it is gone as soon as a sample comes without it.
+        state.source_errors = {str(k): str(v) for k, v in errors.items() if k not in values and k not in state.series}
+        for name in set(values) | (set(errors) - set(state.source_errors)):
             sv = _series(state, str(name))
             v = values.get(name)
             num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
@@ -431,9 +595,12 @@ def apply(state: RoomState, ev: Event) -> None:
                 sv.current = num
     elif t == "telemetry-lost":
         state.telemetry_lost.add(str(d.get("source")))
+        state.telemetry_detail[str(d.get("source"))] = str(d.get("detail") or "")
         _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
     elif t == "telemetry-restored":
         state.telemetry_lost.discard(str(d.get("source")))
+        state.telemetry_detail.pop(str(d.get("source")), None)
+        state.source_errors.pop(str(d.get("source")), None)
         _log(state, ev, f"telemetry restored from {d.get('source')}")
     elif t == "condition-breached":
         cond = str(d.get("condition", "?"))
@@ -468,16 +635,25 @@ def apply(state: RoomState, ev: Event) -> None:
         _close_window(state, target, str(d.get("fault")), ev.mono)
         verified = d.get("verified", True)
         if verified is False:
+            tv.unconfirmed.add(str(d.get("fault")))
             tv.state = "unconfirmed"
             tv.detail = "revert not verified"
         else:
+            # A verified revert (also one re-confirmed after an earlier failure) leaves nothing of this fault.
+            tv.unconfirmed.discard(str(d.get("fault")))
+            if d.get("verified") is True and not tv.active and not tv.unconfirmed:
+                tv.verified = True
             _settle(tv)
         if state.rollback is not None and target in state.rollback.targets and not tv.active:
             state.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
+            if tv.state == "clean" and target in state.rollback.unconfirmed:
+                state.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
         _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
     elif t == "fault-revert-failed":
         target = str(d.get("target"))
         tv = _target(state, target)
+        tv.unconfirmed.add(str(d.get("fault")))
+        tv.verified = False
         tv.state = "unconfirmed"
         tv.detail = str(d.get("error") or "")
         _close_window(state, target, str(d.get("fault")), ev.mono)
@@ -487,10 +663,12 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "rollback-finished":
         unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
         for name in unconfirmed:
-            _target(state, name).state = "unconfirmed"
+            _mark_unconfirmed(_target(state, name))
         for tv in state.targets.values():
             if tv.name not in unconfirmed and tv.state == "reverting":
                 tv.active.clear()
+                if d.get("clean") is True:
+                    tv.verified = True  # the rollback confirmed every target it does not list
                 _settle(tv)
         for w in state.windows:
             if w.end is None and w.target not in unconfirmed:
@@ -504,6 +682,8 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
     elif t == "recovery-measured":
         secs = d.get("seconds")
+        state.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
+                                 "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
         after = " (after the stop)" if d.get("after_stop") else ""
         _log(state, ev, f"recovery after {d.get('step')}{after}: "
              + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
@@ -521,6 +701,7 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
     elif t == "note":
         text = str(d.get("text", ""))
+        state.notes += 1
         state.markers.append(Marker(ev.mono, "note", text))
         _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
     elif t == "warning":
@@ -537,7 +718,7 @@ def apply(state: RoomState, ev: Event) -> None:
         state.exit_code = d.get("exit_code")
         state.message = str(d.get("message") or "")
         for name in d.get("unconfirmed") or []:
-            _target(state, str(name)).state = "unconfirmed"
+            _mark_unconfirmed(_target(state, str(name)))
         for w in state.windows:
             if w.end is None and state.targets.get(w.target, TargetView("")).state != "unconfirmed":
                 w.end = ev.mono

@@ -4,8 +4,9 @@
   `lab` marker,
   so `pytest -m "not lab"` runs the fast set on its own (docs/testing.md says what only the lab
   tests guard).
-* A skip whose reason says a system dependency is missing or root is needed (tests/deps.py)
-  is fine on a laptop; with `CI=true` it fails the run, with the list printed at the end.
+* A skip is fine on a laptop (a missing system package, not root: tests/deps.py gives the reason);
+  with `CI=true` every skip fails the run, with the list printed at the end — except the ones a
+  test declares not applicable to this machine (`tests.deps.not_applicable`).
 * Every test runs with a runtime directory and a data directory of its own (CONTROLROOM_RUNTIME_DIR,
   XDG_DATA_HOME): sessions the suite starts, kills or crashes never show up in the user's
   `controlroom status` or `history`, and no test reads the user's journals.
@@ -30,6 +31,7 @@ def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory, monkeyp
     monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(base / "run"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "lab" in getattr(item, "fixturenames", ()) or item.get_closest_marker("root"):
@@ -53,14 +55,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not _dependency_skips:
         return
     tr = terminalreporter
-    # The last line of the run ("… 3 skipped, 3 skipped for a missing dependency …") says it too.
-    tr.stats["skipped for a missing dependency"] = list(_dependency_reports)
+    # The last line of the run ("… 3 skipped, 3 skipped that CI=true fails on …") says it too.
+    tr.stats["skipped that CI=true fails on"] = list(_dependency_reports)
     reasons = sorted({r for _, r in _dependency_skips})
     if in_ci():
-        tr.section("CI FAILED: tests skipped for a missing system dependency", sep="=", red=True, bold=True)
+        tr.section("CI FAILED: tests were skipped", sep="=", red=True, bold=True)
         tr.line("CI=true: every test must run. Install what is missing (scripts/system-deps) and run again.")
     else:
-        tr.section("skipped for a missing system dependency (CI=true would fail)", sep="=", yellow=True)
+        tr.section("skipped tests (CI=true would fail on these)", sep="=", yellow=True)
     for reason in reasons:
         count = sum(1 for _, r in _dependency_skips if r == reason)
         tr.line(f"  {count:3d} test(s): {reason}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.sparkline import clip
 from rich.text import Text
@@ -36,7 +38,9 @@ class BlastRadiusPane(Pane):
             text.append(f"  left {format_seconds(left)}/{format_seconds(state.max_duration)}",
                         style="bold red" if left < 30 else "bold")
         elif state.max_duration is not None:
-            text.append(f"  max fault time {format_seconds(state.max_duration)}", style="dim")
+            limit_s = format_seconds(state.max_duration)  # labelled; the short form when the pane is narrow
+            label = f"  max fault time {limit_s}" if len(text.plain) + 17 + len(limit_s) <= width else f"  ≤{limit_s}/fault"
+            text.append(label, style="dim")
         targets = list(state.targets.values())
         # Faulted and troubled targets first: with 50 targets the ones that matter stay on screen.
         order = {"unconfirmed": 0, "faulted": 1, "reverting": 2, "unreachable": 3, "armed": 4, "clean": 5}
@@ -44,8 +48,17 @@ class BlastRadiusPane(Pane):
         rows = height - 1
         shown = targets if len(targets) <= rows else targets[: max(0, rows - 1)]
         name_w = min(16, max((len(t.name) for t in targets), default=4))
-        open_windows = sum(1 for w in state.windows if w.end is None)
-        roomy = len(targets) + open_windows <= rows
+        open_faults = {t.name: [f"{w.type}: {w.summary}" for w in state.windows if w.target == t.name and w.end is None]
+                       for t in targets}
+        zoomed = self.has_class("-zoom")
+
+        def wrapped(line: str) -> list[str]:
+            return textwrap.wrap(line, max(8, width - 4)) or [""]
+
+        # Spare rows: say what is on each target, in full when there is room (or zoomed), else one line each.
+        full_rows = len(targets) + sum(len(wrapped(f)) for fs in open_faults.values() for f in fs)
+        roomy = len(targets) + sum(len(fs) for fs in open_faults.values()) <= rows
+        in_full = zoomed or full_rows <= rows
         for tv in shown:
             glyph, word, style = TARGET_STYLES.get(tv.state, ("?", tv.state, ""))
             text.append("\n")
@@ -55,12 +68,16 @@ class BlastRadiusPane(Pane):
             if tv.since is not None:
                 text.append(f" {format_seconds(state.now - tv.since)}", style="dim")
             elif tv.detail and tv.state in ("unreachable", "unconfirmed"):
-                text.append(" " + clip(tv.detail, max(0, width - name_w - len(word) - 4)), style="dim")
-            if roomy:
-                # Spare rows: say what is on the target, so nobody has to cross-read the step card.
-                open_faults = [w for w in state.windows if w.target == tv.name and w.end is None]
-                for w in open_faults:
-                    text.append("\n    " + clip(f"{w.type}: {w.summary}", max(0, width - 4)), style="dim")
+                if zoomed:
+                    for line in wrapped(tv.detail):
+                        text.append("\n    " + line, style="dim")
+                else:
+                    text.append(" " + clip(tv.detail, max(0, width - name_w - len(word) - 4)), style="dim")
+            if roomy or zoomed:
+                # Say what is on the target, so nobody has to cross-read the step card.
+                for fault in open_faults[tv.name]:
+                    for line in (wrapped(fault) if in_full else [clip(fault, max(0, width - 4))]):
+                        text.append("\n    " + line, style="dim")
         if len(shown) < len(targets):
             clean = sum(1 for t in targets[len(shown):] if t.state == "clean")
             text.append(f"\n… {len(targets) - len(shown)} more ({clean} clean)", style="dim")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from itertools import islice
 
 from controlroom.widgets._pane import Pane
@@ -22,10 +23,21 @@ class EventLogPane(Pane):
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         n = len(state.log)
-        lines = list(islice(state.log, max(0, n - height), n))
-        for i, line in enumerate(lines):
+        if self.has_class("-zoom"):
+            # Zoomed, every line is read in full: long lines wrap under their text, newest at the bottom.
+            rows: list[tuple[str, str]] = []
+            for line in reversed(state.log):
+                style = next((s for word, s in HIGHLIGHTS if word in line), "")
+                wrapped = textwrap.wrap(line, max(20, width), subsequent_indent=" " * 9) or [""]
+                rows[:0] = [(row, style) for row in wrapped]
+                if len(rows) >= height:
+                    break
+            lines = rows[-height:]
+        else:
+            lines = [(line, next((s for word, s in HIGHLIGHTS if word in line), ""))
+                     for line in islice(state.log, max(0, n - height), n)]
+        for i, (line, style) in enumerate(lines):
             if i:
                 text.append("\n")
-            style = next((s for word, s in HIGHLIGHTS if word in line), "")
             text.append(line, style=style)
         return text

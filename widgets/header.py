@@ -38,6 +38,8 @@ class RoomHeader(Pane):
         step = state.step
         where = f"step {step.index + 1}/{state.steps_total}: {step.title}" if step else "pre-flight"
         mode = {"live": "LIVE", "watch": "WATCH · read-only", "replay": "REPLAY · read-only"}.get(self.mode, self.mode)
+        if state.ended and self.mode == "live":
+            mode = "ENDED"  # nothing here is live any more
         text.append(f"{mode}  ", style="reverse" if self.mode == "live" else "bold")
         text.append(where)
         text.append("\n")

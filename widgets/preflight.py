@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.sparkline import clip
 from rich.text import Text
@@ -37,16 +39,29 @@ class PreflightPane(Pane):
         checklist = list(state.checklist.items())
         gate_lines = (1 + bool(self.refused)) if state.checklist_pending() else int(state.checklist_decision is not None)
         room_for_checks = max(1, height - 4 - gate_lines - len(checklist))
-        check_w = min(24, max([len(i.check) for i in items] + [5]))
-        target_w = min(14, max([len(i.target or "-") for i in items] + [4]))
+        # Columns as wide as their longest entry allows: two checks that differ only at the end of their name
+        # ("nothing to clobber (http-latency)" / "(http-errors)") must not read the same.
+        target_w = min(max(14, width // 6), max([len(i.target or "-") for i in items] + [4]))
+        longest_detail = min(max([len(i.detail) for i in items] + [0]), width // 3)
+        check_w = min(max(24, width - target_w - 4 - longest_detail), max([len(i.check) for i in items] + [5]))
+        detail_w = max(8, width - check_w - target_w - 4)
         # Failures first: they are what the facilitator must act on.
         ordered = sorted(items, key=lambda i: (i.ok is not False, i.ok is True))
-        for item in ordered[:room_for_checks]:
+        shown = ordered[:room_for_checks]
+        # Rows to spare: a long detail wraps under its column instead of ending in "…" (failures first).
+        spare = room_for_checks - len(shown)
+        for item in shown:
             glyph, style = ("✓", "green") if item.ok else (("✗", "bold red") if item.ok is False else ("…", "yellow"))
             text.append(f"\n{glyph} ", style=style)
             text.append(clip(item.check, check_w).ljust(check_w) + " ")
             text.append(clip(item.target or "-", target_w).ljust(target_w) + " ", style="bold")
-            text.append(clip(item.detail, max(0, width - check_w - target_w - 4)), style="" if item.ok else style)
+            rows = textwrap.wrap(item.detail, detail_w) or [""]
+            if len(rows) - 1 > spare:
+                rows = [clip(item.detail, detail_w)]
+            spare -= len(rows) - 1
+            text.append(rows[0], style="" if item.ok else style)
+            for row in rows[1:]:
+                text.append("\n" + " " * (width - detail_w) + row, style="" if item.ok else style)
         if len(ordered) > room_for_checks:
             text.append(f"\n… {len(ordered) - room_for_checks} more checks", style="dim")
         text.append("\n\nHuman checklist", style="bold")

@@ -21,13 +21,15 @@ class RollbackPane(Pane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.requested = False  # the e-stop was pressed here; the engine's events have not arrived yet
+        self.nothing_active = False  # ... and the journal showed no fault active or unconfirmed when it was
 
     def show(self, state: RoomState) -> None:
         visible = self.requested or state.rollback is not None or state.estop_source is not None
         if self.has_class("-visible") != visible:
             self.set_class(visible, "-visible")
         rb = state.rollback
-        self.show_shape(state, (visible, len(rb.targets) if rb else -1, rb.finished if rb else None))
+        self.show_shape(state, (visible, len(rb.targets) if rb else -1, rb.finished if rb else None,
+                                self.nothing_active))
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(overflow="fold")
@@ -36,7 +38,10 @@ class RollbackPane(Pane):
         headline = state.stop_banner + by if state.estop_source else ("STOP REQUESTED" if self.requested else "ROLLBACK")
         text.append(headline, style="bold red")
         if rb is None:
-            text.append("\nreverting every active fault…", style="bold")
+            if self.nothing_active:
+                text.append("\nnothing active — all clean; ending the session", style="bold reverse green")
+            else:
+                text.append("\nreverting every active fault…", style="bold")
             return text
         text.append(f"  reason: {rb.reason}", style="dim")
         if not rb.targets:

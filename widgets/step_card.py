@@ -1,17 +1,30 @@
-"""The step card: what the team is doing now, what to expect, the countdown, and the facilitator's gate."""
+"""The step card: what the team is doing now, what to expect, the countdown, and the facilitator's gate.
+
+The card lays out its own lines within the rows CSS gives it (`max-height`): the title, the gate and the
+faults always keep their line; the brief and the expectation share what is left. A cut text ends in "…"
+and is read in full in the event log and the details (`d`).
+"""
 
 from __future__ import annotations
 
+import textwrap
+
 from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 from rich.text import Text
+from textual.css.scalar import Unit
+from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_seconds
+
+LABEL = 7  # "Brief  ", "Expect ", "Faults "
+Line = list[tuple[str, str]]  # one screen row as (text, style) runs
 
 
 class StepCard(Pane):
     TITLE = "Step"
     DEFAULT_CSS = """
-    StepCard { height: auto; min-height: 5; max-height: 12; text-wrap: wrap; }
+    StepCard { height: auto; min-height: 5; max-height: 12; }
     StepCard.-gate { border: heavy $accent; }
     """
 
@@ -28,51 +41,101 @@ class StepCard(Pane):
         title = f"Step {step.index + 1}/{state.steps_total}" if step else "Step"
         if self.border_title != title:
             self.border_title = title
-        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None) if step else (None, state.checklist_pending())
+        shape = (step.id, gate, step.decision, step.outcome, step.injected_at is None, state.held_brief is None) \
+            if step else (None, state.checklist_pending())
         self.show_shape(state, shape)
 
+    def _budget(self) -> int:
+        """Content rows the card may use: its CSS max-height less the border."""
+        mh = self.styles.max_height
+        if mh is not None and mh.unit == Unit.CELLS:
+            return max(3, int(mh.value) - 2)
+        return 10
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self._state is None:
+            return 1
+        return len(self._lines(self._state, max(1, width), self._budget()))
+
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, line in enumerate(self._lines(state, width, self._budget())):
+            if i:
+                text.append("\n")
+            for part, style in line:
+                text.append(part, style=style)
+        return text
+
+    # ---- layout -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _wrap(label: str, body: str, width: int, label_style: str = "bold cyan", style: str = "") -> list[Line]:
+        rows = textwrap.wrap(body, max(8, width - LABEL)) or [""]
+        return [[(label.ljust(LABEL) if i == 0 else " " * LABEL, label_style), (row, style)] for i, row in enumerate(rows)]
+
+    def _lines(self, state: RoomState, width: int, budget: int) -> list[Line]:
         step = state.step
-        text = Text(overflow="fold")
         if step is None:
-            text.append("Pre-flight: no step briefed yet.", style="bold")
+            lines: list[Line] = [[("Pre-flight: no step briefed yet.", "bold")]]
             if state.checklist_pending():
                 who = "the facilitator" if self.read_only else "you (p shows it)"
-                text.append(f"\n▶ the checklist waits for {who}", style="bold reverse")
-            text.append(f"\n{state.steady_verdict}", style="dim")
-            return text
-        text.append(step.title, style="bold")
+                lines.append([(f"▶ the checklist waits for {who}", "bold reverse")])
+            lines.append([(clip(state.steady_verdict, width), "dim")])
+            return lines
+        head: Line = [(step.title, "bold")]
         countdown = state.countdown
         if countdown is not None:
-            text.append(f"   ⏱ {format_seconds(countdown)} left", style="bold yellow")
+            head.append((f"   ⏱ {format_seconds(countdown)} left", "bold yellow"))
         elif step.duration and step.outcome is None:
-            text.append(f"   ⏱ {format_seconds(step.duration)}", style="dim")
+            head.append((f"   ⏱ {format_seconds(step.duration)}", "dim"))
         if step.outcome:
-            text.append(f"   ✔ {step.outcome}", style="bold")
+            head.append((f"   ✔ {step.outcome}", "bold"))
+        top: list[Line] = [head]
         # The gate comes right under the title: on a short terminal it must never be cut off.
         if state.active_gate():
-            text.append("\n")
             if self.read_only:
-                text.append("▶ waiting for the facilitator to confirm", style="bold reverse")
+                top.append([("▶ waiting for the facilitator to confirm", "bold reverse")])
             else:
                 k = self.gate_keys
-                text.append("▶ INJECT?", style="bold reverse")
-                text.append(f" {k['confirm']}=confirm {k['skip']}=skip {k['abort']}=abort", style="bold")
+                top.append([("▶ INJECT?", "bold reverse"), (f" {k['confirm']}=confirm {k['skip']}=skip {k['abort']}=abort", "bold")])
         elif step.decision and step.decision != "confirm":
-            text.append(f"\n{step.decision} by the facilitator", style="italic")
-        if step.brief:
-            text.append("\nBrief  ", style="bold cyan")
-            text.append(step.brief)
-        if step.expect:
-            text.append("\nExpect ", style="bold cyan")
-            text.append(step.expect)
-        if step.faults and width >= 90:
-            for f in step.faults:
-                text.append("\nFault  ", style="bold cyan")
-                text.append(f"{f.get('type')} on {f.get('target')}", style="bold")
-                if f.get("summary"):
-                    text.append(f" — {f.get('summary')}")
-        elif step.faults:
-            text.append("\nFaults ", style="bold cyan")
-            text.append(", ".join(f"{f.get('type')} on {f.get('target')}" for f in step.faults), style="bold")
-        return text
+            top.append([(f"{step.decision} by the facilitator", "italic")])
+        held = state.held_brief
+        if held is not None:
+            # The step before went by without a gate: its brief stays readable here for a few seconds.
+            top.append([(f"✔ {held.title}: ", "dim bold"), (clip(held.brief, max(8, width - len(held.title) - 4)), "dim")])
+        # What will be injected, and where, always keeps its rows: one line per fault when it fits.
+        per_fault: list[Line] = []
+        for f in step.faults:
+            summary = f" — {f.get('summary')}" if f.get("summary") else ""
+            per_fault += self._wrap("Fault", f"{f.get('type')} on {f.get('target')}{summary}", width)
+        compact = ", ".join(f"{f.get('type')} on {f.get('target')}" for f in step.faults)
+        brief = self._wrap("Brief", step.brief, width) if step.brief else []
+        expect = self._wrap("Expect", step.expect, width) if step.expect else []
+        left = budget - len(top)
+        faults: list[Line] = []
+        if step.faults:
+            if width >= 90 and len(per_fault) <= max(1, left - bool(brief) - bool(expect)):
+                faults = per_fault
+            else:
+                faults = [[("Faults".ljust(LABEL), "bold cyan"), (clip(compact, width - LABEL), "bold")]]
+        left -= len(faults)
+        # The brief and the expectation share the rest: when they do not both fit, the expectation keeps one
+        # line and the brief what is left (at least one).
+        tight = left < len(brief) + len(expect)
+        give_e = min(len(expect), 1 if tight else len(expect))
+        give_b = max(min(len(brief), 1), min(len(brief), left - give_e))
+        give_e = max(0, min(len(expect), left - give_b))
+        shown_brief = self._cut(brief[:give_b], give_b < len(brief), width)
+        shown_expect = self._cut(expect[:give_e], give_e < len(expect), width)
+        return [*top, *shown_brief, *shown_expect, *faults]
+
+    @staticmethod
+    def _cut(rows: list[Line], cut: bool, width: int) -> list[Line]:
+        """The last row of a cut text ends in an ellipsis, so nobody takes it for the whole sentence."""
+        if not cut or not rows:
+            return rows
+        last = rows[-1]
+        label, (body, style) = last[0], last[-1]
+        room = max(1, width - LABEL - 1)
+        return [*rows[:-1], [label, (body[:room].rstrip() + "…", style)]]

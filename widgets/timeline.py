@@ -5,6 +5,7 @@ from __future__ import annotations
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.sparkline import clip
 from rich.text import Text
+from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_clock
 
@@ -16,6 +17,17 @@ class FaultTimeline(Pane):
     DEFAULT_CSS = """
     FaultTimeline { height: 7; }
     """
+
+    _subtitle: str | None = None
+
+    def show(self, state: RoomState) -> None:
+        # On big terminals the timeline is as tall as its lanes (CSS `height: auto`): the rows it does not
+        # need go to the metrics pane.
+        self.show_shape(state, (len(state.targets),))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """A lane per target, the session lane and the time axis (rendering cannot say: it needs the height)."""
+        return len(self._state.targets) + 2 if self._state is not None else 2
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="crop")
@@ -38,7 +50,9 @@ class FaultTimeline(Pane):
                     session[c] = m.glyph
                     session_styles[c] = MARKER_STYLES[m.kind]
         lanes.append(("session", session, session_styles))
-        targets = sorted(state.targets, key=lambda n: (not state.targets[n].active, n))
+        # Targets with something on them first: active, then unconfirmed, then the rest by name.
+        targets = sorted(state.targets, key=lambda n: (not state.targets[n].active,
+                                                       state.targets[n].state != "unconfirmed", n))
         for name in targets:
             cells = ["·"] * track_w
             styles = ["dim"] * track_w
@@ -54,8 +68,12 @@ class FaultTimeline(Pane):
                     styles[col(w.end)] = MARKER_STYLES["rollback"]
             lanes.append((name, cells, styles))
         rows = max(1, height - 1)
-        if len(lanes) > rows:
-            lanes = [*lanes[:rows - 1], (f"+{len(lanes) - rows + 1} more", [" "] * track_w, [""] * track_w)]
+        # Lanes that do not fit are counted in the bottom border: a count never takes a lane's row.
+        subtitle = f"+{len(lanes) - rows} more lanes · z all" if len(lanes) > rows else None
+        if self._subtitle != subtitle:
+            self._subtitle = subtitle
+            self.call_after_refresh(setattr, self, "border_subtitle", subtitle)  # not mid-paint: it would be lost
+        lanes = lanes[:rows]
         for i, (name, cells, styles) in enumerate(lanes):
             if i:
                 text.append("\n")

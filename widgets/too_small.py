@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 MIN_WIDTH = 80
@@ -19,6 +20,9 @@ class TooSmall(Widget):
     }
     """
 
+    # What the stop is doing, or what the ended session left: a stop pressed here must show, here.
+    status: reactive[str] = reactive("")
+
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.read_only = read_only
@@ -30,6 +34,9 @@ class TooSmall(Widget):
         text.append("Terminal too small\n", style="bold red")
         text.append(f"this one is {w}x{h}; the control room needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n")
         text.append("enlarge the window or reduce the font size\n")
-        if not self.read_only:
+        if self.status:
+            bad = "NOT" in self.status or "STOPPING" in self.status
+            text.append(self.status + "\n", style="bold reverse red" if bad else "bold reverse green")
+        elif not self.read_only:
             text.append(f"{self.stop_keys}: emergency stop, still", style="bold")
         return text

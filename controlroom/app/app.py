@@ -21,14 +21,16 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Feed, ReplayFeed
-from controlroom.app.modals import GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
+from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
+from controlroom.summary import cleanliness, short_cleanliness
 from controlroom.viewstate import RoomState, apply, format_clock
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.blast_radius import BlastRadiusPane
+from controlroom.widgets.end import EndPane
 from controlroom.widgets.estop import EmergencyStopControl
 from controlroom.widgets.event_log import EventLogPane
 from controlroom.widgets.header import RoomHeader
@@ -39,10 +41,12 @@ from controlroom.widgets.timeline import FaultTimeline
 from controlroom.widgets.too_small import TooSmall
 
 # Actions only a facilitator may take: hidden and refused in watch and replay.
-CONTROL_ACTIONS = frozenset({"emergency_stop", "decide", "note", "tick", "end_recovery"})
+CONTROL_ACTIONS = frozenset({"emergency_stop", "stop_after_end", "decide", "note", "tick", "end_recovery"})
+NOTHING_ACTIVE = "nothing active — all clean"
 KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
              "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
-             "right_square_bracket": "]", "left": "←", "right": "→"}
+             "right_square_bracket": "]", "left": "←", "right": "→",
+             "up": "↑", "down": "↓"}
 
 
 def pretty_keys(keys: str) -> str:
@@ -71,6 +75,10 @@ class ControlRoomApp(App[int]):
         # The stop is a priority binding on the App: it runs before any screen, modal or focused widget.
         Binding("f12,exclamation_mark", "emergency_stop", "E-STOP", priority=True, id="emergency-stop",
                 key_display="F12/!"),
+        # The same keys once the session has ended: not offered in the footer, but pressed they say at once
+        # that nothing is active (or what is not confirmed clean), instead of a stop banner that never ends.
+        Binding("f12,exclamation_mark", "stop_after_end", "E-STOP", priority=True, id="emergency-stop-ended",
+                show=False),
         Binding("c", "decide('confirm')", "Confirm", id="confirm"),
         Binding("s", "decide('skip')", "Skip", id="skip"),
         Binding("a", "decide('abort')", "Abort", id="abort"),
@@ -78,6 +86,10 @@ class ControlRoomApp(App[int]):
         Binding("e", "end_recovery", "End recovery watch", id="end-recovery"),
         Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
         Binding("z", "zoom", "Zoom", id="zoom", show=False),  # in help and palette: 80 cols are few
+        # The metrics pane names these keys itself when it has series to scroll.
+        Binding("down,j", "metrics_scroll(1)", "More series", id="metrics-down", show=False),
+        Binding("up,k", "metrics_scroll(-1)", "Back up", id="metrics-up", show=False),
+        Binding("d", "details", "Details", id="details", show=False),  # in help and palette: 80 cols are few
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit_room", "Quit", id="quit"),
         # Replay only (hidden otherwise): playback, never anything that touches a target.
@@ -103,6 +115,9 @@ class ControlRoomApp(App[int]):
         "end-recovery": "after a stop: end the recovery watch now (recovery is then recorded as not seen)",
         "preflight": "show the pre-flight checklist",
         "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
+        "details": "details: the step, every target's faults and every error text in full",
+        "metrics-down": "metrics: scroll to the series below (the pinned and alerting ones stay)",
+        "metrics-up": "metrics: scroll back up",
         "help": "this help",
         "quit": "quit (asks first, and reverts, while faults are active)",
         "replay-pause": "replay: play / pause",
@@ -136,6 +151,7 @@ class ControlRoomApp(App[int]):
         self._keys_shown: tuple[object, ...] = ()
         self._clock_tick = clock_tick
         self._panes: list[Pane] = []
+        self.stop_found_nothing = False  # the stop key found no active fault: say so at once
 
     # ---- layout -----------------------------------------------------------------------------------------
 
@@ -143,10 +159,11 @@ class ControlRoomApp(App[int]):
         mode = self.feed.mode
         self._panes = [
             RoomHeader(mode, id="header"), RollbackPane(id="rollback"), StepCard(id="step", read_only=self.read_only),
-            MetricsPane(id="metrics"), BlastRadiusPane(id="blast"), FaultTimeline(id="timeline"),
+            EndPane(id="end"), MetricsPane(id="metrics"), BlastRadiusPane(id="blast"), FaultTimeline(id="timeline"),
             EventLogPane(id="log"),
         ]
-        header, rollback, step, metrics, blast, timeline, log = self._panes
+        header, rollback, step, end, metrics, blast, timeline, log = self._panes
+        end.journal = self.feed.journal
         with Horizontal(id="top"):
             yield header
             yield EmergencyStopControl(read_only=self.read_only, replay=mode == "replay", id="estop")
@@ -155,6 +172,7 @@ class ControlRoomApp(App[int]):
             with Vertical(id="stepbox"):
                 yield rollback
                 yield step
+                yield end
             yield blast
             yield metrics
             yield timeline
@@ -173,14 +191,21 @@ class ControlRoomApp(App[int]):
                 # After the first frame: the worker thread would compete with it for the interpreter.
                 self.set_timer(0.5, lambda: self._index_replay(replay))
         if self.keymap:
-            self.set_keymap(self.keymap)
+            effective = dict(self.keymap)
+            if "emergency-stop" in effective:
+                effective["emergency-stop-ended"] = effective["emergency-stop"]
+            self.set_keymap(effective)
         estop = self.query_one(EmergencyStopControl)
         estop.keys = pretty_keys(self.keymap.get("emergency-stop", "f12,exclamation_mark"))
         self.query_one(TooSmall).stop_keys = estop.keys
         self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
+        down = pretty_keys(self.keymap.get("metrics-down", "down")).split(" or ")[0]
+        up = pretty_keys(self.keymap.get("metrics-up", "up")).split(" or ")[0]
+        self.query_one(MetricsPane).scroll_keys = f"{down}/{up}"
         self._refresh_panes()
         self._pump()
-        if self._clock_tick and (self.feed.mode == "live" or self.feed.clock() is not None):
+        # Live and watch rooms tick between events (a watcher's clock follows the journal's wall time).
+        if self._clock_tick and (self.feed.mode in ("live", "watch") or self.feed.clock() is not None):
             self.set_interval(1.0, self._tick_clock)
 
     # ---- the feed ---------------------------------------------------------------------------------------
@@ -252,6 +277,7 @@ class ControlRoomApp(App[int]):
         state = self.state
         rollback = self.query_one(RollbackPane)
         rollback.requested = self.stop_requested
+        rollback.nothing_active = self.stop_found_nothing
         self.query_one(RoomHeader).banner = self._banner()
         # The pre-flight screen is opaque: panes under it are redrawn when it closes, not on every sample.
         if not isinstance(self.screen, PreflightScreen):
@@ -260,12 +286,22 @@ class ControlRoomApp(App[int]):
         estop = self.query_one(EmergencyStopControl)
         estop.stopping = self.stop_requested or state.estop_source is not None
         estop.title = state.stop_banner or ("EMERGENCY STOP" if self.stop_requested else "")
-        estop.verdict = state.rollback.verdict if state.rollback is not None and state.rollback.finished else ""
-        # Once stopping, the rollback progress takes the step card's place.
+        if state.rollback is not None and state.rollback.finished:
+            estop.verdict = state.rollback.verdict
+        elif self.stop_found_nothing:
+            estop.verdict = NOTHING_ACTIVE
+        else:
+            estop.verdict = ""
+        estop.ended = short_cleanliness(state) if state.ended else ""
+        estop.dirty = state.ended and estop.ended != "all clean"
+        self.query_one(TooSmall).status = self._stop_status()
+        # Once stopping, the rollback progress takes the step card's place; once ended, the end summary does.
         stepbox = self.query_one("#stepbox")
         stopping = rollback.has_class("-visible")
         if stepbox.has_class("-stopping") != stopping:
             stepbox.set_class(stopping, "-stopping")
+        if stepbox.has_class("-ended") != state.ended:
+            stepbox.set_class(state.ended, "-ended")
         # A gate or a stop is never hidden by a zoomed pane: the step card comes back above it.
         urgent = stopping or state.active_gate() or state.checklist_pending()
         body = self.query_one("#body")
@@ -278,6 +314,9 @@ class ControlRoomApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, PreflightScreen):
                 screen.header.banner = self.query_one(RoomHeader).banner
+                # The pre-flight screen's red control says what the main view's says (stopping, ended).
+                screen.estop.stopping, screen.estop.verdict = estop.stopping, estop.verdict
+                screen.estop.ended, screen.estop.dirty = estop.ended, estop.dirty
                 screen.show(state, self.checklist_refused)
         # Recomposing the footer is the costliest part of a redraw: only when what the keys do changed.
         keys_now = (state.active_gate(), state.checklist_pending(), self.stop_requested, state.ended,
@@ -285,6 +324,19 @@ class ControlRoomApp(App[int]):
         if keys_now != self._keys_shown:
             self._keys_shown = keys_now
             self.refresh_bindings()
+
+    def _stop_status(self) -> str:
+        """One line on the stop or the end, for the too-small overlay (where the panes cannot be seen)."""
+        state = self.state
+        if state.ended:
+            return f"session ended: {state.outcome} — {cleanliness(state)}"
+        if self.stop_found_nothing:
+            return f"■ STOPPED: {NOTHING_ACTIVE}"
+        if state.rollback is not None and state.rollback.finished:
+            return f"■ STOPPED: {state.rollback.verdict}"
+        if self.stop_requested or state.estop_source is not None:
+            return "■ STOPPING: rolling back every active fault…"
+        return ""
 
     def _banner(self) -> str:
         return self.feed.banner() if isinstance(self.feed, ReplayFeed) else ""
@@ -323,6 +375,12 @@ class ControlRoomApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CONTROL_ACTIONS and self.read_only:
             return False
+        # After the end, the footer offers no stop and no note: the session is over. The stop keys go to
+        # `stop_after_end`, which says what is left.
+        if action in ("emergency_stop", "note"):
+            return not self.state.ended
+        if action == "stop_after_end":
+            return self.state.ended
         if action == "decide":
             if self.stop_requested:
                 return False
@@ -385,6 +443,10 @@ class ControlRoomApp(App[int]):
                 self.controls.judge(top.verdicts)  # what was judged stands; the rest stays not judged
             self.pop_screen()
         first = not self.stop_requested
+        if first and not self.state.faulted_targets and short_cleanliness(self.state) == "all clean":
+            # The journal shows nothing active and every revert verified (an injection is journaled before it
+            # is sent): say so at once; the engine still ends the session through the one stop path.
+            self.stop_found_nothing = True
         self.stop_requested = True
         self._refresh_panes()
         if first:
@@ -395,6 +457,21 @@ class ControlRoomApp(App[int]):
         assert self.controls is not None
         await self.controls.emergency_stop()
         self._schedule()
+
+    def action_stop_after_end(self) -> None:
+        """The stop key after the session ended: nothing to stop; say at once what is left."""
+        state = self.state
+        left = short_cleanliness(state)
+        if left == "all clean":
+            said = NOTHING_ACTIVE
+        else:
+            # Only what the journal shows verified is called clean: anything else is named, with the way out.
+            said = f"session ended; {cleanliness(state)}" + (
+                f" — run controlroom recover {self.feed.journal}" if self.feed.journal else "")
+        end = self.query_one(EndPane)
+        end.after_stop = f"{pretty_keys(self.keymap.get('emergency-stop', 'f12,exclamation_mark'))}: {said}"
+        end.show(state)
+        self.notify(said, title="emergency stop", severity="information" if said == NOTHING_ACTIVE else "error")
 
     async def on_emergency_stop_control_pressed(self, _msg: EmergencyStopControl.Pressed) -> None:
         await self.run_action("emergency_stop")
@@ -460,12 +537,20 @@ class ControlRoomApp(App[int]):
             order[nxt].add_class("-zoom")
         body.set_class(nxt < len(order), "-zoomed")
 
+    def action_details(self) -> None:
+        if not isinstance(self.screen, DetailScreen):
+            self.push_screen(DetailScreen(self.state))
+
+    def action_metrics_scroll(self, delta: int) -> None:
+        if self.screen is self.default_screen:
+            self.query_one(MetricsPane).scroll_series(delta)
+
     def action_help(self) -> None:
         rows = []
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
             action = binding.action.split("(")[0]
-            if binding.id is None or (self.read_only and action in CONTROL_ACTIONS):
+            if binding.id is None or binding.id not in self.HELP_TEXT or (self.read_only and action in CONTROL_ACTIONS):
                 continue
             if action.startswith("replay_") and not isinstance(self.feed, ReplayFeed):
                 continue
@@ -514,10 +599,29 @@ class ControlRoomApp(App[int]):
             return 1  # a live session left before it ended did not hold its hypothesis
         return int(code) if code is not None else 0
 
+    async def action_quit(self) -> None:
+        """ctrl+q, and anything else that asks the App to quit: the room's guarded quit, never a bare exit."""
+        self.action_quit_room()
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        if not self.read_only:
-            yield SystemCommand("Emergency stop", "Revert every active fault now", self.action_emergency_stop)
+        """The room's own actions. Textual's (theme, keys panel, screenshot, maximize) make no sense live, and
+        its Quit would leave without the question the `q` key asks while faults are active."""
+        state = self.state
+        live = not self.read_only and not state.ended
+        if live:
+            yield SystemCommand("Emergency stop", "Revert every active fault now; never asks", self.action_emergency_stop)
+        if live and not self.stop_requested and (state.active_gate() or state.checklist_pending()):
+            yield SystemCommand("Confirm", "Answer the open gate: go ahead", lambda: self.action_decide("confirm"))
+            if state.active_gate():
+                yield SystemCommand("Skip", "Answer the open gate: skip this step", lambda: self.action_decide("skip"))
+            yield SystemCommand("Abort", "Answer the open gate: abort the session", lambda: self.action_decide("abort"))
+        if live:
             yield SystemCommand("Add a note", "Journal a timestamped note", self.action_note)
+        yield SystemCommand("Zoom", "Zoom the metrics, blast radius, timeline or log in turn", self.action_zoom)
+        yield SystemCommand("Details", "The step, targets and every error text in full", self.action_details)
         yield SystemCommand("Pre-flight", "Show the pre-flight checklist", self.action_preflight)
         yield SystemCommand("Help", "Every key of the room", self.action_help)
+        if isinstance(self.feed, ReplayFeed):
+            yield SystemCommand("Play / pause", "Replay: play or pause", self.action_replay_pause)
+        yield SystemCommand("Quit", "Leave the room; asks first, and reverts, while faults are active",
+                            self.action_quit_room)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from controlroom.app.keymap import load_keymap
 from controlroom.scenario.model import Scenario
+
+
+def print_end_summary(app: Any) -> None:
+    """After the room closes: the end screen's summary on the terminal, where it stays after the TUI is gone."""
+    from controlroom.summary import summary_lines
+
+    if app.feed_error:
+        print(f"controlroom: {app.feed_error}", file=sys.stderr, flush=True)
+    if app.state.scenario:
+        print(f"session {app.state.session}: {app.state.scenario}", flush=True)
+        for line in summary_lines(app.state, app.feed.journal):
+            print(line, flush=True)
 
 
 def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any] | None = None,
@@ -24,6 +37,7 @@ def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any]
                       sources=sources if sources is not None else build_sources(scenario))
     app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
     code = app.run()
+    print_end_summary(app)
     report_journal_failure(session)  # after the TUI gave the terminal back
     return code if code is not None else app.exit_code
 
@@ -61,6 +75,7 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
             feed = LiveFeed(session, facilitator, runner=run_session)
             app = ControlRoomApp(feed, keymap=keymap)
             await app.run_async()
+            print_end_summary(app)
             report_journal_failure(session)
             if feed.outcome is None and app.feed_error is not None:
                 return 2  # a user-fixable problem (a journal that cannot be written, say), shown in the room

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +36,7 @@ class Controls(Protocol):
 class Feed(Protocol):
     mode: str  # live | watch | replay
     controls: Controls | None
+    journal: str | None  # the journal these events are (or will be) in, when there is one
 
     async def pump(self, emit: Emit) -> Any: ...
     def clock(self) -> float | None: ...
@@ -85,6 +87,8 @@ class LiveFeed:
         # A stop by signal (SIGTERM, SIGHUP: the terminal is gone) ends the room once the session has ended:
         # nobody is there to read the verdict and press q.
         self.exit_when_done = False
+        path = getattr(session, "journal_path", None)
+        self.journal: str | None = None if path is None else str(path)
 
     async def pump(self, emit: Emit) -> Any:
         self.session.subscribe(emit)
@@ -110,19 +114,37 @@ class FollowFeed:
 
     def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
         self.path = Path(path)
+        self.journal: str | None = str(path)
         self.poll = poll
         self.header: dict[str, Any] | None = None
+        self._last: tuple[float, float] | None = None  # (mono, wall epoch) of the newest event
 
     async def pump(self, emit: Emit) -> Any:
         async for item in follow(self.path, poll=self.poll):
             if isinstance(item, Event):
+                self._last = (item.mono, _epoch(item.t, time.time()))
                 emit(item)
             else:
                 self.header = item
         return None
 
     def clock(self) -> float | None:
-        return None
+        """The session clock as the facilitator's room shows it: the newest event's session time plus the wall
+        time since it was written. Events do not flow at every moment (a gate waits, metrics start after the
+        checklist), and a participant's clock must not stop while the facilitator's runs."""
+        if self._last is None:
+            return None
+        mono, wall = self._last
+        return mono + max(0.0, time.time() - wall)
+
+
+def _epoch(t: str, fallback: float) -> float:
+    """An event's ISO 8601 wall time as epoch seconds; `fallback` when unreadable (an old or odd journal)."""
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        return fallback
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 class RecordingControls:
@@ -157,8 +179,9 @@ class EventListFeed:
     """A fixed list of events, all at once or `pace`d (seconds between events). Read-only unless given controls."""
 
     def __init__(self, events: Sequence[Event], *, mode: str = "replay", pace: float = 0.0,
-                 controls: Controls | None = None) -> None:
+                 controls: Controls | None = None, journal: str | None = None) -> None:
         self.events = list(events)
+        self.journal = journal
         self.mode = mode
         self.pace = pace
         self.controls: Controls | None = controls
@@ -188,6 +211,7 @@ class ReplayFeed:
 
     def __init__(self, replay: Replay, *, speed: float = 1.0, playing: bool = True) -> None:
         self.replay = replay
+        self.journal: str | None = str(replay.path)
         replay.set_speed(speed)  # ValueError unless 1, 4, 16 or 60: the entry point turns it into a user error
         self.show: Callable[[RoomState], None] | None = None
         self.index_progress: float | None = None  # 0..1 while the checkpoint index is built, then None

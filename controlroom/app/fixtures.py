@@ -147,3 +147,93 @@ def estop_events(finished: bool = False) -> list[Event]:
                message="stopped: key"),
         ]
     return events
+
+
+# ---- a step with twelve series (the lab-bandwidth shape): the expected series must never be hidden ----------------
+
+WIDE_SERIES = [f"front.{s}" for s in ("success_rate", "p50_ms", "p95_ms", "p99_ms", "rps")] + \
+    [f"download.{s}" for s in ("success_rate", "p50_ms", "p95_ms", "p99_ms", "rps")] + ["load", "backend_load"]
+
+
+def wide_sample(mono: float, fault_from: float | None) -> Event:
+    """Closed-form values: the download slows under the cap, the front stays fast, load sits near its threshold."""
+    k = min(1.0, (mono - fault_from) / 10.0) if fault_from is not None and mono >= fault_from else 0.0
+    wob = math.sin(mono / 3.0)
+    values: dict[str, float] = {
+        "front.success_rate": 1.0, "front.p50_ms": round(3 + wob, 1), "front.p95_ms": round(6 + wob, 1),
+        "front.p99_ms": round(9 + wob, 1), "front.rps": round(2 + 0.2 * wob, 2),
+        "download.success_rate": 1.0, "download.p50_ms": round(10 + 1500 * k, 1),
+        "download.p95_ms": round(12 + 1560 * k, 1), "download.p99_ms": round(14 + 1590 * k + 5 * wob, 1),
+        "download.rps": round(2 - 1.4 * k, 2),
+        "load": round(0.4 + 0.1 * wob, 2), "backend_load": round(1.93 + 0.03 * wob, 2),
+    }
+    return ev("metric-sample", mono, values=values, errors={})
+
+
+def wide_events(until: float = 30.0) -> list[Event]:
+    """lab-bandwidth with a wide observe block: twelve series, the step's expectation about `download.p99_ms`.
+
+    `backend_load` (last declared, no condition in the step) sits near its stop threshold: it must stay visible.
+    """
+    events = [
+        ev("session-started", 0.0, session="b2c3d4e5f6a7", scenario="lab-bandwidth",
+           hypothesis="Small requests stay under 500 ms while large downloads from the front are throttled",
+           environment="lab", targets=[{"name": "h1", "kind": "ssh", "labels": {"role": "front"}}],
+           steps=[{"id": "baseline", "title": "Confirm steady state", "phase": None, "duration": None},
+                  {"id": "slow-link", "title": "Cap h1's egress at 1 Mbit/s", "phase": None, "duration": 30.0}],
+           series=WIDE_SERIES, limits={"max_targets": 1, "max_duration": 120.0},
+           stop_when=["front.success_rate < 50%", "backend_load > 2"],
+           steady=["front.success_rate >= 99%", "download.p99_ms < 1000"], checklist=[], pid=4243, control=None),
+        ev("state-changed", 0.1, state="preflight"),
+        ev("preflight-check", 1.0, check="reachable", target="h1", ok=True, detail="ssh h1 in 12 ms"),
+        ev("steady-state", 5.0, when="before", ok=True, figures={}, failed=[]),
+        ev("step-briefed", 5.1, step="baseline", index=0, title="Confirm steady state",
+           brief="Both the front page and the 200 kB download are fast.", expect="", duration=None, faults=[]),
+        ev("step-completed", 5.2, step="baseline", outcome="passed"),
+        ev("step-briefed", 5.3, step="slow-link", index=1, title="Cap h1's egress at 1 Mbit/s",
+           brief="htb root with a tbf leaf on h1 eth0; the control channel is exempt.",
+           expect="download p99 rises to ~1.6 s; the front page stays fast", duration=30.0,
+           faults=[{"fault": "slow-link/0", "type": "bandwidth", "target": "h1",
+                    "summary": "rate 1mbit burst 32k latency 400ms on eth0 (ssh exempt)"}]),
+        ev("step-armed", 5.4, step="slow-link"),
+        ev("step-confirmed", 8.0, step="slow-link", decision="confirm", by="facilitator"),
+        ev("fault-injecting", 8.1, step="slow-link", fault="slow-link/0", fault_type="bandwidth", target="h1",
+           summary="rate 1mbit burst 32k latency 400ms on eth0 (ssh exempt)", spec={}, leash_s=60.0),
+        ev("fault-injected", 8.3, step="slow-link", fault="slow-link/0", target="h1"),
+        ev("state-changed", 8.4, state="observing"),
+    ]
+    events += [wide_sample(float(s), 8.3) for s in range(1, int(until) + 1)]
+    events.sort(key=lambda e: e.mono)
+    return events
+
+
+JOURNAL = "/home/facilitator/.local/share/controlroom/journals/20260312-140000-checkout-survives-slow-db.jsonl"
+
+
+def ended_events() -> list[Event]:
+    """The slow-db step ran its course: both faults reverted and verified, recovery measured, the session held."""
+    events = mid_step_events(until=242.0)
+    end = 242.0
+    events += [
+        ev("state-changed", end, state="reverting"),
+        ev("fault-reverted", end + 0.4, fault="slow-db/0", target="db-1", verified=True, warnings=[]),
+        ev("fault-reverted", end + 0.5, fault="slow-db/1", target="api-1", verified=True, warnings=[]),
+        ev("state-changed", end + 0.6, state="recovering"),
+    ]
+    events += [sample(float(s), None) for s in range(243, 262)]
+    events += [
+        ev("steady-state", 261.0, when="after:slow-db", ok=True, figures={}, failed=[]),
+        ev("recovery-measured", 261.1, step="slow-db", seconds=12.4, held=True, criterion_s=30.0),
+        ev("step-completed", 261.2, step="slow-db", outcome="passed"),
+        ev("step-briefed", 261.3, step="cut-db", index=2, title=STEPS[2]["title"],
+           brief="db-1 drops every packet to and from api-1.", expect="checkout fails fast", duration=120.0,
+           faults=[{"fault": "cut-db/0", "type": "partition", "target": "db-1", "summary": "drop api-1"}]),
+        ev("step-armed", 261.4, step="cut-db"),
+        ev("step-confirmed", 265.0, step="cut-db", decision="skip", by="facilitator"),
+        ev("step-completed", 265.1, step="cut-db", outcome="skipped"),
+        ev("success-criteria", 265.2, met=True, results=[]),
+        ev("state-changed", 265.3, state="completed"),
+        ev("session-ended", 265.3, outcome="held", exit_code=0, unconfirmed=[], message=""),
+    ]
+    events.sort(key=lambda e: e.mono)
+    return events

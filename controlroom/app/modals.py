@@ -1,15 +1,16 @@
-"""The room's small modal screens: help, add a note, go to a replay time, and quit-while-faults-are-active."""
+"""The room's small modal screens: help, details, add a note, go to a replay time, quit-while-faults-are-active."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
 from controlroom.replay import parse_time
+from controlroom.viewstate import RoomState, format_clock
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,6 +38,85 @@ class HelpScreen(ModalScreen[None]):
         text.append("\nThe emergency stop never asks: it reverts every active fault at once.", style="bold red")
         with Vertical():
             yield Static(text)
+
+
+def details_text(state: RoomState) -> Text:
+    """Everything a pane may cut short, in full: the session, the step, what is on each target, every error."""
+    text = Text()
+
+    def head(title: str) -> None:
+        text.append(f"\n{title}\n", style="bold underline")
+
+    def row(label: str, value: str, style: str = "") -> None:
+        text.append(f"{label}: ", style="bold cyan")
+        text.append(f"{value}\n", style=style)
+
+    text.append(f"{state.scenario or '(no session yet)'}", style="bold")
+    text.append(f"  {state.clock}  env {state.environment or '?'}  session {state.session or '?'}\n")
+    if state.hypothesis:
+        row("Hypothesis", state.hypothesis)
+    step = state.step
+    if step is not None:
+        head(f"Step {step.index + 1}/{state.steps_total}: {step.title}")
+        if step.brief:
+            row("Brief", step.brief)
+        if step.expect:
+            row("Expect", step.expect)
+        for f in step.faults:
+            row("Fault", f"{f.get('type')} on {f.get('target')}" + (f" — {f.get('summary')}" if f.get("summary") else ""))
+        if step.outcome:
+            row("Outcome", step.outcome)
+    troubled = [t for t in state.targets.values() if t.active or t.detail or t.state not in ("clean", "armed")]
+    open_windows = [w for w in state.windows if w.end is None]
+    if troubled or open_windows:
+        head("Targets")
+        for tv in troubled:
+            row(tv.name, tv.state + (f" — {tv.detail}" if tv.detail else ""),
+                "bold red" if tv.state in ("unconfirmed", "unreachable") else "")
+        for w in open_windows:
+            row(f"  on {w.target}", f"{w.type}: {w.summary}")
+    errors = [(f"telemetry LOST from {s}", state.telemetry_detail.get(s, "")) for s in sorted(state.telemetry_lost)]
+    errors += [(f"source {s}", e) for s, e in sorted(state.source_errors.items())]
+    errors += [(f"series {sv.name}", sv.error) for sv in state.series.values() if sv.error]
+    errors += [(f"pre-flight {i.check}" + (f" on {i.target}" if i.target else ""), i.detail)
+               for i in state.preflight.values() if i.ok is False]
+    if errors:
+        head("Errors")
+        for label, detail in errors:
+            row(label, detail or "—", "bold red")
+    if state.preflight:
+        head("Pre-flight")
+        for item in state.preflight.values():
+            mark = "✓" if item.ok else ("✗" if item.ok is False else "…")
+            row(f"{mark} {item.check}" + (f" on {item.target}" if item.target else ""), item.detail or "—",
+                "bold red" if item.ok is False else "")
+    if state.steady is not None:
+        head("Steady state")
+        text.append(state.steady_verdict + "\n")
+    if state.ended:
+        head("Session ended")
+        row("Outcome", f"{state.outcome} (exit {state.exit_code})" + (f" — {state.message}" if state.message else ""))
+    text.append(f"\nDetails at {format_clock(state.now)}; Esc closes.", style="dim")
+    return text
+
+
+class DetailScreen(ModalScreen[None]):
+    """Every text a pane may have cut, in full and wrapped: the room's `d` key."""
+
+    BINDINGS = [Binding("escape,d,q", "dismiss", "Close", id="details-close")]
+    DEFAULT_CSS = """
+    DetailScreen { align: center middle; }
+    DetailScreen > VerticalScroll { width: 90%; max-width: 110; height: auto; max-height: 90%;
+                                    border: thick $accent; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, state: RoomState) -> None:
+        super().__init__()
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(details_text(self.state))
 
 
 class NoteScreen(ModalScreen[str | None]):
@@ -127,6 +207,8 @@ class QuitScreen(ModalScreen[bool]):
         text.append("[y] revert and quit    [n] stay", style="bold")
         with Vertical():
             yield Static(text)
+        # Its own footer: the two answers, and the room's footer under it cannot show a stale set of keys.
+        yield Footer()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

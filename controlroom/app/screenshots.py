@@ -20,6 +20,8 @@ SHOTS: dict[str, tuple[Callable[[], list[Event]], tuple[int, int]]] = {
     "estop": (lambda: fixtures.estop_events(finished=False), (120, 40)),
     "preflight": (fixtures.preflight_events, (100, 30)),
     "too-small": (fixtures.mid_step_events, (64, 18)),
+    "twelve-series": (fixtures.wide_events, (120, 40)),
+    "end-screen": (fixtures.ended_events, (120, 40)),
 }
 
 
@@ -28,7 +30,8 @@ def build_app(events: list[Event]):  # type: ignore[no-untyped-def]
     from controlroom.app.feeds import EventListFeed, RecordingControls
 
     # The facilitator's view (controls present) so the keys and the red stop show as they do live.
-    return ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls()), clock_tick=False)
+    return ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls(), journal=fixtures.JOURNAL),
+                          clock_tick=False)
 
 
 async def shoot(name: str, out_dir: Path) -> Path:

@@ -10,6 +10,13 @@ faults waiting for their revert as much as faults being observed. So a room
 that dies — SIGKILL, a lost terminal, a cut control link — leaves a fault for
 at most one window, whatever the step's length.
 
+A renewal that cannot reach a faulted host (refused, no route, a vanished
+host) — or that times out two rounds running — means the room has lost its
+hold on that fault: its guard will revert it unseen. The session stops and rolls
+back everything at once (`target-lost`) rather than go on observing a step that
+is no longer what it claims. One slow round alone is only warned about: the
+window leaves room for the next one.
+
 A renewal that finds the guard gone means the leash fired while the room lived
 (it was silent, or cut off, for a whole window): the fault was reverted behind
 its back. That is journaled (`leash-expired`) and the session takes the one
@@ -102,6 +109,7 @@ class Heartbeat:
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._renewed: list[tuple[str, str]] = []  # (fault, target) renewed since the last leash-renewed event
         self._failing: set[str] = set()  # targets whose last renewal did not get through (warned once)
+        self._slow: set[str] = set()  # targets whose last leash renewal timed out
 
     @property
     def window(self) -> float:
@@ -231,6 +239,7 @@ class Heartbeat:
             return  # disarmed, reverted or forsaken while the renewal was on its way: its answer means nothing
         if res.ok:
             self._renewed.append((plan.fault_id, plan.target))
+            self._slow.discard(plan.target)
             if plan.target in self._failing:
                 self._failing.discard(plan.target)
                 self.s.emit("warning", message=f"{plan.target}: leash renewal gets through again")
@@ -244,6 +253,11 @@ class Heartbeat:
                          f"(no renewal got through for {self.window:g}s); reverting and verifying everything"))
             return
         self._unreachable(plan.target, res.detail)
+        if res.timed_out and plan.target not in self._slow:
+            self._slow.add(plan.target)  # one slow round: the next one may get through within the window
+            return
+        self.s.spawn(self.s.emergency_stop(
+            "target-lost", f"lost contact with {plan.target}: could not renew its leash ({res.detail})"))
 
     async def close(self) -> None:
         """Stop renewing, then release the claim of every host with nothing left unconfirmed on it.

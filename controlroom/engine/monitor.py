@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 from controlroom.metrics.conditions import parse_condition
 from controlroom.metrics.observed import Figures, ObservedFold
-from controlroom.metrics.source import MetricSource, SourceUnavailable
 from controlroom.metrics.steady import SampleHistory, SteadyVerdict, evaluate_steady
-from controlroom.metrics.telemetry import TelemetryDecision, TelemetryTracker
+from controlroom.metrics.telemetry import TelemetryDecision, TelemetryTracker, sample_all
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
@@ -35,7 +34,10 @@ class SafetyMonitor:
         window = sc.steady_state.window
         self.history = SampleHistory(keep=max(3 * window, session.recovery_wait()) + window)
         self._true_since: dict[str, float] = {}
-        self.telemetry = TelemetryTracker(sc.observe.lost_telemetry, sc.observe.lost_after)
+        # The series the room judges by: one of them without a value makes a stop condition (or the
+        # steady-state check) blind, so its gaps count as lost telemetry even while its source answers.
+        watched = {c.series for c in (*self.require, *self.stop_conditions)}
+        self.telemetry = TelemetryTracker(sc.observe.lost_telemetry, sc.observe.lost_after, watched=watched)
         self.fold = ObservedFold(window=sc.steady_state.window)  # fed every event by the session
         self._task: asyncio.Task[None] | None = None
         self._new_sample = asyncio.Event()
@@ -55,17 +57,6 @@ class SafetyMonitor:
                 await self._task
             self._task = None
 
-    async def _sample_source(self, src: MetricSource) -> tuple[MetricSource, dict[str, float | None] | None, str]:
-        try:
-            values = await asyncio.wait_for(src.sample(), timeout=max(self.every, 0.5))
-            return src, values, ""
-        except SourceUnavailable as err:
-            return src, None, str(err) or "not answering"
-        except TimeoutError:
-            return src, None, f"no answer within {max(self.every, 0.5):.1f}s"
-        except Exception as err:  # a broken source counts as lost telemetry, it never kills the monitor
-            return src, None, f"{type(err).__name__}: {err}"
-
     async def _loop(self) -> None:
         next_at = self.s.clock.monotonic()
         while True:
@@ -75,45 +66,59 @@ class SafetyMonitor:
 
     async def tick(self) -> None:
         """Take one sample from every source, journal it, evaluate stop conditions and telemetry health."""
-        results = await asyncio.gather(*(self._sample_source(src) for src in self.s.sources))
+        answers = await sample_all(self.s.sources, deadline=max(self.every, 0.5))
         now = self.s.now()
-        values: dict[str, float | None] = {}
-        errors: dict[str, str] = {}
-        for src, vals, err in results:
-            if vals is None:
-                for name in src.series():
-                    values[name] = None
-                errors[src.name] = err
-                self._source_failed(src, err, now)
-            else:
-                values.update({k: (None if v is None else round(float(v), 6)) for k, v in vals.items()})
-                self._source_ok(src)
+        result = self.telemetry.account(self.s.sources, answers, now)
+        values = {k: (None if v is None else round(float(v), 6)) for k, v in result.values.items()}
         self.history.add(now, values)
-        self.s.emit("metric-sample", values=values, errors=errors)
+        self.s.emit("metric-sample", values=values, errors=result.errors)
+        for decision in result.decisions:
+            self._apply(decision)
+        self._stop_if_blind()
         self._evaluate_stop(values, now)
         self._new_sample.set()
         self._new_sample = asyncio.Event()
 
-    def _source_failed(self, src: MetricSource, err: str, now: float) -> None:
-        self._apply(self.telemetry.failed(src.name, now, err))
-
-    def _source_ok(self, src: MetricSource) -> None:
-        self._apply(self.telemetry.answered(src.name, self.s.now()))
-
-    def _apply(self, decision: TelemetryDecision | None) -> None:
-        if decision is None:
-            return
+    def _apply(self, decision: TelemetryDecision) -> None:
         self.s.emit(decision.event_type, **decision.payload)
         action = decision.action
-        if action == "rollback" and self.s.rollback.active:
-            self.s.spawn(self.s.emergency_stop("telemetry", f"lost telemetry from {decision.source}: {decision.detail}"))
-        elif action == "pause":
+        if action == "pause":
             self.paused.set()
         elif action == "warn":
-            self.s.emit("warning", message=f"metrics source {decision.source} lost ({decision.detail}); "
+            self.s.emit("warning", message=f"metrics {decision.feed} lost ({decision.detail}); "
                                            f"the session goes on (policy warn)")
         elif action == "resume" and not self.telemetry.lost():
             self.paused.clear()
+
+    def blind(self) -> str | None:
+        """Why the room cannot see (a lost source or watched series) under a policy that forbids flying blind."""
+        lost = self.telemetry.lost()
+        if not lost or self.telemetry.policy == "warn":
+            return None
+        return f"lost telemetry from {', '.join(lost)}: {self.telemetry.statuses()[lost[0]].detail}"
+
+    def _stop_if_blind(self) -> None:
+        """Under `rollback` and `pause` no fault stays active while telemetry is lost: both revert it through
+        the one rollback path. Checked on every sample, so a fault injected while blind is caught too."""
+        reason = self.blind()
+        if reason is not None and self.s.rollback.active and not self.s.stopping:
+            self.s.spawn(self.s.emergency_stop("telemetry", reason))
+
+    async def clear_to_inject(self) -> bool:
+        """Asked before a step injects; False when it must not (the session is stopping).
+
+        Under `pause` the step waits until the telemetry is restored; under `rollback` lost telemetry stops
+        the session here, so nothing is injected blind; under `warn` it goes on.
+        """
+        if self.paused.is_set() and not self.s.stopping:
+            self.s.emit("warning", message="waiting: telemetry is lost (policy pause); "
+                                           "the fault is injected when it is back")
+            while self.paused.is_set() and not self.s.stopping:
+                await self.s.clock.sleep(self.every)
+        reason = self.blind()
+        if reason is not None and not self.s.stopping:
+            await self.s.emergency_stop("telemetry", reason)
+        return not self.s.stopping
 
     def _evaluate_stop(self, values: dict[str, float | None], now: float) -> None:
         if not self.s.rollback.active or self.s.stopping:
@@ -128,7 +133,9 @@ class SafetyMonitor:
                                 held_s=round(now - since, 3))
                     self.s.spawn(self.s.emergency_stop("stop-condition", f"stop condition {key}"))
                     return
-            else:
+            elif cond.evaluate(values) is False:
+                # A sample with no value neither starts nor ends a hold: a gap in the data is not evidence
+                # that the condition stopped holding (and a series with no value for long is lost telemetry).
                 self._true_since.pop(key, None)
 
     # ---- questions about the samples ------------------------------------------------------------------------

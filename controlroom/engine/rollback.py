@@ -177,7 +177,9 @@ class Rollback:
         result = ActionResult(ok=True, status=0)
         for attempt in range(VERIFY_ATTEMPTS):
             result = await self._run_all(plan.target, plan.verify)
-            if result.ok:
+            if result.ok or result.error:
+                # Retries are for a revert still settling on the host; a host that cannot be reached (an
+                # `error`, not a failed check) will not answer better 0.2 s later: the reconfirm loop retries it.
                 return result
             if attempt + 1 < VERIFY_ATTEMPTS:
                 await self.s.clock.sleep(VERIFY_PAUSE)
@@ -323,8 +325,21 @@ class Rollback:
         """Keep reverting and verifying unconfirmed faults (a host whose link came back) for `within` seconds."""
         deadline = self.s.now() + within
         while self._unconfirmed and self.s.now() < deadline:
-            await self.s.clock.sleep(RECONFIRM_EVERY)
-            await asyncio.gather(*(self._reconfirm_one(p) for p in list(self._unconfirmed.values())))
+            await self.s.clock.sleep(min(RECONFIRM_EVERY, max(0.0, deadline - self.s.now())))
+            attempt: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(
+                *(self._reconfirm_one(p) for p in list(self._unconfirmed.values()))))
+            # An attempt on a host that is gone can hang for its commands' timeouts: `within` bounds the wait,
+            # on the session's clock. Cutting a revert short is safe (reverts are idempotent); the fault stays
+            # unconfirmed.
+            timer: asyncio.Future[Any] = asyncio.ensure_future(self.s.clock.sleep(max(0.0, deadline - self.s.now())))
+            try:
+                await asyncio.wait({attempt, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                if not attempt.done():
+                    attempt.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attempt
 
     async def lost_faults(self, step_id: str) -> list[FaultPlan]:
         """At a step's normal end, before its revert: the faults already gone (their verify passes). Another

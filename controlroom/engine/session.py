@@ -654,6 +654,10 @@ class Session:
             self.emit("warning", message=refused)
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
+        if not await self.monitor.clear_to_inject():  # never inject blind (lost telemetry, policy pause/rollback)
+            await self.rollback.wait_done()
+            self.emit("step-completed", step=step.id, outcome="rolled-back")
+            return _StepResult("rolled-back")
         duration = min(step.duration or 0.0, self.scenario.blast_radius.max_duration)
         self.set_state("injecting")
         ok = await self.rollback.inject_all(step, plans, duration)
@@ -708,6 +712,11 @@ class Session:
             why = "a signal asked the program to end" if kind is StopKind.SIGNAL else "the session was stopped"
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail=f"not measured: {why}")
+            return None
+        if self.rollback.unconfirmed:
+            # A fault that may still be in place cannot have been recovered from: do not wait the recovery out.
+            self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
+                      detail=f"not measured: not confirmed reverted on {', '.join(self.rollback.unconfirmed)}")
             return None
         after_stop = {"after_stop": True} if kind is not None else {}
         self.set_state("recovering")

@@ -25,7 +25,7 @@ from typing import Any
 from controlroom.faults._args import arg
 from controlroom.faults.catalogue import FaultType, Param, PlanContext
 from controlroom.faults.plan import LEASH_GONE_EXIT, FaultPlan, Leash, Requirement
-from controlroom.faults.shell import abs_path, interface, ip_address, q, sh, unit_name
+from controlroom.faults.shell import MAX_COMMAND_BYTES, abs_path, interface, ip_address, q, sh, unit_name
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
 from controlroom.units import parse_duration, parse_percent, parse_rate, parse_size
@@ -76,11 +76,21 @@ def _text(value: object) -> str:
     return value
 
 
+# Each peer becomes a rule (tc: one `tc filter add` line of ~150 bytes; nft: a set element per direction) of
+# ONE command, which must stay under MAX_COMMAND_BYTES: 500 IPv6 peers make ~75 KiB (tests/faults pin it).
+MAX_PEERS = 500
+
+
 def _peer_list(value: object) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"expected a list of IP addresses, networks or target names, got {value!r}")
+    if len(value) > MAX_PEERS:
+        raise ValueError(
+            f"{len(value)} entries; a fault takes at most {MAX_PEERS} (each becomes a rule in one command, and a "
+            f"command is limited to {MAX_COMMAND_BYTES // 1024} KiB): group addresses into networks such as "
+            f"10.1.0.0/16, or split the fault")
     for v in value:
         if not re.fullmatch(r"[A-Za-z0-9_.:/@-]+", v):
             raise ValueError(f"peer {v!r}: use an IP address, a network (10.0.0.0/24) or a target name")

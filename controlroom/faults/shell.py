@@ -59,3 +59,11 @@ def user_name(value: str) -> str:
     if not _USER_RE.fullmatch(value):
         raise ValueError(f"invalid user {value!r}: a login name (letters, digits, _ . -) or a numeric uid")
     return value
+
+
+# The longest command we send to a host. A login shell runs the whole command line as ONE `-c` argument, and
+# Linux refuses a single argument over MAX_ARG_STRLEN (32 pages: 128 KiB) with "Argument list too long"; over
+# 256 KiB sshd drops the connection ("Connection reset by peer"), taking every fault on it along. 1 KiB is
+# left for the sudo prefix. Fault parameters that grow a command (peers) are bounded at validation to stay
+# under it; the SSH executor refuses anything longer before sending it.
+MAX_COMMAND_BYTES = 127 * 1024

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from controlroom.errors import ControlroomError
-from controlroom.lab.netns import DEFAULT_STATE_DIR, Lab, LabConfig
+from controlroom.lab.netns import DEFAULT_STATE_DIR, Lab, LabConfig, LabError
 
 STATE_DIR_ENV = "CONTROLROOM_LAB_DIR"
 
@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="bring up N hosts h1..hN on 10.77.0.0/24, with a sample service on h1 -> h2")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     up.add_argument("--no-service", action="store_true", help="do not start the sample HTTP service")
+    defaults = LabConfig()
+    up.add_argument("--prefix", default=defaults.prefix,
+                    help=f"namespace prefix, for a second lab beside the first (default {defaults.prefix})")
+    up.add_argument("--bridge", default=defaults.bridge, help=f"bridge name (default {defaults.bridge})")
+    up.add_argument("--subnet", default=defaults.subnet, help=f"IPv4 /24 or larger (default {defaults.subnet})")
     sub.add_parser("down", help="remove everything the lab made (also after a crash)")
     sub.add_parser("status", help="show the hosts and whether their sshd answers")
     return ap
@@ -38,7 +43,15 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    lab = Lab(LabConfig(state_dir=Path(args.dir)))
+    if args.command == "up":
+        try:
+            config = LabConfig(state_dir=Path(args.dir), prefix=args.prefix, bridge=args.bridge, subnet=args.subnet)
+            config.network  # noqa: B018  (parses the subnet now, as a one-line error)
+        except ValueError as err:
+            raise LabError(f"--subnet {args.subnet!r}: {err}") from None
+    else:
+        config = LabConfig(state_dir=Path(args.dir))  # a lab that is up uses the names it recorded
+    lab = Lab(config)
     cfg = lab.config
     if args.command == "up":
         started = time.monotonic()

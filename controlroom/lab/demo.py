@@ -96,7 +96,14 @@ def run_demo(*, headless: bool, journal: str | None = None) -> int:
 async def _run_demo_headless(journal: Path) -> int:
     from controlroom.engine.gates import AutoFacilitator
     from controlroom.engine.session import Session
-    from controlroom.headless import ProgressPrinter, build_sources, report_journal_failure, run_session
+    from controlroom.headless import (
+        ProgressPrinter,
+        build_sources,
+        follow_end,
+        print_end_summary,
+        report_journal_failure,
+        run_session,
+    )
 
     def out(line: str) -> None:
         print(line, flush=True)
@@ -105,8 +112,10 @@ async def _run_demo_headless(journal: Path) -> int:
         session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
                           sources=build_sources(scenario))
         session.subscribe(ProgressPrinter(out))
+        ended = follow_end(session)
         out(f"journal: {journal}")
         outcome = await run_session(session)
+        print_end_summary(ended, str(journal), out)
     report_journal_failure(session)
     return designed_exit(outcome, journal, out)
 

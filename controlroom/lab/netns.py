@@ -6,11 +6,18 @@ client key in its authorized keys, and an empty `.bashrc` bind-mounted over
 root's (this machine's pyenv init costs 80 ms per command otherwise). Everything
 the lab creates is written to a state file first, so `down` removes it all even
 after a crash. Needs root.
+
+Two labs can live side by side only with different names and subnets: `up`
+refuses, before creating anything, when a namespace, link or address it would
+create already exists (another lab, up with another state directory). So
+everything in a state file was created by the `up` that wrote it, and `down` —
+also the clean-up of a failed `up` — removes only that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -20,12 +27,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from controlroom.errors import ControlroomError
 
 DEFAULT_STATE_DIR = Path("/run/controlroom-lab")
+# Held while a lab checks that its names are free and creates them: two `up`s at once cannot both pass the check.
+UP_LOCK = Path("/run/lock/controlroom-lab-up.lock")
 SAMPLE_SERVICE = Path(__file__).with_name("sample_service.py")
 FRONT_PORT = 8080
 BACKEND_PORT = 8081
@@ -153,6 +163,13 @@ class Lab:
     def __init__(self, config: LabConfig | None = None) -> None:
         self.config = config or LabConfig()
         self.state: LabState | None = self._load()
+        if self.state is not None:
+            # `down` and `status` act on the names this lab was made with, whatever the caller assumed.
+            recorded = self.state.config
+            self.config = LabConfig(state_dir=self.config.state_dir,
+                                    prefix=recorded.get("prefix", self.config.prefix),
+                                    bridge=recorded.get("bridge", self.config.bridge),
+                                    subnet=recorded.get("subnet", self.config.subnet))
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -200,6 +217,33 @@ class Lab:
             raise LabError(f"lab: missing tools: {', '.join(missing)}; install them (scripts/system-deps)")
         if not 1 <= n <= self.config.max_hosts:
             raise LabError(f"--hosts {n}: choose between 1 and {self.config.max_hosts}")
+        with _up_lock():
+            taken = self._taken(n)
+            if taken:
+                # Nothing has been created yet: a clean-up now would remove the other lab's namespaces.
+                raise LabError(f"{taken[0]} already exists: another lab is up with these names "
+                               f"(`ip netns list`); bring it down with `controlroom lab --dir ITS_DIR down`, "
+                               f"or give this one other names (--prefix, --bridge, --subnet)")
+            return self._up(n, service, wait)
+
+    def _taken(self, n: int) -> list[str]:
+        """What of this lab's names and subnet is already in use on this machine (empty: free to create)."""
+        cfg = self.config
+        netns = {line.split()[0] for line in _run("ip", "netns", "list", check=False).stdout.splitlines() if line}
+        links = {line.split(":")[1].strip().split("@")[0]
+                 for line in _run("ip", "-o", "link", "show", check=False).stdout.splitlines() if ":" in line}
+        taken = [f"bridge {cfg.bridge}"] if cfg.bridge in links else []
+        taken += [f"namespace {cfg.prefix}-h{i}" for i in range(1, n + 1) if f"{cfg.prefix}-h{i}" in netns]
+        taken += [f"link {cfg.prefix}v{i}" for i in range(1, n + 1) if f"{cfg.prefix}v{i}" in links]
+        for line in _run("ip", "-o", "-4", "addr", "show", check=False).stdout.splitlines():
+            words = line.split()
+            if "inet" in words:
+                addr = words[words.index("inet") + 1]
+                if ipaddress.IPv4Interface(addr).network.overlaps(cfg.network):
+                    taken.append(f"subnet {cfg.subnet} (address {addr} on {words[1]})")
+        return taken
+
+    def _up(self, n: int, service: bool, wait: float) -> list[LabHost]:
         cfg = self.config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(cfg.state_dir, 0o755)
@@ -217,6 +261,7 @@ class Lab:
             self._save()
             self._write_client_files(hosts)
             self._wait_for_ssh(hosts, wait)
+            self._save()  # with the hosts' inner pids, which `exec` needs from a later process
             if service and n >= 2:
                 self._start_service(hosts[0], hosts[1])
                 self._save()
@@ -407,6 +452,17 @@ class Lab:
                 listening = s.recv(4).startswith(b"SSH-")
             rows.append({"host": h.name, "ip": h.ip, "netns": h.netns, "alive": alive, "ssh": listening})
         return rows
+
+
+@contextlib.contextmanager
+def _up_lock() -> Iterator[None]:
+    UP_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(UP_LOCK, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _tail(path: Path, n: int = 200) -> str:

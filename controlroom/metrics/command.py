@@ -8,7 +8,16 @@ target named in `on:` (this machine when absent). Its value is:
 * otherwise its exit status as a health bit: 1.0 for exit 0, 0.0 for any
   other exit (`pg_isready`, `curl -fsS URL >/dev/null`);
 * None ("no data") when the command could not run or did not finish within
-  the metric's `timeout` — no answer is not the same as a failed check.
+  the metric's `timeout` — no answer is not the same as a failed check;
+* None when its last line is `NaN` or `inf` (`psql` printing NaN for 0/0): a
+  number that is no number is no answer, never a health bit of 1.0;
+* None when a series that has printed a number prints none: a row count
+  that suddenly prints nothing (a psql error on stderr, exit 0) is a count
+  that failed, not the count 1.0. A series is numeric from the first number
+  it prints.
+
+Every None comes with its reason in `last_errors`, so the engine counts it
+as lost telemetry when a condition names the series.
 
 The command text is the scenario author's own shell script, run as written
 (it is not a value spliced into one of ours, so nothing is quoted here).
@@ -21,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from controlroom.errors import MetricsError
 from controlroom.metrics.source import SourceUnavailable
@@ -30,10 +40,19 @@ from controlroom.targets.base import ActionResult, Executor, Shell
 LOCAL = "local"
 
 
-def probe_value(result: ActionResult) -> float | None:
-    """The metric value of one finished command (see the module docstring)."""
+@dataclass(frozen=True)
+class Reading:
+    """What one finished command said: its value, whether it printed it as a number, why there is none."""
+
+    value: float | None
+    printed: bool = False  # the value is a number the command printed (not its exit status)
+    error: str = ""
+
+
+def read_probe(result: ActionResult) -> Reading:
+    """The reading of one finished command (see the module docstring), before the numeric-series rule."""
     if result.error or result.status is None:
-        return None
+        return Reading(None, error=result.error or f"no result (status {result.status})")
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     if lines:
         try:
@@ -41,9 +60,15 @@ def probe_value(result: ActionResult) -> float | None:
         except ValueError:
             pass
         else:
-            if math.isfinite(number):
-                return number
-    return 1.0 if result.status == 0 else 0.0
+            if not math.isfinite(number):
+                return Reading(None, error=f"printed {lines[-1]!r}, which is not a number")
+            return Reading(number, printed=True)
+    return Reading(1.0 if result.status == 0 else 0.0)
+
+
+def probe_value(result: ActionResult) -> float | None:
+    """The metric value of one finished command, on its own (see the module docstring)."""
+    return read_probe(result).value
 
 
 class CommandSource:
@@ -70,6 +95,7 @@ class CommandSource:
         self._own_local = False
         self._owned: list[Executor] = []  # executors this source made itself, closed with it
         self.last_errors: dict[str, str] = {}
+        self._numeric: set[str] = set()  # series that have printed a number: no health bit for them after
         for name, spec in self._specs.items():
             if spec.on is not None and spec.on not in executors_by_target:
                 raise MetricsError(
@@ -135,12 +161,21 @@ class CommandSource:
         results = await asyncio.gather(*(self._run(self._specs[n]) for n in names))
         values: dict[str, float | None] = {}
         errors: dict[str, str] = {}
+        unrun = 0
         for name, result in zip(names, results, strict=True):
-            values[name] = probe_value(result)
-            if values[name] is None:
-                errors[name] = result.error or f"no result (status {result.status})"
+            reading = read_probe(result)
+            unrun += result.error != "" or result.status is None
+            if reading.printed:
+                self._numeric.add(name)
+            elif reading.value is not None and name in self._numeric:
+                last = result.stdout.strip().splitlines()[-1:] or [""]
+                shown = f"printed {last[0][:60]!r}" if last[0] else "printed nothing"
+                reading = Reading(None, error=f"{shown} (exit {result.status}), where it printed a number before")
+            values[name] = reading.value
+            if reading.value is None:
+                errors[name] = reading.error
         self.last_errors = errors
-        if names and len(errors) == len(names):
+        if names and unrun == len(names):
             first = errors[names[0]]
             raise SourceUnavailable(f"no command probe could run ({names[0]}: {first})")
         return values

@@ -8,12 +8,14 @@ polls a query until it returns something.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from controlroom.errors import MetricsError
+from controlroom.lab._proc import die_with_parent
 
 
 def free_port() -> int:
@@ -33,8 +36,12 @@ def free_port() -> int:
 class LocalPrometheus:
     """`with LocalPrometheus(["127.0.0.1:8080"]) as prom: prom.url` — stopped and its TSDB removed on exit."""
 
-    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None, port: int = 0) -> None:
+    def __init__(self, scrape: list[str], interval: float = 1.0, binary: str | None = None, port: int = 0,
+                 *, die_with_parent: bool = False) -> None:
         self.scrape = scrape
+        # The child gets SIGTERM when the thread that started it dies (even by SIGKILL): only for a process that
+        # starts it from its main thread and lives as long as it, like `main` below.
+        self.die_with_parent = die_with_parent
         self.interval = interval
         self.binary = binary or shutil.which("prometheus") or ""
         self.wanted_port = port
@@ -50,6 +57,13 @@ class LocalPrometheus:
     def start(self, timeout: float = 15.0) -> LocalPrometheus:
         if not self.binary:
             raise MetricsError("prometheus is not installed; install the Debian package 'prometheus'")
+        try:
+            return self._start(timeout)
+        except BaseException:  # failed, timed out, or a signal mid-way: no child, no temp dir left behind
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> LocalPrometheus:
         self._dir = tempfile.TemporaryDirectory(prefix="controlroom-prom-")
         root = Path(self._dir.name)
         interval = f"{max(1, round(self.interval * 1000))}ms"
@@ -73,6 +87,7 @@ class LocalPrometheus:
             stdout=subprocess.DEVNULL,
             stderr=self._log,
             start_new_session=True,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -86,7 +101,6 @@ class LocalPrometheus:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.05)
-        self.stop()
         raise MetricsError(f"prometheus did not become ready within {timeout:g}s")
 
     def query(self, promql: str) -> list[dict[str, object]]:
@@ -136,24 +150,118 @@ class LocalPrometheus:
         self.stop()
 
 
+def start_demo_service(port: int, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """The demo's sample shop on 127.0.0.1:`port`, in its own process, answering /health before this returns."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()[-300:]
+            raise MetricsError(f"the demo service on port {port} exited with status {proc.returncode}: {err}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    proc.terminate()
+    raise MetricsError(f"the demo service did not answer on 127.0.0.1:{port} within {timeout:g}s")
+
+
+def steady_load(port: int, stop: threading.Event, rps: float = 20.0) -> threading.Thread:
+    """A gentle, steady stream of GET /checkout to the shop on loopback, so its rates are never empty.
+
+    Only 127.0.0.1, one request in flight: it is the walkthrough's background traffic, not a load test.
+    """
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        while not stop.is_set():
+            try:
+                conn.request("GET", "/checkout")
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            stop.wait(1.0 / rps)
+        conn.close()
+
+    thread = threading.Thread(target=run, name="demo-load", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python -m controlroom.metrics.local_prometheus --scrape 127.0.0.1:8089 --port 9090` until Ctrl-C."""
+    """`python -m controlroom.metrics.local_prometheus --scrape 127.0.0.1:8089 --port 9090` until Ctrl-C.
+
+    `--demo-service 8089` also runs the demo's sample shop on that port, under a gentle steady load of
+    /checkout requests, and scrapes it. A command after `--`
+    runs once the first scrape has landed, and everything stops when it ends: the README's walkthrough is
+    `python -m controlroom.metrics.local_prometheus --demo-service 8089 -- controlroom run scenarios/lab-prometheus.yaml`.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(description="Run a throwaway Prometheus on loopback scraping the given targets.")
     parser.add_argument("--scrape", action="append", default=[], help="host:port to scrape (repeatable)")
     parser.add_argument("--port", type=int, default=9090, help="port to listen on, on 127.0.0.1 (default 9090)")
     parser.add_argument("--interval", type=float, default=1.0, help="scrape interval in seconds (default 1)")
+    parser.add_argument("--demo-service", type=int, metavar="PORT",
+                        help="also run the demo's sample shop on 127.0.0.1:PORT and scrape it")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="after --: a command to run once Prometheus has data; everything stops when it ends")
     args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+
+    running: list[subprocess.Popen[bytes]] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        child = running[0] if running else None
+        if child is not None and child.poll() is None:
+            # The command (a `controlroom run`, say) gets the signal and rolls back; we wait for it to end.
+            child.send_signal(signum)
+            return
+        raise SystemExit(128 + signum)  # unwinds through `with` and `finally`: Prometheus and the shop are stopped
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    shop: subprocess.Popen[bytes] | None = None
+    stop_load = threading.Event()
     try:
-        with LocalPrometheus(args.scrape, args.interval, port=args.port) as prom:
-            print(f"prometheus on {prom.url} scraping {', '.join(args.scrape) or 'nothing'}; Ctrl-C stops it", flush=True)
+        if args.demo_service:
+            shop = start_demo_service(args.demo_service)
+            steady_load(args.demo_service, stop_load)
+            args.scrape.append(f"127.0.0.1:{args.demo_service}")
+            print(f"demo service on http://127.0.0.1:{args.demo_service}, ~20 checkouts/s", flush=True)
+        with LocalPrometheus(args.scrape, args.interval, port=args.port, die_with_parent=True) as prom:
+            print(f"prometheus on {prom.url} scraping {', '.join(args.scrape) or 'nothing'}", flush=True)
+            if args.scrape:
+                # The first sample lands ~6 s after start: a query before it finds nothing at all; a rate
+                # needs two samples of traffic.
+                prom.wait_for_data("up", timeout=30)
+                if args.demo_service:
+                    prom.wait_for_data("sum(rate(http_requests_total[10s])) > 0", timeout=30)
+            print("ready: the first scrape has landed" + ("" if command else "; Ctrl-C stops it"), flush=True)
             assert prom.proc is not None
+            if command:
+                running.append(subprocess.Popen(command))
+                raise SystemExit(running[0].wait())
             prom.proc.wait()
     except KeyboardInterrupt:
         pass
     except MetricsError as err:
         raise SystemExit(f"controlroom: {err}") from None
+    finally:
+        stop_load.set()
+        if shop is not None:
+            shop.terminate()
+            try:
+                shop.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                shop.kill()
 
 
 if __name__ == "__main__":

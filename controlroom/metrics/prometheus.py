@@ -3,8 +3,22 @@
 prometheus-api-client is synchronous (requests), so every query runs in a
 thread of this source's own pool and the event loop never blocks. A query
 must reduce to one number: a scalar, or a vector with exactly one series.
-Non-finite results (NaN from 0/0, ±Inf from an empty histogram bucket) are
-reported as None, "no data this interval", so the journal stays plain JSON.
+
+An answer that does not tell the room anything new is no value for that
+series, with the reason in `last_errors` (metrics/telemetry.py then counts
+it as lost telemetry when a condition names the series):
+
+* an empty result (the target went away, a metric stopped being scraped);
+* NaN or ±Inf (0/0 with no traffic in the range, an empty histogram bucket),
+  also so that the journal stays plain JSON;
+* HTTP 5xx (or any refusal) for the query; when *every* query is refused,
+  the whole source counts as not answering;
+* a **stale** answer: its evaluation timestamp is not later than the previous
+  answer's for the same query. Prometheus stamps an instant query with the time
+  it evaluated it (now, since we send no `time`), so a live Prometheus never
+  repeats one; a repeated stamp is a replayed answer (a cache or a stuck proxy
+  in front of it). Equal *values* are not staleness: a success rate of 1.0 or
+  an error rate of 0 is constant when all is well.
 """
 
 from __future__ import annotations
@@ -42,7 +56,21 @@ class _Unreachable(Exception):
 
 
 class _QueryFailed(Exception):
-    """Prometheus answered but refused this query (PromQL error, auth); the message is for the user."""
+    """Prometheus answered but refused this query (PromQL error, auth, 5xx); the message is for the user."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One instant query's result: the value (None when not finite), how many series, and its time stamp."""
+
+    value: float | None
+    count: int
+    at: float | None = None  # the evaluation time Prometheus stamped on the answer (Unix seconds)
+    raw: str = ""  # the value as Prometheus wrote it, e.g. "NaN", "+Inf"
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,7 @@ class PrometheusSource:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: set[Future[Any]] = set()
         self.last_errors: dict[str, str] = {}
+        self._answered_at: dict[str, float] = {}  # series -> time stamp of its last fresh answer
 
     def series(self) -> list[str]:
         return list(self._queries)
@@ -192,7 +221,7 @@ class PrometheusSource:
             if status in (400, 422) and message:
                 raise _QueryFailed(f"PromQL error: {message}") from None
             if status is not None and status >= 500 and message:
-                raise _QueryFailed(f"Prometheus could not run the query (HTTP {status}): {message}") from None
+                raise _QueryFailed(f"Prometheus could not run the query (HTTP {status}): {message}", status) from None
             if status is not None and status >= 500:
                 raise _Unreachable(f"{url} answered HTTP {status}; is Prometheus (or the proxy in front of it) up?") from None
             raise _Unreachable(
@@ -204,19 +233,51 @@ class PrometheusSource:
                 f"{url} does not answer like Prometheus (no /api/v1 JSON); check observe.prometheus.url"
             ) from None
 
-    def _instant(self, query: str) -> tuple[float | None, int]:
-        """One instant query -> (value, number of series returned)."""
+    def _instant(self, query: str) -> _Answer:
+        """One instant query -> its value, the number of series returned, and the answer's time stamp."""
         assert self._client is not None
         client = self._client
         result: Any = self._request(lambda: client.custom_query(query))
         if not isinstance(result, list):
             raise _Unreachable(f"{self.config.url} returned an unexpected query result; is it Prometheus?")
-        # A scalar result is [timestamp, "value"]; a vector is a list of {metric, value}.
+        # A scalar result is [timestamp, "value"]; a vector is a list of {metric, value: [timestamp, "value"]}.
         if len(result) == 2 and not isinstance(result[0], dict):
-            return _finite(result[1]), 1
-        if len(result) != 1:
-            return None, len(result)
-        return _finite(result[0]["value"][1]), 1
+            point = result
+        elif len(result) != 1:
+            return _Answer(None, len(result))
+        else:
+            point = result[0]["value"]
+        return _Answer(_finite(point[1]), 1, float(point[0]), str(point[1]))
+
+    def _scrape_health(self) -> tuple[list[str], int]:
+        """(scrape targets Prometheus marks down with `up == 0`, how many targets it scrapes at all)."""
+        assert self._client is not None
+        client = self._client
+        result: Any = self._request(lambda: client.custom_query("up"))
+        if not isinstance(result, list):
+            return [], 0
+        down = []
+        for item in result:
+            if isinstance(item, dict) and _finite(item.get("value", [0, "1"])[1]) == 0:
+                labels = item.get("metric") or {}
+                down.append(str(labels.get("instance") or labels.get("job") or "?"))
+        return sorted(down), len(result)
+
+    async def _no_data(self, where: str) -> str:
+        """Why a query returned nothing, as Prometheus itself knows it: a scrape target that is down
+        (`up == 0`) is the usual cause, and the metric name is then not what to change."""
+        try:
+            down, targets = await self._call(self._scrape_health)
+        except (_Unreachable, _QueryFailed):
+            down, targets = [], -1
+        if down:
+            which = ", ".join(down)
+            return (f"{where}: query returned no data, and Prometheus says its scrape target {which} is down "
+                    "(up == 0); start the service it scrapes, or fix the scrape config")
+        if targets == 0:
+            return (f"{where}: query returned no data, and Prometheus has no scrape results at all (`up` is empty): "
+                    "a Prometheus started moments ago needs a few seconds, else check its scrape config")
+        return f"{where}: query returned no data; check the metric name and labels"
 
     async def sample(self) -> dict[str, float | None]:
         self._refuse_if_behind()
@@ -226,21 +287,34 @@ class PrometheusSource:
         )
         values: dict[str, float | None] = {}
         errors: dict[str, str] = {}
+        refused: list[_QueryFailed] = []
         for name, outcome in zip(names, outcomes, strict=True):
+            values[name] = None
             if isinstance(outcome, _Unreachable):
                 self.last_errors = {n: str(outcome) for n in names}
                 raise SourceUnavailable(str(outcome))
             if isinstance(outcome, _QueryFailed):
-                values[name], errors[name] = None, str(outcome)
+                errors[name] = str(outcome)
+                refused.append(outcome)
             elif isinstance(outcome, BaseException):
                 raise outcome
+            elif outcome.count == 0:
+                errors[name] = "empty result: the query matches no series now (a target down, a metric gone?)"
+            elif outcome.count > 1:
+                errors[name] = f"query returns {outcome.count} series; aggregate it with sum() or sum by ()"
+            elif outcome.value is None:
+                errors[name] = f"{outcome.raw} is not a number (0/0 with no traffic in the range, an empty bucket?)"
+            elif outcome.at is not None and outcome.at <= self._answered_at.get(name, float("-inf")):
+                errors[name] = (f"stale: the answer is stamped {outcome.at:.3f}, no later than the previous one "
+                                "(a cache or a stuck proxy in front of Prometheus?)")
             else:
-                value, count = outcome
-                values[name] = value
-                if count > 1:
-                    values[name] = None
-                    errors[name] = f"query returns {count} series; aggregate it with sum() or sum by ()"
+                values[name] = outcome.value
+                if outcome.at is not None:
+                    self._answered_at[name] = outcome.at
         self.last_errors = errors
+        if names and len(refused) == len(names):
+            # Every query refused (HTTP 5xx, credentials gone): Prometheus answers, but gives nothing to see.
+            raise SourceUnavailable(f"Prometheus at {self.config.url} refused every query: {refused[0]}")
         return values
 
     async def preflight(self) -> list[CheckResult]:
@@ -260,11 +334,9 @@ class PrometheusSource:
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
-                value, count = outcome
+                value, count = outcome.value, outcome.count
                 if count == 0:
-                    checks.append(
-                        CheckResult(name, False, f"{where}: query returned no data; check the metric name and labels")
-                    )
+                    checks.append(CheckResult(name, False, await self._no_data(where)))
                 elif count > 1:
                     checks.append(
                         CheckResult(

@@ -486,6 +486,7 @@ class _Derive:
             peak = (max(during, key=lambda v: abs(v - b)) if b is not None else max(during)) if during else None
             summary: dict[str, Any] = {
                 "before": _r(b), "during": _r(_mean(during)), "after": _r(_mean(after)), "peak": _r(peak),
+                "worst": _r(_worst(during, direction, peak)),
                 "low": _r(min(during)) if during else None, "high": _r(max(during)) if during else None,
                 "source": "samples",
             }
@@ -513,8 +514,10 @@ class _Derive:
 
         durings, peaks = pick("during"), pick("peak")
         befores, afters = pick("before"), pick("after")
+        direction = series_direction(name, self.stop, self.steady_conds)
         return {"before": _r(befores[0]) if befores else None, "during": _r(_mean(durings)),
                 "after": _r(afters[-1]) if afters else None, "peak": _r(max(peaks)) if peaks else None,
+                "worst": _r(_worst(peaks, direction, max(peaks) if peaks else None)),
                 "low": None, "high": None, "source": "observed"}
 
     # ---- recovery -----------------------------------------------------------------------------------------
@@ -530,6 +533,26 @@ class _Derive:
             return None
 
     def recoveries(self) -> list[dict[str, Any]]:
+        """Every recovery measurement, each with the telemetry outage inside its window (None: none)."""
+        return [{**r, "telemetry_outage_s": self._outage_during(r)} for r in self._measured()]
+
+    def _outage_during(self, r: dict[str, Any]) -> float | None:
+        """Seconds of lost telemetry between the step's revert and its recovery (or the session's end): a
+        recovery measured across an outage is as long as the outage at least, whatever the system did."""
+        wins = self.windows(step=str(r.get("step")))
+        if not wins or not self.f.telemetry:
+            return None
+        start = wins[-1][1]
+        secs = r.get("seconds")
+        end = start + float(secs) if isinstance(secs, (int, float)) else self.end_mono
+        lost = 0.0
+        for t in self.f.telemetry:
+            a = float(t["lost_at"] or 0.0)
+            b = float(t["restored_at"]) if t["restored_at"] is not None else self.end_mono
+            lost += max(0.0, min(b, end) - max(a, start))
+        return _r(lost) if lost > 0 else None
+
+    def _measured(self) -> list[dict[str, Any]]:
         if self.f.recoveries:
             return self.f.recoveries
         # No engine figures (an older or crashed session): measure from the samples against the steady state.
@@ -622,6 +645,18 @@ class _Derive:
             if change > DEGRADED_RELATIVE_CHANGE:
                 return {"worst": _r(worst), "reason": f"{change:.0%} worse than before the faults"}
         return None
+
+
+def _worst(values: list[float], direction: str | None, peak: float | None) -> float | None:
+    """The worst in-fault value: the lowest of a higher-is-better series (success rate, rps), the highest of a
+    lower-is-better one (latency); without a known direction, the peak (the value farthest from before)."""
+    if not values:
+        return None
+    if direction == "up":
+        return min(values)
+    if direction == "down":
+        return max(values)
+    return peak
 
 
 def _target_service(labels: dict[str, dict[str, str]], target: str) -> str | None:

@@ -85,7 +85,11 @@ def series_svg(series: dict[str, Any], *, t_end: float, windows: list[tuple[floa
     if hi == lo:
         lo, hi = lo - 1.0, hi + 1.0
     pad = (hi - lo) * 0.06
+    # A series that never goes below zero (ms, rps, a ratio) gets no negative axis: the padding stops at 0.
+    floor = 0.0 if not ys or min(ys) >= 0 else None
     lo, hi = lo - pad, hi + pad
+    if floor is not None:
+        lo = max(lo, floor)
     t_end = max(t_end, max((m for m, _ in pts), default=0.0), 1e-9)
 
     def x(t: float) -> float:

@@ -44,6 +44,57 @@ def _md(text: Any) -> str:
     return _v(text).replace("|", "\\|").replace("\n", " ")
 
 
+def hypothesis_verdict(r: dict[str, Any]) -> tuple[bool | None, str]:
+    """(validated, one sentence) — the first thing a reader sees, before any score."""
+    if r["status"] == "unobserved":
+        return None, "No verdict: the scenario was declared unobserved, so nothing judged the system"
+    if r["incomplete"] and r["status"] != "incomplete":
+        return None, "Hypothesis not judged: damaged journal lines were skipped"
+    if r["incomplete"]:
+        return None, "Hypothesis not judged: the session is incomplete (it crashed or was killed)"
+    if r["hypothesis"]["validated"]:
+        return True, "Hypothesis held"
+    message = str(r["execution"].get("message") or "")
+    if r.get("outcome") == "preflight-failed":
+        return False, "Hypothesis NOT validated: pre-flight refused the session, nothing was injected" + (
+            f" ({message})" if message else "")
+    if r["status"] == "held":
+        return False, "Hypothesis NOT validated: a success criterion was not met"
+    why = message or {"rolled-back": "the session was rolled back", "aborted": "the session was aborted",
+                      "failed": "the hypothesis failed"}.get(r["status"], str(r["status"]))
+    return False, f"Hypothesis NOT validated: {why}"
+
+
+def score_note(r: dict[str, Any]) -> str:
+    """Beside a score of a session that did not validate its hypothesis: what the number measures (the report's
+    `score.meaning`, docs/report.md)."""
+    if r["hypothesis"]["validated"]:
+        return ""
+    return str(r["score"].get("meaning") or "how well the system coped while faulted; it does not say the "
+                                             "hypothesis held")
+
+
+WORST_HELP = ("worst: the lowest in-fault value of a higher-is-better series (success rate, rps), the highest of "
+              "a lower-is-better one (latency); for a series of unknown direction, the value farthest from before")
+
+# Marks that render everywhere, also in a browser without an emoji font (headless Chromium draws the emoji
+# check and cross as the same empty box): inline SVG, each with its own shape and colour, and a label.
+_MARKS = {
+    True: ('<svg class="mark mark-met" viewBox="0 0 16 16" width="16" height="16" role="img" aria-label="met">'
+           '<circle cx="8" cy="8" r="8" fill="#1a7f37"/><path d="M4 8.5l2.5 2.5L12 5.5" stroke="#fff" '
+           'stroke-width="2" fill="none"/></svg>'),
+    False: ('<svg class="mark mark-not-met" viewBox="0 0 16 16" width="16" height="16" role="img" '
+            'aria-label="not met"><circle cx="8" cy="8" r="8" fill="#cf222e"/><path d="M5 5l6 6M11 5l-6 6" '
+            'stroke="#fff" stroke-width="2" fill="none"/></svg>'),
+    None: ('<svg class="mark mark-unknown" viewBox="0 0 16 16" width="16" height="16" role="img" '
+           'aria-label="not judged"><circle cx="8" cy="8" r="7" fill="none" stroke="#6e7781" stroke-width="2"/>'
+           '<circle cx="8" cy="8" r="2" fill="#6e7781"/></svg>'),
+}
+# The same in plain text for Markdown: glyphs every monospace font has, and a word.
+_MD_MARKS = {True: "✓ met", False: "✗ NOT met", None: "? not judged"}
+_MD_VERDICT = {True: "✓", False: "✗", None: "?"}
+
+
 def _window(f: dict[str, Any]) -> str:
     w = f.get("window")
     return f"{clock(w[0])} → {clock(w[1])}" if w else "–"
@@ -63,6 +114,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             + "Figures cover what was recorded.")
         add("")
     hyp = r["hypothesis"]
+    ok, said = hypothesis_verdict(r)
+    add(f"> **{_MD_VERDICT[ok]} {said}**")
+    add("")
     add(f"- **Experiment**: `{e['id']}` · environment {_v(e['environment'])}")
     add(f"- **Status**: **{r['status']}**")
     add(f"- **Hypothesis**: {hyp['statement'] or '–'} — validated: **{_v(hyp['validated'])}**")
@@ -70,7 +124,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"auto-rollback: **{_v(x['auto_rollback'])}**")
     for stop in x["emergency_stops"]:
         add(f"- **Stopped** at {clock(stop['mono'] or 0)}: {_stop_words(stop)}")
-    add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100 — {r['score']['meaning']}")
+    note = score_note(r)
+    add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100" + (f" — {note}" if note else ""))
     add("")
     add("## Resilience score")
     add("")
@@ -99,13 +154,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     add("")
     add("## Observed behaviour")
     add("")
-    add("| series | before | during | after | peak | trend |")
+    add("| series | before | during | after | worst | trend |")
     add("|---|---:|---:|---:|---:|---|")
     for s in r["series"]:
         spark = sparkline([p[1] for p in s["points"]], 32)
-        add(f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} | {_v(s['after'])} | {_v(s['peak'])} "
-            f"| `{spark}` |" if spark else f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} "
-            f"| {_v(s['after'])} | {_v(s['peak'])} | |")
+        add(f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} | {_v(s['after'])} | {_worst_cell(s)} "
+            f"| {'`' + spark + '`' if spark else ''} |")
+    add("")
+    add(f"_{WORST_HELP}._")
     add("")
     rec = r["recovery"]
     add("## Recovery")
@@ -114,7 +170,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     for m in rec["measurements"]:
         after = " after the stop" if m.get("after_stop") else ""
         add(f"- {m['step']}{after}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover")
-            + f" ({m['source']}{'; ' + m['detail'] if m.get('detail') and not m['held'] else ''})")
+            + f" ({m['source']}{'; ' + m['detail'] if m.get('detail') and not m['held'] else ''})"
+            + _outage_note(m))
     add("")
     d = r["degradation"]
     add("## Graceful degradation, cascading failures, blast radius")
@@ -137,7 +194,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for c in r["success_criteria"]["criteria"]:
         by = f", {c['by']}" if c.get("by") else ""
         kind = f" (statement{by})" if c.get("kind") == "statement" else ""
-        add(f"- {'✅' if c['met'] else '❌' if c['met'] is False else '❔'} {c['name']}{kind}"
+        add(f"- **{_MD_MARKS[c['met']]}** {c['name']}{kind}"
             + (f" ({c['criterion']})" if c["criterion"] else "") + (f": {c['detail']}" if c["detail"] else ""))
     add("")
     add("## Insights and recommendations")
@@ -187,11 +244,35 @@ th{background:#f6f6f6} td.num{text-align:right}
 .axis{font-size:11px;fill:#555} .bar-bg{fill:#eee}
 .sev-critical{color:#b00020;font-weight:600} .sev-warning{color:#a66000;font-weight:600} .sev-info{color:#1f5fa0}
 .legend span{display:inline-block;margin-right:14px;font-size:.85em} .sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px}
+.verdict{font-size:1.3em;padding:10px 14px;margin:12px 0;border-left:8px solid;border-radius:4px}
+.verdict .mark{width:22px;height:22px;vertical-align:-4px;margin-right:6px}
+.verdict-yes{background:#dafbe1;border-color:#1a7f37} .verdict-no{background:#ffebe9;border-color:#cf222e}
+.verdict-unknown{background:#f3e8ff;border-color:#9467bd}
+.mark{vertical-align:-3px;margin-right:4px} .muted{color:#6e7781} td.score-dim{color:#6e7781}
 """
 
 
 def _h(x: Any) -> str:
     return escape(_v(x))
+
+
+def _worst_value(s: dict[str, Any]) -> Any:
+    return s.get("worst", s.get("peak"))  # a report built before `worst` existed has only `peak`
+
+
+def _worst_cell(s: dict[str, Any]) -> str:
+    """The worst value and which way it is worst: (min) for higher-is-better, (max) for lower-is-better."""
+    side = {"up": " (min)", "down": " (max)"}.get(str(s.get("direction")), "")
+    value = _worst_value(s)
+    return f"{_v(value)}{side}" if value is not None else "–"
+
+
+def _outage_note(m: dict[str, Any]) -> str:
+    """A recovery time that a telemetry outage lengthened says so: the system may have recovered sooner."""
+    out = m.get("telemetry_outage_s")
+    if not out:
+        return ""
+    return f" — includes {_v(out)} s of lost telemetry: the system may have recovered sooner"
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -203,6 +284,9 @@ def render_html(report: dict[str, Any]) -> str:
     add("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>Game day report: {_h(e['name'] or e['id'])}</title><style>{_CSS}</style></head><body>")
     add(f"<h1>Game day report: {_h(e['name'] or e['id'])}</h1>")
+    ok, said = hypothesis_verdict(r)
+    kind = {True: "yes", False: "no", None: "unknown"}[ok]
+    add(f'<div class="verdict verdict-{kind}">{_MARKS[ok]}<strong>{escape(said)}</strong></div>')
     add(f"<p><span class=\"badge\" style=\"background:{colour}\">{_h(r['status'])}</span> "
         f"experiment <code>{_h(e['id'])}</code> · environment {_h(e['environment'])}</p>")
     if r["incomplete"]:
@@ -213,9 +297,14 @@ def render_html(report: dict[str, Any]) -> str:
     add("<table>")
     for k, v in (("Hypothesis", hyp["statement"]), ("Validated", hyp["validated"]), ("Started", x["started"]),
                  ("Ended", x["ended"]), ("Duration", f"{_v(x['duration_s'])} s"), ("Auto-rollback", x["auto_rollback"]),
-                 *((f"Stopped at {clock(st['mono'] or 0)}", _stop_words(st)) for st in x["emergency_stops"]),
-                 ("Resilience score", f"{_v(r['score']['overall'])} / 100 — {r['score']['meaning']}")):
+                 *((f"Stopped at {clock(st['mono'] or 0)}", _stop_words(st)) for st in x["emergency_stops"])):
         add(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>")
+    note = score_note(r)
+    score = _h(r["score"]["overall"]) + (" / 100" if r["score"]["overall"] is not None else "")
+    # Not validated: the score is dimmed and says what it measures, so it cannot be read as a pass.
+    cell = '<td class="score-dim">' if note else "<td>"
+    add(f"<tr><th>Resilience score</th>{cell}{score}"
+        + (f' <span class="muted">— {escape(note)}</span>' if note else "") + "</td></tr>")
     add("</table>")
 
     add("<h2>Resilience score</h2>")
@@ -241,7 +330,8 @@ def render_html(report: dict[str, Any]) -> str:
     t_end = float(x["duration_s"] or 0.0)
     for s in r["series"]:
         add(f"<h3>{_h(s['name'])}</h3>")
-        add(f"<p>before {_h(s['before'])} · during {_h(s['during'])} · after {_h(s['after'])} · peak {_h(s['peak'])}"
+        add(f"<p>before {_h(s['before'])} · during {_h(s['during'])} · after {_h(s['after'])} · "
+            f'<abbr title="{escape(WORST_HELP)}">worst</abbr> {escape(_worst_cell(s))}'
             f" · {s['samples']} samples, {s['gaps']} gaps</p>")
         add(series_svg(s, t_end=t_end, windows=windows, markers=r["timeline"]))
 
@@ -261,7 +351,7 @@ def render_html(report: dict[str, Any]) -> str:
     for m in rec["measurements"]:
         after = " (after the stop)" if m.get("after_stop") else ""
         add(f"<li>Recovery after {_h(m['step'])}{after}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
-            + f" (criterion {_h(m.get('criterion_s', rec['criterion_s']))} s)</li>")
+            + f" (criterion {_h(m.get('criterion_s', rec['criterion_s']))} s)" + escape(_outage_note(m)) + "</li>")
     add(f"<li>Graceful degradation: <strong>{_h(d['graceful'])}</strong> ({d['samples_within']} of "
         f"{d['samples_judged']} in-fault samples inside the stop thresholds)</li>")
     for c in r["cascading_failures"]:
@@ -270,12 +360,13 @@ def render_html(report: dict[str, Any]) -> str:
         f"<strong>{_h(b['contained'])}</strong>"
         + (f"; unconfirmed: {_h(', '.join(b['unconfirmed']))}" if b["unconfirmed"] else "") + "</li></ul>")
 
-    add(f"<h2>Success criteria: {_h(r['success_criteria']['met'])}</h2><ul>")
+    met = r["success_criteria"]["met"]
+    add(f"<h2>{_MARKS[met]}Success criteria: {escape(_MD_MARKS[met].split(' ', 1)[1])}</h2><ul>")
     for c in r["success_criteria"]["criteria"]:
-        mark = "✅" if c["met"] else "❌" if c["met"] is False else "❔"
         by = f", {c['by']}" if c.get("by") else ""
         kind = f" (statement{by})" if c.get("kind") == "statement" else ""
-        add(f"<li>{mark} {_h(c['name'])}{_h(kind)}" + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
+        add(f"<li>{_MARKS[c['met']]}<strong>{escape(_MD_MARKS[c['met']].split(' ', 1)[1])}</strong> {_h(c['name'])}"
+            + _h(kind) + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
             + (f": {_h(c['detail'])}" if c["detail"] else "") + "</li>")
     add("</ul>")
 

@@ -154,6 +154,8 @@ class Scenario:
     checklist: tuple[str, ...] = ()
     phases: tuple[Phase, ...] = ()  # empty for a scenario written with `steps:`
     unobserved: bool = False  # declared: nothing judges the system; the outcome is "unobserved", never "held"
+    template: bool = False  # an example for a real environment: validate and plan it; `run` refuses it
+    template_line: int = 1  # where `template: true` is written, for the refusal's FILE:LINE:COL
     version: int = 1
     source_path: str = "<memory>"
     source_text: str = ""

@@ -42,7 +42,7 @@ FORMAT_VERSION = 1
 
 TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
-    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved",
+    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved", "template",
 )
 TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "labels", "sudo", "interface", "identity_file", "known_hosts")
 TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes")
@@ -129,6 +129,8 @@ class Validator(StepReader):
         success = self.success_criteria(root, known_series)
         checklist = tuple(v for v, _ in self.strings(root.get("checklist"), "checklist"))
         unobserved = self.observed_or_declared(root, steps, steady, stop, phases)
+        template_node = root.get("template")
+        template = bool(self.boolean(template_node, "template"))
         if self.problems or name is None or environment is None or hypothesis is None:
             return None
         return Scenario(
@@ -145,6 +147,8 @@ class Validator(StepReader):
             checklist=checklist,
             phases=phases,
             unobserved=unobserved,
+            template=template,
+            template_line=template_node.line if template_node is not None else 1,
             version=FORMAT_VERSION,
             source_path=self.file,
             source_text=text,

@@ -64,6 +64,7 @@ class ActionResult:
     stderr: str = ""
     elapsed: float = 0.0
     error: str = ""  # transport error (unreachable, timeout), empty when the action ran
+    timed_out: bool = False  # the action ran into its timeout: slow, not known to be unreachable
 
     @property
     def detail(self) -> str:

@@ -37,7 +37,8 @@ class HttpExecutor:
             )
         except httpx.TimeoutException:
             return ActionResult(ok=False, elapsed=time.monotonic() - started,
-                                error=f"timed out after {action.timeout:g}s: {action.method} {action.url}")
+                                error=f"timed out after {action.timeout:g}s: {action.method} {action.url}",
+                                timed_out=True)
         except httpx.ConnectError as err:
             return ActionResult(ok=False, elapsed=time.monotonic() - started, error=describe_connect_error(action.url, err))
         except httpx.HTTPError as err:

@@ -60,6 +60,7 @@ class LocalExecutor:
                 ok=False,
                 elapsed=time.monotonic() - started,
                 error=f"timed out after {action.timeout:g}s on {self.target!r}: {_short(action.script)}",
+                timed_out=True,
             )
         except asyncio.CancelledError:
             # The engine gave up on this action (e.g. an emergency stop): do not leave it running.

@@ -13,6 +13,7 @@ backoff, by the next one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -22,16 +23,32 @@ from typing import Any
 import asyncssh
 
 from controlroom.errors import TargetError
-from controlroom.faults.shell import q
+from controlroom.faults.shell import MAX_COMMAND_BYTES, q
 from controlroom.scenario.model import Target
 from controlroom.targets.base import Action, ActionResult, Executor, Shell
 
 SSH_CONFIG_ENV = "CONTROLROOM_SSH_CONFIG"
+KEEPALIVE_INTERVAL = 2.0  # seconds between keepalives on an idle connection
+KEEPALIVE_COUNT = 3  # unanswered keepalives before the connection counts as dead
+# After a dial found the host gone, commands within this many seconds get that answer at once instead of each
+# dialling again (a rollback's revert and verify right after one another; a LAN dial to a vanished address
+# takes ~3 s of ARP). Later commands — the reconfirm loop — dial again.
+GONE_HOLD = 1.0
 KNOWN_HOSTS_ENV = "CONTROLROOM_KNOWN_HOSTS"
 
 
 class HostKeyMismatch(TargetError):
     """The host offered a key that is not in known_hosts: never connect, show what was offered."""
+
+
+class HostGone(TargetError):
+    """Nothing to retry within this command: the host refused the connection, there is no route to it, it did
+    not answer within the connect timeout, or its ssh config is gone (a lab brought down). Reported at once;
+    a later command (the reconfirm loop) tries again."""
+
+
+# connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
+_GONE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
 
 
 def parse_destination(dest: str) -> tuple[str | None, str, int | None]:
@@ -96,6 +113,7 @@ class SshExecutor:
         self._remote_user: str | None = None
         self.last_error = ""
         self.connects = 0  # how many times a connection was (re)established
+        self._gone_at: float | None = None  # when a dial last found the host gone (HostGone)
 
     @classmethod
     def for_target(cls, target: Target, **kw: Any) -> SshExecutor:
@@ -133,9 +151,10 @@ class SshExecutor:
                 self.last_error = f"connection lost: {exc}"
 
     def _options(self) -> asyncssh.SSHClientConnectionOptions:
-        # Keepalives notice a silently dead link (a cut cable, a partition) within ~15 s even between commands.
+        # Keepalives notice a silently dead link (a cut cable, a host that vanished) within ~6-8 s even in the
+        # middle of a command, which then fails at once instead of running into its own timeout.
         kw: dict[str, Any] = {"config": self.config, "host": self.host, "connect_timeout": self.connect_timeout,
-                              "keepalive_interval": 5, "keepalive_count_max": 3}
+                              "keepalive_interval": KEEPALIVE_INTERVAL, "keepalive_count_max": KEEPALIVE_COUNT}
         if self.port is not None:
             kw["port"] = self.port
         if self.user is not None:
@@ -146,6 +165,9 @@ class SshExecutor:
             kw["known_hosts"] = os.path.expanduser(self.known_hosts)
         try:
             opts = asyncssh.SSHClientConnectionOptions(**kw)
+        except FileNotFoundError as err:
+            raise HostGone(f"{self.target}: cannot reach {self.destination}: the ssh config or key file "
+                           f"{err.filename} is gone") from None
         except (OSError, ValueError, asyncssh.Error) as err:
             raise TargetError(f"{self.target}: ssh options for {self.destination!r} are invalid: {err}") from None
         if opts.known_hosts is None:
@@ -180,9 +202,16 @@ class SshExecutor:
         except asyncssh.PermissionDenied as err:
             raise TargetError(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
                               f"check the user and IdentityFile") from None
-        except (TimeoutError, asyncssh.Error, OSError) as err:
+        except TimeoutError:
+            # Nothing answered for connect_timeout: dialling again within this command would only spend its
+            # timeout the same way (a powered-off host, an address no longer on the wire).
+            raise HostGone(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
+                           f"{self.connect_timeout:g}s") from None
+        except (asyncssh.Error, OSError) as err:
             reason = str(err) or type(err).__name__
-            raise TargetError(f"{self.target}: cannot reach {self.destination} over ssh: {reason}") from None
+            gone = isinstance(err, OSError) and err.errno in _GONE_ERRNOS
+            raise (HostGone if gone else TargetError)(
+                f"{self.target}: cannot reach {self.destination} over ssh: {reason}") from None
         self._conn = conn
         self.connects += 1
         self.last_error = ""
@@ -202,6 +231,8 @@ class SshExecutor:
     async def _ensure(self, deadline: float) -> str:
         """Connect if needed, retrying with backoff until the deadline; '' when connected, else why not."""
         delay = self.backoff
+        if self._conn is None and self._gone_at is not None and time.monotonic() - self._gone_at < GONE_HOLD:
+            return self.last_error
         for attempt in range(max(1, self.reconnect_attempts)):
             if self._conn is not None:
                 return ""
@@ -209,8 +240,11 @@ class SshExecutor:
                 async with self._lock:
                     await self._connect_locked()
                 return ""
-            except HostKeyMismatch as err:
-                return str(err)  # retrying cannot fix a wrong key
+            except (HostKeyMismatch, HostGone) as err:
+                self.last_error = str(err)
+                if isinstance(err, HostGone):
+                    self._gone_at = time.monotonic()
+                return str(err)  # retrying now cannot fix a wrong key, nor bring back a host that is not there
             except TargetError as err:
                 self.last_error = str(err)
             if attempt + 1 < self.reconnect_attempts and time.monotonic() + delay < deadline:
@@ -242,13 +276,20 @@ class SshExecutor:
         if self._remote_user is None:
             self._remote_user = conn.get_extra_info("username") or ""
         remaining = max(0.1, action.timeout - (time.monotonic() - started))
+        command = self.command(action)
+        size = len(command.encode())
+        if size > MAX_COMMAND_BYTES:
+            # Sent, it would fail on the host ("Argument list too long") or make sshd drop the connection.
+            return ActionResult(ok=False, error=f"{self.target}: the command is {size // 1024} KiB, over the "
+                                                f"{MAX_COMMAND_BYTES // 1024} KiB one command can carry; not sent",
+                                elapsed=time.monotonic() - started)
         try:
-            proc = await conn.run(self.command(action), check=False, timeout=remaining, request_pty=False,
+            proc = await conn.run(command, check=False, timeout=remaining, request_pty=False,
                                   stdin=asyncssh.DEVNULL, errors="replace")
         except asyncssh.TimeoutError as err:
             return ActionResult(ok=False, status=err.exit_status, stdout=_text(err.stdout), stderr=_text(err.stderr),
                                 error=f"timed out after {action.timeout:g}s on {self.target}",
-                                elapsed=time.monotonic() - started)
+                                elapsed=time.monotonic() - started, timed_out=True)
         except (asyncssh.Error, OSError, EOFError) as err:
             self._drop()
             return ActionResult(ok=False, error=f"{self.target}: ssh connection lost: {err or type(err).__name__}",

@@ -64,7 +64,7 @@ def test_a_torn_journal_still_recovers(tmp_path: Path, env: dict[str, str]) -> N
 def test_plan_prints_every_command_and_executes_nothing(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
     from tests.cli.conftest import admin_faults
 
-    result = controlroom("plan", str(shop_scenario(tmp_path, shop)), env=env)
+    result = controlroom("plan", "-v", str(shop_scenario(tmp_path, shop)), env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for label in ("inject ", "revert ", "verify ", "leash ", "renew "):
@@ -75,10 +75,44 @@ def test_plan_prints_every_command_and_executes_nothing(shop: str, tmp_path: Pat
     assert admin_faults(shop)["latency_ms"] == 0
 
 
-def test_list_shows_the_scenarios_folder(env: dict[str, str]) -> None:
+def test_plan_without_v_is_one_line_per_step_and_target(env: dict[str, str]) -> None:
+    result = controlroom("plan", str(REPO / "scenarios" / "lab-partition.yaml"), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line and not line.startswith("#")]
+    assert lines[0].startswith("step 1 baseline:") and "observe only" in lines[0]
+    assert lines[1].startswith("step 2 ")
+    assert lines[2].startswith("  h1 (ssh h1): partition h1") and "leashed, reverted and verified" in lines[2]
+    assert "plan -v" in lines[-1]
+    assert "inject " not in result.stdout and "sudo -n" not in result.stdout  # the commands are for -v
+    verbose = controlroom("plan", "-v", str(REPO / "scenarios" / "lab-partition.yaml"), env=env)
+    assert "    inject " in verbose.stdout and "    revert " in verbose.stdout
+
+
+def test_list_shows_the_scenarios_folder_and_what_each_needs(env: dict[str, str]) -> None:
     result = controlroom("list", str(REPO / "scenarios"), env=env)
     assert result.returncode == 0
     assert "demo.yaml" in result.stdout and "demo-checkout" in result.stdout
+    rows = result.stdout.split("\n")
+    needs = {rows[i].split()[0]: rows[i + 1] for i in range(0, len(rows) - 1, 2) if rows[i].strip()}
+    assert "root and the lab (controlroom lab up)" in needs["lab-partition.yaml"]
+    assert "Prometheus at http://127.0.0.1:9090" in needs["lab-prometheus.yaml"]
+    assert "a service on 127.0.0.1:8089" in needs["demo.yaml"]
+    assert "template" in needs["checkout-slow-db.yaml"] and "SSH to" in needs["checkout-slow-db.yaml"]
+
+
+def test_a_template_validates_and_plans_but_run_refuses_it(env: dict[str, str]) -> None:
+    template = str(REPO / "scenarios" / "checkout-slow-db.yaml")
+    validated = controlroom("validate", template, env=env)
+    assert validated.returncode == 0 and "template: its hosts and endpoints are placeholders" in validated.stdout
+    planned = controlroom("plan", template, env=env)
+    assert planned.returncode == 0 and "# TEMPLATE:" in planned.stdout
+    for args in (["run", template], ["run", "--headless", "--yes", template]):
+        refused = controlroom(*args, env=env, timeout=20)
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(f"{template}:7:1: template: true: this scenario is a template, not run")
+        assert "Traceback" not in refused.stderr
+        assert not list((Path(env["XDG_DATA_HOME"]) / "controlroom" / "journals").glob("*.jsonl")) \
+            if "XDG_DATA_HOME" in env else True
 
 
 def _register(run_dir: Path, session: str, scenario: str, journal: Path, *, alive: bool) -> None:

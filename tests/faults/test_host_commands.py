@@ -156,3 +156,25 @@ def test_fault_ids_become_safe_and_distinct_file_names() -> None:
     a, b = safe_id("s/0@h1"), safe_id("s_0@h1")
     assert a != b
     assert all(c.isalnum() or c in "_.-" for c in safe_id(EVIL_ID))
+
+
+PEER_FAULTS = [ft.name for ft in FAULTS if "peers" in {p.name for p in ft.params}]
+
+
+@pytest.mark.parametrize("ftype", PEER_FAULTS)
+def test_the_most_peers_a_fault_takes_still_fit_in_one_command(ftype: str) -> None:
+    from controlroom.faults.host import MAX_PEERS
+    from controlroom.faults.shell import MAX_COMMAND_BYTES
+    from controlroom.targets.ssh import SshExecutor
+
+    # The longest kind of peer: full IPv6 addresses (each a tc filter line, or an nft set element per direction).
+    peers = [f"fd00:{i:x}:ffff:ffff:ffff:ffff:ffff:{i:x}" for i in range(MAX_PEERS)]
+    params = {**EXAMPLES[ftype], "peers": peers}
+    p = plan(ftype, params, sudo=True)
+    ex = SshExecutor("h1", "chaos@10.0.0.1")
+    ex._remote_user = "chaos"  # the sudo prefix is part of the command line too
+    longest = max(len(ex.command(a).encode()) for a in [*p.inject, *p.revert, *p.verify])
+    assert longest <= MAX_COMMAND_BYTES, f"{ftype}: {longest} bytes with {MAX_PEERS} peers"
+    ft = catalogue()[ftype]
+    _, problems = parse_params(ft, {**params, "peers": [*peers, "10.0.0.1"]})
+    assert problems == [("peers", problems[0][1])] and f"at most {MAX_PEERS}" in problems[0][1]

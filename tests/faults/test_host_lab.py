@@ -27,6 +27,7 @@ from controlroom.lab.netns import Lab
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Shell
 from controlroom.targets.ssh import SshExecutor
+from tests.deps import not_applicable
 from tests.lab.fixtures import assert_clean, host_state, lab_fixture, needs_lab  # noqa: F401
 
 pytestmark = [pytest.mark.root, needs_lab]
@@ -213,7 +214,7 @@ async def test_command_fault_runs_the_declared_commands(lab: Lab, h1: SshExecuto
 async def test_preflight_names_the_missing_netem_exactly(lab: Lab, h1: SshExecutor) -> None:
     if subprocess.run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
                       capture_output=True, check=False).returncode == 0:
-        pytest.skip("this kernel has sch_netem")
+        pytest.skip(not_applicable("this kernel has sch_netem"))
     checks = await preflight_host(h1, [make_plan(lab, "latency", {"delay": "300ms"})])
     by_name = {c.name: c for c in checks}
     assert by_name["host key"].ok and by_name["reachable"].ok and by_name["tool:tc"].ok
@@ -250,7 +251,7 @@ async def test_preflight_reports_a_wrong_host_key_without_running_anything(lab: 
 
 async def test_pause_makes_a_request_through_the_front_time_out(lab: Lab) -> None:
     if "process-pause" not in catalogue():
-        pytest.skip("process-pause is not registered")
+        pytest.skip(not_applicable("process-pause is not registered"))
     assert lab.state is not None
     h2 = SshExecutor("h2", "h2", config=[str(lab.config.ssh_config)])
     plan = make_plan(lab, "process-pause", {"pidfile": lab.state.service["backend_pidfile"]}, target="h2")
@@ -353,3 +354,27 @@ async def test_preflight_of_every_host_runs_in_parallel_and_reports_progress(lab
         names = [c.name for c in checks if c.target == h.name]
         assert names == ["host key", "reachable", "tool:setsid", "tool:nft", "nft:usable",
                          "nothing to clobber (partition)"]
+
+
+async def test_a_partition_with_the_most_peers_allowed_is_injected_and_reverted(lab: Lab, h1: SshExecutor) -> None:
+    from controlroom.faults.host import MAX_PEERS
+
+    h3 = lab.host("h3").ip
+    peers = [h3, *(f"10.99.{i // 250}.{i % 250 + 1}" for i in range(MAX_PEERS - 1))]
+    plan = make_plan(lab, "partition", {"peers": peers})
+    await inject(h1, plan)
+    try:
+        assert not tcp_connects(lab, "h3", lab.host("h1").ip, 22)
+        assert (await h1.run(Shell("true", timeout=5))).ok
+    finally:
+        await revert(h1, plan)
+    assert_clean(lab, "h1")
+
+
+async def test_a_command_too_long_for_one_exec_is_refused_and_the_connection_kept(lab: Lab, h1: SshExecutor) -> None:
+    assert (await h1.run(Shell("true", timeout=5))).ok
+    conn = h1._conn
+    # Sent, 300 KiB would make sshd reset the connection (and every fault on it with it).
+    res = await h1.run(Shell(": " + "#" * (300 * 1024) + "\ntrue", timeout=5))
+    assert not res.ok and "KiB one command can carry; not sent" in res.error, res.error
+    assert h1._conn is conn and (await h1.run(Shell("echo still here", timeout=5))).stdout.strip() == "still here"

@@ -57,7 +57,7 @@ def test_service_filter_matches_target_labels(journals: Path) -> None:
 def test_rendered_history_has_trend_outcomes_and_failure_modes(journals: Path) -> None:
     text = render_history(load_history(journals, now=NOW))
     assert "4 session(s)" in text
-    assert "Score trend, oldest → newest: " in text
+    assert "Score trend per scenario, oldest → newest:" in text
     assert "Outcomes: failed 1 · held 1 · incomplete 1 · rolled-back 1" in text
     assert "payments-db" in text
     # unconfirmed-revert was found twice (the failed session, and the crash that left a fault possibly active)
@@ -94,6 +94,46 @@ def test_default_directory_follows_xdg_data_home(monkeypatch: pytest.MonkeyPatch
     assert journal_dir() == tmp_path / ".local" / "share" / "controlroom" / "journals"
     assert main([]) == 0
     assert "No journals found" in capsys.readouterr().out
+
+
+def _refused_preflight(path: Path, started: datetime) -> None:
+    from controlroom.journal.events import Event
+    from controlroom.journal.writer import JournalWriter
+
+    w = JournalWriter(path, {"session": "fe11ed000001", "scenario": "lab-bandwidth",
+                             "started": started.isoformat(timespec="milliseconds")}, fsync=False)
+    for mono, type_, data in [
+        (0.0, "session-started", {"session": "fe11ed000001", "scenario": "lab-bandwidth", "hypothesis": "h",
+                                  "environment": "lab", "targets": [{"name": "h1", "kind": "ssh", "labels": {}}],
+                                  "steps": [], "series": []}),
+        (0.5, "preflight-check", {"check": "tool tc (netem)", "target": "h1", "ok": False,
+                                  "detail": "h1: kernel has no sch_netem; latency cannot be injected"}),
+        (0.6, "session-ended", {"outcome": "preflight-failed", "exit_code": 2, "unconfirmed": [],
+                                "message": "h1: kernel has no sch_netem"}),
+    ]:
+        w.append(Event(type=type_, t=(started + timedelta(seconds=mono)).isoformat(), mono=mono, data=data))
+    w.close()
+
+
+def test_a_refused_preflight_says_so_and_that_nothing_was_injected(journals: Path) -> None:
+    _refused_preflight(journals / "5-refused.jsonl", NOW - timedelta(hours=2))
+    text = render_history(load_history(journals, now=NOW))
+    row = next(line for line in text.splitlines() if "fe11ed000001" in line)
+    assert "pre-flight refused" in row and "nothing injected" in row and "failed" not in row
+    assert "pre-flight refused 1 session(s) before anything was injected" in text
+
+
+def test_each_row_names_its_session_and_journal_and_trends_are_per_scenario(journals: Path) -> None:
+    (journals / "6-demo.jsonl").write_bytes((FIXTURES / "demo.jsonl").read_bytes())
+    text = render_history(load_history(journals, now=NOW))
+    header = next(line for line in text.splitlines() if line.startswith("date (UTC)"))
+    assert "session" in header and header.endswith("journal")
+    held = next(line for line in text.splitlines() if "4-held.jsonl" in line)
+    assert "a1b2c3d4e5f6" in held and "held" in held
+    trends = text.split("Score trend per scenario, oldest → newest:\n", 1)[1].split("Outcomes:", 1)[0]
+    lines = [line.strip() for line in trends.splitlines() if line.strip()]
+    assert [line.split()[0] for line in lines] == ["checkout-survives-slow-db", "demo-checkout"]
+    assert "(4 run(s))" in lines[0] and "(1 run(s))" in lines[1]
 
 
 def test_a_filter_that_matches_nothing_says_so_rather_than_no_journals(

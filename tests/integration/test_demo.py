@@ -83,6 +83,13 @@ def test_demo_headless_from_the_command_line_exits_zero(tmp_path: Path) -> None:
     assert "demo finished as designed: rolled-back" in result.stdout
     journals = list((tmp_path / "data" / "controlroom" / "journals").glob("*.jsonl"))
     assert len(journals) == 1 and read_journal(journals[0]).complete
+    # The end summary, as the room's end screen says it: what was faulted, verified clean, and what next.
+    path = journals[0]
+    out = result.stdout
+    assert "faulted: shop (http-latency, http-errors): verified clean — nothing active, all clean" in out
+    assert f"journal: {path}" in out
+    assert f"controlroom replay {path}" in out
+    assert f"controlroom report {path} --format html -o report.html" in out
 
 
 def test_a_killed_demo_leaves_no_shop_behind(tmp_path: Path) -> None:

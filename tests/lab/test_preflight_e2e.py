@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.lab.netns import Lab
+from tests.deps import not_applicable
 from tests.lab.fixtures import assert_clean, needs_lab
 
 pytestmark = [pytest.mark.root, needs_lab]
@@ -54,7 +55,7 @@ def run(lab: Lab, tmp_path: Path, optional: str) -> tuple[subprocess.CompletedPr
     return proc, events
 
 
-@pytest.mark.skipif(has_netem(), reason="this kernel has sch_netem")
+@pytest.mark.skipif(has_netem(), reason=not_applicable("this kernel has sch_netem"))
 def test_missing_netem_refuses_the_run_with_the_exact_message(lab: Lab, tmp_path: Path) -> None:
     proc, events = run(lab, tmp_path, "false")
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -64,7 +65,7 @@ def test_missing_netem_refuses_the_run_with_the_exact_message(lab: Lab, tmp_path
     assert_clean(lab, "h1")
 
 
-@pytest.mark.skipif(has_netem(), reason="this kernel has sch_netem")
+@pytest.mark.skipif(has_netem(), reason=not_applicable("this kernel has sch_netem"))
 def test_missing_netem_skips_an_optional_fault_and_the_run_goes_on(lab: Lab, tmp_path: Path) -> None:
     proc, events = run(lab, tmp_path, "true")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -124,7 +124,8 @@ def test_only_command_series_belong_to_the_source() -> None:
 @pytest.mark.parametrize(
     ("result", "value"),
     [
-        (ActionResult(ok=True, status=0, stdout="nan\n"), 1.0),  # not a finite number: the status counts
+        (ActionResult(ok=True, status=0, stdout="nan\n"), None),  # a number that is no number: no answer
+        (ActionResult(ok=True, status=0, stdout="-inf"), None),
         (ActionResult(ok=True, status=2, stdout=""), 0.0),
         (ActionResult(ok=False, error="timed out"), None),
         (ActionResult(ok=True, status=0, stdout="-3e2"), -300.0),
@@ -204,3 +205,22 @@ async def test_probes_run_on_a_lab_host_over_ssh(lab) -> None:  # type: ignore[n
     assert first == {"hung": None, "missing": 0.0, "rows": 4.0, "sshd_up": 1.0}
     assert again == first
     assert "timed out" in src.last_errors["hung"]
+
+
+async def test_a_probe_printing_nan_or_nothing_where_it_printed_numbers_is_no_data(tmp_path) -> None:
+    answer = tmp_path / "rows.txt"
+    answer.write_text("1234\n")
+    src = CommandSource(specs(command("rows", f"cat {answer}"), command("ready", "true")), executors_by_target={})
+    await src.start()
+    try:
+        assert await src.sample() == {"ready": 1.0, "rows": 1234.0}
+        answer.write_text("NaN\n")
+        assert await src.sample() == {"ready": 1.0, "rows": None}
+        assert src.last_errors == {"rows": "printed 'NaN', which is not a number"}
+        answer.write_text("")  # psql failing on stderr with exit 0 prints nothing: not "healthy 1.0"
+        assert await src.sample() == {"ready": 1.0, "rows": None}
+        assert src.last_errors == {"rows": "printed nothing (exit 0), where it printed a number before"}
+        answer.write_text("1300\n")
+        assert await src.sample() == {"ready": 1.0, "rows": 1300.0} and src.last_errors == {}
+    finally:
+        await src.close()

@@ -152,3 +152,97 @@ def test_a_probe_url_must_be_http():
         HttpProber("x", "ftp://host/file")
     with pytest.raises(MetricsError, match="must be positive"):
         HttpProber("x", "http://127.0.0.1/", concurrency=0)
+
+
+class LyingServer:
+    """A TCP server on loopback that answers HTTP requests badly: `trickle` sends its answer a byte at a time
+    (every read is quick, the answer never ends), `garbage` answers something that is not HTTP; `ok` is well."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if self.mode == "ok":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                await writer.drain()
+                return
+            if self.mode == "garbage":
+                writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+                await writer.drain()
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while True:
+                writer.write(b".")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/checkout"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in list(self._writers):
+            w.close()
+
+
+async def test_an_answer_that_trickles_forever_is_a_timeout_not_an_empty_window():
+    async with LyingServer("trickle") as url:
+        prober = HttpProber("checkout", url, every=0.25, timeout=0.3)
+        await prober.start()
+        try:
+            await asyncio.sleep(1.0)
+            figures = await prober.sample()
+        finally:
+            await prober.close()
+    # The user waited the whole timeout and got nothing: a failed request, not "no data".
+    assert figures["checkout.success_rate"] == 0.0
+    assert figures["checkout.p99_ms"] is not None and 290 <= figures["checkout.p99_ms"] < 600
+
+
+async def test_a_garbled_answer_is_an_error_with_the_time_it_took():
+    async with LyingServer("garbage") as url:
+        prober = HttpProber("checkout", url, every=0.25, timeout=1.0)
+        await prober.start()
+        try:
+            await asyncio.sleep(0.6)
+            figures = await prober.sample()
+        finally:
+            await prober.close()
+    assert figures["checkout.success_rate"] == 0.0
+    assert figures["checkout.p99_ms"] is not None and figures["checkout.p99_ms"] < 500
+    assert prober.last_errors == {}
+
+
+async def test_a_prober_whose_requests_never_finish_is_stuck_not_quiet():
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    clock = ManualClock()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(hang))
+    # A real-time timeout far beyond the simulated seconds: on the prober's clock, nothing ever finishes.
+    prober = HttpProber("api", "http://shop.test/health", every=1.0, timeout=30.0, clock=clock, client=client)
+    await prober.start()
+    try:
+        await clock.advance(5.0)
+        quiet = await prober.sample()
+        assert quiet["api.success_rate"] is None and prober.last_errors["api.success_rate"].startswith(
+            "no request finished in the last")
+        await clock.advance(prober.stuck_after)
+        with pytest.raises(SourceUnavailable, match=r"no request to http://shop\.test/health has finished for"):
+            await prober.sample()
+    finally:
+        await prober.close()
+        await client.aclose()

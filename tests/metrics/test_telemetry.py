@@ -109,3 +109,46 @@ async def test_a_hung_source_counts_as_not_answering_within_the_deadline() -> No
     assert result.values == {"checkout.success_rate": None}
     assert result.errors == {"checkout.success_rate": "prober: no answer within 0.2s"}
     assert tracker.status("prober").state == "failing"
+
+
+async def test_a_watched_series_without_a_value_is_lost_while_its_source_answers() -> None:
+    prom = FakeSource("prometheus", {"success_rate": 1.0, "p99_ms": 40.0, "shown": 1.0})
+    tracker = TelemetryTracker(policy="rollback", lost_after=2.0, watched={"success_rate", "p99_ms"})
+    assert (await poll_sources([prom], tracker, now=0.0, deadline=1.0)).decisions == []
+    prom.values.update(success_rate=None, shown=None)
+    prom.last_errors = {"success_rate": "empty result"}
+    first = await poll_sources([prom], tracker, now=1.0, deadline=1.0)
+    assert first.decisions == [] and first.errors == {"success_rate": "empty result"}
+    assert tracker.status("prometheus", "success_rate").state == "failing"
+    [lost] = (await poll_sources([prom], tracker, now=2.0, deadline=1.0)).decisions
+    assert (lost.kind, lost.feed, lost.series, lost.action) == ("lost", "prometheus:success_rate", "success_rate",
+                                                                "rollback")
+    assert lost.payload == {"source": "prometheus:success_rate", "policy": "rollback", "series": "success_rate",
+                            "detail": "no value for success_rate for 2.0s: empty result"}
+    assert tracker.lost() == ["prometheus:success_rate"]  # the unwatched `shown` never counts
+    prom.values["success_rate"] = 0.99
+    prom.last_errors = {}
+    [restored] = (await poll_sources([prom], tracker, now=3.0, deadline=1.0)).decisions
+    assert restored.payload == {"source": "prometheus:success_rate", "series": "success_rate"}
+    assert tracker.lost() == []
+
+
+async def test_nan_infinity_and_a_missing_series_are_no_value() -> None:
+    src = FakeSource("custom", {"a": float("nan"), "b": float("inf"), "c": 1.0})
+    src.series = lambda: ["a", "b", "c", "d"]  # type: ignore[method-assign]  # d: declared, never answered
+    tracker = TelemetryTracker(lost_after=0.0)
+    result = await poll_sources([src], tracker, now=0.0, deadline=1.0)
+    assert result.values == {"a": None, "b": None, "c": 1.0, "d": None}
+    assert result.errors["a"] == "not a number (nan)" and result.errors["b"] == "not a number (inf)"
+    assert sorted(d.feed for d in result.decisions) == ["custom:a", "custom:b", "custom:d"]
+
+
+async def test_a_source_that_raises_anything_counts_as_not_answering() -> None:
+    class Broken(FakeSource):
+        async def sample(self) -> dict[str, float | None]:
+            raise RuntimeError("bug in a source")
+
+    tracker = TelemetryTracker(lost_after=0.0)
+    result = await poll_sources([Broken("b", {"x": 1.0})], tracker, now=0.0, deadline=1.0)
+    assert result.values == {"x": None} and result.errors == {"x": "b: RuntimeError: bug in a source"}
+    assert [d.feed for d in result.decisions] == ["b"]

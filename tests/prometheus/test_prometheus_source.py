@@ -47,7 +47,8 @@ async def test_instant_queries_reduce_each_series_to_one_number(prom_lab: Lab) -
     assert values["success_rate"] == pytest.approx(1.0)
     # The demo answers in ~2 ms; its p99 falls in the 5 ms bucket or below.
     assert values["p99_ms"] is not None and 0 < values["p99_ms"] <= 10.0
-    assert src.last_errors == {}
+    # NaN says why it is no data (and counts as lost telemetry when a condition names the series).
+    assert list(src.last_errors) == ["nan"] and src.last_errors["nan"].startswith("NaN is not a number")
 
 
 async def test_backfill_returns_the_recent_history_at_the_asked_step(prom_lab: Lab) -> None:
@@ -222,3 +223,44 @@ async def test_a_stop_condition_on_promql_trips_when_the_service_fails(prom_lab:
     finally:
         prom_lab.service.clear()
         await src.close()
+
+
+async def test_no_data_because_the_scrape_target_is_down_says_so() -> None:
+    """The README walkthrough without the demo service: the query is right, the service is not running."""
+    require("prometheus")
+    with LocalPrometheus([f"127.0.0.1:{free_port()}"]) as prom:  # nothing listens there
+        prom.wait_for_data("up == 0", timeout=30)
+        src = PrometheusSource(PrometheusConfig(url=prom.url),
+                               promql(success_rate='sum(rate(http_requests_total{path="/checkout"}[10s]))'))
+        try:
+            (check,) = await src.preflight()
+        finally:
+            await src.close()
+    assert not check.ok
+    assert check.detail.startswith("observe.metrics.success_rate: query returned no data, and Prometheus says its "
+                                   "scrape target 127.0.0.1:")
+    assert "is down (up == 0); start the service it scrapes" in check.detail
+    assert "check the metric name" not in check.detail
+
+
+def test_the_walkthrough_command_serves_the_shop_under_load_and_cleans_up() -> None:
+    """README: `python -m controlroom.metrics.local_prometheus --demo-service 8089 -- controlroom run ...`:
+    the command after `--` starts only once the checkout rate has data, and nothing is left running after."""
+    import socket
+    import subprocess
+    import sys
+
+    require("prometheus")
+    shop, prom = free_port(), free_port()
+    probe = ("import json, sys, urllib.parse, urllib.request\n"
+             f"q = urllib.parse.urlencode({{'query': 'sum(rate(http_requests_total{{path=\"/checkout\"}}[10s]))'}})\n"
+             f"r = json.load(urllib.request.urlopen('http://127.0.0.1:{prom}/api/v1/query?' + q))['data']['result']\n"
+             "sys.exit(0 if r and float(r[0]['value'][1]) > 0 else 5)\n")
+    done = subprocess.run([sys.executable, "-m", "controlroom.metrics.local_prometheus", "--demo-service", str(shop),
+                           "--port", str(prom), "--", sys.executable, "-c", probe],
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ready: the first scrape has landed" in done.stdout
+    for port in (shop, prom):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after the command ended"

@@ -47,6 +47,33 @@ def test_progressive_latency_steps_through_its_phases_in_order() -> None:
     assert delays == sorted(delays)
 
 
+@pytest.mark.usefixtures("real_catalogue")
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_no_shipped_scenario_sends_traffic_beyond_loopback_or_the_lab_unless_it_is_a_template(path: Path) -> None:
+    """Run by mistake on a laptop, an example must not probe real addresses: real-environment examples are
+    templates (refused by `run`) whose hosts are placeholders that cannot resolve."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from controlroom.scenario.listing import _host, _in_lab, _loopback
+
+    sc = load_scenario(path)
+    hosts = {_host(t.ssh) for t in sc.targets.values() if t.ssh}
+    hosts |= {urlsplit(t.url).hostname or "" for t in sc.targets.values() if t.url}
+    hosts |= {urlsplit(m.probe).hostname or "" for m in sc.observe.metrics.values() if m.probe}
+    if sc.observe.prometheus is not None:
+        hosts.add(urlsplit(sc.observe.prometheus.url).hostname or "")
+    outside = sorted(h for h in hosts if not _loopback(h) and not _in_lab(h))
+    if outside:
+        assert sc.template, f"{path.name} reaches {outside} but is not marked `template: true`"
+        assert all(h.endswith(".example") for h in outside), outside
+    peers = [p for st in sc.steps for f in st.faults for p in f.params.get("peers") or []]
+    for peer in peers:
+        ip = ipaddress.ip_network(str(peer), strict=False) if not str(peer).startswith("h") else None
+        assert ip is None or ip.subnet_of(ipaddress.ip_network("10.77.0.0/24")) or \
+            ip.subnet_of(ipaddress.ip_network("192.0.2.0/24")) or str(peer) in sc.targets, peer
+
+
 def test_list_scenarios_summarises_valid_and_broken_files(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(
         "version: 1\nname: good\nenvironment: staging\ntargets: {db-1: {ssh: db-1}}\n"
@@ -63,6 +90,7 @@ def test_list_scenarios_summarises_valid_and_broken_files(tmp_path: Path) -> Non
     assert good == {
         "name": "good", "path": str(tmp_path / "b.yaml"), "environment": "staging", "steps": 1,
         "faults": ["t-latency"], "phases": ["one"], "error": None, "problems": 0,
+        "needs": ["SSH to db-1"], "template": False,
     }
 
 

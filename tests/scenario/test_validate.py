@@ -248,6 +248,30 @@ def test_the_error_text_is_one_located_line_per_problem() -> None:
     assert str(err.value).startswith("s.yaml:1:10: version:")
 
 
+def test_a_partition_with_more_peers_than_one_command_can_carry_is_refused_where_they_are_listed() -> None:
+    peers = ", ".join(f"10.{i // 250}.{i % 250}.1" for i in range(9000))
+    text = textwrap.dedent("""\
+        version: 1
+        name: big-partition
+        hypothesis: the fleet copes
+        environment: staging
+        targets:
+          db-1: {ssh: "root@10.0.0.21"}
+        blast_radius: {allowed_environments: [staging]}
+        steps:
+          - id: cut
+            title: cut
+            fault: {type: partition, target: db-1, peers: [PEERS]}
+            duration: 10s
+        unobserved: true
+        """).replace("PEERS", peers)
+    [problem] = problems(text)
+    assert ":11:51: steps.cut.fault: peers: 9000 entries; a fault takes at most 500" in problem
+    assert "group addresses into networks such as 10.1.0.0/16" in problem and "\n" not in problem
+    # At the limit it is accepted: the bound is on the command, not on partitions as such.
+    load(text.replace(peers, ", ".join(f"10.{i // 250}.{i % 250}.1" for i in range(500))))
+
+
 UNOBSERVED = textwrap.dedent("""\
     version: 1
     name: blind

@@ -22,19 +22,15 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import shop  # noqa: F401  (the sample shop fixture)
+from tests.deps import MISSING, skip_reason
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root: creates a throwaway local user to act as another user"
-    for tool in ("useradd", "userdel", "setpriv", "unshare"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
     if not Path(SYSTEM_PYTHON).exists():
-        return f"{SYSTEM_PYTHON} is missing (the other user's interpreter)"
-    return None
+        return f"{MISSING}: {SYSTEM_PYTHON} (the other user's interpreter; Debian: python3)"
+    return skip_reason("useradd", "userdel", "setpriv", "unshare", root="creates a throwaway local user to act as another user")
 
 
 needs_root = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")

@@ -92,7 +92,8 @@ async def test_estop_from_inside_the_help_modal(fake: FakeSession) -> None:
         assert app.query_one(RollbackPane).has_class("-visible")
         text = screen_text(app)
         assert "1 unconfirmed: api-1" in text
-        assert "STOPPED" in text  # the rollback has finished: the control says so
+        # The rollback finished and the session ended: the red control says what is left, not "stopping".
+        assert "SESSION ENDED" in text and "NOT clean: api-1" in text and "STOPPING" not in text
 
 
 async def test_estop_f12_from_inside_the_note_modal_and_bang_types_in_the_note(fake: FakeSession) -> None:

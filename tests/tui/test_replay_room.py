@@ -39,7 +39,8 @@ def body(text: str) -> list[str]:
 
 async def test_replaying_the_demo_journal_ends_in_the_live_rooms_state() -> None:
     events = read_journal(DEMO).events
-    live = ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls()), clock_tick=False)
+    live = ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls(), journal=str(DEMO)),
+                          clock_tick=False)
     async with live.run_test(size=SIZE) as pilot:
         await settle(pilot)
         live_state, live_text = live.state, screen_text(live)

@@ -56,7 +56,9 @@ def test_replay_final_frame_snapshot(snap_compare) -> None:  # type: ignore[no-u
     from controlroom.replay import Replay
 
     journal = Path(__file__).parents[1] / "report" / "fixtures" / "demo.jsonl"
-    app = ControlRoomApp(ReplayFeed(Replay.open(journal), playing=False), clock_tick=False)
+    feed = ReplayFeed(Replay.open(journal), playing=False)
+    feed.journal = "tests/report/fixtures/demo.jsonl"  # the end screen names it: not this machine's absolute path
+    app = ControlRoomApp(feed, clock_tick=False)
 
     async def to_the_end(pilot) -> None:  # type: ignore[no-untyped-def]
         await settle(pilot)
@@ -64,3 +66,48 @@ def test_replay_final_frame_snapshot(snap_compare) -> None:  # type: ignore[no-u
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=to_the_end)
+
+
+# ---- issue 12: every series visible, a stop that finishes after the end, a guarded palette quit, the end screen ---
+
+SIZES = [(80, 24), (120, 40), (160, 48)]
+
+
+async def _palette_quit(pilot) -> None:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*"Quit")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    # The footer under the modal recomposes from a signal after the screen change: let it land.
+    await pilot.pause(0.2)
+    await settle(pilot)
+
+
+def _after(*keys: str) -> Callable[..., object]:
+    async def run(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run
+
+
+ROOM_CASES: dict[str, tuple[Callable[[], list[Event]], Callable[..., object]]] = {
+    "twelve-series": (fixtures.wide_events, settle),  # the expected series pinned, the rest counted
+    "twelve-series-zoomed": (fixtures.wide_events, _after("z")),  # zoom shows all twelve
+    "end-screen": (fixtures.ended_events, settle),
+    "f12-after-the-end": (fixtures.ended_events, _after("f12")),  # says "nothing active — all clean" at once
+    "palette-quit-with-faults": (fixtures.mid_step_events, _palette_quit),  # the guarded quit's question
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40", "160x48"])
+@pytest.mark.parametrize("case", list(ROOM_CASES))
+def test_room_snapshot(snap_compare, case: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    make_events, run_before = ROOM_CASES[case]
+    feed = EventListFeed(make_events(), mode="live", controls=RecordingControls(), journal=fixtures.JOURNAL)
+    app = ControlRoomApp(feed, clock_tick=False)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

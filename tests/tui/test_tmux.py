@@ -52,18 +52,66 @@ def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Pa
         room.wait_for(lambda s: "FAULTED" in s and "left" in s)
         watcher.wait_for("FAULTED")
         room.keys("!")
-        done = room.wait_for("VERDICT:")
-        assert "VERDICT: all clean" in done
-        assert "STOPPED" in done and "all clean" in done.splitlines()[1]  # the red control gives the verdict too
+        done = room.wait_for(lambda text: "SESSION ENDED" in text and "VERDICT:" in text)
+        assert "VERDICT: all clean" in done  # the end screen keeps the rollback's verdict
+        assert "all clean" in done.splitlines()[1]  # the red control says what is left, not "stopping"
+        assert "controlroom replay" in done and "controlroom report" in done
         watcher.wait_for("all clean")
+        room.keys("F12")  # after the end: says at once that nothing is active, no banner that never ends
+        room.wait_for("nothing active — all clean")
+        assert "STOPPING" not in room.screen()
         room.keys("q")
-        room.wait_for("EXITED=")
+        exited = room.wait_for("EXITED=")
+        # The end summary stays on the terminal after the room closes.
+        flat = " ".join(exited.split())
+        assert "verified clean" in flat and f"journal: {journal}" in flat
+        assert f"controlroom replay {journal}" in flat
     finally:
         room.close()
         if watcher is not None:
             watcher.close()
     events = [e.type for e in read_journal(journal).events]
     assert "emergency-stop" in events and events[-1] == "session-ended"
+
+
+def clock_of(screen: str) -> int:
+    """The session clock on the first line of a room (T+mm:ss), in seconds."""
+    m = re.search(r"T\+(\d+):(\d\d)", screen.splitlines()[0] if screen else "")
+    assert m, f"no clock on the first line:\n{screen}"
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+@needs_tmux
+def test_two_watchers_clocks_advance_with_the_facilitators(tmp_path: Path) -> None:
+    """At the checklist gate no event is written (metrics start after it), yet every clock keeps running."""
+    journal = tmp_path / "demo.jsonl"
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    watchers: list[Tmux] = []
+    try:
+        room.wait_for("START?", timeout=60)
+        watchers = [Tmux([*CONTROLROOM, "watch", str(journal)], width=80, height=24),
+                    Tmux([*CONTROLROOM, "watch", str(journal)], width=120, height=40)]
+        for w in watchers:
+            w.wait_for("waiting for the facilitator to confirm the checklist")
+        before = [clock_of(w.screen()) for w in watchers]
+        lines_before = journal.read_text().count("\n")
+        time.sleep(3.5)
+        assert journal.read_text().count("\n") == lines_before  # nothing journaled meanwhile: only a clock moves it
+        after = [clock_of(w.screen()) for w in watchers]
+        facilitator = clock_of(room.screen())
+        for b, a in zip(before, after, strict=True):
+            assert a >= b + 2, f"a watcher's clock stood still: {before} -> {after}"
+            assert abs(a - facilitator) <= 2, f"watcher at T+{a}s, facilitator at T+{facilitator}s"
+        room.keys("a")  # abort at the checklist: the session ends, nothing injected
+        for w in watchers:
+            ended = w.wait_for("SESSION ENDED")  # the red control of a session that ended in pre-flight
+            assert "NOT STARTED (aborted)" in ended and "all clean" in ended
+        room.keys("q")
+        room.wait_for("EXITED=")
+    finally:
+        room.close()
+        for w in watchers:
+            w.close()
 
 
 @needs_tmux

@@ -134,6 +134,37 @@ async def test_watchers_see_the_checklist_waiting_for_the_facilitator() -> None:
         assert "waiting for the facilitator to confirm the checklist" in text and "START?" not in text
 
 
+def test_a_step_without_a_gate_keeps_its_brief_on_the_card_for_a_few_seconds() -> None:
+    """`confirm: false` steps are replaced within the same second: their brief is held, and logged in full."""
+    from controlroom.viewstate import BRIEF_HOLD
+
+    events = [e for e in fixtures.wide_events() if e.mono < 5.35]  # baseline briefed and done, slow-link briefed
+    state = fold(events)
+    assert state.step is not None and state.step.id == "slow-link"
+    held = state.held_brief
+    assert held is not None and held.id == "baseline" and held.brief.startswith("Both the front page")
+    assert any("step 1 briefed: Confirm steady state — Both the front page and the 200 kB download are fast." in line
+               for line in state.log)
+    state.now = 5.1 + BRIEF_HOLD + 0.1
+    assert state.held_brief is None
+    gated = fold(fixtures.ended_events())  # cut-db follows slow-db, which had a gate: nothing is held
+    assert gated.passed is None
+
+
+async def test_the_held_brief_is_on_the_step_card_at_80x24() -> None:
+    from controlroom.app.app import ControlRoomApp
+    from controlroom.app.feeds import EventListFeed, RecordingControls
+    from tests.tui.conftest import screen_text
+
+    events = [e for e in fixtures.wide_events() if e.mono < 5.45]
+    app = ControlRoomApp(EventListFeed(events, mode="live", controls=RecordingControls()), clock_tick=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(3):
+            await pilot.pause()
+        text = screen_text(app)
+        assert "✔ Confirm steady state: Both the front pa" in text and "INJECT?" in text and "Faults" in text
+
+
 def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
     from controlroom.widgets.blast_radius import BlastRadiusPane
 
@@ -161,3 +192,12 @@ def test_the_stop_banner_says_emergency_stop_only_for_a_person_and_automatic_rol
     state = RoomState()
     apply(state, fixtures.ev("emergency-stop", 1.0, source="key", reason="key", by="Ada"))
     assert state.log[-1].endswith("EMERGENCY STOP by Ada: key")
+
+
+def test_the_fault_time_limit_keeps_its_value_in_a_narrow_pane() -> None:
+    from controlroom.widgets.blast_radius import BlastRadiusPane
+
+    from controlroom.viewstate import RoomState
+
+    text = BlastRadiusPane().render_state(RoomState(max_targets=2, max_duration=300.0), 28, 5).plain
+    assert "≤5:00/fault" in text.splitlines()[0]

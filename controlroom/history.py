@@ -176,7 +176,9 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
             for name, scores in trends:
                 known = [x for x in scores if x is not None]
                 if not known:
-                    add(f"  {name[:name_w]:<{name_w}} no score (nothing was injected)")
+                    runs_of = by_scenario[name]
+                    why = "unobserved" if any(x.status == "unobserved" for x in runs_of) else "nothing was injected"
+                    add(f"  {name[:name_w]:<{name_w}} no score ({why})")
                     continue
                 add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30):<30} last {known[-1]:5.1f} · "
                     f"min {min(known):5.1f} · max {max(known):5.1f} ({len(scores)} run(s))")

@@ -201,3 +201,22 @@ def test_the_fault_time_limit_keeps_its_value_in_a_narrow_pane() -> None:
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=2, max_duration=300.0), 28, 5).plain
     assert "≤5:00/fault" in text.splitlines()[0]
+
+
+def test_the_end_summary_says_unobserved_recovery_after_the_stop_and_the_judged_statements() -> None:
+    from controlroom.summary import end_summary
+    from controlroom.viewstate import RoomState, apply
+
+    state = RoomState()
+    for type_, mono, data in [
+        ("session-started", 0.0, {"session": "s1", "scenario": "x", "statements": ["nobody was paged", "runbook ok"]}),
+        ("emergency-stop", 1.0, {"source": "key", "reason": "key", "by": "Ada"}),
+        ("recovery-measured", 2.0, {"step": "slow", "seconds": 1.5, "held": True, "after_stop": True}),
+        ("criterion-judged", 3.0, {"criterion": "nobody was paged", "met": False, "by": "Ada"}),
+        ("session-ended", 3.1, {"outcome": "unobserved", "exit_code": 0}),
+    ]:
+        apply(state, fixtures.ev(type_, mono, **data))
+    rows = dict(end_summary(state))
+    assert rows["Verdict"].startswith("no verdict: the scenario says it is unobserved")
+    assert rows["Recovery"] == "slow after the stop: 1.5 s"
+    assert rows["Judged"] == "nobody was paged: NOT met (Ada); runbook ok: not judged"

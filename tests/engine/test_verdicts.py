@@ -163,3 +163,19 @@ async def test_a_fault_another_room_removed_mid_step_never_reports_held(tmp_path
     assert next(e for e in events if e.type == "step-completed").data["outcome"] == "failed"
     # ... and it was still reverted and verified, as every fault is (idempotent on a clean target).
     assert any(e.type == "fault-reverted" and e.data["verified"] for e in events)
+
+
+async def test_headless_without_yes_asks_each_statement_on_the_terminal(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from controlroom.headless import TerminalFacilitator
+
+    answers = iter(["y", "n", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    verdicts = await TerminalFacilitator().judge(("nobody was paged", "runbook was enough", "customers noticed nothing"))
+    assert verdicts == {"nobody was paged": True, "runbook was enough": False, "customers noticed nothing": None}
+
+    def gone(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", gone)
+    assert await TerminalFacilitator().judge(("nobody was paged",)) == {}  # no terminal: left not judged

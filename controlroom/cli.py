@@ -162,8 +162,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from controlroom.engine.control import pick_session
 
     target = args.journal
-    if not Path(target).exists():
-        target = pick_session(target)["journal"]
+    if target is None or not Path(target).exists():
+        # No argument: the only live session (several: they are listed, say which).
+        target = pick_session(target, verb="watch")["journal"]
     from controlroom.app.entry import run_watch
 
     return run_watch(target)
@@ -206,14 +207,26 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from controlroom.engine.control import running_sessions
+    from controlroom.engine.control import clean_sessions, running_sessions
 
+    if args.clean:
+        for s in clean_sessions():
+            how = "recovered" if s.get("recovered") else "ended"
+            _p(f"removed {s['session']}  {s.get('scenario', '?')}  ({how}; journal {s['journal']})")
     sessions = running_sessions()
     if not sessions:
         _p("no sessions running on this machine")
         return 0
     for s in sessions:
-        state = "running" if s["alive"] else "CRASHED (run: controlroom recover JOURNAL)"
+        recovered = s.get("recovered") if isinstance(s.get("recovered"), dict) else None
+        if s["alive"]:
+            state = "running"
+        elif recovered:
+            state = f"gone, recovered {recovered.get('at', '')} ({recovered.get('verdict', '')}); status --clean removes it"
+        elif s["ended"]:
+            state = "gone after it ended; status --clean removes it"
+        else:
+            state = f"CRASHED (run: controlroom recover {s['journal']})"
         if s["alive"]:
             try:
                 import asyncio
@@ -303,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="every command or request per target: check, inject, revert, verify, leash")
 
     sp = add("watch", cmd_watch, "read-only live view of a running session (journal file or session id)")
-    sp.add_argument("journal", metavar="JOURNAL|SESSION")
+    sp.add_argument("journal", metavar="JOURNAL|SESSION", nargs="?",
+                    help="default: the only running session (several: they are listed)")
 
     sp = add("replay", cmd_replay, "post-mortem replay of a journal in the same panes")
     sp.add_argument("journal")
@@ -327,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")
 
-    add("status", cmd_status, "running sessions on this machine and their state")
+    sp = add("status", cmd_status, "running sessions on this machine and their state")
+    sp.add_argument("--clean", action="store_true",
+                    help="remove the entries of sessions that are gone and were recovered (or had ended)")
 
     sp = add("lab", _delegate(DELEGATED["lab"]), "local rehearsal lab: hosts in network namespaces (root)")
     sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="up|down|status ...")

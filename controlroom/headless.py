@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate
+from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Scenario
 
@@ -101,7 +101,13 @@ class ProgressPrinter:
         if t == "telemetry-lost":
             return f"  telemetry lost from {d['source']} ({d['detail']}); policy {d['policy']}"
         if t == "emergency-stop":
-            return f"EMERGENCY STOP ({d['source']}): {d.get('reason', '')}"
+            kind = StopKind(d["source"])
+            by = f" by {d['by']}" if d.get("by") else ""
+            if kind.emergency:
+                return f"EMERGENCY STOP ({kind.value}{by}): {d.get('reason', '')}"
+            if kind.automatic or kind in (StopKind.JOURNAL, StopKind.CRASH):
+                return f"AUTOMATIC ROLLBACK ({d.get('reason') or kind.value})"
+            return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
         if t == "rollback-started":
             return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
         if t == "fault-reverted":
@@ -115,7 +121,16 @@ class ProgressPrinter:
             if d.get("seconds") is None:
                 return f"  recovery: steady state not regained{' (' + d['detail'] + ')' if d.get('detail') else ''}"
             crit = f" (criterion {d['criterion_s']:g}s)" if d.get("criterion_s") is not None else ""
-            return f"  recovered in {d['seconds']:.1f}s{crit}"
+            after = " after the stop" if d.get("after_stop") else ""
+            return f"  recovered in {d['seconds']:.1f}s{after}{crit}"
+        if t == "fault-lost":
+            return f"  FAULT LOST on {d['target']}: {d['fault']} was gone before its revert; the step fails"
+        if t == "phase-validated":
+            bad = "; ".join(f"{r['criterion']} ({r.get('detail', '')})" for r in d["results"] if not r["ok"])
+            return f"phase {d['phase']}: validation " + ("held" if d["ok"] else f"FAILED: {bad}")
+        if t == "criterion-judged":
+            verdict = "met" if d["met"] else ("NOT met" if d["met"] is False else "not judged")
+            return f"  statement {d['criterion']!r}: {verdict} ({d['by']})"
         if t == "step-completed":
             return f"  step {d['step']}: {d['outcome']}"
         if t in ("warning", "note"):
@@ -141,6 +156,18 @@ class TerminalFacilitator:
         except EOFError:  # the terminal is gone (or stdin ended): nobody can confirm, so nothing is injected
             return "abort"
         return {"c": "confirm", "s": "skip", "a": "abort"}.get(answer.strip().lower()[:1], "abort")  # type: ignore[return-value]
+
+    async def judge(self, statements: tuple[str, ...]) -> Judgements:
+        """Each statement on the terminal: [y]es it was met, [n]o, or [s]kip (left not judged)."""
+        verdicts: Judgements = {}
+        print("  success criteria for you to judge:", flush=True)
+        for text in statements:
+            try:
+                answer = await asyncio.to_thread(input, f"  {text!r}: met? [y]es / [n]o / [s]kip (not judged): ")
+            except EOFError:  # the terminal is gone: what is left stays not judged
+                break
+            verdicts[text] = {"y": True, "n": False}.get(answer.strip().lower()[:1])
+        return verdicts
 
 
 def build_sources(scenario: Scenario) -> list[MetricSource]:

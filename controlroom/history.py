@@ -42,6 +42,7 @@ class SessionSummary:
     services: tuple[str, ...]
     service_scores: dict[str, float] = field(default_factory=dict)
     failure_modes: tuple[str, ...] = ()  # insight ids with severity warning or critical
+    damaged: int = 0  # journal lines the reader skipped
     outcome: str | None = None  # the engine's word (`preflight-failed`), where `status` folds it into "failed"
     injected: bool = True  # a fault was sent during the session
 
@@ -58,6 +59,8 @@ class History:
     directory: Path
     sessions: list[SessionSummary]
     skipped: list[str]  # "path: why" for files that are not readable journals
+    warnings: list[str] = field(default_factory=list)  # journals shown, but with damaged lines skipped
+    read: int = 0  # journals summarised, before --service and --since filtered them
 
 
 def parse_since(text: str) -> timedelta:
@@ -100,6 +103,7 @@ def summarize(path: Path) -> SessionSummary:
         services=tuple(sorted(services)),
         service_scores={s["service"]: s["total"] for s in r["score"]["services"]},
         failure_modes=tuple(i["id"] for i in r["insights"] if i["severity"] in ("warning", "critical")),
+        damaged=journal.skipped,
         outcome=r.get("outcome"),
         injected=bool(r["faults"]),
     )
@@ -114,27 +118,41 @@ def load_history(directory: Path, *, service: str | None = None, since: timedelt
     now = now or datetime.now(UTC)
     sessions: list[SessionSummary] = []
     skipped: list[str] = []
+    warnings: list[str] = []
+    read = 0
     for path in sorted(directory.glob("*.jsonl")):
         try:
             s = summarize(path)
         except JournalError as err:
             skipped.append(str(err))
             continue
+        except Exception as err:  # one journal nobody can make sense of must not hide every other game day
+            skipped.append(f"{path}: could not be summarised ({type(err).__name__}: {err}); "
+                           f"`controlroom report {path}` shows more")
+            continue
+        read += 1
+        if s.damaged:
+            warnings.append(f"{path}: {s.damaged} damaged line(s) skipped; its figures may be incomplete")
         if since is not None and s.started < now - since:
             continue
         if service is not None and service not in s.services and service not in s.targets and service != s.name:
             continue
         sessions.append(s)
     sessions.sort(key=lambda s: s.started)
-    return History(directory, sessions, skipped)
+    return History(directory, sessions, skipped, warnings, read)
 
 
-def render_history(h: History, *, service: str | None = None) -> str:
+def render_history(h: History, *, service: str | None = None, since: str | None = None) -> str:
     out: list[str] = []
     add = out.append
     scope = f" for {service}" if service else ""
     add(f"Game days in {h.directory}{scope}: {len(h.sessions)} session(s)")
-    if not h.sessions:
+    if not h.sessions and h.read:
+        wanted = " and ".join(x for x in (f"--service {service}" if service else "",
+                                          f"--since {since}" if since else "") if x)
+        add(f"None of the {h.read} journal(s) here matched {wanted or 'the filter'}; "
+            "--service matches a target's service label, a target name or the scenario name.")
+    elif not h.sessions:
         add("No journals found. Sessions write them here by default; pass --dir to look elsewhere.")
     else:
         add("")
@@ -158,7 +176,9 @@ def render_history(h: History, *, service: str | None = None) -> str:
             for name, scores in trends:
                 known = [x for x in scores if x is not None]
                 if not known:
-                    add(f"  {name[:name_w]:<{name_w}} no score (nothing was injected)")
+                    runs_of = by_scenario[name]
+                    why = "unobserved" if any(x.status == "unobserved" for x in runs_of) else "nothing was injected"
+                    add(f"  {name[:name_w]:<{name_w}} no score ({why})")
                     continue
                 add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30):<30} last {known[-1]:5.1f} · "
                     f"min {min(known):5.1f} · max {max(known):5.1f} ({len(scores)} run(s))")
@@ -189,6 +209,8 @@ def render_history(h: History, *, service: str | None = None) -> str:
             add("Failure modes discovered: none")
     for why in h.skipped:
         add(f"skipped: {why}")
+    for why in h.warnings:
+        add(f"warning: {why}")
     return "\n".join(out) + "\n"
 
 
@@ -211,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except ControlroomError as err:
         print(f"controlroom history: {err}", file=sys.stderr)
         return err.exit_code
-    sys.stdout.write(render_history(h, service=args.service))
+    sys.stdout.write(render_history(h, service=args.service, since=args.since))
     return 0
 
 

@@ -13,22 +13,30 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import math
 import re
 from collections.abc import Callable
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from controlroom.errors import JournalError
 from controlroom.journal.events import Event
-from controlroom.journal.reader import _event_from_line as event_from_line
-from controlroom.journal.reader import read_lines
+from controlroom.journal.reader import event_from_line, read_lines
+from controlroom.journal.schema import BadEvent
 from controlroom.viewstate import RoomState, apply
 
 SPEEDS: tuple[float, ...] = (1.0, 4.0, 16.0, 60.0)
 DEFAULT_EVERY = 2000  # events between checkpoints: a seek folds at most this many (docs/report.md has figures)
 
 _MONO_RE = re.compile(rb'"mono":\s*(-?[0-9][0-9.eE+-]*)')
+
+
+def _finite(raw: bytes) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and abs(value) < 1e12 else None
 
 
 def parse_time(text: str) -> float:
@@ -61,6 +69,7 @@ class Replay:
         self._lines = lines
         self._line0 = 2  # journal line number of event 0 (line 1 is the header)
         self._monos = monos  # non-decreasing session times, one per event
+        self._flagged: set[str] = set()  # damaged lines already warned about
         self.checkpoints: dict[int, RoomState] = {0: RoomState()}  # events applied -> state after them
         self._state = RoomState()
         self._applied = 0  # events folded into _state
@@ -72,28 +81,29 @@ class Replay:
 
     @classmethod
     def open(cls, path: str | Path, *, every: int = DEFAULT_EVERY) -> Replay:
-        p, header, lines, torn_tail = read_lines(path)
+        p, header, lines, torn_tail, warnings = read_lines(path)
         body = lines[1:]
         if body and not body[-1].strip():
             body.pop()
-        warnings: list[str] = []
         if torn_tail and body:
             try:
                 json.loads(body[-1])
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 body.pop()
                 warnings.append(f"{p}:{len(body) + 2}: skipped a torn last line (the session stopped mid-write)")
         if any(not line.strip() for line in body):
             body = [line for line in body if line.strip()]  # blank lines carry nothing; line numbers then shift
         monos = []
         search = _MONO_RE.search
-        for i, line in enumerate(body):
+        last = 0.0
+        for line in body:
             m = search(line, 0, 120)  # the writer puts t and mono first
             if m is None:
                 m = search(line)
-            if m is None:
-                raise JournalError(f"{p}:{i + 2}: damaged journal line (no mono); the file was edited or corrupted")
-            monos.append(float(m.group(1)))
+            # A line without a usable time keeps the one before: it is checked (and skipped) when reached.
+            value = _finite(m.group(1)) if m is not None else None
+            last = value if value is not None else last
+            monos.append(last)
         # A clock that stepped back must not break bisect: seek by the running maximum.
         monos = list(accumulate(monos, max))
         return cls(p, header, body, monos, warnings, every)
@@ -132,11 +142,20 @@ class Replay:
         return self._monos[index]
 
     def event(self, index: int) -> Event:
+        """Event `index`, parsed now. A line that is not an event of the vocabulary becomes a `warning` event
+        saying where and why (and joins `warnings`): the panes show the gap, and the fold never stops on it."""
+        line = self._lines[index]
         try:
-            return event_from_line(self._lines[index])
-        except (ValueError, KeyError, TypeError) as err:
-            raise JournalError(f"{self.path}:{index + self._line0}: damaged journal line ({err}); "
-                               "the file was edited or corrupted") from None
+            ev = event_from_line(line)
+            if ev.type == "session-started" and index > 0:  # the rule every reader keeps (reader.LineChecker)
+                raise BadEvent("a second session-started (one journal holds one session)")
+            return ev
+        except BadEvent as err:
+            why = f"{self.path}:{index + self._line0}: skipped: {err}"
+            if why not in self._flagged:
+                self._flagged.add(why)
+                self.warnings.append(why)
+            return Event("warning", "", self._monos[index], {"message": why})
 
     def state(self) -> RoomState:
         """The view state at the playhead. Read it, do not change it: the replay owns it."""

@@ -19,6 +19,7 @@ VERDICTS = {
     "rolled-back": "rolled back: the hypothesis is not validated",
     "aborted": "aborted: the hypothesis is not validated",
     "preflight-failed": "pre-flight refused: nothing was injected",
+    "unobserved": "no verdict: the scenario says it is unobserved (its faults were verified clean, nothing judged)",
     "crashed": "the session crashed: run `controlroom recover` on its journal",
 }
 
@@ -89,10 +90,19 @@ def end_summary(state: RoomState, journal: str | None = None, *, placeholder: bo
             crit_part = f" (criterion {crit:g} s)" if isinstance(crit, (int, float)) else ""
             said = f"{secs:.1f} s{crit_part}" if isinstance(secs, (int, float)) else "not recovered" + (
                 f" ({r['detail']})" if r.get("detail") else "")
-            rec.append(f"{r.get('step')}: {said}")
+            after = " after the stop" if r.get("after_stop") else ""
+            rec.append(f"{r.get('step')}{after}: {said}")
         rows.append(("Recovery", "; ".join(rec)))
     else:
         rows.append(("Recovery", "not measured"))
+    if state.statements:
+        # The statements as the facilitator judged them: never shown as met when nobody said so.
+        judged = []
+        for text in state.statements:
+            met, by = state.judged.get(text, (None, ""))
+            word = "met" if met else ("NOT met" if met is False else "not judged")
+            judged.append(f"{text}: {word}" + (f" ({by})" if by else ""))
+        rows.append(("Judged", "; ".join(judged)))
     rows.append(("Notes", str(state.notes)))
     if journal:
         q = "JOURNAL" if placeholder else shlex.quote(journal)

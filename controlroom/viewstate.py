@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.metrics.conditions import Condition, parse_condition
 
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
@@ -233,6 +233,10 @@ class RoomState:
     recoveries: list[dict[str, Any]] = field(default_factory=list)  # step, seconds (None: not recovered), criterion
     rollback: RollbackView | None = None
     estop_source: str | None = None
+    stop_reason: str = ""
+    stop_by: str = ""  # who pressed the e-stop, when a person did
+    statements: list[str] = field(default_factory=list)  # success criteria a person judges at the end
+    judged: dict[str, tuple[bool | None, str]] = field(default_factory=dict)  # statement -> (met, by)
     ended: bool = False
     outcome: str | None = None
     exit_code: int | None = None
@@ -264,6 +268,28 @@ class RoomState:
         if not starts or self.max_duration is None:
             return None
         return max(0.0, self.max_duration - (self.now - min(starts)))
+
+    @property
+    def stop_banner(self) -> str:
+        """What the room calls the stop: EMERGENCY STOP only for the key, `controlroom stop` and signals; a stop
+        by the scenario's rules is an AUTOMATIC ROLLBACK, with its cause. Empty when nothing stopped."""
+        if self.estop_source is None:
+            return ""
+        try:
+            kind: StopKind | None = StopKind(self.estop_source)
+        except ValueError:
+            kind = None
+        if kind is not None and kind.emergency:
+            return "EMERGENCY STOP"
+        if kind is StopKind.STOP_CONDITION:
+            cause = self.stop_reason.removeprefix("stop condition ").strip()
+            return f"AUTOMATIC ROLLBACK (stop condition {cause})" if cause else "AUTOMATIC ROLLBACK (stop condition)"
+        if kind is not None and kind.manual:
+            return "ABORTED"
+        label = {StopKind.TELEMETRY: "lost telemetry", StopKind.LEASH: "a leash fired",
+                 StopKind.TARGET_LOST: "a target was lost", StopKind.JOURNAL: "the journal cannot be written",
+                 StopKind.CRASH: "internal error"}.get(kind, self.estop_source) if kind is not None else self.estop_source
+        return f"AUTOMATIC ROLLBACK ({label})"
 
     @property
     def steady_verdict(self) -> str:
@@ -338,6 +364,14 @@ class RoomState:
 
     def active_gate(self) -> bool:
         return bool(self.step and self.step.gate_pending and not self.ended)
+
+    def judging(self) -> bool:
+        """The engine waits for the facilitator to judge the scenario's statements."""
+        return self.state == "judging" and not self.ended and bool(self.statements)
+
+    def recovering_after_stop(self) -> bool:
+        """After a stop the room watches recovery; the facilitator may end that watch early."""
+        return self.state == "recovering" and self.estop_source is not None and not self.ended
 
     def checklist_pending(self) -> bool:
         """The checklist gate is open: nothing is injected until the facilitator confirms it."""
@@ -435,6 +469,7 @@ def apply(state: RoomState, ev: Event) -> None:
         state.steps_total = len(steps)
         for item in d.get("checklist") or []:
             state.checklist.setdefault(str(item), False)
+        state.statements = [str(x) for x in d.get("statements") or []]
         for tgt in d.get("targets") or []:
             name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
             if name:
@@ -577,7 +612,12 @@ def apply(state: RoomState, ev: Event) -> None:
         _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
     elif t == "emergency-stop":
         state.estop_source = str(d.get("source", "key"))
-        _log(state, ev, f"EMERGENCY STOP ({state.estop_source}) {d.get('reason') or ''}".rstrip())
+        state.stop_reason = str(d.get("reason") or "")
+        state.stop_by = str(d.get("by") or "")
+        by = f" by {state.stop_by}" if state.stop_by else ""
+        banner = state.stop_banner
+        why = state.stop_reason.removeprefix("stop condition ")
+        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"))
     elif t == "rollback-started":
         faults = [str(f) for f in d.get("faults") or []]
         rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
@@ -643,10 +683,22 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "recovery-measured":
         secs = d.get("seconds")
         state.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
-                                 "detail": str(d.get("detail") or "")})
-        _log(state, ev, f"recovery after {d.get('step')}: " + (f"{secs} s" if secs is not None else "not recovered"))
+                                 "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
+        after = " (after the stop)" if d.get("after_stop") else ""
+        _log(state, ev, f"recovery after {d.get('step')}{after}: "
+             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
     elif t == "observed":
         pass
+    elif t == "criterion-judged":
+        met = d.get("met")
+        state.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
+        verdict = "met" if met else ("NOT met" if met is False else "not judged")
+        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
+    elif t == "phase-validated":
+        _log(state, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
+            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
+    elif t == "fault-lost":
+        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
     elif t == "note":
         text = str(d.get("text", ""))
         state.notes += 1

@@ -7,6 +7,9 @@
 * A skip is fine on a laptop (a missing system package, not root: tests/deps.py gives the reason);
   with `CI=true` every skip fails the run, with the list printed at the end — except the ones a
   test declares not applicable to this machine (`tests.deps.not_applicable`).
+* Every test runs with a runtime directory and a data directory of its own (CONTROLROOM_RUNTIME_DIR,
+  XDG_DATA_HOME): sessions the suite starts, kills or crashes never show up in the user's
+  `controlroom status` or `history`, and no test reads the user's journals.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ import pytest
 from tests.deps import in_ci, is_dependency_skip
 
 _dependency_skips: list[tuple[str, str]] = []
+_dependency_reports: list[pytest.TestReport] = []
+
+
+@pytest.fixture(autouse=True)
+def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path_factory.mktemp("controlroom-home")
+    base.chmod(0o700)
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(base / "run"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
@@ -30,6 +43,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")
         if is_dependency_skip(reason):
             _dependency_skips.append((report.nodeid, reason))
+            _dependency_reports.append(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -41,6 +55,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not _dependency_skips:
         return
     tr = terminalreporter
+    # The last line of the run ("… 3 skipped, 3 skipped that CI=true fails on …") says it too.
+    tr.stats["skipped that CI=true fails on"] = list(_dependency_reports)
     reasons = sorted({r for _, r in _dependency_skips})
     if in_ci():
         tr.section("CI FAILED: tests were skipped", sep="=", red=True, bold=True)

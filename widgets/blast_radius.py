@@ -38,7 +38,9 @@ class BlastRadiusPane(Pane):
             text.append(f"  left {format_seconds(left)}/{format_seconds(state.max_duration)}",
                         style="bold red" if left < 30 else "bold")
         elif state.max_duration is not None:
-            text.append(f"  max {format_seconds(state.max_duration)}", style="dim")
+            limit_s = format_seconds(state.max_duration)  # labelled; the short form when the pane is narrow
+            label = f"  max fault time {limit_s}" if len(text.plain) + 17 + len(limit_s) <= width else f"  ≤{limit_s}/fault"
+            text.append(label, style="dim")
         targets = list(state.targets.values())
         # Faulted and troubled targets first: with 50 targets the ones that matter stay on screen.
         order = {"unconfirmed": 0, "faulted": 1, "reverting": 2, "unreachable": 3, "armed": 4, "clean": 5}

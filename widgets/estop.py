@@ -28,6 +28,7 @@ class EmergencyStopControl(Widget):
 
     stopping: reactive[bool] = reactive(False)
     verdict: reactive[str] = reactive("")  # once the rollback has finished: "all clean" or "N unconfirmed: …"
+    title: reactive[str] = reactive("")  # what the stop is: EMERGENCY STOP, or AUTOMATIC ROLLBACK (its cause)
     keys: reactive[str] = reactive("F12 or !")
     ended: reactive[str] = reactive("")  # once the session has ended: what is left ("all clean" / "NOT clean: …")
     dirty: reactive[bool] = reactive(False)  # ended with something not confirmed clean
@@ -56,10 +57,17 @@ class EmergencyStopControl(Widget):
             return Text(f"■ SESSION ENDED ■\n{self.ended}\n{who}", justify="center")
         if self.read_only:
             return Text("READ-ONLY VIEW\nstop: facilitator or\n`controlroom stop`", justify="center")
+        head, _, cause = (self.title or "STOPPING").partition(" (")
+        cause = cause.removesuffix(")")
+        cause = cause if len(cause) <= 22 else cause[:21] + "…"  # whole in the rollback pane's headline
         if self.stopping and self.verdict:
-            return Text("■ STOPPED ■\n" + self.verdict.replace(" — ", "\n", 1), justify="center")
+            done = "STOPPED" if head in ("EMERGENCY STOP", "STOPPING") else head
+            verdict = self.verdict.replace(" — ", "\n", 1)
+            return Text(f"■ {done} ■\n{cause + chr(10) if cause and chr(10) not in verdict else ''}{verdict}",
+                        justify="center")
         if self.stopping:
-            return Text("■ STOPPING ■\nrolling back\nall faults", justify="center")
+            return Text(f"■ {head} ■\n{cause or 'rolling back'}\n{'rolling back' if cause else 'all faults'}",
+                        justify="center")
         return Text(f"■ EMERGENCY STOP ■\n{self.keys}\nno confirmation", justify="center")
 
     def on_click(self) -> None:

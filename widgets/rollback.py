@@ -34,8 +34,8 @@ class RollbackPane(Pane):
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(overflow="fold")
         rb = state.rollback
-        source = state.estop_source
-        headline = f"EMERGENCY STOP ({source})" if source else ("STOP REQUESTED" if self.requested else "ROLLBACK")
+        by = f" by {state.stop_by}" if state.stop_by else ""
+        headline = state.stop_banner + by if state.estop_source else ("STOP REQUESTED" if self.requested else "ROLLBACK")
         text.append(headline, style="bold red")
         if rb is None:
             if self.nothing_active:

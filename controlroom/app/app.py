@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Feed, ReplayFeed
-from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen
+from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
 from controlroom.errors import ControlroomError
@@ -41,7 +41,7 @@ from controlroom.widgets.timeline import FaultTimeline
 from controlroom.widgets.too_small import TooSmall
 
 # Actions only a facilitator may take: hidden and refused in watch and replay.
-CONTROL_ACTIONS = frozenset({"emergency_stop", "stop_after_end", "decide", "note", "tick"})
+CONTROL_ACTIONS = frozenset({"emergency_stop", "stop_after_end", "decide", "note", "tick", "end_recovery"})
 NOTHING_ACTIVE = "nothing active — all clean"
 KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
              "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
@@ -83,6 +83,7 @@ class ControlRoomApp(App[int]):
         Binding("s", "decide('skip')", "Skip", id="skip"),
         Binding("a", "decide('abort')", "Abort", id="abort"),
         Binding("n", "note", "Note", id="note"),
+        Binding("e", "end_recovery", "End recovery watch", id="end-recovery"),
         Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
         Binding("z", "zoom", "Zoom", id="zoom", show=False),  # in help and palette: 80 cols are few
         # The metrics pane names these keys itself when it has series to scroll.
@@ -111,6 +112,7 @@ class ControlRoomApp(App[int]):
         "skip": "skip the armed step",
         "abort": "abort the session at this gate",
         "note": "add a timestamped note to the journal",
+        "end-recovery": "after a stop: end the recovery watch now (recovery is then recorded as not seen)",
         "preflight": "show the pre-flight checklist",
         "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
         "details": "details: the step, every target's faults and every error text in full",
@@ -145,6 +147,7 @@ class ControlRoomApp(App[int]):
         self.checklist_refused = ""  # shown on the pre-flight screen after a start the checklist did not allow
         self._preflight_shown = False
         self._auto_preflight: PreflightScreen | None = None
+        self._judging_asked = False
         self._keys_shown: tuple[object, ...] = ()
         self._clock_tick = clock_tick
         self._panes: list[Pane] = []
@@ -282,6 +285,7 @@ class ControlRoomApp(App[int]):
                 pane.show(state)
         estop = self.query_one(EmergencyStopControl)
         estop.stopping = self.stop_requested or state.estop_source is not None
+        estop.title = state.stop_banner or ("EMERGENCY STOP" if self.stop_requested else "")
         if state.rollback is not None and state.rollback.finished:
             estop.verdict = state.rollback.verdict
         elif self.stop_found_nothing:
@@ -304,6 +308,7 @@ class ControlRoomApp(App[int]):
         if body.has_class("-urgent") != urgent:
             body.set_class(urgent, "-urgent")
         self._follow_preflight()
+        self._follow_judging()
         if self.checklist_refused and (state.checklist_done or not state.checklist_pending()):
             self.checklist_refused = ""
         for screen in self.screen_stack:
@@ -315,7 +320,7 @@ class ControlRoomApp(App[int]):
                 screen.show(state, self.checklist_refused)
         # Recomposing the footer is the costliest part of a redraw: only when what the keys do changed.
         keys_now = (state.active_gate(), state.checklist_pending(), self.stop_requested, state.ended,
-                    len(self.screen_stack))
+                    len(self.screen_stack), state.recovering_after_stop())
         if keys_now != self._keys_shown:
             self._keys_shown = keys_now
             self.refresh_bindings()
@@ -352,6 +357,19 @@ class ControlRoomApp(App[int]):
             self._auto_preflight = None
             self.pop_screen()
 
+    def _follow_judging(self) -> None:
+        """At the end the engine waits for the statements to be judged: ask, once, in a modal."""
+        if (self.controls is None or self._judging_asked or not self.state.judging()
+                or isinstance(self.screen, StatementsScreen)):
+            return
+        self._judging_asked = True
+
+        def answer(verdicts: dict[str, bool | None] | None) -> None:
+            if self.controls is not None:
+                self.controls.judge(verdicts or {})
+
+        self.push_screen(StatementsScreen(self.state.statements), answer)
+
     # ---- keys -------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -370,7 +388,13 @@ class ControlRoomApp(App[int]):
             return self.state.active_gate() or (self.state.checklist_pending() and parameters != ("skip",))
         if action.startswith("replay_"):
             return isinstance(self.feed, ReplayFeed)
+        if action == "end_recovery":
+            return self.state.recovering_after_stop()
         return True
+
+    def action_end_recovery(self) -> None:
+        if self.controls is not None and self.state.recovering_after_stop():
+            self.controls.end_recovery()
 
     def action_replay_pause(self) -> None:
         if isinstance(self.feed, ReplayFeed):
@@ -415,6 +439,8 @@ class ControlRoomApp(App[int]):
             top = self.screen
             if isinstance(top, NoteScreen) and top.draft():
                 self.controls.add_note(top.draft())
+            if isinstance(top, StatementsScreen):
+                self.controls.judge(top.verdicts)  # what was judged stands; the rest stays not judged
             self.pop_screen()
         first = not self.stop_requested
         if first and not self.state.faulted_targets and short_cleanliness(self.state) == "all clean":
@@ -553,6 +579,7 @@ class ControlRoomApp(App[int]):
         assert self.controls is not None
         self.stop_requested = True
         self._refresh_panes()
+        self.controls.judge({})  # quitting while statements wait: they stay not judged
         await self.controls.emergency_stop()
         # Give the session a moment to journal its end (session-ended) before the loop goes away.
         for _ in range(100):

@@ -63,7 +63,7 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
     from controlroom.engine.gates import InteractiveFacilitator
     from controlroom.engine.session import Session
     from controlroom.headless import build_sources, report_journal_failure, run_session
-    from controlroom.lab.demo import demo_environment
+    from controlroom.lab.demo import demo_environment, designed_exit
 
     keymap = load_keymap(keymap_path)
 
@@ -72,11 +72,15 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
             facilitator = InteractiveFacilitator()
             session = Session(scenario, journal_path=Path(journal_path), facilitator=facilitator,
                               sources=build_sources(scenario))
-            app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
-            code = await app.run_async()
+            feed = LiveFeed(session, facilitator, runner=run_session)
+            app = ControlRoomApp(feed, keymap=keymap)
+            await app.run_async()
             print_end_summary(app)
             report_journal_failure(session)
-            return code if code is not None else app.exit_code
+            if feed.outcome is None and app.feed_error is not None:
+                return 2  # a user-fixable problem (a journal that cannot be written, say), shown in the room
+            # The same rule as --headless: the demo's designed rollback is a success, not exit 1.
+            return designed_exit(feed.outcome, journal_path, lambda line: print(line, flush=True))
 
     return asyncio.run(main())
 

@@ -29,6 +29,8 @@ class Controls(Protocol):
     async def emergency_stop(self) -> None: ...
     def add_note(self, text: str) -> None: ...
     def tick_checklist(self, item: str, ticked: bool) -> None: ...
+    def judge(self, verdicts: dict[str, bool | None]) -> bool: ...
+    def end_recovery(self) -> bool: ...
 
 
 class Feed(Protocol):
@@ -60,6 +62,14 @@ class LiveControls:
         tick = getattr(self.session, "tick_checklist", None)
         if tick is not None:
             tick(item, ticked)
+
+    def judge(self, verdicts: dict[str, bool | None]) -> bool:
+        judged = getattr(self.facilitator, "judged", None)
+        return bool(judged(verdicts)) if judged is not None else False
+
+    def end_recovery(self) -> bool:
+        end = getattr(self.session, "end_recovery", None)
+        return bool(end()) if end is not None else False
 
 
 class LiveFeed:
@@ -155,6 +165,14 @@ class RecordingControls:
 
     def tick_checklist(self, item: str, ticked: bool) -> None:
         self.calls.append(("tick", (item, ticked)))
+
+    def judge(self, verdicts: dict[str, bool | None]) -> bool:
+        self.calls.append(("judge", dict(verdicts)))
+        return True
+
+    def end_recovery(self) -> bool:
+        self.calls.append(("end_recovery", None))
+        return True
 
 
 class EventListFeed:

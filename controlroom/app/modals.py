@@ -212,3 +212,48 @@ class QuitScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class StatementsScreen(ModalScreen[dict[str, bool | None]]):
+    """The end of a session: the facilitator judges each statement — y met, n not met, s skip (not judged).
+
+    One statement at a time, in the scenario's order; Esc leaves the rest not judged. Never a default answer.
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Met", id="judge-yes"),
+        Binding("n", "answer(False)", "Not met", id="judge-no"),
+        Binding("s", "answer(None)", "Skip", id="judge-skip"),
+        Binding("escape", "finish", "Leave the rest not judged", id="judge-done"),
+    ]
+    DEFAULT_CSS = """
+    StatementsScreen { align: center middle; }
+    StatementsScreen > Vertical { width: 72; height: auto; border: thick $accent; background: $panel; padding: 1 2; }
+    """
+
+    def __init__(self, statements: list[str]) -> None:
+        super().__init__()
+        self.statements = list(statements)
+        self.verdicts: dict[str, bool | None] = {}
+
+    def _text(self) -> Text:
+        text = Text()
+        n = len(self.verdicts)
+        text.append(f"Success criteria for you to judge ({n + 1} of {len(self.statements)})\n\n", style="bold")
+        text.append(self.statements[n] + "\n\n", style="bold cyan")
+        text.append("Was it met?   [y] yes   [n] no   [s] skip (not judged)   [esc] leave the rest", style="bold")
+        return text
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self._text(), id="statement")
+
+    def action_answer(self, met: bool | None) -> None:
+        self.verdicts[self.statements[len(self.verdicts)]] = met
+        if len(self.verdicts) == len(self.statements):
+            self.dismiss(self.verdicts)
+        else:
+            self.query_one("#statement", Static).update(self._text())
+
+    def action_finish(self) -> None:
+        self.dismiss(self.verdicts)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlroom.engine.liveness import same_process, signalable, start_time
 from controlroom.errors import ControlroomError
+from controlroom.journal.events import StopKind
 from controlroom.paths import private_sessions_dir
 from controlroom.safefile import write_atomically
 
@@ -45,6 +47,45 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return pid, uid, gid
+
+
+_TTY_RE = re.compile(r"[A-Za-z0-9/._-]{1,64}")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"uid {uid}"
+
+
+def _who_stops(sock: Any, said: str) -> str:
+    """Who sent `stop`, for the journal: the user from SO_PEERCRED (checked by the kernel), the terminal the
+    client says it runs on (informational: only the same user can connect), and the client's pid."""
+    pid = uid = None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            pid, uid, _ = peer_credentials(sock)
+    tty = None
+    with contextlib.suppress(ValueError, AttributeError):
+        doc = json.loads(said) if said else {}
+        candidate = doc.get("tty") if isinstance(doc, dict) else None
+        if isinstance(candidate, str) and _TTY_RE.fullmatch(candidate):
+            tty = candidate
+    who = _user_name(uid) if uid is not None else "someone"
+    where = f" on {tty}" if tty else " (no terminal)"
+    return f"{who}{where} (controlroom stop, pid {pid})" if pid is not None else f"{who}{where} (controlroom stop)"
+
+
+def client_terminal() -> str | None:
+    """The terminal `controlroom stop` runs on, if any, for the session's journal."""
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                return os.ttyname(fd)
+    return None
 
 
 class ControlServer:
@@ -91,10 +132,11 @@ class ControlServer:
                 await writer.drain()
                 return
             line = raw.decode("utf-8", errors="replace").strip()
-            if line == "stop":
+            command, _, rest = line.partition(" ")
+            if command == "stop":
                 writer.write(b"stopping\n")
                 await writer.drain()
-                await self.session.emergency_stop("control", "controlroom stop")
+                await self.session.emergency_stop(StopKind.CONTROL, "controlroom stop", by=_who_stops(sock, rest))
                 unconfirmed = self.session.rollback.unconfirmed
                 verdict = {"clean": not unconfirmed, "unconfirmed": list(unconfirmed)}
                 writer.write((json.dumps(verdict) + "\n").encode())
@@ -121,7 +163,12 @@ class ControlServer:
 
 
 def running_sessions() -> list[dict[str, Any]]:
-    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`)."""
+    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`).
+
+    A gone session also says what became of it: `recovered` (when `recover` finished it, set by
+    `mark_recovered`) and `ended` (its journal records session-ended: it ended, then died before it could
+    unregister). `registry` is the entry's own file, for `status --clean`.
+    """
     d = private_sessions_dir(create=False)
     if d is None:
         return []
@@ -134,8 +181,43 @@ def running_sessions() -> list[dict[str, Any]]:
         if not isinstance(doc, dict) or not {"session", "pid", "journal", "socket"} <= doc.keys():
             continue
         doc["alive"] = same_process(doc.get("pid"), doc.get("pid_start"))
+        doc["registry"] = str(f)
+        doc["ended"] = not doc["alive"] and _journal_ended(str(doc["journal"]))
         out.append(doc)
     return out
+
+
+def mark_recovered(session_id: str, verdict: str) -> bool:
+    """After `recover` finished a crashed session: say so in its registry entry, so `status` shows it recovered
+    (and `status --clean` may remove it). False when the session was not registered here."""
+    d = private_sessions_dir(create=False)
+    if d is None or not re.fullmatch(r"[0-9a-f]{1,64}", session_id):
+        return False
+    entry = d / f"{session_id}.json"
+    try:
+        doc = json.loads(entry.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(doc, dict):
+        return False
+    doc["recovered"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "verdict": verdict}
+    write_atomically(entry, json.dumps(doc), mode=0o600)
+    return True
+
+
+def clean_sessions() -> list[dict[str, Any]]:
+    """`status --clean`: remove the entries (and stale sockets) of sessions that are gone AND were recovered or
+    had ended. A crashed session nobody has recovered stays listed: it may have left a fault behind."""
+    removed = []
+    for s in running_sessions():
+        if s["alive"] or not (s.get("recovered") or s["ended"]):
+            continue
+        for path in (s["registry"], s["socket"]):
+            with contextlib.suppress(OSError):
+                if Path(path).parent == Path(s["registry"]).parent:  # only inside our own sessions directory
+                    os.unlink(path)
+        removed.append(s)
+    return removed
 
 
 class NoAnswer(Exception):
@@ -178,7 +260,7 @@ async def _ask(sock: str, command: str, timeout: float, *, pid: int | None = Non
         writer.close()
 
 
-def pick_session(session_id: str | None) -> dict[str, Any]:
+def pick_session(session_id: str | None, verb: str = "stop") -> dict[str, Any]:
     sessions = running_sessions()
     live = [s for s in sessions if s["alive"]]
     if session_id:
@@ -193,13 +275,14 @@ def pick_session(session_id: str | None) -> dict[str, Any]:
     if not live:
         raise ControlroomError("no running session on this machine; `controlroom status` lists them")
     if len(live) > 1:
-        ids = ", ".join(s["session"] for s in live)
-        raise ControlroomError(f"{len(live)} sessions are running ({ids}); say which: controlroom stop SESSION")
+        ids = ", ".join(f"{s['session']} ({s.get('scenario', '?')}, pid {s['pid']})" for s in live)
+        raise ControlroomError(f"{len(live)} sessions are running: {ids}; say which: controlroom {verb} SESSION")
     return live[0]
 
 
 async def _stop_via_socket(s: dict[str, Any], timeout: float, connect_timeout: float) -> dict[str, Any]:
-    lines = await _ask(s["socket"], "stop", timeout, pid=s["pid"], connect_timeout=connect_timeout)
+    who = json.dumps({"tty": client_terminal()}, separators=(",", ":"))
+    lines = await _ask(s["socket"], f"stop {who}", timeout, pid=s["pid"], connect_timeout=connect_timeout)
     if not lines or lines[0] != "stopping":
         raise NoAnswer(f"unexpected answer {lines[:1]!r}")
     try:

@@ -6,7 +6,8 @@ it finishes; hosts are checked in parallel.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
 from controlroom.engine.preflight_host import Check, preflight_host
 from controlroom.errors import PreflightError
@@ -15,9 +16,13 @@ from controlroom.targets.base import Action, HttpRequest
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
+    from controlroom.metrics.source import MetricSource
 
 
 CLAIMED_KINDS = ("ssh", "local")
+METRICS_WAIT = 3.0  # seconds at least a source gets to give every series a first real value
+METRICS_WAIT_MAX = 15.0
+METRICS_POLL = 0.1
 
 
 def http_reachability(url: str) -> Action:
@@ -81,23 +86,76 @@ async def run_preflight(session: Session) -> set[str]:
                 failures.append(c.detail)
 
     for src in session.sources:
-        try:
-            await src.start()
-            pre = getattr(src, "preflight", None)
-            if pre is not None:
-                for series, good, detail in await pre():
-                    session.emit("preflight-check", check="metrics", target=series, ok=good, detail=detail)
-                    if not good:
-                        failures.append(detail)
-            else:
-                await src.sample()
-                session.emit("preflight-check", check="metrics", target=src.name, ok=True, detail="answering")
-        except Exception as err:
-            detail = f"metrics source {src.name}: {err}"
-            session.emit("preflight-check", check="metrics", target=src.name, ok=False, detail=detail)
-            failures.append(detail)
+        failures += await check_metrics(session, src)
 
     if failures:
         more = f" (and {len(failures) - 1} more, see the journal)" if len(failures) > 1 else ""
         raise PreflightError(f"pre-flight failed: {failures[0]}{more}")
     return skip
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+async def check_metrics(session: Session, src: MetricSource) -> list[str]:
+    """Every series of one source, by its own name: answering means a real, finite value (NaN, nothing, or a
+    source that cannot be reached fails). A source's own pre-flight (Prometheus: one query per series) names
+    what to change when it knows; the first samples then prove the values. Returns the failures."""
+    series = list(src.series())
+    own: dict[str, tuple[bool, str]] = {}
+    failures: list[str] = []
+
+    def journal(name: str, ok: bool, detail: str) -> None:
+        session.emit("preflight-check", check="metrics", target=name, ok=ok, detail=detail)
+        if not ok:
+            failures.append(detail)
+
+    try:
+        await src.start()
+        pre = getattr(src, "preflight", None)
+        if pre is not None:
+            for name, good, detail in await pre():
+                own[str(name)] = (bool(good), str(detail))
+    except Exception as err:
+        for name in series or [src.name]:
+            journal(name, False, f"metrics {name}: {err}")
+        return failures
+    wanted = [n for n in series if own.get(n, (True, ""))[0]]
+    values, error, waited = await _first_real_values(session, src, wanted)
+    for name in series:
+        good, detail = own.get(name, (True, ""))
+        value = values.get(name)
+        if not good:
+            journal(name, False, detail)
+        elif error:
+            journal(name, False, f"metrics {name}: {error}")
+        elif _real(value):
+            journal(name, True, f"{name} = {value:g}")
+        else:
+            got = "NaN" if isinstance(value, float) else "nothing"
+            journal(name, False, f"metrics {name}: no real value within {waited:.0f}s (it answered {got}); a metric "
+                                 "is answering only with a finite number")
+    return failures
+
+
+async def _first_real_values(session: Session, src: MetricSource,
+                             wanted: list[str]) -> tuple[dict[str, Any], str, float]:
+    """Sample until every wanted series has a finite value, the source says it is unavailable, or the wait ends:
+    (the latest values, an error or "", seconds waited). A prober needs a request or two before it has figures."""
+    every = session.scenario.observe.every
+    wait = min(METRICS_WAIT_MAX, max(METRICS_WAIT, 2 * every + float(getattr(src, "timeout", 0.0) or 0.0)))
+    start = session.clock.monotonic()
+    values: dict[str, Any] = {}
+    while True:
+        try:
+            values = dict(await asyncio.wait_for(src.sample(), timeout=max(wait, 1.0)))
+        except TimeoutError:
+            return values, f"no answer within {wait:.0f}s", wait
+        except Exception as err:  # SourceUnavailable (a dead probe, refused), or a broken source
+            return values, str(err) or type(err).__name__, session.clock.monotonic() - start
+        if all(_real(values.get(n)) for n in wanted):
+            return values, "", session.clock.monotonic() - start
+        if session.clock.monotonic() - start >= wait:
+            return values, "", wait
+        await session.clock.sleep(METRICS_POLL)

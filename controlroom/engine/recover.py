@@ -30,7 +30,7 @@ from controlroom.engine.liveness import same_process
 from controlroom.engine.planning import plan_fault
 from controlroom.engine.preflight import CLAIMED_KINDS
 from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
-from controlroom.errors import ControlroomError, JournalError
+from controlroom.errors import ControlroomError, JournalError, ScenarioError
 from controlroom.faults.claim import release_claim
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event
@@ -64,7 +64,8 @@ def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
         step_id, _, rest = fid.partition("/")
         index_s, _, target = rest.partition("@")
         step = steps.get(step_id)
-        if step is None or not index_s.isdigit() or int(index_s) >= len(step.faults) or target not in scenario.targets:
+        if (step is None or not (index_s.isascii() and index_s.isdigit() and len(index_s) <= 4)
+                or int(index_s) >= len(step.faults) or target not in scenario.targets):
             raise JournalError(f"fault {fid!r} in the journal does not match its scenario; revert it by hand "
                                f"({data.get('summary', '')})")
         plans.append(plan_fault(scenario, step, int(index_s), step.faults[int(index_s)], target))
@@ -168,11 +169,17 @@ async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: Exe
 
 
 def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = False,
-            ask: Callable[[str], bool] | None = None) -> int:
+            ask: Callable[[str], bool] | None = None, factory: ExecutorFactory = make_executor) -> int:
     """Revert what the journal shows may be active. `ask` (a yes/no question on a terminal) or `yes` must
     agree before shell read from the journal runs; without either, such a journal is refused (exit 2)."""
     real = trusted_journal(path)
     journal = read_journal(real)
+    if journal.damaged:
+        # A skipped line may be a `fault-injecting` recover would miss, or one written to make it run something:
+        # guessing is worse than refusing. The leashes still revert every fault on their own within their window.
+        more = f" (and {journal.skipped - 1} more)" if journal.skipped > 1 else ""
+        raise JournalError(f"{journal.first_bad}{more}; recover will not act on a damaged journal: check the "
+                           "targets by hand (`controlroom plan SCENARIO` lists every revert)")
     for w in journal.warnings:
         printer(f"warning: {w}")
     header = journal.header
@@ -183,10 +190,17 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
     text = header.get("scenario_text")
     if not text:
         raise JournalError(f"{path}:1: the journal header has no scenario; cannot rebuild the reverts")
-    scenario = load_scenario_text(text, header.get("scenario_path") or path)
+    try:
+        scenario = load_scenario_text(text, header.get("scenario_path") or path, to_revert=True)
+    except ScenarioError as err:
+        first = err.problems[0] if err.problems else "it is not valid"
+        more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
+        raise JournalError(f"{path}:1: the scenario in the journal header does not load ({first}{more}); "
+                           "cannot rebuild the reverts from it") from None
     plans = left_active(scenario, journal.events)
     if not plans:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
+        _mark(header, "nothing was left active")
         return 0
     printer(f"{path}: {len(plans)} fault(s) may still be active; reverting")
     shell = describe_user_shell(plans, real)
@@ -202,7 +216,7 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
                 printer("nothing was run; NOT confirmed clean")
                 return 1
     session = header.get("session")
-    results = asyncio.run(recover_plans(plans, scenario, session=session if isinstance(session, str) else None))
+    results = asyncio.run(recover_plans(plans, scenario, factory, session=session if isinstance(session, str) else None))
     unconfirmed = []
     for plan, ok, detail in results:
         printer(f"  {plan.fault_id} on {plan.target} ({plan.summary}): {detail}")
@@ -212,4 +226,15 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
         printer(f"NOT confirmed clean: {', '.join(sorted(set(unconfirmed)))}")
         return 1
     printer("all clean")
+    _mark(header, "all clean")
     return 0
+
+
+def _mark(header: dict[str, Any], verdict: str) -> None:
+    """`status` shows the session recovered from now on (best effort: the registry may be gone or elsewhere)."""
+    from controlroom.engine.control import mark_recovered
+
+    session = header.get("session")
+    if isinstance(session, str):
+        with contextlib.suppress(ControlroomError, OSError):
+            mark_recovered(session, verdict)

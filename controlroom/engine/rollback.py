@@ -341,6 +341,19 @@ class Rollback:
                 with contextlib.suppress(asyncio.CancelledError):
                     await attempt
 
+    async def lost_faults(self, step_id: str) -> list[FaultPlan]:
+        """At a step's normal end, before its revert: the faults already gone (their verify passes). Another
+        room, a restart or a leash that fired took them away, so what the step observed was not the fault it
+        planned: the step must not pass. One verify per fault, in parallel; faults without a revert (a kill)
+        are not asked."""
+        afs = [af for af in self.active.values() if af.step == step_id and af.state == "active" and af.plan.revertible]
+
+        async def gone(af: ActiveFault) -> bool:
+            return bool(af.plan.verify) and (await self._run_all(af.plan.target, af.plan.verify)).ok
+
+        answers = await asyncio.gather(*(gone(af) for af in afs))
+        return [af.plan for af, is_gone in zip(afs, answers, strict=True) if is_gone]
+
     async def revert_step(self, step_id: str, reason: str) -> None:
         """The normal end of a step: revert its faults in parallel, through the same code as a rollback."""
         afs = [af for af in self.active.values() if af.step == step_id]

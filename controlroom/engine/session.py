@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.clock import Clock, RealClock
-from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate
+from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate, facilitator_name
 from controlroom.engine.heartbeat import Heartbeat
 from controlroom.engine.liveness import start_time
 from controlroom.engine.monitor import SafetyMonitor
@@ -30,29 +30,32 @@ from controlroom.engine.preflight import run_preflight
 from controlroom.engine.rollback import Rollback
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.journal.writer import JournalWriter
 from controlroom.metrics.source import MetricSource
-from controlroom.scenario.model import Scenario, Step
+from controlroom.scenario.model import Phase, Scenario, Step
 from controlroom.targets.base import ActionResult, Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
 STATES = (
     "loaded", "preflight", "steady-state", "briefed", "awaiting-confirmation", "injecting", "observing",
-    "reverting", "recovering", "recovered", "failed", "completed", "aborted", "rolled-back",
+    "reverting", "recovering", "recovered", "judging", "failed", "completed", "aborted", "rolled-back",
+    "unobserved",
 )
 
 Listener = Callable[[Event], None]
 BACKFILL_SECONDS = 120.0  # history asked of sources that keep it, for the sparklines at the start
-MANUAL_STOPS = ("key", "signal", "control", "cancelled")  # an abort in the outcome, not a rollback by the rules
+MANUAL_STOPS = tuple(k.value for k in StopKind if k.manual)  # an abort in the outcome, not a rollback by the rules
 JOURNAL_FAILED_EXIT = 3  # the journal could not be written: the session stopped and rolled back
 BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline shows
 
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # held | failed | rolled-back | aborted | preflight-failed
-    exit_code: int  # 0 held, 1 failed or rolled back or aborted, 2 pre-flight failed, 3 the journal broke
+    outcome: str  # held | unobserved | failed | rolled-back | aborted | preflight-failed
+    # 0 held (or unobserved: declared, run, every fault verified clean, nothing judged), 1 failed or rolled back
+    # or aborted, 2 pre-flight failed, 3 the journal broke
+    exit_code: int
     unconfirmed: tuple[str, ...] = ()
     message: str = ""
 
@@ -75,6 +78,7 @@ class Session:
     control: bool = True  # open a control socket for `controlroom stop`
     recovery_timeout: float | None = None  # default: derived from criteria and window
     reconfirm_for: float | None = None  # how long unconfirmed reverts are retried; default leash window + 5s
+    facilitator_name: str = field(default_factory=facilitator_name)  # who is journaled as pressing keys
 
     def __post_init__(self) -> None:
         self.journal_path = Path(self.journal_path)
@@ -91,12 +95,15 @@ class Session:
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
-        self._stop_source = ""  # key | signal | control | cancelled | stop-condition | telemetry | crash | journal
+        self._stop_kind: StopKind | None = None  # what stopped the session: decisions read the kind, never the text
+        self._end_recovery = asyncio.Event()  # the facilitator ended the recovery watch after a stop early
         self._ended = False
         self.current_step: Step | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._group_commit = 0
         self._recovery: dict[str, float | None] = {}  # step -> seconds, for the success criteria
+        self._full_strength: dict[str, dict[str, float | None]] = {}  # step -> last values before its revert
+        self._failed_phases: list[str] = []  # "phase: why", for the outcome's message
         self.journal_error: str | None = None  # set when a journal write failed: the session stops
         self.fallback_path: Path | None = None  # where the events the journal could not take went
         self._fallback_fd: int | None = None
@@ -181,14 +188,27 @@ class Session:
         return task
 
     @property
+    def stop_kind(self) -> StopKind | None:
+        """What stopped the session (`emergency-stop`'s source, or an abort at a gate); None when nothing did."""
+        return self._stop_kind
+
+    @property
     def stop_source(self) -> str:
-        """What stopped the session (`emergency-stop`'s source), empty when nothing did."""
-        return self._stop_source
+        """The stop kind as journaled, empty when nothing stopped the session."""
+        return self._stop_kind.value if self._stop_kind is not None else ""
 
     @property
     def _stopped_by_hand(self) -> bool:
-        """Stopped by a person or the terminal (key, signal, `controlroom stop`), not by the scenario's rules."""
-        return self._stop_source in MANUAL_STOPS or self._stop_reason in MANUAL_STOPS
+        """Stopped by a person or the terminal (key, signal, `controlroom stop`, an abort), not by the rules."""
+        return self._stop_kind is not None and self._stop_kind.manual
+
+    def end_recovery(self) -> bool:
+        """The facilitator ends the recovery watch after a stop early (a key in the room). The step's recovery is
+        then recorded as not seen; nothing else changes. False when no watch is running."""
+        if self.state != "recovering" or not self.stopping:
+            return False
+        self._end_recovery.set()
+        return True
 
     @property
     def stopping(self) -> bool:
@@ -223,7 +243,7 @@ class Session:
         reverts do not need the journal), so whatever runs next already sees the session stopping: an inject
         whose `fault-injecting` could not be recorded is never sent (`Rollback.inject_all` checks)."""
         assert self.journal_error is not None
-        if self._begin_stop("journal", self.journal_error):
+        if self._begin_stop(StopKind.JOURNAL, self.journal_error):
             self.rollback.start(self.journal_error)
 
     def _open_fallback(self) -> None:
@@ -267,23 +287,29 @@ class Session:
 
     # ---- the one stop -------------------------------------------------------------------------------------
 
-    def _begin_stop(self, source: str, reason: str) -> bool:
-        """Mark the session stopping and journal why; True for the first stop (later ones only wait)."""
+    def _begin_stop(self, source: StopKind | str, reason: str, by: str | None = None) -> bool:
+        """Mark the session stopping and journal why (and who); True for the first stop (later ones only wait)."""
+        kind = StopKind(source)
+        if kind is StopKind.KEY and by is None:
+            by = self.facilitator_name  # the key is pressed in the room, by whoever runs it
         first = not self._stop.is_set()
         self._stop.set()
         if first:
-            self._stop_reason = reason or source
-            self._stop_source = source
-            self.emit("emergency-stop", source=source, reason=reason or source)
+            self._stop_reason = reason or kind.value
+            self._stop_kind = kind
+            self.emit("emergency-stop", source=kind.value, reason=reason or kind.value, **({"by": by} if by else {}))
         return first
 
-    async def emergency_stop(self, source: str, reason: str = "") -> None:
+    async def emergency_stop(self, source: StopKind | str, reason: str = "", by: str | None = None) -> None:
         """Stop everything: revert all active faults in parallel, verify, record what stays unconfirmed.
 
-        Idempotent: a second call waits for the first rollback to finish.
+        `source` is a StopKind (or its value); `by` says who, when a person did it (the facilitator's name,
+        or the user and terminal of `controlroom stop`). Idempotent: a second call waits for the first
+        rollback to finish.
         """
-        self._begin_stop(source, reason)
-        await self.rollback.rollback_all(reason or source)
+        kind = StopKind(source)
+        self._begin_stop(kind, reason, by)
+        await self.rollback.rollback_all(reason or kind.value)
 
     # ---- the run ------------------------------------------------------------------------------------------
 
@@ -320,7 +346,8 @@ class Session:
             series=[name for src in self.sources for name in src.series()],
             limits={"max_targets": s.blast_radius.max_targets, "max_duration": s.blast_radius.max_duration},
             stop_when=list(s.stop_when.conditions), steady=list(s.steady_state.require),
-            checklist=list(s.checklist), pid=os.getpid(),
+            checklist=list(s.checklist), statements=list(s.success_criteria.statements),
+            unobserved=s.unobserved, facilitator=self.facilitator_name, pid=os.getpid(),
             control=str(control.path) if control else None,
         )
         outcome: Outcome
@@ -330,12 +357,12 @@ class Session:
             self.heartbeat.start()
             outcome = await self._run_body()
         except asyncio.CancelledError:
-            await self.emergency_stop("cancelled")
+            await self.emergency_stop(StopKind.CANCELLED)
             outcome = Outcome("aborted", 1, self.rollback.unconfirmed, "session cancelled")
             raise
         except BaseException as err:
             # Whatever broke, nothing stays injected: the rollback path runs before the error travels on.
-            await self.emergency_stop("crash", f"internal error: {err!r}")
+            await self.emergency_stop(StopKind.CRASH, f"internal error: {err!r}")
             raise
         finally:
             await self.monitor.stop()
@@ -369,7 +396,8 @@ class Session:
                               f"{self.journal_error}; stopped and rolled back")
         self._ended = True
         final = {"held": "completed", "preflight-failed": "failed", "failed": "failed",
-                 "rolled-back": "rolled-back", "aborted": "aborted"}.get(outcome.outcome, "failed")
+                 "rolled-back": "rolled-back", "aborted": "aborted",
+                 "unobserved": "unobserved"}.get(outcome.outcome, "failed")
         self.set_state(final)
         self.emit("session-ended", outcome=outcome.outcome, exit_code=outcome.exit_code,
                   unconfirmed=list(outcome.unconfirmed), message=outcome.message)
@@ -401,6 +429,7 @@ class Session:
             msg = f"steady state does not hold before the first injection: {', '.join(verdict.failed)}"
             return Outcome("preflight-failed", 2, (), msg)
         results: list[_StepResult] = []
+        phase_of = {sid: ph for ph in self.scenario.phases for sid in ph.steps}
         for index, sp in enumerate(self.step_plans):
             if self.stopping:
                 break
@@ -408,14 +437,72 @@ class Session:
             results.append(result)
             if result.outcome == "aborted" or self.stopping:
                 break
-            if result.outcome == "failed" and sp.step.abort_on_failure:
+            phase = phase_of.get(sp.step.id)
+            if result.outcome == "failed" and (sp.step.abort_on_failure or (phase and phase.abort_on_failure)):
+                if phase is not None and phase.abort_on_failure and not sp.step.abort_on_failure:
+                    self.emit("warning", message=f"phase {phase.name}: step {sp.step.id} failed; the phase says "
+                                                 "abort_on_failure, so no further step runs")
                 break
+            if phase is not None and sp.step.id == phase.steps[-1] and not self._validate_phase(phase):
+                if phase.abort_on_failure:
+                    self.emit("warning", message=f"phase {phase.name}: its validation failed; the phase says "
+                                                 "abort_on_failure, so no further step runs")
+                    break
         if self.rollback.unconfirmed:
             # A target cut off mid-revert may come back: keep trying for as long as its leash could hold a fault.
             self.set_state("reverting")
             await self.rollback.reconfirm(self.reconfirm_for if self.reconfirm_for is not None
                                           else self.heartbeat.window + 5.0)
-        return self._conclude(results)
+        judged = await self._judge_statements()
+        return self._conclude(results, judged)
+
+    def _validate_phase(self, phase: Phase) -> bool:
+        """A phase's `validation`, judged on the last sample before its last fault step was reverted (the phase
+        at full strength; the latest sample for a phase without faults). Journaled as `phase-validated`."""
+        if not phase.validation:
+            return True
+        from controlroom.metrics.conditions import parse_condition
+
+        values = next((self._full_strength[s] for s in reversed(phase.steps) if s in self._full_strength),
+                      self.monitor.last_values())
+        results = []
+        for text in phase.validation:
+            cond = parse_condition(text)
+            verdict = cond.evaluate(values)
+            value = values.get(cond.series)
+            shown = "no data" if value is None else f"{cond.series} = {value:g}"
+            results.append({"criterion": text, "ok": verdict is True, "detail": shown, "kind": "check"})
+        ok = all(r["ok"] for r in results)
+        self.emit("phase-validated", phase=phase.name, ok=ok, results=results)
+        if not ok:
+            bad = ", ".join(f"{r['criterion']} ({r['detail']})" for r in results if not r["ok"])
+            self._failed_phases.append(f"phase {phase.name}: {bad}")
+        return ok
+
+    async def _judge_statements(self) -> dict[str, bool | None]:
+        """The scenario's human statements, judged by the facilitator at the end and journaled one by one as
+        `criterion-judged` (met true / false, or null: not judged) with who judged. `--yes` judges nothing; a
+        session a signal or an error ended asks nobody."""
+        from controlroom.engine.gates import judge_statements
+
+        statements = self.scenario.success_criteria.statements
+        if not statements:
+            return {}
+        gone = self.journal_error is not None or self._stop_kind in (StopKind.SIGNAL, StopKind.CANCELLED,
+                                                                      StopKind.CRASH, StopKind.JOURNAL)
+        if gone:
+            verdicts: dict[str, bool | None] = {}
+            by = "nobody (the session was stopped before the end)"
+        else:
+            self.set_state("judging")
+            verdicts, by = await judge_statements(self.facilitator, statements)
+        out: dict[str, bool | None] = {}
+        for text in statements:
+            met = verdicts.get(text)
+            out[text] = met if isinstance(met, bool) else None
+            self.emit("criterion-judged", criterion=text, met=out[text],
+                      by=by if out[text] is not None or by.startswith("nobody") else f"nobody ({by} skipped it)")
+        return out
 
     async def _backfill(self) -> None:
         """Sources with history (Prometheus) fill the sparklines with what came before the session."""
@@ -441,26 +528,28 @@ class Session:
                 self.emit("metric-backfill", source=src.name,
                           samples=[[round(t, 3), values] for t, values in samples])
 
-    def _judge_criteria(self) -> bool:
-        """Evaluate and journal the success criteria; True when all that were declared are met."""
-        from controlroom.errors import MetricsError
+    def _judge_criteria(self, judged: dict[str, bool | None]) -> tuple[bool | None, list[str]]:
+        """Evaluate and journal the success criteria: (met, what failed). Checks are evaluated here; statements
+        carry the facilitator's judgement. `met` is True only when every criterion is met, None when none
+        failed but a statement was not judged (never "met" on nobody's word), False when any failed."""
         from controlroom.metrics.criteria import evaluate_success
 
         crit = self.scenario.success_criteria
-        if crit.recovery_time is None and not crit.data_loss and not crit.custom:
-            return True
-        try:
-            results = evaluate_success(crit, self.monitor.fold.all_figures(), self._recovery,
-                                       self.monitor.last_values())
-        except MetricsError as err:
-            self.emit("warning", message=str(err))
-            return False
-        met = all(r.ok for r in results)
-        self.emit("success-criteria", met=met, results=[r.payload() for r in results])
-        return met
+        if not crit.declared:
+            return True, []
+        # Validation made every check parseable (scenario/validate.py): evaluating cannot fail on the text.
+        checks = evaluate_success(crit, self.monitor.fold.all_figures(), self._recovery, self.monitor.last_values())
+        results: list[dict[str, Any]] = [{**r.payload(), "kind": "check"} for r in checks]
+        for text, verdict in judged.items():
+            detail = "judged met" if verdict else ("judged NOT met" if verdict is False else "not judged")
+            results.append({"criterion": text, "ok": verdict, "detail": detail, "kind": "statement"})
+        failed = [str(r["criterion"]) for r in results if r["ok"] is False]
+        met: bool | None = False if failed else (None if any(r["ok"] is None for r in results) else True)
+        self.emit("success-criteria", met=met, results=results)
+        return met, failed
 
-    def _conclude(self, results: list[_StepResult]) -> Outcome:
-        criteria_met = self._judge_criteria()
+    def _conclude(self, results: list[_StepResult], judged: dict[str, bool | None]) -> Outcome:
+        criteria_met, failed = self._judge_criteria(judged)
         unconfirmed = self.rollback.unconfirmed
         outcomes = [r.outcome for r in results]
         if "aborted" in outcomes or self._stopped_by_hand:
@@ -469,8 +558,14 @@ class Session:
             outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
         elif "failed" in outcomes or unconfirmed:
             outcome = Outcome("failed", 1, unconfirmed, "hypothesis did not hold")
-        elif not criteria_met:
-            outcome = Outcome("failed", 1, (), "success criteria not met")
+        elif self._failed_phases:
+            outcome = Outcome("failed", 1, (), "phase validation failed: " + "; ".join(self._failed_phases))
+        elif criteria_met is False:
+            outcome = Outcome("failed", 1, (), "success criteria not met: " + "; ".join(failed))
+        elif self.scenario.unobserved:
+            # Declared unobserved: the faults went in and were verified gone, but nothing judged the system.
+            outcome = Outcome("unobserved", 0, (), "ran unobserved: every fault verified clean; nothing judged "
+                                                   "the hypothesis")
         else:
             outcome = Outcome("held", 0, (), "hypothesis held")
         return outcome  # `run` ends the session once the claims are released: session-ended is the last event
@@ -529,7 +624,9 @@ class Session:
         if decision == "abort":
             self.emit("step-completed", step=step.id, outcome="aborted")
             if not self.stopping:
+                # Nothing is active at a gate: no emergency-stop to journal, but the kind decides the outcome.
                 self._stop_reason = "aborted by facilitator"
+                self._stop_kind = StopKind.FACILITATOR_ABORT
                 self._stop.set()
             return _StepResult("aborted")
         if not plans:
@@ -573,6 +670,15 @@ class Session:
             self.set_state("observing")
             await self._wait_or_stop(duration)
         rolled_back = self.rollback.triggered
+        self._full_strength[step.id] = self.monitor.last_values()  # the step at its end, its faults still in
+        lost: list[FaultPlan] = []
+        if not rolled_back:
+            lost = await self.rollback.lost_faults(step.id)
+            for plan in lost:
+                self.emit("fault-lost", step=step.id, fault=plan.fault_id, target=plan.target,
+                          detail="its verify passed before the revert: something else (another room, a restart, "
+                                 "a leash that fired) removed it during the step")
+        rolled_back = self.rollback.triggered  # a stop may have come while the verifies were out
         if not rolled_back:
             self.set_state("reverting")
             await self.rollback.revert_step(step.id, "step end")
@@ -582,8 +688,8 @@ class Session:
         self._recovery[step.id] = recovery
         if rolled_back:
             outcome = "rolled-back"
-        elif recovery is None or self.rollback.unconfirmed:
-            outcome = "failed"
+        elif recovery is None or self.rollback.unconfirmed or lost:
+            outcome = "failed"  # a lost fault: the step did not test what it planned, so it cannot pass
         else:
             criterion = self.scenario.success_criteria.recovery_time
             outcome = "failed" if (criterion is not None and recovery > criterion) else "passed"
@@ -592,23 +698,51 @@ class Session:
         return _StepResult(outcome, recovery)
 
     async def _measure_recovery(self, step: Step) -> float | None:
-        """Seconds from the end of the revert until the steady state holds again (None: it did not)."""
-        if self._stopped_by_hand or self.journal_error is not None:
+        """Seconds from the end of the revert until the steady state holds again (None: it did not).
+
+        Every stop that leaves the room running is followed by the same watch as a step's normal end — the
+        key, `controlroom stop`, stop conditions, lost telemetry, a leash — so the report shows recovery after
+        an e-stop too (`after_stop`; the outcome stays aborted or rolled-back). The facilitator may end the
+        watch early (`end_recovery`). Not watched: a signal (the process was told to end), a cancelled or
+        crashed session, a journal that cannot be written.
+        """
+        kind = self._stop_kind
+        if self.journal_error is not None or kind in (StopKind.SIGNAL, StopKind.CANCELLED, StopKind.CRASH,
+                                                      StopKind.JOURNAL):
+            why = "a signal asked the program to end" if kind is StopKind.SIGNAL else "the session was stopped"
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
-                      detail="not measured: the session was stopped")
+                      detail=f"not measured: {why}")
             return None
         if self.rollback.unconfirmed:
             # A fault that may still be in place cannot have been recovered from: do not wait the recovery out.
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail=f"not measured: not confirmed reverted on {', '.join(self.rollback.unconfirmed)}")
             return None
+        after_stop = {"after_stop": True} if kind is not None else {}
         self.set_state("recovering")
         criterion = self.scenario.success_criteria.recovery_time
         reverted_at = self.now()
-        recovered_at = await self.monitor.wait_recovered(self.recovery_wait())
+        recovered_at, ended_early = await self._wait_recovered(self.recovery_wait())
         seconds = None if recovered_at is None else max(0.0, recovered_at - reverted_at)
+        detail = {"detail": "the facilitator ended the watch before the steady state was back"} if ended_early else {}
         self.emit("recovery-measured", step=step.id, seconds=None if seconds is None else round(seconds, 3),
-                  held=seconds is not None, criterion_s=criterion)
+                  held=seconds is not None, criterion_s=criterion, **after_stop, **detail)
         if seconds is not None:
             self.set_state("recovered")
         return seconds
+
+    async def _wait_recovered(self, timeout: float) -> tuple[float | None, bool]:
+        """The monitor's recovery wait, unless the facilitator ends it first: (recovered at, ended early)."""
+        self._end_recovery.clear()
+        watch = asyncio.ensure_future(self.monitor.wait_recovered(timeout))
+        ender = asyncio.ensure_future(self._end_recovery.wait())
+        try:
+            await asyncio.wait({watch, ender}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ender.cancel()
+        if watch.done():
+            return watch.result(), False
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        return None, True

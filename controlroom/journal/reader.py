@@ -1,7 +1,12 @@
 """Journal reader: the whole file at once (replay, report, recover) or followed live (watch).
 
-A torn last line, as a crash leaves it, is skipped with a warning; a torn line
-anywhere else means the file was damaged and is reported with its line number.
+Every line is checked against the event vocabulary (`journal.events`, via
+`journal.schema`). A line that is not an event of it — damaged bytes, a wrong
+type, a missing field, a second `session-started` — is skipped with a located
+warning `JOURNAL:LINE: why`, and the journal is marked damaged (`Journal.skipped`),
+so a report says it is incomplete and `recover` refuses to act on it. A torn
+*last* line is what a crash leaves: it is skipped with its own warning and is
+not damage. A file that is not a controlroom journal at all is a JournalError.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from controlroom.errors import JournalError
 from controlroom.journal.events import FORMAT, Event
+from controlroom.journal.schema import BadEvent, check_header, event_from_doc
 
 _loads: Callable[[bytes], Any]
 try:  # optional: orjson parses journal lines about twice as fast; the standard library is the fallback
@@ -24,6 +30,8 @@ try:  # optional: orjson parses journal lines about twice as fast; the standard 
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
+MAX_WARNINGS = 50  # warnings kept per journal; the rest are counted
+
 
 @dataclass
 class Journal:
@@ -31,45 +39,65 @@ class Journal:
     header: dict[str, Any]
     events: list[Event]
     warnings: list[str] = field(default_factory=list)
+    skipped: int = 0  # lines that were not events of the vocabulary (a torn last line is not counted)
+    first_bad: str = ""  # the first such line's warning, for a one-line refusal
 
     @property
     def complete(self) -> bool:
         return bool(self.events) and self.events[-1].type == "session-ended"
 
+    @property
+    def damaged(self) -> bool:
+        return self.skipped > 0
 
-def _parse_header(path: Path, line: str) -> dict[str, Any]:
+
+def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:
     try:
         header = json.loads(line)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise JournalError(f"{path}:1: not a controlroom journal (first line is not JSON)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise JournalError(f"{path}:1: not a controlroom journal (no '{FORMAT}' header)")
-    return header
+    return header, [f"{path}:1: {why}" for why in check_header(header)]
 
 
-def _parse_event(path: Path, lineno: int, line: str) -> Event:
-    doc = json.loads(line)
-    if not isinstance(doc, dict) or "type" not in doc or "t" not in doc or "mono" not in doc:
-        raise ValueError("missing t, mono or type")
-    return Event.from_dict(doc)
-
-
-def _event_from_line(line: bytes) -> Event:
-    """One journal line -> Event; the hot path of reading a large journal, so it avoids any extra copy."""
+def _parse_doc(line: bytes) -> Any:
     try:
-        doc = _loads(line)
+        return _loads(line)
     except ValueError:
         # What orjson refuses but the writer can produce (NaN, huge ints) or a damaged byte: the standard
         # parser decides, on text with bad UTF-8 replaced, as the reader always did.
-        doc = json.loads(line.decode("utf-8", errors="replace"))
-    if not isinstance(doc, dict) or "type" not in doc or "t" not in doc or "mono" not in doc:
-        raise ValueError("missing t, mono or type")
-    type_, t, mono = doc.pop("type"), doc.pop("t"), doc.pop("mono")
-    return Event(type=str(type_), t=str(t), mono=float(mono), data=doc)
+        return json.loads(line.decode("utf-8", errors="replace"))
 
 
-def read_lines(path: str | Path) -> tuple[Path, dict[str, Any], list[bytes], bool]:
-    """The file read whole and split into byte lines: (path, header, all lines, torn tail?).
+def event_from_line(line: bytes) -> Event:
+    """One journal line -> Event, checked against the vocabulary; BadEvent (a ValueError) says why it is not one."""
+    try:
+        doc = _parse_doc(line)
+    except RecursionError:
+        raise BadEvent("nested too deeply to be an event") from None
+    except ValueError as err:
+        raise BadEvent(f"not JSON ({str(err).split(':')[0]})") from None
+    return event_from_doc(doc)
+
+
+_event_from_line = event_from_line  # the name the replay used
+
+
+class LineChecker:
+    """The rules that span lines: one `session-started`, first. Shared by every reader."""
+
+    def __init__(self) -> None:
+        self.seen_any = False
+
+    def check(self, ev: Event) -> None:
+        if ev.type == "session-started" and self.seen_any:
+            raise BadEvent("a second session-started (one journal holds one session)")
+        self.seen_any = True
+
+
+def read_lines(path: str | Path) -> tuple[Path, dict[str, Any], list[bytes], bool, list[str]]:
+    """The file read whole and split into byte lines: (path, header, all lines, torn tail?, header warnings).
 
     Splitting bytes, not text: decoding a large journal up front costs as much as parsing it.
     Shared by `read_journal` and the replay, which parses lines lazily.
@@ -84,37 +112,52 @@ def read_lines(path: str | Path) -> tuple[Path, dict[str, Any], list[bytes], boo
     lines = raw.split(b"\n")
     if not lines or not lines[0].strip():
         raise JournalError(f"{p}:1: empty journal; nothing was recorded")
-    header = _parse_header(p, lines[0].decode("utf-8", errors="replace"))
-    return p, header, lines, not raw.endswith(b"\n")
+    header, warnings = _parse_header(p, lines[0].decode("utf-8", errors="replace"))
+    return p, header, lines, not raw.endswith(b"\n"), warnings
 
 
 def read_journal(path: str | Path) -> Journal:
-    p, header, lines, torn_tail = read_lines(path)
+    p, header, lines, torn_tail, warnings = read_lines(path)
     events: list[Event] = []
-    warnings: list[str] = []
     append = events.append
     last_index = len(lines)
+    rules = LineChecker()
+    journal = Journal(path=p, header=header, events=events, warnings=warnings)
     for i, line in enumerate(lines[1:], start=2):
         try:
-            append(_event_from_line(line))
-        except (ValueError, KeyError, TypeError) as err:
+            ev = event_from_line(line)
+            rules.check(ev)
+            append(ev)
+        except BadEvent as err:
             if not line.strip():
                 continue
             if i == last_index and torn_tail:
-                warnings.append(f"{p}:{i}: skipped a torn last line (the session stopped mid-write)")
-            else:
-                raise JournalError(f"{p}:{i}: damaged journal line ({err}); the file was edited or corrupted") from None
-    return Journal(path=p, header=header, events=events, warnings=warnings)
+                journal.warnings.append(f"{p}:{i}: skipped a torn last line (the session stopped mid-write)")
+                continue
+            journal.skipped += 1
+            why = f"{p}:{i}: skipped: {err}"
+            if not journal.first_bad:
+                journal.first_bad = why
+            if journal.skipped <= MAX_WARNINGS:
+                journal.warnings.append(why)
+            elif journal.skipped == MAX_WARNINGS + 1:
+                journal.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
+    return journal
 
 
 async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = True) -> AsyncIterator[Event | dict[str, Any]]:
     """Yield the header (a dict) then every event as it is appended, until session-ended.
 
-    Reads only whole lines, so a line still being written is picked up on the next poll.
+    Reads only whole lines, so a line still being written is picked up on the next poll. A line that is
+    not an event of the vocabulary is skipped; a `warning` event saying where and why takes its place,
+    so a watcher sees that something was left out.
     """
     p = Path(path)
     buf = b""
     header_seen = False
+    lineno = 0
+    last_t, last_mono = "", 0.0
+    rules = LineChecker()
     with p.open("rb") as fh:
         while True:
             chunk = fh.read(65536)
@@ -124,17 +167,21 @@ async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = Tru
             buf += chunk
             *complete, buf = buf.split(b"\n")
             for raw in complete:
-                line = raw.decode("utf-8", errors="replace")
-                if not line.strip():
+                lineno += 1
+                if not raw.strip():
                     continue
                 if not header_seen:
                     header_seen = True
-                    yield _parse_header(p, line)
+                    header, _ = _parse_header(p, raw.decode("utf-8", errors="replace"))
+                    yield header
                     continue
                 try:
-                    ev = _parse_event(p, 0, line)
-                except (ValueError, KeyError, TypeError):
+                    ev = event_from_line(raw)
+                    rules.check(ev)
+                except BadEvent as err:
+                    yield Event("warning", last_t, last_mono, {"message": f"{p}:{lineno}: skipped: {err}"})
                     continue
+                last_t, last_mono = ev.t, ev.mono
                 yield ev
                 if stop_at_end and ev.type == "session-ended":
                     return

@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -94,7 +95,7 @@ def run_demo(*, headless: bool, journal: str | None = None) -> int:
 
 async def _run_demo_headless(journal: Path) -> int:
     from controlroom.engine.gates import AutoFacilitator
-    from controlroom.engine.session import JOURNAL_FAILED_EXIT, Session
+    from controlroom.engine.session import Session
     from controlroom.headless import (
         ProgressPrinter,
         build_sources,
@@ -116,9 +117,23 @@ async def _run_demo_headless(journal: Path) -> int:
         outcome = await run_session(session)
         print_end_summary(ended, str(journal), out)
     report_journal_failure(session)
+    return designed_exit(outcome, journal, out)
+
+
+def designed_exit(outcome: Any, journal: str | Path, out: Callable[[str], None]) -> int:
+    """The demo's exit status, the same for the TUI and --headless: 0 when it ran as designed.
+
+    The demo is built to trip its stop condition: a clean rollback (or a held hypothesis, on a fast
+    machine where the breach does not last) is the demo working. Anything else — aborted, failed,
+    a fault left unconfirmed, the journal broken (3) — is not.
+    """
+    from controlroom.engine.session import JOURNAL_FAILED_EXIT
+
+    if outcome is None:
+        out(f"demo did not finish: the room was closed before the session ended (journal {journal})")
+        return 1
     if outcome.exit_code == JOURNAL_FAILED_EXIT:
-        return outcome.exit_code
-    # The demo is built to trip its stop condition: a clean rollback is the demo working as designed.
+        return int(outcome.exit_code)
     if outcome.outcome in ("held", "rolled-back") and not outcome.unconfirmed:
         out(f"demo finished as designed: {outcome.outcome}, nothing left injected. "
             f"Post-mortem: controlroom report {journal}")

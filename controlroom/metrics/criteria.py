@@ -20,7 +20,7 @@ from controlroom.metrics.conditions import parse_condition
 from controlroom.metrics.observed import Figures
 from controlroom.scenario.model import SuccessCriteria
 
-_DATA_LOSS_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.-]*)\s+must\s+not\s+drop\s*")
+DATA_LOSS_RE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.-]*)\s+must\s+not\s+drop\s*")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class CriterionResult:
 
 def parse_data_loss(text: str) -> str:
     """'orders_rows must not drop' -> 'orders_rows'; MetricsError with what to write otherwise."""
-    m = _DATA_LOSS_RE.fullmatch(text)
+    m = DATA_LOSS_RE.fullmatch(text)
     if not m:
         raise MetricsError(
             f"success_criteria.data_loss: expected '<series> must not drop' (e.g. 'orders_rows must not drop'), got {text!r}"

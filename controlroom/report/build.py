@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from controlroom.journal.events import StopKind
 from controlroom.journal.reader import Journal
 from controlroom.report import score as sc
 from controlroom.report.model import (
@@ -29,8 +30,13 @@ from controlroom.report.model import (
 )
 from controlroom.units import UnitError, format_duration, parse_duration
 
-_MANUAL_STOPS = ("key", "signal", "control", "cancelled")
-_AUTO_STOPS = ("stop-condition", "telemetry")
+
+def _automatic(kind: str) -> bool:
+    """A rollback the scenario's rules started (or the room failing), not a person's stop: by kind, not text."""
+    try:
+        return not StopKind(kind).manual
+    except ValueError:  # a fault that failed, or a trigger this version does not know: not a person's stop
+        return True
 
 
 @dataclass
@@ -47,6 +53,7 @@ class _Fault:
     reverted_at: float | None = None
     verified: bool | None = None
     revert_error: str | None = None
+    lost: str | None = None  # gone before its revert (fault-lost): the step did not observe what it planned
 
     @property
     def start(self) -> float | None:
@@ -70,14 +77,29 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def _parse_source(text: Any) -> dict[str, Any]:
-    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events)."""
+    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events).
+
+    Read with the scenario loader's limits (size, aliases, nesting): a journal's header is not trusted to be
+    the scenario a session wrote, and a hostile one must not make `report` or `history` hang or raise.
+    """
+    from controlroom.errors import ScenarioError
+    from controlroom.scenario.fields import plain
+    from controlroom.scenario.loader import parse_document
+
     if not isinstance(text, str) or not text.strip():
         return {}
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+        tree, _ = parse_document(text, "<journal header>")
+        doc = plain(tree)
+    except (ScenarioError, yaml.YAMLError, RecursionError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _section(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """doc[key] when it is a mapping, else {}: the header's scenario text is read, not trusted to be valid."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -146,6 +168,8 @@ class _Fold:
         self.timeline: list[dict[str, Any]] = []
         self.last_trigger: dict[str, Any] | None = None
         self.engine_criteria: list[dict[str, Any]] | None = None
+        self.judged: dict[str, dict[str, Any]] = {}  # statement -> criterion-judged payload (met, by)
+        self.phases: list[dict[str, Any]] = []  # phase-validated payloads
 
     # ---- the one pass -------------------------------------------------------------------------------------
 
@@ -287,8 +311,10 @@ class _Fold:
         self.last_trigger = {"kind": "stop-condition", "detail": str(d.get("condition", ""))}
 
     def _on_emergency_stop(self, mono: float, t: str, d: dict[str, Any]) -> None:
-        self.stops.append({"source": str(d.get("source", "")), "reason": str(d.get("reason", "")), "mono": _r(mono)})
-        self._mark(mono, "emergency-stop", f"emergency stop ({d.get('source')})")
+        self.stops.append({"source": str(d.get("source", "")), "reason": str(d.get("reason", "")), "mono": _r(mono),
+                           "by": d.get("by")})
+        by = f" by {d['by']}" if d.get("by") else ""
+        self._mark(mono, "emergency-stop", f"emergency stop ({d.get('source')}{by})")
         self.last_trigger = {"kind": str(d.get("source", "")), "detail": str(d.get("reason", ""))}
 
     def _on_rollback_started(self, mono: float, t: str, d: dict[str, Any]) -> None:
@@ -296,7 +322,7 @@ class _Fold:
         self.rollbacks.append({"reason": str(d.get("reason", "")), "started_at": _r(mono), "finished_at": None,
                                "clean": None, "unconfirmed": [], "trigger": trigger["kind"],
                                "faults": [str(x) for x in d.get("faults") or []],
-                               "automatic": trigger["kind"] not in _MANUAL_STOPS})
+                               "automatic": _automatic(trigger["kind"])})
         self._mark(mono, "rollback", f"rollback: {d.get('reason')}")
 
     def _on_rollback_finished(self, mono: float, t: str, d: dict[str, Any]) -> None:
@@ -309,13 +335,27 @@ class _Fold:
     def _on_recovery_measured(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.recoveries.append({"step": str(d.get("step")), "seconds": d.get("seconds"), "held": bool(d.get("held")),
                                 "criterion_s": d.get("criterion_s"), "source": "engine",
-                                "detail": str(d.get("detail") or "")})
+                                "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
 
     def _on_observed(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.observed[str(d.get("step"))] = d.get("series") or {}
 
     def _on_success_criteria(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.engine_criteria = [r for r in d.get("results") or [] if isinstance(r, dict)]
+
+    def _on_criterion_judged(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        self.judged[str(d.get("criterion"))] = d
+
+    def _on_phase_validated(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        self.phases.append({"phase": str(d.get("phase")), "ok": bool(d.get("ok")), "mono": _r(mono),
+                            "results": [r for r in d.get("results") or [] if isinstance(r, dict)]})
+        if not d.get("ok"):
+            self._mark(mono, "phase-failed", f"phase {d.get('phase')}: validation failed")
+
+    def _on_fault_lost(self, mono: float, t: str, d: dict[str, Any]) -> None:
+        f = self._fault(d)
+        f.lost = str(d.get("detail") or "gone before its revert")
+        self._mark(mono, "fault-lost", f"{f.fault} on {f.target} was gone before its revert")
 
     def _on_note(self, mono: float, t: str, d: dict[str, Any]) -> None:
         self.notes.append({"t": t, "mono": _r(mono), "author": str(d.get("author") or ""), "text": str(d.get("text", ""))})
@@ -336,11 +376,12 @@ class _Derive:
     def __init__(self, f: _Fold) -> None:
         self.f = f
         self.source = _parse_source(f.header.get("scenario_text") or f.header.get("source_text"))
-        self.stop = self._conditions("stop_when", lambda doc: (doc.get("stop_when") or {}).get("conditions"))
+        self.stop = self._conditions("stop_when", lambda doc: _section(doc, "stop_when").get("conditions"))
         self.stop += [c for c in (parse_condition(b["condition"]) for b in f.breaches) if c and c not in self.stop]
-        self.steady_conds = self._conditions("steady", lambda doc: (doc.get("steady_state") or {}).get("require"))
+        self.steady_conds = self._conditions("steady", lambda doc: _section(doc, "steady_state").get("require"))
         self.labels = self._labels()
         self.incomplete = f.ended is None or f.ended.get("outcome") == "crashed"
+        self.damaged = f.j.damaged  # lines skipped by the reader: the record has holes
         self.end_mono = f.last_mono
 
     def _conditions(self, key: str, from_source: Any) -> list[Condition]:
@@ -348,7 +389,7 @@ class _Derive:
         if raw is None:
             raw = from_source(self.source)
         out: list[Condition] = []
-        for text in raw or []:
+        for text in raw if isinstance(raw, list) else []:
             c = parse_condition(str(text))
             if c is not None and c not in out:
                 out.append(c)
@@ -361,9 +402,9 @@ class _Derive:
                 labels[str(t["name"])] = {str(k): str(v) for k, v in (t.get("labels") or {}).items()}
             elif isinstance(t, str):
                 labels.setdefault(t, {})
-        for name, spec in (self.source.get("targets") or {}).items():
+        for name, spec in _section(self.source, "targets").items():
             if isinstance(spec, dict) and str(name) not in labels:
-                labels[str(name)] = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+                labels[str(name)] = {str(k): str(v) for k, v in _section(spec, "labels").items()}
         return labels
 
     # ---- faults and windows -------------------------------------------------------------------------------
@@ -393,6 +434,8 @@ class _Derive:
                 status = "failed"
             elif f.revert_error is not None:
                 status = "revert-failed"
+            elif f.lost is not None:
+                status = "lost"
             elif f.reverted_at is not None:
                 status = "reverted" if f.verified else "unconfirmed"
             elif self.incomplete:
@@ -404,7 +447,7 @@ class _Derive:
                 "service": self.labels.get(f.target, {}).get("service"),
                 "injected_at": _r(f.start), "reverted_at": _r(f.reverted_at),
                 "window": None if f.start is None or status == "failed" else [_r(f.start), _r(self.fault_end(f))],
-                "verified": f.verified, "status": status, "error": f.error or f.revert_error,
+                "verified": f.verified, "status": status, "error": f.error or f.revert_error or f.lost,
             })
             if status == "possibly-active":
                 self.f.unconfirmed.add(f.target)
@@ -483,7 +526,7 @@ class _Derive:
         for r in self.f.recoveries:
             if isinstance(r.get("criterion_s"), (int, float)):
                 return float(r["criterion_s"])
-        raw = (self.source.get("success_criteria") or {}).get("recovery_time")
+        raw = _section(self.source, "success_criteria").get("recovery_time")
         try:
             return parse_duration(raw) if raw is not None else None
         except UnitError:
@@ -524,7 +567,8 @@ class _Derive:
             if seconds is None and self.incomplete:
                 continue  # the journal stops before recovery could be seen
             out.append({"step": sid, "seconds": _r(seconds), "held": seconds is not None, "criterion_s": crit,
-                        "source": "computed", "detail": "computed from samples against steady_state.require"})
+                        "source": "computed", "detail": "computed from samples against steady_state.require",
+                        "after_stop": False})
         return out
 
     def _first_steady_after(self, end: float) -> float | None:
@@ -634,7 +678,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
 
     outcome = f.ended.get("outcome") if f.ended else None
     status = "incomplete" if dv.incomplete else {"preflight-failed": "failed"}.get(str(outcome), str(outcome))
-    if status not in ("held", "failed", "rolled-back", "aborted", "incomplete"):
+    if status not in ("held", "unobserved", "failed", "rolled-back", "aborted", "incomplete"):
         status = "failed"
 
     # Degradation and cascade, per fault step: a series is judged only while a fault was in.
@@ -740,17 +784,45 @@ def build_report(journal: Journal) -> dict[str, Any]:
         failed_steps = [s["id"] for s in done_steps if s["outcome"] not in ("passed", "skipped")]
         criteria.append({"name": "steps", "criterion": "every step passed", "met": not failed_steps, "source": "computed",
                          "detail": ", ".join(f"{s}: {f.steps[s]['outcome']}" for s in failed_steps)})
+    for c in criteria:
+        c.update(kind="check", by=None)
     if f.engine_criteria is not None:
         # The engine's own verdicts (success-criteria event) win over the report's recomputation of the same name.
         computed = {c["name"]: c for c in criteria}
-        engine = [{"name": str(r.get("criterion")), "met": bool(r.get("ok")), "detail": str(r.get("detail") or ""),
-                   "source": "engine", "criterion": (computed.get(str(r.get("criterion"))) or {}).get("criterion")}
+        engine = [{"name": str(r.get("criterion")), "met": r.get("ok"), "detail": str(r.get("detail") or ""),
+                   "source": "engine", "criterion": (computed.get(str(r.get("criterion"))) or {}).get("criterion"),
+                   "kind": "statement" if r.get("kind") == "statement" else "check", "by": None}
                   for r in f.engine_criteria]
         names = {c["name"] for c in engine}
         criteria = engine + [c for c in criteria if c["name"] not in names]
-    met: bool | None = all(c["met"] for c in criteria) if criteria and not dv.incomplete else None
+    # Statements are a person's word: met / not met as judged (by whom), else "not judged" — never met by default.
+    for c in criteria:
+        if c["kind"] == "statement":
+            word = f.judged.get(c["name"]) or {}
+            c.update(source="facilitator", by=word.get("by"), met=word.get("met", c["met"]))
+    named = {c["name"] for c in criteria}
+    for text in [str(x) for x in started.get("statements") or []]:
+        if text not in named:
+            word = f.judged.get(text) or {}
+            met_ = word.get("met")
+            criteria.append({"name": text, "criterion": None, "met": met_, "source": "facilitator",
+                             "kind": "statement", "by": word.get("by"),
+                             "detail": "judged met" if met_ else "judged NOT met" if met_ is False else "not judged"})
+    for ph in f.phases:
+        criteria.append({"name": f"phase {ph['phase']}", "criterion": ", ".join(str(r.get("criterion"))
+                                                                              for r in ph["results"]),
+                         "met": ph["ok"], "source": "engine", "kind": "check", "by": None,
+                         "detail": "; ".join(f"{r.get('criterion')}: {r.get('detail')}" for r in ph["results"]
+                                             if not r.get("ok"))})
+    met: bool | None = None
+    if criteria and not dv.incomplete:
+        verdicts = [c["met"] for c in criteria]
+        met = False if False in verdicts else (None if None in verdicts else True)
 
-    validated: bool | None = None if dv.incomplete else (status == "held" and met is not False)
+    validated: bool | None = None if dv.incomplete or dv.damaged else (status == "held" and met is not False)
+    if status == "unobserved":
+        validated = None  # declared unobserved: nothing judged the system, so nothing is validated, nor refuted
+        targets_out, services, totals = [], {}, []  # and no score: there is nothing to grade
 
     rollbacks = f.rollbacks
     exp_id = str(started.get("session") or hdr.get("session") or hdr.get("session_id") or Path(journal.path).stem)
@@ -766,7 +838,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
         },
         "status": status,
         "outcome": outcome,
-        "incomplete": dv.incomplete,
+        "incomplete": dv.incomplete or dv.damaged,
         "hypothesis": {"statement": str(started.get("hypothesis") or hdr.get("hypothesis") or ""),
                        "validated": validated},
         "execution": {
@@ -792,6 +864,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
                          "limits": started.get("limits") or None},
         "success_criteria": {"met": met, "criteria": criteria},
         "score": {
+            "meaning": _score_meaning(status, validated, dv.damaged),
             "weights": dict(WEIGHTS),
             "overall": round(sum(totals) / len(totals), 1) if totals else None,
             "targets": targets_out,
@@ -811,6 +884,18 @@ def build_report(journal: Journal) -> dict[str, Any]:
 
     report["insights"] = derive_insights(report)
     return report
+
+
+def _score_meaning(status: str, validated: bool | None, damaged: bool) -> str:
+    """One sentence said next to the score, so a rolled-back session never reads as a pass (docs/report.md)."""
+    if status == "unobserved":
+        return "not computed: the scenario was declared unobserved, so nothing judged the system"
+    if status == "incomplete" or damaged:
+        return "partial: the journal is incomplete; the score covers what was recorded"
+    if validated:
+        return "the hypothesis held; the score grades how well the system behaved under the faults"
+    return (f"the hypothesis did NOT hold ({status}); the score grades how the system behaved under the faults "
+            "it met before the end, it is not a pass")
 
 
 def _values_between(s: _Series, lo: float, hi: float, closed: bool) -> list[float]:
@@ -862,7 +947,7 @@ def _steps_out(f: _Fold, dv: _Derive, journal: Journal) -> list[dict[str, Any]]:
     computed: dict[str, Any] = {}
     if missing:
         try:
-            window = parse_duration((dv.source.get("steady_state") or {}).get("window", "10s"))
+            window = parse_duration(_section(dv.source, "steady_state").get("window", "10s"))
         except UnitError:
             window = 10.0
         computed = {s: _observed_figures(f, s, window) for s in missing}
@@ -877,7 +962,7 @@ def _steps_out(f: _Fold, dv: _Derive, journal: Journal) -> list[dict[str, Any]]:
 
 def _data_loss(dv: _Derive, windows: list[tuple[float, float]]) -> dict[str, Any] | None:
     """`data_loss: X must not drop`: the last value of X must not be below its last value before the first fault."""
-    text = (dv.source.get("success_criteria") or {}).get("data_loss")
+    text = _section(dv.source, "success_criteria").get("data_loss")
     if not isinstance(text, str) or "must not drop" not in text:
         return None
     name = text.split("must not drop", 1)[0].strip()

@@ -30,7 +30,10 @@ def write_report(journal: str | Path, fmt: str, output: str | Path | None) -> st
     """Build and render; write to `output` when given. Returns the rendered text."""
     if fmt not in RENDERERS:
         raise ReportError(f"--format {fmt}: unknown report format; use one of {', '.join(sorted(RENDERERS))}")
-    text = RENDERERS[fmt](build_report(read_journal(journal)))
+    j = read_journal(journal)
+    for why in j.warnings:  # skipped lines, located: the report is marked incomplete when any was damaged
+        print(f"controlroom report: {why}", file=sys.stderr)
+    text = RENDERERS[fmt](build_report(j))
     if output is not None:
         out = Path(output)
         if out.is_dir():

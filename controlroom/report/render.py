@@ -6,6 +6,7 @@ All three show the same facts, including the score's breakdown and weights.
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
@@ -13,7 +14,7 @@ from controlroom.report.charts import clock, score_svg, series_svg, sparkline, t
 from controlroom.report.model import COMPONENT_TITLES
 
 _STATUS_COLOURS = {"held": "#2ca02c", "failed": "#d62728", "rolled-back": "#ff7f0e", "aborted": "#7f7f7f",
-                   "incomplete": "#9467bd"}
+                   "incomplete": "#9467bd", "unobserved": "#7f7f7f"}
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -30,6 +31,14 @@ def _v(x: Any) -> str:
     return str(x)
 
 
+def _stop_words(stop: dict[str, Any]) -> str:
+    """An emergency-stop as the room said it: who pressed it, or the rule that rolled back."""
+    manual = stop["source"] in ("key", "control", "signal")
+    what = f"emergency stop ({stop['source']})" if manual else f"automatic rollback ({stop['source']})"
+    by = f" by {stop['by']}" if stop.get("by") else ""
+    return f"{what}{by}: {stop['reason']}"
+
+
 def _md(text: Any) -> str:
     # Table cells: a pipe or newline would break the row.
     return _v(text).replace("|", "\\|").replace("\n", " ")
@@ -37,6 +46,10 @@ def _md(text: Any) -> str:
 
 def hypothesis_verdict(r: dict[str, Any]) -> tuple[bool | None, str]:
     """(validated, one sentence) — the first thing a reader sees, before any score."""
+    if r["status"] == "unobserved":
+        return None, "No verdict: the scenario was declared unobserved, so nothing judged the system"
+    if r["incomplete"] and r["status"] != "incomplete":
+        return None, "Hypothesis not judged: damaged journal lines were skipped"
     if r["incomplete"]:
         return None, "Hypothesis not judged: the session is incomplete (it crashed or was killed)"
     if r["hypothesis"]["validated"]:
@@ -53,10 +66,12 @@ def hypothesis_verdict(r: dict[str, Any]) -> tuple[bool | None, str]:
 
 
 def score_note(r: dict[str, Any]) -> str:
-    """Beside a score of a session that did not validate its hypothesis: what the number measures."""
+    """Beside a score of a session that did not validate its hypothesis: what the number measures (the report's
+    `score.meaning`, docs/report.md)."""
     if r["hypothesis"]["validated"]:
         return ""
-    return "how well the system coped while faulted; it does not say the hypothesis held"
+    return str(r["score"].get("meaning") or "how well the system coped while faulted; it does not say the "
+                                             "hypothesis held")
 
 
 WORST_HELP = ("worst: the lowest in-fault value of a higher-is-better series (success rate, rps), the highest of "
@@ -93,8 +108,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"# Game day report: {e['name'] or e['id']}")
     add("")
     if r["incomplete"]:
-        add("> **Incomplete**: the journal ends without session-ended (the session crashed or was killed). "
-            "Figures cover what was recorded.")
+        add("> **Incomplete**: " + ("the journal ends without session-ended (the session crashed or was killed). "
+                                    if r["status"] == "incomplete" else
+                                    "damaged journal lines were skipped (see Journal warnings). ")
+            + "Figures cover what was recorded.")
         add("")
     hyp = r["hypothesis"]
     ok, said = hypothesis_verdict(r)
@@ -105,6 +122,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"- **Hypothesis**: {hyp['statement'] or '–'} — validated: **{_v(hyp['validated'])}**")
     add(f"- **Execution**: {_v(x['started'])} → {_v(x['ended'])} ({_v(x['duration_s'])} s); "
         f"auto-rollback: **{_v(x['auto_rollback'])}**")
+    for stop in x["emergency_stops"]:
+        add(f"- **Stopped** at {clock(stop['mono'] or 0)}: {_stop_words(stop)}")
     note = score_note(r)
     add(f"- **Resilience score**: **{_v(r['score']['overall'])}** / 100" + (f" — {note}" if note else ""))
     add("")
@@ -149,7 +168,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     add("")
     add(f"Criterion: {_v(rec['criterion_s'])} s.")
     for m in rec["measurements"]:
-        add(f"- {m['step']}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover") + f" ({m['source']})"
+        after = " after the stop" if m.get("after_stop") else ""
+        add(f"- {m['step']}{after}: " + (f"{_v(m['seconds'])} s" if m["held"] else "did not recover")
+            + f" ({m['source']}{'; ' + m['detail'] if m.get('detail') and not m['held'] else ''})"
             + _outage_note(m))
     add("")
     d = r["degradation"]
@@ -171,7 +192,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     add(f"Met: **{_v(r['success_criteria']['met'])}**")
     add("")
     for c in r["success_criteria"]["criteria"]:
-        add(f"- **{_MD_MARKS[c['met']]}** {c['name']}"
+        by = f", {c['by']}" if c.get("by") else ""
+        kind = f" (statement{by})" if c.get("kind") == "statement" else ""
+        add(f"- **{_MD_MARKS[c['met']]}** {c['name']}{kind}"
             + (f" ({c['criterion']})" if c["criterion"] else "") + (f": {c['detail']}" if c["detail"] else ""))
     add("")
     add("## Insights and recommendations")
@@ -194,7 +217,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         for w in r["journal_warnings"]:
             add(f"- {w}")
     add("")
-    return "\n".join(out)
+    return _no_html("\n".join(out))
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what can open raw HTML in Markdown: a tag, </, <!--, <?, <!X
+_ENTITY_START = re.compile(r"&(?=[A-Za-z#])")
+
+
+def _no_html(markdown: str) -> str:
+    """Markdown passes raw HTML through, and every text here may come from a journal (a note, a scenario
+    name): every `<` that could open a tag, comment or autolink, and every `&` that could start an entity,
+    becomes an entity, so nothing in the output is markup. `p99_ms < 500` stays readable."""
+    return _TAG_START.sub("&lt;", _ENTITY_START.sub("&amp;", markdown))
 
 
 _CSS = """
@@ -256,12 +290,14 @@ def render_html(report: dict[str, Any]) -> str:
     add(f"<p><span class=\"badge\" style=\"background:{colour}\">{_h(r['status'])}</span> "
         f"experiment <code>{_h(e['id'])}</code> · environment {_h(e['environment'])}</p>")
     if r["incomplete"]:
-        add("<div class=\"banner\"><strong>Incomplete.</strong> The journal ends without session-ended: the session "
-            "crashed or was killed. Figures cover what was recorded.</div>")
+        why = ("The journal ends without session-ended: the session crashed or was killed."
+               if r["status"] == "incomplete" else "Damaged journal lines were skipped (see Journal warnings).")
+        add(f"<div class=\"banner\"><strong>Incomplete.</strong> {why} Figures cover what was recorded.</div>")
     hyp = r["hypothesis"]
     add("<table>")
     for k, v in (("Hypothesis", hyp["statement"]), ("Validated", hyp["validated"]), ("Started", x["started"]),
-                 ("Ended", x["ended"]), ("Duration", f"{_v(x['duration_s'])} s"), ("Auto-rollback", x["auto_rollback"])):
+                 ("Ended", x["ended"]), ("Duration", f"{_v(x['duration_s'])} s"), ("Auto-rollback", x["auto_rollback"]),
+                 *((f"Stopped at {clock(st['mono'] or 0)}", _stop_words(st)) for st in x["emergency_stops"])):
         add(f"<tr><th>{k}</th><td>{_h(v)}</td></tr>")
     note = score_note(r)
     score = _h(r["score"]["overall"]) + (" / 100" if r["score"]["overall"] is not None else "")
@@ -313,7 +349,8 @@ def render_html(report: dict[str, Any]) -> str:
     rec, d, b = r["recovery"], r["degradation"], r["blast_radius"]
     add("<h2>Recovery, degradation, blast radius</h2><ul>")
     for m in rec["measurements"]:
-        add(f"<li>Recovery after {_h(m['step'])}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
+        after = " (after the stop)" if m.get("after_stop") else ""
+        add(f"<li>Recovery after {_h(m['step'])}{after}: " + (f"{_h(m['seconds'])} s" if m["held"] else "did not recover")
             + f" (criterion {_h(m.get('criterion_s', rec['criterion_s']))} s)" + escape(_outage_note(m)) + "</li>")
     add(f"<li>Graceful degradation: <strong>{_h(d['graceful'])}</strong> ({d['samples_within']} of "
         f"{d['samples_judged']} in-fault samples inside the stop thresholds)</li>")
@@ -326,7 +363,10 @@ def render_html(report: dict[str, Any]) -> str:
     met = r["success_criteria"]["met"]
     add(f"<h2>{_MARKS[met]}Success criteria: {escape(_MD_MARKS[met].split(' ', 1)[1])}</h2><ul>")
     for c in r["success_criteria"]["criteria"]:
-        add(f"<li>{_MARKS[c['met']]}<strong>{escape(_MD_MARKS[c['met']].split(' ', 1)[1])}</strong> {_h(c['name'])}" + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
+        by = f", {c['by']}" if c.get("by") else ""
+        kind = f" (statement{by})" if c.get("kind") == "statement" else ""
+        add(f"<li>{_MARKS[c['met']]}<strong>{escape(_MD_MARKS[c['met']].split(' ', 1)[1])}</strong> {_h(c['name'])}"
+            + _h(kind) + (f" ({_h(c['criterion'])})" if c["criterion"] else "")
             + (f": {_h(c['detail'])}" if c["detail"] else "") + "</li>")
     add("</ul>")
 

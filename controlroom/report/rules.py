@@ -19,7 +19,12 @@ def _insight(id_: str, severity: str, finding: str, recommendation: str) -> Insi
 
 
 def incomplete_session(r: dict[str, Any]) -> list[Insight]:
-    if not r["incomplete"]:
+    if r["status"] != "incomplete":
+        if r["incomplete"]:  # the session ended, but the reader skipped damaged lines
+            return [_insight("damaged-journal", "warning",
+                             "Damaged journal lines were skipped; what they recorded is missing from this report.",
+                             "Keep journals on a disk that is not full, and never edit one by hand; the lines "
+                             "skipped are listed under Journal warnings.")]
         return []
     active = [f"{f['fault']} on {f['target']}" for f in r["faults"] if f["status"] == "possibly-active"]
     finding = "The session ended without session-ended: the control room crashed or was killed."
@@ -135,7 +140,8 @@ def manual_stop(r: dict[str, Any]) -> list[Insight]:
     manual = [s for s in r["execution"]["emergency_stops"] if s["source"] in ("key", "signal", "control")]
     if not manual:
         return []
-    return [_insight("manual-stop", "info", f"The session was stopped by hand ({manual[0]['source']}).",
+    by = f" by {manual[0]['by']}" if manual[0].get("by") else ""
+    return [_insight("manual-stop", "info", f"The session was stopped by hand ({manual[0]['source']}{by}).",
                      "Write down in the notes why the facilitator stopped, so the next game day starts from it.")]
 
 
@@ -146,9 +152,49 @@ def hypothesis_held(r: dict[str, Any]) -> list[Insight]:
                      "Raise the stakes next time: a stronger fault, a longer duration, or one more target.")]
 
 
+def unobserved(r: dict[str, Any]) -> list[Insight]:
+    if r["status"] != "unobserved":
+        return []
+    return [_insight("unobserved", "info",
+                     "The scenario was declared unobserved: its faults were injected and verified gone, but nothing "
+                     "judged the system, so there is no verdict and no score.",
+                     "Add metrics and a steady state or stop conditions to learn whether the system held.")]
+
+
+def statements_not_judged(r: dict[str, Any]) -> list[Insight]:
+    left = [c["name"] for c in r["success_criteria"]["criteria"] if c.get("kind") == "statement" and c["met"] is None]
+    if not left:
+        return []
+    return [_insight("statements-not-judged", "warning",
+                     f"{len(left)} statement(s) were not judged by anyone: {'; '.join(left)}.",
+                     "Judge them in the room at the end of the session (a run with --yes asks nobody), or turn them "
+                     "into conditions the engine can check.")]
+
+
+def faults_lost(r: dict[str, Any]) -> list[Insight]:
+    lost = [f for f in r["faults"] if f["status"] == "lost"]
+    if not lost:
+        return []
+    return [_insight("fault-lost", "critical",
+                     "Fault(s) were already gone before their revert: " + ", ".join(
+                         f"{f['fault']} on {f['target']}" for f in lost)
+                     + ". What the step observed was not the fault it planned.",
+                     "Check who else touches these targets (another room, a deploy, a restart) and rerun the step.")]
+
+
+def phase_validation_failed(r: dict[str, Any]) -> list[Insight]:
+    bad = [c for c in r["success_criteria"]["criteria"] if c["name"].startswith("phase ") and c["met"] is False]
+    if not bad:
+        return []
+    return [_insight("phase-validation-failed", "warning",
+                     "Phase validation failed: " + "; ".join(f"{c['name']} ({c['detail']})" for c in bad) + ".",
+                     "Stop the progression at the last phase that held and strengthen the system there first.")]
+
+
 RULES: tuple[Rule, ...] = (
     incomplete_session, unconfirmed_reverts, cascading, stop_condition_fired, slow_recovery, missing_capability,
     telemetry_lost, faults_failed, not_graceful, steady_state_missing, manual_stop, hypothesis_held,
+    unobserved, statements_not_judged, faults_lost, phase_validation_failed,
 )
 
 

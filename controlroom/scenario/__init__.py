@@ -24,10 +24,15 @@ def load_scenario_bytes(data: bytes, path: str = "<bytes>") -> Scenario:
     return load_scenario_text(decode(data, path), path)
 
 
-def load_scenario_text(text: str, path: str = "<text>") -> Scenario:
-    """Parse and validate scenario YAML text; `path` is what problems are reported against."""
+def load_scenario_text(text: str, path: str = "<text>", *, to_revert: bool = False) -> Scenario:
+    """Parse and validate scenario YAML text; `path` is what problems are reported against.
+
+    `to_revert`: the scenario comes from a journal's header, to rebuild reverts (`recover`). The rules about
+    which verdict a new session may give (observation, checkable criteria, supported target kinds) are then
+    not applied: a journal written by an older controlroom must still be recoverable. Every safety rule is.
+    """
     # Imported here: the fault catalogue imports the model, and validation imports the catalogue.
     from controlroom.scenario.validate import validate
 
     root, problems = parse_document(text, path)
-    return validate(root, path, text, problems)
+    return validate(root, path, text, problems, verdict_rules=not to_revert)

@@ -115,9 +115,28 @@ class StopWhen:
 
 @dataclass(frozen=True)
 class SuccessCriteria:
+    """Judged at the end of a session. Each criterion is either machine-checkable (recovery_time, data_loss,
+    custom conditions: validated, evaluated by the engine) or a human statement the facilitator judges."""
+
     recovery_time: float | None = None
-    data_loss: str | None = None  # e.g. "orders_rows must not drop"
-    custom: tuple[str, ...] = ()
+    data_loss: str | None = None  # "<series> must not drop", e.g. "orders_rows must not drop"
+    custom: tuple[str, ...] = ()  # conditions (SERIES OP NUMBER) evaluated on the last sample
+    statements: tuple[str, ...] = ()  # "nobody was paged": ticked by the facilitator at the end, never guessed
+
+    @property
+    def declared(self) -> bool:
+        return self.recovery_time is not None or bool(self.data_loss) or bool(self.custom) or bool(self.statements)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named group of steps (progressive chaos). `validation`: conditions that must hold at the end of the
+    phase, judged on the last sample before its last fault step is reverted (the phase at full strength)."""
+
+    name: str
+    steps: tuple[str, ...]  # step ids, in order
+    validation: tuple[str, ...] = ()
+    abort_on_failure: bool = False  # a failed step or validation in this phase ends the session
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,8 @@ class Scenario:
     stop_when: StopWhen = field(default_factory=StopWhen)
     success_criteria: SuccessCriteria = field(default_factory=SuccessCriteria)
     checklist: tuple[str, ...] = ()
+    phases: tuple[Phase, ...] = ()  # empty for a scenario written with `steps:`
+    unobserved: bool = False  # declared: nothing judges the system; the outcome is "unobserved", never "held"
     template: bool = False  # an example for a real environment: validate and plan it; `run` refuses it
     template_line: int = 1  # where `template: true` is written, for the refusal's FILE:LINE:COL
     version: int = 1

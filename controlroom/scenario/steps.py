@@ -15,7 +15,7 @@ from controlroom.units import format_duration
 
 STEP_KEYS = ("id", "title", "brief", "fault", "faults", "duration", "expect", "confirm", "abort_on_failure")
 FAULT_RESERVED = ("type", "target", "optional")
-PHASE_KEYS = ("name", "steps")
+PHASE_KEYS = ("name", "steps", "validation", "abort_on_failure")
 
 
 class StepReader(FieldReader):

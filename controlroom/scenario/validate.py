@@ -25,9 +25,11 @@ from controlroom.scenario.model import (
     LostTelemetryPolicy,
     MetricSpec,
     Observe,
+    Phase,
     PrometheusConfig,
     Scenario,
     SteadyState,
+    Step,
     StopWhen,
     SuccessCriteria,
     Target,
@@ -40,7 +42,7 @@ FORMAT_VERSION = 1
 
 TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
-    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "template",
+    "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved", "template",
 )
 TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "labels", "sudo", "interface", "identity_file", "known_hosts")
 TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes")
@@ -53,7 +55,8 @@ METRIC_SOURCES = ("probe", "promql", "command")
 STEADY_KEYS = ("window", "require")
 BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash")
 STOP_KEYS = ("conditions", "for")
-SUCCESS_KEYS = ("recovery_time", "data_loss", "custom")
+SUCCESS_KEYS = ("recovery_time", "data_loss", "custom", "statements")
+STATEMENT_HINT = "if it is a statement for the facilitator to judge at the end, put it under success_criteria.statements"
 LOST_TELEMETRY: tuple[LostTelemetryPolicy, ...] = ("rollback", "pause", "warn")
 
 # Documented defaults (docs/scenario-format.md).
@@ -85,6 +88,13 @@ def series_of(metrics: dict[str, MetricSpec]) -> list[str]:
 class Validator(StepReader):
     """One walk over one scenario; `problems` collects everything wrong with it."""
 
+    verdict_rules = True  # off for a scenario read back from a journal to revert it (see `validate`)
+
+    def verdict_problem(self, node: Node, message: str) -> None:
+        """A rule about honest verdicts or supported kinds, not safety: skipped when only reverting."""
+        if self.verdict_rules:
+            self.at(node, message)
+
     # -- the scenario ------------------------------------------------------
 
     def scenario(self, root: Map, text: str) -> Scenario | None:
@@ -115,8 +125,10 @@ class Validator(StepReader):
         steady = self.steady_state(root, known_series)
         stop = self.stop_when(root, known_series)
         steps = self.steps(root, targets, blast)
-        success = self.success_criteria(root)
+        phases = self.phase_rules(root, known_series)
+        success = self.success_criteria(root, known_series)
         checklist = tuple(v for v, _ in self.strings(root.get("checklist"), "checklist"))
+        unobserved = self.observed_or_declared(root, steps, steady, stop, phases)
         template_node = root.get("template")
         template = bool(self.boolean(template_node, "template"))
         if self.problems or name is None or environment is None or hypothesis is None:
@@ -133,6 +145,8 @@ class Validator(StepReader):
             stop_when=stop,
             success_criteria=success,
             checklist=checklist,
+            phases=phases,
+            unobserved=unobserved,
             template=template,
             template_line=template_node.line if template_node is not None else 1,
             version=FORMAT_VERSION,
@@ -232,6 +246,9 @@ class Validator(StepReader):
             url = self.checked(m.get("http"), f"{where}.http", lambda v: checks.check_url(v, "http target URL"))
         else:
             kube = self.kubernetes(m.get("kubernetes"), f"{where}.kubernetes")
+            self.verdict_problem(m.entries["kubernetes"][0],
+                    f"{where}.kubernetes: Kubernetes targets are not supported yet (this controlroom has no "
+                    "Kubernetes executor); they are refused until it lands: use ssh, local or http targets")
         for key in ("sudo", "interface"):
             if key in m.entries and kind not in ("ssh", "local"):
                 self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh and local targets, not {kind}")
@@ -443,15 +460,110 @@ class Validator(StepReader):
         conditions = self.conditions(m.get("conditions"), "stop_when.conditions", series)
         return StopWhen(conditions=conditions, hold=DEFAULT_HOLD if hold is None else hold)
 
-    def success_criteria(self, root: Map) -> SuccessCriteria:
+    def success_criteria(self, root: Map, series: list[str]) -> SuccessCriteria:
+        """One rule, the engine's and the report's too: `recovery_time`, `data_loss` and `custom` are checked by
+        the machine, so they must parse here; a sentence goes under `statements`, which the facilitator judges."""
         m = self.mapping(root.get("success_criteria"), "success_criteria")
         if m is None:
             return SuccessCriteria()
         self.keys(m, SUCCESS_KEYS, "success_criteria")
         recovery = self.duration(m.get("recovery_time"), "success_criteria.recovery_time")
-        data_loss = self.string(m.get("data_loss"), "success_criteria.data_loss")
-        custom = tuple(v for v, _ in self.strings(m.get("custom"), "success_criteria.custom"))
-        return SuccessCriteria(recovery_time=recovery, data_loss=data_loss, custom=custom)
+        data_loss = self.data_loss(m.get("data_loss"), series)
+        custom: list[str] = []
+        for i, (text, item) in enumerate(self.strings(m.get("custom"), "success_criteria.custom")):
+            where = f"success_criteria.custom[{i}]"
+            try:
+                parse_condition(text)
+            except ValueError as err:
+                self.verdict_problem(item, f"{where}: {text!r} is not a condition ({err}); {STATEMENT_HINT}")
+                continue
+            if not self.verdict_rules:
+                custom.append(text.strip())  # judged by nobody: reverting needs no verdict
+            elif self.condition(text, item, where, series) is not None:
+                custom.append(text.strip())
+        statements = tuple(v.strip() for v, _ in self.strings(m.get("statements"), "success_criteria.statements"))
+        return SuccessCriteria(recovery_time=recovery, data_loss=data_loss, custom=tuple(custom),
+                               statements=statements)
+
+    def data_loss(self, node: Node | None, series: list[str]) -> str | None:
+        from controlroom.metrics.criteria import DATA_LOSS_RE
+
+        text = self.string(node, "success_criteria.data_loss")
+        if text is None or node is None:
+            return None
+        m = DATA_LOSS_RE.fullmatch(text)
+        if not self.verdict_rules:
+            return text.strip()
+        if m is None:
+            self.at(node, f"success_criteria.data_loss: expected '<series> must not drop' (e.g. 'orders_rows must "
+                          f"not drop'), got {text!r}; {STATEMENT_HINT}")
+            return None
+        if m.group(1) not in series:
+            known = ", ".join(series) if series else "none: add metrics under observe.metrics"
+            self.at(node, f"success_criteria.data_loss: {m.group(1)!r} is not a series the metrics produce "
+                          f"(series: {known})")
+            return None
+        return text.strip()
+
+    def phase_rules(self, root: Map, series: list[str]) -> tuple[Phase, ...]:
+        """Each phase's `validation` (conditions judged at the end of the phase) and `abort_on_failure`.
+
+        The steps inside were read (and every structural problem reported) by `steps`; this walk adds the rules.
+        """
+        phases = root.get("phases")
+        if not isinstance(phases, Seq) or root.get("steps") is not None:
+            return ()
+        out: list[Phase] = []
+        for p, item in enumerate(phases.items):
+            if not isinstance(item, Map):
+                continue
+            where = f"phases[{p}]"
+            name_node = item.get("name")
+            name = name_node.raw if isinstance(name_node, Scalar) and name_node.value is not None else where
+            node = item.get("validation")
+            if isinstance(node, Scalar) and node.value is not None:  # one condition may be written alone
+                node = Seq(node.line, node.col, [node])
+            validation = self.conditions(node, f"{where}.validation", series)
+            abort = self.boolean(item.get("abort_on_failure"), f"{where}.abort_on_failure")
+            steps_node = item.get("steps")
+            ids = tuple(ident.raw for s in (steps_node.items if isinstance(steps_node, Seq) else [])
+                        if isinstance(s, Map) and isinstance(ident := s.get("id"), Scalar))
+            out.append(Phase(name=name, steps=ids, validation=validation, abort_on_failure=bool(abort)))
+        return tuple(out)
+
+    def observed_or_declared(self, root: Map, steps: list[Step], steady: SteadyState, stop: StopWhen,
+                             phases: tuple[Phase, ...]) -> bool:
+        """No verdict without observation: a step that injects faults needs something that judges the system
+        while they are in (a steady-state requirement, a stop condition or a phase validation), unless the
+        scenario says `unobserved: true` — then it runs, and its outcome is "unobserved", never "held"."""
+        node = root.get("unobserved")
+        declared = bool(self.boolean(node, "unobserved"))
+        judged = bool(steady.require or stop.conditions or any(p.validation for p in phases))
+        if declared and judged and node is not None:
+            self.verdict_problem(node, "unobserved: true, but steady_state, stop_when or a phase validation judges metrics; "
+                          "remove one or the other")
+        faulting = next((s for s in steps if s.faults), None)
+        if faulting is not None and not judged and not declared:
+            anchor = _step_node(root, faulting.id) or root
+            self.verdict_problem(anchor, f"steps.{faulting.id}: this step injects faults but nothing observes them (no "
+                            "steady_state.require, stop_when.conditions or phase validation reads a metric), so no "
+                            "verdict could be honest; add conditions on observe.metrics, or write 'unobserved: true' "
+                            "at the top to run it knowingly without a verdict")
+        return declared
+
+
+def _step_node(root: Map, step_id: str) -> Node | None:
+    """The located mapping of step `step_id` (in steps: or any phase), to point a problem at it."""
+    lists: list[Node | None] = [root.get("steps")]
+    phases = root.get("phases")
+    if isinstance(phases, Seq):
+        lists += [p.get("steps") for p in phases.items if isinstance(p, Map)]
+    for seq in lists:
+        for item in seq.items if isinstance(seq, Seq) else []:
+            ident = item.get("id") if isinstance(item, Map) else None
+            if isinstance(ident, Scalar) and ident.raw == step_id:
+                return item
+    return None
 
 
 def _interface_problem(value: str) -> str | None:
@@ -465,9 +577,15 @@ def _interface_problem(value: str) -> str | None:
     return None
 
 
-def validate(root: Map, file: str, text: str, problems: Sequence[Problem] = ()) -> Scenario:
-    """Build the Scenario, or raise ScenarioError with every problem (including the loader's)."""
+def validate(root: Map, file: str, text: str, problems: Sequence[Problem] = (), *,
+             verdict_rules: bool = True) -> Scenario:
+    """Build the Scenario, or raise ScenarioError with every problem (including the loader's).
+
+    `verdict_rules=False` (recover, from a journal) leaves out the rules about verdicts and supported
+    target kinds, so older journals stay recoverable; the safety rules always apply.
+    """
     validator = Validator(file, problems)
+    validator.verdict_rules = verdict_rules
     scenario = validator.scenario(root, text)
     if validator.problems or scenario is None:
         raise ScenarioError(_unique(validator.problems) or [Problem(file, 1, 1, "the scenario is not valid")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,50 @@ def test_a_template_validates_and_plans_but_run_refuses_it(env: dict[str, str]) 
         assert "Traceback" not in refused.stderr
         assert not list((Path(env["XDG_DATA_HOME"]) / "controlroom" / "journals").glob("*.jsonl")) \
             if "XDG_DATA_HOME" in env else True
+
+
+def _register(run_dir: Path, session: str, scenario: str, journal: Path, *, alive: bool) -> None:
+    """A registry entry as a running session writes it: this very process when `alive`, a dead pid otherwise."""
+    import json as _json
+
+    from controlroom.engine.liveness import start_time
+
+    d = run_dir / "sessions"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_dir.chmod(0o700)
+    pid = os.getpid() if alive else 2**22 + 7
+    doc = {"session": session, "pid": pid, "pid_start": start_time(pid) if alive else 1, "uid": os.getuid(),
+           "scenario": scenario, "journal": str(journal), "socket": str(d / f"{session}.sock")}
+    (d / f"{session}.json").write_text(_json.dumps(doc))
+
+
+def test_watch_without_an_argument_lists_the_running_sessions_when_there_are_several(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from controlroom.cli import main
+
+    run = tmp_path / "run"
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(run))
+    assert main(["watch"]) == 2
+    assert "no running session on this machine" in capsys.readouterr().err
+    _register(run, "aaaa11112222", "checkout", tmp_path / "a.jsonl", alive=True)
+    _register(run, "bbbb33334444", "payments", tmp_path / "b.jsonl", alive=True)
+    assert main(["watch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "2 sessions are running: aaaa11112222 (checkout, pid" in err and "bbbb33334444 (payments, pid" in err
+    assert "say which: controlroom watch SESSION" in err
+
+
+def test_watch_without_an_argument_attaches_to_the_only_running_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import controlroom.app.entry as entry
+    from controlroom.cli import main
+
+    run = tmp_path / "run"
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(run))
+    _register(run, "aaaa11112222", "checkout", tmp_path / "a.jsonl", alive=True)
+    _register(run, "dead00000000", "old", tmp_path / "old.jsonl", alive=False)  # a crashed one is not "running"
+    watched: list[str] = []
+    monkeypatch.setattr(entry, "run_watch", lambda journal: watched.append(str(journal)) or 0)
+    assert main(["watch"]) == 0
+    assert watched == [str(tmp_path / "a.jsonl")]

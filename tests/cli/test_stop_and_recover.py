@@ -80,7 +80,22 @@ def test_recover_reverts_what_a_killed_session_left_and_is_idempotent(
     second = controlroom("recover", str(journal), env=env)
     assert second.returncode == 0 and "all clean" in second.stdout
     status = controlroom("status", env=env)
-    assert "CRASHED" in status.stdout  # the registry shows the dead session until it is cleaned up
+    assert "CRASHED" not in status.stdout and "gone, recovered" in status.stdout  # recover marked it
+    cleaned = controlroom("status", "--clean", env=env)
+    assert "removed " in cleaned.stdout and "(recovered;" in cleaned.stdout
+    assert cleaned.stdout.strip().endswith("no sessions running on this machine")
+
+
+def test_status_keeps_a_crashed_session_nobody_recovered_even_with_clean(
+        shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    journal = tmp_path / "j.jsonl"
+    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
+    _wait_for_line(proc, "injected on shop")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    cleaned = controlroom("status", "--clean", env=env)
+    assert "removed" not in cleaned.stdout
+    assert f"CRASHED (run: controlroom recover {journal}" in cleaned.stdout  # it may have left a fault behind
 
 
 def test_the_leash_reverts_a_killed_session_by_itself(shop: str, tmp_path: Path, env: dict[str, str]) -> None:

@@ -134,3 +134,36 @@ def test_each_row_names_its_session_and_journal_and_trends_are_per_scenario(jour
     lines = [line.strip() for line in trends.splitlines() if line.strip()]
     assert [line.split()[0] for line in lines] == ["checkout-survives-slow-db", "demo-checkout"]
     assert "(4 run(s))" in lines[0] and "(1 run(s))" in lines[1]
+
+
+def test_a_filter_that_matches_nothing_says_so_rather_than_no_journals(
+        journals: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dir", str(journals), "--service", "nosuch"]) == 0
+    out = capsys.readouterr().out
+    assert "No journals found" not in out
+    assert "None of the 4 journal(s) here matched --service nosuch" in out
+
+
+def test_a_journal_with_damaged_lines_is_shown_with_a_warning_and_one_that_breaks_is_skipped(
+        journals: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (journals / "4-held.jsonl").read_text().splitlines()
+    lines[3] = '{"t":"x","mono":1,"type":"note","text":5}'
+    (journals / "4-held.jsonl").write_text("\n".join(lines) + "\n")
+    h = load_history(journals, now=NOW)
+    assert len(h.sessions) == 4
+    assert any("4-held.jsonl: 1 damaged line(s) skipped" in w for w in h.warnings)
+    assert "warning: " in render_history(h)
+
+    import controlroom.history as history
+
+    real = history.build_report
+
+    def explode_on_breach(journal):  # a bug in summarising one journal must not hide the others
+        if "breach" in str(journal.path):
+            raise TypeError("boom")
+        return real(journal)
+
+    monkeypatch.setattr(history, "build_report", explode_on_breach)
+    h = load_history(journals, now=NOW)
+    assert len(h.sessions) == 3
+    assert any("1-breach.jsonl: could not be summarised (TypeError: boom)" in w for w in h.skipped)

@@ -49,14 +49,17 @@ def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
     assert len(j.warnings) == 1 and ":3: skipped a torn last line" in j.warnings[0]
 
 
-def test_a_damaged_line_in_the_middle_is_an_error_with_its_line(tmp_path: Path) -> None:
+def test_a_damaged_line_in_the_middle_is_skipped_with_its_line_and_marks_the_journal(tmp_path: Path) -> None:
     w = JournalWriter(tmp_path / "j.jsonl", {})
     w.append(_event(1))
     w.close()
     with open(tmp_path / "j.jsonl", "a") as fh:
         fh.write("garbage\n" + _event(2).to_json() + "\n")
-    with pytest.raises(JournalError, match=r"j\.jsonl:3: damaged journal line"):
-        read_journal(tmp_path / "j.jsonl")
+    j = read_journal(tmp_path / "j.jsonl")
+    assert [e.data["text"] for e in j.events] == ["n1", "n2"]
+    assert j.damaged and j.skipped == 1
+    assert j.warnings == [f"{tmp_path / 'j.jsonl'}:3: skipped: not JSON (expected value)"] or \
+        j.warnings[0].startswith(f"{tmp_path / 'j.jsonl'}:3: skipped: not JSON")
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -82,7 +85,7 @@ w = JournalWriter(sys.argv[1], {"session": "killed"})
 i = 0
 while True:
     w.append(Event(type="metric-sample", t="2026-01-01T00:00:00+00:00", mono=i / 100,
-                   data={"values": {"a": i, "pad": "x" * 300}}))
+                   data={"values": {"a": i}, "errors": {"pad": "x" * 300}}))
     i += 1
     if i == 50:
         print("ready", flush=True)
@@ -134,3 +137,21 @@ def test_events_are_one_json_object_per_line(tmp_path: Path) -> None:
 def test_unknown_event_types_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown event type"):
         Event(type="made-up", t="t", mono=0.0)
+
+
+def test_docs_journal_md_shows_exactly_the_vocabulary() -> None:
+    from controlroom.journal.schema import vocabulary_markdown
+
+    doc = (Path(__file__).parents[2] / "docs" / "journal.md").read_text()
+    block = doc.split("<!-- vocabulary:start (generated: python -m controlroom.journal.schema) -->\n", 1)[1]
+    block = block.split("<!-- vocabulary:end -->", 1)[0]
+    assert block == vocabulary_markdown(), "docs/journal.md is stale: python -m controlroom.journal.schema"
+
+
+def test_every_event_type_has_a_payload_and_every_stop_kind_is_in_the_vocabulary() -> None:
+    from typing import get_type_hints
+
+    from controlroom.journal.events import EVENT_TYPES, PAYLOADS, EmergencyStop, StopKind
+
+    assert set(PAYLOADS) == set(EVENT_TYPES)
+    assert get_type_hints(EmergencyStop)["source"] is StopKind

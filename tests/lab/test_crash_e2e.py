@@ -135,6 +135,7 @@ steps:
     fault: {{type: bandwidth, target: h2, rate: 1mbit}}
     duration: 3s
     confirm: false
+unobserved: true
 """
 
 CUT = ("nft add table inet crtestcut; "

@@ -79,6 +79,7 @@ steps:
       - {{type: partition, target: h2, peers: [{h1}]}}
     duration: 60s
     confirm: false
+unobserved: true
 """, "lab-down.yaml")
     session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), control=False,
                       reconfirm_for=RECONFIRM_FOR)

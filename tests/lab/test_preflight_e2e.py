@@ -34,6 +34,7 @@ steps:
     fault: {{type: latency, target: h1, delay: 300ms, optional: {optional}}}
     duration: 1s
     confirm: false
+unobserved: true
 """
 MESSAGE = "h1: kernel has no sch_netem; latency cannot be injected"
 

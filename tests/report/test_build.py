@@ -164,7 +164,7 @@ def test_recovery_is_computed_from_the_steady_state_when_the_engine_did_not_meas
     # reverted at T+9; success_rate stays 0.9 (< 0.99 required) until the sample at T+53
     assert rec["measurements"] == [{"step": "slow-db", "seconds": 44.0, "held": True, "criterion_s": 30.0,
                                     "source": "computed", "detail": "computed from samples against steady_state.require",
-                                        "telemetry_outage_s": None}]
+                                    "telemetry_outage_s": None, "after_stop": False}]
 
 
 def test_the_engines_success_criteria_verdicts_are_reported_as_the_engines(reports: dict[str, Any]) -> None:

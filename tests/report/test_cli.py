@@ -54,12 +54,19 @@ def test_not_a_journal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     _one_line_error(capsys, [str(p)], "not a controlroom journal")
 
 
-def test_damaged_line_in_the_middle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_damaged_line_in_the_middle_is_skipped_and_the_report_is_marked_incomplete(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     lines = (FIXTURES / "held.jsonl").read_text().splitlines()
     lines[5] = lines[5][:20]
     p = tmp_path / "damaged.jsonl"
     p.write_text("\n".join(lines) + "\n")
-    _one_line_error(capsys, [str(p)], f"{p}:6: damaged journal line")
+    out = tmp_path / "r.json"
+    assert main([str(p), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"{p}:6: skipped: not JSON" in err and "Traceback" not in err
+    report = json.loads(out.read_text())
+    assert report["incomplete"] is True and report["hypothesis"]["validated"] is None
+    assert any(f"{p}:6: skipped" in w for w in report["journal_warnings"])
 
 
 def test_output_into_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ def test_a_rolled_back_session_leads_with_not_validated_before_its_score(reports
     md = render_markdown(r)
     verdict = md.index("✗ Hypothesis NOT validated: rolled back: stop condition shop.success_rate < 0.8")
     assert verdict < md.index("Resilience score")
-    assert "/ 100 — how well the system coped while faulted; it does not say the hypothesis held" in md
+    assert ("/ 100 — the hypothesis did NOT hold (rolled-back); the score grades how the system behaved under the "
+            "faults it met before the end, it is not a pass") in md
     html = render_html(r)
     assert html.index('class="verdict verdict-no"') < html.index("Resilience score")
     assert '<td class="score-dim">' in html  # the score is dimmed, never shown like a pass

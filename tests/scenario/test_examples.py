@@ -79,6 +79,7 @@ def test_list_scenarios_summarises_valid_and_broken_files(tmp_path: Path) -> Non
         "version: 1\nname: good\nenvironment: staging\ntargets: {db-1: {ssh: db-1}}\n"
         "blast_radius: {allowed_environments: [staging]}\n"
         "phases: [{name: one, steps: [{id: slow, fault: {type: t-latency, target: db-1, delay: 1s}, duration: 1m}]}]\n"
+        "unobserved: true\n"
     )
     (tmp_path / "a.yml").write_text("version: 1\nname: [broken\n")
     (tmp_path / "notes.txt").write_text("not a scenario")
@@ -98,5 +99,5 @@ def test_the_complete_example_in_the_format_docs_is_valid() -> None:
     doc = (SCENARIOS.parent / "docs" / "scenario-format.md").read_text()
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     sc = load_scenario_text(example, "docs/scenario-format.md")
-    assert set(sc.targets) == {"db-1", "api-1", "shop", "pods", "me"}
+    assert set(sc.targets) == {"db-1", "api-1", "shop", "me"}
     assert [s.id for s in sc.steps] == ["baseline", "slow-db", "cut-db"]

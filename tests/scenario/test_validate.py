@@ -8,7 +8,7 @@ import pytest
 
 from controlroom.errors import ScenarioError
 from controlroom.scenario import load_scenario_text
-from controlroom.scenario.model import KubernetesRef, Scenario
+from controlroom.scenario.model import Scenario
 
 FULL = textwrap.dedent("""\
     version: 1
@@ -21,7 +21,7 @@ FULL = textwrap.dedent("""\
       db-2:  {ssh: db2-alias, labels: {service: db}}
       me:    {local: true}
       shop:  {http: "https://shop.internal:8443"}
-      pods:  {kubernetes: {context: staging, namespace: shop, selector: "app=checkout,tier!=canary"}}
+      pods:  {ssh: pods-1, labels: {role: pods}}
     observe:
       every: 250ms
       prometheus:
@@ -63,7 +63,8 @@ FULL = textwrap.dedent("""\
     success_criteria:
       recovery_time: 30s
       data_loss: rows must not drop
-      custom: [nobody paged]
+      custom: ["checkout.success_rate >= 99%"]
+      statements: [nobody paged]
     checklist: [on-call knows, dashboards open]
 """)
 
@@ -86,7 +87,7 @@ def test_a_full_scenario_becomes_the_model_with_every_value_parsed() -> None:
     assert db1.labels == {"service": "db", "on": "yes"}
     assert (db1.identity_file, db1.known_hosts) == ("~/.ssh/id_ed25519", "/etc/ssh/known")
     assert sc.targets["me"].kind == "local" and sc.targets["shop"].url == "https://shop.internal:8443"
-    assert sc.targets["pods"].kubernetes == KubernetesRef("staging", "shop", "app=checkout,tier!=canary")
+    assert sc.targets["pods"].kind == "ssh"
     assert sc.observe.every == 0.25 and sc.observe.lost_telemetry == "pause" and sc.observe.lost_after == 3.0
     prom = sc.observe.prometheus
     assert prom is not None
@@ -105,7 +106,10 @@ def test_a_full_scenario_becomes_the_model_with_every_value_parsed() -> None:
     assert (fault.type, fault.target, fault.params["delay"], fault.params["jitter"]) == ("t-latency", "service=db", 0.3, 0.05)
     assert [t.name for t in sc.resolve_targets(fault.target)] == ["db-1", "db-2"]
     assert kill.duration is None and kill.faults[0].optional  # t-kill needs no duration
-    assert sc.success_criteria.recovery_time == 30.0 and sc.success_criteria.custom == ("nobody paged",)
+    assert sc.success_criteria.recovery_time == 30.0 and sc.success_criteria.data_loss == "rows must not drop"
+    assert sc.success_criteria.custom == ("checkout.success_rate >= 99%",)
+    assert sc.success_criteria.statements == ("nobody paged",)
+    assert sc.unobserved is False and sc.phases == ()
     assert sc.checklist == ("on-call knows", "dashboards open")
 
 
@@ -117,12 +121,13 @@ def test_documented_defaults_apply_when_keys_are_left_out() -> None:
         targets: {db-1: {ssh: db-1}}
         observe:
         blast_radius: {allowed_environments: [staging]}
+        unobserved: true
         steps:
           - id: slow
             fault: {type: t-latency, target: db-1, delay: 1s}
             duration: 5m
     """))
-    assert sc.hypothesis == ""
+    assert sc.hypothesis == "" and sc.unobserved is True
     assert sc.observe.every == 1.0 and sc.observe.lost_telemetry == "rollback" and sc.observe.lost_after == 5.0
     assert sc.steady_state.window == 10.0 and sc.stop_when.hold == 0.0
     assert sc.blast_radius.max_targets == 1 and sc.blast_radius.max_duration == 300.0
@@ -197,8 +202,6 @@ def test_a_peer_that_is_neither_an_address_nor_a_target_is_refused() -> None:
         ("shop:  {http:", "shop:  {sudo: true, http:", "targets.shop.sudo: only applies to ssh and local targets"),
         ("db-2:  {ssh: db2-alias,", "db-2:  {ssh: db2-alias, known_hosts: /k, http: 'http://x',", "found ssh and http"),
         ("ssh: db2-alias", "ssh: 'root@db2:70000'", "has port 70000; ports are 1 to 65535"),
-        ("namespace: shop", "namespace: Shop_1", "namespace 'Shop_1' must be lowercase letters"),
-        ("selector: \"app=checkout,tier!=canary\"", "selector: 'app in (a,b)'", "must be key=value pairs"),
         ("on: db-1, timeout: 5s", "on: shop, timeout: 5s", "commands run on ssh or local targets, 'shop' is http"),
         ("on: db-1, timeout: 5s", "on: db-9, timeout: 5s", "observe.metrics.rows.on: unknown target 'db-9'"),
         ("checkout: {probe:", "checkout: {on: db-1, probe:", "observe.metrics.checkout.on: only command metrics run on a target"),
@@ -262,9 +265,93 @@ def test_a_partition_with_more_peers_than_one_command_can_carry_is_refused_where
             title: cut
             fault: {type: partition, target: db-1, peers: [PEERS]}
             duration: 10s
+        unobserved: true
         """).replace("PEERS", peers)
     [problem] = problems(text)
     assert ":11:51: steps.cut.fault: peers: 9000 entries; a fault takes at most 500" in problem
     assert "group addresses into networks such as 10.1.0.0/16" in problem and "\n" not in problem
     # At the limit it is accepted: the bound is on the command, not on partitions as such.
     load(text.replace(peers, ", ".join(f"10.{i // 250}.{i % 250}.1" for i in range(500))))
+
+
+UNOBSERVED = textwrap.dedent("""\
+    version: 1
+    name: blind
+    environment: staging
+    targets: {db-1: {ssh: db-1}}
+    observe:
+      metrics: {checkout: {probe: "http://127.0.0.1:1/health"}}
+    blast_radius: {allowed_environments: [staging]}
+    steps:
+      - id: look
+      - id: slow
+        fault: {type: t-latency, target: db-1, delay: 1s}
+        duration: 5m
+""")
+
+
+def test_a_faulting_step_nothing_observes_is_refused_unless_declared_unobserved() -> None:
+    got = problems(UNOBSERVED)
+    assert got == ["s.yaml:10:5: steps.slow: this step injects faults but nothing observes them (no "
+                   "steady_state.require, stop_when.conditions or phase validation reads a metric), so no verdict "
+                   "could be honest; add conditions on observe.metrics, or write 'unobserved: true' at the top to "
+                   "run it knowingly without a verdict"]
+    assert load(UNOBSERVED + "unobserved: true\n").unobserved is True
+    observed = load(UNOBSERVED + "stop_when: {conditions: [checkout.success_rate < 0.5]}\n")
+    assert observed.unobserved is False
+    both = problems(UNOBSERVED + "stop_when: {conditions: [checkout.success_rate < 0.5]}\nunobserved: true\n")
+    assert any("unobserved: true, but steady_state, stop_when or a phase validation judges metrics" in p for p in both)
+
+
+def test_kubernetes_targets_are_refused_with_a_clear_message_until_they_are_supported() -> None:
+    text = FULL.replace("pods:  {ssh: pods-1, labels: {role: pods}}",
+                        "pods:  {kubernetes: {context: staging, namespace: Shop_1, selector: 'app in (a,b)'}}")
+    got = problems(text)
+    assert any("targets.pods.kubernetes: Kubernetes targets are not supported yet (this controlroom has no "
+               "Kubernetes executor); they are refused until it lands: use ssh, local or http targets" in p for p in got)
+    assert any("namespace 'Shop_1' must be lowercase letters" in p for p in got)  # its own mistakes still named
+    assert any("must be key=value pairs" in p for p in got)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('custom: ["checkout.success_rate >= 99%"]', "custom: [nobody paged]",
+     "success_criteria.custom[0]: 'nobody paged' is not a condition"),
+    ('custom: ["checkout.success_rate >= 99%"]', "custom: [checkout.succes_rate >= 0.9]",
+     "reads unknown series 'checkout.succes_rate'"),
+    ("data_loss: rows must not drop", "data_loss: zero", "success_criteria.data_loss: expected '<series> must not drop'"),
+    ("data_loss: rows must not drop", "data_loss: orders must not drop",
+     "success_criteria.data_loss: 'orders' is not a series the metrics produce"),
+])
+def test_a_machine_criterion_must_be_checkable_and_a_sentence_is_pointed_to_statements(
+        old: str, new: str, message: str) -> None:
+    got = problems(FULL.replace(old, new))
+    assert any(message in p for p in got), got
+    if "is not a condition" in message or "expected '<series>" in message:
+        assert any("put it under success_criteria.statements" in p for p in got)
+
+
+def test_phases_carry_a_validation_and_abort_on_failure() -> None:
+    text = FULL.split("steps:\n")[0] + textwrap.dedent("""\
+        phases:
+          - name: warm up
+            validation: success_rate >= 0.9
+            steps:
+              - id: slow
+                fault: {type: t-latency, target: db-1, delay: 100ms}
+                duration: 1m
+          - name: peak
+            validation: [success_rate >= 0.5, checkout.p99_ms < 2000]
+            abort_on_failure: true
+            steps:
+              - id: slower
+                fault: {type: t-latency, target: db-1, delay: 500ms}
+                duration: 1m
+    """)
+    sc = load(text)
+    warm, peak = sc.phases
+    assert (warm.name, warm.steps, warm.validation, warm.abort_on_failure) == (
+        "warm up", ("slow",), ("success_rate >= 0.9",), False)
+    assert (peak.name, peak.steps, peak.validation, peak.abort_on_failure) == (
+        "peak", ("slower",), ("success_rate >= 0.5", "checkout.p99_ms < 2000"), True)
+    got = problems(text.replace("validation: success_rate >= 0.9", "validation: sucess_rate >= 0.9"))
+    assert any("phases[0].validation[0]: condition 'sucess_rate >= 0.9' reads unknown series" in p for p in got)

@@ -86,6 +86,7 @@ steps:
     title: raise a flag
     fault: {{type: command, target: here, inject: "touch {flag}", revert: "{revert}", verify: "[ ! -e {flag} ]"}}
     duration: 10s
+unobserved: true
 """
 
 

@@ -36,6 +36,7 @@ steps:
     title: one
     fault: {fault}
     duration: 10s
+unobserved: true
 """
 
 

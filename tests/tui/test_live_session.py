@@ -212,3 +212,67 @@ async def test_the_stop_key_works_at_the_checklist_gate(host: Host, tmp_path: Pa
     types = [e.type for e in events]
     assert "emergency-stop" in types and "step-briefed" not in types and "fault-injecting" not in types
     assert [e.get("decision") for e in events if e.type == "step-confirmed"] == ["abort"]
+
+
+async def test_the_facilitator_judges_the_statements_in_a_modal_at_the_end(
+        host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from controlroom.app.modals import StatementsScreen
+    from controlroom.scenario.model import SuccessCriteria
+
+    monkeypatch.setenv("CONTROLROOM_FACILITATOR", "Grace")
+    journal = tmp_path / "judged.jsonl"
+    session, facilitator = make_session(host, journal)
+    session.scenario = dataclasses.replace(session.scenario, success_criteria=SuccessCriteria(
+        statements=("nobody was paged", "the runbook was enough")))
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None, "the gate opens")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, StatementsScreen), "the statements are asked")
+        assert "nobody was paged" in screen_text(app) and "1 of 2" in screen_text(app)
+        await pilot.press("n")
+        await until(pilot, lambda: "the runbook was enough" in screen_text(app), "the second statement")
+        await pilot.press("s")
+        await until(pilot, lambda: app.state.ended, "the session ends")
+    events = read_journal(journal).events
+    assert [e.data for e in events if e.type == "criterion-judged"] == [
+        {"criterion": "nobody was paged", "met": False, "by": "Grace"},
+        {"criterion": "the runbook was enough", "met": None, "by": "nobody (Grace skipped it)"}]
+    assert events[-1].data["outcome"] == "failed"  # the room and the report agree: a statement was not met
+
+
+class StuckSource(SteadySource):
+    """Hurts once the fault is in, and stays hurt after it is reverted: recovery never comes."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host, hurts=False)
+        self.stuck = False
+
+    async def sample(self) -> dict[str, float | None]:
+        if self.host is not None and self.host.faulted:
+            self.stuck = True
+        return {"ok_rate": 0.9 if self.stuck else 1.0}
+
+
+async def test_after_an_estop_the_room_watches_recovery_and_e_ends_the_watch(host: Host, tmp_path: Path) -> None:
+    journal = tmp_path / "watch.jsonl"
+    session, facilitator = make_session(host, journal)
+    session.sources = [StuckSource(host)]  # type: ignore[list-item]
+    app = ControlRoomApp(LiveFeed(session, facilitator))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: facilitator.pending is not None, "the gate opens")
+        await pilot.press("c")
+        await until(pilot, lambda: host.faulted, "t1 is faulted")
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: app.state.recovering_after_stop(), "the room watches recovery after the stop")
+        assert not host.faulted
+        assert "End recovery" in screen_text(app)  # the key is offered while the watch runs
+        await pilot.press("e")
+        await until(pilot, lambda: app.state.ended, "the session ends once the watch is ended")
+    events = read_journal(journal).events
+    rec = next(e for e in events if e.type == "recovery-measured")
+    assert rec.data["after_stop"] is True and rec.data["held"] is False
+    assert "ended the watch" in rec.data["detail"]
+    assert events[-1].data["outcome"] == "aborted"

@@ -172,3 +172,32 @@ def test_participants_view_in_256_colours_truecolor_and_no_color(
             assert "[38;5;237m[ABORTED]" not in coloured
     finally:
         view.close()
+
+
+@needs_tmux
+def test_the_tui_demo_run_as_designed_exits_zero_like_headless(tmp_path: Path) -> None:
+    """`make demo`: its last step trips the stop condition by design; the room exits 0, as --headless does."""
+    journal = tmp_path / "demo.jsonl"
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    try:
+        room.wait_for("START?", timeout=60)
+        room.keys("Space", "Down", "Space")
+        room.wait_for(lambda s: s.count("[x]") == 2)
+        room.keys("c")
+        for armed in (1, 2):  # the two fault steps: slow checkout, then errors (rolled back by the stop condition)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and sum(
+                    e.type == "step-armed" for e in read_journal(journal).events) < armed:
+                time.sleep(0.2)
+            room.wait_for("INJECT?", timeout=60)
+            room.keys("c")
+        room.wait_for(lambda s: "ROLLED-BACK" in s.upper() and "AUTOMATIC ROLLBACK" in s, timeout=90)
+        deadline = time.monotonic() + 60
+        while not read_journal(journal).complete and time.monotonic() < deadline:
+            time.sleep(0.2)
+        room.keys("q")
+        done = room.wait_for("EXITED=", timeout=30)
+    finally:
+        room.close()
+    assert "EXITED=0" in done, done
+    assert read_journal(journal).events[-1].data["outcome"] == "rolled-back"

@@ -163,3 +163,60 @@ async def test_the_held_brief_is_on_the_step_card_at_80x24() -> None:
             await pilot.pause()
         text = screen_text(app)
         assert "✔ Confirm steady state: Both the front pa" in text and "INJECT?" in text and "Faults" in text
+
+
+def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
+    from controlroom.widgets.blast_radius import BlastRadiusPane
+
+    from controlroom.viewstate import RoomState
+
+    text = BlastRadiusPane().render_state(RoomState(max_targets=1, max_duration=60.0), 60, 5).plain
+    assert "max fault time 1:00" in text
+
+
+def test_the_stop_banner_says_emergency_stop_only_for_a_person_and_automatic_rollback_for_the_rules() -> None:
+    from controlroom.app import fixtures
+    from controlroom.viewstate import RoomState, apply
+
+    def banner(**stop: object) -> str:
+        state = RoomState()
+        apply(state, fixtures.ev("emergency-stop", 1.0, **stop))
+        return state.stop_banner
+
+    assert banner(source="key", reason="key", by="Ada") == "EMERGENCY STOP"
+    assert banner(source="control", reason="controlroom stop") == "EMERGENCY STOP"
+    assert banner(source="signal", reason="SIGTERM received") == "EMERGENCY STOP"
+    assert banner(source="stop-condition", reason="stop condition shop.success_rate < 0.8") == \
+        "AUTOMATIC ROLLBACK (stop condition shop.success_rate < 0.8)"
+    assert banner(source="telemetry", reason="lost telemetry from prober") == "AUTOMATIC ROLLBACK (lost telemetry)"
+    state = RoomState()
+    apply(state, fixtures.ev("emergency-stop", 1.0, source="key", reason="key", by="Ada"))
+    assert state.log[-1].endswith("EMERGENCY STOP by Ada: key")
+
+
+def test_the_fault_time_limit_keeps_its_value_in_a_narrow_pane() -> None:
+    from controlroom.widgets.blast_radius import BlastRadiusPane
+
+    from controlroom.viewstate import RoomState
+
+    text = BlastRadiusPane().render_state(RoomState(max_targets=2, max_duration=300.0), 28, 5).plain
+    assert "≤5:00/fault" in text.splitlines()[0]
+
+
+def test_the_end_summary_says_unobserved_recovery_after_the_stop_and_the_judged_statements() -> None:
+    from controlroom.summary import end_summary
+    from controlroom.viewstate import RoomState, apply
+
+    state = RoomState()
+    for type_, mono, data in [
+        ("session-started", 0.0, {"session": "s1", "scenario": "x", "statements": ["nobody was paged", "runbook ok"]}),
+        ("emergency-stop", 1.0, {"source": "key", "reason": "key", "by": "Ada"}),
+        ("recovery-measured", 2.0, {"step": "slow", "seconds": 1.5, "held": True, "after_stop": True}),
+        ("criterion-judged", 3.0, {"criterion": "nobody was paged", "met": False, "by": "Ada"}),
+        ("session-ended", 3.1, {"outcome": "unobserved", "exit_code": 0}),
+    ]:
+        apply(state, fixtures.ev(type_, mono, **data))
+    rows = dict(end_summary(state))
+    assert rows["Verdict"].startswith("no verdict: the scenario says it is unobserved")
+    assert rows["Recovery"] == "slow after the stop: 1.5 s"
+    assert rows["Judged"] == "nobody was paged: NOT met (Ada); runbook ok: not judged"

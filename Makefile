@@ -21,7 +21,7 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed
 	bash scripts/system-deps
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4 --dist loadgroup
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks

@@ -14,6 +14,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,17 +29,41 @@ _dependency_reports: list[pytest.TestReport] = []
 
 
 @pytest.fixture(autouse=True)
-def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory,
+                               monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     base = tmp_path_factory.mktemp("controlroom-home")
     base.chmod(0o700)
-    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(base / "run"))
+    # The runtime dir holds the control socket, whose path the kernel caps at 107 bytes: a short directory of
+    # its own in /tmp, not under pytest's (deep, longer still with xdist) temp tree.
+    run = Path(tempfile.mkdtemp(prefix="crt-", dir="/tmp"))
+    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(run / "run"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
+    yield
+    shutil.rmtree(run, ignore_errors=True)
 
 
+# Under pytest-xdist (`make test` runs `-n 4`), tests that measure real time against real services run one at
+# a time on one worker per group, so they never compete with each other for the 2 CPUs: the lab (sshd, nft,
+# guards with second-scale deadlines), the real Prometheus, and the real terminal. Tests that run real sessions
+# on a `local` target share this machine's host state (/run/controlroom: its one host claim, run markers), as
+# two rooms on one host would: they run one at a time too.
+XDIST_GROUPS = (("lab", "lab"), ("prom_lab", "prometheus"), ("tests/prometheus/", "prometheus"),
+                ("tests/tui/test_tmux.py", "terminal"),
+                ("tests/tui/test_lost_terminal.py", "local-host"), ("tests/cli/test_inflight_local.py", "local-host"),
+                ("tests/targets/test_local_faults.py", "local-host"), ("tests/security/test_files.py", "local-host"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the xdist_group markers into scheduling groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "lab" in getattr(item, "fixturenames", ()) or item.get_closest_marker("root"):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "lab" in fixtures or item.get_closest_marker("root"):
             item.add_marker(pytest.mark.lab)
+        for key, group in XDIST_GROUPS:
+            if (key in fixtures if "/" not in key else item.nodeid.startswith(key)) or (
+                    key == "lab" and item.get_closest_marker("lab")):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

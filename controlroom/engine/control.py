@@ -88,6 +88,9 @@ def client_terminal() -> str | None:
     return None
 
 
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its terminating NUL
+
+
 class ControlServer:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -99,7 +102,14 @@ class ControlServer:
         """Claim the private sessions directory; raises UnsafePathError before anything is journaled or injected."""
         d = private_sessions_dir()
         assert d is not None
-        self.path = d / f"{self.session.session_id}.sock"
+        path = d / f"{self.session.session_id}.sock"
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            # The kernel takes at most 107 bytes for a unix socket's path; found failing only once the session
+            # had started (an internal error and a traceback). Said now, before anything is journaled.
+            raise ControlroomError(f"{d}: the runtime directory's path is too long for the control socket "
+                                   f"({len(os.fsencode(path))} bytes, at most {MAX_SOCKET_PATH}); set "
+                                   "CONTROLROOM_RUNTIME_DIR (or XDG_RUNTIME_DIR) to a shorter directory")
+        self.path = path
         self.registry = d / f"{self.session.session_id}.json"
 
     async def start(self) -> None:

@@ -42,7 +42,6 @@ def shop() -> Iterator[str]:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     e = dict(os.environ)
-    e["CONTROLROOM_RUNTIME_DIR"] = str(tmp_path / "run")
     e["XDG_DATA_HOME"] = str(tmp_path / "data")
     e.pop("NO_COLOR", None)
     return e

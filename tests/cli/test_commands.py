@@ -160,3 +160,18 @@ def test_watch_without_an_argument_attaches_to_the_only_running_session(
     monkeypatch.setattr(entry, "run_watch", lambda journal: watched.append(str(journal)) or 0)
     assert main(["watch"]) == 0
     assert watched == [str(tmp_path / "a.jsonl")]
+
+
+def test_a_runtime_dir_too_long_for_the_control_socket_is_one_line_before_anything_runs(
+        shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    # Found under pytest-xdist: a deep runtime directory made the socket's bind fail mid-start, as an internal
+    # error with a traceback. It is bad input, said before the journal exists.
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    env = {**env, "CONTROLROOM_RUNTIME_DIR": str(deep)}
+    journal = tmp_path / "j.jsonl"
+    proc = controlroom("run", str(shop_scenario(tmp_path, shop)), "--headless", "--yes", "--journal", str(journal),
+                       env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "too long for the control socket" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not journal.exists()

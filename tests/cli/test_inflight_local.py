@@ -56,7 +56,9 @@ def _start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
                              str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while '"fault-injecting"' not in (journal.read_text() if journal.exists() else ""):
-        assert time.monotonic() < deadline and proc.poll() is None, "never saw fault-injecting"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"never saw fault-injecting: {proc.communicate()[0].decode()}")
         time.sleep(0.05)
     time.sleep(0.5)
     return proc, journal, mark, step

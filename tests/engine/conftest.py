@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -30,11 +29,6 @@ __all__ = ["FLAG", "Host"]  # re-exported for the engine tests
 @pytest.fixture(autouse=True)
 def _flag_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cat.catalogue(), "flag", FLAG)
-
-
-@pytest.fixture(autouse=True)
-def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
 
 
 class FakeSource:

@@ -13,6 +13,7 @@ from controlroom.clock import ManualClock
 from controlroom.engine.session import Session
 from controlroom.journal import read_journal
 from controlroom.journal.events import StopKind
+from controlroom.paths import runtime_dir
 from controlroom.targets.memory import MemoryExecutor
 from tests.engine.conftest import FakeSource, Host, drive, fault_step, make_scenario
 
@@ -125,7 +126,7 @@ async def test_controlroom_stop_journals_the_user_and_terminal_it_came_from(tmp_
     s = _session(tmp_path, host, src)
     task = asyncio.ensure_future(s.run())
     await _until(s, "observing")
-    sock = next((tmp_path / "run" / "sessions").glob("*.sock"))
+    sock = next((runtime_dir() / "sessions").glob("*.sock"))
     reader, writer = await asyncio.open_unix_connection(str(sock))
     writer.write(b'stop {"tty":"/dev/pts/9"}\n')
     await writer.drain()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 
 from controlroom.engine.gates import AutoFacilitator
 from controlroom.engine.session import Session
@@ -14,11 +13,6 @@ from controlroom.journal import read_journal
 from controlroom.lab.demo import demo_environment
 from controlroom.metrics.conditions import parse_condition
 from tests.cli.conftest import controlroom
-
-
-@pytest.fixture(autouse=True)
-def _runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
 
 
 async def test_the_demo_degrades_then_trips_its_stop_condition_and_rolls_back(tmp_path: Path) -> None:
@@ -77,7 +71,7 @@ async def test_the_demo_degrades_then_trips_its_stop_condition_and_rolls_back(tm
 def test_demo_headless_from_the_command_line_exits_zero(tmp_path: Path) -> None:
     import os
 
-    env = dict(os.environ, CONTROLROOM_RUNTIME_DIR=str(tmp_path / "run"), XDG_DATA_HOME=str(tmp_path / "data"))
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
     result = controlroom("demo", "--headless", env=env, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo finished as designed: rolled-back" in result.stdout
@@ -102,7 +96,7 @@ def test_a_killed_demo_leaves_no_shop_behind(tmp_path: Path) -> None:
     import sys
     import time
 
-    env = dict(os.environ, CONTROLROOM_RUNTIME_DIR=str(tmp_path / "run"), XDG_DATA_HOME=str(tmp_path / "data"))
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"))
     journal = tmp_path / "demo.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "controlroom", "demo", "--headless", "--journal", str(journal)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -69,7 +69,7 @@ class Run:
         scenario.write_text(SCENARIO.format(front=lab.host("h1").ip))
         self.journal = tmp_path / "inflight.jsonl"
         self.env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config),
-                    "XDG_DATA_HOME": str(tmp_path), "CONTROLROOM_RUNTIME_DIR": str(tmp_path / "run")}
+                    "XDG_DATA_HOME": str(tmp_path), "CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"]}
         self.proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
                                       str(self.journal), str(scenario)], env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

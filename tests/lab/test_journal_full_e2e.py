@@ -65,7 +65,7 @@ def _run(lab: Lab, tmp_path: Path, journal: Path) -> subprocess.Popen[str]:
     scenario.write_text(SCENARIO.format(front=lab.host("h1").ip, h3=lab.host("h3").ip))
     (tmp_path / "tmp").mkdir(exist_ok=True)
     env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path),
-           "CONTROLROOM_RUNTIME_DIR": str(tmp_path / "run"), "TMPDIR": str(tmp_path / "tmp")}
+           "CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"], "TMPDIR": str(tmp_path / "tmp")}
     return subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
                              str(journal), str(scenario)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

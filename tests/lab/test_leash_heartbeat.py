@@ -121,7 +121,7 @@ class Room:
                                             window=WINDOW, duration=duration))
         self.journal = tmp_path / f"{name}.jsonl"
         self.env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config),
-                    "XDG_DATA_HOME": str(tmp_path), "CONTROLROOM_RUNTIME_DIR": str(tmp_path / f"run-{name}")}
+                    "XDG_DATA_HOME": str(tmp_path), "CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"] + f"-{name}"}
         self.proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
                                       str(self.journal), str(scenario)], env=self.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

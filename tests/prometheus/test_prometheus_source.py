@@ -45,8 +45,8 @@ async def test_instant_queries_reduce_each_series_to_one_number(prom_lab: Lab) -
     assert values["scalar_answer"] == 3.0
     assert values["nan"] is None  # 0/0 is "no data", not a number in the journal
     assert values["success_rate"] == pytest.approx(1.0)
-    # The demo answers in ~2 ms; its p99 falls in the 5 ms bucket or below.
-    assert values["p99_ms"] is not None and 0 < values["p99_ms"] <= 10.0
+    # The demo answers in ~2 ms (~20 ms on a loaded machine): a p99 well under its 150 ms latency fault.
+    assert values["p99_ms"] is not None and 0 < values["p99_ms"] <= 100.0
     # NaN says why it is no data (and counts as lost telemetry when a condition names the series).
     assert list(src.last_errors) == ["nan"] and src.last_errors["nan"].startswith("NaN is not a number")
 

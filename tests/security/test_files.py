@@ -27,7 +27,6 @@ REPORT_FIXTURE = Path(__file__).parent.parent / "report" / "fixtures" / "held.js
 
 def _env(tmp_path: Path, data_home: Path | None = None) -> dict[str, str]:
     e = dict(os.environ)
-    e["CONTROLROOM_RUNTIME_DIR"] = str(tmp_path / "run")
     e["XDG_DATA_HOME"] = str(data_home or tmp_path / "data")
     return e
 

@@ -54,7 +54,6 @@ class SteadySource:
 @pytest.fixture
 def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Host:
     monkeypatch.setitem(cat.catalogue(), "flag", FLAG)
-    monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(tmp_path / "run"))
     return Host()
 
 
@@ -76,7 +75,7 @@ def make_session(host: Host, journal: Path, hurts: bool = False,
     return session, facilitator
 
 
-async def until(pilot, check, what: str, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
+async def until(pilot, check, what: str, tries: int = 600) -> None:  # type: ignore[no-untyped-def]
     for _ in range(tries):
         await pilot.pause(0.05)
         if check():

@@ -51,7 +51,7 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
     mark = tmp_path / "mark"
     scenario = tmp_path / "mark.yaml"
     scenario.write_text(SCENARIO.format(mark=mark))
-    env = {"CONTROLROOM_RUNTIME_DIR": str(tmp_path / "run"), "XDG_DATA_HOME": str(tmp_path)}
+    env = {"CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"], "XDG_DATA_HOME": str(tmp_path)}
     return scenario, tmp_path / "j.jsonl", mark, env
 
 

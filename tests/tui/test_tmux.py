@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -28,7 +29,7 @@ def _step_title(journal: Path) -> str:
 @needs_tmux
 def test_demo_runs_a_step_and_stops_in_tmux_while_a_watcher_follows(tmp_path: Path) -> None:
     journal = tmp_path / "demo.jsonl"
-    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"]})
     watcher = None
     try:
         # The demo's human checklist gates the session: starting early is refused, ticking both starts it.
@@ -85,7 +86,7 @@ def clock_of(screen: str) -> int:
 def test_two_watchers_clocks_advance_with_the_facilitators(tmp_path: Path) -> None:
     """At the checklist gate no event is written (metrics start after it), yet every clock keeps running."""
     journal = tmp_path / "demo.jsonl"
-    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"]})
     watchers: list[Tmux] = []
     try:
         room.wait_for("START?", timeout=60)
@@ -178,7 +179,7 @@ def test_participants_view_in_256_colours_truecolor_and_no_color(
 def test_the_tui_demo_run_as_designed_exits_zero_like_headless(tmp_path: Path) -> None:
     """`make demo`: its last step trips the stop condition by design; the room exits 0, as --headless does."""
     journal = tmp_path / "demo.jsonl"
-    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": str(tmp_path)})
+    room = Tmux([*CONTROLROOM, "demo", "--journal", str(journal)], env={"CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"]})
     try:
         room.wait_for("START?", timeout=60)
         room.keys("Space", "Down", "Space")

@@ -71,15 +71,17 @@ async def test_a_claim_is_taken_refused_to_another_room_taken_over_once_stale_an
 async def test_a_renewal_moves_a_live_guard_and_reports_one_that_fired(lab: Lab, h3: SshExecutor) -> None:
     plan = make_plan(lab, "partition", {"peers": [lab.host("h2").ip]}, target="h3")
     assert plan.leash is not None
-    await inject(h3, plan, leash=2.0)
-    for _ in range(3):  # 3 s of renewals: still in
+    # A 4 s window renewed every second: deadlines are whole seconds on the host (`date +%s`) and the guard
+    # polls once a second, so a window of 2 s could pass between two renewals on a loaded machine.
+    await inject(h3, plan, leash=4.0)
+    for _ in range(5):  # 5 s of renewals: still in
         await asyncio.sleep(1.0)
-        assert (await h3.run(plan.leash.renewal(2.0))).ok
+        assert (await h3.run(plan.leash.renewal(4.0))).ok
     assert "table inet controlroom" in host_state(lab, "h3")
-    deadline = time.monotonic() + 6
+    deadline = time.monotonic() + 10
     while "inet controlroom" in host_state(lab, "h3") and time.monotonic() < deadline:
         await asyncio.sleep(0.25)  # no more renewals: the guard fires
-    late = await h3.run(plan.leash.renewal(2.0))
+    late = await h3.run(plan.leash.renewal(4.0))
     assert late.status == LEASH_GONE_EXIT and plan.leash.fired(late) and "not running" in late.detail
     assert_clean(lab, "h3")  # the renewal neither restarted a guard nor left a deadline file
 

@@ -242,6 +242,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from controlroom.importers.cli import run
+
+    return run(args)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from controlroom.scenario.listing import list_scenarios
 
@@ -340,6 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")
+
+    sp = add("import", cmd_import, "translate another tool's experiment into a scenario (chaostoolkit)")
+    from controlroom.importers.cli import add_parser as add_import_parser
+
+    add_import_parser(sp)
 
     sp = add("status", cmd_status, "running sessions on this machine and their state")
     sp.add_argument("--clean", action="store_true",

@@ -156,7 +156,7 @@ class _Importer:
     def cannot(self, node: Node, message: str, section: str = "", todo: list[str] | None = None) -> None:
         self.untranslatable.append(Problem(self.file, max(node.line, 1), max(node.col, 1), one_line(message)))
         if todo is not None:
-            self.todos.append((section, [f"TODO ({self.file}:{node.line}:{node.col}): {_c(message, 400)}", *todo]))
+            self.todos.append((section, [f"TODO: {self.file}:{node.line}:{node.col}: {_c(message, 400)}", *todo]))
 
     def loc(self, node: Node) -> str:
         return f"{os.path.basename(self.file)}:{node.line}:{node.col}"
@@ -667,14 +667,18 @@ class _Importer:
         or the method has one action. The rest, with the actions that got no rollback, become one final step
         that runs those actions in order and reverts with those rollbacks — what Chaos Toolkit does.
         """
-        by_name: dict[str, _Step] = {}
+        by_name: dict[str, list[_Step]] = {}
         for st in steps:
-            by_name.setdefault(st.acts[0].name, st)
+            by_name.setdefault(st.acts[0].name, []).append(st)
         loose: list[tuple[_Act, str]] = []
         for act, cmd in rollbacks:
             undone = self.mapping.undoes.get(act.name)
             if undone is not None and undone in by_name:
-                by_name[undone].rollbacks.append((act, cmd))
+                # Every step that runs the action gets it (a `ref` may repeat the action), once per step (a `ref`
+                # may repeat the rollback too: Chaos Toolkit runs it twice at the end, the room once per undo).
+                for st in by_name[undone]:
+                    if all(a.name != act.name for a, _ in st.rollbacks):
+                        st.rollbacks.append((act, cmd))
             elif len(steps) == 1:
                 steps[0].rollbacks.append((act, cmd))
             else:
@@ -723,14 +727,16 @@ class _Importer:
             sid, n = f"{base}-{n}", n + 1
         self.ids.add(sid)
         inject = st.commands[0] if len(st.commands) == 1 else "set -e\n" + "\n".join(st.commands)
-        revert = (st.rollbacks[0][1] if len(st.rollbacks) == 1
+        revert = ("TODO" if not st.rollbacks else st.rollbacks[0][1] if len(st.rollbacks) == 1
                   else "rc=0\n" + "\n".join(f"{c} || rc=1" for _, c in st.rollbacks) + "\nexit $rc")
         verify = verifies[0] if len(verifies) == 1 else "set -e\n" + "\n".join(verifies)
         hold = st.after or DEFAULT_HOLD
         title = names[0] if len(names) == 1 else "method: " + ", ".join(names)
         out: list[str] = []
         if st.before:
-            pid = f"{sid}-pause"
+            pid, n = f"{sid}-pause", 2
+            while pid in self.ids:
+                pid, n = f"{sid}-pause-{n}", n + 1
             self.ids.add(pid)
             out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})",
                     f"  - id: {pid}", f"    title: {_y('pause before ' + act.name)}",
@@ -752,7 +758,7 @@ class _Importer:
         if problems:
             for p in problems:
                 self.cannot(p.node, p.message)
-            self.todos.append(("steps", [f"TODO ({self.file}:{p.node.line}:{p.node.col}): {_c(p.message, 400)}"
+            self.todos.append(("steps", [f"TODO: {self.file}:{p.node.line}:{p.node.col}: {_c(p.message, 400)}"
                                          for p in problems] + [ln.strip("\n") for ln in lines]))
             return out if st.before else []
         return out + lines
@@ -922,4 +928,4 @@ def import_experiment(path: str, mapping: Mapping_ | None = None, *, partial: bo
         # command too long, ...): report it against the experiment, with what validation said.
         raise ExperimentError([Problem(path, 1, 1, f"the translated scenario does not validate: {p.message} "
                                        f"(scenario line {p.line})") for p in err.problems]) from None
-    return Result(text, imp.untranslatable, len(sc.steps), len(imp.metrics))
+    return Result(text, sorted(imp.untranslatable), len(sc.steps), len(imp.metrics))

@@ -104,9 +104,15 @@ def _s(node: Node | None) -> str | None:
     return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else None
 
 
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _y(value: str) -> str:
-    """A YAML double-quoted scalar: JSON string syntax, every non-ASCII and control character escaped."""
-    return json.dumps(value, ensure_ascii=True).replace("\x7f", "\\u007f")
+    """A YAML double-quoted scalar: JSON string syntax, every character YAML does not print escaped.
+
+    Characters beyond U+FFFF stay as they are: as a JSON-style escape pair, PyYAML would read two halves.
+    """
+    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _c(text: str, limit: int = 200) -> str:
@@ -685,6 +691,12 @@ class _Importer:
                 loose.append((act, cmd))
         if not loose:
             return steps
+        if not steps:
+            for act, _ in loose:
+                self.cannot(act.at, f"activity {act.name!r}: a rollback with no translated action to undo: the room "
+                            "runs a revert only for the fault it undoes", "steps",
+                            [f"rollback {act.name} was not translated"])
+            return steps
         kept = [st for st in steps if st.rollbacks]
         bare = [st for st in steps if not st.rollbacks]
         if not bare:
@@ -774,7 +786,7 @@ class _Importer:
         desc = _s(root.get("description")) or ""
         tags = root.get("tags")
         name = _slug(title, limit=100)
-        hypothesis = desc or hyp_title
+        hypothesis = desc or hyp_title or title  # the scenario needs one; the title is what the experiment says
         t = self.mapping.target
         env = self.mapping.environment
         lines = [f"# Imported from {_c(self.file)} by `controlroom import chaostoolkit`.",

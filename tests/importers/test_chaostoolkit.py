@@ -366,3 +366,25 @@ def test_any_bytes_import_or_are_refused_without_a_traceback(tmp_path: Path, dat
         import_experiment(str(path), env={})
     except ExperimentError as err:
         assert err.problems
+
+
+def test_a_rollback_with_no_action_to_undo_is_located(tmp_path: Path) -> None:
+    # found by fuzzing: an empty method with a rollback was an IndexError
+    path = tmp_path / "r.json"
+    path.write_text('{"title": "r", "method": [],\n "rollbacks": [{"type": "action", "name": "a", '
+                    '"provider": {"type": "process", "path": "true"}}]}')
+    assert _problems(path) == [f"{path}:2:16: activity 'a': a rollback with no translated action to undo: the room "
+                               "runs a revert only for the fault it undoes"]
+    text = import_experiment(str(path), partial=True, env={}).text
+    assert "template: true" in load_scenario_text(text, "r.yaml").source_text
+
+
+def test_json_escapes_of_astral_characters_survive_the_round_trip(tmp_path: Path) -> None:
+    # json.dumps writes U+1F600 as "\ud83d\ude00"; read as two halves, the command could not even be printed
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps({"title": "emoji", "method": [
+        {"type": "action", "name": "say", "provider": {"type": "process", "path": "echo", "arguments": ["\U0001f600"]}}],
+        "rollbacks": [{"type": "action", "name": "undo", "provider": {"type": "process", "path": "true"}}]}))
+    assert "\\ud83d" in path.read_text()
+    text = import_experiment(str(path), Mapping_(verify={"say": "true"}), env={}).text
+    assert "\U0001f600" in _fault(load_scenario_text(text, "e.yaml"), "say")[0]

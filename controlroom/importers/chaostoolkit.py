@@ -24,6 +24,7 @@ Why the written scenario is honest:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -57,6 +58,7 @@ class Mapping_:
     environment: str = ENVIRONMENT
     verify: dict[str, str] = field(default_factory=dict)  # action name -> a check that succeeds once it is undone
     undoes: dict[str, str] = field(default_factory=dict)  # rollback name -> the action it undoes
+    where: dict[str, Problem] = field(default_factory=dict)  # "verify.NAME" / "undoes.NAME" -> where it is written
 
 
 @dataclass
@@ -153,6 +155,7 @@ class _Importer:
         self.top_notes: list[str] = []
         self.ids: set[str] = set()
         self.metric_names: set[str] = set()
+        self.rollback_names: set[str] = set()
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -216,13 +219,30 @@ class _Importer:
             act = self._activity(item, "rollbacks")
             if act is None:
                 continue
+            self.rollback_names.add(act.name)
             cmd = self._rollback(act)
             if cmd is not None:
                 rollbacks.append((act, cmd))
         steps = self._attach(steps, rollbacks)
+        self._check_mapping()
         if self.errors:
             raise ExperimentError(self.errors)
         return self._emit(title, hyp_title, steps)
+
+    def _check_mapping(self) -> None:
+        """A name in the mapping that the experiment does not have is a typo: say where, never ignore it."""
+        actions = {a.name for a in self.named.values() if a.kind == "action" and a.where == "method"}
+        rollbacks = self.rollback_names
+        wrong = [(f"verify.{k}", k, actions, "action in its method") for k in self.mapping.verify if k not in actions]
+        wrong += [(f"undoes.{k}", k, rollbacks, "rollback") for k in self.mapping.undoes if k not in rollbacks]
+        wrong += [(f"undoes.{k}", v, actions, "action in its method") for k, v in self.mapping.undoes.items()
+                  if k in rollbacks and v not in actions]
+        for key, name, known, what in wrong:
+            at = self.mapping.where.get(key)
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"{key}: the experiment has no {what} named {name!r}{hint}"
+            self.errors.append(Problem(at.file, at.line, at.col, message) if at else Problem(self.file, 1, 1, message))
 
     def _list(self, node: Node | None, where: str) -> list[Node]:
         if node is None:
@@ -679,7 +699,11 @@ class _Importer:
         loose: list[tuple[_Act, str]] = []
         for act, cmd in rollbacks:
             undone = self.mapping.undoes.get(act.name)
-            if undone is not None and undone in by_name:
+            if undone is not None and undone not in by_name:
+                # the action it undoes was not translated: never attach it to some other step instead
+                self.cannot(act.at, f"activity {act.name!r}: the rollback of {undone!r}, which was not translated",
+                            "steps", [f"rollback {act.name} was not translated"])
+            elif undone is not None:
                 # Every step that runs the action gets it (a `ref` may repeat the action), once per step (a `ref`
                 # may repeat the rollback too: Chaos Toolkit runs it twice at the end, the room once per undo).
                 for st in by_name[undone]:
@@ -911,9 +935,10 @@ def read_mapping(path: str, ssh: str | None = None) -> Mapping_:
                 m.environment = _s(value) or ENVIRONMENT
             elif key in ("verify", "undoes") and isinstance(value, Map):
                 pairs = {k: _s(v) for k, (_, v) in value.entries.items()}
-                for k, v in pairs.items():
-                    if not v:
-                        bad(value.get(k) or value, f"{key}.{k}: expected a string")
+                for k, (kn, v) in value.entries.items():
+                    m.where[f"{key}.{k}"] = Problem(path, kn.line, kn.col, "")
+                    if not pairs[k]:
+                        bad(v, f"{key}.{k}: expected a string")
                 getattr(m, key).update({k: v for k, v in pairs.items() if v})
             else:
                 bad(knode, f"{key!r}: a mapping file has target: {{...}}, environment: NAME, verify: {{ACTION: "

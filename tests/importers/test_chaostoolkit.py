@@ -388,3 +388,29 @@ def test_json_escapes_of_astral_characters_survive_the_round_trip(tmp_path: Path
     assert "\\ud83d" in path.read_text()
     text = import_experiment(str(path), Mapping_(verify={"say": "true"}), env={}).text
     assert "\U0001f600" in _fault(load_scenario_text(text, "e.yaml"), "say")[0]
+
+
+def test_a_name_in_the_mapping_the_experiment_lacks_is_located(tmp_path: Path) -> None:
+    typo = tmp_path / "m.yaml"
+    typo.write_text('verify:\n  pause-workr: "true"\nundoes:\n  resume-worker: pause-worker\n  nope: pause-worker\n')
+    lines = _problems(EXP / "paused-worker.json", mapping=read_mapping(str(typo)))
+    assert lines == [f"{typo}:2:3: verify.pause-workr: the experiment has no action in its method named "
+                     "'pause-workr'; did you mean 'pause-worker'?",
+                     f"{typo}:5:3: undoes.nope: the experiment has no rollback named 'nope'"]
+
+
+def test_a_rollback_of_an_untranslated_action_is_never_attached_elsewhere(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("title: e\nmethod:\n"
+                    "  - {type: action, name: a, provider: {type: process, path: touch, arguments: /tmp/a}}\n"
+                    "  - {type: action, name: b, provider: {type: python, module: os, func: remove}}\n"
+                    "rollbacks:\n"
+                    "  - {type: action, name: undo-b, provider: {type: process, path: restore-b}}\n"
+                    "  - {type: action, name: undo-a, provider: {type: process, path: rm, arguments: /tmp/a}}\n")
+    mapping = Mapping_(verify={"a": "test ! -e /tmp/a"}, undoes={"undo-a": "a", "undo-b": "b"})
+    lines = _problems(path, mapping=mapping)
+    assert lines == [f"{path}:4:5: activity 'b': python provider os.remove cannot be translated; write it as a "
+                     "command fault",
+                     f"{path}:6:5: activity 'undo-b': the rollback of 'b', which was not translated"]
+    text = import_experiment(str(path), mapping, partial=True, env={}).text
+    assert _fault(load_scenario_text(text, "e.yaml"), "a")[1] == "rm /tmp/a"

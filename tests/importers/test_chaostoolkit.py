@@ -414,3 +414,29 @@ def test_a_rollback_of_an_untranslated_action_is_never_attached_elsewhere(tmp_pa
                      f"{path}:6:5: activity 'undo-b': the rollback of 'b', which was not translated"]
     text = import_experiment(str(path), mapping, partial=True, env={}).text
     assert _fault(load_scenario_text(text, "e.yaml"), "a")[1] == "rm /tmp/a"
+
+
+@pytest.mark.xdist_group("local-host")  # a real session on this machine: one host claim, like the other local runs
+def test_an_imported_scenario_runs_injects_reverts_and_verifies(tmp_path: Path) -> None:
+    fault, log = tmp_path / "fault-file", tmp_path / "inject.log"
+    exp = tmp_path / "run.json"
+    exp.write_text(json.dumps({
+        "title": "runs for real", "description": "the file comes and goes",
+        "steady-state-hypothesis": {"title": "fine", "probes": [
+            {"type": "probe", "name": "fine", "tolerance": 0, "provider": {"type": "process", "path": "true"}}]},
+        "method": [{"type": "action", "name": "make-file", "pauses": {"after": 1}, "provider": {
+            "type": "process", "path": "sh", "arguments": ["-c", f"touch '{fault}' && echo injected >> '{log}'"]}}],
+        "rollbacks": [{"type": "action", "name": "remove-file",
+                       "provider": {"type": "process", "path": "rm", "arguments": ["-f", str(fault)]}}]}))
+    text = import_experiment(str(exp), Mapping_(verify={"make-file": f"test ! -e '{fault}'"}), env={}).text
+    # a 1 s steady-state window instead of the default 10 s, only to keep the test short
+    scenario = tmp_path / "run.yaml"
+    scenario.write_text(text.replace("steady_state:\n", "steady_state:\n  window: 1s\n"))
+    journal = tmp_path / "j.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                           str(journal), str(scenario)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert log.read_text() == "injected\n"  # the action ran once
+    assert not fault.exists()  # and its rollback undid it
+    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
+    assert [e.get("verified") for e in events if e.get("type") == "fault-reverted"] == [True], events

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from controlroom.errors import Problem, ScenarioError
 from controlroom.faults.shell import q, sh
+from controlroom.scenario.checks import check_url
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, decode, one_line, parse_document
 from controlroom.units import format_duration
 
@@ -493,19 +494,10 @@ class _Importer:
                 raise _Untranslatable(knode, f"activity {act.name!r}: http provider key {key!r} cannot be "
                                       "translated: the built-in prober sends a plain GET")
         url = self._text(act, prov.get("url"), "provider.url")
-        from urllib.parse import urlsplit
-
-        try:
-            parts = urlsplit(url)
-            hostname = parts.hostname
-        except ValueError:
-            parts, hostname = None, None
-        if parts is None or parts.scheme not in ("http", "https") or not hostname:
-            raise _Untranslatable(prov.get("url") or prov, f"activity {act.name!r}: url {url!r} is not an http:// "
-                                  "or https:// URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise _Untranslatable(prov.get("url") or prov, f"activity {act.name!r}: the url carries credentials; "
-                                  "they are never copied into a scenario")
+        # validation's own URL rule, so a bad URL is a line about the experiment (and a password is never repeated)
+        problem = check_url(url, "url")
+        if problem:
+            raise _Untranslatable(prov.get("url") or prov, f"activity {act.name!r}: {problem}")
         timeout = self._timeout(act, prov.get("timeout"))
         flow = "{probe: " + _y(url) + (f", timeout: {_dur(timeout)}" if timeout else "") + "}"
         conds: list[str] = []
@@ -614,6 +606,9 @@ class _Importer:
         if not url:
             raise _Untranslatable(act.at, f"activity {act.name!r}: chaosprometheus reads configuration "
                                   "prometheus_base_url, which the experiment does not set")
+        problem = check_url(url, "configuration prometheus_base_url")
+        if problem:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: {problem}")
         self.prometheus_url = url
         conds: list[str] = []
         notes = ["the query must return one number (the room takes the first series' value)"]

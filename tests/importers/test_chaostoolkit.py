@@ -314,7 +314,7 @@ def test_credentials_in_a_probe_url_are_never_copied(tmp_path: Path) -> None:
                     "method: []\n")
     with pytest.raises(ExperimentError) as err:
         import_experiment(str(path), partial=False, env={})
-    assert "the url carries credentials" in str(err.value) and "hunter2" not in str(err.value)
+    assert "url 'http://shop/health' carries credentials" in str(err.value) and "hunter2" not in str(err.value)
     text = import_experiment(str(path), partial=True, env={}).text
     assert "hunter2" not in text
 
@@ -355,6 +355,8 @@ def test_any_json_shaped_experiment_imports_or_is_refused_without_a_traceback(tm
             import_experiment(str(path), Mapping_(verify={"": "true"}), partial=partial, env={"x": "1"})
         except ExperimentError as err:
             assert err.problems and all(p.file == str(path) and p.line >= 1 for p in err.problems)
+            # what the translation writes, validation accepts: its refusals are caught as lines about the experiment
+            assert not any("does not validate" in p.message for p in err.problems), err
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -440,3 +442,35 @@ def test_an_imported_scenario_runs_injects_reverts_and_verifies(tmp_path: Path) 
     assert not fault.exists()  # and its rollback undid it
     events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
     assert [e.get("verified") for e in events if e.get("type") == "fault-reverted"] == [True], events
+
+
+_CHARS = [*"{}[]:,\"'- \n\t#&*!|>$%@`\\0123456789ax", "${settle}", "\u2028", "\U0001f600"]
+_EDITS = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(["del", "ins", "set"]),
+                            st.sampled_from(_CHARS)), min_size=1, max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["everything.yaml", "paused-worker.json", "combined.json", "untranslatable.yaml"]),
+       edits=_EDITS)
+def test_damaged_experiments_are_refused_or_imported_and_valid(tmp_path: Path, name: str,
+                                                                edits: list[tuple[float, str, str]]) -> None:
+    text = list((EXP / name).read_text())
+    for where, op, char in edits:
+        pos = int(where * len(text))
+        if op == "del":
+            del text[pos:pos + 3]
+        elif op == "ins":
+            text.insert(pos, char)
+        else:
+            text[pos] = char
+    path = tmp_path / name
+    path.write_text("".join(text))
+    mapping = read_mapping(str(EXP / f"{name.rsplit('.', 1)[0]}.map.yaml"))
+    for partial in (False, True):
+        try:
+            result = import_experiment(str(path), mapping, partial=partial, env=ENV)
+        except ExperimentError as err:
+            assert err.problems
+            assert not any("does not validate" in p.message for p in err.problems), err
+        else:
+            load_scenario_text(result.text, "again.yaml")  # what was written validates

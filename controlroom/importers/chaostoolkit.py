@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -887,7 +888,11 @@ def _reword(problem: Problem) -> Problem:
 def read_document(path: str, what: str = "experiment") -> Map:
     """A JSON or YAML file -> its located tree; every problem located, none a traceback."""
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO named by mistake must not hang the import; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ExperimentError([Problem(path, 1, 1, f"is not a regular file; name the {what} file")])
             data = f.read(MAX_BYTES + 1)
     except OSError as err:
         raise ExperimentError([Problem(path, 1, 1, f"cannot read the {what}: {err.strerror or err}")]) from None

@@ -6,6 +6,7 @@ Imports of the core are lazy, as in cli.py: `controlroom --help` imports none of
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(result.text)
     else:
+        if os.path.exists(args.output) and os.path.samefile(args.output, args.experiment):
+            raise ControlroomError(f"{args.output}: is the experiment itself; write the scenario to another file")
         try:
             write_atomically(args.output, result.text)
         except OSError as err:

@@ -474,3 +474,22 @@ def test_damaged_experiments_are_refused_or_imported_and_valid(tmp_path: Path, n
             assert not any("does not validate" in p.message for p in err.problems), err
         else:
             load_scenario_text(result.text, "again.yaml")  # what was written validates
+
+
+def test_a_fifo_missing_file_or_directory_is_one_line_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert _problems(fifo) == [f"{fifo}:1:1: is not a regular file; name the experiment file"]
+    assert _problems(tmp_path / "nope.json") == [f"{tmp_path}/nope.json:1:1: cannot read the experiment: No such "
+                                                  "file or directory"]
+    assert _problems(tmp_path)[0].startswith(f"{tmp_path}:1:1: cannot read the experiment")
+
+
+def test_cli_never_writes_the_scenario_over_the_experiment(tmp_path: Path) -> None:
+    exp = tmp_path / "e.json"
+    original = (EXP / "combined.json").read_text()
+    exp.write_text(original)
+    proc = subprocess.run([sys.executable, "-m", "controlroom", "import", "chaostoolkit", str(exp), "-m",
+                           str(EXP / "combined.map.yaml"), "-o", str(exp)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is the experiment itself" in proc.stderr
+    assert exp.read_text() == original

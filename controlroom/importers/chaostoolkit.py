@@ -855,7 +855,8 @@ class _Importer:
             lines += ["steady_state:", "  require:"] + [f"    - {_y(c)}" for c in self.conditions]
         longest = max([300.0, *durations])
         lines += ["blast_radius:", f"  allowed_environments: [{_y(env)}]", "  max_targets: 1",
-                  f"  max_duration: {_dur(longest)}"]
+                  f"  max_duration: {_dur(longest)}"
+                  + ("   # the default 5m, raised to the experiment's longest pause" if longest > 300 else "")]
         step_todos = [todo for section, todo in self.todos if section == "steps"]
         if step_lines:
             lines += ["steps:", *step_lines]

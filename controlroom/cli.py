@@ -156,18 +156,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(headless=args.headless, journal=args.journal)
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _session_journal(target: str | None, verb: str) -> str:
+    """A journal file as given, or the journal of a running session by id (no argument: the only live one;
+    several: they are listed, say which)."""
     from pathlib import Path
 
     from controlroom.engine.control import pick_session
 
-    target = args.journal
     if target is None or not Path(target).exists():
-        # No argument: the only live session (several: they are listed, say which).
-        target = pick_session(target, verb="watch")["journal"]
+        target = str(pick_session(target, verb=verb)["journal"])
+    return target
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
     from controlroom.app.entry import run_watch
 
-    return run_watch(target)
+    return run_watch(_session_journal(args.journal, "watch"))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from controlroom.app.serve import run_serve
+
+    return run_serve(_session_journal(args.journal, "serve"), host=args.host, port=args.port,
+                     max_viewers=args.max_viewers)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -318,6 +329,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("watch", cmd_watch, "read-only live view of a running session (journal file or session id)")
     sp.add_argument("journal", metavar="JOURNAL|SESSION", nargs="?",
                     help="default: the only running session (several: they are listed)")
+
+    sp = add("serve", cmd_serve, "the read-only view in a browser, for spectators outside the tmux session")
+    sp.add_argument("journal", metavar="SESSION|JOURNAL", nargs="?",
+                    help="default: the only running session (several: they are listed)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1, this machine only; any other address is "
+                         "warned about: the page has no login)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    # Each spectator is a Python process of its own (docs/tui.md has its memory): a cap keeps a page left open on
+    # a big screen, or reloaded in a loop, from starving the facilitator's room of memory on the same machine.
+    sp.add_argument("--max-viewers", type=int, default=20,
+                    help="spectators at once, each a process of its own (default 20)")
 
     sp = add("replay", cmd_replay, "post-mortem replay of a journal in the same panes")
     sp.add_argument("journal")

@@ -270,6 +270,8 @@ def run_serve(journal: str, *, host: str, port: int, max_viewers: int) -> int:
 
     j = read_journal(journal)  # a missing or foreign file fails here, in one line
     scenario = str(j.header.get("scenario") or Path(journal).name)
+    if not 0 <= port <= 65535:  # the socket layer would raise OverflowError, a traceback, not an OSError
+        raise ServeError(f"--port {port}: a port is 0-65535 (0: any free port)")
     if max_viewers < 1:
         raise ServeError(f"--max-viewers {max_viewers}: at least 1")
     warning = bind_warning(host, port)

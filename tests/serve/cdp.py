@@ -42,6 +42,7 @@ KEYS: dict[str, dict[str, Any]] = {
     "Space": {"key": " ", "code": "Space", "windowsVirtualKeyCode": 32, "text": " "},
     "Down": {"key": "ArrowDown", "code": "ArrowDown", "windowsVirtualKeyCode": 40},
     "!": {"key": "!", "code": "Digit1", "windowsVirtualKeyCode": 49, "text": "!", "modifiers": 8},
+    "ctrl+c": {"key": "c", "code": "KeyC", "windowsVirtualKeyCode": 67, "modifiers": 2},  # 2 = Ctrl
     "?": {"key": "?", "code": "Slash", "windowsVirtualKeyCode": 191, "text": "?", "modifiers": 8},
     **{ch: {"key": ch, "code": f"Key{ch.upper()}", "windowsVirtualKeyCode": ord(ch.upper()), "text": ch}
        for ch in "abcdefghijklmnopqrstuvwxyz"},

@@ -1,7 +1,7 @@
 """Spectators in a real headless Chromium: `controlroom serve` beside the facilitator's room (the demo, in tmux).
 
 The page shows the session's step and metrics, follows the live journal, and nothing typed or clicked in it
-reaches the session: not at the checklist gate, not at the inject gate, not the stop keys.
+reaches the session: not at the checklist gate, not at the inject gate, not the stop keys (F12, `!`, Ctrl+C).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def test_a_spectator_page_follows_the_room_and_no_key_in_it_reaches_the_session(
         browser.wait_for(lambda s: "command palette" not in s)
         # ... and none of the facilitator's keys acts on the session from there: tick, confirm, skip, note, stop.
         before = acts(journal)
-        browser.key("Space", "Down", "Space", "c", "s", "n", "F12", "!")
+        browser.key("Space", "Down", "Space", "c", "s", "n", "F12", "ctrl+c", "!")
         browser.click_text("read-only")  # the grey control where the room has its red stop
         time.sleep(1.5)
         assert acts(journal) == before == []
@@ -67,7 +67,7 @@ def test_a_spectator_page_follows_the_room_and_no_key_in_it_reaches_the_session(
         # At the inject gate, the stop and confirm keys from the page again do nothing to the session.
         gate_acts = acts(journal)
         assert [t for t, _ in gate_acts] == ["checklist-item", "checklist-item", "step-confirmed"]
-        browser.key("c", "F12", "!", "a")
+        browser.key("c", "F12", "ctrl+c", "!", "a")
         time.sleep(1.5)
         assert acts(journal) == gate_acts
         assert "INJECT?" in room.screen()

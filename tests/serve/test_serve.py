@@ -225,3 +225,16 @@ def test_serve_an_unknown_host_is_one_line(journal: Path) -> None:
     result = _serve(str(journal), "--host", "no-such-host.invalid", "--port", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--host no-such-host.invalid" in result.stderr
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_serve_a_port_out_of_range_is_one_line(journal: Path, port: str) -> None:
+    result = _serve(str(journal), "--port", port)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"controlroom: --port {port}: a port is 0-65535 (0: any free port)"]
+
+
+def test_serve_max_viewers_below_one_is_one_line(journal: Path) -> None:
+    result = _serve(str(journal), "--port", "0", "--max-viewers", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["controlroom: --max-viewers 0: at least 1"]

@@ -85,7 +85,8 @@ def die_with_server(server_pid: int) -> bool:
     PR_SET_PDEATHSIG). False when the server is already gone (it died before this ran): the caller exits.
 
     Done by the spectator itself rather than in a preexec_fn, so nothing runs between fork and exec in the
-    server, which has threads. A spectator holds nothing to clean up: SIGKILL, not a polite signal that a stuck
+    server, which has threads. The kernel sends the signal when the THREAD that forked the spectator ends: the
+    server forks from its event loop, on its main thread, which lives exactly as long as the server. A spectator holds nothing to clean up: SIGKILL, not a polite signal that a stuck
     view might not act on (one was seen spinning after SIGTERM).
     """
     with contextlib.suppress(OSError, AttributeError):
@@ -123,6 +124,8 @@ async def end_group(proc: asyncio.subprocess.Process, *, grace: float = 1.0) -> 
             kill_group_now(proc)
             await asyncio.wait_for(proc.wait(), 10.0)
     # Anything the view started and left in its group (it starts nothing today): the group id is still held by
-    # such a straggler, so it cannot have been reused.
+    # such a straggler, so it cannot have been reused. With no straggler the id was freed an instant ago and this
+    # finds nothing (ESRCH): for it to name another group, a new process would have to be given that very pid and
+    # make itself a group leader in between.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

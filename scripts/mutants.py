@@ -61,7 +61,12 @@ def m(id: str, file: str, original: str, replacement: str, rule: str, *tests: st
     return Mutant(id, file, ((original, replacement), *more), rule, tests, category, equivalent)
 
 
-HOST = "controlroom/faults/host.py"
+NET = "controlroom/faults/net.py"
+TC = "controlroom/faults/net_tc.py"
+NFT = "controlroom/faults/net_nft.py"
+STRESS = "controlroom/faults/stress.py"
+SYSTEM = "controlroom/faults/system.py"
+LEASH = "controlroom/faults/leash.py"
 ROLLBACK = "controlroom/engine/rollback.py"
 RULES = "tests/faults/test_fault_rules.py"
 ENGINE_RULES = "tests/engine/test_rollback_rules.py"
@@ -70,60 +75,60 @@ CC = f"{RULES}::test_the_control_channel_is_accepted_before_any_drop_in_both_cha
 
 MUTANTS: list[Mutant] = [
     # -- the control channel is never cut (rule 1) ----------------------------------------------------------------
-    m("cc-output-accept-removed", HOST,
+    m("cc-output-accept-removed", NFT,
       "'    oif \"lo\" accept', \"    $cr_out\", ", "'    oif \"lo\" accept', ",
       "nft output chain without the control channel's accept: the room drops its own SSH replies (issue 10 #1)",
       CC, category="control channel"),
-    m("cc-input-accept-after-drops", HOST,
+    m("cc-input-accept-after-drops", NFT,
       "\"    $cr_in\", *(f\"    {r}\" for r in input_rules), \"  }\",",
       "*(f\"    {r}\" for r in input_rules), \"    $cr_in\", \"  }\",",
       "the control channel's accept comes after the drops in the input chain", CC, category="control channel"),
-    m("cc-output-accept-wrong-direction", HOST,
+    m("cc-output-accept-wrong-direction", NFT,
       "'cr_out=\"$cr_f daddr $cr_cip tcp sport $cr_sport accept\"; fi'",
       "'cr_out=\"$cr_f saddr $cr_cip tcp dport $cr_sport accept\"; fi'",
       "the output accept matches packets to sshd, not sshd's replies to the room", CC, category="control channel"),
-    m("cc-client-is-server-address", HOST, "cr_cip=${1:-}", "cr_cip=${3:-}",
+    m("cc-client-is-server-address", NET, "cr_cip=${1:-}", "cr_cip=${3:-}",
       "the exemption names this host's own address instead of the control room's", CC,
       "tests/faults/test_host_commands.py", category="control channel"),
-    m("cc-v4-mapped-not-unwrapped", HOST,
+    m("cc-v4-mapped-not-unwrapped", NET,
       "'case \"$cr_cip\" in ::ffff:*.*) cr_cip=${cr_cip#::ffff:};; esac; '", "''",
       "an IPv4 room on a dual-stack sshd gets an ip6 accept that never matches its packets", CC,
       category="control channel"),
-    m("cc-tc-exempt-into-faulted-class", HOST,
+    m("cc-tc-exempt-into-faulted-class", TC,
       "f'match ip sport \"$cr_sport\" 0xffff flowid {h}:10 '", "f'match ip sport \"$cr_sport\" 0xffff flowid {h}:20 '",
       "tc faults send the control channel into the throttled class",
       "tests/faults/test_host_commands.py", f"{RULES}::test_tc_faults_exempt_the_control_channel_and_confine_peers_to_the_faulted_class",
       category="control channel"),
-    m("tc-peers-default-class-faulted", HOST, 'default = "20" if whole_interface else "10"', 'default = "20"',
+    m("tc-peers-default-class-faulted", TC, 'default = "20" if whole_interface else "10"', 'default = "20"',
       "a tc fault on named peers throttles every other peer too (blast radius)",
       f"{RULES}::test_tc_faults_exempt_the_control_channel_and_confine_peers_to_the_faulted_class",
       category="control channel"),
     # -- every undo removes what the inject made (rule 2) --------------------------------------------------------
-    m("revert-nft-wrong-family", HOST, 'NFT_REVERT = f"nft delete table inet {NFT_TABLE}',
+    m("revert-nft-wrong-family", NFT, 'NFT_REVERT = f"nft delete table inet {NFT_TABLE}',
       'NFT_REVERT = f"nft delete table ip {NFT_TABLE}',
       "the nft revert deletes `table ip` while the inject made `table inet` (issue 10 #2)",
       UNDO, "-k", "partition or blackhole or packet-loss-nft", category="revert/inject mismatch"),
-    m("verify-nft-wrong-family", HOST, "then if nft list table inet {NFT_TABLE} >/dev/null 2>&1; then",
+    m("verify-nft-wrong-family", NFT, "then if nft list table inet {NFT_TABLE} >/dev/null 2>&1; then",
       "then if nft list table ip {NFT_TABLE} >/dev/null 2>&1; then",
       "the nft verify looks at another table: a fault still there is called clean",
       UNDO, "-k", "partition-fused", category="revert/inject mismatch"),
-    m("revert-tc-wrong-handle", HOST, "grep -q ' {TC_HANDLE}: '; then tc qdisc del",
+    m("revert-tc-wrong-handle", TC, "grep -q ' {TC_HANDLE}: '; then tc qdisc del",
       "grep -q ' c0df: '; then tc qdisc del",
       "the tc revert looks for the leaf's handle, never finds the root it made, and deletes nothing",
       UNDO, "-k", "bandwidth or latency", category="revert/inject mismatch"),
-    m("revert-stress-kills-leader-only", HOST,
+    m("revert-stress-kills-leader-only", STRESS,
       "'  kill -s TERM -- \"-$cr_g\" 2>/dev/null; i=0\\n'", "'  kill -s TERM -- \"$cr_g\" 2>/dev/null; i=0\\n'",
       "the stress revert signals the leader, not its process group: the workers keep running",
       UNDO, "-k", "stress", category="revert/inject mismatch",
       more=(("f'  kill -s KILL -- \"-$cr_g\" 2>/dev/null; rm -f {pidf}; fi; exit 0')",
              "f'  kill -s KILL -- \"$cr_g\" 2>/dev/null; rm -f {pidf}; fi; exit 0')"),)),
-    m("revert-diskfill-without-state-dir", HOST,
+    m("revert-diskfill-without-state-dir", SYSTEM,
       'revert = f"{STATE_DIR}\\nif [ -e {marker} ]; then {remove}; fi; exit 0"',
       'revert = f"if [ -e {marker} ]; then {remove}; fi; exit 0"',
       "the disk-fill revert looks for its marker in an unset state dir and removes nothing",
       f"{RULES}::test_every_script_that_uses_the_state_dir_sets_it_first", UNDO, "-k", "disk-fill",
       category="revert/inject mismatch"),
-    m("revert-service-try-restart", HOST, 'sh("systemctl", "start", "--", unit)',
+    m("revert-service-try-restart", SYSTEM, 'sh("systemctl", "start", "--", unit)',
       'sh("systemctl", "try-restart", "--", unit)',
       "service-stop's revert only restarts a running unit: the stopped one stays stopped",
       UNDO, "-k", "service-stop", category="revert/inject mismatch"),
@@ -215,14 +220,14 @@ MUTANTS: list[Mutant] = [
     # -- quoting and validation ------------------------------------------------------------------------------------
     m("quote-nothing", "controlroom/faults/shell.py", "return shlex.quote(str(value))", "return str(value)",
       "values reach the shell unquoted", "tests/faults/test_host_commands.py", category="quoting"),
-    m("quote-tc-interface-dropped", HOST,
+    m("quote-tc-interface-dropped", TC,
       "return f\"if tc qdisc show dev {q(dev)} root 2>/dev/null | grep -q ' {TC_HANDLE}: '; then tc qdisc del dev {q(dev)} root",
       "return f\"if tc qdisc show dev {dev} root 2>/dev/null | grep -q ' {TC_HANDLE}: '; then tc qdisc del dev {dev} root",
       "the tc revert's interface is not quoted", "tests/faults/test_host_commands.py", UNDO, "-k", "bandwidth or latency",
       category="quoting",
       equivalent="interface() admits only [A-Za-z0-9_.:-]{1,15}: no character of it is special to sh, so the "
                  "quoted and the bare word are the same argument"),
-    m("quote-fill-path-dropped", HOST, "    p = q(path)\n", "    p = path\n",
+    m("quote-fill-path-dropped", SYSTEM, "    p = q(path)\n", "    p = path\n",
       "the disk-fill path is not quoted", "tests/faults/test_host_commands.py", UNDO, "-k", "disk-fill",
       category="quoting",
       equivalent="abs_path() admits only /[A-Za-z0-9_./-]: no character special to sh, and a leading '/' means it "
@@ -259,7 +264,7 @@ MUTANTS: list[Mutant] = [
       "if len(targets) > br.max_targets + 1:", "one target more than max_targets is faulted",
       "tests/engine/test_session.py", "-k", "blast_radius", category="validation"),
     # -- the leash: armed for the window, renewed, never resurrected ----------------------------------------------
-    m("leash-renewal-restarts-guard", HOST,
+    m("leash-renewal-restarts-guard", LEASH,
       "return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo), renew=renew, gone_status=(LEASH_GONE_EXIT,))",
       "return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo), renew=None, gone_status=(LEASH_GONE_EXIT,))",
       "a renewal re-arms the guard: a leash that fired is resurrected and the room never hears of it",

@@ -207,7 +207,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from controlroom.engine.control import clean_sessions, running_sessions
+    from controlroom.engine.registry import clean_sessions, running_sessions
 
     if args.clean:
         for s in clean_sessions():
@@ -232,9 +232,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 import asyncio
                 import json
 
-                from controlroom.engine.control import _ask
+                from controlroom.engine.control import ask
 
-                lines = asyncio.run(_ask(s["socket"], "status", 2.0, pid=s["pid"]))
+                lines = asyncio.run(ask(s["socket"], "status", 2.0, pid=s["pid"]))
                 state = json.loads(lines[-1]).get("state", state) if lines else state
             except Exception:  # a hung or foreign socket: say so, `stop` knows the way round it
                 state = "running (control socket not answering)"

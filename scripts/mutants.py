@@ -68,6 +68,7 @@ STRESS = "controlroom/faults/stress.py"
 SYSTEM = "controlroom/faults/system.py"
 LEASH = "controlroom/faults/leash.py"
 ROLLBACK = "controlroom/engine/rollback.py"
+REVERT = "controlroom/engine/revert.py"  # the one revert rule: rollback and recover
 RULES = "tests/faults/test_fault_rules.py"
 ENGINE_RULES = "tests/engine/test_rollback_rules.py"
 UNDO = f"{RULES}::test_every_undo_path_removes_exactly_what_the_inject_made"
@@ -145,14 +146,14 @@ MUTANTS: list[Mutant] = [
       "`recover` skips a fault whose revert failed: it stays on the host",
       "tests/engine/test_recover_rules.py", category="revert/inject mismatch"),
     m("recover-without-stop-inject", "controlroom/engine/recover.py",
-      "    if plan.stop_inject is not None:\n        # The crashed room", "    if False:\n        # The crashed room",
+      "end_inject=end_inject if plan.stop_inject is not None else None", "end_inject=None",
       "`recover` reverts without ending an inject the crashed room left running: it lands after the verify",
       "tests/cli/test_inflight_local.py::test_recover_after_sigkill_mid_injection_on_a_local_target_stops_it_first",
       category="revert/inject mismatch"),
     # -- the rollback covers every announced fault (rule 3) ------------------------------------------------------
     m("rollback-only-active-faults", ROLLBACK,
-      "afs = list(self.active.values())\n        with self.s.group_commit():",
-      "afs = [af for af in self.active.values() if af.state == \"active\"]\n        with self.s.group_commit():",
+      "afs = list(self.active.values())\n        with self.ctx.group_commit():",
+      "afs = [af for af in self.active.values() if af.state == \"active\"]\n        with self.ctx.group_commit():",
       "an e-stop skips faults still being injected (issue 10 #3)",
       ENGINE_RULES, "-k", "mid_inject", category="rollback scope"),
     m("step-revert-skips-failed-injects", ROLLBACK,
@@ -161,8 +162,8 @@ MUTANTS: list[Mutant] = [
       "a fault whose inject failed half-way is not reverted at the step's end", ENGINE_RULES, "-k", "half_way",
       category="rollback scope"),
     m("end-inject-never-stops", ROLLBACK,
-      "if plan.stop_inject is not None:\n            stop = await self.s.run_on(plan.target, plan.stop_inject)",
-      "if False:\n            stop = await self.s.run_on(plan.target, plan.stop_inject)",
+      "if plan.stop_inject is not None:\n            stop = await self.ctx.run_on(plan.target, plan.stop_inject)",
+      "if False:\n            stop = await self.ctx.run_on(plan.target, plan.stop_inject)",
       "a stop mid-inject reverts around the inject instead of ending it first",
       "tests/engine/test_inflight.py", category="in-flight stop"),
     m("inject-sent-after-stop", ROLLBACK, "if af.stop_asked:  # checked before every send",
@@ -186,8 +187,8 @@ MUTANTS: list[Mutant] = [
       f"{RULES}::test_a_guard_or_a_stop_mid_inject_ends_it_before_reverting", category="in-flight stop"),
     # -- reverts in parallel (rule 4) -----------------------------------------------------------------------------
     m("rollback-sequential", ROLLBACK,
-      "            await asyncio.gather(*(self._revert_one(af) for af in afs))\n            self.s.emit(\"rollback-finished\"",
-      "            for af in afs:\n                await self._revert_one(af)\n            self.s.emit(\"rollback-finished\"",
+      "            await asyncio.gather(*(self._revert_one(af) for af in afs))\n            self.ctx.emit(\"rollback-finished\"",
+      "            for af in afs:\n                await self._revert_one(af)\n            self.ctx.emit(\"rollback-finished\"",
       "the rollback reverts one target after another (issue 10 #4)",
       ENGINE_RULES, "-k", "one_reverts_time or unreachable", category="parallelism"),
     m("step-revert-sequential", ROLLBACK,
@@ -273,8 +274,8 @@ MUTANTS: list[Mutant] = [
       "leash = type(leash)(arm=leash.arm, disarm=",
       "the in-flight wrapper rebuilds the leash without its renewal (found merging issue 9)",
       "tests/faults/test_host_commands.py", "-k", "renewal", category="leash renew/arm"),
-    m("leash-armed-for-the-step", ROLLBACK, "leash_s = self.s.heartbeat.window",
-      "leash_s = duration + self.s.heartbeat.window",
+    m("leash-armed-for-the-step", ROLLBACK, "leash_s = self.leash_window",
+      "leash_s = duration + self.leash_window",
       "the leash is armed for the whole step: a room that dies leaves its faults for the step, not the window",
       ENGINE_RULES, "-k", "armed_for", category="leash renew/arm"),
     m("heartbeat-period-is-window", "controlroom/engine/heartbeat.py", "return self.window / 3", "return self.window",
@@ -296,11 +297,11 @@ MUTANTS: list[Mutant] = [
       "elapsed=result.elapsed, timed_out=result.timed_out)", "elapsed=result.elapsed)",
       "a batched renewal that timed out reads as refused: one slow round stops the session (found by issue 10)",
       ENGINE_RULES, "-k", "renewal", category="leash renew/arm"),
-    m("fused-disarm-before-verify", ROLLBACK, 'script = f"{revert}if {verify}\\nthen\\n{disarm}true\\nelse\\nfalse\\nfi"',
+    m("fused-disarm-before-verify", REVERT, 'script = f"{revert}if {verify}\\nthen\\n{disarm}true\\nelse\\nfalse\\nfi"',
       'script = f"{revert}{disarm}if {verify}\\nthen\\ntrue\\nelse\\nfalse\\nfi"',
       "the leash is disarmed before the revert is verified", "tests/engine/test_fused_revert.py",
       category="leash renew/arm"),
-    m("stepwise-disarm-unverified", ROLLBACK, "if verified.ok and plan.leash is not None:",
+    m("stepwise-disarm-unverified", REVERT, "if verified.ok and plan.leash is not None:",
       "if plan.leash is not None:", "the step-by-step revert disarms the leash of a fault it could not verify gone",
       "tests/engine/test_session.py", "-k", "cannot_be_verified", category="leash renew/arm"),
     # -- host claims ---------------------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ MUTANTS: list[Mutant] = [
       "        if broke:\n            self._stop_for_journal()", "        if broke:\n            pass",
       "a journal write that fails does not stop the session", "tests/engine/test_journal_failure.py",
       category="journal-failure rollback"),
-    m("inject-after-unrecorded-announcement", ROLLBACK, "        if self.s.stopping:\n            # A stop came",
+    m("inject-after-unrecorded-announcement", ROLLBACK, "        if self.ctx.stopping():\n            # A stop came",
       "        if False:\n            # A stop came",
       "an injection whose `fault-injecting` could not be written is sent anyway",
       "tests/engine/test_journal_failure.py", category="journal-failure rollback"),

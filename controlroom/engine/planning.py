@@ -6,7 +6,7 @@ so what `plan` prints is exactly what a run executes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controlroom.errors import ScenarioError
 from controlroom.faults.catalogue import PlanContext, build_plan
@@ -33,7 +33,7 @@ def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, targ
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
                       targets=scenario.targets, leash_window=scenario.blast_radius.leash)
     try:
-        return build_plan(spec, target, ctx)
+        return replace(build_plan(spec, target, ctx), index=index)
     except ValueError as err:
         from controlroom.errors import Problem
 

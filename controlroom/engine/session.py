@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.clock import Clock, RealClock
+from controlroom.engine.context import EngineContext
 from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate, facilitator_name
 from controlroom.engine.heartbeat import Heartbeat
 from controlroom.engine.liveness import start_time
@@ -89,7 +90,11 @@ class Session:
         self._executors: dict[str, Executor] = {}
         self.step_plans: list[StepPlan] = plan_scenario(self.scenario)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
-        self.rollback = Rollback(self)
+        # What the rollback may use of the session, and nothing more (`engine.context`).
+        self.context = EngineContext(emit=self.emit, executor=self.executor, clock=self.clock, now=self.now,
+                                     stopping=lambda: self.stopping, stop=self.emergency_stop,
+                                     group_commit=self.group_commit)
+        self.rollback = Rollback(self.context, leash_window=self.scenario.blast_radius.leash)
         self.heartbeat = Heartbeat(self)  # renews every leash and host claim while the room lives
         self.monitor = SafetyMonitor(self)
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
@@ -224,10 +229,8 @@ class Session:
         return ex
 
     async def run_on(self, target: str, action: Any) -> ActionResult:
-        try:
-            return await self.executor(target).run(action)
-        except Exception as err:  # an executor bug or transport failure is a failed action, never a crash mid-fault
-            return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
+        """An executor bug or transport failure is a failed action, never a crash mid-fault (`EngineContext.run_on`)."""
+        return await self.context.run_on(target, action)
 
     # ---- the journal cannot be written ---------------------------------------------------------------------
 
@@ -311,6 +314,11 @@ class Session:
         self._begin_stop(kind, reason, by)
         await self.rollback.rollback_all(reason or kind.value)
 
+    async def _stop_by_control(self, by: str) -> list[str]:
+        """`controlroom stop` on the control socket: the one rollback path; the targets left unconfirmed."""
+        await self.emergency_stop(StopKind.CONTROL, "controlroom stop", by=by)
+        return list(self.rollback.unconfirmed)
+
     # ---- the run ------------------------------------------------------------------------------------------
 
     def _header(self) -> dict[str, Any]:
@@ -332,7 +340,8 @@ class Session:
         self._start = self.clock.monotonic()
         from controlroom.engine.control import ControlServer
 
-        control = ControlServer(self) if self.control else None
+        control = ControlServer(self.session_id, self.scenario.name, self.journal_path, stop=self._stop_by_control,
+                                state=lambda: self.state) if self.control else None
         if control:
             control.prepare()  # a runtime directory another user planted is refused before anything is written
         self._writer = JournalWriter(self.journal_path, self._header())
@@ -367,7 +376,7 @@ class Session:
         finally:
             await self.monitor.stop()
             if self.rollback.active:
-                await self.rollback.rollback_all("session end")
+                await self.rollback.revert_remaining()
             # Renewals stop only now that nothing is left to revert; claims of hosts verified clean are released.
             await self.heartbeat.close()
             if not self._ended:
@@ -662,7 +671,7 @@ class Session:
         self.set_state("injecting")
         ok = await self.rollback.inject_all(step, plans, duration)
         if not ok and not self.stopping:
-            await self.rollback.revert_step(step.id, "injection failed")
+            await self.rollback.revert_step(step.id)
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
         if not self.stopping:
@@ -681,7 +690,7 @@ class Session:
         rolled_back = self.rollback.triggered  # a stop may have come while the verifies were out
         if not rolled_back:
             self.set_state("reverting")
-            await self.rollback.revert_step(step.id, "step end")
+            await self.rollback.revert_step(step.id)
         else:
             await self.rollback.wait_done()
         recovery = await self._measure_recovery(step)

@@ -66,6 +66,7 @@ class FaultPlan:
     # start later (stdout: killed | never-started | finished), non-zero when that could not be confirmed.
     # None where the executor has no such handle (HTTP: the request ends with its timeout).
     stop_inject: Action | None = None
+    index: int | None = None  # the fault's place in its step's `faults:` (set by planning; `recover` reads it back)
 
     @property
     def revertible(self) -> bool:

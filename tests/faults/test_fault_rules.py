@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from controlroom.engine.recover import recover_plans
-from controlroom.engine.rollback import fused_revert
+from controlroom.engine.revert import fused_revert
 from controlroom.faults.catalogue import PlanContext, build_plan, catalogue, parse_params
 from controlroom.faults.claim import HELD_EXIT, HostClaim, judge_claim
 from controlroom.faults.inflight import NOT_STARTED

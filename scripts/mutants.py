@@ -333,8 +333,8 @@ MUTANTS: list[Mutant] = [
       ENGINE_RULES, "-k", "fails_once", category="journal-failure rollback"),
     # -- telemetry -------------------------------------------------------------------------------------------------
     m("lost-telemetry-no-rollback", "controlroom/engine/monitor.py",
-      "if reason is not None and self.s.rollback.active and not self.s.stopping:",
-      "if reason is not None and not self.s.rollback.active and not self.s.stopping:",
+      "if reason is not None and self.rollback.active and not self.ctx.stopping():",
+      "if reason is not None and not self.rollback.active and not self.ctx.stopping():",
       "lost telemetry with policy rollback (or pause) leaves the faults in while the room flies blind",
       "tests/engine/test_session.py", "tests/engine/test_lost_telemetry.py", "-k", "telemetry", category="telemetry"),
     m("lost-after-strict", "controlroom/metrics/telemetry.py", "if silent >= self.lost_after:",

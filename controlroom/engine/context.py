@@ -34,7 +34,7 @@ async def run_action(executor: Executor, action: Action) -> ActionResult:
         return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
 
 
-def _no_stop(kind: StopKind, reason: str) -> Awaitable[None]:
+def _no_stop(kind: StopKind, reason: str) -> Awaitable[Any]:
     raise RuntimeError(f"stop ({kind.value}: {reason}) asked of a context that has no session to stop")
 
 
@@ -46,7 +46,7 @@ class EngineContext:
     now: Callable[[], float]  # seconds since the session started, on `clock`
     stopping: Callable[[], bool] = lambda: False  # a stop has begun: nothing more is injected
     # Start the one rollback path (Session.emergency_stop) in the background; awaiting the answer waits for it.
-    stop: Callable[[StopKind, str], Awaitable[None]] = _no_stop
+    stop: Callable[[StopKind, str], Awaitable[Any]] = _no_stop
     # Events emitted inside reach the disk with one fsync at its end (a rollback's many reverts).
     group_commit: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 

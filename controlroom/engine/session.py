@@ -88,11 +88,15 @@ class Session:
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         # What the rollback may use of the session, and nothing more (`engine.context`).
         self.context = EngineContext(emit=self.emit, executor=self.executor, clock=self.clock, now=self.now,
-                                     stopping=lambda: self.stopping, stop=self.emergency_stop,
+                                     stopping=lambda: self.stopping, stop=self._stop_in_background,
                                      group_commit=self.group_commit)
         self.rollback = Rollback(self.context, leash_window=self.scenario.blast_radius.leash)
-        self.heartbeat = Heartbeat(self)  # renews every leash and host claim while the room lives
-        self.monitor = SafetyMonitor(self)
+        # Renews every leash and host claim while the room lives.
+        self.heartbeat = Heartbeat(self.context, self.rollback, session_id=self.session_id,
+                                   window=self.scenario.blast_radius.leash)
+        self.monitor = SafetyMonitor(self.context, self.rollback, self.scenario, sources=lambda: self.sources,
+                                     recovery_wait=self.recovery_wait(),
+                                     current_step=lambda: self.current_step.id if self.current_step else "")
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
@@ -309,6 +313,11 @@ class Session:
         kind = StopKind(source)
         self._begin_stop(kind, reason, by)
         await self.rollback.rollback_all(reason or kind.value)
+
+    def _stop_in_background(self, kind: StopKind, reason: str) -> asyncio.Task[Any]:
+        """`EngineContext.stop`: the one rollback path, started now from a part that must not wait for it (the
+        heartbeat's round, the monitor's sample); awaiting the task waits for the rollback."""
+        return self.spawn(self.emergency_stop(kind, reason))
 
     async def _stop_by_control(self, by: str) -> list[str]:
         """`controlroom stop` on the control socket: the one rollback path; the targets left unconfirmed."""

@@ -422,7 +422,9 @@ class Session:
     async def _run_body(self) -> Outcome:
         self.set_state(SessionState.PREFLIGHT)
         try:
-            self._skip_faults = await run_preflight(self)
+            self._skip_faults = await run_preflight(self.context, self.scenario,
+                                                   [p for sp in self.step_plans for p in sp.faults], self.sources,
+                                                   self.heartbeat)
         except PreflightError as err:
             return Outcome(Verdict.PREFLIGHT_FAILED, 2, (), str(err))
         await self._backfill()

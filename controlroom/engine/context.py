@@ -1,13 +1,13 @@
 """What an engine part may use of the session it runs in — and nothing more.
 
-The rollback, the safety monitor, the heartbeat, pre-flight and the control server each take an
-`EngineContext` (and, explicitly, the sibling they need) instead of the whole `Session`: so each can be
-built and tested alone — the rollback against an in-memory target with no session at all — and a new
+The rollback, the safety monitor, the heartbeat and pre-flight each take an `EngineContext` (and,
+explicitly, the sibling they need; the control server only two callbacks) instead of the whole `Session`: so
+each can be built and tested alone — the rollback against an in-memory target with no session at all — and a new
 backend's revert lives in code whose inputs are all written here.
 
 Every callable is the session's own (`Session.context`): events go through the one `emit` (journal first,
 then listeners), actions through `run_on` (an executor error is a failed action, never a crash mid-fault),
-and a stop through `stop`, which starts the one rollback path.
+and a stop through `stop`, which starts the one rollback path in the background (the caller need not wait).
 """
 
 from __future__ import annotations

@@ -56,8 +56,10 @@ def spec_doc(plan: FaultPlan) -> dict[str, Any]:
     return {"type": plan.spec.type, "target": plan.spec.target, "params": plan.spec.params}
 
 
-
 class Rollback:
+    """Injects a step's faults and reverts them: THE rollback path (a stop), a step's end and the session's
+    end all go through `_revert_one`. Takes an `EngineContext` and the leash window — no Session."""
+
     def __init__(self, ctx: EngineContext, leash_window: float) -> None:
         self.ctx = ctx
         self.leash_window = leash_window  # what every leash is armed for: the heartbeat renews it

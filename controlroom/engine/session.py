@@ -36,7 +36,7 @@ from controlroom.journal.events import Event, StepOutcome, StopKind
 from controlroom.journal.writer import JournalWriter
 from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Phase, Scenario, Step
-from controlroom.targets.base import ActionResult, Executor
+from controlroom.targets.base import Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
 STATES = tuple(SessionState)  # the state machine's states, in order (docs/architecture.md draws it)
@@ -228,9 +228,6 @@ class Session:
             self._executors[target] = ex
         return ex
 
-    async def run_on(self, target: str, action: Any) -> ActionResult:
-        """An executor bug or transport failure is a failed action, never a crash mid-fault (`EngineContext.run_on`)."""
-        return await self.context.run_on(target, action)
 
     # ---- the journal cannot be written ---------------------------------------------------------------------
 

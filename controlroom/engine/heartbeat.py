@@ -157,7 +157,7 @@ class Heartbeat:
                 await self.beat()
             except Exception as err:  # the heartbeat must outlive any one bad round; if it died, guards fire
                 self.ctx.emit("warning", message=f"leash renewal round failed: {err!r}; faults revert by themselves "
-                                               f"within {self.window:g}s unless the next round gets through")
+                                                 f"within {self.window:g}s unless the next round gets through")
             await self.ctx.clock.sleep(max(0.0, self.period - (self.ctx.clock.monotonic() - started)))
 
     def _due(self) -> dict[str, list[ActiveFault]]:
@@ -182,7 +182,7 @@ class Heartbeat:
         if self._renewed:
             renewed, self._renewed = self._renewed, []
             self.ctx.emit("leash-renewed", faults=sorted(f for f, _ in renewed),
-                        targets=sorted({t for _, t in renewed}), leash_s=self.window)
+                          targets=sorted({t for _, t in renewed}), leash_s=self.window)
 
     def _idle(self, target: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
@@ -226,7 +226,7 @@ class Heartbeat:
         if target not in self._failing:
             self._failing.add(target)
             self.ctx.emit("warning", message=f"{target}: could not renew the leash ({detail}); unless a renewal gets "
-                                           f"through, the host's guard reverts its faults within {self.window:g}s")
+                                             f"through, the host's guard reverts its faults within {self.window:g}s")
 
     def _claim_answered(self, target: str, res: ActionResult) -> None:
         answer = judge_claim(target, res, renewing=True)
@@ -291,7 +291,7 @@ class Heartbeat:
                 self.claims.pop(target, None)
             else:
                 self.ctx.emit("warning", message=f"{target}: could not release this room's host claim ({res.detail}); "
-                                               f"it expires by itself within {self.window:g}s")
+                                                 f"it expires by itself within {self.window:g}s")
 
         await asyncio.gather(*(release(t, sudo) for t, sudo in sorted(releasing.items())))
 

@@ -98,7 +98,7 @@ class SafetyMonitor:
             self.paused.set()
         elif action == "warn":
             self.ctx.emit("warning", message=f"metrics {decision.feed} lost ({decision.detail}); "
-                                           f"the session goes on (policy warn)")
+                                             f"the session goes on (policy warn)")
         elif action == "resume" and not self.telemetry.lost():
             self.paused.clear()
 
@@ -124,7 +124,7 @@ class SafetyMonitor:
         """
         if self.paused.is_set() and not self.ctx.stopping():
             self.ctx.emit("warning", message="waiting: telemetry is lost (policy pause); "
-                                           "the fault is injected when it is back")
+                                             "the fault is injected when it is back")
             while self.paused.is_set() and not self.ctx.stopping():
                 await self.ctx.clock.sleep(self.every)
         reason = self.blind()
@@ -142,7 +142,7 @@ class SafetyMonitor:
                 since = self._true_since.setdefault(key, now)
                 if now - since >= self.hold:
                     self.ctx.emit("condition-breached", condition=key, value=values.get(cond.series),
-                                held_s=round(now - since, 3))
+                                  held_s=round(now - since, 3))
                     self.ctx.stop(StopKind.STOP_CONDITION, f"stop condition {key}")
                     return
             elif cond.evaluate(values) is False:

@@ -44,7 +44,7 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
 
     ok = sc.environment in sc.blast_radius.allowed_environments
     ctx.emit("preflight-check", check="environment", target=None, ok=ok,
-                 detail="ok" if ok else f"environment {sc.environment!r} is not in blast_radius.allowed_environments")
+             detail="ok" if ok else f"environment {sc.environment!r} is not in blast_radius.allowed_environments")
     if not ok:
         failures.append(f"environment {sc.environment!r} is not allowed")
 
@@ -86,7 +86,7 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
             if needing and all(p.spec.optional for p in needing):
                 skip.update(p.fault_id for p in needing)
                 ctx.emit("warning", message=f"{c.detail}; optional fault(s) "
-                                                f"{', '.join(p.fault_id for p in needing)} will be skipped")
+                                            f"{', '.join(p.fault_id for p in needing)} will be skipped")
             else:
                 failures.append(c.detail)
 

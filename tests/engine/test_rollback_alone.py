@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from typing import Any
 
 from controlroom.clock import ManualClock
 from controlroom.engine.context import EngineContext
+from controlroom.engine.heartbeat import Heartbeat
 from controlroom.engine.planning import plan_scenario
 from controlroom.engine.rollback import Rollback
 from controlroom.faults.plan import FaultPlan
-from controlroom.journal.events import Event
+from controlroom.journal.events import Event, StopKind
 from controlroom.scenario.model import Step
 from controlroom.targets.memory import MemoryExecutor
 from tests.engine.conftest import Host, drive, fault_step, make_scenario
@@ -93,3 +95,31 @@ async def test_the_sessions_own_end_reverts_through_the_rollback_without_countin
     await _run(room, rb.revert_remaining())
     assert not room.host.faulted and room.of("rollback-started")[0]["reason"] == "session end"
     assert not rb.triggered  # an explicit call, not a reason string that doubles as a flag
+
+
+# ---- the heartbeat, from the same context ---------------------------------------------------------------------------
+
+
+async def test_the_heartbeat_alone_renews_an_armed_leash_and_a_fired_guard_is_a_leash_stop() -> None:
+    """No Session: a stop is whatever the context's `stop` does — here, recorded."""
+    room = Room(Host("t1"))
+    stops: list[tuple[StopKind, str]] = []
+
+    def stop(kind: StopKind, reason: str) -> asyncio.Future[None]:
+        stops.append((kind, reason))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)  # a session would start its rollback here; the heartbeat does not wait for it
+        return done
+
+    ctx = dataclasses.replace(room.ctx, stop=stop)
+    rb = Rollback(ctx, leash_window=9.0)
+    hb = Heartbeat(ctx, rb, session_id="abc", window=9.0)
+    await _run(room, rb.inject_all(room.step, [room.plan], duration=4.0))
+    await hb.beat()
+    assert "renew 9.0" in room.host.log and room.of("leash-renewed")[0]["faults"] == [room.plan.fault_id]
+    assert stops == []
+
+    room.host.guard_fired = True
+    await hb.beat()
+    assert [k for k, _ in stops] == [StopKind.LEASH] and room.plan.fault_id in stops[0][1]
+    assert room.of("leash-expired")[0]["fault"] == room.plan.fault_id

@@ -110,18 +110,6 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
     _p("\n(plan -v prints every command or request: check, inject, revert, verify, leash)")
 
 
-def _journal_path(arg: str | None, name: str) -> str:
-    import re
-    import time
-
-    from controlroom.paths import private_journal_dir
-
-    if arg:
-        return arg
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "session"
-    return str(private_journal_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.jsonl")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from controlroom.errors import Problem, ScenarioError
     from controlroom.scenario import load_scenario
@@ -132,7 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError([Problem(sc.source_path, sc.template_line, 1,
                                      f"template: true: this scenario is a template, not run; {TEMPLATE_NOTE}")])
     _check_runtime_dir()
-    journal = _journal_path(args.journal, sc.name)
+    from controlroom.wiring import journal_path
+
+    journal = journal_path(args.journal, sc.name)
     if not args.headless:
         from controlroom.app.entry import run_live
 
@@ -150,10 +140,20 @@ def _check_runtime_dir() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from controlroom.lab.demo import run_demo
+    from controlroom.wiring import journal_path
 
     _check_runtime_dir()
-    return run_demo(headless=args.headless, journal=args.journal)
+    path = journal_path(args.journal, "demo-checkout")
+    if not args.headless:
+        from controlroom.app.entry import run_demo_tui
+
+        return run_demo_tui(path)
+    import asyncio
+    from pathlib import Path
+
+    from controlroom.lab.demo import run_demo_headless
+
+    return asyncio.run(run_demo_headless(Path(path)))
 
 
 def _session_journal(target: str | None, verb: str) -> str:
@@ -218,7 +218,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from controlroom.engine.control import clean_sessions, running_sessions
+    from controlroom.engine.registry import clean_sessions, running_sessions
 
     if args.clean:
         for s in clean_sessions():
@@ -243,9 +243,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 import asyncio
                 import json
 
-                from controlroom.engine.control import _ask
+                from controlroom.engine.control import ask
 
-                lines = asyncio.run(_ask(s["socket"], "status", 2.0, pid=s["pid"]))
+                lines = asyncio.run(ask(s["socket"], "status", 2.0, pid=s["pid"]))
                 state = json.loads(lines[-1]).get("state", state) if lines else state
             except Exception:  # a hung or foreign socket: say so, `stop` knows the way round it
                 state = "running (control socket not answering)"

@@ -22,6 +22,8 @@ from controlroom.engine.session import Outcome, Session
 from controlroom.journal.events import Event, StopKind
 from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Scenario
+from controlroom.wiring import build_sources as build_sources  # its old home: callers may still import it here
+from controlroom.wiring import new_session
 
 Printer = Callable[[str], None]
 
@@ -170,27 +172,6 @@ class TerminalFacilitator:
         return verdicts
 
 
-def build_sources(scenario: Scenario) -> list[MetricSource]:
-    """Metric sources for a scenario: the prober per probe metric, Prometheus and commands when configured."""
-    sources: list[MetricSource] = []
-    obs = scenario.observe
-    for spec in obs.metrics.values():
-        if spec.source == "probe":
-            from controlroom.metrics.prober import HttpProber
-
-            sources.append(HttpProber(spec.name, spec.probe or "", every=obs.every, timeout=spec.timeout))
-    promql = {n: m for n, m in obs.metrics.items() if m.source == "promql"}
-    if promql and obs.prometheus is not None:
-        from controlroom.metrics.prometheus import PrometheusSource
-
-        sources.append(PrometheusSource(obs.prometheus, promql))
-    if any(m.source == "command" for m in obs.metrics.values()):
-        from controlroom.metrics.command import CommandSource
-
-        sources.append(CommandSource.for_scenario(scenario))
-    return sources
-
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -256,8 +237,7 @@ def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Pri
     if not yes and not sys.stdin.isatty():
         printer("controlroom: no terminal to confirm steps on; pass --yes to confirm every step (CI)")
         return 2
-    session = Session(scenario, journal_path=Path(journal), facilitator=facilitator,
-                      sources=sources if sources is not None else build_sources(scenario))
+    session = new_session(scenario, journal, facilitator, sources=sources)
     session.subscribe(ProgressPrinter(printer))
     ended = follow_end(session)
     printer(f"journal: {journal}")

@@ -215,6 +215,7 @@ class FaultInjecting(TypedDict):
     step: str
     fault: str
     target: str
+    index: NotRequired[int]  # the fault's place in its step's `faults:` (older journals: parsed from `fault`)
     fault_type: NotRequired[str]
     summary: NotRequired[str]
     spec: NotRequired[FaultSpecDoc]

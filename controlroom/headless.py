@@ -19,6 +19,7 @@ from typing import Any
 
 from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
+from controlroom.formats import format_clock
 from controlroom.journal.events import (
     ConditionBreached,
     CriterionJudged,
@@ -56,11 +57,6 @@ from controlroom.scenario.model import Scenario
 Printer = Callable[[str], None]
 
 
-def _clock(mono: float) -> str:
-    m, s = divmod(max(0.0, mono), 60)
-    return f"T+{int(m):02d}:{s:04.1f}"
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -82,7 +78,7 @@ class ProgressPrinter(EventHandler[str]):
     def __call__(self, e: Event) -> None:
         line = self.format(e)
         if line:
-            self.out(f"{_clock(e.mono)}  {line}")
+            self.out(f"{format_clock(e.mono)}  {line}")
 
     def format(self, e: Event) -> str | None:
         return self.dispatch(e)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.errors import ControlroomError, JournalError
+from controlroom.formats import sparkline
 from controlroom.journal.reader import read_journal
 from controlroom.paths import journal_dir
 from controlroom.report.build import build_report
-from controlroom.report.charts import sparkline, text_bar
+from controlroom.report.charts import text_bar
 
 _SINCE_RE = re.compile(r"\s*([0-9]+)\s*(h|d|w)\s*")
 _SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -180,7 +181,7 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
                     why = "unobserved" if any(x.status == "unobserved" for x in runs_of) else "nothing was injected"
                     add(f"  {name[:name_w]:<{name_w}} no score ({why})")
                     continue
-                add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30):<30} last {known[-1]:5.1f} · "
+                add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30, whole=True):<30} last {known[-1]:5.1f} · "
                     f"min {min(known):5.1f} · max {max(known):5.1f} ({len(scores)} run(s))")
         counts = Counter(s.shown_status for s in h.sessions)
         add("Outcomes: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -193,7 +194,7 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
             add("Per service (sessions that faulted it):")
             for svc in services:
                 vals = [s.service_scores[svc] for s in h.sessions if svc in s.service_scores]
-                add(f"  {svc:<24} {sparkline(list(vals), 30):<30} last {vals[-1]:5.1f} · mean "
+                add(f"  {svc:<24} {sparkline(list(vals), 30, whole=True):<30} last {vals[-1]:5.1f} · mean "
                     f"{sum(vals) / len(vals):5.1f} ({len(vals)})")
         modes: dict[str, list[SessionSummary]] = {}
         for s in h.sessions:

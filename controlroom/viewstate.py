@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from controlroom.formats import format_clock
 from controlroom.journal.events import (
     ChecklistItem,
     ConditionBreached,
@@ -712,13 +713,6 @@ class RoomState(EventHandler[None]):
             if w.end is None and self.targets.get(w.target, TargetView("")).state != "unconfirmed":
                 w.end = ev.mono
         _log(self, ev, f"session ended: {self.outcome} {self.message}".rstrip())
-
-
-def format_clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"T+{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"T+{s // 60:02d}:{s % 60:02d}"
 
 
 def format_seconds(seconds: float) -> str:

@@ -10,9 +10,10 @@ from controlroom.headless import ProgressPrinter
 from controlroom.journal.events import PAYLOADS, Event
 from controlroom.journal.handler import EventHandler, handled_types, handler_name
 from controlroom.metrics.observed import ObservedFold
+from controlroom.report.fold import Fold
 from controlroom.viewstate import RoomState
 
-READERS = [RoomState, ProgressPrinter, ObservedFold]
+READERS = [RoomState, ProgressPrinter, ObservedFold, Fold]  # the room, headless, observed figures, the report
 
 
 def test_a_handler_named_for_no_event_type_is_refused_when_the_class_is_defined() -> None:

@@ -100,6 +100,8 @@ class ObservedFold(EventHandler[None]):
 
     def sample(self, mono: float, values: Mapping[str, object]) -> None:
         """One metric sample (what `on_metric_sample` does; the report's streaming reader calls it directly)."""
+        if mono > self._now:
+            self._now = mono
         if self._ended and mono > self._now_ended_min():
             self._keep_ended(mono)
         self._monos.append(mono)

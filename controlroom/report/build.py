@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controlroom.journal.reader import Journal
 from controlroom.report import score as sc
 from controlroom.report.criteria import score_meaning, success_criteria
 from controlroom.report.derive import Derive, steps_out
-from controlroom.report.fold import Fold, rnd
+from controlroom.report.fold import Fold, JournalLike, rnd
 from controlroom.report.model import REPORT_FORMAT, REPORT_VERSION, WEIGHTS, is_success_series
 
 
@@ -24,7 +23,7 @@ def _target_service(labels: dict[str, dict[str, str]], target: str) -> str | Non
     return labels.get(target, {}).get("service")
 
 
-def build_report(journal: Journal) -> dict[str, Any]:
+def build_report(journal: JournalLike) -> dict[str, Any]:
     """The post-mortem of one session as JSON-able data (see docs/report-schema.json and docs/report.md)."""
     f = Fold(journal)
     f.run()
@@ -101,7 +100,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
     for t in affected:
         wins = dv.windows(target=t)
         steps_of_t = {fl["step"] for fl in faults if fl["target"] == t}
-        rates = [v for n in success_names for v in dv.in_window_values(n, wins)]
+        rates = [dv.in_windows(n, wins) for n in success_names]  # success ratios in the windows, as sums
         recs = [(r.get("seconds"), r.get("criterion_s") if r.get("criterion_s") is not None else crit)
                 for r in recoveries if r["step"] in steps_of_t]
         tj, tw = dv.judged_samples(wins)
@@ -109,7 +108,7 @@ def build_report(journal: Journal) -> dict[str, Any]:
         if degr is None and dv.stop and wins:
             degr = 0.0 if any(any(a <= (b["mono"] or 0) <= z for a, z in wins) for b in f.breaches) else 100.0
         components = {
-            "availability": sc.availability_score(rates),
+            "availability": sc.availability(sum(a.ratio_total for a in rates), sum(a.present for a in rates)),
             "recovery": sc.recovery_score([(None if s is None else float(s), c) for s, c in recs]),
             "blast_radius": sc.blast_radius_score(t in f.unconfirmed, not spilled),
             "degradation": degr,

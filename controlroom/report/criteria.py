@@ -4,11 +4,10 @@ and statements as a person judged them (never met by default). Also the sentence
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
-from controlroom.report.derive import Derive, section
-from controlroom.report.fold import Fold
+from controlroom.report.derive import Derive
+from controlroom.report.fold import Fold, section
 from controlroom.units import format_duration
 
 
@@ -81,17 +80,15 @@ def data_loss(dv: Derive, windows: list[tuple[float, float]]) -> dict[str, Any] 
     if not isinstance(text, str) or "must not drop" not in text:
         return None
     name = text.split("must not drop", 1)[0].strip()
-    s = dv.f.series.get(name)
-    if s is None or not windows:
+    sf = dv.f.series
+    if name not in sf.info or not windows:
         return {"name": "data_loss", "criterion": text, "met": None, "source": "computed", "detail": f"no samples of {name!r} to judge"}
-    i0 = bisect.bisect_left(s.monos, windows[0][0])
-    before = [v for v in s.values[:i0] if v is not None]
-    last = [v for v in s.values if v is not None]
-    if not before or not last:
+    before, last = sf.before(name, windows[0][0]).last, sf.everything(name).last
+    if before is None or last is None:
         return {"name": "data_loss", "criterion": text, "met": None, "source": "computed", "detail": f"too few samples of {name!r}"}
-    dropped = last[-1] < before[-1]
+    dropped = last < before
     return {"name": "data_loss", "criterion": text, "met": not dropped, "source": "computed",
-            "detail": f"{name}: {before[-1]:g} before the faults, {last[-1]:g} at the end"}
+            "detail": f"{name}: {before:g} before the faults, {last:g} at the end"}
 
 
 def score_meaning(status: str, validated: bool | None, damaged: bool) -> str:

@@ -4,48 +4,16 @@ and after them, recovery, degradation and blast radius. Scores are in `score`, c
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
-import yaml
-
-from controlroom.journal.reader import Journal
-from controlroom.metrics.observed import Figures, ObservedFold, mean, peak, worst
-from controlroom.report.fold import Fault, Fold, Samples, rnd
+from controlroom.metrics.observed import mean, worst
+from controlroom.report.fold import Fault, Fold, JournalLike, rnd, section
 from controlroom.report.model import (
-    CHART_POINTS,
     DEGRADED_RELATIVE_CHANGE,
-    Condition,
-    parse_condition,
     series_direction,
 )
+from controlroom.report.series import Aggregate, SeriesInfo
 from controlroom.units import UnitError, parse_duration
-
-
-def parse_source(text: Any) -> dict[str, Any]:
-    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events).
-
-    Read with the scenario loader's limits (size, aliases, nesting): a journal's header is not trusted to be
-    the scenario a session wrote, and a hostile one must not make `report` or `history` hang or raise.
-    """
-    from controlroom.errors import ScenarioError
-    from controlroom.scenario.fields import plain
-    from controlroom.scenario.loader import parse_document
-
-    if not isinstance(text, str) or not text.strip():
-        return {}
-    try:
-        tree, _ = parse_document(text, "<journal header>")
-        doc = plain(tree)
-    except (ScenarioError, yaml.YAMLError, RecursionError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def section(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    """doc[key] when it is a mapping, else {}: the header's scenario text is read, not trusted to be valid."""
-    value = doc.get(key)
-    return value if isinstance(value, dict) else {}
 
 
 def merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -58,57 +26,17 @@ def merge(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def indices_within(monos: list[float], windows: list[tuple[float, float]]) -> list[range]:
-    """Index ranges of samples inside each window [start, end); monos are sorted, so bisect keeps this O(log n)."""
-    return [range(bisect.bisect_left(monos, a), bisect.bisect_left(monos, b)) for a, b in windows]
-
-
-def downsample(monos: list[float], values: list[float | None], budget: int = CHART_POINTS) -> list[list[float | None]]:
-    """At most ~budget [mono, value] points keeping each bucket's min and max, so peaks survive; gaps stay None."""
-    n = len(monos)
-    if n <= budget:
-        return [[round(m, 3), v] for m, v in zip(monos, values, strict=True)]
-    buckets = max(1, budget // 2)
-    size = n / buckets
-    out: list[list[float | None]] = []
-    for b in range(buckets):
-        lo, hi = int(b * size), min(n, int((b + 1) * size))
-        chunk = [(monos[i], values[i]) for i in range(lo, hi)]
-        present = [(m, v) for m, v in chunk if v is not None]
-        if not present:
-            out.append([round(chunk[0][0], 3), None])  # a whole bucket without data stays a visible gap
-            continue
-        mn = min(present, key=lambda p: p[1])
-        mx = max(present, key=lambda p: p[1])
-        for m, v in sorted({mn, mx}):
-            out.append([round(m, 3), v])
-    return out
-
-
 class Derive:
     """Everything computed after the pass: windows, series summaries, recovery, blast radius, scores."""
 
     def __init__(self, f: Fold) -> None:
         self.f = f
-        self.source = parse_source(f.header.get("scenario_text") or f.header.get("source_text"))
-        self.stop = self._conditions("stop_when", lambda doc: section(doc, "stop_when").get("conditions"))
-        self.stop += [c for c in (parse_condition(b["condition"]) for b in f.breaches) if c and c not in self.stop]
-        self.steady_conds = self._conditions("steady", lambda doc: section(doc, "steady_state").get("require"))
+        self.source = f.source
+        self.stop, self.steady_conds = f.conditions()
         self.labels = self._labels()
         self.incomplete = f.ended is None or f.ended.get("outcome") == "crashed"
         self.damaged = f.j.damaged  # lines skipped by the reader: the record has holes
         self.end_mono = f.last_mono
-
-    def _conditions(self, key: str, from_source: Any) -> list[Condition]:
-        raw = self.f.started.get(key)
-        if raw is None:
-            raw = from_source(self.source)
-        out: list[Condition] = []
-        for text in raw if isinstance(raw, list) else []:
-            c = parse_condition(str(text))
-            if c is not None and c not in out:
-                out.append(c)
-        return out
 
     def _labels(self) -> dict[str, dict[str, str]]:
         labels: dict[str, dict[str, str]] = {}
@@ -171,9 +99,10 @@ class Derive:
     # ---- series -------------------------------------------------------------------------------------------
 
     def series_out(self, all_windows: list[tuple[float, float]]) -> list[dict[str, Any]]:
-        names = list(self.f.series)
+        sf = self.f.series
+        names = list(sf.info)
         for n in self.f.started.get("series") or []:
-            if n not in self.f.series:
+            if n not in sf.info:
                 names.append(str(n))
         for obs in self.f.observed.values():
             for n in obs if isinstance(obs, dict) else {}:
@@ -183,39 +112,30 @@ class Derive:
         last = all_windows[-1][1] if all_windows else None
         out = []
         for name in names:
-            s = self.f.series.get(name) or Samples()
+            info = sf.info.get(name) or SeriesInfo(name)
             direction = series_direction(name, self.stop, self.steady_conds)
-            vals = s.values
-            present = [v for v in vals if v is not None]
-            if first is None:
-                before = present
-                during: list[float] = []
-                after: list[float] = []
+            if first is None or last is None:
+                before, during, after = sf.everything(name), Aggregate(), Aggregate()
             else:
-                i0 = bisect.bisect_left(s.monos, first)
-                i1 = bisect.bisect_left(s.monos, last or 0.0)
-                before = [v for v in vals[:i0] if v is not None]
-                during = [vals[i] for r in indices_within(s.monos, all_windows) for i in r if vals[i] is not None]  # type: ignore[misc]
-                after = [v for v in vals[i1:] if v is not None]
-            b = mean(before)
-            peak_ = peak(during, b)
+                before, during, after = sf.before(name, first), sf.over(name, all_windows), sf.since(name, last)
+            b = before.mean
+            peak_ = during.farthest_from(b)  # metrics.observed.peak's rule, from the extremes
             summary: dict[str, Any] = {
-                "before": rnd(b), "during": rnd(mean(during)), "after": rnd(mean(after)), "peak": rnd(peak_),
-                "worst": rnd(worst(during, direction, peak_)),
-                "low": rnd(min(during)) if during else None, "high": rnd(max(during)) if during else None,
+                "before": rnd(b), "during": rnd(during.mean), "after": rnd(after.mean), "peak": rnd(peak_),
+                "worst": rnd(during.low if direction == "up" else during.high if direction == "down" else peak_),
+                "low": rnd(during.low), "high": rnd(during.high),
                 "source": "samples",
             }
-            if not present and self.f.observed:
+            if info.samples == info.gaps and self.f.observed:
                 summary = self._from_observed(name) or summary
             stops = [c for c in self.stop if c.series == name]
-            breached_samples = sum(1 for v in during if any(c.holds(v) for c in stops))
             out.append({
-                "name": name, "direction": direction, "samples": len(vals), "gaps": len(vals) - len(present),
-                "errors": s.errors, **summary,
+                "name": name, "direction": direction, "samples": info.samples, "gaps": info.gaps,
+                "errors": info.errors, **summary,
                 "stop_conditions": [c.text for c in stops],
                 "steady_requirements": [c.text for c in self.steady_conds if c.series == name],
-                "breached_samples": breached_samples,
-                "points": downsample(s.monos, s.values),
+                "breached_samples": during.stop_held,
+                "points": info.points.points(),
             })
         return out
 
@@ -273,12 +193,12 @@ class Derive:
         # No engine figures (an older or crashed session): measure from the samples against the steady state.
         out = []
         crit = self.recovery_criterion()
-        for sid in self.f.step_order:
-            wins = self.windows(step=sid)
-            if not wins or not self.steady_conds:
-                continue
-            end = wins[-1][1]
-            seconds = self._first_steady_after(end)
+        ends = {sid: wins[-1][1] for sid in self.f.step_order if (wins := self.windows(step=sid))}
+        if not ends or not self.steady_conds:
+            return []
+        found = self._first_steady_after(sorted(set(ends.values())))
+        for sid, end in ends.items():
+            seconds = found.get(end)
             if seconds is None and self.incomplete:
                 continue  # the journal stops before recovery could be seen
             out.append({"step": sid, "seconds": rnd(seconds), "held": seconds is not None, "criterion_s": crit,
@@ -286,49 +206,47 @@ class Derive:
                         "after_stop": False})
         return out
 
-    def _first_steady_after(self, end: float) -> float | None:
-        conds = [c for c in self.steady_conds if c.series in self.f.series]
+    def _first_steady_after(self, ends: list[float]) -> dict[float, float]:
+        """For each time in `ends` (sorted), the seconds from it to the first sample of the first required series
+        at which every requirement holds on each series' latest value; a time never followed by one is left out.
+        A second pass over the journal's samples (only for journals without the engine's recovery figures)."""
+        conds = [c for c in self.steady_conds if c.series in self.f.series.info]
         if not conds:
-            return None
-        per = [(c, self.f.series[c.series]) for c in conds]
-        # Walk the sample times of one required series after `end` (lazily: recovery is usually found early);
-        # every series contributes its latest value at that time.
-        lead = per[0][1].monos
-        for k in range(bisect.bisect_left(lead, end), len(lead)):
-            t = lead[k]
-            ok = True
-            for c, s in per:
-                i = bisect.bisect_right(s.monos, t) - 1
-                v = s.values[i] if i >= 0 else None
-                if v is None or not c.holds(v):
-                    ok = False
+            return {}
+        lead = conds[0].series
+        latest: dict[str, Any] = {}
+        pending = list(ends)
+        found: dict[float, float] = {}
+        for ev in self.f.j.iter_events():
+            if ev.type != "metric-sample":
+                continue
+            values = ev.data.get("values") or {}
+            latest.update(values)
+            t = ev.mono
+            if lead not in values or not pending or t < pending[0]:
+                continue
+            if all((v := latest.get(c.series)) is not None and c.holds(v) for c in conds):
+                while pending and pending[0] <= t:
+                    end = pending.pop(0)
+                    found[end] = t - end
+                if not pending:
                     break
-            if ok:
-                return t - end
-        return None
+        return found
 
     # ---- degradation, cascade, blast radius ---------------------------------------------------------------
 
-    def in_window_values(self, name: str, windows: list[tuple[float, float]]) -> list[float]:
-        s = self.f.series.get(name)
-        if s is None:
-            return []
-        return [s.values[i] for r in indices_within(s.monos, windows) for i in r if s.values[i] is not None]  # type: ignore[misc]
+    def in_windows(self, name: str, windows: list[tuple[float, float]]) -> Aggregate:
+        """What the samples of `name` inside the windows add up to (report/series.py)."""
+        return self.f.series.over(name, windows)
 
     def judged_samples(self, windows: list[tuple[float, float]]) -> tuple[int, int]:
         """(samples judged, samples on which no stop condition held) inside the windows, per sample time."""
-        conds = [c for c in self.stop if c.series in self.f.series]
-        if not conds:
-            return 0, 0
+        names = {c.series for c in self.stop if c.series in self.f.series.info}
         judged = within = 0
-        by_series: dict[str, list[Condition]] = {}
-        for c in conds:
-            by_series.setdefault(c.series, []).append(c)
-        for name, cs in by_series.items():
-            for v in self.in_window_values(name, windows):
-                judged += 1
-                if not any(c.holds(v) for c in cs):
-                    within += 1
+        for name in names:
+            agg = self.in_windows(name, windows)
+            judged += agg.present
+            within += agg.present - agg.stop_held
         return judged, within
 
     def attribution(self, series: str) -> str | None:
@@ -343,16 +261,16 @@ class Derive:
 
     def degraded(self, series: dict[str, Any], windows: list[tuple[float, float]]) -> dict[str, Any] | None:
         name = series["name"]
-        vals = self.in_window_values(name, windows)
-        if not vals:
+        agg = self.in_windows(name, windows)
+        if not agg.present or agg.low is None or agg.high is None:
             return None
         stops = [c for c in self.stop if c.series == name]
         steady = [c for c in self.steady_conds if c.series == name]
-        worst = min(vals) if series["direction"] == "up" else max(vals)
-        if stops and any(c.holds(v) for c in stops for v in vals):
+        worst = agg.low if series["direction"] == "up" else agg.high
+        if stops and agg.stop_held:
             return {"worst": rnd(worst), "reason": "crossed stop condition " + ", ".join(c.text for c in stops)}
-        if steady and any(not c.holds(v) for c in steady for v in vals):
-            bad = [c.text for c in steady if any(not c.holds(v) for v in vals)]
+        bad = [c.text for c in steady if agg.steady_failed.get(c)]
+        if bad:
             return {"worst": rnd(worst), "reason": "left steady state " + ", ".join(bad)}
         if not stops and not steady and series["direction"] and series["before"]:
             base = float(series["before"])
@@ -362,27 +280,12 @@ class Derive:
         return None
 
 
-def observed_figures(journal: Journal, steps: list[str], window: float) -> dict[str, dict[str, Figures]]:
-    """Steps' {series: {before, during, after, peak}} where the journal has no `observed` event for them (an older
-    or crashed session): by `metrics.observed.ObservedFold`, the very rules the engine wrote them with, over a
-    second pass (only for such journals: the engine's own figures are used whenever they were written)."""
-    fold = ObservedFold(window)
-    for ev in journal.events:
-        fold.feed(ev)
-    return {s: fold.figures(s) for s in steps}
-
-
-def steps_out(f: Fold, dv: Derive, journal: Journal) -> list[dict[str, Any]]:
+def steps_out(f: Fold, dv: Derive, journal: JournalLike) -> list[dict[str, Any]]:
     """Steps in order with their observed figures: the engine's `observed` event, else the same figures recomputed."""
     faulted = {fl.step for fl in f.faults.values() if fl.start is not None}
     missing = [s for s in f.step_order if s in faulted and s not in f.observed]
-    computed: dict[str, Any] = {}
-    if missing:
-        try:
-            window = parse_duration(section(dv.source, "steady_state").get("window", "10s"))
-        except UnitError:
-            window = 10.0
-        computed = observed_figures(journal, missing, window)
+    # By metrics.observed.ObservedFold, fed in the fold's pass: the very rules the engine writes them with.
+    computed: dict[str, Any] = {s: f.observed_fold.figures(s) for s in missing}
     out = []
     for sid in f.step_order:
         obs = f.observed.get(sid)

@@ -6,9 +6,12 @@ uses, with that type's payload. Metric samples, the bulk of a journal, are handl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
 
 from controlroom.journal.events import (
     ConditionBreached,
@@ -42,7 +45,10 @@ from controlroom.journal.events import (
     Warning_,
 )
 from controlroom.journal.handler import EventHandler
-from controlroom.journal.reader import Journal
+from controlroom.metrics.observed import ObservedFold
+from controlroom.report.model import Condition, parse_condition
+from controlroom.report.series import SeriesFold
+from controlroom.units import UnitError, parse_duration
 
 
 def automatic(kind: str) -> bool:
@@ -75,11 +81,61 @@ class Fault:
         return self.injected_at if self.injected_at is not None else self.injecting_at
 
 
-@dataclass
-class Samples:
-    monos: list[float] = field(default_factory=list)
-    values: list[float | None] = field(default_factory=list)
-    errors: int = 0
+class JournalLike(Protocol):
+    """What the report reads: `journal.reader.Journal` (in memory) or `JournalStream` (a block at a time)."""
+
+    path: Path
+    header: dict[str, Any]
+    warnings: list[str]
+
+    @property
+    def damaged(self) -> bool: ...
+
+    def iter_events(self) -> Iterator[Event]: ...
+
+
+# Events at whose time a fault window may open or close: the series fold cuts its chunks there, so that every
+# window is a run of whole chunks (report/series.py).
+WINDOW_EDGES = frozenset({"fault-injecting", "fault-injected", "fault-reverted", "fault-revert-failed",
+                          "step-completed"})
+
+
+def _as_sets(conds: tuple[list[Condition], list[Condition]]) -> tuple[frozenset[Condition], frozenset[Condition]]:
+    return frozenset(conds[0]), frozenset(conds[1])
+
+
+def parse_source(text: Any) -> dict[str, Any]:
+    """The scenario YAML recorded in the header; {} when absent or unreadable (the report then relies on events).
+
+    Read with the scenario loader's limits (size, aliases, nesting): a journal's header is not trusted to be
+    the scenario a session wrote, and a hostile one must not make `report` or `history` hang or raise.
+    """
+    from controlroom.errors import ScenarioError
+    from controlroom.scenario.fields import plain
+    from controlroom.scenario.loader import parse_document
+
+    if not isinstance(text, str) or not text.strip():
+        return {}
+    try:
+        tree, _ = parse_document(text, "<journal header>")
+        doc = plain(tree)
+    except (ScenarioError, yaml.YAMLError, RecursionError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def observed_window(source: dict[str, Any]) -> float:
+    """The steady-state window the engine judged `observed` figures with (10 s unless the scenario said)."""
+    try:
+        return parse_duration(section(source, "steady_state").get("window", "10s"))
+    except UnitError:
+        return 10.0
+
+
+def section(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """doc[key] when it is a mapping, else {}: the header's scenario text is read, not trusted to be valid."""
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def rnd(x: float | None, nd: int = 3) -> float | None:
@@ -89,9 +145,13 @@ def rnd(x: float | None, nd: int = 3) -> float | None:
 class Fold(EventHandler[None]):
     """The one pass over a journal's events: what the report needs of each, kept as plain data for derive."""
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: JournalLike) -> None:
         self.j = journal
         self.header = journal.header
+        self.source = parse_source(journal.header.get("scenario_text") or journal.header.get("source_text"))
+        # Each step's before/during/after/peak by the engine's own rules, for steps the journal has no `observed`
+        # event of (an older or crashed session); bounded memory (it keeps samples of open steps only).
+        self.observed_fold = ObservedFold(observed_window(self.source))
         self.started: Mapping[str, Any] = {}
         self.ended: Mapping[str, Any] | None = None
         self.ended_t: str | None = None
@@ -101,7 +161,7 @@ class Fold(EventHandler[None]):
         self.steps: dict[str, dict[str, Any]] = {}
         self.step_order: list[str] = []
         self.faults: dict[tuple[str, str], Fault] = {}
-        self.series: dict[str, Samples] = {}
+        self.series = SeriesFold()  # replaced in `run`, once the conditions are known
         self.preflight: list[dict[str, Any]] = []
         self.preflight_count = 0
         self.steady: list[dict[str, Any]] = []
@@ -123,33 +183,75 @@ class Fold(EventHandler[None]):
     # ---- the one pass -------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        events = self.j.events
-        if events:
-            self.first_t = events[0].t
-            self.last_t = events[-1].t
-            self.last_mono = max(0.0, events[-1].mono)
-        series = self.series
+        """The pass: every event once, in journal order. Samples go to `series` (aggregates per chunk, cut at
+        every event that can be a fault window's edge), everything else to its `on_<type>` method."""
         handlers = self.handlers
-        for ev in events:
+        sf: SeriesFold | None = None
+        ev: Event | None = None
+        observed = self.observed_fold
+        observed_types = observed.handlers
+        for ev in self.j.iter_events():
             typ = ev.type
-            d = ev.data
             if typ == "metric-sample":
-                mono = ev.mono
-                for name, value in (d.get("values") or {}).items():
-                    s = series.get(name)
-                    if s is None:
-                        s = series[name] = Samples()
-                    s.monos.append(mono)
-                    s.values.append(None if value is None else float(value))
-                for name in d.get("errors") or {}:
-                    s = series.get(name)
-                    if s is None:
-                        s = series[name] = Samples()
-                    s.errors += 1
+                d = ev.data
+                if sf is None:
+                    sf = self.series = SeriesFold(*self.conditions())
+                values = d.get("values") or {}
+                sf.add(ev.mono, values, d.get("errors"))
+                observed.sample(ev.mono, values)
                 continue
+            if typ in observed_types:
+                observed.feed(ev)
+            if self.first_t is None:
+                self.first_t = ev.t
+            if typ in WINDOW_EDGES and sf is not None:
+                sf.cut(ev.mono)
+                sf.cut(rnd(ev.mono) or 0.0)  # step ends are kept rounded: the window ends there
             handler = handlers.get(typ)
             if handler is not None:
-                handler(self, ev, d)
+                handler(self, ev, ev.data)
+        if ev is not None:
+            if self.first_t is None:
+                self.first_t = ev.t
+            self.last_t = ev.t
+            self.last_mono = max(0.0, ev.mono)
+        if sf is None:
+            self.series = SeriesFold(*self.conditions())
+        self.series.finish(self.last_mono)
+        if self.series.conditions != _as_sets(self.conditions()):
+            self.refold()
+
+    def refold(self) -> None:
+        """Samples again, with the conditions as the whole journal gave them (a breach of a condition the
+        scenario did not list, or a session-started after the first sample): a second pass, rare."""
+        sf = SeriesFold(*self.conditions())
+        for ev in self.j.iter_events():
+            if ev.type == "metric-sample":
+                sf.add(ev.mono, ev.data.get("values") or {}, ev.data.get("errors"))
+            elif ev.type in WINDOW_EDGES:
+                sf.cut(ev.mono)
+                sf.cut(rnd(ev.mono) or 0.0)
+        sf.finish(self.last_mono)
+        self.series = sf
+
+    def conditions(self) -> tuple[list[Condition], list[Condition]]:
+        """(stop conditions, steady-state requirements) as known so far: session-started's, else the header
+        scenario's; stop conditions also those a breach named."""
+        stop = self._conditions("stop_when", lambda doc: section(doc, "stop_when").get("conditions"))
+        stop += [c for c in (parse_condition(b["condition"]) for b in self.breaches) if c and c not in stop]
+        steady = self._conditions("steady", lambda doc: section(doc, "steady_state").get("require"))
+        return stop, steady
+
+    def _conditions(self, key: str, from_source: Any) -> list[Condition]:
+        raw = self.started.get(key)
+        if raw is None:
+            raw = from_source(self.source)
+        out: list[Condition] = []
+        for text in raw if isinstance(raw, list) else []:
+            c = parse_condition(str(text))
+            if c is not None and c not in out:
+                out.append(c)
+        return out
 
     def _mark(self, mono: float, kind: str, label: str) -> None:
         self.timeline.append({"mono": rnd(mono), "kind": kind, "label": label})

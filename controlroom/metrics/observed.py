@@ -76,6 +76,7 @@ class ObservedFold(EventHandler[None]):
     _steps: dict[str, _StepTimes] = field(default_factory=dict)
     _done: dict[str, dict[str, Figures]] = field(default_factory=dict)  # figures of steps over and past
     _ended: list[str] = field(default_factory=list)  # steps completed, their figures not yet kept
+    _known: dict[str, None] = field(default_factory=dict)  # a name seen in samples is in series_names (a cache)
     _open: str | None = None  # the step whose faults are in (or being reverted)
     _now: float = 0.0
 
@@ -94,6 +95,7 @@ class ObservedFold(EventHandler[None]):
 
     def on_session_started(self, ev: Event, d: SessionStarted) -> None:
         self.series_names = [str(s) for s in d.get("series") or []]
+        self._known = {}
 
     def on_metric_sample(self, ev: Event, d: MetricSample) -> None:
         self.sample(ev.mono, d.get("values") or {})
@@ -106,10 +108,12 @@ class ObservedFold(EventHandler[None]):
             self._keep_ended(mono)
         self._monos.append(mono)
         self._samples.append(values)
-        names = self.series_names
-        for name in values:
-            if name not in names:
-                names.append(str(name))
+        if not self._known.keys() >= values.keys():  # rare: a series not seen before (or new series_names)
+            names = self.series_names
+            for name in values:
+                if name not in names:
+                    names.append(str(name))
+            self._known = dict.fromkeys(names)
         if len(self._monos) & 1023 == 0:
             self._forget_before(self._horizon())
 

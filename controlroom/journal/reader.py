@@ -119,26 +119,11 @@ class JournalStream:
                         if not line.strip():
                             continue
                         if first_pass:
-                            self._bad(lineno, err, torn)
+                            _skipped(self, self.path, lineno, err, torn)
                         continue
                     yield ev
                 if torn:
                     return
-
-    def _bad(self, lineno: int, err: BadEvent, torn: bool) -> None:
-        """The same account of a line that is not an event as `read_journal` gives."""
-        p = self.path
-        if torn:
-            self.warnings.append(f"{p}:{lineno}: skipped a torn last line (the session stopped mid-write)")
-            return
-        self.skipped += 1
-        why = f"{p}:{lineno}: skipped: {err}"
-        if not self.first_bad:
-            self.first_bad = why
-        if self.skipped <= MAX_WARNINGS:
-            self.warnings.append(why)
-        elif self.skipped == MAX_WARNINGS + 1:
-            self.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
 
 
 def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:
@@ -221,18 +206,24 @@ def read_journal(path: str | Path) -> Journal:
         except BadEvent as err:
             if not line.strip():
                 continue
-            if i == last_index and torn_tail:
-                journal.warnings.append(f"{p}:{i}: skipped a torn last line (the session stopped mid-write)")
-                continue
-            journal.skipped += 1
-            why = f"{p}:{i}: skipped: {err}"
-            if not journal.first_bad:
-                journal.first_bad = why
-            if journal.skipped <= MAX_WARNINGS:
-                journal.warnings.append(why)
-            elif journal.skipped == MAX_WARNINGS + 1:
-                journal.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
+            _skipped(journal, p, i, err, i == last_index and torn_tail)
     return journal
+
+
+def _skipped(into: Journal | JournalStream, p: Path, lineno: int, err: BadEvent, torn: bool) -> None:
+    """The account of a line that is not an event, the same from every reader: a torn last line is a warning,
+    anything else damage (counted; the first MAX_WARNINGS located)."""
+    if torn:
+        into.warnings.append(f"{p}:{lineno}: skipped a torn last line (the session stopped mid-write)")
+        return
+    into.skipped += 1
+    why = f"{p}:{lineno}: skipped: {err}"
+    if not into.first_bad:
+        into.first_bad = why
+    if into.skipped <= MAX_WARNINGS:
+        into.warnings.append(why)
+    elif into.skipped == MAX_WARNINGS + 1:
+        into.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
 
 
 async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = True) -> AsyncIterator[Event | dict[str, Any]]:

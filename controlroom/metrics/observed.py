@@ -65,8 +65,9 @@ class ObservedFold(EventHandler[None]):
 
     Memory stays bounded over a long session (and a million-event journal in the report): samples are kept
     only from `window` before the earliest step still open (or before now), and a step's figures are worked
-    out and kept once a sample comes after its end — nothing later in a journal the engine writes can change
-    them, since `recovery-measured` and the reverts come before `step-completed`.
+    out and kept once a sample comes after both its end and its revert plus recovery time — nothing later in
+    a journal the engine writes can change them, since `recovery-measured` and the reverts come before
+    `step-completed`.
     """
 
     window: float
@@ -207,12 +208,20 @@ class ObservedFold(EventHandler[None]):
                 out.append(value)
         return out
 
+    def _settled(self, step: str) -> float:
+        """When a completed step's figures can change no more: its end, or its recovery if that came later
+        (the figures read samples up to the revert plus the recovery time, also past the step's end)."""
+        times = self._steps[step]
+        end = times.end or 0.0
+        revert = times.revert if times.revert is not None else end
+        return max(end, revert + (times.recovery or 0.0))
+
     def _now_ended_min(self) -> float:
-        return min(self._steps[s].end or 0.0 for s in self._ended)
+        return min(self._settled(s) for s in self._ended)
 
     def _keep_ended(self, mono: float) -> None:
-        """A sample after a completed step's end: nothing to come belongs to that step, so keep its figures."""
-        for step in [s for s in self._ended if (self._steps[s].end or 0.0) < mono]:
+        """A sample past a completed step's settling: nothing to come changes its figures, so keep them."""
+        for step in [s for s in self._ended if self._settled(s) < mono]:
             self._done[step] = self.figures(step)
             self._ended.remove(step)
 

@@ -19,7 +19,7 @@ from typing import Any
 from controlroom.errors import ControlroomError, JournalError
 from controlroom.formats import sparkline
 from controlroom.history_cache import SummaryCache
-from controlroom.journal.reader import read_journal
+from controlroom.journal.reader import JournalStream
 from controlroom.paths import journal_dir
 from controlroom.report.build import build_report
 from controlroom.report.charts import text_bar
@@ -85,9 +85,10 @@ def _when(value: Any, fallback: Path) -> datetime:
 
 def summarize(path: Path) -> SessionSummary:
     """One journal -> its summary. Raises JournalError for files that are not readable journals."""
-    journal = read_journal(path)
+    journal = JournalStream(path)  # read a block at a time: a long game day costs no more memory than a short one
     r = build_report(journal)
-    started = journal.events[0].data if journal.events and journal.events[0].type == "session-started" else {}
+    first = next(iter(journal.iter_events()), None)
+    started = first.data if first is not None and first.type == "session-started" else {}
     targets: list[str] = []
     services: set[str] = set()
     for t in started.get("targets") or []:

@@ -64,6 +64,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _p(f"# leash: a {br.leash:g}s heartbeat window, renewed every {br.leash / 3:.3g}s while the room lives; if the room "
        f"dies or its link is cut, every fault is reverted on its target within {br.leash:g}s")
     plans = plan_scenario(sc)
+    unleashed = sorted({p.fault_id for sp in plans for p in sp.faults if p.leash is None and p.revertible
+                        and sc.targets[p.target].kind in ("toxiproxy",)})
+    if unleashed:
+        _p(f"# NO LEASH: {', '.join(unleashed)} (allowed by blast_radius.allow_unleashed): if the room dies, these "
+           "stay until `controlroom recover JOURNAL` or a person removes them")
     if not args.verbose:
         _plan_summary(sc, plans)
         return 0
@@ -76,7 +81,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _p("  (no fault: observe only)")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
             for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
                                    ("revert", plan.revert), ("verify", plan.verify)):
@@ -101,7 +106,7 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             if not plan.revertible:
                 guard = "no revert: recovery is checked"
             else:

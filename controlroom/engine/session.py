@@ -87,7 +87,7 @@ class Session:
         self._writer: JournalWriter | None = None
         self._start = 0.0
         self._executors: dict[str, Executor] = {}
-        self.step_plans: list[StepPlan] = plan_scenario(self.scenario)
+        self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.session_id)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         self.rollback = Rollback(self)
         self.heartbeat = Heartbeat(self)  # renews every leash and host claim while the room lives

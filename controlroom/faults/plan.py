@@ -66,6 +66,9 @@ class FaultPlan:
     # start later (stdout: killed | never-started | finished), non-zero when that could not be confirmed.
     # None where the executor has no such handle (HTTP: the request ends with its timeout).
     stop_inject: Action | None = None
+    # The last inject's answer names what the backend created (a Gremlin attack guid): it is journaled with
+    # `fault-injected`, so `recover` can revert it after a crash (PlanContext.handle).
+    handle_from_inject: bool = False
 
     @property
     def revertible(self) -> bool:

@@ -99,8 +99,9 @@ class ApiExecutor:
             mismatch = json_mismatch(body, action.expect_json)
             if mismatch:
                 ok, stderr = False, f"{action.method} {url}: {mismatch}"
-        if ok and isinstance(action, JudgedRequest) and action.judge is not None:
-            why = action.judge(body_json(body))
+        judge = getattr(action, "judge", None)  # JudgedRequest, or a backend's judged request (faults.gremlin)
+        if ok and judge is not None:
+            why = judge(body_json(body))
             if why:
                 ok, stderr = False, why
         return ActionResult(ok=ok, status=response.status_code, stdout=body, stderr=stderr, elapsed=elapsed)

@@ -152,3 +152,46 @@ async def test_a_toxiproxy_error_is_read_from_its_text_plain_json_body(standin: 
     finally:
         await ex.close()
     assert not r.ok and r.status == 404 and r.detail.endswith(": proxy not found")
+
+
+async def test_emergency_stop_removes_the_sessions_toxics_verified(standin: ToxiproxyStandIn, tmp_path: Path) -> None:
+    sc = load_scenario_text(scenario(standin.url).replace("duration: 1s", "duration: 5m"), "t.yaml")
+    session = Session(sc, journal_path=tmp_path / "j.jsonl", facilitator=AutoFacilitator(), control=False)
+    run = asyncio.ensure_future(run_session(session))
+    for _ in range(200):  # bounded: 10 s
+        if standin.proxy("shop").toxics.all() and all(af.state == "active" for af in session.rollback.active.values()):
+            break
+        await asyncio.sleep(0.05)
+    assert [t.name for t in standin.proxy("shop").toxics.all()] == [f"cr-{session.session_id}-slow_0_p"]
+    await session.emergency_stop("key", "test e-stop")
+    outcome = await asyncio.wait_for(run, 60)
+    assert outcome.unconfirmed == () and standin.proxy("shop").toxics.all() == []
+
+
+async def test_recover_deletes_what_a_killed_room_left_by_its_session_name_and_nothing_else(
+        standin: ToxiproxyStandIn, tmp_path: Path) -> None:
+    import signal
+    import sys
+
+    from controlroom.engine.recover import recover
+
+    path, journal = tmp_path / "t.yaml", tmp_path / "t.jsonl"
+    path.write_text(scenario(standin.url).replace("duration: 1s", "duration: 5m"))
+    room = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal", str(journal), str(path),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(400):  # bounded: 20 s
+            if journal.exists() and '"fault-injected"' in journal.read_text():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        room.send_signal(signal.SIGKILL)
+        await room.wait()
+    async with httpx.AsyncClient(trust_env=False) as c:
+        await c.post(f"{standin.url}/proxies/shop/toxics", json={"name": "theirs", "type": "latency",
+                                                                  "attributes": {"latency": 1}})
+    assert len(standin.proxy("shop").toxics.all()) == 2  # no leash: the dead room's toxic stays
+    lines: list[str] = []
+    assert await asyncio.to_thread(recover, str(journal), lines.append, yes=True) == 0, lines
+    assert [t.name for t in standin.proxy("shop").toxics.all()] == ["theirs"]

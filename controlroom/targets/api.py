@@ -8,22 +8,22 @@ Two refinements only these executors read:
 * `shell`: a Toxiproxy target with an SSH host runs its leash guard there, so `Shell` actions go to an SSH
   executor for that host; without one they are refused, never run on this machine.
 
-Why one `httpx.AsyncClient` per executor: a request costs ~3 ms on loopback with a fresh client and well under
-one with a kept-alive connection, and an e-stop sends every revert of the session at once.
+Why not httpx: an e-stop sends every revert and verify of the session at once, and httpx's ~3 ms of CPU per
+request would make 20 faults cost 200 ms; `targets.rawhttp` keeps connections alive and costs a fraction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from controlroom.targets.base import Action, ActionResult, Executor, HttpRequest, Shell
-from controlroom.targets.http import describe_connect_error, json_mismatch
+from controlroom.targets.http import json_mismatch
+from controlroom.targets.rawhttp import HttpError, RawHttp
 
 USER_AGENT = "controlroom"  # Toxiproxy refuses a `Mozilla/` agent (403): never a browser's
 
@@ -53,15 +53,12 @@ def api_error(text: str) -> str:
 class ApiExecutor:
     """Runs HttpRequest actions with one client; Shell actions on `shell` (the API's host over SSH) if given."""
 
-    def __init__(self, target: str, *, shell: Executor | None = None, headers: Callable[[], dict[str, str]] | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, target: str, *, shell: Executor | None = None,
+                 headers: Callable[[], dict[str, str]] | None = None) -> None:
         self.target = target
         self._shell = shell
         self._headers = headers
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False,
-                                                   headers={"User-Agent": USER_AGENT},
-                                                   limits=httpx.Limits(max_connections=64))
+        self._client = RawHttp(user_agent=USER_AGENT)
 
     async def run(self, action: Action) -> ActionResult:
         if isinstance(action, Shell):
@@ -78,23 +75,23 @@ class ApiExecutor:
         if self._headers is not None:
             headers.update(self._headers())  # credentials join here, never in the plan or the journal
         try:
-            response = await self._client.request(action.method, url, json=action.json, headers=headers,
-                                                  timeout=action.timeout)
-        except httpx.TimeoutException:
+            answer = await self._client.request(action.method, url, json_body=action.json, headers=headers,
+                                                timeout=action.timeout)
+        except TimeoutError:
             return ActionResult(ok=False, elapsed=time.monotonic() - started, timed_out=True,
                                 error=f"timed out after {action.timeout:g}s: {action.method} {url}")
-        except httpx.ConnectError as err:
-            return ActionResult(ok=False, elapsed=time.monotonic() - started, error=describe_connect_error(url, err))
-        except httpx.HTTPError as err:
+        except HttpError as err:
+            return ActionResult(ok=False, elapsed=time.monotonic() - started, error=str(err))
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as err:
             return ActionResult(ok=False, elapsed=time.monotonic() - started,
                                 error=f"{type(err).__name__} on {action.method} {url}: {err}")
         elapsed = time.monotonic() - started
-        body = response.text
-        ok = response.status_code in action.ok_status
+        body = answer.text
+        ok = answer.status in action.ok_status
         stderr = ""
         if not ok:
             said = api_error(body)
-            stderr = f"HTTP {response.status_code} from {action.method} {url}" + (f": {said}" if said else "")
+            stderr = f"HTTP {answer.status} from {action.method} {url}" + (f": {said}" if said else "")
         elif action.expect_json is not None:
             mismatch = json_mismatch(body, action.expect_json)
             if mismatch:
@@ -104,10 +101,9 @@ class ApiExecutor:
             why = judge(body_json(body))
             if why:
                 ok, stderr = False, why
-        return ActionResult(ok=ok, status=response.status_code, stdout=body, stderr=stderr, elapsed=elapsed)
+        return ActionResult(ok=ok, status=answer.status, stdout=body, stderr=stderr, elapsed=elapsed)
 
     async def close(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
+        await self._client.aclose()
         if self._shell is not None:
             await self._shell.close()

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from controlroom.scenario.validate import Validator
 
 TOXIPROXY_KEYS = ("api", "proxies", "ssh", "sudo")
-GREMLIN_KEYS = ("api", "team", "key_env", "key_file", "select", "hosts", "containers", "tags", "percent")
+GREMLIN_KEYS = ("api", "team", "key_env", "key_file", "select", "hosts", "containers", "tags", "percent",
+                "allow_platform_halt")
 DEFAULT_TOXIPROXY_API = "http://127.0.0.1:8474"
 DEFAULT_GREMLIN_API = "https://api.gremlin.com/v1"
 API_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")  # proxy names, ids: nothing a path treats specially
@@ -93,7 +94,8 @@ def gremlin(v: Validator, node: Node | None, where: str) -> GremlinRef | None:
     chosen: Literal["Exact", "Random"] = "Random" if select == "Random" else "Exact"
     return GremlinRef(api=api.rstrip("/"), team=team, key_env=key_env, key_file=key_file, select=chosen,
                       hosts=tuple(hosts), containers=tuple(containers), tags=tags,
-                      kind="containers" if containers else "hosts", percent=percent)
+                      kind="containers" if containers else "hosts", percent=percent,
+                      allow_platform_halt=bool(v.boolean(m.get("allow_platform_halt"), f"{where}.allow_platform_halt")))
 
 
 def _bad(v: Validator, item: Node, value: str, where: str, what: str) -> bool:

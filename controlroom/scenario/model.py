@@ -49,6 +49,7 @@ class GremlinRef:
     tags: dict[str, str] = field(default_factory=dict)  # host tags (or container labels with kind containers)
     kind: Literal["hosts", "containers"] = "hosts"
     percent: int | None = None  # Random: share of the matching targets
+    allow_platform_halt: bool = False  # `controlroom gremlin-halt --all-teams` may halt every team's attacks
 
 
 @dataclass(frozen=True)

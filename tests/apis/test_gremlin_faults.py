@@ -211,3 +211,28 @@ async def test_an_attack_ends_by_itself_at_its_length(monkeypatch: pytest.Monkey
     finally:
         await ex.close()
         await s.stop()
+
+
+async def test_an_attack_still_halting_is_not_verified_until_it_has_halted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controlroom.clock import ManualClock
+
+    clock = ManualClock()
+    s = GremlinStandIn([ApiKey(KEY, TEAM)], clients(), port=0, clock=clock.monotonic)  # 0.2 s per stage
+    await s.start()
+    monkeypatch.setenv("GREMLIN_API_KEY", KEY)
+    ex = GremlinExecutor(target(s.url, hosts=("web-1",)))
+    try:
+        plan = build_plan(FaultSpec("gremlin-cpu", "web", {}), target(s.url, hosts=("web-1",)),
+                          PlanContext("s/0@web", 20.0, leash_window=10.0, session="x"))
+        guid = (await ex.run(plan.inject[0])).stdout
+        await clock.advance(1.0)
+        assert s.attacks[guid].stage(s.now()) == "Running"
+        assert (await ex.run(plan.revert[0])).ok
+        halting = await ex.run(plan.verify[0])
+        assert not halting.ok and "Halt" in halting.detail  # Halt / HaltDistributed: lifecycle Halting
+        await clock.advance(1.0)
+        assert (await ex.run(plan.verify[0])).ok
+        assert s.attacks[guid].stage(s.now()) == "UserHalted"
+    finally:
+        await ex.close()
+        await s.stop()

@@ -70,6 +70,11 @@ def test_a_killed_room_leaves_a_toxic_that_the_ssh_armed_guard_removes_within_th
             else:
                 out = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
                 pytest.fail(f"the session did not inject: {out}")
+            # While the room lives its heartbeat renews the guard over SSH: the toxic outlives the 10 s leash.
+            time.sleep(13)
+            assert proc.poll() is None
+            assert len(httpx.get(f"{api}/proxies/shop/toxics").json()) == 1
+            assert '"leash-renewed"' in journal.read_text()
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

@@ -81,8 +81,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-port", type=int, default=8474)
     parser.add_argument("--listen-port", type=int, default=20000)
     args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(args.api_port, args.listen_port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        print(f"toxiproxy demo: cannot listen on port {args.api_port} or {args.listen_port}: {err.strerror or err}; "
+              "stop what uses it, or pick --api-port/--listen-port (and edit the scenario to match)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

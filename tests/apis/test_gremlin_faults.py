@@ -236,3 +236,21 @@ async def test_an_attack_still_halting_is_not_verified_until_it_has_halted(monke
     finally:
         await ex.close()
         await s.stop()
+
+
+async def test_the_key_is_read_from_a_key_file_and_a_missing_file_is_one_line(gremlin: GremlinStandIn,
+                                                                             tmp_path: Path) -> None:
+    keyfile = tmp_path / "gremlin.key"
+    keyfile.write_text(KEY + "\n")
+    plan = build_plan(FaultSpec("gremlin-cpu", "web", {}), target(gremlin.url, hosts=("web-1",)),
+                      PlanContext("s/0@web", 5.0, session="kf"))
+    for path, ok in ((keyfile, True), (tmp_path / "missing.key", False)):
+        ref = GremlinRef(api=gremlin.url, team=TEAM, key_file=str(path), hosts=("web-1",))
+        ex = GremlinExecutor(Target("web", "gremlin", gremlin=ref))
+        try:
+            result = await ex.run(plan.requires[0].check)
+        finally:
+            await ex.close()
+        assert result.ok is ok
+        if not ok:
+            assert "cannot read the Gremlin API key file" in result.error and "\n" not in result.error

@@ -64,6 +64,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _p(f"# leash: a {br.leash:g}s heartbeat window, renewed every {br.leash / 3:.3g}s while the room lives; if the room "
        f"dies or its link is cut, every fault is reverted on its target within {br.leash:g}s")
     plans = plan_scenario(sc)
+    unleashed = sorted({p.fault_id for sp in plans for p in sp.faults if p.leash is None and p.revertible
+                        and sc.targets[p.target].kind in ("toxiproxy",)})
+    if unleashed:
+        _p(f"# NO LEASH: {', '.join(unleashed)} (allowed by blast_radius.allow_unleashed): if the room dies, these "
+           "stay until `controlroom recover JOURNAL` or a person removes them")
     if not args.verbose:
         _plan_summary(sc, plans)
         return 0
@@ -76,7 +81,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _p("  (no fault: observe only)")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
             for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
                                    ("revert", plan.revert), ("verify", plan.verify)):
@@ -101,7 +106,7 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             if not plan.revertible:
                 guard = "no revert: recovery is checked"
             else:
@@ -214,7 +219,37 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from controlroom.engine.recover import recover
 
     ask = _ask_yes_no if sys.stdin.isatty() else None
-    return recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    code = recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    if args.toxiproxy_reset:
+        from controlroom.engine.api_halts import journal_scenario, toxiproxy_reset
+
+        scenario = journal_scenario(args.journal)
+        if not _wide_stop_agreed(args, "POST /reset removes EVERY toxic on the scenario's Toxiproxy servers, whoever "
+                                       "made them, and re-enables every proxy"):
+            return 1
+        code = max(code, toxiproxy_reset(scenario, _p))
+    return code
+
+
+def _wide_stop_agreed(args: argparse.Namespace, what: str) -> bool:
+    from controlroom.errors import ControlroomError
+
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ControlroomError(f"{what}; run again with --yes to do it")
+    return _ask_yes_no(f"{what}. Go ahead? [y/N] ")
+
+
+def cmd_gremlin_halt(args: argparse.Namespace) -> int:
+    from controlroom.engine.api_halts import gremlin_halt
+    from controlroom.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    scope = "EVERY team of the Gremlin company" if args.all_teams else "every active attack of the target's team"
+    if not _wide_stop_agreed(args, f"this halts {scope}, not only this room's attacks"):
+        return 1
+    return gremlin_halt(scenario, args.target, args.all_teams, args.reason, _p)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -360,6 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal")
     sp.add_argument("--yes", action="store_true",
                     help="run `command` reverts read from the journal without asking (they are listed first)")
+
+    sp.add_argument("--toxiproxy-reset", action="store_true",
+                    help="then POST /reset on the scenario's Toxiproxy servers: removes EVERY toxic there, whoever "
+                         "made it (asks first, or --yes)")
+
+    sp = add("gremlin-halt", cmd_gremlin_halt,
+             "halt every active Gremlin attack of a target's team (POST /halts); the facilitator's wide stop")
+    sp.add_argument("scenario")
+    sp.add_argument("--target", help="the gremlin target whose team is halted (default: every gremlin target)")
+    sp.add_argument("--all-teams", action="store_true",
+                    help="halt the whole company's attacks (the target must set allow_platform_halt: true)")
+    sp.add_argument("--reason", default="halted from the controlroom", help="the halt's reason, as Gremlin shows it")
+    sp.add_argument("--yes", action="store_true", help="do not ask")
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")

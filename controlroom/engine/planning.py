@@ -28,10 +28,12 @@ def fault_id(step: Step, index: int, target: str) -> str:
     return f"{step.id}/{index}@{target}"
 
 
-def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, target_name: str) -> FaultPlan:
+def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, target_name: str, *,
+               session: str | None = None, handle: str | None = None) -> FaultPlan:
     target = scenario.targets[target_name]
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
-                      targets=scenario.targets, leash_window=scenario.blast_radius.leash)
+                      targets=scenario.targets, leash_window=scenario.blast_radius.leash,
+                      session=session or "SESSION", handle=handle)
     try:
         return replace(build_plan(spec, target, ctx), index=index)
     except ValueError as err:
@@ -40,13 +42,13 @@ def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, targ
         raise ScenarioError([Problem(scenario.source_path, 1, 1, f"step {step.id!r}: {err}")]) from None
 
 
-def plan_step(scenario: Scenario, step: Step) -> StepPlan:
+def plan_step(scenario: Scenario, step: Step, session: str | None = None) -> StepPlan:
     plans: list[FaultPlan] = []
     for index, spec in enumerate(step.faults):
         for target in scenario.resolve_targets(spec.target):
-            plans.append(plan_fault(scenario, step, index, spec, target.name))
+            plans.append(plan_fault(scenario, step, index, spec, target.name, session=session))
     return StepPlan(step=step, faults=tuple(plans))
 
 
-def plan_scenario(scenario: Scenario) -> list[StepPlan]:
-    return [plan_step(scenario, step) for step in scenario.steps]
+def plan_scenario(scenario: Scenario, session: str | None = None) -> list[StepPlan]:
+    return [plan_step(scenario, step, session) for step in scenario.steps]

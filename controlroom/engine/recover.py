@@ -73,8 +73,11 @@ def _announced_place(fid: str, data: dict[str, Any]) -> tuple[str, int | None, s
     return step_id, int(index_s), target
 
 
-def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
+def left_active(scenario: Scenario, events: list[Event], session: str | None = None) -> list[FaultPlan]:
     announced = unverified_faults(events)
+    # What an API backend called each fault (a Gremlin attack guid), and the session that named its creations.
+    handles = {e.data["fault"]: e.data["handle"] for e in events
+               if e.type == "fault-injected" and isinstance(e.data.get("handle"), str)}
     steps = {s.id: s for s in scenario.steps}
     plans = []
     for fid, data in announced.items():
@@ -84,7 +87,8 @@ def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
                 or fault_id(step, index, target) != fid):
             raise JournalError(f"fault {fid!r} in the journal does not match its scenario; revert it by hand "
                                f"({data.get('summary', '')})")
-        plans.append(plan_fault(scenario, step, index, step.faults[index], target))
+        plans.append(plan_fault(scenario, step, index, step.faults[index], target, session=session,
+                                handle=handles.get(fid)))
     return plans
 
 
@@ -203,7 +207,8 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
         more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
         raise JournalError(f"{path}:1: the scenario in the journal header does not load ({first}{more}); "
                            "cannot rebuild the reverts from it") from None
-    plans = left_active(scenario, journal.events)
+    session_id = header.get("session")
+    plans = left_active(scenario, journal.events, session_id if isinstance(session_id, str) else None)
     if not plans:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
         _mark(header, "nothing was left active")

@@ -123,7 +123,9 @@ class Rollback:
                                   error=result.detail)
                 return False
         af.state = FaultState.ACTIVE
-        self.ctx.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target)
+        handle = af.last.stdout.strip()[:128] if plan.handle_from_inject and af.last is not None else ""
+        self.ctx.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target,
+                      **({"handle": handle} if handle else {}))
         return True
 
     async def inject_all(self, step: Step, plans: list[FaultPlan], duration: float) -> bool:

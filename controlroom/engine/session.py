@@ -84,7 +84,7 @@ class Session:
         self._writer: JournalWriter | None = None
         self._start = 0.0
         self._executors: dict[str, Executor] = {}
-        self.step_plans: list[StepPlan] = plan_scenario(self.scenario)
+        self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.session_id)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         # What the rollback may use of the session, and nothing more (`engine.context`).
         self.context = EngineContext(emit=self.emit, executor=self.executor, clock=self.clock, now=self.now,

@@ -36,6 +36,12 @@ class PlanContext:
     duration: float | None
     targets: dict[str, Target] = field(default_factory=dict)
     leash_window: float = 10.0
+    # The session the plan is for: API faults name what they create after it (a toxic `cr-<session>-...`), so a
+    # revert touches only this session's. `plan` without a session shows the placeholder.
+    session: str = "SESSION"
+    # What the backend called the fault once created (a Gremlin attack guid), read back from the journal by
+    # `recover`; None while planning a session (the executor learns it when the inject answers).
+    handle: str | None = None
 
 
 Builder = Callable[[FaultSpec, Target, PlanContext], FaultPlan]

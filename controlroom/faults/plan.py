@@ -67,6 +67,9 @@ class FaultPlan:
     # None where the executor has no such handle (HTTP: the request ends with its timeout).
     stop_inject: Action | None = None
     index: int | None = None  # the fault's place in its step's `faults:` (set by planning; `recover` reads it back)
+    # The last inject's answer names what the backend created (a Gremlin attack guid): it is journaled with
+    # `fault-injected`, so `recover` can revert it after a crash (PlanContext.handle).
+    handle_from_inject: bool = False
 
     @property
     def revertible(self) -> bool:

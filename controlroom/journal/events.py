@@ -229,6 +229,8 @@ class FaultInjected(TypedDict):
     fault: str
     target: str
     step: NotRequired[str]
+    # What the backend calls the fault it created (a Gremlin attack guid): `recover` halts it by this name.
+    handle: NotRequired[str]
 
 
 class FaultFailed(TypedDict):

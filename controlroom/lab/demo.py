@@ -32,13 +32,13 @@ def demo_text() -> str:
     return resources.files("controlroom.lab").joinpath("demo.yaml").read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
         while time.monotonic() < deadline:
@@ -56,7 +56,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     """Start the shop and its load; yield the demo scenario pointed at them; stop both on exit."""
     from controlroom.lab.load import LoadGenerator
 
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -65,7 +65,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     load = None
     try:
         url = f"http://127.0.0.1:{port}"
-        await _wait_ready(url, proc)
+        await wait_ready(url, proc)
         load = LoadGenerator(url + "/checkout", rps=rps)
         load.start()
         text = demo_text().replace(DEMO_PORT_IN_FILE, f"127.0.0.1:{port}")
@@ -82,35 +82,24 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
                 await proc.wait()
 
 
-def run_demo(*, headless: bool, journal: str | None = None) -> int:
-    from controlroom.cli import _journal_path
-
-    path = _journal_path(journal, "demo-checkout")
-    if not headless:
-        from controlroom.app.entry import run_demo_tui
-
-        return run_demo_tui(path)
-    return asyncio.run(_run_demo_headless(Path(path)))
-
-
-async def _run_demo_headless(journal: Path) -> int:
+async def run_demo_headless(journal: Path) -> int:
+    """`controlroom demo --headless`: the sample shop and its load, in line mode (the TUI's is
+    `app.entry.run_demo_tui`; the CLI picks one)."""
     from controlroom.engine.gates import AutoFacilitator
-    from controlroom.engine.session import Session
     from controlroom.headless import (
         ProgressPrinter,
-        build_sources,
         follow_end,
         print_end_summary,
         report_journal_failure,
         run_session,
     )
+    from controlroom.wiring import new_session
 
     def out(line: str) -> None:
         print(line, flush=True)
 
     async with demo_environment() as scenario:
-        session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
-                          sources=build_sources(scenario))
+        session = new_session(scenario, journal, AutoFacilitator())
         session.subscribe(ProgressPrinter(out))
         ended = follow_end(session)
         out(f"journal: {journal}")

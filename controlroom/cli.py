@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # lazy at run time: `controlroom --help` imports none of the core
     from controlroom.engine.planning import StepPlan
-    from controlroom.scenario.model import Scenario
+    from controlroom.scenario.model import Scenario, Target
 
 EXIT_INPUT = 2
 
@@ -76,7 +76,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _p("  (no fault: observe only)")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or _kube_where(t) or t.kind
             _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
             for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
                                    ("revert", plan.revert), ("verify", plan.verify)):
@@ -91,6 +91,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kube_where(t: Target) -> str:
+    k = t.kubernetes
+    if k is None:
+        return ""
+    return f"context {k.context or '(current)'}, namespace {','.join(k.all_namespaces)}, selector {k.selector}"
+
+
 def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
     """`plan` without -v: one line per step, one per fault and target under it."""
     for n, sp in enumerate(plans, start=1):
@@ -101,7 +108,7 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or _kube_where(t) or t.kind
             if not plan.revertible:
                 guard = "no revert: recovery is checked"
             else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from controlroom.engine.preflight_host import Check, preflight_host
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
-from controlroom.targets.base import Action, HttpRequest
+from controlroom.targets.base import Action, HttpRequest, KubeCall
 
 if TYPE_CHECKING:
     from controlroom.engine.session import Session
@@ -58,6 +58,8 @@ async def run_preflight(session: Session) -> set[str]:
     async def check_target(name: str) -> list[Check]:
         target = sc.targets[name]
         reach = http_reachability(target.url or "") if target.kind == "http" else None
+        if target.kind == "kubernetes":
+            reach = KubeCall("version")  # the context answers; kubeconfig and context problems are named here
         # Hosts (ssh, local) are claimed: one room at a time. HTTP services have no claim yet (docs/faults.md).
         claim = (session.heartbeat.host_claim().take(session.heartbeat.claim_window, target.sudo)
                  if target.kind in CLAIMED_KINDS else None)

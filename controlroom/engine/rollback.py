@@ -137,6 +137,9 @@ class Rollback:
             # An exit status means the command ran to its end on the target; a timeout or a lost link does not.
             af.in_doubt = result.status is None
             af.last = result
+            if result.ok and result.record is not None:
+                # A selection (Kubernetes pods, the manifest) is journaled before the next action acts on it.
+                self.s.emit("fault-selected", fault=plan.fault_id, target=plan.target, **result.record)
             if not result.ok:
                 if not af.stop_asked:  # a stop reports its own ending (fault-inject-stopped)
                     self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
@@ -308,7 +311,9 @@ class Rollback:
         self.active.pop(plan.fault_id, None)
         if verified.ok:
             self._unconfirmed.pop(plan.fault_id, None)
-            extra = {"reconfirmed": True} if reconfirm else {}
+            extra: dict[str, Any] = {"reconfirmed": True} if reconfirm else {}
+            if verified.record and "recovered_s" in verified.record:
+                extra["recovered_s"] = verified.record["recovered_s"]
             self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
                         warnings=errors, **extra)
             return True

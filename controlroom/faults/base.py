@@ -49,6 +49,8 @@ class FaultType:
     build: Builder
     doc: str
     needs_duration: bool = True  # False for a fault that has no revert to wait for (a kill): `duration:` optional
+    # Checks the parsed parameters together (a Chaos Mesh CR against its CRD schema): (param or None, message).
+    check: Callable[[dict[str, Any]], list[tuple[str | None, str]]] | None = None
 
 
 def parse_params(ft: FaultType, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
@@ -71,6 +73,8 @@ def parse_params(ft: FaultType, raw: dict[str, Any]) -> tuple[dict[str, Any], li
             parsed[p.name] = p.parse(raw[p.name])
         except (ValueError, TypeError) as err:
             problems.append((p.name, f"{p.name}: {err}"))
+    if not problems and ft.check is not None:
+        problems += ft.check(parsed)
     return parsed, problems
 
 

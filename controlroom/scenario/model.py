@@ -14,11 +14,26 @@ TargetKind = Literal["ssh", "local", "http", "kubernetes"]
 LostTelemetryPolicy = Literal["rollback", "pause", "warn"]
 
 
+KUBE_MODES = ("one", "all", "fixed", "fixed-percent", "random-max-percent")  # Chaos Mesh's selection modes
+
+
 @dataclass(frozen=True)
 class KubernetesRef:
+    """Pods on a cluster: the kubeconfig context, namespace(s), selectors and how many of the matches to hit."""
+
     context: str | None
-    namespace: str
+    namespace: str  # the first of `namespaces`
     selector: str  # label selector, e.g. "app=checkout"
+    namespaces: tuple[str, ...] = ()
+    field_selector: str = ""
+    mode: str = "all"  # one | all | fixed | fixed-percent | random-max-percent
+    value: str = ""  # a count (fixed) or a percentage (the percent modes)
+    kubeconfig: str | None = None  # a file; default: $KUBECONFIG or ~/.kube/config, as kubectl
+    allow_namespaces: tuple[str, ...] = ()  # system namespaces (kube-system...) allowed by name
+
+    @property
+    def all_namespaces(self) -> tuple[str, ...]:
+        return self.namespaces or (self.namespace,)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from controlroom.scenario import checks
 from controlroom.scenario.fields import suggest
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
 from controlroom.scenario.model import (
+    KUBE_MODES,
     BlastRadius,
     KubernetesRef,
     LostTelemetryPolicy,
@@ -46,7 +47,9 @@ TOP_KEYS = (
 )
 TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "labels", "sudo", "interface", "identity_file", "known_hosts")
 TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes")
-KUBE_KEYS = ("context", "namespace", "selector")
+KUBE_KEYS = ("context", "namespace", "namespaces", "selector", "field_selector", "mode", "value", "kubeconfig",
+             "allow_namespaces")
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 OBSERVE_KEYS = ("every", "prometheus", "metrics", "lost_telemetry", "lost_after")
 PROMETHEUS_KEYS = ("url", "bearer_token_file", "basic_auth", "ca_file", "insecure_skip_verify", "timeout")
 BASIC_AUTH_KEYS = ("user", "password_file")
@@ -246,9 +249,6 @@ class Validator(StepReader):
             url = self.checked(m.get("http"), f"{where}.http", lambda v: checks.check_url(v, "http target URL"))
         else:
             kube = self.kubernetes(m.get("kubernetes"), f"{where}.kubernetes")
-            self.verdict_problem(m.entries["kubernetes"][0],
-                    f"{where}.kubernetes: Kubernetes targets are not supported yet (this controlroom has no "
-                    "Kubernetes executor); they are refused until it lands: use ssh, local or http targets")
         for key in ("sudo", "interface"):
             if key in m.entries and kind not in ("ssh", "local"):
                 self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh and local targets, not {kind}")
@@ -280,15 +280,50 @@ class Validator(StepReader):
         self.keys(m, KUBE_KEYS, where)
         context_node = m.get("context")
         context = self.checked(context_node, f"{where}.context", lambda v: checks.check_one_line(v, "context"))
-        namespace = self.checked(
-            self.require(m, "namespace", where), f"{where}.namespace",
-            lambda v: None if checks.DNS_LABEL_RE.fullmatch(v) else
-            f"namespace {v!r} must be lowercase letters, digits and - (at most 63)",
-        )
+
+        def ns_check(v: str) -> str | None:
+            return None if checks.DNS_LABEL_RE.fullmatch(v) else \
+                f"namespace {v!r} must be lowercase letters, digits and - (at most 63)"
+
+        allowed = [v for v, _ in self.strings(m.get("allow_namespaces"), f"{where}.allow_namespaces")]
+        found: list[tuple[str, Node]] = []
+        if "namespaces" in m.entries:
+            if "namespace" in m.entries:
+                self.at(m.entries["namespaces"][0], f"{where}: give namespace: or namespaces:, not both")
+            for i, (v, n) in enumerate(self.strings(m.get("namespaces"), f"{where}.namespaces")):
+                if self.checked(n, f"{where}.namespaces[{i}]", ns_check) is not None:
+                    found.append((v, n))
+            if not found:
+                self.at(m, f"{where}.namespaces: name at least one namespace")
+        else:
+            node = self.require(m, "namespace", where)
+            ns = self.checked(node, f"{where}.namespace", ns_check)
+            if ns is not None and node is not None:
+                found.append((ns, node))
+        for ns, n in found:
+            if ns in SYSTEM_NAMESPACES and ns not in allowed:
+                self.at(n, f"{where}: namespace {ns!r} is a system namespace and refused; if you mean it, "
+                           f"add `allow_namespaces: [{ns}]` to the target")
         selector = self.checked(self.require(m, "selector", where), f"{where}.selector", checks.check_selector)
-        if namespace is None or selector is None:
+        field_selector = self.checked(m.get("field_selector"), f"{where}.field_selector", checks.check_field_selector)
+        mode = self.choice(m.get("mode"), f"{where}.mode", KUBE_MODES) or "all"
+        value_node = m.get("value")
+        value = ""
+        if value_node is not None:
+            raw = self.string(value_node, f"{where}.value")
+            value = (raw or "").strip()
+        if mode in ("fixed", "fixed-percent", "random-max-percent"):
+            problem = checks.check_mode_value(mode, value)
+            if problem:
+                self.at(value_node or m, f"{where}.value: {problem}")
+        elif value_node is not None:
+            self.at(value_node, f"{where}.value: mode {mode!r} takes no value (only fixed and the percent modes do)")
+        kubeconfig = self.checked(m.get("kubeconfig"), f"{where}.kubeconfig", lambda v: checks.check_path(v, "path"))
+        if not found or selector is None:
             return None
-        return KubernetesRef(context=context, namespace=namespace, selector=selector)
+        return KubernetesRef(context=context, namespace=found[0][0], selector=selector,
+                             namespaces=tuple(ns for ns, _ in found), field_selector=field_selector or "",
+                             mode=mode, value=value, kubeconfig=kubeconfig, allow_namespaces=tuple(allowed))
 
     def labels(self, node: Node | None, where: str) -> dict[str, str]:
         m = self.mapping(node, where)

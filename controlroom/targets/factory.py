@@ -24,4 +24,9 @@ def make_executor(target: Target) -> Executor:
         from controlroom.targets.ssh import SshExecutor
 
         return SshExecutor.for_target(target)
-    raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local or http")
+    if target.kind == "kubernetes":
+        from controlroom.targets.kubernetes import KubeExecutor  # kr8s loads only with a Kubernetes target
+
+        return KubeExecutor(target)
+    raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local, http "
+                      "or kubernetes")

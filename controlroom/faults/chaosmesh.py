@@ -227,7 +227,7 @@ def _builder(translate: Translate) -> Callable[[FaultSpec, Target, PlanContext],
         wait = float(arg(spec, REVERT_WAIT))
         fid = ctx.fault_id
         step = fid.split("/", 1)[0]
-        where = dict(version=api_version, plural=plural, namespaces=[ns])
+        where: dict[str, Any] = {"version": api_version, "plural": plural, "namespaces": [ns]}
         action = body.get("action") or next(iter(body.get("stressors") or {}), "")
         what = selection_text(target) if pin else f"the pods its own selector picks in {ns}"
         return FaultPlan(

@@ -154,6 +154,9 @@ async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: Exe
     for p in plans:
         if p.target not in executors:
             executors[p.target] = factory(scenario.targets[p.target])
+            bind = getattr(executors[p.target], "bind_session", None)
+            if bind is not None and session:  # Kubernetes: the crashed session's objects carry its label
+                bind(session)
     try:
         results = await asyncio.gather(*(_revert(p, executors[p.target]) for p in plans))
         if session:

@@ -442,7 +442,11 @@ class KubeExecutor:
         return _ok(f"created {manifest['kind']} {ns}/{manifest['metadata']['name']}")
 
     def _fault_selector(self, call: KubeCall) -> str:
-        sid = label_value(call.arg("session") or self.session_id or "none")
+        raw = call.arg("session") or self.session_id
+        if not raw:
+            # Never search with a made-up id: finding nothing would read as "gone", i.e. a false clean.
+            raise _Refused(f"{self.target}: no session id bound; cannot find what this fault created")
+        sid = label_value(raw)
         selector = f"{SESSION_LABEL}={sid}"
         if call.fault:
             selector += f",{FAULT_LABEL}={fault_label(call.fault)}"

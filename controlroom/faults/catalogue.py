@@ -17,10 +17,10 @@ __all__ = ["Builder", "FaultType", "Param", "PlanContext", "build_plan", "catalo
 
 def _load() -> dict[str, FaultType]:
     # Imported here, not at the top: `validate` and `plan` need the table, `--help` does not.
-    from controlroom.faults import chaosmesh, http, kubernetes, local, net_nft, net_tc, stress, system
+    from controlroom.faults import chaosmesh, http, kubernetes, litmus, local, net_nft, net_tc, stress, system
 
     # In the order `controlroom plan` and the docs list them. A new backend adds its module here.
-    modules = (local, http, net_tc, net_nft, stress, system, kubernetes, chaosmesh)
+    modules = (local, http, net_tc, net_nft, stress, system, kubernetes, chaosmesh, litmus)
     table: dict[str, FaultType] = {}
     for module in modules:
         for ft in module.FAULTS:

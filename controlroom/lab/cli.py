@@ -1,4 +1,9 @@
-"""`controlroom lab up [--hosts N] | down | status`: the local rehearsal lab from the command line."""
+"""`controlroom lab up [--hosts N] | down | status | kube`: the local rehearsal lab from the command line.
+
+`controlroom lab kube` runs the simulated Kubernetes cluster (`controlroom.lab.kube`) in the foreground with
+the sample Deployment (namespace shop, app=checkout) and writes its kubeconfig (default
+`/tmp/controlroom-sim/kubeconfig`); everything it prints says "simulated cluster". It needs no root.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +35,30 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--subnet", default=defaults.subnet, help=f"IPv4 /24 or larger (default {defaults.subnet})")
     sub.add_parser("down", help="remove everything the lab made (also after a crash)")
     sub.add_parser("status", help="show the hosts and whether their sshd answers")
+    sub.add_parser("kube", help="run a SIMULATED Kubernetes cluster with a sample Deployment, in the foreground "
+                                "(options: controlroom lab kube --help)", add_help=False)
     return ap
 
 
+KUBE_KUBECONFIG = "/tmp/controlroom-sim/kubeconfig"
+
+
+def kube_argv(argv: list[str]) -> list[str]:
+    """`lab kube [options]` -> the simulated cluster's `serve` arguments, with the sample and a default kubeconfig."""
+    out = ["serve", *argv]
+    if not any(a == "--kubeconfig" or a.startswith("--kubeconfig=") for a in argv):
+        os.makedirs(os.path.dirname(KUBE_KUBECONFIG), mode=0o700, exist_ok=True)
+        out += ["--kubeconfig", KUBE_KUBECONFIG]
+    if "--sample" not in argv and "--no-sample" not in argv:
+        out.append("--sample")
+    return [a for a in out if a != "--no-sample"]
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["kube"]:
+        from controlroom.lab.kube.cli import main as kube_main
+
+        return kube_main(kube_argv(argv[1:]))
     args = _parser().parse_args(argv)
     try:
         return _run(args)

@@ -270,7 +270,9 @@ class KubeExecutor:
     async def op_version(self, call: KubeCall) -> ActionResult:
         api = await self.api()
         info = await api.version()
-        return _ok(f"Kubernetes {info.get('gitVersion', '?')}")
+        version = str(info.get("gitVersion", "?"))
+        sim = " (SIMULATED cluster: controlroom.lab.kube)" if "controlroom-sim" in version else ""
+        return _ok(f"Kubernetes {version}{sim}")
 
     async def op_can_i(self, call: KubeCall) -> ActionResult:
         """SelfSubjectAccessReview for every (verb, resource, group, namespace) the plan needs."""
@@ -416,14 +418,32 @@ class KubeExecutor:
             by_ns: dict[str, list[str]] = {}
             for p in chosen:
                 by_ns.setdefault(p["namespace"], []).append(p["name"])
-            sel_path = pin  # "spec" (Chaos Mesh) — the selector lives at spec.selector
-            spec = manifest.setdefault(sel_path, {})
-            spec["selector"] = {"namespaces": sorted(by_ns), "pods": by_ns}
-            spec["mode"] = "all"
-            spec.pop("value", None)
+            spec = manifest.setdefault("spec", {})
+            if pin == "litmus":
+                # Litmus targets one namespace: TARGET_PODS names exactly the journaled pods, all of them hit.
+                ns = next(iter(by_ns))
+                spec["appinfo"] = {**(spec.get("appinfo") or {}), "appns": ns, "applabel": self.ref.selector}
+                for exp in spec.get("experiments") or []:
+                    env = exp.setdefault("spec", {}).setdefault("components", {}).setdefault("env", [])
+                    env[:] = [e for e in env if e.get("name") not in ("TARGET_PODS", "PODS_AFFECTED_PERC")]
+                    env += [{"name": "TARGET_PODS", "value": ",".join(by_ns[ns])},
+                            {"name": "PODS_AFFECTED_PERC", "value": "100"}]
+            else:  # Chaos Mesh: an explicit pod list, mode all
+                spec["selector"] = {"namespaces": sorted(by_ns), "pods": by_ns}
+                spec["mode"] = "all"
+                spec.pop("value", None)
             record.update(pods=chosen, matched=matched, mode=self._mode_text())
         self._manifests[call.fault] = manifest
         return _ok(f"{manifest.get('kind')} {meta['namespace']}/{meta['name']}", record=record)
+
+    async def op_exists(self, call: KubeCall) -> ActionResult:
+        version, plural, ns, name = call.arg("version"), call.arg("plural"), call.arg("namespace"), call.arg("name")
+        status, _ = await self.get_json(version, f"{plural}/{name}", namespace=ns)
+        if status == 404:
+            return _fail(f"{self.target}: {call.arg('what', plural)} {ns}/{name} not found; {call.arg('hint', '')}".rstrip("; "))
+        if status != 200:
+            return _fail(f"{self.target}: cannot read {plural} {ns}/{name} (HTTP {status})")
+        return _ok("ok")
 
     async def op_apply(self, call: KubeCall) -> ActionResult:
         """Create the manifest `render` journaled, strictly (an unknown field is refused, not pruned)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from controlroom.journal.events import Event
 from controlroom.lab.kube import SimulatedCluster
 from tests.kubernetes.kit import events, scenario, session, target_yaml
 
@@ -28,11 +29,19 @@ async def test_the_estop_deletes_every_chaos_object_across_namespaces_and_verifi
     targets = (target_yaml(kubeconfig, name="shop", extra=", mode: one")
                + target_yaml(kubeconfig, name="web", namespace="web", selector="app=web", extra=", mode: one"))
     s = session(scenario(tmp_path, targets, STEPS), tmp_path)
+    injected: list[str] = []
+    all_in = asyncio.Event()
+
+    def listen(event: Event) -> None:
+        if event.type == "fault-injected":
+            injected.append(event.data["fault"])
+            if len(injected) == 3:
+                all_in.set()
+
+    s.subscribe(listen)
     task = asyncio.ensure_future(s.run())
     async with asyncio.timeout(20):
-        while not (tmp_path / "j.jsonl").exists() or \
-                sum(1 for e in events(tmp_path) if e.type == "fault-injected") < 3:
-            await asyncio.sleep(0.05)
+        await all_in.wait()
     live = [("networkchaos", "shop"), ("stresschaos", "shop"), ("podchaos", "web")]
     assert all(kube_sample.objects(p, ns, group="chaos-mesh.org") for p, ns in live)
     await s.emergency_stop("key", "test e-stop")

@@ -80,12 +80,12 @@ class MetricSpec:
     """A named series from one source: the built-in HTTP prober, a PromQL query or a command."""
 
     name: str
-    source: Literal["probe", "promql", "command"]
+    source: Literal["probe", "promql", "command", "kubernetes"]
     probe: str | None = None  # URL for the prober
     timeout: float = 2.0
     promql: str | None = None
     command: str | None = None
-    on: str | None = None  # target the command runs on; None = this machine
+    on: str | None = None  # target the command runs on (kubernetes: the target whose pods are read); None = here
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,9 @@ SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 OBSERVE_KEYS = ("every", "prometheus", "metrics", "lost_telemetry", "lost_after")
 PROMETHEUS_KEYS = ("url", "bearer_token_file", "basic_auth", "ca_file", "insecure_skip_verify", "timeout")
 BASIC_AUTH_KEYS = ("user", "password_file")
-METRIC_KEYS = ("probe", "promql", "command", "timeout", "on")
-METRIC_SOURCES = ("probe", "promql", "command")
+METRIC_KEYS = ("probe", "promql", "command", "kubernetes", "timeout", "on")
+METRIC_SOURCES = ("probe", "promql", "command", "kubernetes")
+KUBE_SERIES = ("ready_ratio", "ready", "pods", "restarts")  # a `kubernetes:` metric's series, <name>.<each>
 STEADY_KEYS = ("window", "require")
 BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash")
 STOP_KEYS = ("conditions", "for")
@@ -84,7 +85,10 @@ def series_of(metrics: dict[str, MetricSpec]) -> list[str]:
     """Every series name the scenario's metrics produce (probe metrics fan out into several)."""
     names: list[str] = []
     for name, spec in metrics.items():
-        names.extend(probe_series(name) if spec.source == "probe" else [name])
+        if spec.source == "kubernetes":
+            names.extend(f"{name}.{s}" for s in KUBE_SERIES)
+        else:
+            names.extend(probe_series(name) if spec.source == "probe" else [name])
     return names
 
 
@@ -415,7 +419,8 @@ class Validator(StepReader):
         if m is None:
             return None
         self.keys(m, METRIC_KEYS, where)
-        source = self.one_of(m, METRIC_SOURCES, where, "probe: URL, promql: QUERY or command: COMMAND")
+        source = self.one_of(m, METRIC_SOURCES, where,
+                             "probe: URL, promql: QUERY, command: COMMAND or kubernetes: TARGET")
         if source is None:
             return None
         timeout = self.duration(m.get("timeout"), f"{where}.timeout")
@@ -426,6 +431,22 @@ class Validator(StepReader):
             promql = self.string(m.get("promql"), f"{where}.promql")
             if not has_prometheus:
                 self.at(m.entries["promql"][0], f"{where}: a promql metric needs observe.prometheus.url")
+        elif source == "kubernetes":
+            # The ready ratio and restarts of a kubernetes target's selector, read through its kubeconfig.
+            kube_node = m.get("kubernetes")
+            on = self.string(kube_node, f"{where}.kubernetes")
+            if on is not None and kube_node is not None:
+                if on not in targets:
+                    self.at(kube_node, f"{where}.kubernetes: unknown target {on!r}{suggest(on, targets)}")
+                    on = None
+                elif targets[on].kind != "kubernetes":
+                    self.at(kube_node, f"{where}.kubernetes: {on!r} is a {targets[on].kind} target; name a "
+                                       "kubernetes target")
+                    on = None
+            if on is None:
+                return None
+            return MetricSpec(name=name, source="kubernetes", on=on,
+                              timeout=DEFAULT_PROBE_TIMEOUT if timeout is None else timeout)
         else:
             command = self.string(m.get("command"), f"{where}.command")
         if "on" in m.entries:

@@ -82,6 +82,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                    ("revert", plan.revert), ("verify", plan.verify)):
                 for a in actions:
                     _p(f"    {label:7} {a.describe()}")
+                    _print_manifest(a)
             if plan.leash:
                 _p(f"    {'leash':7} {plan.leash.arm(br.leash).describe()}")
                 _p(f"    {'renew':7} {plan.leash.renewal(br.leash).describe()}")
@@ -89,6 +90,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
             if not plan.revertible:
                 _p("    (no revert: recovery is checked instead)")
     return 0
+
+
+def _print_manifest(action: object) -> None:
+    """A Kubernetes action that applies a manifest: the exact manifest (before the selection pins its pods)."""
+    manifest = action.arg("manifest") if hasattr(action, "arg") else None
+    if not manifest:
+        return
+    import yaml
+
+    _p("            manifest (labels, name and the pods chosen are filled in at injection and journaled):")
+    for line in yaml.safe_dump(manifest, sort_keys=False).splitlines():
+        _p(f"              {line}")
 
 
 def _kube_where(t: Target) -> str:

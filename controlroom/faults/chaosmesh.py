@@ -39,6 +39,7 @@ from controlroom.units import format_duration, parse_duration, parse_percent, pa
 DEFAULT_REVERT_WAIT = 30.0
 CONTROLLER = ("chaos-mesh", "chaos-controller-manager")
 PLACEHOLDER_SELECTOR = {"namespaces": ["default"], "labelSelectors": {"app": "placeholder"}}
+NAME_LATER = "named-at-injection"  # controlroom-<fault hash>-<session id>, set by `render`
 
 
 def go_duration(seconds: float) -> str:
@@ -190,19 +191,38 @@ def _raw(spec: FaultSpec) -> tuple[str, dict[str, Any]]:
 # ---- the manifest and the plan --------------------------------------------------------------------------------
 
 
-def manifest(kind: str, body: dict[str, Any], namespace: str, duration_s: float | None) -> dict[str, Any]:
-    """The CR as it will be applied, before `render` labels, names and pins it."""
+def label_selectors(selector: str) -> dict[str, str]:
+    """'app=checkout,tier=web' -> {app: checkout, tier: web} (the equality terms Chaos Mesh's labelSelectors hold)."""
+    out = {}
+    for part in selector.split(","):
+        key, op, value = part.strip().partition("=")
+        if op and not key.endswith("!"):
+            out[key.strip()] = value.strip().lstrip("=")
+    return out
+
+
+def manifest(kind: str, body: dict[str, Any], namespace: str, duration_s: float | None,
+             target: Target | None = None) -> dict[str, Any]:
+    """The CR as it will be applied, before `render` labels, names and pins it to the pods chosen."""
     api_version, _, _ = crd.resource(kind)
     spec = dict(body)
     if "selector" not in spec:
-        spec["selector"] = dict(PLACEHOLDER_SELECTOR)  # replaced by the pinned selection at injection
-        spec["mode"] = "all"
+        ref = target.kubernetes if target is not None else None
+        if ref is None:
+            spec["selector"] = dict(PLACEHOLDER_SELECTOR)
+            spec["mode"] = "all"
+        else:  # what the target says; at injection the pods it chooses are pinned (selector.pods, mode all)
+            spec["selector"] = {"namespaces": list(ref.all_namespaces),
+                                "labelSelectors": label_selectors(ref.selector)}
+            spec["mode"] = ref.mode
+            if ref.value:
+                spec["value"] = ref.value.rstrip("%")
     if duration_s is not None:
         theirs = spec.get("duration")
         ours = go_duration(duration_s)
         if theirs is None or parse_duration(str(theirs)) > parse_duration(ours):
             spec["duration"] = ours  # the cluster-side leash never outlives the step + the leash window
-    return {"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": "placeholder"},
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": NAME_LATER},
             "spec": spec}
 
 
@@ -222,7 +242,7 @@ def _builder(translate: Translate) -> Callable[[FaultSpec, Target, PlanContext],
         api_version, plural, crd_name = crd.resource(kind)
         ns = ref.all_namespaces[0]
         leash_s = (ctx.duration or 0.0) + ctx.leash_window
-        doc = manifest(kind, body, ns, leash_s)
+        doc = manifest(kind, body, ns, leash_s, target)
         pin = "selector" not in body
         wait = float(arg(spec, REVERT_WAIT))
         fid = ctx.fault_id

@@ -54,5 +54,5 @@ def check(manifest: dict[str, Any]) -> str | None:
     try:
         VersionSchema(str(kind), group, version, schema).admit(copy.deepcopy(manifest), strict=True)
     except ApiError as err:
-        return err.message.replace(" \"placeholder\"", "")
+        return err.message.replace(' "named-at-injection"', "")
     return None

@@ -61,7 +61,7 @@ def engine_manifest(namespace: str, selector: str, total_s: float, interval_s: f
            {"name": "CHAOS_INTERVAL", "value": go_duration(interval_s).rstrip("s")},
            {"name": "FORCE", "value": "true" if force else "false"}]
     return {"apiVersion": "litmuschaos.io/v1alpha1", "kind": "ChaosEngine",
-            "metadata": {"namespace": namespace, "name": "placeholder"},
+            "metadata": {"namespace": namespace, "name": "named-at-injection"},
             "spec": {"engineState": "active", "annotationCheck": "false",
                      "appinfo": {"appns": namespace, "applabel": selector, "appkind": "deployment"},
                      "chaosServiceAccount": account,

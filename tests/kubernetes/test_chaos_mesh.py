@@ -133,3 +133,15 @@ def test_an_invalid_cr_is_a_located_validation_error(tmp_path: Path, cr: str, me
 def test_the_examples_validate() -> None:
     for path in sorted(Path("scenarios").glob("k8s-*.yaml")):
         load_scenario(path)
+
+
+def test_plan_prints_the_manifest_and_the_leash_of_each_fault() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "controlroom", "plan", "-v", "scenarios/k8s-stress.yaml"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "leash: spec.duration 15s (Chaos Mesh ends it if the room dies)" in out.stdout  # 5s step + 10s window
+    assert "kind: StressChaos" in out.stdout and "mode: fixed-percent" in out.stdout
+    assert "revert  kubernetes delete-labelled(" in out.stdout and "verify  kubernetes gone(" in out.stdout

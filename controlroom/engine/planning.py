@@ -31,7 +31,8 @@ def fault_id(step: Step, index: int, target: str) -> str:
 def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, target_name: str) -> FaultPlan:
     target = scenario.targets[target_name]
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
-                      targets=scenario.targets, leash_window=scenario.blast_radius.leash)
+                      targets=scenario.targets, leash_window=scenario.blast_radius.leash,
+                      max_pods=scenario.blast_radius.max_pods)
     try:
         return build_plan(spec, target, ctx)
     except ValueError as err:

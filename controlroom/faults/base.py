@@ -36,6 +36,7 @@ class PlanContext:
     duration: float | None
     targets: dict[str, Target] = field(default_factory=dict)
     leash_window: float = 10.0
+    max_pods: int | None = None  # blast_radius.max_pods: a Kubernetes selection above it is refused
 
 
 Builder = Callable[[FaultSpec, Target, PlanContext], FaultPlan]

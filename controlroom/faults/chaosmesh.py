@@ -256,7 +256,7 @@ def _builder(translate: Translate) -> Callable[[FaultSpec, Target, PlanContext],
             target=target.name,
             summary=(f"Chaos Mesh {kind}{'/' + action if action else ''} on {what} — leash: spec.duration "
                      f"{doc['spec']['duration']} (Chaos Mesh ends it if the room dies)"),
-            inject=(call("render", fid, manifest=doc, pin="spec" if pin else "", step=step),
+            inject=(call("render", fid, manifest=doc, pin="spec" if pin else "", step=step, max_pods=ctx.max_pods),
                     call("apply", fid, plural=plural)),
             revert=(call("delete-labelled", fid, timeout=wait + 5.0, wait=wait, **where),),
             verify=(call("gone", fid, **where),),
@@ -265,7 +265,7 @@ def _builder(translate: Translate) -> Callable[[FaultSpec, Target, PlanContext],
                       Requirement(f"CRD {crd_name}", call("crd", names=[crd_name], tool="Chaos Mesh"), ""),
                       Requirement("Chaos Mesh controller",
                                   call("controller", namespace=CONTROLLER[0], name=CONTROLLER[1], tool="Chaos Mesh"), ""),
-                      *((selector_requirement(target),) if pin else ())),
+                      *((selector_requirement(target, ctx),) if pin else ())),
             clobber_check=(call("clobber", kinds=CHAOS_KINDS_FOR_CLOBBER),),
         )
 

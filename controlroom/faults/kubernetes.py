@@ -40,10 +40,9 @@ def rbac_requirement(target: Target, needs: list[tuple[str, str, str]]) -> Requi
     return Requirement("rbac", call("can-i", checks=checks), "")  # the answer names every denied permission
 
 
-def selector_requirement(target: Target) -> Requirement:
-    ref = kube_ref(target)
-    return Requirement("selector matches", call("matches"),
-                       f"{target.name}: selector {ref.selector!r} matches no pod in {', '.join(ref.all_namespaces)}")
+def selector_requirement(target: Target, ctx: PlanContext) -> Requirement:
+    """The selector matches pods, and what the mode would choose is within blast_radius.max_pods."""
+    return Requirement("selector matches", call("matches", max_pods=ctx.max_pods), "")
 
 
 def selection_text(target: Target) -> str:
@@ -70,11 +69,11 @@ def _build_pod_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultP
         spec=spec,
         target=target.name,
         summary=f"kill {selection_text(target)}{grace_text} (no leash needed: nothing stays injected)",
-        inject=(call("select", fid), call("pod-kill", fid, grace_period=grace)),
+        inject=(call("select", fid, max_pods=ctx.max_pods), call("pod-kill", fid, grace_period=grace)),
         revert=(),
         verify=(call("workload-ready", fid, timeout=wait + 5.0, replaced=True, wait=wait),),
         requires=(rbac_requirement(target, [("list", "pods", ""), ("delete", "pods", "")]),
-                  selector_requirement(target)),
+                  selector_requirement(target, ctx)),
         clobber_check=(call("clobber", kinds=CHAOS_KINDS_FOR_CLOBBER),),
     )
 

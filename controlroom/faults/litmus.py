@@ -96,7 +96,7 @@ def _build(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
         target=target.name,
         summary=(f"Litmus pod-delete of {selection_text(target)} every {go_duration(float(arg(spec, INTERVAL)))} "
                  f"— leash: TOTAL_CHAOS_DURATION {go_duration(total)} (Litmus ends it if the room dies)"),
-        inject=(call("render", fid, manifest=doc, pin="litmus", step=fid.split("/", 1)[0]),
+        inject=(call("render", fid, manifest=doc, pin="litmus", step=fid.split("/", 1)[0], max_pods=ctx.max_pods),
                 call("apply", fid, plural=plural)),
         revert=(call("patch-labelled", fid, patch={"spec": {"engineState": "stop"}}, **where),
                 call("wait-labelled", fid, timeout=wait + 5.0, field="engineStatus", values=["stopped", "completed"],
@@ -115,7 +115,7 @@ def _build(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
                                    name="pod-delete", what="ChaosExperiment",
                                    hint="install the pod-delete experiment from the Litmus ChaosHub in that namespace"),
                               ""),
-                  selector_requirement(target)),
+                  selector_requirement(target, ctx)),
         clobber_check=(call("clobber", kinds=CHAOS_KINDS_FOR_CLOBBER),),
     )
 

@@ -120,6 +120,7 @@ class BlastRadius:
     max_duration: float = 300.0
     allowed_environments: tuple[str, ...] = ()
     leash: float = 10.0  # heartbeat window: a fault outlives a silent control room by at most this
+    max_pods: int | None = None  # Kubernetes: at most this many pods chosen by one fault (selector + mode)
 
 
 @dataclass(frozen=True)

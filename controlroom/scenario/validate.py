@@ -57,7 +57,7 @@ METRIC_KEYS = ("probe", "promql", "command", "kubernetes", "timeout", "on")
 METRIC_SOURCES = ("probe", "promql", "command", "kubernetes")
 KUBE_SERIES = ("ready_ratio", "ready", "pods", "restarts")  # a `kubernetes:` metric's series, <name>.<each>
 STEADY_KEYS = ("window", "require")
-BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash")
+BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "max_pods")
 STOP_KEYS = ("conditions", "for")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom", "statements")
 STATEMENT_HINT = "if it is a statement for the facilitator to judge at the end, put it under success_criteria.statements"
@@ -178,6 +178,7 @@ class Validator(StepReader):
             return BlastRadius()
         self.keys(node, BLAST_KEYS, "blast_radius")
         max_targets = self.integer(node.get("max_targets"), "blast_radius.max_targets", 1)
+        max_pods = self.integer(node.get("max_pods"), "blast_radius.max_pods", 1)
         max_duration = self.duration(node.get("max_duration"), "blast_radius.max_duration")
         leash = self.leash(node.get("leash"))
         envs_node = self.require(
@@ -198,6 +199,7 @@ class Validator(StepReader):
         if max_duration is None:
             max_duration = math.inf if "max_duration" in node.entries else DEFAULT_MAX_DURATION
         return BlastRadius(
+            max_pods=max_pods,
             max_targets=max_targets,
             max_duration=max_duration,
             allowed_environments=tuple(envs),

@@ -321,18 +321,31 @@ class KubeExecutor:
 
     async def op_matches(self, call: KubeCall) -> ActionResult:
         pods = await self.list_pods(self.ref.all_namespaces, self.ref.selector, self.ref.field_selector)
+        pods = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
         if not pods:
             return _fail(f"{self.target}: selector {self.ref.selector!r} matches no pod in "
                          f"{', '.join(self.ref.all_namespaces)}")
-        chosen = mode_count(len(pods), self.ref.mode, self.ref.value, random.Random(0))
-        return _ok(json.dumps({"matched": len(pods), "chosen": chosen,
-                               "namespaces": sorted({_ident(p)["namespace"] for p in pods})}))
+        # random-max-percent: the most it could choose is its percentage of the matches.
+        mode = "fixed-percent" if self.ref.mode == "random-max-percent" else self.ref.mode
+        chosen = mode_count(len(pods), mode, self.ref.value, random.Random(0))
+        namespaces = sorted({_ident(p)["namespace"] for p in pods})
+        limit = call.arg("max_pods")
+        if limit is not None and chosen > limit:
+            return _fail(self._over_limit(chosen, len(pods), limit))
+        return _ok(f"{chosen} of {len(pods)} pods in {len(namespaces)} namespace(s): {', '.join(namespaces)}")
+
+    def _over_limit(self, chosen: int, matched: int, limit: int) -> str:
+        return (f"{self.target}: blast radius: {chosen} of {matched} pods would be hit ({self._mode_text()} of "
+                f"{self.ref.selector!r}), over blast_radius.max_pods {limit}; narrow the selector or the mode")
 
     async def _select(self, call: KubeCall) -> tuple[list[dict[str, str]], int]:
         pods = [p for p in await self.list_pods(self.ref.all_namespaces, self.ref.selector, self.ref.field_selector)
                 if not (p.get("metadata") or {}).get("deletionTimestamp")]
         pods.sort(key=lambda p: (_ident(p)["namespace"], _ident(p)["name"]))
         chosen = [_ident(p) for p in choose(pods, self.ref.mode, self.ref.value, self.rng)]
+        limit = call.arg("max_pods")
+        if limit is not None and len(chosen) > limit:  # checked again at injection: pods come and go
+            raise _Refused(self._over_limit(len(chosen), len(pods), limit))
         if not chosen:
             raise _Refused(f"{self.target}: selector {self.ref.selector!r} matches no pod to fault "
                            f"(mode {self.ref.mode} {self.ref.value})".rstrip())

@@ -145,3 +145,17 @@ def test_plan_prints_the_manifest_and_the_leash_of_each_fault() -> None:
     assert "leash: spec.duration 15s (Chaos Mesh ends it if the room dies)" in out.stdout  # 5s step + 10s window
     assert "kind: StressChaos" in out.stdout and "mode: fixed-percent" in out.stdout
     assert "revert  kubernetes delete-labelled(" in out.stdout and "verify  kubernetes gone(" in out.stdout
+
+
+async def test_another_chaos_object_on_the_same_pods_is_a_clobber_preflight_failure(
+        kube_sample: SimulatedCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    other = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "PodChaos",
+             "metadata": {"name": "someone-elses", "namespace": "shop"},
+             "spec": {"action": "pod-failure", "mode": "one", "duration": "10m",
+                      "selector": {"namespaces": ["shop"], "labelSelectors": {"app": "checkout"}}}}
+    kube_sample.create(other)
+    sc = scenario(tmp_path, target_yaml(kubeconfig), _step("chaos-network-delay", ", latency: 100ms"))
+    outcome = await run(session(sc, tmp_path))
+    assert outcome.exit_code == 2
+    assert "PodChaos shop/someone-elses already targets shop/checkout-" in outcome.message
+    assert kube_sample.objects("networkchaos", "shop", group="chaos-mesh.org") == []  # nothing injected

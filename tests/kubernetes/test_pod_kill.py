@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from controlroom.lab.kube import SimulatedCluster
@@ -63,3 +64,24 @@ async def test_a_context_missing_from_the_kubeconfig_is_a_one_line_preflight_fai
     assert outcome.exit_code == 2
     assert "context 'prod-eu' is not in the kubeconfig" in outcome.message
     assert "\n" not in outcome.message
+
+
+async def test_the_blast_radius_counts_pods_and_refuses_more_than_max_pods(
+        kube_sample: SimulatedCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    sc = scenario(tmp_path, target_yaml(kubeconfig, extra=", mode: fixed-percent, value: 60%"), KILL)
+    sc = replace(sc, blast_radius=replace(sc.blast_radius, max_pods=2))
+    outcome = await run(session(sc, tmp_path))
+    assert outcome.exit_code == 2
+    assert ("blast radius: 3 of 5 pods would be hit (fixed-percent 60% of 'app=checkout'), over "
+            "blast_radius.max_pods 2") in outcome.message
+    assert len(kube_sample.ready_pods("shop")) == 5
+
+
+async def test_preflight_journals_how_many_pods_and_namespaces_the_selection_hits(
+        kube_sample: SimulatedCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    sc = scenario(tmp_path, target_yaml(kubeconfig, extra=", mode: fixed-percent, value: 40%"), KILL)
+    outcome = await run(session(sc, tmp_path))
+    assert outcome.exit_code == 0
+    check = next(e.data for e in events(tmp_path) if e.type == "preflight-check"
+                 and e.data.get("check") == "selector matches")
+    assert check["detail"] == "2 of 5 pods in 1 namespace(s): shop"

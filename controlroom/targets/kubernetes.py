@@ -166,6 +166,7 @@ class KubeExecutor:
         self._baseline: dict[str, int] = {}  # fault -> ready pods matched before the fault
         self._manifests: dict[str, dict[str, Any]] = {}  # fault -> the manifest journaled for it
         self._killed_at: dict[str, float] = {}  # fault -> when its pods were deleted (monotonic)
+        self._lists: dict[tuple[str, str, str, str], tuple[float, asyncio.Future[tuple[int, Any]]]] = {}
 
     def bind_session(self, session_id: str) -> None:
         """What this room creates carries this session id; what it reverts is found by it (recover binds the
@@ -222,8 +223,10 @@ class KubeExecutor:
         return [p for g in groups for p in g]
 
     async def list_objects(self, version: str, plural: str, namespaces: Iterable[str], selector: str) -> list[dict[str, Any]]:
+        asked = time.monotonic()
+
         async def one(ns: str) -> list[dict[str, Any]]:
-            status, doc = await self.get_json(version, plural, namespace=ns, params={"labelSelector": selector})
+            status, doc = await self._shared_get(asked, version, plural, ns, selector)
             if status == 404:
                 return []  # the kind is not served (CRD missing): nothing of it can exist
             if status != 200:
@@ -232,6 +235,32 @@ class KubeExecutor:
 
         groups = await asyncio.gather(*(one(ns) for ns in namespaces))
         return [o for g in groups for o in g]
+
+    async def _shared_get(self, asked: float, version: str, plural: str, ns: str, selector: str) -> tuple[int, Any]:
+        """One list request shared by every caller asking for the same list at the same time (an e-stop of
+        many faults polls the same namespace): a caller joins a request only if it was *sent after the caller
+        asked*, so the answer never predates the caller's question (an object created or deleted just
+        before is seen as it is now, never as it was)."""
+        key = (version, plural, ns, selector)
+        running = self._lists.get(key)
+        if running is not None and running[0] >= asked and not running[1].done():
+            return await asyncio.shield(running[1])
+        sent = time.monotonic()
+        future = asyncio.ensure_future(self.get_json(version, plural, namespace=ns, params={"labelSelector": selector}))
+        self._lists[key] = (sent, future)
+        try:
+            return await asyncio.shield(future)
+        finally:
+            if self._lists.get(key, (0.0, None))[1] is future:
+                del self._lists[key]
+
+    async def fault_objects(self, call: KubeCall, version: str, plural: str,
+                            namespaces: Iterable[str]) -> list[dict[str, Any]]:
+        """The objects this fault created: a list by the session label (shared by the session's faults), then
+        the fault's own label."""
+        mine = fault_label(call.fault) if call.fault else None
+        objs = await self.list_objects(version, plural, namespaces, self._fault_selector(call, session_only=True))
+        return [o for o in objs if mine is None or ((o.get("metadata") or {}).get("labels") or {}).get(FAULT_LABEL) == mine]
 
     # ---- the executor protocol ------------------------------------------------------------------------------
 
@@ -474,21 +503,21 @@ class KubeExecutor:
             return _fail(f"{self.target}: {manifest['kind']} refused: {_status_message(status, text)}")
         return _ok(f"created {manifest['kind']} {ns}/{manifest['metadata']['name']}")
 
-    def _fault_selector(self, call: KubeCall) -> str:
+    def _fault_selector(self, call: KubeCall, *, session_only: bool = False) -> str:
         raw = call.arg("session") or self.session_id
         if not raw:
             # Never search with a made-up id: finding nothing would read as "gone", i.e. a false clean.
             raise _Refused(f"{self.target}: no session id bound; cannot find what this fault created")
         sid = label_value(raw)
         selector = f"{SESSION_LABEL}={sid}"
-        if call.fault:
+        if call.fault and not session_only:
             selector += f",{FAULT_LABEL}={fault_label(call.fault)}"
         return selector
 
     async def op_patch_labelled(self, call: KubeCall) -> ActionResult:
         """Merge-patch every object of this fault (Litmus: `engineState: stop`); none left is fine."""
         version, plural = call.arg("version"), call.arg("plural")
-        objs = await self.list_objects(version, plural, call.arg("namespaces"), self._fault_selector(call))
+        objs = await self.fault_objects(call, version, plural, call.arg("namespaces"))
         errors = []
         for obj in objs:
             meta = obj["metadata"]
@@ -505,7 +534,7 @@ class KubeExecutor:
         field, wanted = call.arg("field"), set(call.arg("values"))
         deadline = time.monotonic() + float(call.arg("wait", 10.0))
         while True:
-            objs = await self.list_objects(version, plural, call.arg("namespaces"), self._fault_selector(call))
+            objs = await self.fault_objects(call, version, plural, call.arg("namespaces"))
             pending = [o["metadata"]["name"] for o in objs if (o.get("status") or {}).get(field) not in wanted]
             if not pending:
                 return _ok("ok")
@@ -521,8 +550,7 @@ class KubeExecutor:
         """
         version, plural = call.arg("version"), call.arg("plural")
         namespaces = call.arg("namespaces")
-        selector = self._fault_selector(call)
-        objs = await self.list_objects(version, plural, namespaces, selector)
+        objs = await self.fault_objects(call, version, plural, namespaces)
 
         async def delete(obj: dict[str, Any]) -> str | None:
             meta = obj["metadata"]
@@ -533,7 +561,7 @@ class KubeExecutor:
         deadline = time.monotonic() + float(call.arg("wait", 10.0))
         left = objs
         while left:
-            left = await self.list_objects(version, plural, namespaces, selector)
+            left = await self.fault_objects(call, version, plural, namespaces)
             if not left or time.monotonic() > deadline:
                 break
             await asyncio.sleep(POLL)
@@ -545,8 +573,7 @@ class KubeExecutor:
 
     async def op_gone(self, call: KubeCall) -> ActionResult:
         """Verify: no object of this fault is left (a finished or recovering one still counts as present)."""
-        left = await self.list_objects(call.arg("version"), call.arg("plural"), call.arg("namespaces"),
-                                       self._fault_selector(call))
+        left = await self.fault_objects(call, call.arg("version"), call.arg("plural"), call.arg("namespaces"))
         return _fail(_persisting(self.target, left)) if left else _ok("gone")
 
     async def op_clobber(self, call: KubeCall) -> ActionResult:

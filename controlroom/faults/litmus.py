@@ -105,7 +105,7 @@ def _build(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
         verify=(call("gone", fid, **where),
                 call("workload-ready", fid, timeout=recovery + 5.0, wait=recovery)),
         requires=(rbac_requirement(target, [("list", "pods", ""), ("create", plural, crd.LITMUS),
-                                            ("patch", plural, crd.LITMUS), ("delete", plural, crd.LITMUS),
+                                            ("patch", plural, crd.LITMUS), ("deletecollection", plural, crd.LITMUS),
                                             ("list", plural, crd.LITMUS)]),
                   Requirement(f"CRD {crd_name}", call("crd", names=[crd_name], tool="Litmus"), ""),
                   Requirement("Litmus operator", call("controller", namespace=CONTROLLER[0], name=CONTROLLER[1],

@@ -167,6 +167,7 @@ class KubeExecutor:
         self._manifests: dict[str, dict[str, Any]] = {}  # fault -> the manifest journaled for it
         self._killed_at: dict[str, float] = {}  # fault -> when its pods were deleted (monotonic)
         self._lists: dict[tuple[str, str, str, str], tuple[float, asyncio.Future[tuple[int, Any]]]] = {}
+        self._deletes: dict[tuple[str, str, str], tuple[set[str], asyncio.Future[str]]] = {}
 
     def bind_session(self, session_id: str) -> None:
         """What this room creates carries this session id; what it reverts is found by it (recover binds the
@@ -458,7 +459,7 @@ class KubeExecutor:
         if pin:
             chosen, matched = await self._select(call)
             by_ns: dict[str, list[str]] = {}
-            for p in chosen:
+            for p in sorted(chosen, key=lambda p: (p["namespace"], p["name"])):
                 by_ns.setdefault(p["namespace"], []).append(p["name"])
             spec = manifest.setdefault("spec", {})
             if pin == "litmus":
@@ -550,16 +551,12 @@ class KubeExecutor:
         """
         version, plural = call.arg("version"), call.arg("plural")
         namespaces = call.arg("namespaces")
-        objs = await self.fault_objects(call, version, plural, namespaces)
-
-        async def delete(obj: dict[str, Any]) -> str | None:
-            meta = obj["metadata"]
-            status, text = await self.request("DELETE", version, f"{plural}/{meta['name']}", namespace=meta["namespace"])
-            return None if status in (200, 202, 404) else f"{meta['namespace']}/{meta['name']}: {_status_message(status, text)}"
-
-        errors = [e for e in await asyncio.gather(*(delete(o) for o in objs if not o["metadata"].get("deletionTimestamp"))) if e]
+        fault = fault_label(call.fault)
+        self._fault_selector(call)  # refuses before anything is sent when no session id is bound
+        answers = await asyncio.gather(*(self._batched_delete(version, plural, ns, fault) for ns in namespaces))
+        errors = [e for e in answers if e]
         deadline = time.monotonic() + float(call.arg("wait", 10.0))
-        left = objs
+        left: list[dict[str, Any]] = [{}]  # not known yet: listed at once below
         while left:
             left = await self.fault_objects(call, version, plural, namespaces)
             if not left or time.monotonic() > deadline:
@@ -569,7 +566,33 @@ class KubeExecutor:
             return _fail(_persisting(self.target, left) + (f"; delete said: {'; '.join(errors)}" if errors else ""))
         if errors:
             return _fail(f"{self.target}: {'; '.join(errors)}")
-        return _ok(f"deleted {len(objs)}")
+        return _ok("deleted, gone")
+
+    async def _batched_delete(self, version: str, plural: str, ns: str, fault: str) -> str:
+        """Delete this fault's objects in `ns` with one deletecollection shared by every fault of the session
+        deleting in that namespace in the same instant (the e-stop): selected by the session label and
+        `controlroom.io/fault in (...)` — exactly the faults that asked, never another's. '' when accepted."""
+        key = (version, plural, ns)
+        batch = self._deletes.get(key)
+        if batch is None:
+            batch = ({fault}, asyncio.get_running_loop().create_future())
+            self._deletes[key] = batch
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_deletes(key)))
+        else:
+            batch[0].add(fault)
+        return await asyncio.shield(batch[1])
+
+    async def _flush_deletes(self, key: tuple[str, str, str]) -> None:
+        faults, future = self._deletes.pop(key)
+        version, plural, ns = key
+        selector = f"{SESSION_LABEL}={label_value(self.session_id)},{FAULT_LABEL} in ({','.join(sorted(faults))})"
+        try:
+            status, text = await self.request("DELETE", version, plural, namespace=ns, params={"labelSelector": selector})
+            answer = "" if status in (200, 202, 404) else f"{plural} in {ns}: {_status_message(status, text)}"
+        except Exception as err:  # delivered to every waiter as its own failure, never lost
+            answer = f"{plural} in {ns}: {type(err).__name__}: {err}"
+        if not future.done():
+            future.set_result(answer)
 
     async def op_gone(self, call: KubeCall) -> ActionResult:
         """Verify: no object of this fault is left (a finished or recovering one still counts as present)."""

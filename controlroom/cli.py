@@ -223,7 +223,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from controlroom.engine.recover import recover
 
     ask = _ask_yes_no if sys.stdin.isatty() else None
-    return recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    return recover(args.journal, printer=_p, yes=args.yes, ask=ask,
+                   force_finalizers=getattr(args, "force_finalizers", False))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -357,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal")
     sp.add_argument("--yes", action="store_true",
                     help="run `command` reverts read from the journal without asking (they are listed first)")
+    sp.add_argument("--force-finalizers", action="store_true",
+                    help="Kubernetes: remove Chaos Mesh objects whose deletion never completes WITHOUT recovery "
+                         "(the fault may persist; never reported clean)")
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")

@@ -40,6 +40,7 @@ SESSION_LABEL = "controlroom.io/session"
 STEP_LABEL = "controlroom.io/step"
 FAULT_LABEL = "controlroom.io/fault"
 FINALIZER_HELD = "fault may persist: finalizer held"
+FORCE_ANNOTATION = "chaos-mesh.chaos-mesh.org/cleanFinalizer"  # "forced": Chaos Mesh drops its finalizer unrecovered
 POLL = 0.05  # seconds between polls while waiting for a deletion or readiness
 
 
@@ -593,6 +594,25 @@ class KubeExecutor:
             answer = f"{plural} in {ns}: {type(err).__name__}: {err}"
         if not future.done():
             future.set_result(answer)
+
+    async def op_force_clean(self, call: KubeCall) -> ActionResult:
+        """Only from `recover --force-finalizers` (the facilitator's explicit action): Chaos Mesh's forced-clean
+        annotation drops its finalizer WITHOUT recovering the pods. Answers whether the objects went; the
+        caller never calls the result clean."""
+        version, plural, namespaces = call.arg("version"), call.arg("plural"), call.arg("namespaces")
+        objs = await self.fault_objects(call, version, plural, namespaces)
+        patch = {"metadata": {"annotations": {FORCE_ANNOTATION: "forced"}}}
+        for obj in objs:
+            meta = obj["metadata"]
+            status, text = await self.request("PATCH", version, f"{plural}/{meta['name']}", namespace=meta["namespace"],
+                                              body=patch, headers={"Content-Type": "application/merge-patch+json"})
+            if status not in (200, 404):
+                return _fail(f"{meta['namespace']}/{meta['name']}: {_status_message(status, text)}")
+        deadline = time.monotonic() + float(call.arg("wait", 10.0))
+        while objs and time.monotonic() < deadline:
+            await asyncio.sleep(POLL)
+            objs = await self.fault_objects(call, version, plural, namespaces)
+        return _fail(_persisting(self.target, objs)) if objs else _ok("objects removed, pods NOT recovered")
 
     async def op_gone(self, call: KubeCall) -> ActionResult:
         """Verify: no object of this fault is left (a finished or recovering one still counts as present)."""

@@ -126,6 +126,9 @@ class TargetView:
     detail: str = ""  # why it is unreachable / unconfirmed
     unconfirmed: set[str] = field(default_factory=set)  # fault ids whose revert could not be confirmed (yet)
     faulted_ever: bool = False  # a fault was sent here during the session
+    # Kubernetes: "namespace/name" -> selected | injected | recovered | unconfirmed, from `fault-selected` on
+    pods: dict[str, str] = field(default_factory=dict)
+    pod_faults: dict[str, set[str]] = field(default_factory=dict)  # fault id -> its pods ("namespace/name")
     verified: bool = False  # every fault sent here was reverted and the revert verified by the engine
 
     @property
@@ -549,7 +552,17 @@ def apply(state: RoomState, ev: Event) -> None:
         kind = str(d.get("fault_type") or "")
         state.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
         _log(state, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
+    elif t == "fault-selected":
+        tv = _target(state, str(d.get("target")))
+        names = {f"{p.get('namespace')}/{p.get('name')}" for p in d.get("pods") or [] if isinstance(p, dict)}
+        tv.pod_faults[str(d.get("fault"))] = names
+        for name in names:
+            tv.pods[name] = "selected"
+        _log(state, ev, f"selected {len(names)} pod(s) for {d.get('fault')} on {d.get('target')}")
     elif t == "fault-injected":
+        tv = _target(state, str(d.get("target")))
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "injected"
         if state.step is not None and state.step.injected_at is None:
             state.step.injected_at = ev.mono
         _log(state, ev, f"injected {d.get('fault')} on {d.get('target')}")
@@ -631,6 +644,8 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "fault-reverted":
         target = str(d.get("target"))
         tv = _target(state, target)
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "recovered" if d.get("verified", True) is not False else "unconfirmed"
         tv.active.pop(str(d.get("fault")), None)
         _close_window(state, target, str(d.get("fault")), ev.mono)
         verified = d.get("verified", True)
@@ -652,6 +667,8 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "fault-revert-failed":
         target = str(d.get("target"))
         tv = _target(state, target)
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "unconfirmed"
         tv.unconfirmed.add(str(d.get("fault")))
         tv.verified = False
         tv.state = "unconfirmed"

@@ -85,3 +85,21 @@ async def test_preflight_journals_how_many_pods_and_namespaces_the_selection_hit
     check = next(e.data for e in events(tmp_path) if e.type == "preflight-check"
                  and e.data.get("check") == "selector matches")
     assert check["detail"] == "2 of 5 pods in 1 namespace(s): shop"
+
+
+async def test_the_selection_is_in_the_journal_before_any_pod_is_deleted(
+        kube_sample: SimulatedCluster, kubeconfig: Path, tmp_path: Path) -> None:
+    from controlroom.targets.base import ActionResult, KubeCall
+    from controlroom.targets.kubernetes import KubeExecutor
+
+    journal = tmp_path / "j.jsonl"
+    seen: list[bool] = []
+
+    class Spy(KubeExecutor):
+        async def op_pod_kill(self, call: KubeCall) -> ActionResult:
+            seen.append('"type":"fault-selected"' in journal.read_text())
+            return await super().op_pod_kill(call)
+
+    sc = scenario(tmp_path, target_yaml(kubeconfig, extra=", mode: one"), KILL)
+    outcome = await run(session(sc, tmp_path, executor_factory=Spy))
+    assert outcome.exit_code == 0 and seen == [True]

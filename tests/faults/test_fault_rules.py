@@ -188,8 +188,9 @@ def shell_fault_params(ftype: str, host: FakeHost) -> dict[str, Any]:
 
 
 # Every shell fault with a revert: a fault that has none (process-kill: its verify is a recovery check) is also
-# the only kind that needs no duration (faults.base.FaultType.needs_duration).
-SHELL_FAULTS = sorted(name for name, ft in catalogue().items() if ft.needs_duration and "http" not in ft.target_kinds)
+# the only kind that needs no duration (faults.base.FaultType.needs_duration), with pod-kill on Kubernetes.
+SHELL_FAULTS = sorted(name for name, ft in catalogue().items()
+                      if ft.needs_duration and ft.target_kinds & {"ssh", "local"})
 UNDO_PATHS = ("fused", "stepwise", "guard", "recover")
 
 

@@ -151,6 +151,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         # An example for a real environment: its placeholder hosts must never be probed by mistake.
         raise ScenarioError([Problem(sc.source_path, sc.template_line, 1,
                                      f"template: true: this scenario is a template, not run; {TEMPLATE_NOTE}")])
+    if any(t.kind == "kubernetes" for t in sc.targets.values()):
+        from controlroom.targets.kubernetes import context_problems  # reads kubeconfig files only, no kr8s
+
+        problems = context_problems(sc)
+        if problems:
+            raise ScenarioError(problems)
     _check_runtime_dir()
     journal = _journal_path(args.journal, sc.name)
     if not args.headless:

@@ -32,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from controlroom.errors import TargetError
-from controlroom.scenario.model import KubernetesRef, Target
+from controlroom.errors import Problem, TargetError
+from controlroom.scenario.model import KubernetesRef, Scenario, Target
 from controlroom.targets.base import Action, ActionResult, KubeCall
 
 SESSION_LABEL = "controlroom.io/session"
@@ -97,6 +97,28 @@ def check_context(target: Target) -> str | None:
         return (f"target {target.name!r}: context {wanted!r} is not in the kubeconfig "
                 f"({', '.join(map(str, readable))}; contexts: {known}); fix kubernetes.context")
     return None
+
+
+def context_problems(scenario: Scenario) -> list[Problem]:
+    """`run`, before anything starts: every kubernetes target's context exists in its kubeconfig, as a located
+    problem (the line of the target's `context:` or, without one, of the target) when it does not."""
+    lines = scenario.source_text.splitlines()
+    problems = []
+    for target in scenario.targets.values():
+        if target.kind != "kubernetes" or target.kubernetes is None:
+            continue
+        message = check_context(target)
+        if message is None:
+            continue
+        line = col = 1
+        for needle in ([f"context: {target.kubernetes.context}"] if target.kubernetes.context else []) + [
+                f"{target.name}:"]:
+            found = next((i for i, text in enumerate(lines) if needle in text), None)
+            if found is not None:
+                line, col = found + 1, lines[found].index(needle) + 1
+                break
+        problems.append(Problem(scenario.source_path, line, col, message))
+    return problems
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -64,3 +64,24 @@ def test_random_max_percent_never_exceeds_its_percentage() -> None:
     rng = random.Random(3)
     counts = {mode_count(10, "random-max-percent", "30%", rng) for _ in range(200)}
     assert counts <= {0, 1, 2, 3} and max(counts) == 3
+
+
+def test_run_with_a_context_missing_from_the_kubeconfig_is_one_located_line_exit_2(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: dev\ncontexts:\n"
+                          "- name: dev\n  context: {cluster: c, user: u}\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("version: 1\nname: t\nhypothesis: h\nenvironment: sim\nunobserved: true\n"
+                        "blast_radius: {max_targets: 1, max_duration: 5m, allowed_environments: [sim]}\n"
+                        "targets:\n  checkout:\n    kubernetes: {context: prod-eu, namespace: shop, selector: app=x}\n"
+                        "steps:\n  - {id: k, title: k, confirm: false, fault: {type: pod-kill, target: checkout}}\n")
+    out = subprocess.run([sys.executable, "-m", "controlroom", "run", str(scenario), "--headless", "--yes"],
+                         env={**os.environ, "KUBECONFIG": str(kubeconfig)}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"{scenario}:9:18: target 'checkout': context 'prod-eu' is not in the kubeconfig "
+                                  f"({kubeconfig}; contexts: dev); fix kubernetes.context")
+    assert "Traceback" not in out.stderr + out.stdout

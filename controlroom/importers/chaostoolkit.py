@@ -132,13 +132,6 @@ def _slug(text: str, *, lower: bool = True, limit: int = 60) -> str:
     return out
 
 
-def _has_faults(*prefixes: str) -> bool:
-    """Whether this controlroom has fault types for an integration (issues 14 and 15 land separately)."""
-    from controlroom.faults.catalogue import catalogue
-
-    return any(name.startswith(prefixes) for name in catalogue())
-
-
 def _dur(seconds: float) -> str:
     return format_duration(seconds)
 
@@ -435,17 +428,12 @@ class _Importer:
             if module.startswith("chaosprometheus"):
                 return "prometheus"
             if module.startswith("chaosk8s"):
-                if not _has_faults("pod-", "kubernetes-", "k8s-"):
-                    raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s provider {module}.{func} needs "
-                                          "the room's Kubernetes integration (issue 14), which this controlroom does "
-                                          "not have yet; write it as a command fault (kubectl) meanwhile")
+                # The room has Kubernetes faults, but a kubernetes target (context, namespace, selector, mode) is
+                # not described by the experiment in a form that can be mapped without guessing: not guessed.
                 raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s provider {module}.{func} is not "
-                                      "translated by this import yet; write it as a Kubernetes fault step")
+                                      "translated by this import yet; write it as a pod-kill or chaos-* fault step "
+                                      "on a kubernetes target")
             if module.startswith(("chaostoxi", "chaostoolkit_toxiproxy")):
-                if not _has_faults("toxiproxy-"):
-                    raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy provider {module}.{func} needs "
-                                          "the room's Toxiproxy integration (issue 15), which this controlroom does "
-                                          "not have yet; write it as a command fault meanwhile")
                 # The room has toxiproxy-* faults, but a toxic needs a toxiproxy target (its API, its proxies, the
                 # ssh host its leash runs on) that the experiment does not describe: not guessed.
                 raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy provider {module}.{func} is not "

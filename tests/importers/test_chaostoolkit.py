@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controlroom.engine.planning import plan_scenario
-from controlroom.faults.catalogue import catalogue
 from controlroom.importers.chaostoolkit import ExperimentError, Mapping_, import_experiment, read_mapping
 from controlroom.scenario import load_scenario_text
 from controlroom.scenario.model import Scenario
@@ -140,7 +139,6 @@ def test_rollbacks_that_cannot_be_attached_make_one_final_step() -> None:
     assert "unobserved: true   # the experiment has no steady-state probe" in text
 
 
-_HAS_TOXIPROXY = any(name.startswith("toxiproxy-") for name in catalogue())
 UNTRANSLATABLE = [
     "untranslatable.yaml:10:5: control 'tracing' cannot be translated",
     "untranslatable.yaml:13:3: runtime: Chaos Toolkit runtime strategies cannot be translated",
@@ -149,12 +147,11 @@ UNTRANSLATABLE = [
     "untranslatable.yaml:28:63: activity 'token-valid': uses secret 'token'; secrets are never copied",
     "untranslatable.yaml:34:5: activity 'rename-config': python provider os.rename cannot be translated; "
     "write it as a command fault",
-    "untranslatable.yaml:37:5: activity 'kill-pod': chaosk8s provider chaosk8s.pod.actions.terminate_pods needs "
-    "the room's Kubernetes integration (issue 14)",
+    "untranslatable.yaml:37:5: activity 'kill-pod': chaosk8s provider chaosk8s.pod.actions.terminate_pods is not "
+    "translated by this import yet; write it as a pod-kill or chaos-* fault step on a kubernetes target",
     "untranslatable.yaml:40:5: activity 'slow-proxy': toxiproxy provider "
     "chaostoxi.toxic.actions.create_latency_toxic "
-    + ("is not translated by this import yet; write it as a toxiproxy-* fault step on a toxiproxy target"
-       if _HAS_TOXIPROXY else "needs the room's Toxiproxy integration (issue 15)"),
+    "is not translated by this import yet; write it as a toxiproxy-* fault step on a toxiproxy target",
     "untranslatable.yaml:43:5: activity 'post-order': an http action cannot be translated",
     "untranslatable.yaml:46:5: activity 'restart-api': Chaos Toolkit has no check that an action's effect is gone",
     "untranslatable.yaml:46:5: activity 'restart-api': has no rollback",

@@ -39,18 +39,20 @@ async def test_p99_rises_with_a_latency_fault_and_falls_back_after(shop):
         await asyncio.sleep(0.9)
         before = await prober.sample()
         assert before["checkout.success_rate"] == 1.0
-        assert before["checkout.p99_ms"] is not None and before["checkout.p99_ms"] < 100
+        # Bounds with room for a loaded CI machine (a loaded loopback round trip has been seen at 270 ms),
+        # against a fault twice as slow as the bound: the rise still cannot come from noise alone.
+        assert before["checkout.p99_ms"] is not None and before["checkout.p99_ms"] < 250
         assert before["checkout.rps"] > 3
-        shop.faults.set({"latency_ms": 250, "ttl_s": 30})
-        await asyncio.sleep(1.2)
+        shop.faults.set({"latency_ms": 500, "ttl_s": 30})
+        await asyncio.sleep(1.5)
         during = await prober.sample()
-        assert during["checkout.p99_ms"] >= 250
-        assert during["checkout.p50_ms"] >= 250
+        assert during["checkout.p99_ms"] >= 500
+        assert during["checkout.p50_ms"] >= 500
         assert during["checkout.success_rate"] == 1.0  # slow is not failed
         shop.faults.clear()
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(1.5)
         after = await prober.sample()
-        assert after["checkout.p99_ms"] < 100
+        assert after["checkout.p99_ms"] < 250
     finally:
         await prober.close()
 

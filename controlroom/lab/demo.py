@@ -32,6 +32,17 @@ def demo_text() -> str:
     return resources.files("controlroom.lab").joinpath("demo.yaml").read_text(encoding="utf-8")
 
 
+async def stop_child(proc: asyncio.subprocess.Process) -> None:
+    """End a child the demo started: SIGTERM, then SIGKILL after 5 s (it also dies with us: PR_SET_PDEATHSIG)."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=5)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,13 +84,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     finally:
         if load is not None:
             await load.stop()
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_child(proc)
 
 
 async def run_demo_headless(journal: Path) -> int:

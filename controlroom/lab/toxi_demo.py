@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlroom.lab._proc import die_with_parent
-from controlroom.lab.demo import free_port, wait_ready
+from controlroom.lab.demo import free_port, stop_child, wait_ready
 from controlroom.lab.toxiproxy import ToxiproxyStandIn
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "toxiproxy-latency.yaml"
@@ -59,13 +59,7 @@ async def toxiproxy_demo(api_port: int = 8474, listen_port: int = 20000, rps: fl
         if load is not None:
             await load.stop()
         await standin.stop()
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_child(proc)
 
 
 async def _serve(api_port: int, listen_port: int) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
 from rich.text import Text
 
 from controlroom.viewstate import RoomState, format_seconds
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 
 # Glyph + word per state: readable without colour.
 TARGET_STYLES = {

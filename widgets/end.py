@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
 from rich.text import Text
 from textual.geometry import Size
 
 from controlroom.summary import end_summary
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane
 
 LABEL = 9
 GOOD = {"held"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import textwrap
 from itertools import islice
 
-from controlroom.widgets._pane import Pane
 from rich.text import Text
 
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane
 
 HIGHLIGHTS = (("BREACH", "bold red"), ("FAILED", "bold red"), ("EMERGENCY", "bold red"), ("LOST", "bold red"),
               ("⟲", "magenta"), ("✎", "cyan"), ("warning", "yellow"))

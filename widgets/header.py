@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from controlroom.widgets._pane import Pane
 from rich.text import Text
 
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane
 
 STATE_STYLES = {
     "observing": "bold yellow", "injecting": "bold yellow", "reverting": "bold magenta",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip, format_value, sparkline
 from rich.text import Text
 
 from controlroom.viewstate import RoomState, SeriesView, format_clock
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip, format_value, sparkline
 
 # A glyph per status keeps the pane readable under NO_COLOR and for colour-blind participants.
 STATUS = {"ok": ("✓", "green"), "near": ("≈", "yellow"), "warn": ("!", "bold yellow"), "breach": ("✗", "bold red"),

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
 from rich.text import Text
 from textual.css.scalar import Unit
 from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_seconds
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 
 LABEL = 7  # "Brief  ", "Expect ", "Faults "
 Line = list[tuple[str, str]]  # one screen row as (text, style) runs

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
 from rich.text import Text
 from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_clock
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 
 MARKER_STYLES = {"breach": "bold red", "rollback": "bold magenta", "note": "bold cyan"}
 

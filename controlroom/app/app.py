@@ -157,12 +157,11 @@ class ControlRoomApp(App[int]):
 
     def compose(self) -> ComposeResult:
         mode = self.feed.mode
-        self._panes = [
-            RoomHeader(mode, id="header"), RollbackPane(id="rollback"), StepCard(id="step", read_only=self.read_only),
-            EndPane(id="end"), MetricsPane(id="metrics"), BlastRadiusPane(id="blast"), FaultTimeline(id="timeline"),
-            EventLogPane(id="log"),
-        ]
-        header, rollback, step, end, metrics, blast, timeline, log = self._panes
+        header, rollback = RoomHeader(mode, id="header"), RollbackPane(id="rollback")
+        step, end = StepCard(id="step", read_only=self.read_only), EndPane(id="end")
+        metrics, blast = MetricsPane(id="metrics"), BlastRadiusPane(id="blast")
+        timeline, log = FaultTimeline(id="timeline"), EventLogPane(id="log")
+        self._panes = [header, rollback, step, end, metrics, blast, timeline, log]
         end.journal = self.feed.journal
         with Horizontal(id="top"):
             yield header

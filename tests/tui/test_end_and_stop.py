@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import pytest
-from controlroom.widgets.too_small import TooSmall
 
 from controlroom.app import fixtures
 from controlroom.app.app import ControlRoomApp
@@ -18,6 +17,7 @@ from controlroom.app.feeds import EventListFeed, LiveFeed, RecordingControls
 from controlroom.app.modals import QuitScreen
 from controlroom.summary import summary_lines
 from controlroom.viewstate import fold
+from controlroom.widgets.too_small import TooSmall
 from tests.tui.conftest import FakeSession, screen_text
 from tests.tui.test_keys import wait_for_gate
 

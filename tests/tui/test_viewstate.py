@@ -166,9 +166,8 @@ async def test_the_held_brief_is_on_the_step_card_at_80x24() -> None:
 
 
 def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
-    from controlroom.widgets.blast_radius import BlastRadiusPane
-
     from controlroom.viewstate import RoomState
+    from controlroom.widgets.blast_radius import BlastRadiusPane
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=1, max_duration=60.0), 60, 5).plain
     assert "max fault time 1:00" in text
@@ -195,9 +194,8 @@ def test_the_stop_banner_says_emergency_stop_only_for_a_person_and_automatic_rol
 
 
 def test_the_fault_time_limit_keeps_its_value_in_a_narrow_pane() -> None:
-    from controlroom.widgets.blast_radius import BlastRadiusPane
-
     from controlroom.viewstate import RoomState
+    from controlroom.widgets.blast_radius import BlastRadiusPane
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=2, max_duration=300.0), 28, 5).plain
     assert "≤5:00/fault" in text.splitlines()[0]

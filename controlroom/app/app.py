@@ -20,10 +20,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from controlroom.app.feeds import Feed, ReplayFeed
+from controlroom.app.feeds import Ended, Feed, ReplayFeed
 from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
+from controlroom.engine.gates import DECISIONS, Judgements
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
 from controlroom.summary import cleanliness, short_cleanliness
@@ -141,7 +142,7 @@ class ControlRoomApp(App[int]):
         self.keymap = dict(keymap or {})
         self.stop_requested = False
         self.feed_done = False
-        self.feed_result: Any = None
+        self.feed_result: Ended | None = None
         self.feed_error: str | None = None
         self._update_pending = False
         self.checklist_refused = ""  # shown on the pre-flight screen after a start the checklist did not allow
@@ -226,7 +227,7 @@ class ControlRoomApp(App[int]):
         finally:
             self.feed_done = True
             self._schedule()
-            if getattr(self.feed, "exit_when_done", False):
+            if self.feed.exit_when_done:
                 self.exit(self.exit_code)
 
     def receive(self, event: Event) -> None:
@@ -363,7 +364,7 @@ class ControlRoomApp(App[int]):
             return
         self._judging_asked = True
 
-        def answer(verdicts: dict[str, bool | None] | None) -> None:
+        def answer(verdicts: Judgements | None) -> None:
             if self.controls is not None:
                 self.controls.judge(verdicts or {})
 
@@ -476,7 +477,7 @@ class ControlRoomApp(App[int]):
         await self.run_action("emergency_stop")
 
     def action_decide(self, decision: str) -> None:
-        if self.controls is None:
+        if self.controls is None or decision not in DECISIONS:  # a binding's argument: confirm, skip or abort
             return
         if self.state.checklist_pending() and not self.state.active_gate():
             if decision == "confirm" and not self.state.checklist_done:
@@ -503,9 +504,12 @@ class ControlRoomApp(App[int]):
 
         self.push_screen(NoteScreen(self.state.clock), save)
 
-    def tick_checklist(self, item: str, ticked: bool) -> None:
+    def on_preflight_screen_item_ticked(self, msg: PreflightScreen.ItemTicked) -> None:
         if self.controls is not None:
-            self.controls.tick_checklist(item, ticked)
+            self.controls.tick_checklist(msg.item, msg.ticked)
+
+    def on_preflight_screen_closed(self, _msg: PreflightScreen.Closed) -> None:
+        self._schedule()  # the main panes skipped their redraws while it was on top
 
     def _preflight_screen(self) -> PreflightScreen:
         screen = PreflightScreen(self.feed.mode, self.read_only)
@@ -589,7 +593,7 @@ class ControlRoomApp(App[int]):
 
     @property
     def exit_code(self) -> int:
-        code = getattr(self.feed_result, "exit_code", None)
+        code = self.feed_result.exit_code if self.feed_result is not None else None
         if code is None:
             code = self.state.exit_code
         if self.feed_error is not None:

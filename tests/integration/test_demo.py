@@ -49,7 +49,7 @@ async def test_the_demo_degrades_then_trips_its_stop_condition_and_rolls_back(tm
     # The latency step degraded the shop but held: p99 rose well above its baseline.
     observed = next(e for e in events if e.type == "observed" and e.data["step"] == "slow-checkout")
     p99 = observed.data["series"]["shop.p99_ms"]
-    assert p99["during"] > 100 > p99["before"]
+    assert p99["during"] > p99["before"] + 100  # the 150 ms step shows, whatever the machine's baseline
 
     # The stop condition fired within one sample interval (+100 ms) of holding for its `for:` time.
     cond = parse_condition("shop.success_rate < 0.8")

@@ -119,11 +119,11 @@ async def test_every_kind_ends_at_its_duration_and_stays_finished(kube_sample: S
 
 
 async def test_duration_expiry_stops_and_recovers_but_keeps_the_object(kube_sample: SimulatedCluster) -> None:
-    kube_sample.create(chaos("NetworkChaos", "brief", KINDS["NetworkChaos/delay"][1], duration="1s", mode="all",
+    kube_sample.create(chaos("NetworkChaos", "brief", KINDS["NetworkChaos/delay"][1], duration="3s", mode="all",
                              value=None))
     obj = await until(kube_sample, "networkchaos", "brief", lambda o: conds(o).get("AllInjected") == "True", "injected")
     assert len(marked(kube_sample)) == 5
-    obj = await until(kube_sample, "networkchaos", "brief", lambda o: phase(o) == "Stop", "time up", timeout=4)
+    obj = await until(kube_sample, "networkchaos", "brief", lambda o: phase(o) == "Stop", "time up", timeout=8)
     obj = await until(kube_sample, "networkchaos", "brief", lambda o: conds(o).get("AllRecovered") == "True", "recovery")
     assert obj["metadata"]["finalizers"] == ["chaos-mesh/records"] and not obj["metadata"].get("deletionTimestamp")
     assert all(r["phase"] == "Not Injected" and r["recoveredCount"] == 1 for r in records(obj))

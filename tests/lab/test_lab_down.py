@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.root, needs_lab]
 LEASH = 6.0  # blast_radius.leash: the heartbeat renews every 2 s
 RECONFIRM_FOR = 4.0
 # Renewal interval + revert attempts that fail at once + the reconfirm window + slack for this shared machine.
-BOUND = LEASH / 3 + RECONFIRM_FOR + 4.0
+BOUND = LEASH / 3 + RECONFIRM_FOR + 6.0  # + learning the host is gone, the revert, slack for a loaded machine
 # A vanished address may answer nothing at all (its neighbour entry still cached): add one connect timeout.
 VANISHED_BOUND = BOUND + SshExecutor("x", "x").connect_timeout + 1.0
 

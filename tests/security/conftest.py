@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -97,5 +99,11 @@ def proc_start_time(pid: int) -> int:
 def with_private_tmp(fake_tmp: Path, argv: list[str]) -> list[str]:
     """`argv` in its own mount namespace where `fake_tmp` is mounted on /tmp: the real /tmp/controlroom-0
     of this machine (other test runs use it) is never touched, yet the code under test sees /tmp."""
+    # A checkout (and its .venv) may itself live under /tmp (a CI clone): it is bound into the fake /tmp at the
+    # same path first, so the code under test and its interpreter are still there once /tmp is replaced.
+    keep = sorted({str(p) for p in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve())
+                   if Path("/tmp") in p.parents})
+    binds = "".join(f'mkdir -p "$0{k[len("/tmp"):]}" && mount --bind {shlex.quote(k)} "$0{k[len("/tmp"):]}" && '
+                    for k in keep)
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-            'mount --bind "$0" /tmp && exec "$@"', str(fake_tmp), *argv]
+            f'{binds}mount --rbind "$0" /tmp && exec "$@"', str(fake_tmp), *argv]

@@ -64,8 +64,9 @@ def make_session(host: Host, journal: Path, hurts: bool = False,
         targets={"t1": Target(name="t1", kind="local")},
         steps=(Step(id="flip", title="Flip the flag on t1", faults=(FaultSpec(type="flag", target="t1"),),
                     duration=30.0, expect="ok_rate stays at 1"),),
-        observe=Observe(every=0.1, lost_after=5.0),
-        steady_state=SteadyState(window=0.3, require=("ok_rate >= 0.95",)),
+        # Real time: a window of a few samples that a loaded machine (CI's 4 workers on 2 cores) still fills.
+        observe=Observe(every=0.2, lost_after=5.0),
+        steady_state=SteadyState(window=1.0, require=("ok_rate >= 0.95",)),
         blast_radius=BlastRadius(max_targets=1, max_duration=60.0, allowed_environments=("test",)),
         stop_when=StopWhen(conditions=("ok_rate < 0.8",)), checklist=checklist,
     )

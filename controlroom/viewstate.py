@@ -24,6 +24,9 @@ MARKERS = 2000
 # under the next step, for this long (session seconds), so the room can read it.
 BRIEF_HOLD = 8.0
 
+# How a log line matters, decided where the event is folded (never by searching its words): the event log colours
+# by it, so a note that says "nothing FAILED" stays a note.
+LogLevel = Literal["info", "note", "rollback", "warning", "error"]
 TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
 SeriesStatus = Literal["ok", "near", "warn", "breach", "unknown"]
 # States in which something may be injected on a target: quitting must ask first.
@@ -181,6 +184,19 @@ class PreflightItem:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the event log: when (session seconds), what, and how much it matters."""
+
+    at: float
+    text: str
+    level: LogLevel = "info"
+
+    @property
+    def line(self) -> str:
+        return f"{format_clock(self.at)}  {self.text}"
+
+
 @dataclass
 class RollbackView:
     reason: str
@@ -219,7 +235,7 @@ class RoomState:
     steady_conditions: list[Condition] = field(default_factory=list)
     windows: list[FaultWindow] = field(default_factory=list)
     markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
-    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
     checklist: dict[str, bool] = field(default_factory=dict)
     checklist_gate: bool = False  # the engine waits for the facilitator to confirm the human checklist
@@ -445,8 +461,8 @@ def _close_window(state: RoomState, target: str, fault: str | None, end: float) 
                 return
 
 
-def _log(state: RoomState, ev: Event, text: str) -> None:
-    state.log.append(f"{format_clock(ev.mono)}  {text}")
+def _log(state: RoomState, ev: Event, text: str, level: LogLevel = "info") -> None:
+    state.log.append(LogEntry(ev.mono, text, level))
 
 
 def apply(state: RoomState, ev: Event) -> None:
@@ -493,7 +509,8 @@ def apply(state: RoomState, ev: Event) -> None:
             tv.detail = str(d.get("detail") or "")
         if ok is not None:
             where = f" on {target}" if target else ""
-            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip())
+            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip(),
+                 "info" if ok else "error")
     elif t == "checklist-item":
         state.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
         _log(state, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
@@ -558,7 +575,7 @@ def apply(state: RoomState, ev: Event) -> None:
             if w.fault == d.get("fault") and w.target == d.get("target"):
                 w.failed = True
                 break
-        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
+        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}", "error")
     elif t == "fault-inject-stopped":
         how = str(d.get("how", ""))
         _log(state, ev, f"injection of {d.get('fault')} on {d.get('target')} stopped: {how}"
@@ -566,7 +583,8 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "leash-renewed":
         pass
     elif t == "leash-expired":
-        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran")
+        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran",
+             "error")
     elif t == "metric-sample":
         values = d.get("values") or {}
         errors = d.get("errors") or {}
@@ -596,7 +614,8 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "telemetry-lost":
         state.telemetry_lost.add(str(d.get("source")))
         state.telemetry_detail[str(d.get("source"))] = str(d.get("detail") or "")
-        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
+        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip(),
+             "error")
     elif t == "telemetry-restored":
         state.telemetry_lost.discard(str(d.get("source")))
         state.telemetry_detail.pop(str(d.get("source")), None)
@@ -609,7 +628,7 @@ def apply(state: RoomState, ev: Event) -> None:
             _series(state, parse_condition(cond).series).breached = True
         except ValueError:
             pass
-        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
+        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)", "error")
     elif t == "emergency-stop":
         state.estop_source = str(d.get("source", "key"))
         state.stop_reason = str(d.get("reason") or "")
@@ -617,7 +636,8 @@ def apply(state: RoomState, ev: Event) -> None:
         by = f" by {state.stop_by}" if state.stop_by else ""
         banner = state.stop_banner
         why = state.stop_reason.removeprefix("stop condition ")
-        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"))
+        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"),
+             "error" if banner == "EMERGENCY STOP" else "rollback")
     elif t == "rollback-started":
         faults = [str(f) for f in d.get("faults") or []]
         rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
@@ -627,7 +647,7 @@ def apply(state: RoomState, ev: Event) -> None:
                 rb.targets[tv.name] = "pending"
         state.rollback = rb
         state.markers.append(Marker(ev.mono, "rollback", rb.reason))
-        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
+        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)", "rollback")
     elif t == "fault-reverted":
         target = str(d.get("target"))
         tv = _target(state, target)
@@ -648,7 +668,8 @@ def apply(state: RoomState, ev: Event) -> None:
             state.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
             if tv.state == "clean" and target in state.rollback.unconfirmed:
                 state.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
-        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
+        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}",
+             "info" if verified is not False else "error")
     elif t == "fault-revert-failed":
         target = str(d.get("target"))
         tv = _target(state, target)
@@ -659,7 +680,7 @@ def apply(state: RoomState, ev: Event) -> None:
         _close_window(state, target, str(d.get("fault")), ev.mono)
         if state.rollback is not None:
             state.rollback.targets[target] = "unconfirmed"
-        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
+        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}", "error")
     elif t == "rollback-finished":
         unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
         for name in unconfirmed:
@@ -679,33 +700,36 @@ def apply(state: RoomState, ev: Event) -> None:
         rb.finished = True
         rb.unconfirmed = unconfirmed
         state.rollback = rb
-        _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
+        _log(state, ev, f"⟲ rollback finished: {rb.verdict}", "rollback" if not rb.unconfirmed else "error")
     elif t == "recovery-measured":
         secs = d.get("seconds")
         state.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
                                  "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
         after = " (after the stop)" if d.get("after_stop") else ""
         _log(state, ev, f"recovery after {d.get('step')}{after}: "
-             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
+             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()),
+             "info" if secs is not None else "warning")
     elif t == "observed":
         pass
     elif t == "criterion-judged":
         met = d.get("met")
         state.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
         verdict = "met" if met else ("NOT met" if met is False else "not judged")
-        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
+        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})", "error" if met is False else "info")
     elif t == "phase-validated":
         _log(state, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
-            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
+            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))),
+            "info" if d.get("ok") else "error")
     elif t == "fault-lost":
-        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
+        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}",
+             "warning")
     elif t == "note":
         text = str(d.get("text", ""))
         state.notes += 1
         state.markers.append(Marker(ev.mono, "note", text))
-        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
+        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}", "note")
     elif t == "warning":
-        _log(state, ev, f"warning: {d.get('message')}")
+        _log(state, ev, f"warning: {d.get('message')}", "warning")
     elif t == "step-completed":
         if state.step is not None and state.step.id == d.get("step"):
             state.step.outcome = str(d.get("outcome"))
@@ -723,6 +747,15 @@ def apply(state: RoomState, ev: Event) -> None:
             if w.end is None and state.targets.get(w.target, TargetView("")).state != "unconfirmed":
                 w.end = ev.mono
         _log(state, ev, f"session ended: {state.outcome} {state.message}".rstrip())
+
+
+def tick(state: RoomState, now: float) -> bool:
+    """The session clock moved with no event (a live or watched room between events): the fold's one input
+    besides events. The clock never runs back, and stops at the end. True when the state changed."""
+    if state.ended or now <= state.now:
+        return False
+    state.now = now
+    return True
 
 
 def fold(events: Iterable[Event], state: RoomState | None = None) -> RoomState:

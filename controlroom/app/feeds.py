@@ -42,9 +42,38 @@ class Controls(Protocol):
     def end_recovery(self) -> bool: ...
 
 
+class Playback(Protocol):
+    """What a reviewer can do to a replay: move its playhead. Nothing here reaches a target or the engine.
+
+    The room shows whatever state the playback hands to `show` (folded by the replay, not by the room).
+    """
+
+    show: Callable[[RoomState], None] | None  # set by the room: called with the state at the playhead after a move
+
+    @property
+    def duration(self) -> float: ...  # session seconds from the first event to the last
+    @property
+    def needs_index(self) -> bool: ...  # long enough that seeks want the checkpoint index
+
+    def build_index(self) -> None: ...  # blocking: the room runs it in a thread
+    def index_built(self) -> None: ...  # on the event loop, once `build_index` has returned
+    def toggle(self) -> bool: ...
+    def step(self, delta: int) -> None: ...
+    def jump(self, seconds: float) -> None: ...
+    def seek(self, seconds: float) -> None: ...
+    def to_start(self) -> None: ...
+    def to_end(self) -> None: ...
+    def faster(self, delta: int) -> float: ...
+    def banner(self) -> str: ...
+
+
 class Feed(Protocol):
     mode: Mode
-    controls: Controls | None
+    controls: Controls | None  # a facilitator's room: only a live feed (or a test's recording) has them
+
+    @property
+    def playback(self) -> Playback | None: ...  # a reviewer's room: only a replay has one
+
     journal: str | None  # the journal these events are (or will be) in, when there is one
     exit_when_done: bool  # the room closes by itself once `pump` returns (nobody is there to read it)
 
@@ -114,6 +143,7 @@ class LiveFeed(Generic[S]):
                  runner: Callable[[S], Awaitable[Ended]] | None = None) -> None:
         self.session = session
         self.controls: Controls | None = LiveControls(session, facilitator)
+        self.playback: Playback | None = None
         self._runner = runner  # e.g. controlroom.headless.run_session: signals wired to the e-stop
         self._started = False
         self.outcome: Ended | None = None
@@ -141,6 +171,7 @@ class FollowFeed:
 
     mode: Mode = "watch"
     controls: Controls | None = None
+    playback: Playback | None = None
     exit_when_done = False
 
     def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
@@ -218,6 +249,7 @@ class EventListFeed:
         self.mode: Mode = mode
         self.pace = pace
         self.controls: Controls | None = controls
+        self.playback: Playback | None = None
 
     async def pump(self, emit: Emit) -> Ended | None:
         for ev in self.events:
@@ -258,6 +290,27 @@ class ReplayFeed:
         self._start_playing = playing
         self._wake: asyncio.Event | None = None
         self._shown_second = -1
+
+    @property
+    def playback(self) -> Playback:
+        return self
+
+    @property
+    def duration(self) -> float:
+        return self.replay.duration
+
+    @property
+    def needs_index(self) -> bool:
+        return self.replay.count > self.replay.every
+
+    def build_index(self) -> None:
+        """Checkpoints over the whole journal (blocking), so every later seek is quick; progress in the banner."""
+
+        def progress(done: float) -> None:
+            self.index_progress = done
+
+        self.index_progress = 0.0
+        self.replay.build_index(progress)
 
     def _changed(self) -> None:
         if self.show is not None:

@@ -1,0 +1,62 @@
+"""The event log colours a line by its entry's level, through the theme: never by the words in it."""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.text import Text
+
+from controlroom.app import fixtures
+from controlroom.app.app import ControlRoomApp
+from controlroom.app.feeds import EventListFeed
+from controlroom.errors import JournalError
+from controlroom.widgets.event_log import EventLogPane
+
+SIZE = (120, 40)
+NOTE = "checked the dashboards: nothing FAILED, no BREACH, no EMERGENCY"
+
+
+def line_colours(text: Text) -> dict[str, Color | None]:
+    """Each line of the pane's text with the colour of its span (None: plain)."""
+    out: dict[str, Color | None] = {}
+    start = 0
+    for line in text.plain.split("\n"):
+        end = start + len(line)
+        styles = [s.style for s in text.spans if s.start <= start and s.end >= end and s.end > s.start]
+        colour = next((st.color for st in styles if not isinstance(st, str) and st.color is not None), None)
+        out[line] = colour
+        start = end + 1
+    return out
+
+
+async def test_a_note_saying_nothing_failed_is_not_red_and_a_failure_is_the_themes_error() -> None:
+    events = [*fixtures.gate_events(),
+              fixtures.ev("note", 30.0, text=NOTE, author="Ada"),
+              fixtures.ev("fault-failed", 31.0, fault="latency", target="db-1", error="tc exited 2")]
+    app = ControlRoomApp(EventListFeed(events))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.query_one(EventLogPane)
+        colours = line_colours(pane.render())
+        error = app.theme_variables["error"]
+        note = next(c for line, c in colours.items() if NOTE in line)
+        failed = next(c for line, c in colours.items() if "injection FAILED latency" in line)
+        assert failed is not None and failed.triplet is not None and failed.triplet.hex == error.lower()
+        assert note is not None and note.triplet is not None and note.triplet.hex != error.lower()
+        assert note.triplet.hex == app.theme_variables["accent"].lower()
+
+
+async def test_a_feed_error_is_the_rooms_line_not_the_journals() -> None:
+    class Broken(EventListFeed):
+        async def pump(self, emit):  # type: ignore[no-untyped-def]
+            for ev in self.events:
+                emit(ev)
+            raise JournalError("x.jsonl: line 9 unreadable; run controlroom report x.jsonl")
+
+    app = ControlRoomApp(Broken(fixtures.gate_events(), mode="watch"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        journal_lines = [entry.line for entry in app.state.log]
+        assert not any("unreadable" in line for line in journal_lines)  # the state is what the journal says
+        rendered = app.query_one(EventLogPane).render().plain
+        assert "ERROR: x.jsonl: line 9 unreadable" in rendered.splitlines()[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.color import Color
+from rich.style import Style
 from rich.text import Text
 
 from controlroom.app import fixtures
@@ -21,8 +22,9 @@ def line_colours(text: Text) -> dict[str, Color | None]:
     start = 0
     for line in text.plain.split("\n"):
         end = start + len(line)
-        styles = [s.style for s in text.spans if s.start <= start and s.end >= end and s.end > s.start]
-        colour = next((st.color for st in styles if not isinstance(st, str) and st.color is not None), None)
+        styles = [Style.parse(s.style) if isinstance(s.style, str) else s.style
+                  for s in text.spans if s.start <= start and s.end >= end and s.end > s.start]
+        colour = next((st.color for st in styles if st.color is not None), None)
         out[line] = colour
         start = end + 1
     return out
@@ -40,9 +42,10 @@ async def test_a_note_saying_nothing_failed_is_not_red_and_a_failure_is_the_them
         error = app.theme_variables["error"]
         note = next(c for line, c in colours.items() if NOTE in line)
         failed = next(c for line, c in colours.items() if "injection FAILED latency" in line)
-        assert failed is not None and failed.triplet is not None and failed.triplet.hex == error.lower()
+        assert note is None or note.name != "red"  # the words FAILED, BREACH, EMERGENCY in a note do not make it red
         assert note is not None and note.triplet is not None and note.triplet.hex != error.lower()
         assert note.triplet.hex == app.theme_variables["accent"].lower()
+        assert failed is not None and failed.triplet is not None and failed.triplet.hex == error.lower()
 
 
 async def test_a_feed_error_is_the_rooms_line_not_the_journals() -> None:

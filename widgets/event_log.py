@@ -5,33 +5,25 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
 
 from controlroom.viewstate import LogEntry, LogLevel, RoomState
-from controlroom.widgets._pane import Pane
+from controlroom.widgets._pane import Pane, Tone
+
+# A line's look follows its entry's level (set by the fold), never the words in it. An error is bold as well:
+# under NO_COLOR the weight alone marks it.
+LEVEL_LOOK: dict[LogLevel, tuple[Tone | None, str]] = {
+    "info": (None, ""), "note": ("info", ""), "rollback": ("rollback", ""), "warning": ("active", ""),
+    "error": ("bad", "bold"),
+}
 
 
 class EventLogPane(Pane):
-    """Each line is styled by its entry's level through a component class: the theme picks the colour, and
-    under NO_COLOR (Textual's `:nocolor`) the weight alone marks an error, which stays readable in monochrome."""
-
     TITLE = "Event log"
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "event-log--error", "event-log--warning", "event-log--rollback", "event-log--note",
-    }
     DEFAULT_CSS = """
     EventLogPane { height: 1fr; }
-    EventLogPane > .event-log--error { color: $error; text-style: bold; }
-    EventLogPane > .event-log--warning { color: $warning; }
-    EventLogPane > .event-log--rollback { color: $secondary; }
-    EventLogPane > .event-log--note { color: $accent; }
-    EventLogPane:nocolor > .event-log--error { color: $foreground; text-style: bold reverse; }
-    EventLogPane:nocolor > .event-log--warning { color: $foreground; text-style: bold; }
-    EventLogPane:nocolor > .event-log--rollback { color: $foreground; }
-    EventLogPane:nocolor > .event-log--note { color: $foreground; text-style: italic; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -40,7 +32,7 @@ class EventLogPane(Pane):
         self.room_lines: list[LogEntry] = []
 
     def level_style(self, level: LogLevel) -> Style:
-        return Style() if level == "info" else self.get_component_rich_style(f"event-log--{level}", partial=True)
+        return self.tone(*LEVEL_LOOK[level])
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")

@@ -39,12 +39,11 @@ async def test_a_note_saying_nothing_failed_is_not_red_and_a_failure_is_the_them
         await pilot.pause()
         pane = app.query_one(EventLogPane)
         colours = line_colours(pane.render())
-        error = app.theme_variables["error"]
+        error = app.theme_variables["text-error"]
         note = next(c for line, c in colours.items() if NOTE in line)
         failed = next(c for line, c in colours.items() if "injection FAILED latency" in line)
         assert note is None or note.name != "red"  # the words FAILED, BREACH, EMERGENCY in a note do not make it red
-        assert note is not None and note.triplet is not None and note.triplet.hex != error.lower()
-        assert note.triplet.hex == app.theme_variables["accent"].lower()
+        assert note is not None and note == pane.tone("info").color and note != failed
         assert failed is not None and failed.triplet is not None and failed.triplet.hex == error.lower()
 
 
@@ -63,3 +62,20 @@ async def test_a_feed_error_is_the_rooms_line_not_the_journals() -> None:
         assert not any("unreadable" in line for line in journal_lines)  # the state is what the journal says
         rendered = app.query_one(EventLogPane).render().plain
         assert "ERROR: x.jsonl: line 9 unreadable" in rendered.splitlines()[-1]
+
+
+async def test_under_no_color_a_tone_keeps_its_weight_and_loses_its_hue(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Textual's :nocolor rules, not a second pass that strips Rich colours: an error is bold light text."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    events = [*fixtures.gate_events(), fixtures.ev("fault-failed", 31.0, fault="latency", target="db-1", error="x")]
+    app = ControlRoomApp(EventListFeed(events))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.query_one(EventLogPane)
+        failed = next(c for line, c in line_colours(pane.render()).items() if "injection FAILED" in line)
+        foreground = app.theme_variables["foreground"].lower()
+        assert failed is not None and failed.triplet is not None and failed.triplet.hex == foreground
+        assert pane.tone("bad", "bold").bold
+        for tone in ("good", "info", "active", "rollback", "bad"):
+            colour = pane.tone(tone).color  # type: ignore[arg-type]
+            assert colour is not None and colour.triplet is not None and colour.triplet.hex == foreground, tone

@@ -14,18 +14,44 @@ from controlroom.viewstate import RoomState
 # on, a countdown), rollback (reverting), bad (failed, unconfirmed, a breach). Every state also has a glyph and a word.
 Tone = Literal["good", "info", "active", "rollback", "bad"]
 TONES: tuple[Tone, ...] = ("good", "info", "active", "rollback", "bad")
+TONE_CLASSES = frozenset(f"pane--{tone}" for tone in TONES)
+
+
+def tone_css(type_name: str) -> str:
+    """The tones' colours for a widget or screen type that lists TONE_CLASSES among its component classes.
+
+    The theme has roles for good, active and bad; it has none for a rollback or for plain information, so those
+    two are ANSI magenta and cyan (mapped through the terminal's ANSI theme). Under NO_COLOR (`:nocolor`) every
+    tone is the light foreground colour: Textual would turn red on a dark panel into dark grey on dark grey,
+    and the glyph, the word and the weight say it anyway.
+    """
+    t = type_name
+    return f"""
+    {t} > .pane--good {{ color: $text-success; }}
+    {t} > .pane--info {{ color: ansi_cyan; }}
+    {t} > .pane--active {{ color: $text-warning; }}
+    {t} > .pane--rollback {{ color: ansi_magenta; }}
+    {t} > .pane--bad {{ color: $text-error; }}
+    {t}:nocolor > .pane--good, {t}:nocolor > .pane--info, {t}:nocolor > .pane--active,
+    {t}:nocolor > .pane--rollback, {t}:nocolor > .pane--bad {{ color: $foreground; }}
+    """
+
+
+def tone_style(widget: Widget, tone: Tone | None, attrs: str = "") -> Style:
+    """The style for text of this tone (None: no colour) in `widget`, with Rich attributes such as "bold reverse"."""
+    extra = Style.parse(attrs) if attrs else Style()
+    if tone is None:
+        return extra
+    return widget.get_component_rich_style(f"pane--{tone}", partial=True) + extra
 
 
 class Pane(Widget):
     """A pane is a pure function of the room state: `show(state)` then `render()` from it.
 
     Colours come from the `pane--<tone>` component classes (`tone()`), so the theme and the app's CSS decide them.
-    The theme has roles for good, active and bad; it has none for a rollback or for plain information, so those
-    two are ANSI magenta and cyan (mapped through the terminal's ANSI theme). Under NO_COLOR Textual's `:nocolor`
-    rules drop the hue: the glyph, the word and the weight say it.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {f"pane--{tone}" for tone in TONES}
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(TONE_CLASSES)
     DEFAULT_CSS = """
     Pane {
         border: round $primary-darken-1;
@@ -35,14 +61,7 @@ class Pane(Widget):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
-    Pane > .pane--good { color: $text-success; }
-    Pane > .pane--info { color: ansi_cyan; }
-    Pane > .pane--active { color: $text-warning; }
-    Pane > .pane--rollback { color: ansi_magenta; }
-    Pane > .pane--bad { color: $text-error; }
-    Pane:nocolor > .pane--good, Pane:nocolor > .pane--info, Pane:nocolor > .pane--active,
-    Pane:nocolor > .pane--rollback, Pane:nocolor > .pane--bad { color: $foreground; }
-    """
+    """ + tone_css("Pane")
     TITLE = ""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -63,10 +82,7 @@ class Pane(Widget):
 
     def tone(self, tone: Tone | None, attrs: str = "") -> Style:
         """The style for text of this tone (None: no colour), with Rich attributes such as "bold reverse"."""
-        extra = Style.parse(attrs) if attrs else Style()
-        if tone is None:
-            return extra
-        return self.get_component_rich_style(f"pane--{tone}", partial=True) + extra
+        return tone_style(self, tone, attrs)
 
     def render(self) -> Text:
         if self._state is None:

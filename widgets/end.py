@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 
-from controlroom.summary import end_summary
+from controlroom.summary import end_summary, verified_clean
 from controlroom.viewstate import RoomState
 from controlroom.widgets._pane import Pane
 
@@ -30,6 +30,7 @@ class EndPane(Pane):
         self.journal: str | None = None
         self.keys = "q quits · d details · z zooms"
         self.after_stop = ""  # what the stop key said after the end ("nothing active — all clean")
+        self.after_stop_clean = False  # ... and whether that is good news
 
     def show(self, state: RoomState) -> None:
         visible = state.ended
@@ -45,7 +46,7 @@ class EndPane(Pane):
         lines: list[list[tuple[str, str | Style]]] = []
         if self.after_stop:
             # First: it answers the key just pressed, and a short terminal cuts the bottom rows.
-            style = self.tone("good" if "all clean" in self.after_stop else "bad", "bold reverse")
+            style = self.tone("good" if self.after_stop_clean else "bad", "bold reverse")
             lines += [[(row, style)] for row in textwrap.wrap(self.after_stop, max(8, width))]
         rows = end_summary(state, self.journal, placeholder=width < 100)
         if width < 100:
@@ -73,12 +74,14 @@ class EndPane(Pane):
         return text
 
     def _style(self, state: RoomState, label: str, value: str) -> Style:
+        """A row's look from the state it summarises, not from its words."""
         if label == "Faulted":
-            return self.tone("good" if "all clean" in value else "bad" if "NOT" in value else None, "bold")
+            return self.tone("bad" if state.not_confirmed else "good" if verified_clean(state) else None, "bold")
         if label in ("Outcome", "Verdict"):
             return self.tone("good" if state.outcome in GOOD else "bad", "bold")
         if label == "Rollback":
-            return self.tone("good" if value.startswith("VERDICT: all clean") else "bad", "bold")
+            rb = state.rollback
+            return self.tone("good" if rb is not None and rb.finished and not rb.unconfirmed else "bad", "bold")
         if label == "Clean up":
             return self.tone("bad", "bold")
         return Style()

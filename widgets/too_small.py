@@ -30,6 +30,7 @@ class TooSmall(Widget):
 
     # What the stop is doing, or what the ended session left: a stop pressed here must show, here.
     status: reactive[str] = reactive("")
+    status_ok = False  # the status is good news (set before `status`, whose change redraws)
 
     def __init__(self, *, read_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -44,8 +45,7 @@ class TooSmall(Widget):
         text.append(f"this one is {w}x{h}; the control room needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n")
         text.append("enlarge the window or reduce the font size\n")
         if self.status:
-            bad = "NOT" in self.status or "STOPPING" in self.status
-            look = bad_style if bad else self.get_component_rich_style("too-small--good", partial=True)
+            look = self.get_component_rich_style("too-small--good", partial=True) if self.status_ok else bad_style
             text.append(self.status + "\n", style=look + Style(reverse=True))
         elif not self.read_only:
             text.append(f"{self.stop_keys}: emergency stop, still", style="bold")

@@ -27,7 +27,7 @@ from controlroom.app.terminal import hangup_tolerant
 from controlroom.engine.gates import DECISIONS, Judgements
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
-from controlroom.summary import cleanliness, short_cleanliness
+from controlroom.summary import cleanliness, short_cleanliness, verified_clean
 from controlroom.viewstate import LogEntry, RoomState, apply, format_clock, tick
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.blast_radius import BlastRadiusPane
@@ -288,7 +288,8 @@ class ControlRoomApp(App[int]):
             estop.verdict = ""
         estop.ended = short_cleanliness(state) if state.ended else ""
         estop.dirty = state.ended and estop.ended != "all clean"
-        self.query_one(TooSmall).status = self._stop_status()
+        too_small = self.query_one(TooSmall)
+        too_small.status_ok, too_small.status = self._stop_status()
         # Once stopping, the rollback progress takes the step card's place; once ended, the end summary does.
         stepbox = self.query_one("#stepbox")
         stopping = rollback.has_class("-visible")
@@ -319,18 +320,19 @@ class ControlRoomApp(App[int]):
             self._keys_shown = keys_now
             self.refresh_bindings()
 
-    def _stop_status(self) -> str:
-        """One line on the stop or the end, for the too-small overlay (where the panes cannot be seen)."""
+    def _stop_status(self) -> tuple[bool, str]:
+        """One line on the stop or the end, for the too-small overlay (where the panes cannot be seen), and
+        whether it is good news: only what the journal shows verified clean is."""
         state = self.state
         if state.ended:
-            return f"session ended: {state.outcome} — {cleanliness(state)}"
+            return verified_clean(state), f"session ended: {state.outcome} — {cleanliness(state)}"
         if self.stop_found_nothing:
-            return f"■ STOPPED: {NOTHING_ACTIVE}"
+            return True, f"■ STOPPED: {NOTHING_ACTIVE}"
         if state.rollback is not None and state.rollback.finished:
-            return f"■ STOPPED: {state.rollback.verdict}"
+            return not state.rollback.unconfirmed, f"■ STOPPED: {state.rollback.verdict}"
         if self.stop_requested or state.estop_source is not None:
-            return "■ STOPPING: rolling back every active fault…"
-        return ""
+            return False, "■ STOPPING: rolling back every active fault…"
+        return True, ""
 
     def _banner(self) -> str:
         return self.playback.banner() if self.playback is not None else ""
@@ -487,6 +489,7 @@ class ControlRoomApp(App[int]):
                 f" — run controlroom recover {self.feed.journal}" if self.feed.journal else "")
         end = self.query_one(EndPane)
         end.after_stop = f"{self.keys_for('emergency-stop')}: {said}"
+        end.after_stop_clean = said == NOTHING_ACTIVE
         end.show(state)
         self.notify(said, title="emergency stop", severity="information" if said == NOTHING_ACTIVE else "error")
 

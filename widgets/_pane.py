@@ -68,6 +68,7 @@ class Pane(Widget):
         super().__init__(id=id, classes=classes)
         self.border_title = self.TITLE
         self._state: RoomState | None = None
+        self._tones: dict[tuple[Tone | None, str], Style] = {}
 
     def show(self, state: RoomState) -> None:
         self._state = state
@@ -81,8 +82,20 @@ class Pane(Widget):
         self.refresh(layout=relayout)
 
     def tone(self, tone: Tone | None, attrs: str = "") -> Style:
-        """The style for text of this tone (None: no colour), with Rich attributes such as "bold reverse"."""
-        return tone_style(self, tone, attrs)
+        """The style for text of this tone (None: no colour), with Rich attributes such as "bold reverse".
+
+        Kept until the CSS changes (a theme switch: `notify_style_update`), as Textual's Log and DataTable keep
+        theirs: Textual drops its own component-style cache on every refresh, and a pane refreshes per event.
+        """
+        key = (tone, attrs)
+        style = self._tones.get(key)
+        if style is None:
+            style = self._tones[key] = tone_style(self, tone, attrs)
+        return style
+
+    def notify_style_update(self) -> None:
+        self._tones.clear()
+        super().notify_style_update()
 
     def render(self) -> Text:
         if self._state is None:

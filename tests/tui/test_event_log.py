@@ -79,3 +79,20 @@ async def test_under_no_color_a_tone_keeps_its_weight_and_loses_its_hue(monkeypa
         for tone in ("good", "info", "active", "rollback", "bad"):
             colour = pane.tone(tone).color  # type: ignore[arg-type]
             assert colour is not None and colour.triplet is not None and colour.triplet.hex == foreground, tone
+
+
+async def test_a_theme_switch_recolours_the_tones() -> None:
+    """The panes keep their tone styles between redraws, and drop them when the CSS changes."""
+    app = ControlRoomApp(EventListFeed(fixtures.gate_events()))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.query_one(EventLogPane)
+        dark = pane.tone("bad").color
+        assert dark is not None and dark.triplet is not None
+        assert dark.triplet.hex == app.theme_variables["text-error"].lower()
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = app.theme_variables["text-error"].lower()
+        assert light != dark.triplet.hex
+        colour = pane.tone("bad").color
+        assert colour is not None and colour.triplet is not None and colour.triplet.hex == light

@@ -24,8 +24,8 @@ MARKERS = 2000
 # under the next step, for this long (session seconds), so the room can read it.
 BRIEF_HOLD = 8.0
 
-# How a log line matters, decided where the event is folded (never by searching its words): the event log colours
-# by it, so a note that says "nothing FAILED" stays a note.
+# How a log line matters, decided from its event's type and payload (never by searching the line's words):
+# the event log colours by it, so a note that says "nothing FAILED" stays a note.
 LogLevel = Literal["info", "note", "rollback", "warning", "error"]
 TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
 SeriesStatus = Literal["ok", "near", "warn", "breach", "unknown"]
@@ -461,8 +461,40 @@ def _close_window(state: RoomState, target: str, fault: str | None, end: float) 
                 return
 
 
-def _log(state: RoomState, ev: Event, text: str, level: LogLevel = "info") -> None:
-    state.log.append(LogEntry(ev.mono, text, level))
+# Events whose every log line has this level; the others are info, or decided by their payload in `log_level`.
+_LEVELS: dict[str, LogLevel] = {
+    "fault-failed": "error", "fault-revert-failed": "error", "leash-expired": "error", "telemetry-lost": "error",
+    "condition-breached": "error", "fault-lost": "warning", "warning": "warning", "note": "note",
+    "rollback-started": "rollback",
+}
+
+
+def log_level(ev: Event) -> LogLevel:
+    """How much the log line of `ev` matters, from its type and payload."""
+    d = ev.data
+    t = ev.type
+    if t == "preflight-check":
+        return "error" if d.get("ok") is False else "info"
+    if t == "fault-reverted":
+        return "error" if d.get("verified") is False else "info"
+    if t == "rollback-finished":
+        return "error" if d.get("unconfirmed") else "rollback"
+    if t == "recovery-measured":
+        return "warning" if d.get("seconds") is None else "info"
+    if t == "criterion-judged":
+        return "error" if d.get("met") is False else "info"
+    if t == "phase-validated":
+        return "info" if d.get("ok") else "error"
+    if t == "emergency-stop":
+        try:
+            return "error" if StopKind(str(d.get("source", "key"))).emergency else "rollback"
+        except ValueError:
+            return "rollback"
+    return _LEVELS.get(t, "info")
+
+
+def _log(state: RoomState, ev: Event, text: str) -> None:
+    state.log.append(LogEntry(ev.mono, text, log_level(ev)))
 
 
 def apply(state: RoomState, ev: Event) -> None:
@@ -509,8 +541,7 @@ def apply(state: RoomState, ev: Event) -> None:
             tv.detail = str(d.get("detail") or "")
         if ok is not None:
             where = f" on {target}" if target else ""
-            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip(),
-                 "info" if ok else "error")
+            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip())
     elif t == "checklist-item":
         state.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
         _log(state, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
@@ -575,7 +606,7 @@ def apply(state: RoomState, ev: Event) -> None:
             if w.fault == d.get("fault") and w.target == d.get("target"):
                 w.failed = True
                 break
-        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}", "error")
+        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
     elif t == "fault-inject-stopped":
         how = str(d.get("how", ""))
         _log(state, ev, f"injection of {d.get('fault')} on {d.get('target')} stopped: {how}"
@@ -583,8 +614,7 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "leash-renewed":
         pass
     elif t == "leash-expired":
-        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran",
-             "error")
+        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran")
     elif t == "metric-sample":
         values = d.get("values") or {}
         errors = d.get("errors") or {}
@@ -614,8 +644,7 @@ def apply(state: RoomState, ev: Event) -> None:
     elif t == "telemetry-lost":
         state.telemetry_lost.add(str(d.get("source")))
         state.telemetry_detail[str(d.get("source"))] = str(d.get("detail") or "")
-        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip(),
-             "error")
+        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
     elif t == "telemetry-restored":
         state.telemetry_lost.discard(str(d.get("source")))
         state.telemetry_detail.pop(str(d.get("source")), None)
@@ -628,7 +657,7 @@ def apply(state: RoomState, ev: Event) -> None:
             _series(state, parse_condition(cond).series).breached = True
         except ValueError:
             pass
-        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)", "error")
+        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
     elif t == "emergency-stop":
         state.estop_source = str(d.get("source", "key"))
         state.stop_reason = str(d.get("reason") or "")
@@ -636,8 +665,7 @@ def apply(state: RoomState, ev: Event) -> None:
         by = f" by {state.stop_by}" if state.stop_by else ""
         banner = state.stop_banner
         why = state.stop_reason.removeprefix("stop condition ")
-        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"),
-             "error" if banner == "EMERGENCY STOP" else "rollback")
+        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"))
     elif t == "rollback-started":
         faults = [str(f) for f in d.get("faults") or []]
         rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
@@ -647,7 +675,7 @@ def apply(state: RoomState, ev: Event) -> None:
                 rb.targets[tv.name] = "pending"
         state.rollback = rb
         state.markers.append(Marker(ev.mono, "rollback", rb.reason))
-        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)", "rollback")
+        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
     elif t == "fault-reverted":
         target = str(d.get("target"))
         tv = _target(state, target)
@@ -668,8 +696,7 @@ def apply(state: RoomState, ev: Event) -> None:
             state.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
             if tv.state == "clean" and target in state.rollback.unconfirmed:
                 state.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
-        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}",
-             "info" if verified is not False else "error")
+        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
     elif t == "fault-revert-failed":
         target = str(d.get("target"))
         tv = _target(state, target)
@@ -680,7 +707,7 @@ def apply(state: RoomState, ev: Event) -> None:
         _close_window(state, target, str(d.get("fault")), ev.mono)
         if state.rollback is not None:
             state.rollback.targets[target] = "unconfirmed"
-        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}", "error")
+        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
     elif t == "rollback-finished":
         unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
         for name in unconfirmed:
@@ -700,36 +727,33 @@ def apply(state: RoomState, ev: Event) -> None:
         rb.finished = True
         rb.unconfirmed = unconfirmed
         state.rollback = rb
-        _log(state, ev, f"⟲ rollback finished: {rb.verdict}", "rollback" if not rb.unconfirmed else "error")
+        _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
     elif t == "recovery-measured":
         secs = d.get("seconds")
         state.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
                                  "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
         after = " (after the stop)" if d.get("after_stop") else ""
         _log(state, ev, f"recovery after {d.get('step')}{after}: "
-             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()),
-             "info" if secs is not None else "warning")
+             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
     elif t == "observed":
         pass
     elif t == "criterion-judged":
         met = d.get("met")
         state.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
         verdict = "met" if met else ("NOT met" if met is False else "not judged")
-        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})", "error" if met is False else "info")
+        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
     elif t == "phase-validated":
         _log(state, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
-            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))),
-            "info" if d.get("ok") else "error")
+            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
     elif t == "fault-lost":
-        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}",
-             "warning")
+        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
     elif t == "note":
         text = str(d.get("text", ""))
         state.notes += 1
         state.markers.append(Marker(ev.mono, "note", text))
-        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}", "note")
+        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
     elif t == "warning":
-        _log(state, ev, f"warning: {d.get('message')}", "warning")
+        _log(state, ev, f"warning: {d.get('message')}")
     elif t == "step-completed":
         if state.step is not None and state.step.id == d.get("step"):
             state.step.outcome = str(d.get("outcome"))

@@ -1,4 +1,6 @@
-"""Report figures for a journal of 1,000,000 events: reading it, building the report, rendering each format.
+"""Report figures for a journal of 1,000,000 events: `controlroom report` (the streaming fold) in a child process
+with its wall time, CPU time and peak RSS (ru_maxrss), beside the journal read whole and reported in memory;
+rendering each format; the replay.
 
 A synthetic session: 4 series sampled every 100 ms, a fault step every 5,000 samples
 (inject, note, revert, recovery, observed, step end), one stop-condition breach with
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -82,6 +85,45 @@ def write_journal(path: Path, n_events: int = N_EVENTS, seed: int = 7) -> int:
     return count
 
 
+_CHILD = """
+import sys, time
+from controlroom.journal.reader import JournalStream, read_journal
+from controlroom.report.build import build_report
+from controlroom.report.render import render_markdown
+t0 = time.perf_counter()
+journal = JournalStream(sys.argv[2]) if sys.argv[1] == "stream" else read_journal(sys.argv[2])
+text = render_markdown(build_report(journal))
+print(f"{time.perf_counter() - t0:.3f} {len(text)}")
+"""
+
+
+def _write_in_child(path: Path) -> int:
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from benchmarks.bench_report import write_journal; " \
+           "print(write_journal(Path(sys.argv[1])))"
+    out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def child_report(path: Path, how: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of a fresh interpreter that reports `path` (`stream` or `memory`), import
+    time left out of the wall figure; RSS and CPU from wait4 on that child alone."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, how, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"report child ({how}) exited {proc.returncode}")
+    wall = float(out.split()[0])
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
 def _time(fn, *args):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     out = fn(*args)
@@ -95,9 +137,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "big.jsonl"
-        n, t_write = _time(write_journal, path)
+        # Written by a child: ru_maxrss counts what a process held before its exec, so the parent must not
+        # have held the 183 MB journal's lines when it starts the report children.
+        n, t_write = _time(_write_in_child, path)
         size = path.stat().st_size / 1e6
         print(f"   journal: {n:,} events, {size:.0f} MB (written in {t_write:.1f}s)")
+        load = os.getloadavg()[0]
+        for how, what in (("stream", "controlroom report (streaming fold)"), ("memory", "read whole + in-memory")):
+            wall, cpu, rss = child_report(path, how)
+            print(f"   {what}: {wall:.2f}s wall, {cpu:.2f}s CPU, peak RSS {rss:.0f} MB "
+                  f"(load average {load:.1f} on {os.cpu_count()} CPUs)")
         journal, t_read = _time(read_journal, path)
         print(f"   read_journal: {t_read:.2f}s ({n / t_read:,.0f} events/s)")
         report, t_build = _time(build_report, journal)

@@ -73,7 +73,7 @@ async def _bench(lab: Lab, n: int) -> None:
     targets = {h.name: Target(h.name, "ssh", ssh=f"root@{h.ip}") for h in hosts}
     peer = hosts[0].ip if len(hosts) > 1 else "10.75.0.250"
     plans = [build_plan(FaultSpec("partition", h.name, {"peers": [peer]}), targets[h.name],
-                        PlanContext(f"bench/0@{h.name}", 60.0, 30.0, targets)) for h in hosts]
+                        PlanContext(f"bench/0@{h.name}", 60.0, targets)) for h in hosts]
     try:
         t0 = time.perf_counter()
         await asyncio.gather(*(ex.connect() for ex in execs.values()))

@@ -64,6 +64,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _p(f"# leash: a {br.leash:g}s heartbeat window, renewed every {br.leash / 3:.3g}s while the room lives; if the room "
        f"dies or its link is cut, every fault is reverted on its target within {br.leash:g}s")
     plans = plan_scenario(sc)
+    unleashed = sorted({p.fault_id for sp in plans for p in sp.faults if p.leash is None and p.revertible
+                        and sc.targets[p.target].kind in ("toxiproxy",)})
+    if unleashed:
+        _p(f"# NO LEASH: {', '.join(unleashed)} (allowed by blast_radius.allow_unleashed): if the room dies, these "
+           "stay until `controlroom recover JOURNAL` or a person removes them")
     if not args.verbose:
         _plan_summary(sc, plans)
         return 0
@@ -76,7 +81,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _p("  (no fault: observe only)")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
             for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
                                    ("revert", plan.revert), ("verify", plan.verify)):
@@ -101,25 +106,13 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or t.kind
+            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
             if not plan.revertible:
                 guard = "no revert: recovery is checked"
             else:
                 guard = ("leashed, " if plan.leash else "") + "reverted and verified"
             _p(f"  {plan.target} ({t.kind} {where}): {plan.summary} — {guard}")
     _p("\n(plan -v prints every command or request: check, inject, revert, verify, leash)")
-
-
-def _journal_path(arg: str | None, name: str) -> str:
-    import re
-    import time
-
-    from controlroom.paths import private_journal_dir
-
-    if arg:
-        return arg
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:60] or "session"
-    return str(private_journal_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}.jsonl")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -132,7 +125,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScenarioError([Problem(sc.source_path, sc.template_line, 1,
                                      f"template: true: this scenario is a template, not run; {TEMPLATE_NOTE}")])
     _check_runtime_dir()
-    journal = _journal_path(args.journal, sc.name)
+    from controlroom.wiring import journal_path
+
+    journal = journal_path(args.journal, sc.name)
     if not args.headless:
         from controlroom.app.entry import run_live
 
@@ -150,24 +145,45 @@ def _check_runtime_dir() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from controlroom.lab.demo import run_demo
+    from controlroom.wiring import journal_path
 
     _check_runtime_dir()
-    return run_demo(headless=args.headless, journal=args.journal)
+    path = journal_path(args.journal, "demo-checkout")
+    if not args.headless:
+        from controlroom.app.entry import run_demo_tui
+
+        return run_demo_tui(path)
+    import asyncio
+    from pathlib import Path
+
+    from controlroom.lab.demo import run_demo_headless
+
+    return asyncio.run(run_demo_headless(Path(path)))
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
+def _session_journal(target: str | None, verb: str) -> str:
+    """A journal file as given, or the journal of a running session by id (no argument: the only live one;
+    several: they are listed, say which)."""
     from pathlib import Path
 
     from controlroom.engine.control import pick_session
 
-    target = args.journal
     if target is None or not Path(target).exists():
-        # No argument: the only live session (several: they are listed, say which).
-        target = pick_session(target, verb="watch")["journal"]
+        target = str(pick_session(target, verb=verb)["journal"])
+    return target
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
     from controlroom.app.entry import run_watch
 
-    return run_watch(target)
+    return run_watch(_session_journal(args.journal, "watch"))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from controlroom.app.serve import run_serve
+
+    return run_serve(_session_journal(args.journal, "serve"), host=args.host, port=args.port,
+                     max_viewers=args.max_viewers)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -203,11 +219,41 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from controlroom.engine.recover import recover
 
     ask = _ask_yes_no if sys.stdin.isatty() else None
-    return recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    code = recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    if args.toxiproxy_reset:
+        from controlroom.engine.api_halts import journal_scenario, toxiproxy_reset
+
+        scenario = journal_scenario(args.journal)
+        if not _wide_stop_agreed(args, "POST /reset removes EVERY toxic on the scenario's Toxiproxy servers, whoever "
+                                       "made them, and re-enables every proxy"):
+            return 1
+        code = max(code, toxiproxy_reset(scenario, _p))
+    return code
+
+
+def _wide_stop_agreed(args: argparse.Namespace, what: str) -> bool:
+    from controlroom.errors import ControlroomError
+
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ControlroomError(f"{what}; run again with --yes to do it")
+    return _ask_yes_no(f"{what}. Go ahead? [y/N] ")
+
+
+def cmd_gremlin_halt(args: argparse.Namespace) -> int:
+    from controlroom.engine.api_halts import gremlin_halt
+    from controlroom.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    scope = "EVERY team of the Gremlin company" if args.all_teams else "every active attack of the target's team"
+    if not _wide_stop_agreed(args, f"this halts {scope}, not only this room's attacks"):
+        return 1
+    return gremlin_halt(scenario, args.target, args.all_teams, args.reason, _p)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from controlroom.engine.control import clean_sessions, running_sessions
+    from controlroom.engine.registry import clean_sessions, running_sessions
 
     if args.clean:
         for s in clean_sessions():
@@ -232,9 +278,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 import asyncio
                 import json
 
-                from controlroom.engine.control import _ask
+                from controlroom.engine.control import ask
 
-                lines = asyncio.run(_ask(s["socket"], "status", 2.0, pid=s["pid"]))
+                lines = asyncio.run(ask(s["socket"], "status", 2.0, pid=s["pid"]))
                 state = json.loads(lines[-1]).get("state", state) if lines else state
             except Exception:  # a hung or foreign socket: say so, `stop` knows the way round it
                 state = "running (control socket not answering)"
@@ -319,6 +365,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal", metavar="JOURNAL|SESSION", nargs="?",
                     help="default: the only running session (several: they are listed)")
 
+    sp = add("serve", cmd_serve, "the read-only view in a browser, for spectators outside the tmux session")
+    sp.add_argument("journal", metavar="SESSION|JOURNAL", nargs="?",
+                    help="default: the only running session (several: they are listed)")
+    sp.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1, this machine only; any other address is "
+                         "warned about: the page has no login)")
+    sp.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    # Each spectator is a Python process of its own (docs/tui.md has its memory): a cap keeps a page left open on
+    # a big screen, or reloaded in a loop, from starving the facilitator's room of memory on the same machine.
+    sp.add_argument("--max-viewers", type=int, default=20,
+                    help="spectators at once, each a process of its own (default 20)")
+
     sp = add("replay", cmd_replay, "post-mortem replay of a journal in the same panes")
     sp.add_argument("journal")
     sp.add_argument("--speed", type=float, default=1.0, choices=[1.0, 4.0, 16.0, 60.0],
@@ -337,6 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal")
     sp.add_argument("--yes", action="store_true",
                     help="run `command` reverts read from the journal without asking (they are listed first)")
+
+    sp.add_argument("--toxiproxy-reset", action="store_true",
+                    help="then POST /reset on the scenario's Toxiproxy servers: removes EVERY toxic there, whoever "
+                         "made it (asks first, or --yes)")
+
+    sp = add("gremlin-halt", cmd_gremlin_halt,
+             "halt every active Gremlin attack of a target's team (POST /halts); the facilitator's wide stop")
+    sp.add_argument("scenario")
+    sp.add_argument("--target", help="the gremlin target whose team is halted (default: every gremlin target)")
+    sp.add_argument("--all-teams", action="store_true",
+                    help="halt the whole company's attacks (the target must set allow_platform_halt: true)")
+    sp.add_argument("--reason", default="halted from the controlroom", help="the halt's reason, as Gremlin shows it")
+    sp.add_argument("--yes", action="store_true", help="do not ask")
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")

@@ -55,3 +55,7 @@ class JournalError(ControlroomError):
 
 class UnsafePathError(ControlroomError):
     """A file or directory the room would trust that another user could have planted or can change."""
+
+
+class ServeError(ControlroomError):
+    """`controlroom serve` cannot listen where it was asked (an unknown host, a port in use)."""

@@ -19,16 +19,44 @@ from typing import Any
 
 from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.journal.events import Event, StopKind
+from controlroom.formats import format_clock
+from controlroom.journal.events import (
+    ConditionBreached,
+    CriterionJudged,
+    EmergencyStop,
+    Event,
+    FaultFailed,
+    FaultInjected,
+    FaultInjecting,
+    FaultInjectStopped,
+    FaultLost,
+    FaultReverted,
+    FaultRevertFailed,
+    LeashExpired,
+    MetricSample,
+    Note,
+    PhaseValidated,
+    PreflightCheck,
+    RecoveryMeasured,
+    RollbackFinished,
+    RollbackStarted,
+    SessionEnded,
+    SessionStarted,
+    SteadyState,
+    StepBriefed,
+    StepCompleted,
+    StepConfirmed,
+    StopKind,
+    TelemetryLost,
+    Warning_,
+)
+from controlroom.journal.handler import EventHandler
 from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Scenario
+from controlroom.wiring import build_sources as build_sources  # its old home: callers may still import it here
+from controlroom.wiring import new_session
 
 Printer = Callable[[str], None]
-
-
-def _clock(mono: float) -> str:
-    m, s = divmod(max(0.0, mono), 60)
-    return f"T+{int(m):02d}:{s:04.1f}"
 
 
 def _fmt(v: Any) -> str:
@@ -39,8 +67,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class ProgressPrinter:
-    """Turns events into the progress lines a CI log or a facilitator without a TUI reads."""
+class ProgressPrinter(EventHandler[str]):
+    """Turns events into the progress lines a CI log or a facilitator without a TUI reads: one method per event
+    type that has a line (`journal/handler.py`); the others print nothing."""
 
     def __init__(self, out: Printer, sample_every: float = 2.0) -> None:
         self.out = out
@@ -51,93 +80,121 @@ class ProgressPrinter:
     def __call__(self, e: Event) -> None:
         line = self.format(e)
         if line:
-            self.out(f"{_clock(e.mono)}  {line}")
+            self.out(f"{format_clock(e.mono)}  {line}")
 
     def format(self, e: Event) -> str | None:
-        d = e.data
-        t = e.type
-        if t == "session-started":
-            self._steps = len(d.get("steps", []))
-            return f"session {d['session']}: {d['scenario']} in {d['environment']} — {d['hypothesis']}"
-        if t == "preflight-check" and d.get("ok") is None:
+        return self.dispatch(e)
+
+    def on_session_started(self, e: Event, d: SessionStarted) -> str:
+        self._steps = len(d.get("steps", []))
+        return f"session {d['session']}: {d['scenario']} in {d['environment']} — {d['hypothesis']}"
+
+    def on_preflight_check(self, e: Event, d: PreflightCheck) -> str | None:
+        if d["ok"] is None:
             return None  # a check started; its result gets the line
-        if t == "preflight-check":
-            mark = "ok  " if d["ok"] else "FAIL"
-            where = f" {d['target']}" if d.get("target") else ""
-            return f"pre-flight {mark} {d['check']}{where}" + ("" if d["ok"] else f": {d['detail']}")
-        if t == "steady-state":
-            figs = ", ".join(f"{k}={_fmt(v)}" for k, v in d.get("figures", {}).items())
-            verdict = "holds" if d["ok"] else f"does NOT hold ({', '.join(d.get('failed', []))})"
-            return f"steady state ({d['when']}) {verdict}" + (f" [{figs}]" if figs else "")
-        if t == "step-briefed":
-            faults = "; ".join(f["summary"] for f in d.get("faults", [])) or "observe only"
-            return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
-        if t == "step-confirmed" and d.get("gate") == "checklist":
+        mark = "ok  " if d["ok"] else "FAIL"
+        where = f" {d['target']}" if d.get("target") else ""
+        return f"pre-flight {mark} {d['check']}{where}" + ("" if d["ok"] else f": {d['detail']}")
+
+    def on_steady_state(self, e: Event, d: SteadyState) -> str:
+        figs = ", ".join(f"{k}={_fmt(v)}" for k, v in d.get("figures", {}).items())
+        verdict = "holds" if d["ok"] else f"does NOT hold ({', '.join(d.get('failed', []))})"
+        return f"steady state ({d['when']}) {verdict}" + (f" [{figs}]" if figs else "")
+
+    def on_step_briefed(self, e: Event, d: StepBriefed) -> str:
+        faults = "; ".join(f["summary"] for f in d.get("faults", [])) or "observe only"
+        return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
+
+    def on_step_confirmed(self, e: Event, d: StepConfirmed) -> str:
+        if d.get("gate") == "checklist":
             return f"checklist {d['decision']}ed by {d.get('by', 'facilitator')}"
-        if t == "step-confirmed":
-            return f"  {d['decision']}ed by {d.get('by', 'facilitator')}" if d["decision"] != "confirm" else "  confirmed"
-        if t == "fault-injecting":
-            return f"  injecting {d['summary']}"
-        if t == "fault-injected":
-            return f"  injected on {d['target']}"
-        if t == "fault-failed":
-            return f"  FAILED to inject on {d['target']}: {d['error']}"
-        if t == "fault-inject-stopped":
-            how = {"killed": "killed the injection still running", "never-started": "the injection never started",
-                   "finished": "the injection had ended", "unknown": "could NOT confirm the injection ended"}
-            detail = f" ({d['detail']})" if d.get("detail") else ""
-            return f"  {d['target']}: {how.get(d.get('how', ''), d.get('how'))}{detail}"
-        if t == "metric-sample":
-            if e.mono - self._last_sample < self.sample_every:
-                return None
-            self._last_sample = e.mono
-            vals = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.get("values", {}).items()))
-            errs = "  ".join(f"{k}: {v}" for k, v in d.get("errors", {}).items())
-            return f"  metrics {vals}" + (f"  [{errs}]" if errs else "")
-        if t == "leash-expired":
-            return f"  LEASH EXPIRED on {d['target']}: {d['fault']} ({d.get('detail', '')})"
-        if t == "condition-breached":
-            return f"  BREACH {d['condition']} (value {_fmt(d.get('value'))}) — rolling back"
-        if t == "telemetry-lost":
-            return f"  telemetry lost from {d['source']} ({d['detail']}); policy {d['policy']}"
-        if t == "emergency-stop":
-            kind = StopKind(d["source"])
-            by = f" by {d['by']}" if d.get("by") else ""
-            if kind.emergency:
-                return f"EMERGENCY STOP ({kind.value}{by}): {d.get('reason', '')}"
-            if kind.automatic or kind in (StopKind.JOURNAL, StopKind.CRASH):
-                return f"AUTOMATIC ROLLBACK ({d.get('reason') or kind.value})"
-            return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
-        if t == "rollback-started":
-            return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
-        if t == "fault-reverted":
-            return f"  reverted on {d['target']}, verified clean"
-        if t == "fault-revert-failed":
-            return f"  NOT CONFIRMED on {d['target']}: {d['error']}"
-        if t == "rollback-finished":
-            return "  rollback finished: all clean" if d["clean"] else \
-                f"  rollback finished: {len(d['unconfirmed'])} unconfirmed: {', '.join(d['unconfirmed'])}"
-        if t == "recovery-measured":
-            if d.get("seconds") is None:
-                return f"  recovery: steady state not regained{' (' + d['detail'] + ')' if d.get('detail') else ''}"
-            crit = f" (criterion {d['criterion_s']:g}s)" if d.get("criterion_s") is not None else ""
-            after = " after the stop" if d.get("after_stop") else ""
-            return f"  recovered in {d['seconds']:.1f}s{after}{crit}"
-        if t == "fault-lost":
-            return f"  FAULT LOST on {d['target']}: {d['fault']} was gone before its revert; the step fails"
-        if t == "phase-validated":
-            bad = "; ".join(f"{r['criterion']} ({r.get('detail', '')})" for r in d["results"] if not r["ok"])
-            return f"phase {d['phase']}: validation " + ("held" if d["ok"] else f"FAILED: {bad}")
-        if t == "criterion-judged":
-            verdict = "met" if d["met"] else ("NOT met" if d["met"] is False else "not judged")
-            return f"  statement {d['criterion']!r}: {verdict} ({d['by']})"
-        if t == "step-completed":
-            return f"  step {d['step']}: {d['outcome']}"
-        if t in ("warning", "note"):
-            return f"  {t}: {d.get('message') or d.get('text')}"
-        if t == "session-ended":
-            extra = f"; unconfirmed: {', '.join(d['unconfirmed'])}" if d.get("unconfirmed") else ""
-            return f"session ended: {d['outcome']} (exit {d['exit_code']}){extra} — {d.get('message', '')}"
+        return f"  {d['decision']}ed by {d.get('by', 'facilitator')}" if d["decision"] != "confirm" else "  confirmed"
+
+    def on_fault_injecting(self, e: Event, d: FaultInjecting) -> str:
+        return f"  injecting {d['summary']}"
+
+    def on_fault_injected(self, e: Event, d: FaultInjected) -> str:
+        return f"  injected on {d['target']}"
+
+    def on_fault_failed(self, e: Event, d: FaultFailed) -> str:
+        return f"  FAILED to inject on {d['target']}: {d['error']}"
+
+    def on_fault_inject_stopped(self, e: Event, d: FaultInjectStopped) -> str:
+        how = {"killed": "killed the injection still running", "never-started": "the injection never started",
+               "finished": "the injection had ended", "unknown": "could NOT confirm the injection ended"}
+        detail = f" ({d['detail']})" if d.get("detail") else ""
+        return f"  {d['target']}: {how.get(d.get('how', ''), d.get('how'))}{detail}"
+
+    def on_metric_sample(self, e: Event, d: MetricSample) -> str | None:
+        if e.mono - self._last_sample < self.sample_every:
+            return None
+        self._last_sample = e.mono
+        vals = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted(d.get("values", {}).items()))
+        errs = "  ".join(f"{k}: {v}" for k, v in d.get("errors", {}).items())
+        return f"  metrics {vals}" + (f"  [{errs}]" if errs else "")
+
+    def on_leash_expired(self, e: Event, d: LeashExpired) -> str:
+        return f"  LEASH EXPIRED on {d['target']}: {d['fault']} ({d.get('detail', '')})"
+
+    def on_condition_breached(self, e: Event, d: ConditionBreached) -> str:
+        return f"  BREACH {d['condition']} (value {_fmt(d.get('value'))}) — rolling back"
+
+    def on_telemetry_lost(self, e: Event, d: TelemetryLost) -> str:
+        return f"  telemetry lost from {d['source']} ({d['detail']}); policy {d['policy']}"
+
+    def on_emergency_stop(self, e: Event, d: EmergencyStop) -> str:
+        kind = StopKind(d["source"])
+        by = f" by {d['by']}" if d.get("by") else ""
+        if kind.emergency:
+            return f"EMERGENCY STOP ({kind.value}{by}): {d.get('reason', '')}"
+        if kind.automatic or kind in (StopKind.JOURNAL, StopKind.CRASH):
+            return f"AUTOMATIC ROLLBACK ({d.get('reason') or kind.value})"
+        return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
+
+    def on_rollback_started(self, e: Event, d: RollbackStarted) -> str:
+        return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
+
+    def on_fault_reverted(self, e: Event, d: FaultReverted) -> str:
+        return f"  reverted on {d['target']}, verified clean"
+
+    def on_fault_revert_failed(self, e: Event, d: FaultRevertFailed) -> str:
+        return f"  NOT CONFIRMED on {d['target']}: {d['error']}"
+
+    def on_rollback_finished(self, e: Event, d: RollbackFinished) -> str:
+        return "  rollback finished: all clean" if d["clean"] else \
+            f"  rollback finished: {len(d['unconfirmed'])} unconfirmed: {', '.join(d['unconfirmed'])}"
+
+    def on_recovery_measured(self, e: Event, d: RecoveryMeasured) -> str:
+        seconds, criterion = d["seconds"], d.get("criterion_s")
+        if seconds is None:
+            return f"  recovery: steady state not regained{' (' + d['detail'] + ')' if d.get('detail') else ''}"
+        crit = f" (criterion {criterion:g}s)" if criterion is not None else ""
+        after = " after the stop" if d.get("after_stop") else ""
+        return f"  recovered in {seconds:.1f}s{after}{crit}"
+
+    def on_fault_lost(self, e: Event, d: FaultLost) -> str:
+        return f"  FAULT LOST on {d['target']}: {d['fault']} was gone before its revert; the step fails"
+
+    def on_phase_validated(self, e: Event, d: PhaseValidated) -> str:
+        bad = "; ".join(f"{r['criterion']} ({r.get('detail', '')})" for r in d["results"] if not r["ok"])
+        return f"phase {d['phase']}: validation " + ("held" if d["ok"] else f"FAILED: {bad}")
+
+    def on_criterion_judged(self, e: Event, d: CriterionJudged) -> str:
+        verdict = "met" if d["met"] else ("NOT met" if d["met"] is False else "not judged")
+        return f"  statement {d['criterion']!r}: {verdict} ({d['by']})"
+
+    def on_step_completed(self, e: Event, d: StepCompleted) -> str:
+        return f"  step {d['step']}: {d['outcome']}"
+
+    def on_warning(self, e: Event, d: Warning_) -> str:
+        return f"  warning: {d['message']}"
+
+    def on_note(self, e: Event, d: Note) -> str:
+        return f"  note: {d['text']}"
+
+    def on_session_ended(self, e: Event, d: SessionEnded) -> str:
+        extra = f"; unconfirmed: {', '.join(d['unconfirmed'])}" if d.get("unconfirmed") else ""
+        return f"session ended: {d['outcome']} (exit {d['exit_code']}){extra} — {d.get('message', '')}"
         return None
 
 
@@ -168,27 +225,6 @@ class TerminalFacilitator:
                 break
             verdicts[text] = {"y": True, "n": False}.get(answer.strip().lower()[:1])
         return verdicts
-
-
-def build_sources(scenario: Scenario) -> list[MetricSource]:
-    """Metric sources for a scenario: the prober per probe metric, Prometheus and commands when configured."""
-    sources: list[MetricSource] = []
-    obs = scenario.observe
-    for spec in obs.metrics.values():
-        if spec.source == "probe":
-            from controlroom.metrics.prober import HttpProber
-
-            sources.append(HttpProber(spec.name, spec.probe or "", every=obs.every, timeout=spec.timeout))
-    promql = {n: m for n, m in obs.metrics.items() if m.source == "promql"}
-    if promql and obs.prometheus is not None:
-        from controlroom.metrics.prometheus import PrometheusSource
-
-        sources.append(PrometheusSource(obs.prometheus, promql))
-    if any(m.source == "command" for m in obs.metrics.values()):
-        from controlroom.metrics.command import CommandSource
-
-        sources.append(CommandSource.for_scenario(scenario))
-    return sources
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -256,8 +292,7 @@ def run_headless(scenario: Scenario, journal: str | Path, *, yes: bool, out: Pri
     if not yes and not sys.stdin.isatty():
         printer("controlroom: no terminal to confirm steps on; pass --yes to confirm every step (CI)")
         return 2
-    session = Session(scenario, journal_path=Path(journal), facilitator=facilitator,
-                      sources=sources if sources is not None else build_sources(scenario))
+    session = new_session(scenario, journal, facilitator, sources=sources)
     session.subscribe(ProgressPrinter(printer))
     ended = follow_end(session)
     printer(f"journal: {journal}")

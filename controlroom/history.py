@@ -11,16 +11,18 @@ import argparse
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from controlroom.errors import ControlroomError, JournalError
-from controlroom.journal.reader import read_journal
+from controlroom.formats import sparkline
+from controlroom.history_cache import SummaryCache
+from controlroom.journal.reader import JournalStream
 from controlroom.paths import journal_dir
 from controlroom.report.build import build_report
-from controlroom.report.charts import sparkline, text_bar
+from controlroom.report.charts import text_bar
 
 _SINCE_RE = re.compile(r"\s*([0-9]+)\s*(h|d|w)\s*")
 _SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -83,9 +85,10 @@ def _when(value: Any, fallback: Path) -> datetime:
 
 def summarize(path: Path) -> SessionSummary:
     """One journal -> its summary. Raises JournalError for files that are not readable journals."""
-    journal = read_journal(path)
+    journal = JournalStream(path)  # read a block at a time: a long game day costs no more memory than a short one
     r = build_report(journal)
-    started = journal.events[0].data if journal.events and journal.events[0].type == "session-started" else {}
+    first = next(iter(journal.iter_events()), None)
+    started = first.data if first is not None and first.type == "session-started" else {}
     targets: list[str] = []
     services: set[str] = set()
     for t in started.get("targets") or []:
@@ -109,8 +112,47 @@ def summarize(path: Path) -> SessionSummary:
     )
 
 
+def summary_to_json(s: SessionSummary) -> dict[str, Any]:
+    return {"path": str(s.path), "id": s.id, "name": s.name, "started": s.started.isoformat(), "status": s.status,
+            "score": s.score, "targets": list(s.targets), "services": list(s.services),
+            "service_scores": s.service_scores, "failure_modes": list(s.failure_modes), "damaged": s.damaged,
+            "outcome": s.outcome, "injected": s.injected}
+
+
+def summary_from_json(d: dict[str, Any]) -> SessionSummary:
+    """The summary a cache entry holds; TypeError/ValueError/KeyError when a field is missing or of a wrong type."""
+    def text(key: str) -> str:
+        if not isinstance(d[key], str):
+            raise TypeError(key)
+        return str(d[key])
+
+    def texts(key: str) -> tuple[str, ...]:
+        if not isinstance(d[key], list) or not all(isinstance(x, str) for x in d[key]):
+            raise TypeError(key)
+        return tuple(d[key])
+
+    score = d["score"]
+    scores = d["service_scores"]
+    if (score is not None and (isinstance(score, bool) or not isinstance(score, (int, float)))) \
+            or not isinstance(scores, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                                       for k, v in scores.items()) \
+            or not isinstance(d["damaged"], int) or not isinstance(d["injected"], bool) \
+            or not (d["outcome"] is None or isinstance(d["outcome"], str)):
+        raise TypeError("summary fields")
+    started = datetime.fromisoformat(text("started"))
+    if started.tzinfo is None:
+        raise ValueError("started without a zone")
+    return SessionSummary(
+        path=Path(text("path")), id=text("id"), name=text("name"), started=started, status=text("status"),
+        score=None if score is None else float(score), targets=texts("targets"), services=texts("services"),
+        service_scores={str(k): float(v) for k, v in scores.items()}, failure_modes=texts("failure_modes"),
+        damaged=int(d["damaged"]), outcome=d["outcome"], injected=bool(d["injected"]))
+
+
 def load_history(directory: Path, *, service: str | None = None, since: timedelta | None = None,
-                 now: datetime | None = None) -> History:
+                 now: datetime | None = None, cache: SummaryCache | None = None) -> History:
+    """Every journal in `directory`, summarised (from `cache` where a journal has not changed since: by default
+    the user's private summary cache, see controlroom/history_cache.py), filtered and sorted by start."""
     if not directory.exists():
         return History(directory, [], [])
     if not directory.is_dir():
@@ -120,9 +162,10 @@ def load_history(directory: Path, *, service: str | None = None, since: timedelt
     skipped: list[str] = []
     warnings: list[str] = []
     read = 0
+    cache = cache if cache is not None else SummaryCache()
     for path in sorted(directory.glob("*.jsonl")):
         try:
-            s = summarize(path)
+            s = replace(cache.get(path, summarize, summary_to_json, summary_from_json), path=path)
         except JournalError as err:
             skipped.append(str(err))
             continue
@@ -139,6 +182,8 @@ def load_history(directory: Path, *, service: str | None = None, since: timedelt
             continue
         sessions.append(s)
     sessions.sort(key=lambda s: s.started)
+    if cache.problem:
+        warnings.append(cache.problem)
     return History(directory, sessions, skipped, warnings, read)
 
 
@@ -180,7 +225,7 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
                     why = "unobserved" if any(x.status == "unobserved" for x in runs_of) else "nothing was injected"
                     add(f"  {name[:name_w]:<{name_w}} no score ({why})")
                     continue
-                add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30):<30} last {known[-1]:5.1f} · "
+                add(f"  {name[:name_w]:<{name_w}} {sparkline(scores, 30, whole=True):<30} last {known[-1]:5.1f} · "
                     f"min {min(known):5.1f} · max {max(known):5.1f} ({len(scores)} run(s))")
         counts = Counter(s.shown_status for s in h.sessions)
         add("Outcomes: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -193,7 +238,7 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
             add("Per service (sessions that faulted it):")
             for svc in services:
                 vals = [s.service_scores[svc] for s in h.sessions if svc in s.service_scores]
-                add(f"  {svc:<24} {sparkline(list(vals), 30):<30} last {vals[-1]:5.1f} · mean "
+                add(f"  {svc:<24} {sparkline(list(vals), 30, whole=True):<30} last {vals[-1]:5.1f} · mean "
                     f"{sum(vals) / len(vals):5.1f} ({len(vals)})")
         modes: dict[str, list[SessionSummary]] = {}
         for s in h.sessions:

@@ -14,7 +14,43 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlroom.journal.events import Event, StopKind
+from controlroom.formats import format_clock
+from controlroom.journal.events import (
+    ChecklistItem,
+    ConditionBreached,
+    CriterionJudged,
+    EmergencyStop,
+    Event,
+    FaultFailed,
+    FaultInjected,
+    FaultInjecting,
+    FaultInjectStopped,
+    FaultLost,
+    FaultReverted,
+    FaultRevertFailed,
+    LeashExpired,
+    MetricBackfill,
+    MetricSample,
+    Note,
+    PhaseValidated,
+    PreflightCheck,
+    RecoveryMeasured,
+    RollbackFinished,
+    RollbackStarted,
+    SessionEnded,
+    SessionStarted,
+    StateChanged,
+    SteadyState,
+    StepArmed,
+    StepBriefed,
+    StepCompleted,
+    StepConfirmed,
+    StopKind,
+    TelemetryLost,
+    TelemetryRestored,
+    Warning_,
+)
+from controlroom.journal.handler import EventHandler
 from controlroom.metrics.conditions import Condition, parse_condition
 
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
@@ -216,7 +252,7 @@ class RollbackView:
 
 
 @dataclass
-class RoomState:
+class RoomState(EventHandler[None]):
     scenario: str = ""
     hypothesis: str = ""
     environment: str = ""
@@ -397,12 +433,302 @@ class RoomState:
     def checklist_done(self) -> bool:
         return all(self.checklist.values())
 
+    # ---- the fold: one method per event type (`apply` calls them through `dispatch`) ---------------------
 
-def format_clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"T+{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"T+{s // 60:02d}:{s % 60:02d}"
+    def on_session_started(self, ev: Event, d: SessionStarted) -> None:
+        self.scenario = str(d.get("scenario", self.scenario))
+        self.hypothesis = str(d.get("hypothesis", self.hypothesis))
+        self.environment = str(d.get("environment", self.environment))
+        self.session = str(d.get("session", self.session))
+        limits = d.get("limits") or {}
+        self.max_targets = limits.get("max_targets", self.max_targets)
+        self.max_duration = limits.get("max_duration", self.max_duration)
+        self.stop_conditions = _parse_all(d.get("stop_when") or [])
+        self.steady_conditions = _parse_all(d.get("steady") or [])
+        steps = d.get("steps") or []
+        self.steps_total = len(steps)
+        for item in d.get("checklist") or []:
+            self.checklist.setdefault(str(item), False)
+        self.statements = [str(x) for x in d.get("statements") or []]
+        for tgt in d.get("targets") or []:
+            name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
+            if name:
+                _target(self, str(name)).kind = str(tgt.get("kind", "")) if isinstance(tgt, dict) else ""
+        for name in d.get("series") or []:
+            _series(self, str(name))
+        _log(self, ev, f"session {self.session} started: {self.scenario} in {self.environment}")
+
+    def on_state_changed(self, ev: Event, d: StateChanged) -> None:
+        self.state = str(d.get("state", self.state))
+        # Awaiting confirmation before any step is briefed can only be the checklist gate.
+        if self.state == "awaiting-confirmation" and self.step is None and self.checklist_decision is None:
+            self.checklist_gate = True
+
+    def on_preflight_check(self, ev: Event, d: PreflightCheck) -> None:
+        target = d.get("target")
+        key = (str(d.get("check", "?")), None if target is None else str(target))
+        ok = d.get("ok")
+        self.preflight[key] = PreflightItem(key[0], key[1], None if ok is None else bool(ok), str(d.get("detail") or ""))
+        if target is not None and ok is False and ("reach" in key[0] or "connect" in key[0]):
+            tv = _target(self, key[1] or "")
+            tv.state = "unreachable"
+            tv.detail = str(d.get("detail") or "")
+        if ok is not None:
+            where = f" on {target}" if target else ""
+            _log(self, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip())
+
+    def on_checklist_item(self, ev: Event, d: ChecklistItem) -> None:
+        self.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
+        _log(self, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
+
+    def on_steady_state(self, ev: Event, d: SteadyState) -> None:
+        self.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or []),
+                       "at": ev.mono}
+        _log(self, ev, self.steady_verdict)
+
+    def on_step_briefed(self, ev: Event, d: StepBriefed) -> None:
+        self.checklist_gate = False
+        prev = self.step
+        self.passed = prev if prev is not None and not prev.armed else None
+        self.step = step = StepView(
+            id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
+            brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
+            faults=[dict(f) for f in d.get("faults") or []], briefed_at=ev.mono,
+        )
+        # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
+        # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
+        _log(self, ev, f"step {step.index + 1} briefed: {step.title}" + (f" — {step.brief}" if step.brief else ""))
+        if step.expect:
+            _log(self, ev, f"  expect: {step.expect}")
+
+    def on_step_armed(self, ev: Event, d: StepArmed) -> None:
+        if self.step is not None:
+            self.step.gate_pending = True
+            self.step.armed = True
+            for f in self.step.faults:
+                tv = _target(self, str(f.get("target")))
+                if tv.state == "clean":
+                    tv.state = "armed"
+        _log(self, ev, f"step {d.get('step')} armed: waiting for the facilitator")
+
+    def on_step_confirmed(self, ev: Event, d: StepConfirmed) -> None:
+        if d.get("gate") == "checklist":
+            self.checklist_gate = False
+            self.checklist_decision = str(d.get("decision", "confirm"))
+            _log(self, ev, f"checklist: {self.checklist_decision} by {d.get('by', 'facilitator')}")
+            return
+        decision = str(d.get("decision", "confirm"))
+        if self.step is not None:
+            self.step.gate_pending = False
+            self.step.decision = decision
+            if decision != "confirm":
+                for f in self.step.faults:
+                    _settle(_target(self, str(f.get("target"))))
+        _log(self, ev, f"step {d.get('step')}: {decision} by {d.get('by', 'facilitator')}")
+
+    def on_fault_injecting(self, ev: Event, d: FaultInjecting) -> None:
+        target = str(d.get("target"))
+        tv = _target(self, target)
+        tv.active[str(d.get("fault"))] = ev.mono
+        tv.state = "faulted"
+        tv.faulted_ever = True
+        tv.verified = False
+        # The payload says `fault_type`: a `type` key would collide with the event's own type in the journal line.
+        kind = str(d.get("fault_type") or "")
+        self.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
+        _log(self, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
+
+    def on_fault_injected(self, ev: Event, d: FaultInjected) -> None:
+        if self.step is not None and self.step.injected_at is None:
+            self.step.injected_at = ev.mono
+        _log(self, ev, f"injected {d.get('fault')} on {d.get('target')}")
+
+    def on_fault_failed(self, ev: Event, d: FaultFailed) -> None:
+        for w in reversed(self.windows):
+            if w.fault == d.get("fault") and w.target == d.get("target"):
+                w.failed = True
+                break
+        _log(self, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
+
+    def on_fault_inject_stopped(self, ev: Event, d: FaultInjectStopped) -> None:
+        how = str(d.get("how", ""))
+        _log(self, ev, f"injection of {d.get('fault')} on {d.get('target')} stopped: {how}"
+             + (f" ({d.get('detail')})" if d.get("detail") else ""))
+
+    def on_leash_expired(self, ev: Event, d: LeashExpired) -> None:
+        _log(self, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran")
+
+    def on_metric_sample(self, ev: Event, d: MetricSample) -> None:
+        values = d.get("values") or {}
+        errors = d.get("errors") or {}
+        self.last_sample = ev.mono
+        # The engine keys a whole source's failure by the source's name ("prometheus"), not by a series:
+        # that is no row of its own, and it is gone as soon as a sample comes without it.
+        self.source_errors = {str(k): str(v) for k, v in errors.items() if k not in values and k not in self.series}
+        for name in set(values) | (set(errors) - set(self.source_errors)):
+            sv = _series(self, str(name))
+            v = values.get(name)
+            num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+            sv.values.append(num)
+            sv.current = num
+            sv.error = errors.get(name)
+            if sv.breached and sv.status != "breach":
+                sv.breached = False
+
+    def on_metric_backfill(self, ev: Event, d: MetricBackfill) -> None:
+        # History from before the session (Prometheus range query): the sparklines start full.
+        for sample in d.get("samples") or []:
+            if not isinstance(sample, (list, tuple)) or len(sample) != 2 or not isinstance(sample[1], dict):
+                continue
+            for name, v in sample[1].items():
+                sv = _series(self, str(name))
+                num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+                sv.values.append(num)
+                sv.current = num
+
+    def on_telemetry_lost(self, ev: Event, d: TelemetryLost) -> None:
+        self.telemetry_lost.add(str(d.get("source")))
+        self.telemetry_detail[str(d.get("source"))] = str(d.get("detail") or "")
+        _log(self, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
+
+    def on_telemetry_restored(self, ev: Event, d: TelemetryRestored) -> None:
+        self.telemetry_lost.discard(str(d.get("source")))
+        self.telemetry_detail.pop(str(d.get("source")), None)
+        self.source_errors.pop(str(d.get("source")), None)
+        _log(self, ev, f"telemetry restored from {d.get('source')}")
+
+    def on_condition_breached(self, ev: Event, d: ConditionBreached) -> None:
+        cond = str(d.get("condition", "?"))
+        self.markers.append(Marker(ev.mono, "breach", cond))
+        try:
+            _series(self, parse_condition(cond).series).breached = True
+        except ValueError:
+            pass
+        _log(self, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
+
+    def on_emergency_stop(self, ev: Event, d: EmergencyStop) -> None:
+        self.estop_source = str(d.get("source", "key"))
+        self.stop_reason = str(d.get("reason") or "")
+        self.stop_by = str(d.get("by") or "")
+        by = f" by {self.stop_by}" if self.stop_by else ""
+        banner = self.stop_banner
+        why = self.stop_reason.removeprefix("stop condition ")
+        _log(self, ev, f"{banner}{by}" + ("" if why and why in banner else f": {self.stop_reason or self.estop_source}"))
+
+    def on_rollback_started(self, ev: Event, d: RollbackStarted) -> None:
+        faults = [str(f) for f in d.get("faults") or []]
+        rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
+        for tv in self.targets.values():
+            if tv.active and (not faults or set(tv.active) & set(faults)):
+                tv.state = "reverting"
+                rb.targets[tv.name] = "pending"
+        self.rollback = rb
+        self.markers.append(Marker(ev.mono, "rollback", rb.reason))
+        _log(self, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
+
+    def on_fault_reverted(self, ev: Event, d: FaultReverted) -> None:
+        target = str(d.get("target"))
+        tv = _target(self, target)
+        tv.active.pop(str(d.get("fault")), None)
+        _close_window(self, target, str(d.get("fault")), ev.mono)
+        verified = d.get("verified", True)
+        if verified is False:
+            tv.unconfirmed.add(str(d.get("fault")))
+            tv.state = "unconfirmed"
+            tv.detail = "revert not verified"
+        else:
+            # A verified revert (also one re-confirmed after an earlier failure) leaves nothing of this fault.
+            tv.unconfirmed.discard(str(d.get("fault")))
+            if d.get("verified") is True and not tv.active and not tv.unconfirmed:
+                tv.verified = True
+            _settle(tv)
+        if self.rollback is not None and target in self.rollback.targets and not tv.active:
+            self.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
+            if tv.state == "clean" and target in self.rollback.unconfirmed:
+                self.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
+        _log(self, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
+
+    def on_fault_revert_failed(self, ev: Event, d: FaultRevertFailed) -> None:
+        target = str(d.get("target"))
+        tv = _target(self, target)
+        tv.unconfirmed.add(str(d.get("fault")))
+        tv.verified = False
+        tv.state = "unconfirmed"
+        tv.detail = str(d.get("error") or "")
+        _close_window(self, target, str(d.get("fault")), ev.mono)
+        if self.rollback is not None:
+            self.rollback.targets[target] = "unconfirmed"
+        _log(self, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
+
+    def on_rollback_finished(self, ev: Event, d: RollbackFinished) -> None:
+        unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
+        for name in unconfirmed:
+            _mark_unconfirmed(_target(self, name))
+        for tv in self.targets.values():
+            if tv.name not in unconfirmed and tv.state == "reverting":
+                tv.active.clear()
+                if d.get("clean") is True:
+                    tv.verified = True  # the rollback confirmed every target it does not list
+                _settle(tv)
+        for w in self.windows:
+            if w.end is None and w.target not in unconfirmed:
+                w.end = ev.mono
+        rb = self.rollback or RollbackView(reason="", started=ev.mono)
+        for name in rb.targets:
+            rb.targets[name] = "unconfirmed" if name in unconfirmed else "clean"
+        rb.finished = True
+        rb.unconfirmed = unconfirmed
+        self.rollback = rb
+        _log(self, ev, f"⟲ rollback finished: {rb.verdict}")
+
+    def on_recovery_measured(self, ev: Event, d: RecoveryMeasured) -> None:
+        secs = d.get("seconds")
+        self.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
+                                "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
+        after = " (after the stop)" if d.get("after_stop") else ""
+        _log(self, ev, f"recovery after {d.get('step')}{after}: "
+             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
+
+    def on_criterion_judged(self, ev: Event, d: CriterionJudged) -> None:
+        met = d.get("met")
+        self.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
+        verdict = "met" if met else ("NOT met" if met is False else "not judged")
+        _log(self, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
+
+    def on_phase_validated(self, ev: Event, d: PhaseValidated) -> None:
+        _log(self, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
+            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
+
+    def on_fault_lost(self, ev: Event, d: FaultLost) -> None:
+        _log(self, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
+
+    def on_note(self, ev: Event, d: Note) -> None:
+        text = str(d.get("text", ""))
+        self.notes += 1
+        self.markers.append(Marker(ev.mono, "note", text))
+        _log(self, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
+
+    def on_warning(self, ev: Event, d: Warning_) -> None:
+        _log(self, ev, f"warning: {d.get('message')}")
+
+    def on_step_completed(self, ev: Event, d: StepCompleted) -> None:
+        if self.step is not None and self.step.id == d.get("step"):
+            self.step.outcome = str(d.get("outcome"))
+            self.step.gate_pending = False
+        self.steps_done += 1
+        _log(self, ev, f"step {d.get('step')} completed: {d.get('outcome')}")
+
+    def on_session_ended(self, ev: Event, d: SessionEnded) -> None:
+        self.ended = True
+        self.outcome = str(d.get("outcome"))
+        self.exit_code = d.get("exit_code")
+        self.message = str(d.get("message") or "")
+        for name in d.get("unconfirmed") or []:
+            _mark_unconfirmed(_target(self, str(name)))
+        for w in self.windows:
+            if w.end is None and self.targets.get(w.target, TargetView("")).state != "unconfirmed":
+                w.end = ev.mono
+        _log(self, ev, f"session ended: {self.outcome} {self.message}".rstrip())
 
 
 def format_seconds(seconds: float) -> str:
@@ -498,279 +824,17 @@ def _log(state: RoomState, ev: Event, text: str) -> None:
 
 
 def apply(state: RoomState, ev: Event) -> None:
-    """Fold one journal event into the view state. Unknown payload keys are ignored; missing ones defaulted."""
+    """Fold one journal event into the view state (the `on_<type>` method of RoomState for its type; a type
+    without one changes only the clock). Unknown payload keys are ignored; missing ones defaulted."""
     state.events_seen += 1
     state.now = max(state.now, ev.mono)
-    d = ev.data
-    t = ev.type
-    if t == "session-started":
-        state.scenario = str(d.get("scenario", state.scenario))
-        state.hypothesis = str(d.get("hypothesis", state.hypothesis))
-        state.environment = str(d.get("environment", state.environment))
-        state.session = str(d.get("session", state.session))
-        limits = d.get("limits") or {}
-        state.max_targets = limits.get("max_targets", state.max_targets)
-        state.max_duration = limits.get("max_duration", state.max_duration)
-        state.stop_conditions = _parse_all(d.get("stop_when") or [])
-        state.steady_conditions = _parse_all(d.get("steady") or [])
-        steps = d.get("steps") or []
-        state.steps_total = len(steps)
-        for item in d.get("checklist") or []:
-            state.checklist.setdefault(str(item), False)
-        state.statements = [str(x) for x in d.get("statements") or []]
-        for tgt in d.get("targets") or []:
-            name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
-            if name:
-                _target(state, str(name)).kind = str(tgt.get("kind", "")) if isinstance(tgt, dict) else ""
-        for name in d.get("series") or []:
-            _series(state, str(name))
-        _log(state, ev, f"session {state.session} started: {state.scenario} in {state.environment}")
-    elif t == "state-changed":
-        state.state = str(d.get("state", state.state))
-        # Awaiting confirmation before any step is briefed can only be the checklist gate.
-        if state.state == "awaiting-confirmation" and state.step is None and state.checklist_decision is None:
-            state.checklist_gate = True
-    elif t == "preflight-check":
-        target = d.get("target")
-        key = (str(d.get("check", "?")), None if target is None else str(target))
-        ok = d.get("ok")
-        state.preflight[key] = PreflightItem(key[0], key[1], None if ok is None else bool(ok), str(d.get("detail") or ""))
-        if target is not None and ok is False and ("reach" in key[0] or "connect" in key[0]):
-            tv = _target(state, key[1] or "")
-            tv.state = "unreachable"
-            tv.detail = str(d.get("detail") or "")
-        if ok is not None:
-            where = f" on {target}" if target else ""
-            _log(state, ev, f"pre-flight {key[0]}{where}: {'ok' if ok else 'FAILED'} {d.get('detail') or ''}".rstrip())
-    elif t == "checklist-item":
-        state.checklist[str(d.get("item"))] = bool(d.get("ticked", True))
-        _log(state, ev, f"checklist {'✓' if d.get('ticked', True) else '✗'} {d.get('item')}")
-    elif t == "steady-state":
-        state.steady = {"when": d.get("when", ""), "ok": bool(d.get("ok")), "failed": list(d.get("failed") or []),
-                        "at": ev.mono}
-        _log(state, ev, state.steady_verdict)
-    elif t == "step-briefed":
-        state.checklist_gate = False
-        prev = state.step
-        state.passed = prev if prev is not None and not prev.armed else None
-        state.step = StepView(
-            id=str(d.get("step")), index=int(d.get("index", 0)), title=str(d.get("title", "")),
-            brief=str(d.get("brief") or ""), expect=str(d.get("expect") or ""), duration=d.get("duration"),
-            faults=list(d.get("faults") or []), briefed_at=ev.mono,
-        )
-        # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
-        # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
-        _log(state, ev, f"step {state.step.index + 1} briefed: {state.step.title}"
-             + (f" — {state.step.brief}" if state.step.brief else ""))
-        if state.step.expect:
-            _log(state, ev, f"  expect: {state.step.expect}")
-    elif t == "step-armed":
-        if state.step is not None:
-            state.step.gate_pending = True
-            state.step.armed = True
-            for f in state.step.faults:
-                tv = _target(state, str(f.get("target")))
-                if tv.state == "clean":
-                    tv.state = "armed"
-        _log(state, ev, f"step {d.get('step')} armed: waiting for the facilitator")
-    elif t == "step-confirmed" and d.get("gate") == "checklist":
-        state.checklist_gate = False
-        state.checklist_decision = str(d.get("decision", "confirm"))
-        _log(state, ev, f"checklist: {state.checklist_decision} by {d.get('by', 'facilitator')}")
-    elif t == "step-confirmed":
-        decision = str(d.get("decision", "confirm"))
-        if state.step is not None:
-            state.step.gate_pending = False
-            state.step.decision = decision
-            if decision != "confirm":
-                for f in state.step.faults:
-                    _settle(_target(state, str(f.get("target"))))
-        _log(state, ev, f"step {d.get('step')}: {decision} by {d.get('by', 'facilitator')}")
-    elif t == "fault-injecting":
-        target = str(d.get("target"))
-        tv = _target(state, target)
-        tv.active[str(d.get("fault"))] = ev.mono
-        tv.state = "faulted"
-        tv.faulted_ever = True
-        tv.verified = False
-        # The payload says `fault_type`: a `type` key would collide with the event's own type in the journal line.
-        kind = str(d.get("fault_type") or "")
-        state.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
-        _log(state, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
-    elif t == "fault-injected":
-        if state.step is not None and state.step.injected_at is None:
-            state.step.injected_at = ev.mono
-        _log(state, ev, f"injected {d.get('fault')} on {d.get('target')}")
-    elif t == "fault-failed":
-        for w in reversed(state.windows):
-            if w.fault == d.get("fault") and w.target == d.get("target"):
-                w.failed = True
-                break
-        _log(state, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
-    elif t == "fault-inject-stopped":
-        how = str(d.get("how", ""))
-        _log(state, ev, f"injection of {d.get('fault')} on {d.get('target')} stopped: {how}"
-             + (f" ({d.get('detail')})" if d.get("detail") else ""))
-    elif t == "leash-renewed":
-        pass
-    elif t == "leash-expired":
-        _log(state, ev, f"LEASH EXPIRED {d.get('fault')} on {d.get('target')}: its guard fired while the room ran")
-    elif t == "metric-sample":
-        values = d.get("values") or {}
-        errors = d.get("errors") or {}
-        state.last_sample = ev.mono
-        # The engine keys a whole source's failure by the source's name ("prometheus"), not by a series:
-        # that is no row of its own, and it is gone as soon as a sample comes without it.
-        state.source_errors = {str(k): str(v) for k, v in errors.items() if k not in values and k not in state.series}
-        for name in set(values) | (set(errors) - set(state.source_errors)):
-            sv = _series(state, str(name))
-            v = values.get(name)
-            num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-            sv.values.append(num)
-            sv.current = num
-            sv.error = errors.get(name)
-            if sv.breached and sv.status != "breach":
-                sv.breached = False
-    elif t == "metric-backfill":
-        # History from before the session (Prometheus range query): the sparklines start full.
-        for sample in d.get("samples") or []:
-            if not isinstance(sample, (list, tuple)) or len(sample) != 2 or not isinstance(sample[1], dict):
-                continue
-            for name, v in sample[1].items():
-                sv = _series(state, str(name))
-                num = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-                sv.values.append(num)
-                sv.current = num
-    elif t == "telemetry-lost":
-        state.telemetry_lost.add(str(d.get("source")))
-        state.telemetry_detail[str(d.get("source"))] = str(d.get("detail") or "")
-        _log(state, ev, f"telemetry LOST from {d.get('source')} ({d.get('policy')}): {d.get('detail') or ''}".rstrip())
-    elif t == "telemetry-restored":
-        state.telemetry_lost.discard(str(d.get("source")))
-        state.telemetry_detail.pop(str(d.get("source")), None)
-        state.source_errors.pop(str(d.get("source")), None)
-        _log(state, ev, f"telemetry restored from {d.get('source')}")
-    elif t == "condition-breached":
-        cond = str(d.get("condition", "?"))
-        state.markers.append(Marker(ev.mono, "breach", cond))
-        try:
-            _series(state, parse_condition(cond).series).breached = True
-        except ValueError:
-            pass
-        _log(state, ev, f"⚠ BREACH {cond} (value {d.get('value')}, held {d.get('held_s')} s)")
-    elif t == "emergency-stop":
-        state.estop_source = str(d.get("source", "key"))
-        state.stop_reason = str(d.get("reason") or "")
-        state.stop_by = str(d.get("by") or "")
-        by = f" by {state.stop_by}" if state.stop_by else ""
-        banner = state.stop_banner
-        why = state.stop_reason.removeprefix("stop condition ")
-        _log(state, ev, f"{banner}{by}" + ("" if why and why in banner else f": {state.stop_reason or state.estop_source}"))
-    elif t == "rollback-started":
-        faults = [str(f) for f in d.get("faults") or []]
-        rb = RollbackView(reason=str(d.get("reason", "")), started=ev.mono)
-        for tv in state.targets.values():
-            if tv.active and (not faults or set(tv.active) & set(faults)):
-                tv.state = "reverting"
-                rb.targets[tv.name] = "pending"
-        state.rollback = rb
-        state.markers.append(Marker(ev.mono, "rollback", rb.reason))
-        _log(state, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
-    elif t == "fault-reverted":
-        target = str(d.get("target"))
-        tv = _target(state, target)
-        tv.active.pop(str(d.get("fault")), None)
-        _close_window(state, target, str(d.get("fault")), ev.mono)
-        verified = d.get("verified", True)
-        if verified is False:
-            tv.unconfirmed.add(str(d.get("fault")))
-            tv.state = "unconfirmed"
-            tv.detail = "revert not verified"
-        else:
-            # A verified revert (also one re-confirmed after an earlier failure) leaves nothing of this fault.
-            tv.unconfirmed.discard(str(d.get("fault")))
-            if d.get("verified") is True and not tv.active and not tv.unconfirmed:
-                tv.verified = True
-            _settle(tv)
-        if state.rollback is not None and target in state.rollback.targets and not tv.active:
-            state.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
-            if tv.state == "clean" and target in state.rollback.unconfirmed:
-                state.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
-        _log(state, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
-    elif t == "fault-revert-failed":
-        target = str(d.get("target"))
-        tv = _target(state, target)
-        tv.unconfirmed.add(str(d.get("fault")))
-        tv.verified = False
-        tv.state = "unconfirmed"
-        tv.detail = str(d.get("error") or "")
-        _close_window(state, target, str(d.get("fault")), ev.mono)
-        if state.rollback is not None:
-            state.rollback.targets[target] = "unconfirmed"
-        _log(state, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
-    elif t == "rollback-finished":
-        unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
-        for name in unconfirmed:
-            _mark_unconfirmed(_target(state, name))
-        for tv in state.targets.values():
-            if tv.name not in unconfirmed and tv.state == "reverting":
-                tv.active.clear()
-                if d.get("clean") is True:
-                    tv.verified = True  # the rollback confirmed every target it does not list
-                _settle(tv)
-        for w in state.windows:
-            if w.end is None and w.target not in unconfirmed:
-                w.end = ev.mono
-        rb = state.rollback or RollbackView(reason="", started=ev.mono)
-        for name in rb.targets:
-            rb.targets[name] = "unconfirmed" if name in unconfirmed else "clean"
-        rb.finished = True
-        rb.unconfirmed = unconfirmed
-        state.rollback = rb
-        _log(state, ev, f"⟲ rollback finished: {rb.verdict}")
-    elif t == "recovery-measured":
-        secs = d.get("seconds")
-        state.recoveries.append({"step": str(d.get("step")), "seconds": secs, "criterion": d.get("criterion_s"),
-                                 "detail": str(d.get("detail") or ""), "after_stop": bool(d.get("after_stop"))})
-        after = " (after the stop)" if d.get("after_stop") else ""
-        _log(state, ev, f"recovery after {d.get('step')}{after}: "
-             + (f"{secs} s" if secs is not None else f"not recovered {d.get('detail') or ''}".rstrip()))
-    elif t == "observed":
-        pass
-    elif t == "criterion-judged":
-        met = d.get("met")
-        state.judged[str(d.get("criterion"))] = (met, str(d.get("by") or ""))
-        verdict = "met" if met else ("NOT met" if met is False else "not judged")
-        _log(state, ev, f"criterion {verdict}: {d.get('criterion')} ({d.get('by')})")
-    elif t == "phase-validated":
-        _log(state, ev, f"phase {d.get('phase')}: validation " + ("held" if d.get("ok") else "FAILED: " + "; ".join(
-            f"{r.get('criterion')} ({r.get('detail')})" for r in d.get("results") or [] if not r.get("ok"))))
-    elif t == "fault-lost":
-        _log(state, ev, f"fault {d.get('fault')} on {d.get('target')} was GONE before its revert: {d.get('detail') or ''}")
-    elif t == "note":
-        text = str(d.get("text", ""))
-        state.notes += 1
-        state.markers.append(Marker(ev.mono, "note", text))
-        _log(state, ev, f"✎ {d.get('author', 'facilitator')}: {text}")
-    elif t == "warning":
-        _log(state, ev, f"warning: {d.get('message')}")
-    elif t == "step-completed":
-        if state.step is not None and state.step.id == d.get("step"):
-            state.step.outcome = str(d.get("outcome"))
-            state.step.gate_pending = False
-        state.steps_done += 1
-        _log(state, ev, f"step {d.get('step')} completed: {d.get('outcome')}")
-    elif t == "session-ended":
-        state.ended = True
-        state.outcome = str(d.get("outcome"))
-        state.exit_code = d.get("exit_code")
-        state.message = str(d.get("message") or "")
-        for name in d.get("unconfirmed") or []:
-            _mark_unconfirmed(_target(state, str(name)))
-        for w in state.windows:
-            if w.end is None and state.targets.get(w.target, TargetView("")).state != "unconfirmed":
-                w.end = ev.mono
-        _log(state, ev, f"session ended: {state.outcome} {state.message}".rstrip())
+    # `state.dispatch(ev)`, written out: this is the replay's hot loop (a million events indexed at open).
+    method = _FOLD.get(ev.type)
+    if method is not None:
+        method(state, ev, ev.data)
+
+
+_FOLD = RoomState.handlers
 
 
 def tick(state: RoomState, now: float) -> bool:

@@ -44,11 +44,12 @@ def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory,
 
 # Under pytest-xdist (`make test` runs `-n 4`), tests that measure real time against real services run one at
 # a time on one worker per group, so they never compete with each other for the 2 CPUs: the lab (sshd, nft,
-# guards with second-scale deadlines), the real Prometheus, and the real terminal. Tests that run real sessions
+# guards with second-scale deadlines), the real Prometheus, the real terminal, and `serve` with its spectator
+# processes and headless Chromium. Tests that run real sessions
 # on a `local` target share this machine's host state (/run/controlroom: its one host claim, run markers), as
 # two rooms on one host would: they run one at a time too.
 XDIST_GROUPS = (("lab", "lab"), ("prom_lab", "prometheus"), ("tests/prometheus/", "prometheus"),
-                ("tests/tui/test_tmux.py", "terminal"),
+                ("tests/tui/test_tmux.py", "terminal"), ("tests/serve/", "spectators"),
                 ("tests/tui/test_lost_terminal.py", "local-host"), ("tests/cli/test_inflight_local.py", "local-host"),
                 ("tests/targets/test_local_faults.py", "local-host"), ("tests/security/test_files.py", "local-host"))
 

@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from controlroom.formats import sparkline
 
-BARS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: Iterable[float | None], width: int) -> str:
-    """The last `width` values as bar glyphs scaled between their min and max; a gap is a space."""
-    if width <= 0:
-        return ""
-    tail: Sequence[float | None] = list(values)[-width:]
-    nums = [v for v in tail if v is not None and math.isfinite(v)]
-    if not nums:
-        return " " * width
-    lo, hi = min(nums), max(nums)
-    span = hi - lo
-    out = []
-    for v in tail:
-        if v is None or not math.isfinite(v):
-            out.append(" ")
-        elif span <= 0:
-            out.append(BARS[3])
-        else:
-            out.append(BARS[min(len(BARS) - 1, int((v - lo) / span * (len(BARS) - 1) + 0.5))])
-    return "".join(out).rjust(width)
-
+__all__ = ["clip", "format_value", "sparkline"]  # sparkline: the one in controlroom/formats.py
 
 def format_value(value: float | None) -> str:
     if value is None:

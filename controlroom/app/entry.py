@@ -32,13 +32,12 @@ def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Metr
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import LiveFeed
     from controlroom.engine.gates import InteractiveFacilitator
-    from controlroom.engine.session import Session
-    from controlroom.headless import build_sources, report_journal_failure, run_session
+    from controlroom.headless import report_journal_failure, run_session
+    from controlroom.wiring import new_session
 
     keymap = load_keymap(keymap_path)
     facilitator = InteractiveFacilitator()
-    session = Session(scenario, journal_path=Path(journal_path), facilitator=facilitator,
-                      sources=sources if sources is not None else build_sources(scenario))
+    session = new_session(scenario, journal_path, facilitator, sources=sources)
     app = ControlRoomApp(LiveFeed(session, facilitator, runner=run_session), keymap=keymap)
     code = app.run()
     print_end_summary(app)
@@ -65,17 +64,16 @@ def run_demo_tui(journal_path: str | Path, *, keymap_path: str | Path | None = N
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import LiveFeed
     from controlroom.engine.gates import InteractiveFacilitator
-    from controlroom.engine.session import Session
-    from controlroom.headless import build_sources, report_journal_failure, run_session
+    from controlroom.headless import report_journal_failure, run_session
     from controlroom.lab.demo import demo_environment, designed_exit
+    from controlroom.wiring import new_session
 
     keymap = load_keymap(keymap_path)
 
     async def main() -> int:
         async with demo_environment() as scenario:
             facilitator = InteractiveFacilitator()
-            session = Session(scenario, journal_path=Path(journal_path), facilitator=facilitator,
-                              sources=build_sources(scenario))
+            session = new_session(scenario, journal_path, facilitator)
             feed = LiveFeed(session, facilitator, runner=run_session)
             app = ControlRoomApp(feed, keymap=keymap)
             await app.run_async()

@@ -25,17 +25,17 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from controlroom.engine.liveness import same_process, signalable, start_time
+from controlroom.engine.recover import unverified_faults
+from controlroom.engine.registry import journal_ended, running_sessions
 from controlroom.errors import ControlroomError
-from controlroom.journal.events import StopKind
+from controlroom.journal.reader import read_journal
 from controlroom.paths import private_sessions_dir
 from controlroom.safefile import write_atomically
-
-if TYPE_CHECKING:
-    from controlroom.engine.session import Session
 
 MAX_LINE = 256  # the longest command a client may send; anything longer is answered and closed
 READ_TIMEOUT = 5.0
@@ -92,8 +92,16 @@ MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its terminating NUL
 
 
 class ControlServer:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    """The session's control socket and registry entry. It knows the session only by what it answers with:
+    `stop(by)` runs the one rollback path and returns the targets left unconfirmed; `state()` the current state."""
+
+    def __init__(self, session_id: str, scenario: str, journal: Path, *,
+                 stop: Callable[[str], Awaitable[Sequence[str]]], state: Callable[[], str]) -> None:
+        self.session_id = session_id
+        self.scenario = scenario
+        self.journal = journal
+        self._stop = stop
+        self._state = state
         self._server: asyncio.AbstractServer | None = None
         self.path: Path | None = None
         self.registry: Path | None = None
@@ -102,7 +110,7 @@ class ControlServer:
         """Claim the private sessions directory; raises UnsafePathError before anything is journaled or injected."""
         d = private_sessions_dir()
         assert d is not None
-        path = d / f"{self.session.session_id}.sock"
+        path = d / f"{self.session_id}.sock"
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
             # The kernel takes at most 107 bytes for a unix socket's path; found failing only once the session
             # had started (an internal error and a traceback). Said now, before anything is journaled.
@@ -110,7 +118,7 @@ class ControlServer:
                                    f"({len(os.fsencode(path))} bytes, at most {MAX_SOCKET_PATH}); set "
                                    "CONTROLROOM_RUNTIME_DIR (or XDG_RUNTIME_DIR) to a shorter directory")
         self.path = path
-        self.registry = d / f"{self.session.session_id}.json"
+        self.registry = d / f"{self.session_id}.json"
 
     async def start(self) -> None:
         if self.path is None:
@@ -120,10 +128,9 @@ class ControlServer:
             self.path.unlink()  # our own directory: only a stale socket of ours can be there
         self._server = await asyncio.start_unix_server(self._handle, path=str(self.path), limit=MAX_LINE)
         os.chmod(self.path, 0o600)
-        s = self.session
         pid = os.getpid()
-        doc = {"session": s.session_id, "pid": pid, "pid_start": start_time(pid), "uid": os.getuid(),
-               "scenario": s.scenario.name, "journal": str(s.journal_path.resolve()), "socket": str(self.path)}
+        doc = {"session": self.session_id, "pid": pid, "pid_start": start_time(pid), "uid": os.getuid(),
+               "scenario": self.scenario, "journal": str(self.journal.resolve()), "socket": str(self.path)}
         write_atomically(self.registry, json.dumps(doc), mode=0o600)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -146,12 +153,11 @@ class ControlServer:
             if command == "stop":
                 writer.write(b"stopping\n")
                 await writer.drain()
-                await self.session.emergency_stop(StopKind.CONTROL, "controlroom stop", by=_who_stops(sock, rest))
-                unconfirmed = self.session.rollback.unconfirmed
-                verdict = {"clean": not unconfirmed, "unconfirmed": list(unconfirmed)}
+                unconfirmed = list(await self._stop(_who_stops(sock, rest)))
+                verdict = {"clean": not unconfirmed, "unconfirmed": unconfirmed}
                 writer.write((json.dumps(verdict) + "\n").encode())
             elif line == "status":
-                writer.write((json.dumps({"state": self.session.state}) + "\n").encode())
+                writer.write((json.dumps({"state": self._state()}) + "\n").encode())
             else:
                 writer.write(b"unknown command\n")
             await writer.drain()
@@ -172,69 +178,11 @@ class ControlServer:
                     p.unlink()
 
 
-def running_sessions() -> list[dict[str, Any]]:
-    """Registered sessions; `alive` False means the process is gone or its pid reused (crashed: use `recover`).
-
-    A gone session also says what became of it: `recovered` (when `recover` finished it, set by
-    `mark_recovered`) and `ended` (its journal records session-ended: it ended, then died before it could
-    unregister). `registry` is the entry's own file, for `status --clean`.
-    """
-    d = private_sessions_dir(create=False)
-    if d is None:
-        return []
-    out = []
-    for f in sorted(d.glob("*.json")):
-        try:
-            doc = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(doc, dict) or not {"session", "pid", "journal", "socket"} <= doc.keys():
-            continue
-        doc["alive"] = same_process(doc.get("pid"), doc.get("pid_start"))
-        doc["registry"] = str(f)
-        doc["ended"] = not doc["alive"] and _journal_ended(str(doc["journal"]))
-        out.append(doc)
-    return out
-
-
-def mark_recovered(session_id: str, verdict: str) -> bool:
-    """After `recover` finished a crashed session: say so in its registry entry, so `status` shows it recovered
-    (and `status --clean` may remove it). False when the session was not registered here."""
-    d = private_sessions_dir(create=False)
-    if d is None or not re.fullmatch(r"[0-9a-f]{1,64}", session_id):
-        return False
-    entry = d / f"{session_id}.json"
-    try:
-        doc = json.loads(entry.read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(doc, dict):
-        return False
-    doc["recovered"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "verdict": verdict}
-    write_atomically(entry, json.dumps(doc), mode=0o600)
-    return True
-
-
-def clean_sessions() -> list[dict[str, Any]]:
-    """`status --clean`: remove the entries (and stale sockets) of sessions that are gone AND were recovered or
-    had ended. A crashed session nobody has recovered stays listed: it may have left a fault behind."""
-    removed = []
-    for s in running_sessions():
-        if s["alive"] or not (s.get("recovered") or s["ended"]):
-            continue
-        for path in (s["registry"], s["socket"]):
-            with contextlib.suppress(OSError):
-                if Path(path).parent == Path(s["registry"]).parent:  # only inside our own sessions directory
-                    os.unlink(path)
-        removed.append(s)
-    return removed
-
-
 class NoAnswer(Exception):
     """The control socket did not give a trustworthy answer; the message says why."""
 
 
-async def _ask(sock: str, command: str, timeout: float, *, pid: int | None = None,
+async def ask(sock: str, command: str, timeout: float, *, pid: int | None = None,
                connect_timeout: float = CONNECT_TIMEOUT) -> list[str]:
     """Send one command and read the answer lines, after checking who answers (SO_PEERCRED).
 
@@ -292,7 +240,7 @@ def pick_session(session_id: str | None, verb: str = "stop") -> dict[str, Any]:
 
 async def _stop_via_socket(s: dict[str, Any], timeout: float, connect_timeout: float) -> dict[str, Any]:
     who = json.dumps({"tty": client_terminal()}, separators=(",", ":"))
-    lines = await _ask(s["socket"], f"stop {who}", timeout, pid=s["pid"], connect_timeout=connect_timeout)
+    lines = await ask(s["socket"], f"stop {who}", timeout, pid=s["pid"], connect_timeout=connect_timeout)
     if not lines or lines[0] != "stopping":
         raise NoAnswer(f"unexpected answer {lines[:1]!r}")
     try:
@@ -307,26 +255,12 @@ async def _stop_via_socket(s: dict[str, Any], timeout: float, connect_timeout: f
 def journal_verdict(journal: str | Path) -> dict[str, Any]:
     """What the journal says after a stop: clean only if it recorded the session's end and every announced
     fault verified gone."""
-    from controlroom.engine.recover import unverified_faults
-    from controlroom.journal.reader import read_journal
-
     j = read_journal(journal)
     if not j.complete:
         return {"clean": False, "unconfirmed": [], "ended": False}
     left = unverified_faults(j.events)
     unconfirmed = set(j.events[-1].data.get("unconfirmed") or []) | {str(d.get("target")) for d in left.values()}
     return {"clean": not unconfirmed, "unconfirmed": sorted(unconfirmed), "ended": True}
-
-
-def _journal_ended(journal: str) -> bool:
-    """Cheap poll: does the end of the journal hold the session-ended line?"""
-    try:
-        with open(journal, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 8192))
-            return b'"type":"session-ended"' in fh.read()
-    except OSError:
-        return False
 
 
 def _stop_via_signal(s: dict[str, Any], why: str, timeout: float) -> dict[str, Any]:
@@ -344,7 +278,7 @@ def _stop_via_signal(s: dict[str, Any], why: str, timeout: float) -> dict[str, A
     os.kill(pid, signal.SIGTERM)  # the session's own handler runs the one rollback path
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _journal_ended(s["journal"]) or not same_process(pid, s.get("pid_start")):
+        if journal_ended(s["journal"]) or not same_process(pid, s.get("pid_start")):
             break
         time.sleep(0.1)
     verdict = journal_verdict(s["journal"])

@@ -33,14 +33,12 @@ import getpass
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from controlroom.engine.rollback import ActiveFault
+from controlroom.engine.context import EngineContext
+from controlroom.engine.rollback import ActiveFault, Rollback
 from controlroom.faults.claim import HostClaim, judge_claim
+from controlroom.journal.events import StopKind
 from controlroom.targets.base import Action, ActionResult, Shell
-
-if TYPE_CHECKING:
-    from controlroom.engine.session import Session
 
 BATCH_BEGIN = "cr-hb-begin"
 BATCH_END = "cr-hb-end"
@@ -103,8 +101,17 @@ def facilitator() -> str:
 
 
 class Heartbeat:
-    def __init__(self, session: Session) -> None:
-        self.s = session
+    """Renews the rollback's armed leashes and the session's host claims; a lost one is a stop (`ctx.stop`).
+
+    Takes the context, the rollback whose faults it renews, the session's id (what a host claim names) and the
+    leash window — not the session.
+    """
+
+    def __init__(self, ctx: EngineContext, rollback: Rollback, *, session_id: str, window: float) -> None:
+        self.ctx = ctx
+        self.rollback = rollback
+        self.session_id = session_id
+        self._window = window
         self.claims: dict[str, bool] = {}  # target -> sudo: hosts this session holds a claim on
         self._claim: HostClaim | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,7 +122,7 @@ class Heartbeat:
 
     @property
     def window(self) -> float:
-        return self.s.scenario.blast_radius.leash
+        return self._window
 
     @property
     def period(self) -> float:
@@ -131,8 +138,8 @@ class Heartbeat:
     def host_claim(self) -> HostClaim:
         """This session's claim, made once (at pre-flight): the same `since` on every host."""
         if self._claim is None:
-            self._claim = HostClaim(session=self.s.session_id, pid=os.getpid(), facilitator=facilitator(),
-                                    since=self.s.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self._claim = HostClaim(session=self.session_id, pid=os.getpid(), facilitator=facilitator(),
+                                    since=self.ctx.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ"))
         return self._claim
 
     def hold(self, target: str, sudo: bool) -> None:
@@ -145,17 +152,17 @@ class Heartbeat:
 
     async def _loop(self) -> None:
         while True:
-            started = self.s.clock.monotonic()
+            started = self.ctx.clock.monotonic()
             try:
                 await self.beat()
             except Exception as err:  # the heartbeat must outlive any one bad round; if it died, guards fire
-                self.s.emit("warning", message=f"leash renewal round failed: {err!r}; faults revert by themselves "
-                                               f"within {self.window:g}s unless the next round gets through")
-            await self.s.clock.sleep(max(0.0, self.period - (self.s.clock.monotonic() - started)))
+                self.ctx.emit("warning", message=f"leash renewal round failed: {err!r}; faults revert by themselves "
+                                                 f"within {self.window:g}s unless the next round gets through")
+            await self.ctx.clock.sleep(max(0.0, self.period - (self.ctx.clock.monotonic() - started)))
 
     def _due(self) -> dict[str, list[ActiveFault]]:
         due: dict[str, list[ActiveFault]] = {t: [] for t in self.claims}
-        for af in list(self.s.rollback.active.values()):
+        for af in list(self.rollback.active.values()):
             if af.leashed and af.plan.leash is not None:
                 due.setdefault(af.plan.target, []).append(af)
         return due
@@ -174,8 +181,8 @@ class Heartbeat:
             await asyncio.wait(tasks, timeout=self.period)
         if self._renewed:
             renewed, self._renewed = self._renewed, []
-            self.s.emit("leash-renewed", faults=sorted(f for f, _ in renewed),
-                        targets=sorted({t for _, t in renewed}), leash_s=self.window)
+            self.ctx.emit("leash-renewed", faults=sorted(f for f, _ in renewed),
+                          targets=sorted({t for _, t in renewed}), leash_s=self.window)
 
     def _idle(self, target: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
@@ -190,14 +197,14 @@ class Heartbeat:
         if len(actions) > 1 and len(shells) == len(actions):
             one = batch(shells)
             if one is not None:
-                return split(shells, await self.s.run_on(target, one))
-        return list(await asyncio.gather(*(self.s.run_on(target, a) for a in actions)))
+                return split(shells, await self.ctx.run_on(target, one))
+        return list(await asyncio.gather(*(self.ctx.run_on(target, a) for a in actions)))
 
     async def _renew(self, target: str, afs: list[ActiveFault]) -> None:
         try:
             await self._renew_host(target, afs)
         except Exception as err:  # a bug here must not pass silently: the guards would fire without a word
-            self.s.emit("warning", message=f"{target}: leash renewal failed: {err!r}")
+            self.ctx.emit("warning", message=f"{target}: leash renewal failed: {err!r}")
 
     async def _renew_host(self, target: str, afs: list[ActiveFault]) -> None:
         actions: list[Action] = []
@@ -218,8 +225,8 @@ class Heartbeat:
     def _unreachable(self, target: str, detail: str) -> None:
         if target not in self._failing:
             self._failing.add(target)
-            self.s.emit("warning", message=f"{target}: could not renew the leash ({detail}); unless a renewal gets "
-                                           f"through, the host's guard reverts its faults within {self.window:g}s")
+            self.ctx.emit("warning", message=f"{target}: could not renew the leash ({detail}); unless a renewal gets "
+                                             f"through, the host's guard reverts its faults within {self.window:g}s")
 
     def _claim_answered(self, target: str, res: ActionResult) -> None:
         answer = judge_claim(target, res, renewing=True)
@@ -228,38 +235,36 @@ class Heartbeat:
             # found the host clean. Reverting now would undo *its* faults (they share the same names).
             self.claims.pop(target, None)
             reason = f"{target} was taken over by {answer.held_by.describe()} after this room's claim lapsed"
-            self.s.rollback.forsake(target, reason)
-            self.s.spawn(self.s.emergency_stop("leash", reason))
+            self.rollback.forsake(target, reason)
+            self.ctx.stop(StopKind.LEASH, reason)
         elif not answer.ok:
             self._unreachable(target, res.detail)
         elif answer.lapsed:
-            self.s.emit("warning", message=answer.detail)
+            self.ctx.emit("warning", message=answer.detail)
 
     def _leash_answered(self, af: ActiveFault, res: ActionResult) -> None:
         plan = af.plan
-        if not af.leashed or self.s.rollback.active.get(plan.fault_id) is not af:
+        if not af.leashed or self.rollback.active.get(plan.fault_id) is not af:
             return  # disarmed, reverted or forsaken while the renewal was on its way: its answer means nothing
         if res.ok:
             self._renewed.append((plan.fault_id, plan.target))
             self._slow.discard(plan.target)
             if plan.target in self._failing:
                 self._failing.discard(plan.target)
-                self.s.emit("warning", message=f"{plan.target}: leash renewal gets through again")
+                self.ctx.emit("warning", message=f"{plan.target}: leash renewal gets through again")
             return
         assert plan.leash is not None
         if plan.leash.fired(res):
             af.leashed = False
-            self.s.emit("leash-expired", fault=plan.fault_id, target=plan.target, detail=res.detail)
-            self.s.spawn(self.s.emergency_stop(
-                "leash", f"the leash of {plan.fault_id} on {plan.target} expired while the room was running "
-                         f"(no renewal got through for {self.window:g}s); reverting and verifying everything"))
+            self.ctx.emit("leash-expired", fault=plan.fault_id, target=plan.target, detail=res.detail)
+            self.ctx.stop(StopKind.LEASH, f"the leash of {plan.fault_id} on {plan.target} expired while the room was "
+                          f"running (no renewal got through for {self.window:g}s); reverting and verifying everything")
             return
         self._unreachable(plan.target, res.detail)
         if res.timed_out and plan.target not in self._slow:
             self._slow.add(plan.target)  # one slow round: the next one may get through within the window
             return
-        self.s.spawn(self.s.emergency_stop(
-            "target-lost", f"lost contact with {plan.target}: could not renew its leash ({res.detail})"))
+        self.ctx.stop(StopKind.TARGET_LOST, f"lost contact with {plan.target}: could not renew its leash ({res.detail})")
 
     async def close(self) -> None:
         """Stop renewing, then release the claim of every host with nothing left unconfirmed on it.
@@ -276,17 +281,17 @@ class Heartbeat:
             _, stuck = await asyncio.wait(pending, timeout=CLOSE_WAIT)
             for task in stuck:  # nothing may be journaled after session-ended
                 task.cancel()
-        unconfirmed = set(self.s.rollback.unconfirmed)
+        unconfirmed = set(self.rollback.unconfirmed)
         releasing = {t: sudo for t, sudo in self.claims.items() if t not in unconfirmed}
         claim = self.host_claim()
 
         async def release(target: str, sudo: bool) -> None:
-            res = await self.s.run_on(target, claim.release(sudo))
+            res = await self.ctx.run_on(target, claim.release(sudo))
             if res.ok:
                 self.claims.pop(target, None)
             else:
-                self.s.emit("warning", message=f"{target}: could not release this room's host claim ({res.detail}); "
-                                               f"it expires by itself within {self.window:g}s")
+                self.ctx.emit("warning", message=f"{target}: could not release this room's host claim ({res.detail}); "
+                                                 f"it expires by itself within {self.window:g}s")
 
         await asyncio.gather(*(release(t, sudo) for t, sudo in sorted(releasing.items())))
 

@@ -6,14 +6,12 @@ so what `plan` prints is exactly what a run executes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controlroom.errors import ScenarioError
 from controlroom.faults.catalogue import PlanContext, build_plan
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import FaultSpec, Scenario, Step
-
-DEFAULT_LEASH_GRACE = 30.0  # pads backstops that cannot be renewed (stress-ng --timeout); the leash is a heartbeat
 
 
 @dataclass(frozen=True)
@@ -30,26 +28,27 @@ def fault_id(step: Step, index: int, target: str) -> str:
     return f"{step.id}/{index}@{target}"
 
 
-def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, target_name: str,
-               leash_grace: float = DEFAULT_LEASH_GRACE) -> FaultPlan:
+def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, target_name: str, *,
+               session: str | None = None, handle: str | None = None) -> FaultPlan:
     target = scenario.targets[target_name]
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
-                      leash_grace=leash_grace, targets=scenario.targets, leash_window=scenario.blast_radius.leash)
+                      targets=scenario.targets, leash_window=scenario.blast_radius.leash,
+                      session=session or "SESSION", handle=handle)
     try:
-        return build_plan(spec, target, ctx)
+        return replace(build_plan(spec, target, ctx), index=index)
     except ValueError as err:
         from controlroom.errors import Problem
 
         raise ScenarioError([Problem(scenario.source_path, 1, 1, f"step {step.id!r}: {err}")]) from None
 
 
-def plan_step(scenario: Scenario, step: Step, leash_grace: float = DEFAULT_LEASH_GRACE) -> StepPlan:
+def plan_step(scenario: Scenario, step: Step, session: str | None = None) -> StepPlan:
     plans: list[FaultPlan] = []
     for index, spec in enumerate(step.faults):
         for target in scenario.resolve_targets(spec.target):
-            plans.append(plan_fault(scenario, step, index, spec, target.name, leash_grace))
+            plans.append(plan_fault(scenario, step, index, spec, target.name, session=session))
     return StepPlan(step=step, faults=tuple(plans))
 
 
-def plan_scenario(scenario: Scenario, leash_grace: float = DEFAULT_LEASH_GRACE) -> list[StepPlan]:
-    return [plan_step(scenario, step, leash_grace) for step in scenario.steps]
+def plan_scenario(scenario: Scenario, session: str | None = None) -> list[StepPlan]:
+    return [plan_step(scenario, step, session) for step in scenario.steps]

@@ -1,22 +1,29 @@
 """Pre-flight: before anything is injected, prove every target reachable (host key verified), every tool
 present, nothing to clobber, the metrics answering and the environment allowed. Every check is journaled as
 it finishes; hosts are checked in parallel.
+
+It takes the engine context, the scenario, the planned faults, the metric sources and the heartbeat (which
+keeps every claim it takes from lapsing) — not the session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from controlroom.engine.context import EngineContext
 from controlroom.engine.preflight_host import Check, preflight_host
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
+from controlroom.targets.apis import api_reachability
 from controlroom.targets.base import Action, HttpRequest
 
 if TYPE_CHECKING:
-    from controlroom.engine.session import Session
+    from controlroom.engine.heartbeat import Heartbeat
     from controlroom.metrics.source import MetricSource
+    from controlroom.scenario.model import Scenario
 
 
 CLAIMED_KINDS = ("ssh", "local")
@@ -30,39 +37,38 @@ def http_reachability(url: str) -> Action:
     return HttpRequest("GET", url.rstrip("/") + "/", timeout=5.0, ok_status=tuple(range(100, 600)))
 
 
-async def run_preflight(session: Session) -> set[str]:
+async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultPlan],
+                        sources: Sequence[MetricSource], heartbeat: Heartbeat) -> set[str]:
     """Run every check; return the ids of optional faults to skip. Raises PreflightError when unsafe to start."""
-    sc = session.scenario
     failures: list[str] = []
     skip: set[str] = set()
 
     ok = sc.environment in sc.blast_radius.allowed_environments
-    session.emit("preflight-check", check="environment", target=None, ok=ok,
-                 detail="ok" if ok else f"environment {sc.environment!r} is not in blast_radius.allowed_environments")
+    ctx.emit("preflight-check", check="environment", target=None, ok=ok,
+             detail="ok" if ok else f"environment {sc.environment!r} is not in blast_radius.allowed_environments")
     if not ok:
         failures.append(f"environment {sc.environment!r} is not allowed")
 
-    plans: list[FaultPlan] = [p for sp in session.step_plans for p in sp.faults]
     by_target: dict[str, list[FaultPlan]] = {}
     for p in plans:
         by_target.setdefault(p.target, []).append(p)
 
     def journal(c: Check) -> None:
-        session.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
+        ctx.emit("preflight-check", check=c.name, target=c.target, ok=c.ok, detail=c.detail)
         if c.name == "claim" and c.ok:
             # Renewed from this moment on by the heartbeat, so it cannot lapse during a long pre-flight.
-            session.heartbeat.hold(c.target, sc.targets[c.target].sudo)
+            heartbeat.hold(c.target, sc.targets[c.target].sudo)
             if c.detail != "ok":
-                session.emit("warning", message=c.detail)
+                ctx.emit("warning", message=c.detail)
 
     async def check_target(name: str) -> list[Check]:
         target = sc.targets[name]
-        reach = http_reachability(target.url or "") if target.kind == "http" else None
+        reach = http_reachability(target.url or "") if target.kind == "http" else api_reachability(target)
         # Hosts (ssh, local) are claimed: one room at a time. HTTP services have no claim yet (docs/faults.md).
-        claim = (session.heartbeat.host_claim().take(session.heartbeat.claim_window, target.sudo)
+        claim = (heartbeat.host_claim().take(heartbeat.claim_window, target.sudo)
                  if target.kind in CLAIMED_KINDS else None)
         try:
-            return await preflight_host(session.executor(name), by_target[name], on_check=journal, reach=reach,
+            return await preflight_host(ctx.executor(name), by_target[name], on_check=journal, reach=reach,
                                         claim=claim)
         except Exception as err:  # an executor that cannot even be built is an unreachable target
             c = Check("reachable", name, False, f"{name}: {err}")
@@ -70,7 +76,7 @@ async def run_preflight(session: Session) -> set[str]:
             return [c]
 
     for name in sorted(by_target):  # shown as running until each host's answer replaces it
-        session.emit("preflight-check", check="reachable", target=name, ok=None, detail="checking…")
+        ctx.emit("preflight-check", check="reachable", target=name, ok=None, detail="checking…")
     results = await asyncio.gather(*(check_target(n) for n in sorted(by_target)))
     for checks in results:
         for c in checks:
@@ -80,13 +86,13 @@ async def run_preflight(session: Session) -> set[str]:
             needing = [p for p in by_target[c.target] if any(r.name == c.name for r in p.requires)]
             if needing and all(p.spec.optional for p in needing):
                 skip.update(p.fault_id for p in needing)
-                session.emit("warning", message=f"{c.detail}; optional fault(s) "
-                                                f"{', '.join(p.fault_id for p in needing)} will be skipped")
+                ctx.emit("warning", message=f"{c.detail}; optional fault(s) "
+                                            f"{', '.join(p.fault_id for p in needing)} will be skipped")
             else:
                 failures.append(c.detail)
 
-    for src in session.sources:
-        failures += await check_metrics(session, src)
+    for src in sources:
+        failures += await check_metrics(ctx, sc.observe.every, src)
 
     if failures:
         more = f" (and {len(failures) - 1} more, see the journal)" if len(failures) > 1 else ""
@@ -98,7 +104,7 @@ def _real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-async def check_metrics(session: Session, src: MetricSource) -> list[str]:
+async def check_metrics(ctx: EngineContext, every: float, src: MetricSource) -> list[str]:
     """Every series of one source, by its own name: answering means a real, finite value (NaN, nothing, or a
     source that cannot be reached fails). A source's own pre-flight (Prometheus: one query per series) names
     what to change when it knows; the first samples then prove the values. Returns the failures."""
@@ -107,7 +113,7 @@ async def check_metrics(session: Session, src: MetricSource) -> list[str]:
     failures: list[str] = []
 
     def journal(name: str, ok: bool, detail: str) -> None:
-        session.emit("preflight-check", check="metrics", target=name, ok=ok, detail=detail)
+        ctx.emit("preflight-check", check="metrics", target=name, ok=ok, detail=detail)
         if not ok:
             failures.append(detail)
 
@@ -122,7 +128,7 @@ async def check_metrics(session: Session, src: MetricSource) -> list[str]:
             journal(name, False, f"metrics {name}: {err}")
         return failures
     wanted = [n for n in series if own.get(n, (True, ""))[0]]
-    values, error, waited = await _first_real_values(session, src, wanted)
+    values, error, waited = await _first_real_values(ctx, every, src, wanted)
     for name in series:
         good, detail = own.get(name, (True, ""))
         value = values.get(name)
@@ -139,13 +145,12 @@ async def check_metrics(session: Session, src: MetricSource) -> list[str]:
     return failures
 
 
-async def _first_real_values(session: Session, src: MetricSource,
+async def _first_real_values(ctx: EngineContext, every: float, src: MetricSource,
                              wanted: list[str]) -> tuple[dict[str, Any], str, float]:
     """Sample until every wanted series has a finite value, the source says it is unavailable, or the wait ends:
     (the latest values, an error or "", seconds waited). A prober needs a request or two before it has figures."""
-    every = session.scenario.observe.every
     wait = min(METRICS_WAIT_MAX, max(METRICS_WAIT, 2 * every + float(getattr(src, "timeout", 0.0) or 0.0)))
-    start = session.clock.monotonic()
+    start = ctx.clock.monotonic()
     values: dict[str, Any] = {}
     while True:
         try:
@@ -153,9 +158,9 @@ async def _first_real_values(session: Session, src: MetricSource,
         except TimeoutError:
             return values, f"no answer within {wait:.0f}s", wait
         except Exception as err:  # SourceUnavailable (a dead probe, refused), or a broken source
-            return values, str(err) or type(err).__name__, session.clock.monotonic() - start
+            return values, str(err) or type(err).__name__, ctx.clock.monotonic() - start
         if all(_real(values.get(n)) for n in wanted):
-            return values, "", session.clock.monotonic() - start
-        if session.clock.monotonic() - start >= wait:
+            return values, "", ctx.clock.monotonic() - start
+        if ctx.clock.monotonic() - start >= wait:
             return values, "", wait
-        await session.clock.sleep(METRICS_POLL)
+        await ctx.clock.sleep(METRICS_POLL)

@@ -2,9 +2,11 @@
 
 The journal says which injections were *announced* (`fault-injecting`, written
 before anything was sent) and which were reverted and verified. Every announced
-fault without a verified revert is first stopped where it may still be injecting
-(`FaultPlan.stop_inject`), then reverted again from the scenario stored in the
-journal's header, then verified, then its leash disarmed. Reverting a fault that
+fault without a verified revert is rebuilt from the scenario stored in the
+journal's header (its step, index and target are fields of `fault-injecting`),
+then goes through the session's own revert rule (`engine.revert`): stopped where
+it may still be injecting (`FaultPlan.stop_inject`), reverted, verified, and
+only then its leash disarmed. Reverting a fault that
 never landed is harmless: every revert is idempotent. On each host where every
 fault was verified clean, the crashed session's host claim is released — its own
 claim only, never one another room has taken since.
@@ -26,10 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controlroom.engine.context import run_action
 from controlroom.engine.liveness import same_process
-from controlroom.engine.planning import plan_fault
+from controlroom.engine.planning import fault_id, plan_fault
 from controlroom.engine.preflight import CLAIMED_KINDS
-from controlroom.engine.rollback import VERIFY_ATTEMPTS, VERIFY_PAUSE
+from controlroom.engine.registry import mark_recovered
+from controlroom.engine.revert import revert_and_verify
 from controlroom.errors import ControlroomError, JournalError, ScenarioError
 from controlroom.faults.claim import release_claim
 from controlroom.faults.plan import FaultPlan
@@ -56,19 +60,35 @@ def unverified_faults(events: list[Event]) -> dict[str, dict[str, Any]]:
     return announced
 
 
-def left_active(scenario: Scenario, events: list[Event]) -> list[FaultPlan]:
+def _announced_place(fid: str, data: dict[str, Any]) -> tuple[str, int | None, str]:
+    """(step, index, target) of an announced fault: the fields themselves; from the id `step/index@target`
+    only in a journal written before `index` was recorded."""
+    index = data.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return str(data["step"]), index, str(data["target"])
+    step_id, _, rest = fid.partition("/")
+    index_s, _, target = rest.partition("@")
+    if not (index_s.isascii() and index_s.isdigit() and len(index_s) <= 4):
+        return step_id, None, target
+    return step_id, int(index_s), target
+
+
+def left_active(scenario: Scenario, events: list[Event], session: str | None = None) -> list[FaultPlan]:
     announced = unverified_faults(events)
+    # What an API backend called each fault (a Gremlin attack guid), and the session that named its creations.
+    handles = {e.data["fault"]: e.data["handle"] for e in events
+               if e.type == "fault-injected" and isinstance(e.data.get("handle"), str)}
     steps = {s.id: s for s in scenario.steps}
     plans = []
     for fid, data in announced.items():
-        step_id, _, rest = fid.partition("/")
-        index_s, _, target = rest.partition("@")
+        step_id, index, target = _announced_place(fid, data)
         step = steps.get(step_id)
-        if (step is None or not (index_s.isascii() and index_s.isdigit() and len(index_s) <= 4)
-                or int(index_s) >= len(step.faults) or target not in scenario.targets):
+        if (step is None or index is None or not 0 <= index < len(step.faults) or target not in scenario.targets
+                or fault_id(step, index, target) != fid):
             raise JournalError(f"fault {fid!r} in the journal does not match its scenario; revert it by hand "
                                f"({data.get('summary', '')})")
-        plans.append(plan_fault(scenario, step, int(index_s), step.faults[int(index_s)], target))
+        plans.append(plan_fault(scenario, step, index, step.faults[index], target, session=session,
+                                handle=handles.get(fid)))
     return plans
 
 
@@ -110,38 +130,28 @@ def describe_user_shell(plans: list[FaultPlan], path: Path) -> list[str]:
 
 
 async def _revert(plan: FaultPlan, ex: Executor) -> tuple[bool, str]:
-    async def run(a: Action) -> ActionResult:
-        try:
-            return await ex.run(a)
-        except Exception as err:
-            return ActionResult(ok=False, error=str(err))
+    """The one revert rule (`engine.revert`), after ending an inject the crashed room may have left running:
+    otherwise it would land after the revert and the verify."""
+    async def run(action: Action) -> ActionResult:
+        return await run_action(ex, action)
 
-    said = ""
-    if plan.stop_inject is not None:
-        # The crashed room may have left an inject running on the target: end it before reverting,
-        # or it would land after the revert and the verify.
+    stop: ActionResult | None = None
+
+    async def end_inject() -> bool:
+        nonlocal stop
+        assert plan.stop_inject is not None
         stop = await run(plan.stop_inject)
-        if not stop.ok:
-            for a in plan.revert:
-                await run(a)
-            return False, (f"the injection may still be running (could not stop it: {stop.detail}); "
-                           "its leash stays armed")
-        if stop.stdout.strip().endswith("killed"):
-            said = "stopped the injection still running, "
-    for a in plan.revert:
-        await run(a)
-    result = ActionResult(ok=True)
-    for attempt in range(VERIFY_ATTEMPTS):
-        bad = [r for r in [await run(a) for a in plan.verify] if not r.ok]
-        if not bad:
-            # As in the session's rollback: the leash comes off only once the fault is verified gone.
-            if plan.leash is not None:
-                await run(plan.leash.disarm)
-            return True, f"{said}reverted, verified clean"
-        result = bad[0]
-        if attempt + 1 < VERIFY_ATTEMPTS:
-            await asyncio.sleep(VERIFY_PAUSE)
-    return False, f"could not confirm it is gone: {result.detail}"
+        return stop.ok
+
+    result = await revert_and_verify(plan, run, asyncio.sleep,
+                                     end_inject=end_inject if plan.stop_inject is not None else None)
+    if result.in_doubt:
+        assert stop is not None
+        return False, f"the injection may still be running (could not stop it: {stop.detail}); its leash stays armed"
+    if not result.verified:
+        return False, f"could not confirm it is gone: {result.detail}"
+    said = "stopped the injection still running, " if stop is not None and stop.stdout.strip().endswith("killed") else ""
+    return True, f"{said}reverted, verified clean"
 
 
 async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: ExecutorFactory = make_executor,
@@ -197,7 +207,8 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
         more = f" (and {len(err.problems) - 1} more)" if len(err.problems) > 1 else ""
         raise JournalError(f"{path}:1: the scenario in the journal header does not load ({first}{more}); "
                            "cannot rebuild the reverts from it") from None
-    plans = left_active(scenario, journal.events)
+    session_id = header.get("session")
+    plans = left_active(scenario, journal.events, session_id if isinstance(session_id, str) else None)
     if not plans:
         printer(f"{path}: nothing was left active; every injected fault was reverted and verified")
         _mark(header, "nothing was left active")
@@ -232,8 +243,6 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
 
 def _mark(header: dict[str, Any], verdict: str) -> None:
     """`status` shows the session recovered from now on (best effort: the registry may be gone or elsewhere)."""
-    from controlroom.engine.control import mark_recovered
-
     session = header.get("session")
     if isinstance(session, str):
         with contextlib.suppress(ControlroomError, OSError):

@@ -13,27 +13,28 @@ leash stays armed and it is retried with the unconfirmed ones. Plans without a
 `stop_inject` (HTTP admin faults) wait for the request to finish or time out,
 then revert; a service that applies a timed-out request later is covered by its
 own TTL leash.
+
+Every revert is `engine.revert.revert_and_verify` — the same rule `recover` runs. The rollback needs no
+Session: an `EngineContext` (emit, executors, clock, group commit) and the leash window are all it uses,
+so a new backend's revert is tested here against an in-memory target alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from controlroom.engine.context import EngineContext
+from controlroom.engine.revert import Reverted, revert_and_verify, run_all
+from controlroom.engine.states import FaultState
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import Step
-from controlroom.targets.base import Action, ActionResult, Shell
+from controlroom.targets.base import Action, ActionResult
 
-if TYPE_CHECKING:
-    from controlroom.engine.session import Session
-
-VERIFY_ATTEMPTS = 3
-VERIFY_PAUSE = 0.2
 RECONFIRM_EVERY = 2.0
-
-
 INJECT_MARGIN = 5.0  # seconds, beyond an inject's own timeouts, a stop waits for it to end on our side
 
 
@@ -41,7 +42,7 @@ INJECT_MARGIN = 5.0  # seconds, beyond an inject's own timeouts, a stop waits fo
 class ActiveFault:
     plan: FaultPlan
     step: str
-    state: str = "injecting"  # injecting | active | reverting
+    state: FaultState = FaultState.INJECTING
     task: asyncio.Task[bool] | None = field(default=None, repr=False)
     # True from a successful arm until the revert is sent: the heartbeat renews exactly these leashes. Once
     # the revert is on its way the room no longer wants the fault, so a guard that fires then does no harm.
@@ -51,37 +52,19 @@ class ActiveFault:
     last: ActionResult | None = None  # the last inject action's answer
 
 
-def fused_revert(plan: FaultPlan) -> Shell | None:
-    """Revert, verify and (only when verified) disarm the leash in ONE command: one round trip per host.
-
-    An e-stop on many hosts is dominated by command start-up, so this halves it. Only for plans made
-    of shell actions with one sudo setting; when it fails, the step-by-step path runs and names the cause.
-    """
-    actions = [*plan.revert, *plan.verify, *([plan.leash.disarm] if plan.leash else [])]
-    if not actions or not all(isinstance(a, Shell) for a in actions):
-        return None
-    shells = [a for a in actions if isinstance(a, Shell)]
-    if len({a.sudo for a in shells}) != 1:
-        return None
-    revert = "".join(f"( {a.script}\n) >/dev/null 2>&1\n" for a in plan.revert if isinstance(a, Shell))
-    verify = " && ".join(f"( {a.script}\n)" for a in plan.verify if isinstance(a, Shell)) or "true"
-    # The disarm runs last and only on success, so it needs no subshell: its own `exit` ends the script,
-    # with 0 when disarmed (the same answer as `true` below) and non-zero when not (the step path retries).
-    disarm = f"{{ {plan.leash.disarm.script}\n}} >/dev/null 2>&1\n" if plan.leash and isinstance(
-        plan.leash.disarm, Shell) else ""
-    script = f"{revert}if {verify}\nthen\n{disarm}true\nelse\nfalse\nfi"
-    return Shell(script, sudo=shells[0].sudo, timeout=min(30.0, sum(a.timeout for a in shells)))
-
-
 def spec_doc(plan: FaultPlan) -> dict[str, Any]:
     return {"type": plan.spec.type, "target": plan.spec.target, "params": plan.spec.params}
 
 
 class Rollback:
-    def __init__(self, session: Session) -> None:
-        self.s = session
+    """Injects a step's faults and reverts them: THE rollback path (a stop), a step's end and the session's
+    end all go through `_revert_one`. Takes an `EngineContext` and the leash window — no Session."""
+
+    def __init__(self, ctx: EngineContext, leash_window: float) -> None:
+        self.ctx = ctx
+        self.leash_window = leash_window  # what every leash is armed for: the heartbeat renews it
         self.active: dict[str, ActiveFault] = {}
-        self.triggered = False
+        self.triggered = False  # a stop started the rollback (not the session's own end): the outcome says so
         self._unconfirmed: dict[str, FaultPlan] = {}  # fault id -> plan, retried until confirmed
         self._forsaken: dict[str, FaultPlan] = {}  # fault id -> plan on a host another room took over (not retried)
         self._in_doubt: set[str] = set()  # unconfirmed faults whose inject may still run: stopped before a retry
@@ -105,45 +88,44 @@ class Rollback:
             self.active.pop(fid)
             af.leashed = False
             self._forsaken[fid] = af.plan
-            self.s.emit("fault-revert-failed", fault=fid, target=target,
-                        error=f"not reverted by this room: {reason}; its leash guard reverted it — check the host")
+            self.ctx.emit("fault-revert-failed", fault=fid, target=target,
+                          error=f"not reverted by this room: {reason}; its leash guard reverted it — check the host")
+
+    def _runner(self, target: str) -> Callable[[Action], Awaitable[ActionResult]]:
+        async def run(action: Action) -> ActionResult:
+            return await self.ctx.run_on(target, action)
+        return run
 
     # ---- inject ---------------------------------------------------------------------------------------------
-
-    async def _run_all(self, target: str, actions: tuple[Action, ...]) -> ActionResult:
-        result = ActionResult(ok=True, status=0)
-        for action in actions:
-            result = await self.s.run_on(target, action)
-            if not result.ok:
-                return result
-        return result
 
     async def _inject_one(self, af: ActiveFault, leash_s: float) -> bool:
         plan = af.plan
         if plan.leash is not None:
             if af.stop_asked:
                 return False
-            armed = await self.s.run_on(plan.target, plan.leash.arm(leash_s))
+            armed = await self.ctx.run_on(plan.target, plan.leash.arm(leash_s))
             if not armed.ok:
-                self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
-                            error=f"could not arm the leash: {armed.detail}")
+                self.ctx.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
+                              error=f"could not arm the leash: {armed.detail}")
                 return False
             af.leashed = True  # from here on the session's heartbeat keeps it from running out
         for action in plan.inject:
             if af.stop_asked:  # checked before every send: after a stop, nothing more reaches the target
                 return False
             af.in_doubt = True
-            result = await self.s.run_on(plan.target, action)
+            result = await self.ctx.run_on(plan.target, action)
             # An exit status means the command ran to its end on the target; a timeout or a lost link does not.
             af.in_doubt = result.status is None
             af.last = result
             if not result.ok:
                 if not af.stop_asked:  # a stop reports its own ending (fault-inject-stopped)
-                    self.s.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
-                                error=result.detail)
+                    self.ctx.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
+                                  error=result.detail)
                 return False
-        af.state = "active"
-        self.s.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target)
+        af.state = FaultState.ACTIVE
+        handle = af.last.stdout.strip()[:128] if plan.handle_from_inject and af.last is not None else ""
+        self.ctx.emit("fault-injected", step=af.step, fault=plan.fault_id, target=plan.target,
+                      **({"handle": handle} if handle else {}))
         return True
 
     async def inject_all(self, step: Step, plans: list[FaultPlan], duration: float) -> bool:
@@ -151,16 +133,18 @@ class Rollback:
 
         Each leash is armed for one heartbeat window, not for the step: the session's heartbeat renews it.
         """
-        leash_s = self.s.heartbeat.window
+        leash_s = self.leash_window
         afs: list[ActiveFault] = []
         for plan in plans:
             af = ActiveFault(plan=plan, step=step.id)
             self.active[plan.fault_id] = af
-            self.s.emit("fault-injecting", step=step.id, fault=plan.fault_id, fault_type=plan.spec.type, target=plan.target,
-                        summary=plan.summary, spec=spec_doc(plan), leash_s=leash_s if plan.leash else None,
-                        duration=duration)
+            # The step, the fault's index in it and the target, each a field: what `recover` rebuilds the plan from.
+            self.ctx.emit("fault-injecting", step=step.id, fault=plan.fault_id, fault_type=plan.spec.type,
+                          target=plan.target, summary=plan.summary, spec=spec_doc(plan),
+                          leash_s=leash_s if plan.leash else None, duration=duration,
+                          **({"index": plan.index} if plan.index is not None else {}))
             afs.append(af)
-        if self.s.stopping:
+        if self.ctx.stopping():
             # A stop came while announcing — the journal could not take a `fault-injecting`, say: nothing of
             # this step is sent. The rollback reverts what was announced (idempotent: it never landed).
             for af in afs:
@@ -173,18 +157,6 @@ class Rollback:
 
     # ---- revert ---------------------------------------------------------------------------------------------
 
-    async def _verify(self, plan: FaultPlan) -> ActionResult:
-        result = ActionResult(ok=True, status=0)
-        for attempt in range(VERIFY_ATTEMPTS):
-            result = await self._run_all(plan.target, plan.verify)
-            if result.ok or result.error:
-                # Retries are for a revert still settling on the host; a host that cannot be reached (an
-                # `error`, not a failed check) will not answer better 0.2 s later: the reconfirm loop retries it.
-                return result
-            if attempt + 1 < VERIFY_ATTEMPTS:
-                await self.s.clock.sleep(VERIFY_PAUSE)
-        return result
-
     def _inject_bound(self, plan: FaultPlan) -> float:
         """How long an inject can take on our side: its actions' (and the leash arm's) timeouts, and a margin."""
         actions = [*plan.inject, *([plan.leash.arm(1.0)] if plan.leash else [])]
@@ -192,7 +164,7 @@ class Rollback:
 
     async def _wait_task(self, task: asyncio.Task[bool], seconds: float) -> bool:
         """Wait for the inject task on the session's clock; True when it ended within `seconds`."""
-        sleeper = asyncio.ensure_future(self.s.clock.sleep(seconds))
+        sleeper = asyncio.ensure_future(self.ctx.clock.sleep(seconds))
         try:
             await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -215,7 +187,7 @@ class Rollback:
             return True  # it ended with an exit status, or (no way to stop it) ended on our side: a timeout
         stop: ActionResult | None = None
         if plan.stop_inject is not None:
-            stop = await self.s.run_on(plan.target, plan.stop_inject)
+            stop = await self.ctx.run_on(plan.target, plan.stop_inject)
         stopped = stop is not None and stop.ok
         ended_here = True
         if task is not None and not task.done():
@@ -245,93 +217,76 @@ class Rollback:
         else:
             ended, how = False, "unknown"
             detail = stop.detail if stop is not None else "the injection did not end on our side"
-        self.s.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=how,
-                    **({"detail": detail} if detail else {}))
+        self.ctx.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=how,
+                      **({"detail": detail} if detail else {}))
         return ended
 
     async def _revert_one(self, af: ActiveFault) -> None:
+        """A stop or a step's end: end the inject, then the one revert rule, fused into one command first."""
         plan = af.plan
-        if not await self._end_inject(af):
-            await self._revert_in_doubt(af)
-            return
-        af.state = "reverting"
-        af.leashed = False  # the revert (and, once verified, the disarm) goes out now: stop renewing
-        fused = fused_revert(plan)
-        if fused is not None and (await self.s.run_on(plan.target, fused)).ok:
-            self.active.pop(plan.fault_id, None)
-            self._unconfirmed.pop(plan.fault_id, None)
-            self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True, warnings=[])
-            return
-        await self._revert_stepwise(plan)
 
-    async def _revert_in_doubt(self, af: ActiveFault) -> None:
-        """The inject may still run: revert (it may undo part of it) but keep the leash, and call nothing clean."""
-        plan = af.plan
-        af.state = "reverting"
-        for action in plan.revert:
-            await self.s.run_on(plan.target, action)
+        async def end() -> bool:
+            ended = await self._end_inject(af)
+            af.state = FaultState.REVERTING
+            if ended:
+                af.leashed = False  # the revert (and, once verified, the disarm) goes out now: stop renewing
+            return ended
+
+        result = await revert_and_verify(plan, self._runner(plan.target), self.ctx.clock.sleep, end_inject=end,
+                                         fused=True)
         self.active.pop(plan.fault_id, None)
-        self._unconfirmed[plan.fault_id] = plan
-        self._in_doubt.add(plan.fault_id)
-        self.s.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target,
-                    error="the injection may still be running on the target (it could not be stopped or "
-                          "confirmed ended); its leash stays armed")
+        self._settle(plan, result)
 
-    async def _reconfirm_one(self, plan: FaultPlan) -> bool:
-        if plan.fault_id in self._in_doubt:
-            if plan.stop_inject is None:
-                self._in_doubt.discard(plan.fault_id)
-            else:
-                stop = await self.s.run_on(plan.target, plan.stop_inject)
-                if not stop.ok:
-                    return False
-                self._in_doubt.discard(plan.fault_id)
-                said = stop.stdout.strip().splitlines()[-1:] or ["finished"]
-                self.s.emit("fault-inject-stopped", fault=plan.fault_id, target=plan.target, how=said[0])
-        return await self._revert_stepwise(plan, reconfirm=True)
-
-    async def _revert_stepwise(self, plan: FaultPlan, *, reconfirm: bool = False) -> bool:
-        af = self.active.get(plan.fault_id)
-        if af is not None:
-            af.leashed = False
-        errors = []
-        for action in plan.revert:  # every revert action runs, even after one fails
-            res = await self.s.run_on(plan.target, action)
-            if not res.ok:
-                errors.append(res.detail)
-        verified = await self._verify(plan)
-        # The leash stays armed until the fault is confirmed gone: it is the last line of defence.
-        if verified.ok and plan.leash is not None:
-            res = await self.s.run_on(plan.target, plan.leash.disarm)
-            if not res.ok:
-                errors.append(f"leash not disarmed: {res.detail}")
-        self.active.pop(plan.fault_id, None)
-        if verified.ok:
+    def _settle(self, plan: FaultPlan, result: Reverted, *, reconfirm: bool = False) -> None:
+        """Record (and journal) what a revert came to: verified gone, or unconfirmed and retried later."""
+        if result.verified:
             self._unconfirmed.pop(plan.fault_id, None)
             extra = {"reconfirmed": True} if reconfirm else {}
-            self.s.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
-                        warnings=errors, **extra)
+            self.ctx.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
+                          warnings=list(result.warnings), **extra)
+            return
+        if reconfirm:
+            return  # already journaled unconfirmed; the loop tries again
+        self._unconfirmed[plan.fault_id] = plan
+        if result.in_doubt:
+            self._in_doubt.add(plan.fault_id)
+            error = ("the injection may still be running on the target (it could not be stopped or confirmed "
+                     "ended); its leash stays armed")
+        else:
+            error = f"could not confirm the fault is gone: {result.detail}"
+        self.ctx.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target, error=error)
+
+    async def _reconfirm_one(self, plan: FaultPlan) -> bool:
+        fid = plan.fault_id
+
+        async def end() -> bool:
+            # The inject may still have been running when the rollback reverted: end it before reverting again.
+            if plan.stop_inject is not None:
+                stop = await self.ctx.run_on(plan.target, plan.stop_inject)
+                if not stop.ok:
+                    return False
+                said = stop.stdout.strip().splitlines()[-1:] or ["finished"]
+                self.ctx.emit("fault-inject-stopped", fault=fid, target=plan.target, how=said[0])
+            self._in_doubt.discard(fid)
             return True
-        if not reconfirm:
-            self._unconfirmed[plan.fault_id] = plan
-            detail = verified.detail
-            if errors:
-                detail = f"{detail}; revert said: {'; '.join(errors)}"
-            self.s.emit("fault-revert-failed", fault=plan.fault_id, target=plan.target,
-                        error=f"could not confirm the fault is gone: {detail}")
-        return False
+
+        result = await revert_and_verify(plan, self._runner(plan.target), self.ctx.clock.sleep,
+                                         end_inject=end if fid in self._in_doubt else None)
+        self._settle(plan, result, reconfirm=True)
+        return result.verified
 
     async def reconfirm(self, within: float) -> None:
         """Keep reverting and verifying unconfirmed faults (a host whose link came back) for `within` seconds."""
-        deadline = self.s.now() + within
-        while self._unconfirmed and self.s.now() < deadline:
-            await self.s.clock.sleep(min(RECONFIRM_EVERY, max(0.0, deadline - self.s.now())))
+        deadline = self.ctx.now() + within
+        while self._unconfirmed and self.ctx.now() < deadline:
+            await self.ctx.clock.sleep(min(RECONFIRM_EVERY, max(0.0, deadline - self.ctx.now())))
             attempt: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(
                 *(self._reconfirm_one(p) for p in list(self._unconfirmed.values()))))
             # An attempt on a host that is gone can hang for its commands' timeouts: `within` bounds the wait,
             # on the session's clock. Cutting a revert short is safe (reverts are idempotent); the fault stays
             # unconfirmed.
-            timer: asyncio.Future[Any] = asyncio.ensure_future(self.s.clock.sleep(max(0.0, deadline - self.s.now())))
+            timer: asyncio.Future[Any] = asyncio.ensure_future(
+                self.ctx.clock.sleep(max(0.0, deadline - self.ctx.now())))
             try:
                 await asyncio.wait({attempt, timer}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -346,43 +301,54 @@ class Rollback:
         room, a restart or a leash that fired took them away, so what the step observed was not the fault it
         planned: the step must not pass. One verify per fault, in parallel; faults without a revert (a kill)
         are not asked."""
-        afs = [af for af in self.active.values() if af.step == step_id and af.state == "active" and af.plan.revertible]
+        afs = [af for af in self.active.values()
+               if af.step == step_id and af.state == FaultState.ACTIVE and af.plan.revertible]
 
         async def gone(af: ActiveFault) -> bool:
-            return bool(af.plan.verify) and (await self._run_all(af.plan.target, af.plan.verify)).ok
+            return bool(af.plan.verify) and (await run_all(self._runner(af.plan.target), af.plan.verify)).ok
 
         answers = await asyncio.gather(*(gone(af) for af in afs))
         return [af.plan for af, is_gone in zip(afs, answers, strict=True) if is_gone]
 
-    async def revert_step(self, step_id: str, reason: str) -> None:
+    async def revert_step(self, step_id: str) -> None:
         """The normal end of a step: revert its faults in parallel, through the same code as a rollback."""
         afs = [af for af in self.active.values() if af.step == step_id]
         await asyncio.gather(*(self._revert_one(af) for af in afs))
 
-    def start(self, reason: str) -> asyncio.Future[None]:
-        """Begin THE rollback now, from synchronous code (a journal that just broke), unless one is running."""
+    def start(self, reason: str, *, stop: bool = True) -> asyncio.Future[None]:
+        """Begin THE rollback now, from synchronous code (a journal that just broke), unless one is running.
+
+        `stop` False: the session's own end reverts what is left, which is not a rollback the outcome reports.
+        """
         if self._running is not None and not self._running.done():
             return self._running
-        if reason != "session end":
+        if stop:
             self.triggered = True
         self._running = asyncio.ensure_future(self._rollback(reason))
         return self._running
 
     async def rollback_all(self, reason: str) -> None:
-        """THE rollback: revert all active faults in parallel, verify each, record the unconfirmed ones."""
+        """THE rollback, for a stop: revert all active faults in parallel, verify each, record the unconfirmed."""
+        await self._once(reason, stop=True)
+
+    async def revert_remaining(self) -> None:
+        """At the session's end, whatever is still active goes through the same rollback — not counted as a stop."""
+        await self._once("session end", stop=False)
+
+    async def _once(self, reason: str, *, stop: bool) -> None:
         if self._running is not None:
             await asyncio.shield(self._running)
             if not self.active:
                 return
-        await asyncio.shield(self.start(reason))
+        await asyncio.shield(self.start(reason, stop=stop))
 
     async def _rollback(self, reason: str) -> None:
         afs = list(self.active.values())
-        with self.s.group_commit():
-            self.s.emit("rollback-started", reason=reason, faults=[af.plan.fault_id for af in afs],
-                        targets=sorted({af.plan.target for af in afs}))
+        with self.ctx.group_commit():
+            self.ctx.emit("rollback-started", reason=reason, faults=[af.plan.fault_id for af in afs],
+                          targets=sorted({af.plan.target for af in afs}))
             await asyncio.gather(*(self._revert_one(af) for af in afs))
-            self.s.emit("rollback-finished", clean=not self._unconfirmed, unconfirmed=list(self.unconfirmed))
+            self.ctx.emit("rollback-finished", clean=not self._unconfirmed, unconfirmed=list(self.unconfirmed))
 
     async def wait_done(self) -> None:
         if self._running is not None:

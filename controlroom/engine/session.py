@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.clock import Clock, RealClock
+from controlroom.engine.context import EngineContext
 from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate, facilitator_name
 from controlroom.engine.heartbeat import Heartbeat
 from controlroom.engine.liveness import start_time
@@ -28,31 +29,27 @@ from controlroom.engine.monitor import SafetyMonitor
 from controlroom.engine.planning import StepPlan, plan_scenario
 from controlroom.engine.preflight import run_preflight
 from controlroom.engine.rollback import Rollback
+from controlroom.engine.states import ROOM_GOING, SessionState, Verdict
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
-from controlroom.journal.events import Event, StopKind
+from controlroom.journal.events import Event, StepOutcome, StopKind
 from controlroom.journal.writer import JournalWriter
 from controlroom.metrics.source import BackfillSource, MetricSource
 from controlroom.scenario.model import Phase, Scenario, Step
-from controlroom.targets.base import ActionResult, Executor
+from controlroom.targets.base import Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
-STATES = (
-    "loaded", "preflight", "steady-state", "briefed", "awaiting-confirmation", "injecting", "observing",
-    "reverting", "recovering", "recovered", "judging", "failed", "completed", "aborted", "rolled-back",
-    "unobserved",
-)
+STATES = tuple(SessionState)  # the state machine's states, in order (docs/architecture.md draws it)
 
 Listener = Callable[[Event], None]
 BACKFILL_SECONDS = 120.0  # history asked of sources that keep it, for the sparklines at the start
-MANUAL_STOPS = tuple(k.value for k in StopKind if k.manual)  # an abort in the outcome, not a rollback by the rules
 JOURNAL_FAILED_EXIT = 3  # the journal could not be written: the session stopped and rolled back
 BACKFILL_SAMPLES = 240  # at most this many backfilled samples: what a sparkline shows
 
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # held | unobserved | failed | rolled-back | aborted | preflight-failed
+    outcome: Verdict
     # 0 held (or unobserved: declared, run, every fault verified clean, nothing judged), 1 failed or rolled back
     # or aborted, 2 pre-flight failed, 3 the journal broke
     exit_code: int
@@ -62,7 +59,7 @@ class Outcome:
 
 @dataclass
 class _StepResult:
-    outcome: str  # passed | failed | skipped | rolled-back | aborted
+    outcome: StepOutcome
     recovery_s: float | None = None
 
 
@@ -82,16 +79,24 @@ class Session:
 
     def __post_init__(self) -> None:
         self.journal_path = Path(self.journal_path)
-        self.state = "loaded"
+        self.state = SessionState.LOADED
         self._listeners: list[Listener] = []
         self._writer: JournalWriter | None = None
         self._start = 0.0
         self._executors: dict[str, Executor] = {}
-        self.step_plans: list[StepPlan] = plan_scenario(self.scenario)
+        self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.session_id)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
-        self.rollback = Rollback(self)
-        self.heartbeat = Heartbeat(self)  # renews every leash and host claim while the room lives
-        self.monitor = SafetyMonitor(self)
+        # What the rollback may use of the session, and nothing more (`engine.context`).
+        self.context = EngineContext(emit=self.emit, executor=self.executor, clock=self.clock, now=self.now,
+                                     stopping=lambda: self.stopping, stop=self._stop_in_background,
+                                     group_commit=self.group_commit)
+        self.rollback = Rollback(self.context, leash_window=self.scenario.blast_radius.leash)
+        # Renews every leash and host claim while the room lives.
+        self.heartbeat = Heartbeat(self.context, self.rollback, session_id=self.session_id,
+                                   window=self.scenario.blast_radius.leash)
+        self.monitor = SafetyMonitor(self.context, self.rollback, self.scenario, sources=lambda: self.sources,
+                                     recovery_wait=self.recovery_wait(),
+                                     current_step=lambda: self.current_step.id if self.current_step else "")
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
         self._stop = asyncio.Event()
         self._stop_reason = ""
@@ -163,7 +168,7 @@ class Session:
                     self._journal_broken(err)
                     self._stop_for_journal()
 
-    def set_state(self, state: str) -> None:
+    def set_state(self, state: SessionState) -> None:
         if state != self.state:
             self.state = state
             self.emit("state-changed", state=state)
@@ -205,7 +210,7 @@ class Session:
     def end_recovery(self) -> bool:
         """The facilitator ends the recovery watch after a stop early (a key in the room). The step's recovery is
         then recorded as not seen; nothing else changes. False when no watch is running."""
-        if self.state != "recovering" or not self.stopping:
+        if self.state is not SessionState.RECOVERING or not self.stopping:
             return False
         self._end_recovery.set()
         return True
@@ -223,11 +228,6 @@ class Session:
             self._executors[target] = ex
         return ex
 
-    async def run_on(self, target: str, action: Any) -> ActionResult:
-        try:
-            return await self.executor(target).run(action)
-        except Exception as err:  # an executor bug or transport failure is a failed action, never a crash mid-fault
-            return ActionResult(ok=False, error=f"{type(err).__name__}: {err}")
 
     # ---- the journal cannot be written ---------------------------------------------------------------------
 
@@ -311,6 +311,16 @@ class Session:
         self._begin_stop(kind, reason, by)
         await self.rollback.rollback_all(reason or kind.value)
 
+    def _stop_in_background(self, kind: StopKind, reason: str) -> asyncio.Task[Any]:
+        """`EngineContext.stop`: the one rollback path, started now from a part that must not wait for it (the
+        heartbeat's round, the monitor's sample); awaiting the task waits for the rollback."""
+        return self.spawn(self.emergency_stop(kind, reason))
+
+    async def _stop_by_control(self, by: str) -> list[str]:
+        """`controlroom stop` on the control socket: the one rollback path; the targets left unconfirmed."""
+        await self.emergency_stop(StopKind.CONTROL, "controlroom stop", by=by)
+        return list(self.rollback.unconfirmed)
+
     # ---- the run ------------------------------------------------------------------------------------------
 
     def _header(self) -> dict[str, Any]:
@@ -332,7 +342,8 @@ class Session:
         self._start = self.clock.monotonic()
         from controlroom.engine.control import ControlServer
 
-        control = ControlServer(self) if self.control else None
+        control = ControlServer(self.session_id, self.scenario.name, self.journal_path, stop=self._stop_by_control,
+                                state=lambda: self.state) if self.control else None
         if control:
             control.prepare()  # a runtime directory another user planted is refused before anything is written
         self._writer = JournalWriter(self.journal_path, self._header())
@@ -358,7 +369,7 @@ class Session:
             outcome = await self._run_body()
         except asyncio.CancelledError:
             await self.emergency_stop(StopKind.CANCELLED)
-            outcome = Outcome("aborted", 1, self.rollback.unconfirmed, "session cancelled")
+            outcome = Outcome(Verdict.ABORTED, 1, self.rollback.unconfirmed, "session cancelled")
             raise
         except BaseException as err:
             # Whatever broke, nothing stays injected: the rollback path runs before the error travels on.
@@ -367,11 +378,11 @@ class Session:
         finally:
             await self.monitor.stop()
             if self.rollback.active:
-                await self.rollback.rollback_all("session end")
+                await self.rollback.revert_remaining()
             # Renewals stop only now that nothing is left to revert; claims of hosts verified clean are released.
             await self.heartbeat.close()
             if not self._ended:
-                o = locals().get("outcome") or Outcome("crashed", 1, self.rollback.unconfirmed)
+                o = locals().get("outcome") or Outcome(Verdict.CRASHED, 1, self.rollback.unconfirmed)
                 self._end(o)
             await self.rollback.wait_done()  # a stop the journal's last writes started, if they failed
             if control:
@@ -385,20 +396,17 @@ class Session:
                 self._fallback_fd = None
         if self.journal_error is not None and outcome.exit_code != JOURNAL_FAILED_EXIT:
             # The journal broke at the very end (its last lines): the record is incomplete all the same.
-            outcome = Outcome("aborted", JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
+            outcome = Outcome(Verdict.ABORTED, JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
                               f"{self.journal_error}; stopped")
         return outcome
 
     def _end(self, outcome: Outcome) -> Outcome:
         if self.journal_error is not None:
             # Whatever else happened, the record is incomplete: that is what the exit code must say.
-            outcome = Outcome("aborted", JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
+            outcome = Outcome(Verdict.ABORTED, JOURNAL_FAILED_EXIT, self.rollback.unconfirmed,
                               f"{self.journal_error}; stopped and rolled back")
         self._ended = True
-        final = {"held": "completed", "preflight-failed": "failed", "failed": "failed",
-                 "rolled-back": "rolled-back", "aborted": "aborted",
-                 "unobserved": "unobserved"}.get(outcome.outcome, "failed")
-        self.set_state(final)
+        self.set_state(outcome.outcome.final_state)
         self.emit("session-ended", outcome=outcome.outcome, exit_code=outcome.exit_code,
                   unconfirmed=list(outcome.unconfirmed), message=outcome.message)
         return outcome
@@ -409,25 +417,27 @@ class Session:
                 await ex.close()
 
     async def _run_body(self) -> Outcome:
-        self.set_state("preflight")
+        self.set_state(SessionState.PREFLIGHT)
         try:
-            self._skip_faults = await run_preflight(self)
+            self._skip_faults = await run_preflight(self.context, self.scenario,
+                                                   [p for sp in self.step_plans for p in sp.faults], self.sources,
+                                                   self.heartbeat)
         except PreflightError as err:
-            return Outcome("preflight-failed", 2, (), str(err))
+            return Outcome(Verdict.PREFLIGHT_FAILED, 2, (), str(err))
         await self._backfill()
         if self.scenario.checklist:
             # The humans' checklist ("on-call knows") is a gate too: nothing is injected until it is confirmed.
-            self.set_state("awaiting-confirmation")
+            self.set_state(SessionState.AWAITING_CONFIRMATION)
             decision = await self._gate(Gate(kind="checklist", title="checklist", items=self.scenario.checklist))
             self.emit("step-confirmed", step=None, decision=decision, by="facilitator", gate="checklist")
             if decision == "abort":
-                return Outcome("aborted", 1, (), "aborted at the checklist")
+                return Outcome(Verdict.ABORTED, 1, (), "aborted at the checklist")
         self.monitor.start()
-        self.set_state("steady-state")
+        self.set_state(SessionState.STEADY_STATE)
         verdict = await self.monitor.wait_steady("before", self.scenario.steady_state.window)
         if not verdict.ok:
             msg = f"steady state does not hold before the first injection: {', '.join(verdict.failed)}"
-            return Outcome("preflight-failed", 2, (), msg)
+            return Outcome(Verdict.PREFLIGHT_FAILED, 2, (), msg)
         results: list[_StepResult] = []
         phase_of = {sid: ph for ph in self.scenario.phases for sid in ph.steps}
         for index, sp in enumerate(self.step_plans):
@@ -450,7 +460,7 @@ class Session:
                     break
         if self.rollback.unconfirmed:
             # A target cut off mid-revert may come back: keep trying for as long as its leash could hold a fault.
-            self.set_state("reverting")
+            self.set_state(SessionState.REVERTING)
             await self.rollback.reconfirm(self.reconfirm_for if self.reconfirm_for is not None
                                           else self.heartbeat.window + 5.0)
         judged = await self._judge_statements()
@@ -488,13 +498,12 @@ class Session:
         statements = self.scenario.success_criteria.statements
         if not statements:
             return {}
-        gone = self.journal_error is not None or self._stop_kind in (StopKind.SIGNAL, StopKind.CANCELLED,
-                                                                      StopKind.CRASH, StopKind.JOURNAL)
+        gone = self.journal_error is not None or self._stop_kind in ROOM_GOING
         if gone:
             verdicts: dict[str, bool | None] = {}
             by = "nobody (the session was stopped before the end)"
         else:
-            self.set_state("judging")
+            self.set_state(SessionState.JUDGING)
             verdicts, by = await judge_statements(self.facilitator, statements)
         out: dict[str, bool | None] = {}
         for text in statements:
@@ -552,21 +561,21 @@ class Session:
         unconfirmed = self.rollback.unconfirmed
         outcomes = [r.outcome for r in results]
         if "aborted" in outcomes or self._stopped_by_hand:
-            outcome = Outcome("aborted", 1, unconfirmed, f"stopped: {self._stop_reason or 'aborted'}")
+            outcome = Outcome(Verdict.ABORTED, 1, unconfirmed, f"stopped: {self._stop_reason or 'aborted'}")
         elif self.rollback.triggered or "rolled-back" in outcomes:
-            outcome = Outcome("rolled-back", 1, unconfirmed, f"rolled back: {self._stop_reason}")
+            outcome = Outcome(Verdict.ROLLED_BACK, 1, unconfirmed, f"rolled back: {self._stop_reason}")
         elif "failed" in outcomes or unconfirmed:
-            outcome = Outcome("failed", 1, unconfirmed, "hypothesis did not hold")
+            outcome = Outcome(Verdict.FAILED, 1, unconfirmed, "hypothesis did not hold")
         elif self._failed_phases:
-            outcome = Outcome("failed", 1, (), "phase validation failed: " + "; ".join(self._failed_phases))
+            outcome = Outcome(Verdict.FAILED, 1, (), "phase validation failed: " + "; ".join(self._failed_phases))
         elif criteria_met is False:
-            outcome = Outcome("failed", 1, (), "success criteria not met: " + "; ".join(failed))
+            outcome = Outcome(Verdict.FAILED, 1, (), "success criteria not met: " + "; ".join(failed))
         elif self.scenario.unobserved:
             # Declared unobserved: the faults went in and were verified gone, but nothing judged the system.
-            outcome = Outcome("unobserved", 0, (), "ran unobserved: every fault verified clean; nothing judged "
+            outcome = Outcome(Verdict.UNOBSERVED, 0, (), "ran unobserved: every fault verified clean; nothing judged "
                                                    "the hypothesis")
         else:
-            outcome = Outcome("held", 0, (), "hypothesis held")
+            outcome = Outcome(Verdict.HELD, 0, (), "hypothesis held")
         return outcome  # `run` ends the session once the claims are released: session-ended is the last event
 
     # ---- one step -----------------------------------------------------------------------------------------
@@ -601,7 +610,7 @@ class Session:
         step = sp.step
         self.current_step = step
         plans = [p for p in sp.faults if p.fault_id not in self._skip_faults]
-        self.set_state("briefed")
+        self.set_state(SessionState.BRIEFED)
         self.emit("step-briefed", step=step.id, index=index, title=step.title, brief=step.brief, expect=step.expect,
                   duration=step.duration, phase=step.phase,
                   faults=[{"fault": p.fault_id, "type": p.spec.type, "target": p.target, "summary": p.summary}
@@ -613,7 +622,7 @@ class Session:
                 await self._wait_or_stop(self.scenario.observe.every)
         decision = "confirm"
         if step.confirm:
-            self.set_state("awaiting-confirmation")
+            self.set_state(SessionState.AWAITING_CONFIRMATION)
             self.emit("step-armed", step=step.id)
             decision = await self._gate(Gate(kind="step", step=step.id, title=step.title))
             self.emit("step-confirmed", step=step.id, decision=decision, by="facilitator")
@@ -630,9 +639,9 @@ class Session:
             return _StepResult("aborted")
         if not plans:
             if step.duration:
-                self.set_state("observing")
+                self.set_state(SessionState.OBSERVING)
                 await self._wait_or_stop(step.duration)
-            outcome = "rolled-back" if self.rollback.triggered else "passed"
+            outcome: StepOutcome = "rolled-back" if self.rollback.triggered else "passed"
             self.emit("step-completed", step=step.id, outcome=outcome)
             return _StepResult(outcome)
         return await self._run_fault_step(step, plans)
@@ -658,15 +667,15 @@ class Session:
             self.emit("step-completed", step=step.id, outcome="rolled-back")
             return _StepResult("rolled-back")
         duration = min(step.duration or 0.0, self.scenario.blast_radius.max_duration)
-        self.set_state("injecting")
+        self.set_state(SessionState.INJECTING)
         ok = await self.rollback.inject_all(step, plans, duration)
         if not ok and not self.stopping:
-            await self.rollback.revert_step(step.id, "injection failed")
+            await self.rollback.revert_step(step.id)
             self.emit("step-completed", step=step.id, outcome="failed")
             return _StepResult("failed")
         if not self.stopping:
             # The heartbeat, not this loop, keeps the leashes from running out while the step lasts.
-            self.set_state("observing")
+            self.set_state(SessionState.OBSERVING)
             await self._wait_or_stop(duration)
         rolled_back = self.rollback.triggered
         self._full_strength[step.id] = self.monitor.last_values()  # the step at its end, its faults still in
@@ -679,12 +688,13 @@ class Session:
                                  "a leash that fired) removed it during the step")
         rolled_back = self.rollback.triggered  # a stop may have come while the verifies were out
         if not rolled_back:
-            self.set_state("reverting")
-            await self.rollback.revert_step(step.id, "step end")
+            self.set_state(SessionState.REVERTING)
+            await self.rollback.revert_step(step.id)
         else:
             await self.rollback.wait_done()
         recovery = await self._measure_recovery(step)
         self._recovery[step.id] = recovery
+        outcome: StepOutcome
         if rolled_back:
             outcome = "rolled-back"
         elif recovery is None or self.rollback.unconfirmed or lost:
@@ -706,8 +716,7 @@ class Session:
         crashed session, a journal that cannot be written.
         """
         kind = self._stop_kind
-        if self.journal_error is not None or kind in (StopKind.SIGNAL, StopKind.CANCELLED, StopKind.CRASH,
-                                                      StopKind.JOURNAL):
+        if self.journal_error is not None or kind in ROOM_GOING:
             why = "a signal asked the program to end" if kind is StopKind.SIGNAL else "the session was stopped"
             self.emit("recovery-measured", step=step.id, seconds=None, held=False, criterion_s=None,
                       detail=f"not measured: {why}")
@@ -718,7 +727,7 @@ class Session:
                       detail=f"not measured: not confirmed reverted on {', '.join(self.rollback.unconfirmed)}")
             return None
         after_stop = {"after_stop": True} if kind is not None else {}
-        self.set_state("recovering")
+        self.set_state(SessionState.RECOVERING)
         criterion = self.scenario.success_criteria.recovery_time
         reverted_at = self.now()
         recovered_at, ended_early = await self._wait_recovered(self.recovery_wait())
@@ -727,7 +736,7 @@ class Session:
         self.emit("recovery-measured", step=step.id, seconds=None if seconds is None else round(seconds, 3),
                   held=seconds is not None, criterion_s=criterion, **after_stop, **detail)
         if seconds is not None:
-            self.set_state("recovered")
+            self.set_state(SessionState.RECOVERED)
         return seconds
 
     async def _wait_recovered(self, timeout: float) -> tuple[float | None, bool]:

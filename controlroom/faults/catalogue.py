@@ -1,64 +1,28 @@
-"""The fault catalogue: every fault type, its parameters (with units), the targets it fits, and its plan builder.
+"""The fault catalogue: every fault type by name, collected from the modules that define them.
 
-Validation and planning read the same entries, so a parameter the validator
-accepts is one the builder understands. Modules register their types in
-`FAULTS` lists: `local` (processes on this machine), `http` (admin endpoints),
-`host` (Linux hosts over SSH or locally), `kube` (Kubernetes).
+Validation and planning read the same entries, so a parameter the validator accepts is one the builder
+understands. The registry goes one way: each module lists its types in `FAULTS` (built from `faults.base`),
+and only this module imports the modules — none of them imports the catalogue back. A new backend adds its
+module to `_load`'s list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
+from controlroom.faults.base import Builder, FaultType, Param, PlanContext, parse_params
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import FaultSpec, Target
 
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    parse: Callable[[Any], Any]  # raises ValueError (UnitError is one) with a user-facing message
-    required: bool = False
-    default: Any = None
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class PlanContext:
-    """What a builder may need beyond the spec: the step's duration, the leash, the scenario's targets.
-
-    `leash_window` is the heartbeat window (`blast_radius.leash`): what a leash is armed and renewed with, and a
-    service-side TTL. `leash_grace` only pads backstops that cannot be renewed (stress-ng's own `--timeout`).
-    """
-
-    fault_id: str
-    duration: float | None
-    leash_grace: float = 30.0
-    targets: dict[str, Target] = field(default_factory=dict)
-    leash_window: float = 10.0
-
-
-Builder = Callable[[FaultSpec, Target, PlanContext], FaultPlan]
-
-
-@dataclass(frozen=True)
-class FaultType:
-    name: str
-    params: tuple[Param, ...]
-    target_kinds: frozenset[str]
-    build: Builder
-    doc: str
-    revertible: bool = True
-    needs_duration: bool = True
+__all__ = ["Builder", "FaultType", "Param", "PlanContext", "build_plan", "catalogue", "parse_params"]
 
 
 def _load() -> dict[str, FaultType]:
-    from controlroom.faults import host, http, kube, local
+    # Imported here, not at the top: `validate` and `plan` need the table, `--help` does not.
+    from controlroom.faults import gremlin, http, local, net_nft, net_tc, stress, system, toxiproxy
 
+    # In the order `controlroom plan` and the docs list them. A new backend adds its module here.
+    modules = (local, http, net_tc, net_nft, stress, system, toxiproxy, gremlin)
     table: dict[str, FaultType] = {}
-    for module in (local, http, host, kube):
+    for module in modules:
         for ft in module.FAULTS:
             if ft.name in table:
                 raise RuntimeError(f"fault type {ft.name!r} registered twice")
@@ -74,29 +38,6 @@ def catalogue() -> dict[str, FaultType]:
     if _CATALOGUE is None:
         _CATALOGUE = _load()
     return _CATALOGUE
-
-
-def parse_params(ft: FaultType, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
-    """Raw YAML params -> parsed params, and problems as (param name or None, message)."""
-    parsed: dict[str, Any] = {}
-    problems: list[tuple[str | None, str]] = []
-    known = {p.name for p in ft.params}
-    for key in raw:
-        if key not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            problems.append((key, f"unknown parameter {key!r} for fault {ft.name!r} (allowed: {allowed})"))
-    for p in ft.params:
-        if p.name not in raw:
-            if p.required:
-                problems.append((None, f"fault {ft.name!r} needs parameter {p.name!r}: {p.doc}"))
-            elif p.default is not None:
-                parsed[p.name] = p.default
-            continue
-        try:
-            parsed[p.name] = p.parse(raw[p.name])
-        except (ValueError, TypeError) as err:
-            problems.append((p.name, f"{p.name}: {err}"))
-    return parsed, problems
 
 
 def build_plan(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:

@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from controlroom.faults.host import STATE_DIR
+from controlroom.faults.leash import STATE_DIR
 from controlroom.faults.shell import q
 from controlroom.targets.base import ActionResult, Shell
 

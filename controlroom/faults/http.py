@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlroom.faults._args import arg
-from controlroom.faults.catalogue import FaultType, Param, PlanContext
+from controlroom.faults.base import FaultType, Param, PlanContext, arg
 from controlroom.faults.plan import FaultPlan, Leash, Requirement
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import HttpRequest

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from controlroom.faults.host import STATE_DIR, safe_id
+from controlroom.faults.leash import STATE_DIR, safe_id
 from controlroom.faults.plan import FaultPlan
 from controlroom.faults.shell import q
 from controlroom.targets.base import Shell

@@ -3,17 +3,16 @@
 The command forms are plain POSIX sh, so `local` and `ssh` targets share them.
 The pid is read from the pidfile at run time and must be a number above 1:
 `kill -STOP -1` would stop every process on the host. A pause carries the
-host faults' leash (`faults.host.leash_for`): a detached guard that sends
+host faults' leash (`faults.leash.leash_for`): a detached guard that sends
 SIGCONT once its deadline passes, unless renewed or disarmed. The pause's
 inject runs through `faults.inflight`, so a stop that catches it in flight ends it.
 """
 
 from __future__ import annotations
 
-from controlroom.faults._args import arg
-from controlroom.faults.catalogue import FaultType, Param, PlanContext
-from controlroom.faults.host import STATE_DIR, leash_for, safe_id
+from controlroom.faults.base import FaultType, Param, PlanContext, arg
 from controlroom.faults.inflight import guard_undo, stoppable
+from controlroom.faults.leash import STATE_DIR, leash_for, safe_id
 from controlroom.faults.plan import FaultPlan, Requirement
 from controlroom.faults.shell import abs_path, q, user_name
 from controlroom.scenario.model import FaultSpec, Target
@@ -156,7 +155,7 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
     check = float(arg(spec, RESTART_CHECK))
     sudo = target.sudo
     # The killed pid is kept so the recovery check can tell a restarted process from the old one.
-    # It lives beside the leash files (host.STATE_DIR sets $crd): /run/controlroom, or a per-user dir.
+    # It lives beside the leash files (leash.STATE_DIR sets $crd): /run/controlroom, or a per-user dir.
     killed = f'"$crd"/killed-{safe_id(ctx.fault_id)}.pid'
     secs = max(1, int(check + 0.999))
     restarted = (
@@ -180,7 +179,6 @@ def _build_kill(spec: FaultSpec, target: Target, ctx: PlanContext) -> FaultPlan:
                         f"{target.name}: no running process in {pidfile} that may be signalled (pidfile missing, "
                         "not trusted, or the process runs as another user); fix `pidfile`/`user` or start it"),
         ),
-        revertible=False,
     )
 
 
@@ -198,7 +196,6 @@ FAULTS: list[FaultType] = [
         target_kinds=frozenset({"local", "ssh"}),
         build=_build_kill,
         doc="Kill a process with SIGKILL; no revert — the check is that it runs again (a supervisor restarts it).",
-        revertible=False,
         needs_duration=False,
     ),
 ]

@@ -61,9 +61,17 @@ class FaultPlan:
     verify: tuple[Action, ...]
     leash: Leash | None = None
     requires: tuple[Requirement, ...] = ()
-    revertible: bool = True  # process kill and pod kill have no revert, only a recovery check
     clobber_check: tuple[Action, ...] = field(default=())  # succeeds when nothing would be clobbered
     # Ends an inject still in flight and returns only once it has ended: exit 0 when nothing of it runs now or can
     # start later (stdout: killed | never-started | finished), non-zero when that could not be confirmed.
     # None where the executor has no such handle (HTTP: the request ends with its timeout).
     stop_inject: Action | None = None
+    index: int | None = None  # the fault's place in its step's `faults:` (set by planning; `recover` reads it back)
+    # The last inject's answer names what the backend created (a Gremlin attack guid): it is journaled with
+    # `fault-injected`, so `recover` can revert it after a crash (PlanContext.handle).
+    handle_from_inject: bool = False
+
+    @property
+    def revertible(self) -> bool:
+        """False for a fault with nothing to revert (a process kill): its verify is a recovery check."""
+        return bool(self.revert)

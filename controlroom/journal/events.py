@@ -215,6 +215,7 @@ class FaultInjecting(TypedDict):
     step: str
     fault: str
     target: str
+    index: NotRequired[int]  # the fault's place in its step's `faults:` (older journals: parsed from `fault`)
     fault_type: NotRequired[str]
     summary: NotRequired[str]
     spec: NotRequired[FaultSpecDoc]
@@ -228,6 +229,8 @@ class FaultInjected(TypedDict):
     fault: str
     target: str
     step: NotRequired[str]
+    # What the backend calls the fault it created (a Gremlin attack guid): `recover` halts it by this name.
+    handle: NotRequired[str]
 
 
 class FaultFailed(TypedDict):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,81 @@ class Journal:
     @property
     def damaged(self) -> bool:
         return self.skipped > 0
+
+    def iter_events(self) -> Iterator[Event]:
+        """The events again, from the start (the report's rare second pass; `JournalStream` re-reads its file)."""
+        return iter(self.events)
+
+
+BLOCK = 1 << 20  # bytes read at a time by `JournalStream`: its memory, whatever the journal's size
+
+
+class JournalStream:
+    """A journal read as it is iterated, a block at a time, in bounded memory: the report of a journal of any size.
+
+    Opening reads and checks the header (JournalError as `read_journal`); iterating yields every event checked
+    against the vocabulary exactly as `read_journal` does (same skipped lines, warnings, torn last line), and
+    fills `warnings`, `skipped` and `first_bad` on the first pass. `iter_events()` starts another pass.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            with self.path.open("rb") as fh:
+                first = fh.readline()
+        except IsADirectoryError:
+            raise JournalError(f"{self.path}: is a directory; give the journal file (*.jsonl)") from None
+        except OSError as err:
+            raise JournalError(f"{self.path}: cannot read journal: {err.strerror}") from None
+        if not first.strip():
+            raise JournalError(f"{self.path}:1: empty journal; nothing was recorded")
+        self.header, self.warnings = _parse_header(self.path, first.rstrip(b"\n").decode("utf-8", errors="replace"))
+        self.skipped = 0
+        self.first_bad = ""
+        self._passes = 0
+
+    @property
+    def damaged(self) -> bool:
+        return self.skipped > 0
+
+    def __iter__(self) -> Iterator[Event]:
+        return self.iter_events()
+
+    def iter_events(self) -> Iterator[Event]:
+        first = self._passes == 0
+        self._passes += 1
+        return self._events(first)
+
+    def _events(self, first_pass: bool) -> Iterator[Event]:
+        rules = LineChecker()
+        p = self.path
+        lineno = 1
+        try:
+            fh = p.open("rb")
+        except OSError as err:
+            raise JournalError(f"{p}: cannot read journal: {err.strerror}") from None
+        with fh:
+            fh.readline()  # the header, read at open
+            rest = b""
+            while True:
+                block = fh.read(BLOCK)
+                torn = not block
+                lines = (rest + block).split(b"\n") if block else [rest]
+                rest = lines.pop() if block else b""
+                for line in lines:
+                    lineno += 1
+                    try:
+                        ev = event_from_line(line)
+                        rules.check(ev)
+                    except BadEvent as err:
+                        if not line.strip():
+                            continue
+                        if first_pass:
+                            _skipped(self, self.path, lineno, err, torn)
+                        continue
+                    yield ev
+                if torn:
+                    return
 
 
 def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:
@@ -131,18 +206,24 @@ def read_journal(path: str | Path) -> Journal:
         except BadEvent as err:
             if not line.strip():
                 continue
-            if i == last_index and torn_tail:
-                journal.warnings.append(f"{p}:{i}: skipped a torn last line (the session stopped mid-write)")
-                continue
-            journal.skipped += 1
-            why = f"{p}:{i}: skipped: {err}"
-            if not journal.first_bad:
-                journal.first_bad = why
-            if journal.skipped <= MAX_WARNINGS:
-                journal.warnings.append(why)
-            elif journal.skipped == MAX_WARNINGS + 1:
-                journal.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
+            _skipped(journal, p, i, err, i == last_index and torn_tail)
     return journal
+
+
+def _skipped(into: Journal | JournalStream, p: Path, lineno: int, err: BadEvent, torn: bool) -> None:
+    """The account of a line that is not an event, the same from every reader: a torn last line is a warning,
+    anything else damage (counted; the first MAX_WARNINGS located)."""
+    if torn:
+        into.warnings.append(f"{p}:{lineno}: skipped a torn last line (the session stopped mid-write)")
+        return
+    into.skipped += 1
+    why = f"{p}:{lineno}: skipped: {err}"
+    if not into.first_bad:
+        into.first_bad = why
+    if into.skipped <= MAX_WARNINGS:
+        into.warnings.append(why)
+    elif into.skipped == MAX_WARNINGS + 1:
+        into.warnings.append(f"{p}: more damaged lines skipped (counted, not listed)")
 
 
 async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = True) -> AsyncIterator[Event | dict[str, Any]]:

@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--subnet", default=defaults.subnet, help=f"IPv4 /24 or larger (default {defaults.subnet})")
     sub.add_parser("down", help="remove everything the lab made (also after a crash)")
     sub.add_parser("status", help="show the hosts and whether their sshd answers")
+    toxi = sub.add_parser("toxiproxy", help="no root: the demo shop behind the Toxiproxy stand-in, for "
+                                            "scenarios/toxiproxy-latency.yaml (until Ctrl-C)")
+    toxi.add_argument("--api-port", type=int, default=8474)
+    toxi.add_argument("--listen-port", type=int, default=20000)
     return ap
 
 
@@ -43,6 +47,11 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "toxiproxy":
+        from controlroom.lab.toxi_demo import main as toxi_main
+
+        toxi_main(["--api-port", str(args.api_port), "--listen-port", str(args.listen_port)])
+        return 0
     if args.command == "up":
         try:
             config = LabConfig(state_dir=Path(args.dir), prefix=args.prefix, bridge=args.bridge, subnet=args.subnet)

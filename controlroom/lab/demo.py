@@ -82,35 +82,24 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
                 await proc.wait()
 
 
-def run_demo(*, headless: bool, journal: str | None = None) -> int:
-    from controlroom.cli import _journal_path
-
-    path = _journal_path(journal, "demo-checkout")
-    if not headless:
-        from controlroom.app.entry import run_demo_tui
-
-        return run_demo_tui(path)
-    return asyncio.run(_run_demo_headless(Path(path)))
-
-
-async def _run_demo_headless(journal: Path) -> int:
+async def run_demo_headless(journal: Path) -> int:
+    """`controlroom demo --headless`: the sample shop and its load, in line mode (the TUI's is
+    `app.entry.run_demo_tui`; the CLI picks one)."""
     from controlroom.engine.gates import AutoFacilitator
-    from controlroom.engine.session import Session
     from controlroom.headless import (
         ProgressPrinter,
-        build_sources,
         follow_end,
         print_end_summary,
         report_journal_failure,
         run_session,
     )
+    from controlroom.wiring import new_session
 
     def out(line: str) -> None:
         print(line, flush=True)
 
     async with demo_environment() as scenario:
-        session = Session(scenario, journal_path=journal, facilitator=AutoFacilitator(),
-                          sources=build_sources(scenario))
+        session = new_session(scenario, journal, AutoFacilitator())
         session.subscribe(ProgressPrinter(out))
         ended = follow_end(session)
         out(f"journal: {journal}")

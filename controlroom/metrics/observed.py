@@ -25,14 +25,25 @@ without samples gives None. Steps without faults have no figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controlroom.journal.events import Event
+from controlroom.journal.events import (
+    Event,
+    FaultInjected,
+    FaultInjecting,
+    FaultReverted,
+    FaultRevertFailed,
+    MetricSample,
+    RecoveryMeasured,
+    RollbackStarted,
+    SessionStarted,
+    StepCompleted,
+)
+from controlroom.journal.handler import EventHandler
 
 Figures = dict[str, float | None]  # {"before", "during", "after", "peak"}
-
-_REVERT_TYPES = ("fault-reverted", "fault-revert-failed", "rollback-started")
 
 
 @dataclass
@@ -49,13 +60,24 @@ class _StepTimes:
 
 
 @dataclass
-class ObservedFold:
-    """Feed it every event in order (`feed`); ask `figures(step)` for the `observed` event's `series`."""
+class ObservedFold(EventHandler[None]):
+    """Feed it every event in order (`feed`); ask `figures(step)` for the `observed` event's `series`.
+
+    Memory stays bounded over a long session (and a million-event journal in the report): samples are kept
+    only from `window` before the earliest step still open (or before now), and a step's figures are worked
+    out and kept once a sample comes after both its end and its revert plus recovery time — nothing later in
+    a journal the engine writes can change them, since `recovery-measured` and the reverts come before
+    `step-completed`.
+    """
 
     window: float
     series_names: list[str] = field(default_factory=list)
-    _samples: list[tuple[float, dict[str, float | None]]] = field(default_factory=list)
+    _monos: list[float] = field(default_factory=list)  # sample times, in journal order
+    _samples: list[Mapping[str, object]] = field(default_factory=list)  # each sample's values
     _steps: dict[str, _StepTimes] = field(default_factory=dict)
+    _done: dict[str, dict[str, Figures]] = field(default_factory=dict)  # figures of steps over and past
+    _ended: list[str] = field(default_factory=list)  # steps completed, their figures not yet kept
+    _known: dict[str, None] = field(default_factory=dict)  # a name seen in samples is in series_names (a cache)
     _open: str | None = None  # the step whose faults are in (or being reverted)
     _now: float = 0.0
 
@@ -68,38 +90,78 @@ class ObservedFold:
 
     def feed(self, event: Event) -> None:
         self._now = max(self._now, event.mono)
-        kind, t = event.type, event.mono
-        if kind == "session-started":
-            self.series_names = [str(s) for s in event.get("series") or []]
-        elif kind == "metric-sample":
-            values = event.get("values") or {}
-            self._samples.append((t, {str(k): _number(v) for k, v in values.items()}))
+        self.dispatch(event)
+
+    # ---- the fold ---------------------------------------------------------------------------------------
+
+    def on_session_started(self, ev: Event, d: SessionStarted) -> None:
+        self.series_names = [str(s) for s in d.get("series") or []]
+        self._known = {}
+
+    def on_metric_sample(self, ev: Event, d: MetricSample) -> None:
+        self.sample(ev.mono, d.get("values") or {})
+
+    def sample(self, mono: float, values: Mapping[str, object]) -> None:
+        """One metric sample (what `on_metric_sample` does; the report's streaming reader calls it directly)."""
+        if mono > self._now:
+            self._now = mono
+        if self._ended and mono > self._now_ended_min():
+            self._keep_ended(mono)
+        self._monos.append(mono)
+        self._samples.append(values)
+        if not self._known.keys() >= values.keys():  # rare: a series not seen before (or new series_names)
+            names = self.series_names
             for name in values:
-                if name not in self.series_names:
-                    self.series_names.append(str(name))
-        elif kind in ("fault-injecting", "fault-injected"):
-            step = str(event.get("step"))
-            times = self._steps.setdefault(step, _StepTimes())
-            if kind == "fault-injected" and times.inject is None:
-                times.inject = t
-            if kind == "fault-injecting" and times.injecting is None:
-                times.injecting = t
-            self._open = step
-        elif kind in _REVERT_TYPES:
-            if self._open is not None:
-                times = self._steps[self._open]
-                if times.revert is None:
-                    times.revert = t
-        elif kind == "recovery-measured":
-            times = self._steps.setdefault(str(event.get("step")), _StepTimes())
-            seconds = event.get("seconds")
-            times.recovery = float(seconds) if isinstance(seconds, (int, float)) else None
-        elif kind == "step-completed":
-            step = str(event.get("step"))
-            if step in self._steps:
-                self._steps[step].end = t
-            if self._open == step:
-                self._open = None
+                if name not in names:
+                    names.append(str(name))
+            self._known = dict.fromkeys(names)
+        if len(self._monos) & 1023 == 0:
+            self._forget_before(self._horizon())
+
+    def _on_inject(self, ev: Event, step: str, injected: bool) -> None:
+        times = self._steps.setdefault(step, _StepTimes())
+        if injected and times.inject is None:
+            times.inject = ev.mono
+        if not injected and times.injecting is None:
+            times.injecting = ev.mono
+        self._open = step
+
+    def on_fault_injecting(self, ev: Event, d: FaultInjecting) -> None:
+        self._on_inject(ev, str(d.get("step")), injected=False)
+
+    def on_fault_injected(self, ev: Event, d: FaultInjected) -> None:
+        self._on_inject(ev, str(d.get("step")), injected=True)
+
+    def _on_revert(self, ev: Event) -> None:
+        if self._open is not None:
+            times = self._steps[self._open]
+            if times.revert is None:
+                times.revert = ev.mono
+
+    def on_fault_reverted(self, ev: Event, d: FaultReverted) -> None:
+        self._on_revert(ev)
+
+    def on_fault_revert_failed(self, ev: Event, d: FaultRevertFailed) -> None:
+        self._on_revert(ev)
+
+    def on_rollback_started(self, ev: Event, d: RollbackStarted) -> None:
+        self._on_revert(ev)
+
+    def on_recovery_measured(self, ev: Event, d: RecoveryMeasured) -> None:
+        times = self._steps.setdefault(str(d.get("step")), _StepTimes())
+        seconds = d.get("seconds")
+        times.recovery = float(seconds) if isinstance(seconds, (int, float)) else None
+
+    def on_step_completed(self, ev: Event, d: StepCompleted) -> None:
+        step = str(d.get("step"))
+        if step in self._steps:
+            self._steps[step].end = ev.mono
+            if step not in self._done and step not in self._ended:
+                self._ended.append(step)
+        if self._open == step:
+            self._open = None
+
+    # ---- what it says -----------------------------------------------------------------------------------
 
     def steps(self) -> list[str]:
         """Steps that had a fault phase, in the order they were injected."""
@@ -107,6 +169,9 @@ class ObservedFold:
 
     def figures(self, step: str, now: float | None = None) -> dict[str, Figures]:
         """{series: {before, during, after, peak}} for one step; {} when the step had no faults."""
+        kept = self._done.get(step)
+        if kept is not None:
+            return kept
         times = self._steps.get(step)
         if times is None or times.start is None:
             return {}
@@ -116,11 +181,11 @@ class ObservedFold:
         recovered = revert + (times.recovery or 0.0)
         out: dict[str, Figures] = {}
         for name in self.series_names:
-            before = _mean(self._values(name, inject - self.window, inject, closed=False))
-            during = _mean(self._values(name, inject, revert, closed=False))
-            after = _mean(self._values(name, recovered, end, closed=True)) if times.revert is not None else None
+            before = mean(self._values(name, inject - self.window, inject, closed=False))
+            during = mean(self._values(name, inject, revert, closed=False))
+            after = mean(self._values(name, recovered, end, closed=True)) if times.revert is not None else None
             faulted = self._values(name, inject, recovered, closed=times.revert is None)
-            out[name] = {"before": before, "during": during, "after": after, "peak": _peak(faulted, before)}
+            out[name] = {"before": before, "during": during, "after": after, "peak": peak(faulted, before)}
         return out
 
     def payload(self, step: str, now: float | None = None) -> dict[str, object]:
@@ -130,13 +195,50 @@ class ObservedFold:
     def all_figures(self) -> dict[str, dict[str, Figures]]:
         return {step: self.figures(step) for step in self.steps()}
 
+    # ---- the samples kept -------------------------------------------------------------------------------
+
     def _values(self, name: str, lo: float, hi: float, closed: bool) -> list[float]:
+        monos = self._monos
+        i = bisect.bisect_left(monos, lo)
+        j = bisect.bisect_right(monos, hi) if closed else bisect.bisect_left(monos, hi)
         out: list[float] = []
-        for t, values in self._samples:
-            value = values.get(name)
-            if value is not None and lo <= t and (t <= hi if closed else t < hi):
+        for values in self._samples[i:j]:
+            value = _number(values.get(name))
+            if value is not None:
                 out.append(value)
         return out
+
+    def _settled(self, step: str) -> float:
+        """When a completed step's figures can change no more: its end, or its recovery if that came later
+        (the figures read samples up to the revert plus the recovery time, also past the step's end)."""
+        times = self._steps[step]
+        end = times.end or 0.0
+        revert = times.revert if times.revert is not None else end
+        return max(end, revert + (times.recovery or 0.0))
+
+    def _now_ended_min(self) -> float:
+        return min(self._settled(s) for s in self._ended)
+
+    def _keep_ended(self, mono: float) -> None:
+        """A sample past a completed step's settling: nothing to come changes its figures, so keep them."""
+        for step in [s for s in self._ended if self._settled(s) < mono]:
+            self._done[step] = self.figures(step)
+            self._ended.remove(step)
+
+    def _horizon(self) -> float:
+        """The earliest sample time any figures still to be asked for can read."""
+        horizon = self._now - self.window
+        for step, times in self._steps.items():
+            start = times.start
+            if start is not None and step not in self._done:
+                horizon = min(horizon, start - self.window)
+        return horizon
+
+    def _forget_before(self, horizon: float) -> None:
+        k = bisect.bisect_left(self._monos, horizon)
+        if k > 0:
+            del self._monos[:k]
+            del self._samples[:k]
 
 
 def _number(value: object) -> float | None:
@@ -145,13 +247,28 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def _mean(values: list[float]) -> float | None:
+def mean(values: Sequence[float]) -> float | None:
+    """The mean, None for no values."""
     return sum(values) / len(values) if values else None
 
 
-def _peak(values: list[float], before: float | None) -> float | None:
+def peak(values: Sequence[float], before: float | None) -> float | None:
+    """The value farthest from `before` either way (the first of equals), or the maximum without a `before`:
+    a success rate's peak is its dip, a latency's its spike, with no direction needed."""
     if not values:
         return None
     if before is None:
         return max(values)
     return max(values, key=lambda v: abs(v - before))
+
+
+def worst(values: Sequence[float], direction: str | None, fallback: float | None) -> float | None:
+    """The worst value: the lowest of a higher-is-better series (`up`: success rate, rps), the highest of a
+    lower-is-better one (`down`: latency); without a known direction, `fallback` (the peak)."""
+    if not values:
+        return None
+    if direction == "up":
+        return min(values)
+    if direction == "down":
+        return max(values)
+    return fallback

@@ -8,9 +8,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from controlroom.formats import format_clock as clock
 from controlroom.report.model import COMPONENT_TITLES, parse_condition
-
-SPARKS = "▁▂▃▄▅▆▇█"
 
 MARKER_COLOURS = {
     "breach": "#d62728",
@@ -23,38 +22,6 @@ MARKER_COLOURS = {
     "revert-failed": "#d62728",
     "inject-stopped": "#ff7f0e",
 }
-
-
-def clock(seconds: float) -> str:
-    """Session time as T+mm:ss (T+h:mm:ss past an hour)."""
-    s = max(0, round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"T+{h}:{m:02d}:{sec:02d}" if h else f"T+{m:02d}:{sec:02d}"
-
-
-def sparkline(values: list[float | None], width: int = 40) -> str:
-    """Values -> a fixed-width unicode sparkline; buckets average their values, gaps show as spaces."""
-    if not values:
-        return ""
-    n = len(values)
-    width = min(width, n)
-    buckets: list[float | None] = []
-    for b in range(width):
-        chunk = [v for v in values[b * n // width:(b + 1) * n // width] if v is not None]
-        buckets.append(sum(chunk) / len(chunk) if chunk else None)
-    present = [v for v in buckets if v is not None]
-    if not present:
-        return " " * width
-    lo, hi = min(present), max(present)
-    span = hi - lo
-    out = []
-    for v in buckets:
-        if v is None:
-            out.append(" ")
-        else:
-            out.append(SPARKS[int((v - lo) / span * (len(SPARKS) - 1)) if span else len(SPARKS) // 2])
-    return "".join(out)
 
 
 def text_bar(value: float | None, width: int = 20) -> str:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from controlroom.errors import ControlroomError
-from controlroom.journal.reader import read_journal
+from controlroom.journal.reader import JournalStream
 from controlroom.report.build import build_report
 from controlroom.report.model import ReportError
 from controlroom.report.render import render_html, render_json, render_markdown
@@ -30,10 +30,11 @@ def write_report(journal: str | Path, fmt: str, output: str | Path | None) -> st
     """Build and render; write to `output` when given. Returns the rendered text."""
     if fmt not in RENDERERS:
         raise ReportError(f"--format {fmt}: unknown report format; use one of {', '.join(sorted(RENDERERS))}")
-    j = read_journal(journal)
+    j = JournalStream(journal)  # read a block at a time while it is folded: bounded memory, any size
+    report = build_report(j)
     for why in j.warnings:  # skipped lines, located: the report is marked incomplete when any was damaged
         print(f"controlroom report: {why}", file=sys.stderr)
-    text = RENDERERS[fmt](build_report(j))
+    text = RENDERERS[fmt](report)
     if output is not None:
         out = Path(output)
         if out.is_dir():

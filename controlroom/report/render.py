@@ -10,7 +10,9 @@ import re
 from html import escape
 from typing import Any
 
-from controlroom.report.charts import clock, score_svg, series_svg, sparkline, text_bar
+from controlroom.formats import format_clock as clock
+from controlroom.formats import sparkline
+from controlroom.report.charts import score_svg, series_svg, text_bar
 from controlroom.report.model import COMPONENT_TITLES
 
 _STATUS_COLOURS = {"held": "#2ca02c", "failed": "#d62728", "rolled-back": "#ff7f0e", "aborted": "#7f7f7f",
@@ -157,7 +159,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     add("| series | before | during | after | worst | trend |")
     add("|---|---:|---:|---:|---:|---|")
     for s in r["series"]:
-        spark = sparkline([p[1] for p in s["points"]], 32)
+        spark = sparkline([p[1] for p in s["points"]], 32, whole=True)
         add(f"| {_md(s['name'])} | {_v(s['before'])} | {_v(s['during'])} | {_v(s['after'])} | {_worst_cell(s)} "
             f"| {'`' + spark + '`' if spark else ''} |")
     add("")

@@ -7,21 +7,28 @@ None and left out, and the remaining weights are scaled up to sum to 1.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from controlroom.report.model import DEFAULT_RECOVERY_CRITERION_S, WEIGHTS
 
 
-def _ratio(x: float) -> float:
-    # Success rates arrive as 0..1 ratios or as 0..100 percentages; anything above 1 is read as a percentage.
+def ratio(x: float) -> float:
+    """A success rate as a 0..1 ratio: they arrive as ratios or as percentages; anything above 1 is a percentage."""
     return min(1.0, max(0.0, x / 100.0 if x > 1.0 else x))
+
+
+def availability(ratio_total: float | Fraction, count: int) -> float | None:
+    """Mean success rate while faulted, as 0..100, from the sum of `ratio` over `count` in-fault samples (an
+    exact sum stays exact to the one rounding at the end)."""
+    if count <= 0:
+        return None
+    return float(100 * ratio_total / count)
 
 
 def availability_score(success_rates: list[float]) -> float | None:
     """Mean success rate while faulted, as 0..100. `success_rates`: every in-fault sample of every success series."""
-    if not success_rates:
-        return None
-    return 100.0 * sum(_ratio(x) for x in success_rates) / len(success_rates)
+    return availability(sum(map(ratio, success_rates)), len(success_rates))
 
 
 def recovery_score(recoveries: list[tuple[float | None, float | None]]) -> float | None:

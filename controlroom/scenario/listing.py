@@ -72,6 +72,13 @@ def needs(sc: Scenario) -> list[str]:
     services = sorted({f"{h}:{port}" for h, port in url_hosts if _loopback(h) and port})
     if services:
         out.append("a service on " + ", ".join(services))
+    toxi = sorted({t.toxiproxy.api for t in sc.targets.values() if t.kind == "toxiproxy" and t.toxiproxy})
+    if toxi:
+        out.append("Toxiproxy at " + ", ".join(toxi) + " (on a laptop: controlroom lab toxiproxy)")
+    keys = sorted({f"${t.gremlin.key_env}" if t.gremlin.key_env else str(t.gremlin.key_file)
+                   for t in sc.targets.values() if t.kind == "gremlin" and t.gremlin})
+    if keys:
+        out.append("a Gremlin API key in " + ", ".join(keys))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TargetKind = Literal["ssh", "local", "http", "kubernetes"]
+TargetKind = Literal["ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin"]
 LostTelemetryPolicy = Literal["rollback", "pause", "warn"]
 
 
@@ -19,6 +19,37 @@ class KubernetesRef:
     context: str | None
     namespace: str
     selector: str  # label selector, e.g. "app=checkout"
+
+
+@dataclass(frozen=True)
+class ToxiproxyRef:
+    """A Toxiproxy server: its API, the proxies faults act on, and (optionally) the SSH host it runs on.
+
+    With `ssh` the host leash is armed there (its guard deletes the toxics through the API on 127.0.0.1:port);
+    without it a Toxiproxy fault has no leash at all (Toxiproxy has no TTL), which the scenario must allow.
+    """
+
+    api: str  # e.g. http://127.0.0.1:8474
+    proxies: tuple[str, ...]
+    ssh: str | None = None
+    sudo: bool = False
+
+
+@dataclass(frozen=True)
+class GremlinRef:
+    """A Gremlin team and the targets its attacks select. The API key is never here: only where to read it."""
+
+    api: str  # e.g. https://api.gremlin.com/v1
+    team: str
+    key_env: str | None = None  # environment variable holding the team API key
+    key_file: str | None = None  # file holding it
+    select: Literal["Exact", "Random"] = "Exact"
+    hosts: tuple[str, ...] = ()  # identifiers
+    containers: tuple[str, ...] = ()  # container identifiers
+    tags: dict[str, str] = field(default_factory=dict)  # host tags (or container labels with kind containers)
+    kind: Literal["hosts", "containers"] = "hosts"
+    percent: int | None = None  # Random: share of the matching targets
+    allow_platform_halt: bool = False  # `controlroom gremlin-halt --all-teams` may halt every team's attacks
 
 
 @dataclass(frozen=True)
@@ -33,6 +64,8 @@ class Target:
     interface: str = "eth0"
     url: str | None = None  # http targets: base URL of the admin endpoint
     kubernetes: KubernetesRef | None = None
+    toxiproxy: ToxiproxyRef | None = None
+    gremlin: GremlinRef | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
 
@@ -105,6 +138,7 @@ class BlastRadius:
     max_duration: float = 300.0
     allowed_environments: tuple[str, ...] = ()
     leash: float = 10.0  # heartbeat window: a fault outlives a silent control room by at most this
+    allow_unleashed: tuple[str, ...] = ()  # backends whose faults may run without any leash, e.g. ("toxiproxy",)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from controlroom.faults.catalogue import FaultType, catalogue, parse_params
 from controlroom.scenario import checks
+from controlroom.scenario.apis import unleashed_problem
 from controlroom.scenario.fields import FieldReader, plain, suggest
 from controlroom.scenario.loader import Map, Node, Seq
 from controlroom.scenario.model import BlastRadius, FaultSpec, Scenario, Step, Target
@@ -138,6 +139,10 @@ class StepReader(FieldReader):
             if result is None:
                 continue
             spec, ft, resolved = result
+            for target in resolved:  # safety: a fault with no leash at all needs the scenario's explicit consent
+                message = unleashed_problem(target, ft.name, blast.allow_unleashed)
+                if message:
+                    self.at(item, f"{item_where}: {message}")
             specs.append(spec)
             types.append(ft)
             hit.update(dict.fromkeys(t.name for t in resolved))

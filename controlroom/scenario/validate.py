@@ -16,11 +16,12 @@ from collections.abc import Sequence
 
 from controlroom.errors import Problem, ScenarioError
 from controlroom.metrics.conditions import Condition, parse_condition, probe_series
-from controlroom.scenario import checks
+from controlroom.scenario import apis, checks
 from controlroom.scenario.fields import suggest
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
 from controlroom.scenario.model import (
     BlastRadius,
+    GremlinRef,
     KubernetesRef,
     LostTelemetryPolicy,
     MetricSpec,
@@ -34,6 +35,7 @@ from controlroom.scenario.model import (
     SuccessCriteria,
     Target,
     TargetKind,
+    ToxiproxyRef,
 )
 from controlroom.scenario.steps import StepReader
 from controlroom.units import format_duration
@@ -44,8 +46,8 @@ TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
     "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved", "template",
 )
-TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "labels", "sudo", "interface", "identity_file", "known_hosts")
-TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes")
+TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin", "labels", "sudo", "interface", "identity_file", "known_hosts")
+TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin")
 KUBE_KEYS = ("context", "namespace", "selector")
 OBSERVE_KEYS = ("every", "prometheus", "metrics", "lost_telemetry", "lost_after")
 PROMETHEUS_KEYS = ("url", "bearer_token_file", "basic_auth", "ca_file", "insecure_skip_verify", "timeout")
@@ -53,7 +55,7 @@ BASIC_AUTH_KEYS = ("user", "password_file")
 METRIC_KEYS = ("probe", "promql", "command", "timeout", "on")
 METRIC_SOURCES = ("probe", "promql", "command")
 STEADY_KEYS = ("window", "require")
-BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash")
+BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "allow_unleashed")
 STOP_KEYS = ("conditions", "for")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom", "statements")
 STATEMENT_HINT = "if it is a statement for the facilitator to judge at the end, put it under success_criteria.statements"
@@ -195,7 +197,18 @@ class Validator(StepReader):
             max_duration=max_duration,
             allowed_environments=tuple(envs),
             leash=DEFAULT_LEASH if leash is None else leash,
+            allow_unleashed=self.allow_unleashed(node),
         )
+
+    def allow_unleashed(self, node: Map) -> tuple[str, ...]:
+        out: list[str] = []
+        for value, item in self.strings(node.get("allow_unleashed"), "blast_radius.allow_unleashed"):
+            if value not in apis.UNLEASHED_BACKENDS:
+                self.at(item, f"blast_radius.allow_unleashed: {value!r} is not a backend whose faults can run "
+                              f"unleashed (known: {', '.join(apis.UNLEASHED_BACKENDS)})")
+            else:
+                out.append(value)
+        return tuple(out)
 
     def leash(self, node: Node | None) -> float | None:
         seconds = self.duration(node, "blast_radius.leash")
@@ -231,11 +244,13 @@ class Validator(StepReader):
         if m is None:
             return None
         self.keys(m, TARGET_KEYS, where)
-        kind = self.one_of(m, TARGET_KINDS, where, "ssh:, local: true, http: or kubernetes:")
+        kind = self.one_of(m, TARGET_KINDS, where, "ssh:, local: true, http:, kubernetes:, toxiproxy: or gremlin:")
         if kind is None:
             return None
         ssh = url = None
         kube: KubernetesRef | None = None
+        toxi: ToxiproxyRef | None = None
+        grem: GremlinRef | None = None
         if kind == "ssh":
             ssh = self.checked(m.get("ssh"), f"{where}.ssh", checks.check_ssh_destination)
         elif kind == "local":
@@ -244,6 +259,9 @@ class Validator(StepReader):
                 self.at(m.get("local") or m, f"{where}.local: 'local: false' describes no target; write 'local: true'")
         elif kind == "http":
             url = self.checked(m.get("http"), f"{where}.http", lambda v: checks.check_url(v, "http target URL"))
+        elif kind in ("toxiproxy", "gremlin"):
+            toxi = apis.toxiproxy(self, m.get("toxiproxy"), f"{where}.toxiproxy") if kind == "toxiproxy" else None
+            grem = apis.gremlin(self, m.get("gremlin"), f"{where}.gremlin") if kind == "gremlin" else None
         else:
             kube = self.kubernetes(m.get("kubernetes"), f"{where}.kubernetes")
             self.verdict_problem(m.entries["kubernetes"][0],
@@ -253,8 +271,8 @@ class Validator(StepReader):
             if key in m.entries and kind not in ("ssh", "local"):
                 self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh and local targets, not {kind}")
         for key in ("identity_file", "known_hosts"):
-            if key in m.entries and kind != "ssh":
-                self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh targets, not {kind}")
+            if key in m.entries and kind not in ("ssh", "toxiproxy"):
+                self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh (and toxiproxy ssh:) targets, not {kind}")
         sudo = self.boolean(m.get("sudo"), f"{where}.sudo")
         interface = self.checked(m.get("interface"), f"{where}.interface", _interface_problem)
         identity = self.checked(m.get("identity_file"), f"{where}.identity_file", lambda v: checks.check_path(v, "path"))
@@ -269,6 +287,8 @@ class Validator(StepReader):
             interface=interface or DEFAULT_INTERFACE,
             url=url,
             kubernetes=kube,
+            toxiproxy=toxi,
+            gremlin=grem,
             identity_file=identity,
             known_hosts=known_hosts,
         )

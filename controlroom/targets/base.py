@@ -1,13 +1,13 @@
-"""The executor protocol: the one small interface every target kind (ssh, local, http, kubernetes) implements.
+"""The executor protocol: the one small interface every target kind (ssh, local, http) implements.
 
-An executor runs *actions* — a shell script, an HTTP request, a Kubernetes API
-call — and answers with an `ActionResult`. Fault plans are made of actions, so
-the engine never knows how a target is reached.
+An executor runs *actions* — a shell script, an HTTP request — and answers with
+an `ActionResult`. Fault plans are made of actions, so the engine never knows
+how a target is reached.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -39,21 +39,8 @@ class HttpRequest:
         return f"{self.method} {self.url}{body}"
 
 
-@dataclass(frozen=True)
-class KubeRequest:
-    """A Kubernetes API call, relative to the target's cluster (e.g. DELETE /api/v1/namespaces/x/pods/y)."""
-
-    method: str
-    path: str
-    body: Any = None
-    timeout: float = 10.0
-    ok_status: tuple[int, ...] = (200, 201, 202, 204)
-
-    def describe(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-Action = Shell | HttpRequest | KubeRequest
+# A new kind of target (a Kubernetes API call, a proxy's admin request) adds its action type here.
+Action = Shell | HttpRequest
 
 
 @dataclass(frozen=True)
@@ -73,17 +60,10 @@ class ActionResult:
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs actions on one target. Implementations: local, ssh, http, kubernetes, memory (tests)."""
+    """Runs actions on one target. Implementations: local, ssh, http, memory (tests)."""
 
     target: str
 
     async def run(self, action: Action) -> ActionResult: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass
-class ExecutorLog:
-    """What an executor was asked to do, in order; used by `plan` and the in-memory executor."""
-
-    actions: list[Action] = field(default_factory=list)

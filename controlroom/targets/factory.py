@@ -24,4 +24,8 @@ def make_executor(target: Target) -> Executor:
         from controlroom.targets.ssh import SshExecutor
 
         return SshExecutor.for_target(target)
+    if target.kind in ("toxiproxy", "gremlin"):
+        from controlroom.targets.apis import api_executor
+
+        return api_executor(target)
     raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local or http")

@@ -26,8 +26,8 @@ from controlroom.errors import TargetError
 from controlroom.faults.shell import MAX_COMMAND_BYTES, q
 from controlroom.scenario.model import Target
 from controlroom.targets.base import Action, ActionResult, Executor, Shell
+from controlroom.targets.destination import default_config_paths, parse_destination
 
-SSH_CONFIG_ENV = "CONTROLROOM_SSH_CONFIG"
 KEEPALIVE_INTERVAL = 2.0  # seconds between keepalives on an idle connection
 KEEPALIVE_COUNT = 3  # unanswered keepalives before the connection counts as dead
 # After a dial found the host gone, commands within this many seconds get that answer at once instead of each
@@ -49,34 +49,6 @@ class HostGone(TargetError):
 
 # connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
 _GONE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
-
-
-def parse_destination(dest: str) -> tuple[str | None, str, int | None]:
-    """'user@host:port', 'host', '[v6]:port', or an ssh_config alias -> (user, host, port)."""
-    user: str | None = None
-    if "@" in dest:
-        user, _, dest = dest.rpartition("@")
-    port: int | None = None
-    if dest.startswith("["):
-        host, _, rest = dest[1:].partition("]")
-        if rest.startswith(":"):
-            port = int(rest[1:])
-    elif dest.count(":") == 1:
-        host, _, p = dest.partition(":")
-        port = int(p)
-    else:
-        host = dest
-    if not host:
-        raise TargetError(f"ssh destination {dest!r} has no host: write user@host, user@host:port or an alias")
-    return user or None, host, port
-
-
-def default_config_paths() -> list[str]:
-    env = os.environ.get(SSH_CONFIG_ENV)
-    if env:
-        return [env]
-    default = Path("~/.ssh/config").expanduser()
-    return [str(default)] if default.is_file() else []
 
 
 class _Client(asyncssh.SSHClient):

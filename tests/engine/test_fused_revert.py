@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controlroom.engine.rollback import fused_revert
+from controlroom.engine.revert import fused_revert
 from controlroom.faults.plan import FaultPlan, Leash
 from controlroom.faults.shell import sh
 from controlroom.scenario.model import FaultSpec

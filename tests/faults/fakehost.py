@@ -1,7 +1,7 @@
 """A fake Linux host in a temp directory: the fault scripts run for real, against stand-in tools that keep state.
 
 The scripts a plan holds are run with `sh`, unchanged but for one thing: the
-state directory (`faults.host.STATE_DIR`, /run/controlroom on a real host) is
+state directory (`faults.leash.STATE_DIR`, /run/controlroom on a real host) is
 the fake host's own, so nothing outside the temp directory is touched and no
 root is needed. `nft`, `tc`, `systemctl`, `stress-ng` and the guard's
 one-second `sleep` (and `setsid -f`, see below) are stand-ins on PATH that record what was created and
@@ -23,7 +23,7 @@ import signal
 import time
 from pathlib import Path
 
-from controlroom.faults.host import STATE_DIR
+from controlroom.faults.leash import STATE_DIR
 from controlroom.targets.base import Action, ActionResult, Shell
 from controlroom.targets.local import LocalExecutor
 

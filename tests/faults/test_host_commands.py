@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from controlroom.faults import net_nft, net_tc, stress, system
 from controlroom.faults.catalogue import PlanContext, build_plan, catalogue, parse_params
-from controlroom.faults.host import FAULTS, safe_id
+from controlroom.faults.leash import safe_id
 from controlroom.scenario.model import FaultSpec, Target
 
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -28,6 +29,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "command": {"inject": "touch /tmp/x", "revert": "rm -f /tmp/x", "verify": "[ ! -e /tmp/x ]"},
 }
 EVIL_ID = "step$(touch /tmp/pwned);`id`/0@h1"
+FAULTS = [*net_tc.FAULTS, *net_nft.FAULTS, *stress.FAULTS, *system.FAULTS]  # the host faults
 TARGETS = {"h1": Target("h1", "ssh", ssh="root@10.0.0.1"), "api-1": Target("api-1", "ssh", ssh="chaos@10.0.0.11:22")}
 
 
@@ -36,7 +38,7 @@ def plan(ftype: str, params: dict[str, Any] | None = None, fault_id: str = "s/0@
     ft = catalogue()[ftype]
     parsed, problems = parse_params(ft, EXAMPLES[ftype] if params is None else params)
     assert problems == []
-    return build_plan(FaultSpec(ftype, "h1", parsed), target, PlanContext(fault_id, 60.0, 30.0, TARGETS))
+    return build_plan(FaultSpec(ftype, "h1", parsed), target, PlanContext(fault_id, 60.0, TARGETS))
 
 
 def scripts(p: Any) -> list[str]:
@@ -163,7 +165,7 @@ PEER_FAULTS = [ft.name for ft in FAULTS if "peers" in {p.name for p in ft.params
 
 @pytest.mark.parametrize("ftype", PEER_FAULTS)
 def test_the_most_peers_a_fault_takes_still_fit_in_one_command(ftype: str) -> None:
-    from controlroom.faults.host import MAX_PEERS
+    from controlroom.faults.net import MAX_PEERS
     from controlroom.faults.shell import MAX_COMMAND_BYTES
     from controlroom.targets.ssh import SshExecutor
 

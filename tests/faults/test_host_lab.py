@@ -46,7 +46,7 @@ def make_plan(lab: Lab, ftype: str, params: dict[str, Any], duration: float = 20
     assert problems == []
     targets = {h.name: Target(h.name, "ssh", ssh=f"root@{h.ip}") for h in lab.hosts}
     fid = fault_id or f"t-{uuid.uuid4().hex[:6]}/0@{target}"
-    return build_plan(FaultSpec(ftype, target, parsed), targets[target], PlanContext(fid, duration, 5.0, targets))
+    return build_plan(FaultSpec(ftype, target, parsed), targets[target], PlanContext(fid, duration, targets))
 
 
 async def inject(ex: SshExecutor, plan: FaultPlan, leash: float = 60.0) -> None:
@@ -357,7 +357,7 @@ async def test_preflight_of_every_host_runs_in_parallel_and_reports_progress(lab
 
 
 async def test_a_partition_with_the_most_peers_allowed_is_injected_and_reverted(lab: Lab, h1: SshExecutor) -> None:
-    from controlroom.faults.host import MAX_PEERS
+    from controlroom.faults.net import MAX_PEERS
 
     h3 = lab.host("h3").ip
     peers = [h3, *(f"10.99.{i // 250}.{i % 250 + 1}" for i in range(MAX_PEERS - 1))]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.history import HistoryError, load_history, main, parse_since, render_history
+from controlroom.history_cache import SummaryCache
 from controlroom.paths import journal_dir
 
 FIXTURES = Path(__file__).parents[1] / "report" / "fixtures"
@@ -164,6 +165,6 @@ def test_a_journal_with_damaged_lines_is_shown_with_a_warning_and_one_that_break
         return real(journal)
 
     monkeypatch.setattr(history, "build_report", explode_on_breach)
-    h = load_history(journals, now=NOW)
+    h = load_history(journals, now=NOW, cache=SummaryCache(enabled=False))  # summarised again, not from the cache
     assert len(h.sessions) == 3
     assert any("1-breach.jsonl: could not be summarised (TypeError: boom)" in w for w in h.skipped)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.engine.recover import recover_plans
-from controlroom.faults.host import safe_id
+from controlroom.faults.leash import safe_id
 from controlroom.faults.plan import FaultPlan
 from controlroom.lab.netns import Lab
 from controlroom.targets.base import Shell

@@ -116,3 +116,20 @@ def test_a_failed_injection_still_has_a_fault_phase_from_fault_injecting() -> No
     fold = ObservedFold.from_events(events, window=5)
     assert fold.steps() == ["s"]
     assert fold.figures("s")["a"] == {"before": 1.0, "during": 5.0, "after": 1.0, "peak": 5.0}
+
+
+def test_figures_kept_early_for_bounded_memory_still_read_samples_up_to_the_recovery() -> None:
+    """A step's figures are frozen once nothing can change them: that is after its revert plus recovery time
+    when the recovery reaches past the step's end (a step completed at its revert), not at its end."""
+    events = [ev("session-started", 0, series=["x"])]
+    for t in range(0, 21):
+        if t == 5:
+            events.append(ev("fault-injected", 5, step="s", fault="s/0", target="a"))
+        if t == 10:
+            events += [ev("fault-reverted", 10, step="s", fault="s/0", target="a", verified=True),
+                       ev("recovery-measured", 10, step="s", seconds=4.0, held=True, criterion_s=30),
+                       ev("step-completed", 10, step="s", outcome="passed")]
+        events.append(ev("metric-sample", t + 0.5, values={"x": float(t)}))
+    figs = ObservedFold.from_events(events, window=10).figures("s")["x"]
+    assert figs["before"] == pytest.approx(2.0)  # 0..4
+    assert figs["peak"] == 13.0  # faulted [5, 10 + 4): the sample at 13.5 is its farthest from before

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from controlroom.report.charts import series_svg, sparkline, text_bar
+from controlroom.formats import sparkline
+from controlroom.report.charts import series_svg, text_bar
 from controlroom.report.render import render_html, render_markdown
 from tests.deps import needs
 from tests.report.png import decode_png
@@ -65,7 +66,8 @@ def test_series_chart_breaks_the_line_at_gaps() -> None:
 
 
 def test_sparkline_and_bar() -> None:
-    assert sparkline([0.0, 1.0, None, 0.5], 4) == "▁█ ▄"
+    # the lowest, the highest, a gap, and the middle drawn as the nearest of the eight levels
+    assert sparkline([0.0, 1.0, None, 0.5], 4, whole=True) == "▁█ ▅"
     assert text_bar(50.0, 10) == "█████·····"
     assert text_bar(None, 4) == "····"
 

@@ -46,7 +46,7 @@ FAKE_FAULTS = {
         FaultType("t-errors", (Param("rate", parse_percent, required=True),), frozenset({"http"}), _no_build, "test errors"),
         FaultType(
             "t-kill", (Param("pattern", _pattern, required=True),), frozenset({"ssh", "local", "kubernetes"}),
-            _no_build, "test kill", revertible=False, needs_duration=False,
+            _no_build, "test kill", needs_duration=False,
         ),
         FaultType(
             "t-fill", (Param("path", shell.abs_path, required=True), Param("size", parse_size, required=True)),

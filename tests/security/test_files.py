@@ -190,7 +190,7 @@ def _plan(ftype: str, params: dict[str, object]):  # type: ignore[no-untyped-def
     parsed, problems = parse_params(catalogue()[ftype], params)
     assert problems == []
     target = Target("here", "local")
-    return build_plan(FaultSpec(ftype, "here", parsed), target, PlanContext("p/0@here", 5.0, 5.0, {"here": target}))
+    return build_plan(FaultSpec(ftype, "here", parsed), target, PlanContext("p/0@here", 5.0, {"here": target}))
 
 
 async def _run(action):  # type: ignore[no-untyped-def]
@@ -254,7 +254,7 @@ async def test_the_process_must_run_as_the_faults_user(other_user: User, tmp_pat
 def test_a_host_state_dir_someone_else_made_is_refused(other_user: User, shared_dir: Path) -> None:
     """Without write access to /run, a host's leash, stress and disk-fill files live in $TMPDIR/controlroom-UID:
     a directory someone else created first there (here root, for the throwaway user) is not used."""
-    from controlroom.faults.host import STATE_DIR
+    from controlroom.faults.leash import STATE_DIR
 
     planted = shared_dir / f"controlroom-{other_user.uid}"
     planted.mkdir(mode=0o777)

@@ -14,7 +14,7 @@ import pytest
 
 from controlroom.errors import ScenarioError
 from controlroom.faults import shell
-from controlroom.faults.host import _peer_list
+from controlroom.faults.net import parse_peers
 from controlroom.scenario import load_scenario_text
 from controlroom.units import UnitError, parse_duration, parse_percent, parse_rate, parse_size
 
@@ -63,7 +63,7 @@ def test_no_validator_accepts_a_trailing_newline(name: str, good: str) -> None:
         with pytest.raises(ValueError):
             check(bad)
     with pytest.raises(ValueError):
-        _peer_list(["10.0.0.2\n"])
+        parse_peers(["10.0.0.2\n"])
 
 
 def test_an_interface_with_a_newline_is_refused_where_it_is_written() -> None:

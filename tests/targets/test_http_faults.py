@@ -26,7 +26,7 @@ async def shop():
 
 def _plan(target: Target, kind: str, duration: float = 20.0, **params: object):
     return build_plan(FaultSpec(type=kind, target=target.name, params=dict(params)), target,
-                      PlanContext(fault_id="step/0@shop", duration=duration, leash_grace=10.0, leash_window=7.0))
+                      PlanContext(fault_id="step/0@shop", duration=duration, leash_window=7.0))
 
 
 async def _all_ok(ex: HttpExecutor, actions) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.faults.catalogue import PlanContext, build_plan, catalogue, parse_params
-from controlroom.faults.host import safe_id
+from controlroom.faults.leash import safe_id
 from controlroom.faults.plan import FaultPlan
 from controlroom.scenario.model import FaultSpec, Target
 from controlroom.targets.base import Action, ActionResult
@@ -39,7 +39,7 @@ def sleeper(tmp_path: Path):
 
 def _plan(kind: str, fault_id: str, duration: float | None = 5.0, **params: object) -> FaultPlan:
     return build_plan(FaultSpec(type=kind, target="here", params=dict(params)), HERE,
-                      PlanContext(fault_id=fault_id, duration=duration, leash_grace=1.0))
+                      PlanContext(fault_id=fault_id, duration=duration))
 
 
 async def _run(ex: LocalExecutor, actions: tuple[Action, ...]) -> ActionResult:
@@ -194,7 +194,7 @@ def _exists(path: str) -> bool:
 
 
 def _leash_files(fault_id: str) -> tuple[str, str]:
-    """Where the host leash keeps its guard pid and deadline (see faults.host.STATE_DIR)."""
+    """Where the host leash keeps its guard pid and deadline (see faults.leash.STATE_DIR)."""
     base = "/run/controlroom" if os.access("/run", os.W_OK) else f"{os.environ.get('TMPDIR', '/tmp')}/controlroom-{os.getuid()}"
     return f"{base}/leash-{safe_id(fault_id)}.pid", f"{base}/leash-{safe_id(fault_id)}.deadline"
 

@@ -30,7 +30,7 @@ async def test_pause_over_ssh_is_resumed_by_its_leash_after_the_link_is_gone(lab
     host = "h3"
     pidfile = f"/tmp/controlroom-test-{tmp_path.name}.pid"
     plan = build_plan(FaultSpec("process-pause", host, {"pidfile": pidfile}), Target(host, "ssh", ssh=host),
-                      PlanContext(fault_id=f"ssh-pause-{tmp_path.name}", duration=1.0, leash_grace=1.0))
+                      PlanContext(fault_id=f"ssh-pause-{tmp_path.name}", duration=1.0))
     assert plan.leash is not None
     ex = _executor(lab, host)
     start = (f"setsid -f sh -c 'echo $$ > {pidfile}; exec sleep 60' </dev/null >/dev/null 2>&1; "

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # lazy at run time: `controlroom --help` imports none of the core
     from controlroom.engine.planning import StepPlan
-    from controlroom.scenario.model import Scenario
+    from controlroom.scenario.model import Scenario, Target
 
 EXIT_INPUT = 2
 
@@ -81,12 +81,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _p("  (no fault: observe only)")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
+            where = (t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None)
+                     or (t.gremlin.api if t.gremlin else None) or _kube_where(t) or t.kind)
             _p(f"  fault {plan.fault_id}: {plan.summary}  [target {plan.target} via {t.kind} {where}]")
             for label, actions in (("check", tuple(r.check for r in plan.requires)), ("inject", plan.inject),
                                    ("revert", plan.revert), ("verify", plan.verify)):
                 for a in actions:
                     _p(f"    {label:7} {a.describe()}")
+                    _print_manifest(a)
             if plan.leash:
                 _p(f"    {'leash':7} {plan.leash.arm(br.leash).describe()}")
                 _p(f"    {'renew':7} {plan.leash.renewal(br.leash).describe()}")
@@ -94,6 +96,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
             if not plan.revertible:
                 _p("    (no revert: recovery is checked instead)")
     return 0
+
+
+def _print_manifest(action: object) -> None:
+    """A Kubernetes action that applies a manifest: the exact manifest (before the selection pins its pods)."""
+    manifest = action.arg("manifest") if hasattr(action, "arg") else None
+    if not manifest:
+        return
+    import yaml
+
+    _p("            manifest (labels, name and the pods chosen are filled in at injection and journaled):")
+    for line in yaml.safe_dump(manifest, sort_keys=False).splitlines():
+        _p(f"              {line}")
+
+
+def _kube_where(t: Target) -> str:
+    k = t.kubernetes
+    if k is None:
+        return ""
+    return f"context {k.context or '(current)'}, namespace {','.join(k.all_namespaces)}, selector {k.selector}"
 
 
 def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
@@ -106,7 +127,8 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         for plan in sp.faults:
             t = sc.targets[plan.target]
-            where = t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None) or (t.gremlin.api if t.gremlin else None) or t.kind
+            where = (t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None)
+                     or (t.gremlin.api if t.gremlin else None) or _kube_where(t) or t.kind)
             if not plan.revertible:
                 guard = "no revert: recovery is checked"
             else:
@@ -124,6 +146,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         # An example for a real environment: its placeholder hosts must never be probed by mistake.
         raise ScenarioError([Problem(sc.source_path, sc.template_line, 1,
                                      f"template: true: this scenario is a template, not run; {TEMPLATE_NOTE}")])
+    if any(t.kind == "kubernetes" for t in sc.targets.values()):
+        from controlroom.targets.kubernetes import context_problems  # reads kubeconfig files only, no kr8s
+
+        problems = context_problems(sc)
+        if problems:
+            raise ScenarioError(problems)
     _check_runtime_dir()
     from controlroom.wiring import journal_path
 
@@ -219,7 +247,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from controlroom.engine.recover import recover
 
     ask = _ask_yes_no if sys.stdin.isatty() else None
-    code = recover(args.journal, printer=_p, yes=args.yes, ask=ask)
+    code = recover(args.journal, printer=_p, yes=args.yes, ask=ask,
+                   force_finalizers=getattr(args, "force_finalizers", False))
     if args.toxiproxy_reset:
         from controlroom.engine.api_halts import journal_scenario, toxiproxy_reset
 
@@ -286,6 +315,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                 state = "running (control socket not answering)"
         _p(f"{s['session']}  pid {s['pid']}  {s['scenario']}  {state}  journal {s['journal']}")
     return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from controlroom.importers.cli import run
+
+    return run(args)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -395,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("journal")
     sp.add_argument("--yes", action="store_true",
                     help="run `command` reverts read from the journal without asking (they are listed first)")
+    sp.add_argument("--force-finalizers", action="store_true",
+                    help="Kubernetes: remove Chaos Mesh objects whose deletion never completes WITHOUT recovery "
+                         "(the fault may persist; never reported clean)")
 
     sp.add_argument("--toxiproxy-reset", action="store_true",
                     help="then POST /reset on the scenario's Toxiproxy servers: removes EVERY toxic there, whoever "
@@ -411,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("list", cmd_list, "the scenarios in a folder: name, environment, steps, faults")
     sp.add_argument("folder", nargs="?", default="scenarios")
+
+    sp = add("import", cmd_import, "translate another tool's experiment into a scenario (chaostoolkit)")
+    from controlroom.importers.cli import add_parser as add_import_parser
+
+    add_import_parser(sp)
 
     sp = add("status", cmd_status, "running sessions on this machine and their state")
     sp.add_argument("--clean", action="store_true",

@@ -28,6 +28,7 @@ from controlroom.journal.events import (
     FaultLost,
     FaultReverted,
     FaultRevertFailed,
+    FaultSelected,
     LeashExpired,
     MetricBackfill,
     MetricSample,
@@ -165,6 +166,9 @@ class TargetView:
     detail: str = ""  # why it is unreachable / unconfirmed
     unconfirmed: set[str] = field(default_factory=set)  # fault ids whose revert could not be confirmed (yet)
     faulted_ever: bool = False  # a fault was sent here during the session
+    # Kubernetes: "namespace/name" -> selected | injected | recovered | unconfirmed, from `fault-selected` on
+    pods: dict[str, str] = field(default_factory=dict)
+    pod_faults: dict[str, set[str]] = field(default_factory=dict)  # fault id -> its pods ("namespace/name")
     verified: bool = False  # every fault sent here was reverted and the revert verified by the engine
 
     @property
@@ -538,7 +542,18 @@ class RoomState(EventHandler[None]):
         self.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
         _log(self, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
 
+    def on_fault_selected(self, ev: Event, d: FaultSelected) -> None:
+        tv = _target(self, str(d.get("target")))
+        names = {f"{p.get('namespace')}/{p.get('name')}" for p in d.get("pods") or [] if isinstance(p, dict)}
+        tv.pod_faults[str(d.get("fault"))] = names
+        for name in names:
+            tv.pods[name] = "selected"
+        _log(self, ev, f"selected {len(names)} pod(s) for {d.get('fault')} on {d.get('target')}")
+
     def on_fault_injected(self, ev: Event, d: FaultInjected) -> None:
+        tv = _target(self, str(d.get("target")))
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "injected"
         if self.step is not None and self.step.injected_at is None:
             self.step.injected_at = ev.mono
         _log(self, ev, f"injected {d.get('fault')} on {d.get('target')}")
@@ -629,6 +644,8 @@ class RoomState(EventHandler[None]):
     def on_fault_reverted(self, ev: Event, d: FaultReverted) -> None:
         target = str(d.get("target"))
         tv = _target(self, target)
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "recovered" if d.get("verified", True) is not False else "unconfirmed"
         tv.active.pop(str(d.get("fault")), None)
         _close_window(self, target, str(d.get("fault")), ev.mono)
         verified = d.get("verified", True)
@@ -651,6 +668,8 @@ class RoomState(EventHandler[None]):
     def on_fault_revert_failed(self, ev: Event, d: FaultRevertFailed) -> None:
         target = str(d.get("target"))
         tv = _target(self, target)
+        for name in tv.pod_faults.get(str(d.get("fault")), ()):
+            tv.pods[name] = "unconfirmed"
         tv.unconfirmed.add(str(d.get("fault")))
         tv.verified = False
         tv.state = "unconfirmed"

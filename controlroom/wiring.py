@@ -48,6 +48,10 @@ def build_sources(scenario: Scenario) -> list[MetricSource]:
         from controlroom.metrics.command import CommandSource
 
         sources.append(CommandSource.for_scenario(scenario))
+    if any(m.source == "kubernetes" for m in obs.metrics.values()):
+        from controlroom.metrics.kubernetes import KubeMetricSource  # kr8s loads only with a Kubernetes metric
+
+        sources.append(KubeMetricSource.for_scenario(scenario))
     return sources
 
 

@@ -387,6 +387,22 @@ MUTANTS: list[Mutant] = [
       "a POST whose connection died is sent again: a second toxic or a second Gremlin attack",
       "tests/apis/test_rawhttp.py", category="API backends"),
 
+    # -- Kubernetes (issue 14) ------------------------------------------------------------------------------------
+    m("kube-selection-not-journaled", ROLLBACK,
+      "            if result.ok and result.record is not None:",
+      "            if False:",
+      "a Kubernetes selection (pods, manifest) is acted on without being journaled first",
+      "tests/kubernetes/test_pod_kill.py", "-k", "before_any", category="kubernetes"),
+    m("kube-no-session-searches-anyway", "controlroom/targets/kubernetes.py",
+      "        if not raw:\n            # Never search",
+      "        if False:\n            # Never search",
+      "a revert with no session id searches with none, finds nothing and calls the fault gone",
+      "tests/kubernetes/test_executor.py", "-k", "session_id", category="kubernetes"),
+    m("kube-finalizer-held-called-clean", "controlroom/targets/kubernetes.py",
+      "        return _fail(_persisting(self.target, left)) if left else _ok(\"gone\")",
+      "        return _ok(\"gone\")",
+      "a Chaos Mesh object held by its finalizer is verified as gone (clean)",
+      "tests/kubernetes/test_chaos_mesh.py", "-k", "held_finalizer", category="kubernetes"),
 ]
 
 

@@ -79,6 +79,15 @@ class BlastRadiusPane(Pane):
                 for fault in open_faults[tv.name]:
                     for line in (wrapped(fault) if in_full else [clip(fault, max(0, width - 4))]):
                         text.append("\n    " + line, style="dim")
+            if tv.pods and (zoomed or roomy):
+                # Kubernetes: the pods chosen (journaled by name and uid), each selected/injected/recovered.
+                pods = sorted(tv.pods.items())
+                room = len(pods) if zoomed else max(1, min(len(pods), rows - len(shown)))
+                for name, pod_state in pods[:room]:
+                    text.append("\n    ▪ " + clip(name, max(0, width - 18)) + " ", style="dim")
+                    text.append(pod_state, style="bold red" if pod_state == "unconfirmed" else "dim")
+                if len(pods) > room:
+                    text.append(f"\n    … {len(pods) - room} more pod(s) (zoom: z)", style="dim")
         if len(shown) < len(targets):
             clean = sum(1 for t in targets[len(shown):] if t.state == "clean")
             text.append(f"\n… {len(targets) - len(shown)} more ({clean} clean)", style="dim")

@@ -33,7 +33,7 @@ def plan_fault(scenario: Scenario, step: Step, index: int, spec: FaultSpec, targ
     target = scenario.targets[target_name]
     ctx = PlanContext(fault_id=fault_id(step, index, target_name), duration=step.duration,
                       targets=scenario.targets, leash_window=scenario.blast_radius.leash,
-                      session=session or "SESSION", handle=handle)
+                      session=session or "SESSION", handle=handle, max_pods=scenario.blast_radius.max_pods)
     try:
         return replace(build_plan(spec, target, ctx), index=index)
     except ValueError as err:

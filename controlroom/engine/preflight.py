@@ -18,7 +18,7 @@ from controlroom.engine.preflight_host import Check, preflight_host
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
 from controlroom.targets.apis import api_reachability
-from controlroom.targets.base import Action, HttpRequest
+from controlroom.targets.base import Action, HttpRequest, KubeCall
 
 if TYPE_CHECKING:
     from controlroom.engine.heartbeat import Heartbeat
@@ -64,6 +64,8 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
     async def check_target(name: str) -> list[Check]:
         target = sc.targets[name]
         reach = http_reachability(target.url or "") if target.kind == "http" else api_reachability(target)
+        if target.kind == "kubernetes":
+            reach = KubeCall("version")  # the context answers; kubeconfig and context problems are named here
         # Hosts (ssh, local) are claimed: one room at a time. HTTP services have no claim yet (docs/faults.md).
         claim = (heartbeat.host_claim().take(heartbeat.claim_window, target.sudo)
                  if target.kind in CLAIMED_KINDS else None)

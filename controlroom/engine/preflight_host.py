@@ -82,7 +82,9 @@ async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_chec
             if r.error:  # the transport failed, not the check: say so rather than blame a missing tool
                 add(req.name, False, f"{target}: {req.name} could not be checked ({r.error})")
                 return checks
-            add(req.name, r.ok, "ok" if r.ok else req.message)
+            # An empty message: the check's own answer says what is missing (Kubernetes: which permission).
+            said = "" if req.message else r.stdout.strip()  # Kubernetes: "2 of 5 pods in 1 namespace(s): shop"
+            add(req.name, r.ok, (said or "ok") if r.ok else (req.message or r.detail))
         for action in plan.clobber_check:
             r = await executor.run(action)
             detail = "ok" if r.ok else f"{target}: {r.detail}" + ("" if "recover" in r.detail else f"; {CLOBBER_HINT}")

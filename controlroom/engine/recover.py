@@ -164,6 +164,9 @@ async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: Exe
     for p in plans:
         if p.target not in executors:
             executors[p.target] = factory(scenario.targets[p.target])
+            bind = getattr(executors[p.target], "bind_session", None)
+            if bind is not None and session:  # Kubernetes: the crashed session's objects carry its label
+                bind(session)
     try:
         results = await asyncio.gather(*(_revert(p, executors[p.target]) for p in plans))
         if session:
@@ -179,7 +182,8 @@ async def recover_plans(plans: list[FaultPlan], scenario: Scenario, factory: Exe
 
 
 def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = False,
-            ask: Callable[[str], bool] | None = None, factory: ExecutorFactory = make_executor) -> int:
+            ask: Callable[[str], bool] | None = None, factory: ExecutorFactory = make_executor,
+            force_finalizers: bool = False) -> int:
     """Revert what the journal shows may be active. `ask` (a yes/no question on a terminal) or `yes` must
     agree before shell read from the journal runs; without either, such a journal is refused (exit 2)."""
     real = trusted_journal(path)
@@ -233,6 +237,10 @@ def recover(path: str, printer: Callable[[str], None] = print, *, yes: bool = Fa
         printer(f"  {plan.fault_id} on {plan.target} ({plan.summary}): {detail}")
         if not ok:
             unconfirmed.append(plan.target)
+    if unconfirmed and force_finalizers and isinstance(session, str):
+        from controlroom.engine.recover_kube import force_finalizers as force  # the facilitator asked, by flag
+
+        asyncio.run(force([p for p, ok, _ in results if not ok], scenario, factory, session, printer))
     if unconfirmed:
         printer(f"NOT confirmed clean: {', '.join(sorted(set(unconfirmed)))}")
         return 1

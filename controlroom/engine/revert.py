@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from controlroom.faults.plan import FaultPlan
 from controlroom.targets.base import Action, ActionResult, Shell
@@ -34,6 +35,8 @@ class Reverted:
     detail: str = ""  # why it is not verified gone
     warnings: tuple[str, ...] = ()  # what a revert action or the disarm said (kept even when verified)
     in_doubt: bool = False  # the inject could not be confirmed ended: reverted, not verified, leash left armed
+    # What the verify measured, for the journal (Kubernetes pod-kill: `recovered_s`, kill to ready again).
+    record: dict[str, Any] | None = None
 
 
 def fused_revert(plan: FaultPlan) -> Shell | None:
@@ -106,6 +109,6 @@ async def revert_and_verify(plan: FaultPlan, run: Run, sleep: Sleep, *, end_inje
         if not res.ok:
             errors.append(f"leash not disarmed: {res.detail}")
     if verified.ok:
-        return Reverted(True, warnings=tuple(errors))
+        return Reverted(True, warnings=tuple(errors), record=verified.record)
     detail = verified.detail + (f"; revert said: {'; '.join(errors)}" if errors else "")
     return Reverted(False, detail, tuple(errors))

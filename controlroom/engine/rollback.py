@@ -117,6 +117,9 @@ class Rollback:
             # An exit status means the command ran to its end on the target; a timeout or a lost link does not.
             af.in_doubt = result.status is None
             af.last = result
+            if result.ok and result.record is not None:
+                # A selection (Kubernetes pods, the manifest) is journaled before the next action acts on it.
+                self.ctx.emit("fault-selected", fault=plan.fault_id, target=plan.target, **result.record)
             if not result.ok:
                 if not af.stop_asked:  # a stop reports its own ending (fault-inject-stopped)
                     self.ctx.emit("fault-failed", step=af.step, fault=plan.fault_id, target=plan.target,
@@ -241,7 +244,9 @@ class Rollback:
         """Record (and journal) what a revert came to: verified gone, or unconfirmed and retried later."""
         if result.verified:
             self._unconfirmed.pop(plan.fault_id, None)
-            extra = {"reconfirmed": True} if reconfirm else {}
+            extra: dict[str, Any] = {"reconfirmed": True} if reconfirm else {}
+            if result.record and "recovered_s" in result.record:
+                extra["recovered_s"] = result.record["recovered_s"]
             self.ctx.emit("fault-reverted", fault=plan.fault_id, target=plan.target, verified=True,
                           warnings=list(result.warnings), **extra)
             return

@@ -225,6 +225,9 @@ class Session:
         ex = self._executors.get(target)
         if ex is None:
             ex = self.executor_factory(self.scenario.targets[target])
+            bind = getattr(ex, "bind_session", None)
+            if bind is not None:  # Kubernetes: what it creates carries the session's label, for `recover`
+                bind(self.session_id)
             self._executors[target] = ex
         return ex
 

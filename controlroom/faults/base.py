@@ -42,6 +42,7 @@ class PlanContext:
     # What the backend called the fault once created (a Gremlin attack guid), read back from the journal by
     # `recover`; None while planning a session (the executor learns it when the inject answers).
     handle: str | None = None
+    max_pods: int | None = None  # blast_radius.max_pods: a Kubernetes selection above it is refused
 
 
 Builder = Callable[[FaultSpec, Target, PlanContext], FaultPlan]
@@ -55,6 +56,8 @@ class FaultType:
     build: Builder
     doc: str
     needs_duration: bool = True  # False for a fault that has no revert to wait for (a kill): `duration:` optional
+    # Checks the parsed parameters together (a Chaos Mesh CR against its CRD schema): (param or None, message).
+    check: Callable[[dict[str, Any]], list[tuple[str | None, str]]] | None = None
 
 
 def parse_params(ft: FaultType, raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
@@ -77,6 +80,8 @@ def parse_params(ft: FaultType, raw: dict[str, Any]) -> tuple[dict[str, Any], li
             parsed[p.name] = p.parse(raw[p.name])
         except (ValueError, TypeError) as err:
             problems.append((p.name, f"{p.name}: {err}"))
+    if not problems and ft.check is not None:
+        problems += ft.check(parsed)
     return parsed, problems
 
 

@@ -17,10 +17,22 @@ __all__ = ["Builder", "FaultType", "Param", "PlanContext", "build_plan", "catalo
 
 def _load() -> dict[str, FaultType]:
     # Imported here, not at the top: `validate` and `plan` need the table, `--help` does not.
-    from controlroom.faults import gremlin, http, local, net_nft, net_tc, stress, system, toxiproxy
+    from controlroom.faults import (
+        chaosmesh,
+        gremlin,
+        http,
+        kubernetes,
+        litmus,
+        local,
+        net_nft,
+        net_tc,
+        stress,
+        system,
+        toxiproxy,
+    )
 
     # In the order `controlroom plan` and the docs list them. A new backend adds its module here.
-    modules = (local, http, net_tc, net_nft, stress, system, toxiproxy, gremlin)
+    modules = (local, http, net_tc, net_nft, stress, system, kubernetes, chaosmesh, litmus, toxiproxy, gremlin)
     table: dict[str, FaultType] = {}
     for module in modules:
         for ft in module.FAULTS:

@@ -32,7 +32,7 @@ Reading = Annotated[float | None, READING]
 EventType = Literal[
     "session-started", "state-changed", "preflight-check", "checklist-item", "steady-state", "step-briefed",
     "step-armed", "step-confirmed", "fault-injecting", "fault-injected", "fault-failed", "fault-inject-stopped",
-    "fault-lost", "leash-renewed", "leash-expired", "metric-sample", "metric-backfill", "telemetry-lost",
+    "fault-selected", "fault-lost", "leash-renewed", "leash-expired", "metric-sample", "metric-backfill", "telemetry-lost",
     "telemetry-restored", "condition-breached", "rollback-started", "fault-reverted", "fault-revert-failed",
     "rollback-finished", "recovery-measured", "observed", "phase-validated", "success-criteria", "criterion-judged",
     "note", "emergency-stop", "warning", "step-completed", "session-ended",
@@ -223,6 +223,24 @@ class FaultInjecting(TypedDict):
     duration: NotRequired[float | None]
 
 
+class SelectedPod(TypedDict):
+    namespace: str
+    name: str
+    uid: str
+
+
+class FaultSelected(TypedDict):
+    """**Written before the selection is acted on**: what a Kubernetes fault resolved at injection — the pods
+    (by name and uid) its target's selector and mode chose, and the exact manifest about to be applied."""
+
+    fault: str
+    target: str
+    pods: list[SelectedPod]
+    matched: NotRequired[int]  # pods the selector matched, before the mode chose among them
+    mode: NotRequired[str]
+    manifest: NotRequired[dict[str, Any]]
+
+
 class FaultInjected(TypedDict):
     """The fault's inject finished on its target."""
 
@@ -332,6 +350,7 @@ class FaultReverted(TypedDict):
     verified: bool
     warnings: NotRequired[list[str]]
     reconfirmed: NotRequired[bool]
+    recovered_s: NotRequired[float]  # a kill (no revert): seconds from the kill until its workload was back
 
 
 class FaultRevertFailed(TypedDict):
@@ -432,6 +451,7 @@ PAYLOADS: dict[EventType, type] = {
     "checklist-item": ChecklistItem, "steady-state": SteadyState, "step-briefed": StepBriefed,
     "step-armed": StepArmed, "step-confirmed": StepConfirmed, "fault-injecting": FaultInjecting,
     "fault-injected": FaultInjected, "fault-failed": FaultFailed, "fault-inject-stopped": FaultInjectStopped,
+    "fault-selected": FaultSelected,
     "fault-lost": FaultLost, "leash-renewed": LeashRenewed, "leash-expired": LeashExpired,
     "metric-sample": MetricSample, "metric-backfill": MetricBackfill, "telemetry-lost": TelemetryLost,
     "telemetry-restored": TelemetryRestored, "condition-breached": ConditionBreached,

@@ -1,4 +1,9 @@
-"""`controlroom lab up [--hosts N] | down | status`: the local rehearsal lab from the command line."""
+"""`controlroom lab up [--hosts N] | down | status | kube`: the local rehearsal lab from the command line.
+
+`controlroom lab kube` runs the simulated Kubernetes cluster (`controlroom.lab.kube`) in the foreground with
+the sample Deployment (namespace shop, app=checkout) and writes its kubeconfig (default
+`/tmp/controlroom-sim/kubeconfig`); everything it prints says "simulated cluster". It needs no root.
+"""
 
 from __future__ import annotations
 
@@ -34,10 +39,30 @@ def _parser() -> argparse.ArgumentParser:
                                             "scenarios/toxiproxy-latency.yaml (until Ctrl-C)")
     toxi.add_argument("--api-port", type=int, default=8474)
     toxi.add_argument("--listen-port", type=int, default=20000)
+    sub.add_parser("kube", help="run a SIMULATED Kubernetes cluster with a sample Deployment, in the foreground "
+                                "(options: controlroom lab kube --help)", add_help=False)
     return ap
 
 
+KUBE_KUBECONFIG = "/tmp/controlroom-sim/kubeconfig"
+
+
+def kube_argv(argv: list[str]) -> list[str]:
+    """`lab kube [options]` -> the simulated cluster's `serve` arguments, with the sample and a default kubeconfig."""
+    out = ["serve", *argv]
+    if not any(a == "--kubeconfig" or a.startswith("--kubeconfig=") for a in argv):
+        os.makedirs(os.path.dirname(KUBE_KUBECONFIG), mode=0o700, exist_ok=True)
+        out += ["--kubeconfig", KUBE_KUBECONFIG]
+    if "--sample" not in argv and "--no-sample" not in argv:
+        out.append("--sample")
+    return [a for a in out if a != "--no-sample"]
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["kube"]:
+        from controlroom.lab.kube.cli import main as kube_main
+
+        return kube_main(kube_argv(argv[1:]))
     args = _parser().parse_args(argv)
     try:
         return _run(args)

@@ -32,13 +32,13 @@ def demo_text() -> str:
     return resources.files("controlroom.lab").joinpath("demo.yaml").read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
         while time.monotonic() < deadline:
@@ -56,7 +56,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     """Start the shop and its load; yield the demo scenario pointed at them; stop both on exit."""
     from controlroom.lab.load import LoadGenerator
 
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -65,7 +65,7 @@ async def demo_environment(rps: float = 20.0) -> AsyncIterator[Scenario]:
     load = None
     try:
         url = f"http://127.0.0.1:{port}"
-        await _wait_ready(url, proc)
+        await wait_ready(url, proc)
         load = LoadGenerator(url + "/checkout", rps=rps)
         load.start()
         text = demo_text().replace(DEMO_PORT_IN_FILE, f"127.0.0.1:{port}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlroom.lab._proc import die_with_parent
-from controlroom.lab.demo import _free_port, _wait_ready
+from controlroom.lab.demo import free_port, wait_ready
 from controlroom.lab.toxiproxy import ToxiproxyStandIn
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "toxiproxy-latency.yaml"
@@ -39,7 +39,7 @@ class ToxiDemo:
 async def toxiproxy_demo(api_port: int = 8474, listen_port: int = 20000, rps: float = 10.0) -> AsyncIterator[ToxiDemo]:
     from controlroom.lab.load import LoadGenerator
 
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -48,7 +48,7 @@ async def toxiproxy_demo(api_port: int = 8474, listen_port: int = 20000, rps: fl
     load = None
     try:
         shop = f"http://127.0.0.1:{port}"
-        await _wait_ready(shop, proc)
+        await wait_ready(shop, proc)
         await standin.start()
         proxy = await standin.create_proxy("shop", f"127.0.0.1:{listen_port}", f"127.0.0.1:{port}")
         listen = proxy.to_json()["listen"]

@@ -112,6 +112,29 @@ def check_selector(value: str) -> str | None:
     return None
 
 
+_FIELD_SELECTOR_PART_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9.]*(=|==|!=)[A-Za-z0-9._:-]*")
+
+
+def check_field_selector(value: str) -> str | None:
+    """A Kubernetes field selector: 'status.phase=Running,spec.nodeName!=node-3'."""
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or not all(_FIELD_SELECTOR_PART_RE.fullmatch(p) for p in parts):
+        return f"field selector {value!r} must be field=value pairs separated by commas, e.g. 'status.phase=Running'"
+    return None
+
+
+def check_mode_value(mode: str, value: str) -> str | None:
+    """`value` for a Chaos Mesh selection mode: a count of pods (fixed) or a percentage 1-100 (the percent modes)."""
+    text = value.rstrip("%").strip()
+    if not text.isdigit():
+        unit = "a number of pods such as '2'" if mode == "fixed" else "a percentage such as '20%'"
+        return f"mode {mode!r} needs value: {unit}, got {value!r}"
+    n = int(text)
+    if mode == "fixed":
+        return None if n >= 1 and not value.endswith("%") else f"mode fixed needs a count of pods (1 or more), got {value!r}"
+    return None if 1 <= n <= 100 else f"mode {mode!r} needs a percentage from 1 to 100, got {value!r}"
+
+
 def check_path(value: str, what: str) -> str | None:
     """A file path used by the control room itself (never a shell): no control characters."""
     if not value or any(not c.isprintable() for c in value):

@@ -216,6 +216,17 @@ def _compose(text: str, file: str) -> yaml.Node | None:
             loader.dispose()
 
 
+def _whole_characters(text: str) -> str | None:
+    """JSON-style surrogate-pair escapes ("\\ud83d\\ude00") joined into the one character they spell, as JSON
+    reads them (PyYAML keeps the halves apart); None when a half stands alone."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return None
+
+
 class _TreeBuilder:
     """yaml nodes -> located Map/Seq/Scalar, expanding aliases under a budget."""
 
@@ -273,7 +284,10 @@ class _TreeBuilder:
 
     def _scalar(self, node: ScalarNode) -> Scalar:
         line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        raw = str(node.value)
+        raw = _whole_characters(str(node.value))
+        if raw is None:  # a lone "\ud800" escape: printing or journaling it would raise UnicodeEncodeError later
+            self.problem(node, "a \\uD800-\\uDFFF escape is half a character; write the character itself")
+            raw = str(node.value).encode("utf-8", "replace").decode("utf-8")
         quoted = node.style in ("'", '"', "|", ">")
         tag = node.tag
         value: Any = raw

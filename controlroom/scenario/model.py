@@ -14,11 +14,26 @@ TargetKind = Literal["ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin
 LostTelemetryPolicy = Literal["rollback", "pause", "warn"]
 
 
+KUBE_MODES = ("one", "all", "fixed", "fixed-percent", "random-max-percent")  # Chaos Mesh's selection modes
+
+
 @dataclass(frozen=True)
 class KubernetesRef:
+    """Pods on a cluster: the kubeconfig context, namespace(s), selectors and how many of the matches to hit."""
+
     context: str | None
-    namespace: str
+    namespace: str  # the first of `namespaces`
     selector: str  # label selector, e.g. "app=checkout"
+    namespaces: tuple[str, ...] = ()
+    field_selector: str = ""
+    mode: str = "all"  # one | all | fixed | fixed-percent | random-max-percent
+    value: str = ""  # a count (fixed) or a percentage (the percent modes)
+    kubeconfig: str | None = None  # a file; default: $KUBECONFIG or ~/.kube/config, as kubectl
+    allow_namespaces: tuple[str, ...] = ()  # system namespaces (kube-system...) allowed by name
+
+    @property
+    def all_namespaces(self) -> tuple[str, ...]:
+        return self.namespaces or (self.namespace,)
 
 
 @dataclass(frozen=True)
@@ -98,12 +113,12 @@ class MetricSpec:
     """A named series from one source: the built-in HTTP prober, a PromQL query or a command."""
 
     name: str
-    source: Literal["probe", "promql", "command"]
+    source: Literal["probe", "promql", "command", "kubernetes"]
     probe: str | None = None  # URL for the prober
     timeout: float = 2.0
     promql: str | None = None
     command: str | None = None
-    on: str | None = None  # target the command runs on; None = this machine
+    on: str | None = None  # target the command runs on (kubernetes: the target whose pods are read); None = here
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,7 @@ class BlastRadius:
     allowed_environments: tuple[str, ...] = ()
     leash: float = 10.0  # heartbeat window: a fault outlives a silent control room by at most this
     allow_unleashed: tuple[str, ...] = ()  # backends whose faults may run without any leash, e.g. ("toxiproxy",)
+    max_pods: int | None = None  # Kubernetes: at most this many pods chosen by one fault (selector + mode)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from controlroom.scenario import apis, checks
 from controlroom.scenario.fields import suggest
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
 from controlroom.scenario.model import (
+    KUBE_MODES,
     BlastRadius,
     GremlinRef,
     KubernetesRef,
@@ -46,16 +47,20 @@ TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
     "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved", "template",
 )
-TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin", "labels", "sudo", "interface", "identity_file", "known_hosts")
+TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin", "labels", "sudo", "interface",
+               "identity_file", "known_hosts")
 TARGET_KINDS: tuple[TargetKind, ...] = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin")
-KUBE_KEYS = ("context", "namespace", "selector")
+KUBE_KEYS = ("context", "namespace", "namespaces", "selector", "field_selector", "mode", "value", "kubeconfig",
+             "allow_namespaces")
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 OBSERVE_KEYS = ("every", "prometheus", "metrics", "lost_telemetry", "lost_after")
 PROMETHEUS_KEYS = ("url", "bearer_token_file", "basic_auth", "ca_file", "insecure_skip_verify", "timeout")
 BASIC_AUTH_KEYS = ("user", "password_file")
-METRIC_KEYS = ("probe", "promql", "command", "timeout", "on")
-METRIC_SOURCES = ("probe", "promql", "command")
+METRIC_KEYS = ("probe", "promql", "command", "kubernetes", "timeout", "on")
+METRIC_SOURCES = ("probe", "promql", "command", "kubernetes")
+KUBE_SERIES = ("ready_ratio", "ready", "pods", "restarts")  # a `kubernetes:` metric's series, <name>.<each>
 STEADY_KEYS = ("window", "require")
-BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "allow_unleashed")
+BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "allow_unleashed", "max_pods")
 STOP_KEYS = ("conditions", "for")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom", "statements")
 STATEMENT_HINT = "if it is a statement for the facilitator to judge at the end, put it under success_criteria.statements"
@@ -83,7 +88,10 @@ def series_of(metrics: dict[str, MetricSpec]) -> list[str]:
     """Every series name the scenario's metrics produce (probe metrics fan out into several)."""
     names: list[str] = []
     for name, spec in metrics.items():
-        names.extend(probe_series(name) if spec.source == "probe" else [name])
+        if spec.source == "kubernetes":
+            names.extend(f"{name}.{s}" for s in KUBE_SERIES)
+        else:
+            names.extend(probe_series(name) if spec.source == "probe" else [name])
     return names
 
 
@@ -173,6 +181,7 @@ class Validator(StepReader):
             return BlastRadius()
         self.keys(node, BLAST_KEYS, "blast_radius")
         max_targets = self.integer(node.get("max_targets"), "blast_radius.max_targets", 1)
+        max_pods = self.integer(node.get("max_pods"), "blast_radius.max_pods", 1)
         max_duration = self.duration(node.get("max_duration"), "blast_radius.max_duration")
         leash = self.leash(node.get("leash"))
         envs_node = self.require(
@@ -193,6 +202,7 @@ class Validator(StepReader):
         if max_duration is None:
             max_duration = math.inf if "max_duration" in node.entries else DEFAULT_MAX_DURATION
         return BlastRadius(
+            max_pods=max_pods,
             max_targets=max_targets,
             max_duration=max_duration,
             allowed_environments=tuple(envs),
@@ -264,9 +274,6 @@ class Validator(StepReader):
             grem = apis.gremlin(self, m.get("gremlin"), f"{where}.gremlin") if kind == "gremlin" else None
         else:
             kube = self.kubernetes(m.get("kubernetes"), f"{where}.kubernetes")
-            self.verdict_problem(m.entries["kubernetes"][0],
-                    f"{where}.kubernetes: Kubernetes targets are not supported yet (this controlroom has no "
-                    "Kubernetes executor); they are refused until it lands: use ssh, local or http targets")
         for key in ("sudo", "interface"):
             if key in m.entries and kind not in ("ssh", "local"):
                 self.at(m.entries[key][0], f"{where}.{key}: only applies to ssh and local targets, not {kind}")
@@ -300,15 +307,50 @@ class Validator(StepReader):
         self.keys(m, KUBE_KEYS, where)
         context_node = m.get("context")
         context = self.checked(context_node, f"{where}.context", lambda v: checks.check_one_line(v, "context"))
-        namespace = self.checked(
-            self.require(m, "namespace", where), f"{where}.namespace",
-            lambda v: None if checks.DNS_LABEL_RE.fullmatch(v) else
-            f"namespace {v!r} must be lowercase letters, digits and - (at most 63)",
-        )
+
+        def ns_check(v: str) -> str | None:
+            return None if checks.DNS_LABEL_RE.fullmatch(v) else \
+                f"namespace {v!r} must be lowercase letters, digits and - (at most 63)"
+
+        allowed = [v for v, _ in self.strings(m.get("allow_namespaces"), f"{where}.allow_namespaces")]
+        found: list[tuple[str, Node]] = []
+        if "namespaces" in m.entries:
+            if "namespace" in m.entries:
+                self.at(m.entries["namespaces"][0], f"{where}: give namespace: or namespaces:, not both")
+            for i, (v, n) in enumerate(self.strings(m.get("namespaces"), f"{where}.namespaces")):
+                if self.checked(n, f"{where}.namespaces[{i}]", ns_check) is not None:
+                    found.append((v, n))
+            if not found:
+                self.at(m, f"{where}.namespaces: name at least one namespace")
+        else:
+            node = self.require(m, "namespace", where)
+            ns = self.checked(node, f"{where}.namespace", ns_check)
+            if ns is not None and node is not None:
+                found.append((ns, node))
+        for ns, n in found:
+            if ns in SYSTEM_NAMESPACES and ns not in allowed:
+                self.at(n, f"{where}: namespace {ns!r} is a system namespace and refused; if you mean it, "
+                           f"add `allow_namespaces: [{ns}]` to the target")
         selector = self.checked(self.require(m, "selector", where), f"{where}.selector", checks.check_selector)
-        if namespace is None or selector is None:
+        field_selector = self.checked(m.get("field_selector"), f"{where}.field_selector", checks.check_field_selector)
+        mode = self.choice(m.get("mode"), f"{where}.mode", KUBE_MODES) or "all"
+        value_node = m.get("value")
+        value = ""
+        if value_node is not None:
+            raw = self.string(value_node, f"{where}.value")
+            value = (raw or "").strip()
+        if mode in ("fixed", "fixed-percent", "random-max-percent"):
+            problem = checks.check_mode_value(mode, value)
+            if problem:
+                self.at(value_node or m, f"{where}.value: {problem}")
+        elif value_node is not None:
+            self.at(value_node, f"{where}.value: mode {mode!r} takes no value (only fixed and the percent modes do)")
+        kubeconfig = self.checked(m.get("kubeconfig"), f"{where}.kubeconfig", lambda v: checks.check_path(v, "path"))
+        if not found or selector is None:
             return None
-        return KubernetesRef(context=context, namespace=namespace, selector=selector)
+        return KubernetesRef(context=context, namespace=found[0][0], selector=selector,
+                             namespaces=tuple(ns for ns, _ in found), field_selector=field_selector or "",
+                             mode=mode, value=value, kubeconfig=kubeconfig, allow_namespaces=tuple(allowed))
 
     def labels(self, node: Node | None, where: str) -> dict[str, str]:
         m = self.mapping(node, where)
@@ -400,7 +442,8 @@ class Validator(StepReader):
         if m is None:
             return None
         self.keys(m, METRIC_KEYS, where)
-        source = self.one_of(m, METRIC_SOURCES, where, "probe: URL, promql: QUERY or command: COMMAND")
+        source = self.one_of(m, METRIC_SOURCES, where,
+                             "probe: URL, promql: QUERY, command: COMMAND or kubernetes: TARGET")
         if source is None:
             return None
         timeout = self.duration(m.get("timeout"), f"{where}.timeout")
@@ -411,6 +454,22 @@ class Validator(StepReader):
             promql = self.string(m.get("promql"), f"{where}.promql")
             if not has_prometheus:
                 self.at(m.entries["promql"][0], f"{where}: a promql metric needs observe.prometheus.url")
+        elif source == "kubernetes":
+            # The ready ratio and restarts of a kubernetes target's selector, read through its kubeconfig.
+            kube_node = m.get("kubernetes")
+            on = self.string(kube_node, f"{where}.kubernetes")
+            if on is not None and kube_node is not None:
+                if on not in targets:
+                    self.at(kube_node, f"{where}.kubernetes: unknown target {on!r}{suggest(on, targets)}")
+                    on = None
+                elif targets[on].kind != "kubernetes":
+                    self.at(kube_node, f"{where}.kubernetes: {on!r} is a {targets[on].kind} target; name a "
+                                       "kubernetes target")
+                    on = None
+            if on is None:
+                return None
+            return MetricSpec(name=name, source="kubernetes", on=on,
+                              timeout=DEFAULT_PROBE_TIMEOUT if timeout is None else timeout)
         else:
             command = self.string(m.get("command"), f"{where}.command")
         if "on" in m.entries:

@@ -66,6 +66,9 @@ class ApiExecutor:
                 return ActionResult(ok=False, error=f"{self.target}: no ssh host named for this API target; "
                                                     f"cannot run a shell action ({action.describe()[:60]})")
             return await self._shell.run(action)
+        if not isinstance(action, HttpRequest):
+            return ActionResult(ok=False, error=f"{self.target}: {type(action).__name__} actions do not apply to an API "
+                                                f"target")
         return await self.request(action)
 
     async def request(self, action: HttpRequest, url: str | None = None) -> ActionResult:

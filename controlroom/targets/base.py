@@ -39,8 +39,30 @@ class HttpRequest:
         return f"{self.method} {self.url}{body}"
 
 
-# A new kind of target (a Kubernetes API call, a proxy's admin request) adds its action type here.
-Action = Shell | HttpRequest
+@dataclass(frozen=True)
+class KubeCall:
+    """One Kubernetes API operation for a `kubernetes` target, run by `targets.kubernetes.KubeExecutor`.
+
+    `op` names the operation (see `KubeExecutor.OPS`); `args` are its plain-data arguments (JSON-able), so
+    a plan prints and journals exactly what will be sent. `fault` ties the select / apply / revert of one
+    fault together on the executor (the selection an apply uses is the one journaled before it).
+    """
+
+    op: str
+    args: tuple[tuple[str, Any], ...] = ()
+    fault: str = ""
+    timeout: float = 15.0
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        return dict(self.args).get(name, default)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.args if k != "manifest")
+        return f"kubernetes {self.op}({shown})"
+
+
+# A new kind of target (a proxy's admin request) adds its action type here.
+Action = Shell | HttpRequest | KubeCall
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,9 @@ class ActionResult:
     elapsed: float = 0.0
     error: str = ""  # transport error (unreachable, timeout), empty when the action ran
     timed_out: bool = False  # the action ran into its timeout: slow, not known to be unreachable
+    # What the action resolved and the journal must hold before the next action acts on it (a Kubernetes
+    # selection: pods by name and uid, the manifest about to be applied). The engine journals it.
+    record: dict[str, Any] | None = None
 
     @property
     def detail(self) -> str:

@@ -28,4 +28,9 @@ def make_executor(target: Target) -> Executor:
         from controlroom.targets.apis import api_executor
 
         return api_executor(target)
-    raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local or http")
+    if target.kind == "kubernetes":
+        from controlroom.targets.kubernetes import KubeExecutor  # kr8s loads only with a Kubernetes target
+
+        return KubeExecutor(target)
+    raise TargetError(f"target {target.name!r}: {target.kind} targets are not supported yet; use ssh, local, http, "
+                      "kubernetes, toxiproxy or gremlin")

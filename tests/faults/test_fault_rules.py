@@ -188,7 +188,7 @@ def shell_fault_params(ftype: str, host: FakeHost) -> dict[str, Any]:
 
 
 # Every shell fault with a revert: a fault that has none (process-kill: its verify is a recovery check) is also
-# the only kind that needs no duration (faults.base.FaultType.needs_duration).
+# the only kind that needs no duration (faults.base.FaultType.needs_duration), with pod-kill on Kubernetes.
 # API faults (toxiproxy, gremlin: tests/apis) fit neither ssh nor local targets.
 SHELL_FAULTS = sorted(name for name, ft in catalogue().items()
                       if ft.needs_duration and ft.target_kinds & {"ssh", "local"})

@@ -169,3 +169,18 @@ def test_too_many_values_without_aliases_is_refused_with_its_own_message() -> No
     line, _, message = only_problem(err)
     assert line == 10_000  # root, list, then the 9,999th item is the 10,001st value
     assert message == "the scenario has more than 10000 values; a scenario is a page of YAML, split it up"
+
+
+def test_a_lone_surrogate_escape_is_a_located_problem_not_a_crash_later() -> None:
+    # "\ud800" alone is half a character: kept, `controlroom plan` died printing it (UnicodeEncodeError)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario_text('version: 1\nname: t\nhypothesis: "ok \\ud800"\n')
+    assert "<text>:3:13: a \\uD800-\\uDFFF escape is half a character; write the character itself" in map(
+        str, err.value.problems)
+
+
+def test_a_json_style_surrogate_pair_escape_is_the_character_it_spells() -> None:
+    root, problems = parse_document('hypothesis: "\\ud83d\\ude00 ok"\n')
+    assert not problems
+    value = root.get("hypothesis")
+    assert isinstance(value, Scalar) and value.value == "\U0001f600 ok"

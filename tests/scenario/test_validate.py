@@ -303,14 +303,38 @@ def test_a_faulting_step_nothing_observes_is_refused_unless_declared_unobserved(
     assert any("unobserved: true, but steady_state, stop_when or a phase validation judges metrics" in p for p in both)
 
 
-def test_kubernetes_targets_are_refused_with_a_clear_message_until_they_are_supported() -> None:
+def test_a_kubernetes_target_names_its_own_mistakes() -> None:
     text = FULL.replace("pods:  {ssh: pods-1, labels: {role: pods}}",
                         "pods:  {kubernetes: {context: staging, namespace: Shop_1, selector: 'app in (a,b)'}}")
     got = problems(text)
-    assert any("targets.pods.kubernetes: Kubernetes targets are not supported yet (this controlroom has no "
-               "Kubernetes executor); they are refused until it lands: use ssh, local or http targets" in p for p in got)
-    assert any("namespace 'Shop_1' must be lowercase letters" in p for p in got)  # its own mistakes still named
+    assert not any("not supported" in p for p in got)
+    assert any("namespace 'Shop_1' must be lowercase letters" in p for p in got)
     assert any("must be key=value pairs" in p for p in got)
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("{namespace: kube-system, selector: app=dns}",
+     "namespace 'kube-system' is a system namespace and refused; if you mean it, add `allow_namespaces: [kube-system]`"),
+    ("{namespace: shop, selector: app=a, mode: fixed-percent}", "mode 'fixed-percent' needs value: a percentage"),
+    ("{namespace: shop, selector: app=a, mode: fixed-percent, value: 120%}", "a percentage from 1 to 100"),
+    ("{namespace: shop, selector: app=a, mode: half}", "'half' is not one of one, all, fixed"),
+    ("{namespace: shop, selector: app=a, mode: all, value: '2'}", "mode 'all' takes no value"),
+    ("{namespace: shop, selector: app=a, field_selector: 'status phase'}", "field selector 'status phase' must be"),
+])
+def test_a_kubernetes_target_refuses_what_would_select_wrongly(ref: str, message: str) -> None:
+    got = problems(FULL.replace("pods:  {ssh: pods-1, labels: {role: pods}}", f"pods:  {{kubernetes: {ref}}}"))
+    assert any(message in p for p in got), got
+
+
+def test_a_kubernetes_target_with_a_mode_and_allowed_system_namespace_loads() -> None:
+    ref = ("{context: sim, namespaces: [shop, kube-system], allow_namespaces: [kube-system], selector: app=a, "
+           "field_selector: status.phase=Running, mode: fixed-percent, value: 20%}")
+    kube = load(FULL.replace("pods:  {ssh: pods-1, labels: {role: pods}}", f"pods:  {{kubernetes: {ref}}}")
+                ).targets["pods"].kubernetes
+    assert kube is not None
+    assert (kube.context, kube.all_namespaces, kube.mode, kube.value) == ("sim", ("shop", "kube-system"),
+                                                                           "fixed-percent", "20%")
+    assert kube.field_selector == "status.phase=Running"
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [

@@ -83,6 +83,9 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.sample:
             cluster.add_sample(replicas=args.replicas)
             say(f"sample: namespace shop, Deployment checkout, {args.replicas} replicas (label app=checkout)")
+            if config.litmus_crds:
+                install_litmus_experiment(cluster, "shop")
+                say("sample: Litmus ChaosExperiment pod-delete in shop")
         installed = []
         if config.chaos_mesh_crds:
             installed.append("Chaos Mesh CRDs" + (" + controller" if config.chaos_mesh_controller else
@@ -103,6 +106,21 @@ async def _serve(args: argparse.Namespace) -> int:
         print("simulated cluster: a simulated controller failed:\n" + "\n".join(cluster.errors), file=sys.stderr)
         return 1
     return 0
+
+
+def install_litmus_experiment(cluster: object, namespace: str) -> None:
+    """The upstream pod-delete ChaosExperiment (bundled example, Apache-2.0) in `namespace`, as the ChaosHub
+    installs it: a Litmus ChaosEngine step needs it there."""
+    import copy
+    from importlib import resources
+
+    import yaml
+
+    text = (resources.files("controlroom.lab.kube") / "data" / "litmus" / "examples" / "pod-delete-experiment.yaml"
+            ).read_text(encoding="utf-8")
+    doc = copy.deepcopy(next(d for d in yaml.safe_load_all(text) if d))
+    doc["metadata"]["namespace"] = namespace
+    cluster.create(doc)  # type: ignore[attr-defined]
 
 
 def say(text: str) -> None:

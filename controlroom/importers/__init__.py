@@ -1,0 +1,1 @@
+"""Bringing experiments written for other chaos tools into the room as scenarios (`controlroom import`)."""

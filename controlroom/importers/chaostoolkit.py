@@ -1,0 +1,985 @@
+"""`controlroom import chaostoolkit`: a Chaos Toolkit experiment (JSON or YAML) -> a commented scenario.
+
+Why this is safe to run on any file: the experiment is read with the scenario
+loader (JSON is YAML), which refuses binary data, oversized files, alias bombs
+and unknown tags and keeps every value's line and column; every problem is a
+located `EXPERIMENT:LINE:COL: message` line (ExperimentError, exit 2), never a
+traceback. Nothing is executed and nothing is contacted: `env` configuration is
+read from this process's environment, once, at import time.
+
+Why the written scenario is honest:
+- a Chaos Toolkit process action becomes a `command` fault, and the room runs a
+  command only as a fault it can revert and verify. Chaos Toolkit has no
+  verify, so the check that an action's effect is gone must come from the user
+  (the mapping file's `verify:`); an action with no rollback or no verify is
+  untranslatable, never given a revert or verify that only looks like one;
+- argv from the experiment is joined with shell.sh() (quoted word by word), so
+  the shell runs exactly the argv Chaos Toolkit would have passed to exec;
+- secrets are never written: an activity that needs one is untranslatable;
+- the text is validated with the room's own validation before it is returned,
+  so nothing is written that `controlroom validate` would refuse;
+- with `--partial`, what cannot be translated is left as commented TODOs and
+  the scenario says `template: true`: validate and plan work, run refuses it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shlex
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controlroom.errors import Problem, ScenarioError
+from controlroom.faults.shell import q, sh
+from controlroom.scenario.checks import check_url
+from controlroom.scenario.loader import Map, Node, Scalar, Seq, decode, one_line, parse_document
+from controlroom.units import format_duration
+
+MAX_BYTES = 1 << 20
+DEFAULT_HOLD = 10.0  # seconds a translated action stays in when the experiment gives no pauses.after
+ENVIRONMENT = "imported"
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_ACTIVITY_KEYS = {"type", "name", "provider", "tolerance", "pauses", "background", "controls", "ref"}
+_TOP_KEYS = {"version", "title", "description", "tags", "configuration", "secrets", "steady-state-hypothesis",
+             "method", "rollbacks", "controls", "runtime", "contributions", "extensions", "dry"}
+
+
+class ExperimentError(ScenarioError):
+    """An experiment that cannot be read, or has parts the room cannot run; one located line per problem."""
+
+
+@dataclass
+class Mapping_:
+    """The import mapping (-m FILE, -t DEST): where the commands run and what the experiment does not say."""
+
+    target: dict[str, object] = field(default_factory=lambda: {"local": True})
+    environment: str = ENVIRONMENT
+    verify: dict[str, str] = field(default_factory=dict)  # action name -> a check that succeeds once it is undone
+    undoes: dict[str, str] = field(default_factory=dict)  # rollback name -> the action it undoes
+    where: dict[str, Problem] = field(default_factory=dict)  # "verify.NAME" / "undoes.NAME" -> where it is written
+
+
+@dataclass
+class Result:
+    text: str  # the scenario
+    untranslatable: list[Problem]  # empty unless partial
+    steps: int
+    metrics: int
+
+
+@dataclass
+class _Act:
+    """One activity, resolved (refs followed, ${var} substituted)."""
+
+    node: Map
+    name: str
+    kind: str  # action | probe
+    provider: Map | None
+    where: str  # steady-state-hypothesis | method | rollbacks
+    ref_node: Map | None = None  # the {ref: ...} entry that repeated it, for locations
+
+    @property
+    def at(self) -> Map:
+        return self.ref_node or self.node
+
+
+@dataclass
+class _Step:
+    acts: list[_Act]
+    commands: list[str]
+    before: float
+    after: float
+    rollbacks: list[tuple[_Act, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Untranslatable(Exception):
+    def __init__(self, node: Node, message: str):
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+def _s(node: Node | None) -> str | None:
+    return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else None
+
+
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _y(value: str) -> str:
+    """A YAML double-quoted scalar: JSON string syntax, every character YAML does not print escaped.
+
+    Characters beyond U+FFFF stay as they are: as a JSON-style escape pair, PyYAML would read two halves.
+    """
+    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", json.dumps(value, ensure_ascii=False))
+
+
+def _c(text: str, limit: int = 200) -> str:
+    """Comment text: one line, printable ASCII only (the loader refuses control characters anywhere)."""
+    flat = one_line(text).encode("ascii", "backslashreplace").decode("ascii").replace("\x7f", "?")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _slug(text: str, *, lower: bool = True, limit: int = 60) -> str:
+    out = re.sub(r"[^A-Za-z0-9_]+", "-", text.lower() if lower else text).strip("-")[:limit].strip("-")
+    if not out or not out[0].isalpha():
+        out = "a-" + out if out else "activity"
+    return out
+
+
+def _has_faults(*prefixes: str) -> bool:
+    """Whether this controlroom has fault types for an integration (issues 14 and 15 land separately)."""
+    from controlroom.faults.catalogue import catalogue
+
+    return any(name.startswith(prefixes) for name in catalogue())
+
+
+def _dur(seconds: float) -> str:
+    return format_duration(seconds)
+
+
+class _Importer:
+    def __init__(self, file: str, root: Map, mapping: Mapping_, env: Mapping[str, str], partial: bool):
+        self.file = file
+        self.root = root
+        self.mapping = mapping
+        self.env = env
+        self.partial = partial
+        self.errors: list[Problem] = []  # malformed input: fatal even with --partial
+        self.untranslatable: list[Problem] = []
+        self.config: dict[str, str] = {}
+        self.config_notes: list[str] = []
+        self.secret_names: set[str] = set()
+        self.secret_notes: list[str] = []
+        self.named: dict[str, _Act] = {}
+        self.metrics: list[tuple[str, list[str], str]] = []  # (name, comment lines, yaml flow)
+        self.conditions: list[str] = []
+        self.prometheus_url: str | None = None
+        self.todos: list[tuple[str, list[str]]] = []  # (section, commented lines)
+        self.top_notes: list[str] = []
+        self.ids: set[str] = set()
+        self.metric_names: set[str] = set()
+        self.rollback_names: set[str] = set()
+
+    # -- reporting -------------------------------------------------------------------------------------------
+
+    def error(self, node: Node, message: str) -> None:
+        self.errors.append(Problem(self.file, max(node.line, 1), max(node.col, 1), one_line(message)))
+
+    def cannot(self, node: Node, message: str, section: str = "", todo: list[str] | None = None) -> None:
+        self.untranslatable.append(Problem(self.file, max(node.line, 1), max(node.col, 1), one_line(message)))
+        if todo is not None:
+            self.todos.append((section, [f"TODO: {self.file}:{node.line}:{node.col}: {_c(message, 400)}", *todo]))
+
+    def loc(self, node: Node) -> str:
+        return f"{os.path.basename(self.file)}:{node.line}:{node.col}"
+
+    # -- top level ------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        root = self.root
+        for key, (knode, _) in root.entries.items():
+            if key not in _TOP_KEYS:
+                self.error(knode, f"{key!r} is not a Chaos Toolkit experiment key; is this an experiment file?")
+        title = _s(root.get("title"))
+        if title is None:
+            self.error(root.get("title") or root, "title: every Chaos Toolkit experiment has a title (a string)")
+            title = "imported"
+        self._configuration()
+        self._secrets()
+        for key in ("controls", "runtime"):
+            node = root.get(key)
+            if node is not None:
+                self._top_untranslatable(key, node)
+        hyp = root.get("steady-state-hypothesis")
+        hyp_title = ""
+        if isinstance(hyp, Map):
+            hyp_title = _s(hyp.get("title")) or ""
+            probes = hyp.get("probes")
+            for item in self._list(probes, "steady-state-hypothesis.probes"):
+                act = self._activity(item, "steady-state-hypothesis")
+                if act is not None:
+                    self._probe(act, in_hypothesis=True)
+            if isinstance(hyp.get("controls"), Seq):
+                self._top_untranslatable("steady-state-hypothesis.controls", hyp.get("controls"))  # type: ignore[arg-type]
+        elif hyp is not None:
+            self.error(hyp, "steady-state-hypothesis: expected a mapping with title and probes")
+        method = root.get("method")
+        if method is None:
+            self.error(root, "method: every Chaos Toolkit experiment has a method (a list of activities)")
+        steps: list[_Step] = []
+        for item in self._list(method, "method"):
+            act = self._activity(item, "method")
+            if act is None:
+                continue
+            if act.kind == "probe":
+                self._probe(act, in_hypothesis=False)
+                continue
+            step = self._action(act)
+            if step is not None:
+                steps.append(step)
+        rollbacks: list[tuple[_Act, str]] = []
+        for item in self._list(root.get("rollbacks"), "rollbacks"):
+            act = self._activity(item, "rollbacks")
+            if act is None:
+                continue
+            self.rollback_names.add(act.name)
+            cmd = self._rollback(act)
+            if cmd is not None:
+                rollbacks.append((act, cmd))
+        steps = self._attach(steps, rollbacks)
+        self._check_mapping()
+        if self.errors:
+            raise ExperimentError(self.errors)
+        return self._emit(title, hyp_title, steps)
+
+    def _check_mapping(self) -> None:
+        """A name in the mapping that the experiment does not have is a typo: say where, never ignore it."""
+        actions = {a.name for a in self.named.values() if a.kind == "action" and a.where == "method"}
+        rollbacks = self.rollback_names
+        wrong = [(f"verify.{k}", k, actions, "action in its method") for k in self.mapping.verify if k not in actions]
+        wrong += [(f"undoes.{k}", k, rollbacks, "rollback") for k in self.mapping.undoes if k not in rollbacks]
+        wrong += [(f"undoes.{k}", v, actions, "action in its method") for k, v in self.mapping.undoes.items()
+                  if k in rollbacks and v not in actions]
+        for key, name, known, what in wrong:
+            at = self.mapping.where.get(key)
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"{key}: the experiment has no {what} named {name!r}{hint}"
+            self.errors.append(Problem(at.file, at.line, at.col, message) if at else Problem(self.file, 1, 1, message))
+
+    def _list(self, node: Node | None, where: str) -> list[Node]:
+        if node is None:
+            return []
+        if isinstance(node, Seq):
+            return node.items
+        self.error(node, f"{where}: expected a list of activities, got {node.kind}")
+        return []
+
+    def _top_untranslatable(self, key: str, node: Node) -> None:
+        if key.endswith("controls") and isinstance(node, Seq):
+            for item in node.items:
+                name = _s(item.get("name")) if isinstance(item, Map) else None
+                self.cannot(item, f"control {name or '?'!r} cannot be translated: the room's gates, stop conditions "
+                            "and emergency stop take the place of controls", "top",
+                            [f"control {name or '?'} was not translated"])
+            return
+        self.cannot(node, f"{key}: Chaos Toolkit runtime strategies cannot be translated: the room checks the steady "
+                    "state before the first step and after recovery, and stop_when rolls back during the steps",
+                    "top", [f"{key} was not translated"])
+
+    def _configuration(self) -> None:
+        conf = self.root.get("configuration")
+        if conf is None:
+            return
+        if not isinstance(conf, Map):
+            self.error(conf, "configuration: expected a mapping of names to values")
+            return
+        for name, (knode, value) in conf.entries.items():
+            if isinstance(value, Scalar):
+                self.config[name] = "" if value.value is None else str(value.raw if isinstance(value.value, bool)
+                                                                        else value.value)
+                self.config_notes.append(f"{name} = {self.config[name]!r} (line {knode.line})")
+            elif isinstance(value, Map) and _s(value.get("type")) == "env":
+                key = _s(value.get("key"))
+                if not key:
+                    self.error(value, f"configuration.{name}: an env value needs key: (the variable's name)")
+                    continue
+                default = value.get("default")
+                if key in self.env:
+                    self.config[name] = self.env[key]
+                    self.config_notes.append(f"{name} = {self.env[key]!r}, read from ${key} at import time "
+                                             f"(line {knode.line}): the scenario format has no environment references")
+                elif isinstance(default, Scalar) and default.value is not None:
+                    self.config[name] = str(default.value)
+                    self.config_notes.append(f"{name} = {self.config[name]!r}: ${key} was not set at import time, "
+                                             f"so its default (line {knode.line})")
+                else:
+                    self.error(value, f"configuration.{name}: environment variable {key} is not set and has no "
+                               "default; set it when importing (the scenario format has no environment references, "
+                               "so it is read once, now)")
+            else:
+                self.error(value, f"configuration.{name}: expected a value or {{type: env, key: NAME}}, got "
+                           f"{value.kind}")
+
+    def _secrets(self) -> None:
+        secrets = self.root.get("secrets")
+        if secrets is None:
+            return
+        if not isinstance(secrets, Map):
+            self.error(secrets, "secrets: expected a mapping of scopes to secrets")
+            return
+        for scope, (_, body) in secrets.entries.items():
+            if not isinstance(body, Map):
+                self.error(body, f"secrets.{scope}: expected a mapping of secret names")
+                continue
+            for name, (knode, value) in body.entries.items():
+                self.secret_names.add(name)
+                src = (f"from ${_s(value.get('key'))}" if isinstance(value, Map) and _s(value.get("type")) == "env"
+                       else "from a vault" if isinstance(value, Map) else "written in clear in the experiment")
+                self.secret_notes.append(f"{scope}.{name} ({src}, line {knode.line})")
+
+    # -- activities -----------------------------------------------------------------------------------------
+
+    def _activity(self, node: Node, where: str) -> _Act | None:
+        if not isinstance(node, Map):
+            self.error(node, f"{where}: an activity is a mapping (type, name, provider), got {node.kind}")
+            return None
+        ref = node.get("ref")
+        if ref is not None:
+            name = _s(ref)
+            if name is None or name not in self.named:
+                known = ", ".join(sorted(self.named)) or "none yet"
+                self.error(ref, f"{where}: ref {name!r} names no earlier activity (known: {known})")
+                return None
+            orig = self.named[name]
+            return _Act(orig.node, orig.name, orig.kind, orig.provider, where, ref_node=node)
+        for key, (knode, _) in node.entries.items():
+            if key not in _ACTIVITY_KEYS:
+                self.error(knode, f"{where}: {key!r} is not a key of a Chaos Toolkit activity")
+        kind = _s(node.get("type"))
+        name = _s(node.get("name"))
+        if kind not in ("action", "probe"):
+            self.error(node.get("type") or node, f"{where}: an activity's type is action or probe, got {kind!r}")
+            return None
+        if not name:
+            self.error(node.get("name") or node, f"{where}: every activity has a name (a string)")
+            return None
+        provider = node.get("provider")
+        if not isinstance(provider, Map):
+            self.error(provider or node, f"activity {name!r}: provider: expected a mapping with a type")
+            return None
+        act = _Act(node, name, kind, provider, where)
+        self.named.setdefault(name, act)
+        controls = node.get("controls")
+        if controls is not None:
+            self._top_untranslatable(f"activity {name!r} controls", controls)
+        return act
+
+    def _sub(self, act: _Act, node: Node, text: str) -> str:
+        """${name} -> the configuration value, as Chaos Toolkit substitutes it; a secret is never copied."""
+        def one(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name in self.config:
+                return self.config[name]
+            if name in self.secret_names:
+                raise _Untranslatable(node, f"activity {act.name!r}: uses secret {name!r}; secrets are never copied "
+                                      "into a scenario (it is copied into every journal): read it from a file in "
+                                      "the command itself, e.g. \"$(cat /etc/chaos/token)\"")
+            return m.group(0)  # Chaos Toolkit leaves unknown names as written
+
+        return _VAR.sub(one, text)
+
+    def _text(self, act: _Act, node: Node | None, what: str) -> str:
+        if not isinstance(node, Scalar) or node.value is None or isinstance(node.value, bool):
+            raise _Untranslatable(node or act.node, f"activity {act.name!r}: {what}: expected a string")
+        return self._sub(act, node, str(node.raw if isinstance(node.value, str) else node.value))
+
+    def _number(self, act: _Act, node: Node | None, what: str) -> float | None:
+        if node is None:
+            return None
+        if isinstance(node, Scalar) and isinstance(node.value, str):
+            raw = self._sub(act, node, node.value)
+        elif isinstance(node, Scalar) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            raw = str(node.value)
+        else:
+            raise _Untranslatable(node, f"activity {act.name!r}: {what}: expected a number of seconds")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _Untranslatable(node, f"activity {act.name!r}: {what}: {raw!r} is not a number of seconds") from None
+        if not 0 <= value <= 86400 or value != value:
+            raise _Untranslatable(node, f"activity {act.name!r}: {what}: {raw} is not between 0 and 86400 seconds")
+        return value
+
+    def _command(self, act: _Act) -> str:
+        """A process provider -> the shell line that runs exactly the argv Chaos Toolkit would exec."""
+        prov = act.provider
+        assert prov is not None
+        for key, (knode, _) in prov.entries.items():
+            if key not in ("type", "path", "arguments", "timeout"):
+                raise _Untranslatable(knode, f"activity {act.name!r}: process provider key {key!r} cannot be "
+                                      "translated")
+        path = self._text(act, prov.get("path"), "provider.path")
+        if not path:
+            raise _Untranslatable(prov, f"activity {act.name!r}: provider.path is empty")
+        args = prov.get("arguments")
+        argv: list[str] = [path]
+        if isinstance(args, Seq):
+            argv += [self._text(act, a, "provider.arguments[]") for a in args.items]
+        elif isinstance(args, Scalar) and args.value is not None:
+            text = self._text(act, args, "provider.arguments")
+            try:
+                argv += shlex.split(text)  # what Chaos Toolkit does with a string of arguments
+            except ValueError as err:
+                raise _Untranslatable(args, f"activity {act.name!r}: provider.arguments: {err}") from None
+        elif args is not None:
+            raise _Untranslatable(args, f"activity {act.name!r}: provider.arguments of a process provider is a "
+                                  "string or a list")
+        return sh(*argv)
+
+    def _provider_kind(self, act: _Act) -> str:
+        prov = act.provider
+        assert prov is not None
+        kind = _s(prov.get("type"))
+        if kind in ("process", "http"):
+            return kind
+        if kind == "python":
+            module = _s(prov.get("module")) or "?"
+            func = _s(prov.get("func")) or "?"
+            if module.startswith("chaosprometheus"):
+                return "prometheus"
+            if module.startswith("chaosk8s"):
+                if not _has_faults("pod-", "kubernetes-", "k8s-"):
+                    raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s provider {module}.{func} needs "
+                                          "the room's Kubernetes integration (issue 14), which this controlroom does "
+                                          "not have yet; write it as a command fault (kubectl) meanwhile")
+                raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s provider {module}.{func} is not "
+                                      "translated by this import yet; write it as a Kubernetes fault step")
+            if module.startswith(("chaostoxi", "chaostoolkit_toxiproxy")):
+                if not _has_faults("toxiproxy-"):
+                    raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy provider {module}.{func} needs "
+                                          "the room's Toxiproxy integration (issue 15), which this controlroom does "
+                                          "not have yet; write it as a command fault meanwhile")
+                # The room has toxiproxy-* faults, but a toxic needs a toxiproxy target (its API, its proxies, the
+                # ssh host its leash runs on) that the experiment does not describe: not guessed.
+                raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy provider {module}.{func} is not "
+                                      "translated by this import yet; write it as a toxiproxy-* fault step on a "
+                                      "toxiproxy target (docs/toxiproxy-and-gremlin.md)")
+            raise _Untranslatable(act.at, f"activity {act.name!r}: python provider {module}.{func} cannot be "
+                                  "translated; write it as a command fault")
+        raise _Untranslatable(prov.get("type") or prov, f"activity {act.name!r}: provider type {kind!r} cannot be "
+                              "translated (process, http and chaosprometheus can)")
+
+    # -- probes -> metrics and conditions --------------------------------------------------------------------
+
+    def _metric_name(self, act: _Act) -> str:
+        base = _slug(act.name, lower=False).replace("-", "_")
+        name, n = base, 2
+        while name in self.metric_names:
+            name, n = f"{base}_{n}", n + 1
+        self.metric_names.add(name)
+        return name
+
+    def _probe(self, act: _Act, *, in_hypothesis: bool) -> None:
+        section = "metrics"
+        try:
+            kind = self._provider_kind(act)
+            tol = act.node.get("tolerance")
+            if in_hypothesis and tol is None:
+                raise _Untranslatable(act.at, f"activity {act.name!r}: a steady-state probe needs a tolerance")
+            origin = f"from {act.where} probe {act.name!r} ({self.loc(act.at)})"
+            if kind == "http":
+                flow, conds, notes = self._http_probe(act, tol if in_hypothesis else None)
+            elif kind == "process":
+                flow, conds, notes = self._process_probe(act, tol if in_hypothesis else None)
+            else:
+                flow, conds, notes = self._prometheus_probe(act, tol if in_hypothesis else None)
+        except _Untranslatable as err:
+            self.cannot(err.node, err.message, section, [f"metric for probe {act.name} was not translated"])
+            return
+        if not in_hypothesis:
+            notes.append("a method probe: Chaos Toolkit reads it once; the room samples it all along (no condition)")
+        name = self._metric_name(act)
+        self.metrics.append((name, [origin, *notes], flow))
+        self.conditions += [c.replace("NAME", name) for c in conds]
+
+    def _http_probe(self, act: _Act, tol: Node | None) -> tuple[str, list[str], list[str]]:
+        prov = act.provider
+        assert prov is not None
+        notes: list[str] = []
+        for key, (knode, value) in prov.entries.items():
+            if key in ("type", "url", "timeout"):
+                continue
+            if key == "method":
+                method = self._text(act, value, "provider.method").upper()
+                if method != "GET":
+                    raise _Untranslatable(value, f"activity {act.name!r}: http method {method} cannot be "
+                                          "translated: the built-in prober sends GET only")
+            elif key == "headers":
+                raise _Untranslatable(knode, f"activity {act.name!r}: http headers cannot be translated: the "
+                                      "built-in prober sends none; probe an endpoint that needs no header")
+            elif key == "verify_tls":
+                notes.append(f"verify_tls: {value.raw if isinstance(value, Scalar) else '?'} dropped: the prober "
+                             "always verifies certificates")
+            else:
+                raise _Untranslatable(knode, f"activity {act.name!r}: http provider key {key!r} cannot be "
+                                      "translated: the built-in prober sends a plain GET")
+        url = self._text(act, prov.get("url"), "provider.url")
+        # validation's own URL rule, so a bad URL is a line about the experiment (and a password is never repeated)
+        problem = check_url(url, "url")
+        if problem:
+            raise _Untranslatable(prov.get("url") or prov, f"activity {act.name!r}: {problem}")
+        timeout = self._timeout(act, prov.get("timeout"))
+        flow = "{probe: " + _y(url) + (f", timeout: {_dur(timeout)}" if timeout else "") + "}"
+        conds: list[str] = []
+        if tol is not None:
+            statuses = self._statuses(act, tol)
+            if not statuses <= set(range(200, 300)):
+                bad = sorted(statuses - set(range(200, 300)))
+                raise _Untranslatable(tol, f"activity {act.name!r}: the tolerance accepts status {bad[0]}; the "
+                                      "built-in prober counts only 2xx answers as success")
+            if statuses != set(range(200, 300)):
+                notes.append(f"tolerance {_c(self._raw(tol), 60)}: the prober counts every 2xx as success")
+            conds.append("NAME.success_rate >= 100%")
+            notes.append("Chaos Toolkit checks one request; the room checks every request in the steady-state "
+                         "window (relax to e.g. >= 99% if the service drops the odd one)")
+        return flow, conds, notes
+
+    def _raw(self, node: Node) -> str:
+        if isinstance(node, Scalar):
+            return node.raw
+        if isinstance(node, Seq):
+            return "[" + ", ".join(self._raw(i) for i in node.items) + "]"
+        assert isinstance(node, Map)
+        return "{" + ", ".join(f"{k}: {self._raw(v)}" for k, (_, v) in node.entries.items()) + "}"
+
+    def _int(self, node: Node) -> int | None:
+        if isinstance(node, Scalar) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return node.value
+        return None
+
+    def _statuses(self, act: _Act, tol: Node) -> set[int]:
+        if self._int(tol) is not None:
+            return {self._int(tol)}  # type: ignore[arg-type]
+        if isinstance(tol, Seq) and tol.items and all(self._int(i) is not None for i in tol.items):
+            return {self._int(i) for i in tol.items}  # type: ignore[misc]
+        if isinstance(tol, Map) and _s(tol.get("type")) == "range":
+            rng = tol.get("range")
+            target = _s(tol.get("target")) or "status"
+            if (isinstance(rng, Seq) and len(rng.items) == 2 and target == "status"
+                    and all(self._int(i) is not None for i in rng.items)):
+                lo, hi = (self._int(i) for i in rng.items)
+                assert lo is not None and hi is not None
+                if lo <= hi and hi - lo < 1000:
+                    return set(range(lo, hi + 1))
+        raise _Untranslatable(tol, f"activity {act.name!r}: tolerance {_c(self._raw(tol), 80)} cannot be translated "
+                              "for an http probe (a status code, a list of them, or {type: range, range: [LO, HI]})")
+
+    def _timeout(self, act: _Act, node: Node | None) -> float | None:
+        if isinstance(node, Seq):  # (connect, read): an attempt never takes longer than both together
+            parts = [self._number(act, i, "provider.timeout") or 0.0 for i in node.items]
+            value: float | None = sum(parts)
+        else:
+            value = self._number(act, node, "provider.timeout")
+        if value is None:
+            return None
+        if value <= 0:
+            raise _Untranslatable(node or act.node, f"activity {act.name!r}: provider.timeout must be positive")
+        return min(value, 3600.0)
+
+    def _process_probe(self, act: _Act, tol: Node | None) -> tuple[str, list[str], list[str]]:
+        cmd = self._command(act)
+        notes: list[str] = []
+        if tol is None or self._int(tol) is not None:
+            code = 0 if tol is None else self._int(tol)
+            if code == 0:
+                shell = f"if {cmd} >/dev/null 2>&1; then echo 1; else echo 0; fi"
+            else:
+                shell = f"{cmd} >/dev/null 2>&1; if [ $? -eq {code} ]; then echo 1; else echo 0; fi"
+            notes.append(f"1 when the command exits {code}, else 0")
+        elif isinstance(tol, Map) and _s(tol.get("type")) == "regex":
+            pattern = _s(tol.get("pattern"))
+            target = _s(tol.get("target")) or "stdout"
+            if pattern is None or target not in ("stdout", "stderr"):
+                raise _Untranslatable(tol, f"activity {act.name!r}: a regex tolerance needs pattern: and a target "
+                                      "of stdout or stderr")
+            if re.search(r"\\[A-Za-z0-9]|\(\?", pattern):
+                raise _Untranslatable(tol.get("pattern") or tol, f"activity {act.name!r}: regex {pattern!r} uses "
+                                      "Python-only syntax (\\d, \\w, (?...)); write it as a POSIX extended regex "
+                                      "([0-9], [[:alnum:]_]) in the experiment")
+            out = "2>/dev/null" if target == "stdout" else "2>&1 >/dev/null"
+            shell = f"if {cmd} {out} | grep -Eq -- {q(pattern)}; then echo 1; else echo 0; fi"
+            notes.append(f"1 when {target} matches the regex (grep -E, line by line), else 0")
+        else:
+            raise _Untranslatable(tol, f"activity {act.name!r}: tolerance {_c(self._raw(tol), 80)} cannot be "
+                                  "translated for a process probe (an exit code, or {type: regex, pattern: ...})")
+        timeout = self._timeout(act, act.provider.get("timeout") if act.provider else None)
+        flow = ("{command: " + _y(shell) + ", on: " + self.target_name
+                + (f", timeout: {_dur(timeout)}" if timeout else "") + "}")
+        return flow, ["NAME == 1"] if tol is not None else [], notes
+
+    def _prometheus_probe(self, act: _Act, tol: Node | None) -> tuple[str, list[str], list[str]]:
+        prov = act.provider
+        assert prov is not None
+        func = _s(prov.get("func"))
+        if func != "query":
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosprometheus {func} cannot be translated: "
+                                  "the room reads instant queries (query) only")
+        args = prov.get("arguments")
+        query_node = args.get("query") if isinstance(args, Map) else None
+        query = self._text(act, query_node, "provider.arguments.query")
+        if isinstance(args, Map):
+            for key, (knode, _) in args.entries.items():
+                if key not in ("query", "when"):
+                    raise _Untranslatable(knode, f"activity {act.name!r}: chaosprometheus argument {key!r} cannot "
+                                          "be translated")
+        url = self.config.get("prometheus_base_url")
+        if not url:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosprometheus reads configuration "
+                                  "prometheus_base_url, which the experiment does not set")
+        problem = check_url(url, "configuration prometheus_base_url")
+        if problem:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: {problem}")
+        self.prometheus_url = url
+        conds: list[str] = []
+        notes = ["the query must return one number (the room takes the first series' value)"]
+        if tol is not None:
+            if isinstance(tol, Map) and _s(tol.get("type")) == "range":
+                rng = tol.get("range")
+                nums = [i.value for i in rng.items if isinstance(i, Scalar) and isinstance(i.value, (int, float))
+                        and not isinstance(i.value, bool)] if isinstance(rng, Seq) else []
+                if len(nums) != 2 or nums[0] > nums[1]:
+                    raise _Untranslatable(tol, f"activity {act.name!r}: a range tolerance is range: [LOW, HIGH]")
+                conds += [f"NAME >= {nums[0]}", f"NAME <= {nums[1]}"]
+            elif (isinstance(tol, Map) and _s(tol.get("type")) == "jsonpath" and isinstance(tol.get("expect"), Scalar)
+                  and isinstance(tol.get("expect").value, (int, float))  # type: ignore[union-attr]
+                  and not isinstance(tol.get("expect").value, bool)):  # type: ignore[union-attr]
+                conds.append(f"NAME == {tol.get('expect').value}")  # type: ignore[union-attr]
+                notes.append(f"jsonpath {_c(_s(tol.get('path')) or '?', 60)} read as the query's value")
+            else:
+                raise _Untranslatable(tol, f"activity {act.name!r}: tolerance {_c(self._raw(tol), 80)} cannot be "
+                                      "translated for a Prometheus query (a range, or a jsonpath with a numeric "
+                                      "expect)")
+        return "{promql: " + _y(query) + "}", conds, notes
+
+    # -- actions -> steps -----------------------------------------------------------------------------------
+
+    @property
+    def target_name(self) -> str:
+        return "local" if self.mapping.target.get("local") is True else "host"
+
+    def _pauses(self, act: _Act) -> tuple[float, float]:
+        pauses = act.node.get("pauses")
+        if pauses is None:
+            return 0.0, 0.0
+        if not isinstance(pauses, Map):
+            raise _Untranslatable(pauses, f"activity {act.name!r}: pauses: expected {{before: S, after: S}}")
+        for key, (knode, _) in pauses.entries.items():
+            if key not in ("before", "after"):
+                raise _Untranslatable(knode, f"activity {act.name!r}: pauses.{key} is not before or after")
+        return (self._number(act, pauses.get("before"), "pauses.before") or 0.0,
+                self._number(act, pauses.get("after"), "pauses.after") or 0.0)
+
+    def _action(self, act: _Act) -> _Step | None:
+        try:
+            kind = self._provider_kind(act)
+            if kind != "process":
+                raise _Untranslatable(act.at, f"activity {act.name!r}: an {kind} action cannot be translated: the "
+                                      "room runs a command as a fault (inject, revert, verify); write it as one")
+            cmd = self._command(act)
+            before, after = self._pauses(act)
+        except _Untranslatable as err:
+            self.cannot(err.node, err.message, "steps", [f"- id: {_slug(act.name)}  # action {act.name}"])
+            return None
+        step = _Step([act], [cmd], before, after)
+        bg = act.node.get("background")
+        if isinstance(bg, Scalar) and bg.value is True:
+            step.notes.append("background: true in the experiment: Chaos Toolkit went on while it ran; here the "
+                              "step waits for it")
+        if act.provider is not None and act.provider.get("timeout") is not None:
+            step.notes.append("provider.timeout dropped: the room bounds every inject itself (15s)")
+        return step
+
+    def _rollback(self, act: _Act) -> str | None:
+        try:
+            kind = self._provider_kind(act)
+            if kind != "process":
+                raise _Untranslatable(act.at, f"activity {act.name!r}: an {kind} rollback cannot be translated: a "
+                                      "revert is a shell command")
+            return self._command(act)
+        except _Untranslatable as err:
+            self.cannot(err.node, err.message, "steps", [f"rollback {act.name} was not translated"])
+            return None
+
+    def _attach(self, steps: list[_Step], rollbacks: list[tuple[_Act, str]]) -> list[_Step]:
+        """Rollbacks -> the revert of the step they undo.
+
+        Chaos Toolkit does not say which action a rollback undoes; it runs every rollback after the whole method.
+        A rollback is attached to one step when that is certain: the mapping file's `undoes:` names the action,
+        or the method has one action. The rest, with the actions that got no rollback, become one final step
+        that runs those actions in order and reverts with those rollbacks — what Chaos Toolkit does.
+        """
+        by_name: dict[str, list[_Step]] = {}
+        for st in steps:
+            by_name.setdefault(st.acts[0].name, []).append(st)
+        loose: list[tuple[_Act, str]] = []
+        for act, cmd in rollbacks:
+            undone = self.mapping.undoes.get(act.name)
+            if undone is not None and undone not in by_name:
+                # the action it undoes was not translated: never attach it to some other step instead
+                self.cannot(act.at, f"activity {act.name!r}: the rollback of {undone!r}, which was not translated",
+                            "steps", [f"rollback {act.name} was not translated"])
+            elif undone is not None:
+                # Every step that runs the action gets it (a `ref` may repeat the action), once per step (a `ref`
+                # may repeat the rollback too: Chaos Toolkit runs it twice at the end, the room once per undo).
+                for st in by_name[undone]:
+                    if all(a.name != act.name for a, _ in st.rollbacks):
+                        st.rollbacks.append((act, cmd))
+            elif len(steps) == 1:
+                steps[0].rollbacks.append((act, cmd))
+            else:
+                loose.append((act, cmd))
+        if not loose:
+            return steps
+        if not steps:
+            for act, _ in loose:
+                self.cannot(act.at, f"activity {act.name!r}: a rollback with no translated action to undo: the room "
+                            "runs a revert only for the fault it undoes", "steps",
+                            [f"rollback {act.name} was not translated"])
+            return steps
+        kept = [st for st in steps if st.rollbacks]
+        bare = [st for st in steps if not st.rollbacks]
+        if not bare:
+            kept[-1].rollbacks += loose
+            kept[-1].notes.append("rollbacks " + ", ".join(repr(a.name) for a, _ in loose) + " undo nothing the "
+                                  "import can tell; they run with this last step's revert")
+            return kept
+        final = _Step([a for st in bare for a in st.acts], [c for st in bare for c in st.commands],
+                      bare[0].before, sum(st.after for st in bare), loose)
+        final.notes.append("the rollbacks could not each be attached to one action (say which one undoes which in "
+                           "the mapping file, undoes:), so these actions run as one last step reverted by those "
+                           "rollbacks, as Chaos Toolkit runs every rollback after the method")
+        if len(bare) > 1 and any(st.before or st.after for st in bare[1:]):
+            final.notes.append("pauses between these actions are not kept; their total is the step's duration")
+        return [*kept, final]
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def _step_lines(self, st: _Step) -> list[str] | None:
+        act = st.acts[0]
+        names = [a.name for a in st.acts]
+        problems: list[_Untranslatable] = []
+        if not st.rollbacks:
+            for a in st.acts:
+                problems.append(_Untranslatable(a.at, f"activity {a.name!r}: has no rollback; the room runs a "
+                                                "command only as a fault it can revert: add the rollback that undoes "
+                                                "it to the experiment"))
+        verifies = []
+        for a in st.acts:
+            check = self.mapping.verify.get(a.name)
+            if check is None:
+                problems.append(_Untranslatable(a.at, f"activity {a.name!r}: Chaos Toolkit has no check that an "
+                                                "action's effect is gone, and the room verifies every revert: give "
+                                                f"one in a mapping file (-m FILE): verify: {{{a.name}: COMMAND}}"))
+            else:
+                verifies.append(check)
+        sid = _slug(act.name) if len(st.acts) == 1 else "method"
+        base, n = sid, 2
+        while sid in self.ids:
+            sid, n = f"{base}-{n}", n + 1
+        self.ids.add(sid)
+        inject = st.commands[0] if len(st.commands) == 1 else "set -e\n" + "\n".join(st.commands)
+        revert = ("TODO" if not st.rollbacks else st.rollbacks[0][1] if len(st.rollbacks) == 1
+                  else "rc=0\n" + "\n".join(f"{c} || rc=1" for _, c in st.rollbacks) + "\nexit $rc")
+        verify = verifies[0] if len(verifies) == 1 else "set -e\n" + "\n".join(verifies)
+        hold = st.after or DEFAULT_HOLD
+        title = names[0] if len(names) == 1 else "method: " + ", ".join(names)
+        out: list[str] = []
+        if st.before:
+            pid, n = f"{sid}-pause", 2
+            while pid in self.ids:
+                pid, n = f"{sid}-pause-{n}", n + 1
+            self.ids.add(pid)
+            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})",
+                    f"  - id: {pid}", f"    title: {_y('pause before ' + act.name)}",
+                    f"    duration: {_dur(st.before)}", "    confirm: false"]
+        origin = ", ".join(f"{a.where} {a.name!r} ({self.loc(a.at)})" for a in st.acts)
+        out.append(f"  # from {_c(origin, 300)}")
+        for a, _ in st.rollbacks:
+            out.append(f"  # revert: rollbacks {a.name!r} ({self.loc(a.at)})")
+        out += [f"  # {_c(n)}" for n in st.notes]
+        if not st.after:
+            out.append(f"  # no pauses.after: held for {_dur(DEFAULT_HOLD)} (Chaos Toolkit went straight on; the "
+                       "room needs a duration)")
+        lines = [f"  - id: {sid}", f"    title: {_y(title)}",
+                 f"    brief: {_y('Chaos Toolkit ' + ('actions ' if len(names) > 1 else 'action ') + ', '.join(names))}",
+                 "    fault:", "      type: command", f"      target: {self.target_name}",
+                 f"      inject: {_y(inject)}", f"      revert: {_y(revert)}",
+                 f"      verify: {_y(verify) if verifies else _y('TODO')}",
+                 f"    duration: {_dur(hold)}"]
+        if problems:
+            for p in problems:
+                self.cannot(p.node, p.message)
+            self.todos.append(("steps", [f"TODO: {self.file}:{p.node.line}:{p.node.col}: {_c(p.message, 400)}"
+                                         for p in problems] + [ln.strip("\n") for ln in lines]))
+            return out if st.before else []
+        return out + lines
+
+    def _emit(self, title: str, hyp_title: str, steps: list[_Step]) -> str:
+        durations = [st.after or DEFAULT_HOLD for st in steps] + [st.before for st in steps]
+        step_lines: list[str] = []
+        for st in steps:
+            step_lines += self._step_lines(st) or []
+        if self.untranslatable and not self.partial:
+            raise ExperimentError(self.untranslatable)
+        root = self.root
+        desc = _s(root.get("description")) or ""
+        tags = root.get("tags")
+        name = _slug(title, limit=100)
+        hypothesis = desc or hyp_title or title  # the scenario needs one; the title is what the experiment says
+        t = self.mapping.target
+        env = self.mapping.environment
+        lines = [f"# Imported from {_c(self.file)} by `controlroom import chaostoolkit`.",
+                 "# Every part says where it came from (FILE:LINE:COL in the experiment).",
+                 f"# title: {_c(title)}"]
+        if desc:
+            lines.append(f"# description: {_c(desc)}")
+        if hyp_title:
+            lines.append(f"# steady-state-hypothesis: {_c(hyp_title)}")
+        if isinstance(tags, Seq):
+            lines.append("# tags: " + _c(", ".join(str(i.value) for i in tags.items if isinstance(i, Scalar))))
+        for note in self.config_notes:
+            lines.append(f"# configuration: {_c(note)}")
+        for note in self.secret_notes:
+            lines.append(f"# secret not copied: {_c(note)}")
+        for section, todo in self.todos:
+            if section == "top":
+                lines += [f"# {_c(x, 500)}" for x in todo]
+        lines += ["version: 1", f"name: {_y(name)}", f"hypothesis: {_y(hypothesis)}",
+                  f"environment: {_y(env)}"
+                  + ("   # Chaos Toolkit has no environment: name yours here and in allowed_environments"
+                     if env == ENVIRONMENT else "")]
+        if self.untranslatable:
+            lines.append(f"template: true   # --partial: {len(self.untranslatable)} part(s) are TODOs below; run "
+                         "refuses this file until you write them and delete this line")
+        if not self.conditions:
+            lines.append("unobserved: true   # the experiment has no steady-state probe the room can check: its "
+                         "faults run with no verdict")
+        lines += ["targets:", f"  {self.target_name}: " + "{" + ", ".join(
+            f"{k}: {_y(v) if isinstance(v, str) else str(v).lower()}" for k, v in t.items()) + "}"
+                  + ("   # Chaos Toolkit runs process providers on this machine" if self.target_name == "local"
+                     else "   # from the mapping (-t / -m)")]
+        metric_todos = [todo for section, todo in self.todos if section == "metrics"]
+        if self.metrics or metric_todos:
+            lines.append("observe:")
+            if self.prometheus_url:
+                lines.append(f"  prometheus: {{url: {_y(self.prometheus_url)}}}   # configuration "
+                             "prometheus_base_url")
+            lines.append("  metrics:" + ("" if self.metrics else " {}"))
+            for mname, comments, flow in self.metrics:
+                lines += [f"    # {_c(cm, 300)}" for cm in comments]
+                lines.append(f"    {mname}: {flow}")
+            for todo in metric_todos:
+                lines += [f"    # {_c(x, 500)}" for x in todo]
+        if self.conditions:
+            lines += ["steady_state:", "  require:"] + [f"    - {_y(c)}" for c in self.conditions]
+        longest = max([300.0, *durations])
+        lines += ["blast_radius:", f"  allowed_environments: [{_y(env)}]", "  max_targets: 1",
+                  f"  max_duration: {_dur(longest)}"
+                  + ("   # the default 5m, raised to the experiment's longest pause" if longest > 300 else "")]
+        step_todos = [todo for section, todo in self.todos if section == "steps"]
+        if step_lines:
+            lines += ["steps:", *step_lines]
+        else:
+            lines += ["steps:", "  # nothing in the method could be translated: one observe-only step",
+                      "  - id: observe", "    title: observe", f"    duration: {_dur(DEFAULT_HOLD)}",
+                      "    confirm: false"]
+        for todo in step_todos:
+            lines += [f"  # {_c(x, 500)}" if i == 0 or not x.startswith(" ") else "  # " + x for i, x in
+                      enumerate(todo)]
+        return "\n".join(lines) + "\n"
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+_REWORD = (("a scenario file holds exactly one", "an experiment file holds exactly one"),
+           ("the scenario is empty; start with 'version: 1'", "the experiment is empty"),
+           ("the scenario must be a mapping of keys (version:, name:, steps:, ...)",
+            "an experiment is a mapping (title, method, ...)"),
+           ("in scenarios", "in experiments"), ("a scenario is", "an experiment is"), ("a scenario may", "it may"))
+
+
+def _reword(problem: Problem) -> Problem:
+    message = problem.message
+    for old, new in _REWORD:
+        message = message.replace(old, new)
+    return Problem(problem.file, problem.line, problem.col, message)
+
+
+def read_document(path: str, what: str = "experiment") -> Map:
+    """A JSON or YAML file -> its located tree; every problem located, none a traceback."""
+    try:
+        # O_NONBLOCK: a FIFO named by mistake must not hang the import; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ExperimentError([Problem(path, 1, 1, f"is not a regular file; name the {what} file")])
+            data = f.read(MAX_BYTES + 1)
+    except OSError as err:
+        raise ExperimentError([Problem(path, 1, 1, f"cannot read the {what}: {err.strerror or err}")]) from None
+    if len(data) > MAX_BYTES:
+        raise ExperimentError([Problem(path, 1, 1, f"the {what} is over 1 MiB; is this the right file?")])
+    try:
+        text = decode(data, path)
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            # Valid JSON: its tabs (JSON whitespace, which YAML refuses) are outside strings, since JSON strings
+            # cannot hold a raw tab; a space in their place keeps every line and column.
+            text = text.replace("\t", " ")
+        root, problems = parse_document(text, path)
+    except ScenarioError as err:
+        raise ExperimentError([_reword(p) for p in err.problems]) from None
+    if problems:
+        raise ExperimentError([_reword(p) for p in problems])
+    return root
+
+
+def read_mapping(path: str, ssh: str | None = None) -> Mapping_:
+    """The mapping file (-m): target, environment, verify and undoes; -t DEST overrides its target."""
+    m = Mapping_()
+    if path:
+        root = read_document(path, "mapping file")
+        problems: list[Problem] = []
+
+        def bad(node: Node, message: str) -> None:
+            problems.append(Problem(path, node.line, node.col, message))
+
+        for key, (knode, value) in root.entries.items():
+            if key == "target" and isinstance(value, Map):
+                m.target = {k: v.value for k, (_, v) in value.entries.items() if isinstance(v, Scalar)}
+                if len(m.target) != len(value.entries):
+                    bad(value, "target: the keys of a scenario target (ssh, sudo, interface, ...) with plain values")
+            elif key == "environment" and _s(value):
+                m.environment = _s(value) or ENVIRONMENT
+            elif key in ("verify", "undoes") and isinstance(value, Map):
+                pairs = {k: _s(v) for k, (_, v) in value.entries.items()}
+                for k, (kn, v) in value.entries.items():
+                    m.where[f"{key}.{k}"] = Problem(path, kn.line, kn.col, "")
+                    if not pairs[k]:
+                        bad(v, f"{key}.{k}: expected a string")
+                getattr(m, key).update({k: v for k, v in pairs.items() if v})
+            else:
+                bad(knode, f"{key!r}: a mapping file has target: {{...}}, environment: NAME, verify: {{ACTION: "
+                    "COMMAND}} and undoes: {ROLLBACK: ACTION}")
+        if problems:
+            raise ExperimentError(problems)
+    if ssh is not None:
+        m.target = {"ssh": ssh}
+    return m
+
+
+def import_experiment(path: str, mapping: Mapping_ | None = None, *, partial: bool = False,
+                      env: Mapping[str, str] | None = None) -> Result:
+    """Translate the experiment at `path`; raises ExperimentError (exit 2) with one located line per problem."""
+    from controlroom.scenario import load_scenario_text
+
+    root = read_document(path)
+    imp = _Importer(path, root, mapping or Mapping_(), os.environ if env is None else env, partial)
+    text = imp.run()
+    try:
+        sc = load_scenario_text(text, "<imported>")
+    except ScenarioError as err:
+        # The translation must never hand over what validation refuses (a mapping's bad ssh destination, a
+        # command too long, ...): report it against the experiment, with what validation said.
+        raise ExperimentError([Problem(path, 1, 1, f"the translated scenario does not validate: {p.message} "
+                                       f"(scenario line {p.line})") for p in err.problems]) from None
+    return Result(text, sorted(imp.untranslatable), len(sc.steps), len(imp.metrics))

@@ -187,11 +187,10 @@ async def tui_replay(path: Path, size: tuple[int, int] = (160, 48)) -> None:
     import os
 
     os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
-    from controlroom.widgets.header import RoomHeader
-
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import ReplayFeed
     from controlroom.replay import Replay
+    from controlroom.widgets.header import RoomHeader
 
     t0 = time.perf_counter()
     feed = ReplayFeed(Replay.open(path), playing=False)

@@ -54,6 +54,11 @@ def short_cleanliness(state: RoomState) -> str:
     return "all clean"
 
 
+def verified_clean(state: RoomState) -> bool:
+    """Nothing is left unconfirmed and every target that was faulted is verified clean (nothing faulted: True)."""
+    return not state.not_confirmed and all(t.verified for t in state.targets.values() if t.faulted_ever)
+
+
 def end_summary(state: RoomState, journal: str | None = None, *, placeholder: bool = False) -> list[tuple[str, str]]:
     """(label, text) rows: outcome, hypothesis, what was faulted and whether it is clean, recovery, notes,
     and the journal with the commands to replay and report it (`placeholder`: the commands say JOURNAL,
@@ -75,7 +80,7 @@ def end_summary(state: RoomState, journal: str | None = None, *, placeholder: bo
             else:
                 word = "reverted, not verified"
             parts.append(f"{tv.name} ({', '.join(kinds) or 'fault'}): {word}")
-        clean = "" if state.not_confirmed or any(not t.verified for t in faulted) else " — nothing active, all clean"
+        clean = " — nothing active, all clean" if verified_clean(state) else ""
         rows.append(("Faulted", "; ".join(parts) + clean))
     else:
         rows.append(("Faulted", "nothing was injected — all clean"))

@@ -61,6 +61,9 @@ MARKERS = 2000
 # under the next step, for this long (session seconds), so the room can read it.
 BRIEF_HOLD = 8.0
 
+# How a log line matters, decided from its event's type and payload (never by searching the line's words):
+# the event log colours by it, so a note that says "nothing FAILED" stays a note.
+LogLevel = Literal["info", "note", "rollback", "warning", "error"]
 TargetState = Literal["clean", "armed", "faulted", "reverting", "unconfirmed", "unreachable"]
 SeriesStatus = Literal["ok", "near", "warn", "breach", "unknown"]
 # States in which something may be injected on a target: quitting must ask first.
@@ -221,6 +224,19 @@ class PreflightItem:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the event log: when (session seconds), what, and how much it matters."""
+
+    at: float
+    text: str
+    level: LogLevel = "info"
+
+    @property
+    def line(self) -> str:
+        return f"{format_clock(self.at)}  {self.text}"
+
+
 @dataclass
 class RollbackView:
     reason: str
@@ -259,7 +275,7 @@ class RoomState(EventHandler[None]):
     steady_conditions: list[Condition] = field(default_factory=list)
     windows: list[FaultWindow] = field(default_factory=list)
     markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
-    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
     checklist: dict[str, bool] = field(default_factory=dict)
     checklist_gate: bool = False  # the engine waits for the facilitator to confirm the human checklist
@@ -790,8 +806,40 @@ def _close_window(state: RoomState, target: str, fault: str | None, end: float) 
                 return
 
 
+# Events whose every log line has this level; the others are info, or decided by their payload in `log_level`.
+_LEVELS: dict[str, LogLevel] = {
+    "fault-failed": "error", "fault-revert-failed": "error", "leash-expired": "error", "telemetry-lost": "error",
+    "condition-breached": "error", "fault-lost": "warning", "warning": "warning", "note": "note",
+    "rollback-started": "rollback",
+}
+
+
+def log_level(ev: Event) -> LogLevel:
+    """How much the log line of `ev` matters, from its type and payload."""
+    d = ev.data
+    t = ev.type
+    if t == "preflight-check":
+        return "error" if d.get("ok") is False else "info"
+    if t == "fault-reverted":
+        return "error" if d.get("verified") is False else "info"
+    if t == "rollback-finished":
+        return "error" if d.get("unconfirmed") else "rollback"
+    if t == "recovery-measured":
+        return "warning" if d.get("seconds") is None else "info"
+    if t == "criterion-judged":
+        return "error" if d.get("met") is False else "info"
+    if t == "phase-validated":
+        return "info" if d.get("ok") else "error"
+    if t == "emergency-stop":
+        try:
+            return "error" if StopKind(str(d.get("source", "key"))).emergency else "rollback"
+        except ValueError:
+            return "rollback"
+    return _LEVELS.get(t, "info")
+
+
 def _log(state: RoomState, ev: Event, text: str) -> None:
-    state.log.append(f"{format_clock(ev.mono)}  {text}")
+    state.log.append(LogEntry(ev.mono, text, log_level(ev)))
 
 
 def apply(state: RoomState, ev: Event) -> None:
@@ -806,6 +854,15 @@ def apply(state: RoomState, ev: Event) -> None:
 
 
 _FOLD = RoomState.handlers
+
+
+def tick(state: RoomState, now: float) -> bool:
+    """The session clock moved with no event (a live or watched room between events): the fold's one input
+    besides events. The clock never runs back, and stops at the end. True when the state changed."""
+    if state.ended or now <= state.now:
+        return False
+    state.now = now
+    return True
 
 
 def fold(events: Iterable[Event], state: RoomState | None = None) -> RoomState:

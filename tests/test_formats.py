@@ -32,7 +32,7 @@ def test_the_room_shows_62_6_seconds_as_t_01_02() -> None:
     state = RoomState()
     apply(state, NOTE)
     assert state.clock == "T+01:02"
-    assert state.log[-1].startswith("T+01:02  ")
+    assert state.log[-1].line.startswith("T+01:02  ")
 
 
 def test_the_headless_log_shows_62_6_seconds_as_t_01_02() -> None:

@@ -5,6 +5,7 @@ from controlroom.widgets.estop import EmergencyStopControl
 from controlroom.widgets.event_log import EventLogPane
 from controlroom.widgets.header import RoomHeader
 from controlroom.widgets.metrics import MetricsPane
+from controlroom.widgets.preflight import PreflightPane
 from controlroom.widgets.rollback import RollbackPane
 from controlroom.widgets.step_card import StepCard
 from controlroom.widgets.timeline import FaultTimeline
@@ -16,6 +17,7 @@ __all__ = [
     "EventLogPane",
     "FaultTimeline",
     "MetricsPane",
+    "PreflightPane",
     "RollbackPane",
     "RoomHeader",
     "StepCard",

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
 from rich.text import Text
 
 from controlroom.viewstate import RoomState, format_seconds
+from controlroom.widgets._pane import Pane, Tone
+from controlroom.widgets.sparkline import clip
 
-# Glyph + word per state: readable without colour.
-TARGET_STYLES = {
-    "clean": ("○", "clean", "green"),
-    "armed": ("◔", "armed", "cyan"),
-    "faulted": ("●", "FAULTED", "bold yellow"),
-    "reverting": ("⟲", "reverting", "bold magenta"),
-    "unconfirmed": ("✗", "UNCONFIRMED", "bold red"),
-    "unreachable": ("⊘", "unreachable", "bold red"),
+# Glyph + word per state: readable without colour. Then the tone and the weight.
+TARGET_LOOKS: dict[str, tuple[str, str, Tone | None, str]] = {
+    "clean": ("○", "clean", "good", ""),
+    "armed": ("◔", "armed", "info", ""),
+    "faulted": ("●", "FAULTED", "active", "bold"),
+    "reverting": ("⟲", "reverting", "rollback", "bold"),
+    "unconfirmed": ("✗", "UNCONFIRMED", "bad", "bold"),
+    "unreachable": ("⊘", "unreachable", "bad", "bold"),
 }
 
 
@@ -32,11 +32,11 @@ class BlastRadiusPane(Pane):
         faulted = len(state.faulted_targets)
         limit = state.max_targets
         over = limit is not None and faulted > limit
-        text.append(f"faulted {faulted}/{limit if limit is not None else '?'}", style="bold red" if over else "bold")
+        text.append(f"faulted {faulted}/{limit if limit is not None else '?'}", style=self.tone("bad" if over else None, "bold"))
         left = state.time_left
         if left is not None and state.max_duration is not None:
             text.append(f"  left {format_seconds(left)}/{format_seconds(state.max_duration)}",
-                        style="bold red" if left < 30 else "bold")
+                        style=self.tone("bad" if left < 30 else None, "bold"))
         elif state.max_duration is not None:
             limit_s = format_seconds(state.max_duration)  # labelled; the short form when the pane is narrow
             label = f"  max fault time {limit_s}" if len(text.plain) + 17 + len(limit_s) <= width else f"  ≤{limit_s}/fault"
@@ -60,7 +60,8 @@ class BlastRadiusPane(Pane):
         roomy = len(targets) + sum(len(fs) for fs in open_faults.values()) <= rows
         in_full = zoomed or full_rows <= rows
         for tv in shown:
-            glyph, word, style = TARGET_STYLES.get(tv.state, ("?", tv.state, ""))
+            glyph, word, tone, attrs = TARGET_LOOKS.get(tv.state, ("?", tv.state, None, ""))
+            style = self.tone(tone, attrs)
             text.append("\n")
             text.append(f"{glyph} ", style=style)
             text.append(clip(tv.name, name_w).ljust(name_w) + " ")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 
-from controlroom.summary import end_summary
+from controlroom.summary import end_summary, verified_clean
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane
 
 LABEL = 9
 GOOD = {"held"}
@@ -29,6 +30,7 @@ class EndPane(Pane):
         self.journal: str | None = None
         self.keys = "q quits · d details · z zooms"
         self.after_stop = ""  # what the stop key said after the end ("nothing active — all clean")
+        self.after_stop_clean = False  # ... and whether that is good news
 
     def show(self, state: RoomState) -> None:
         visible = state.ended
@@ -39,12 +41,12 @@ class EndPane(Pane):
             self.set_class(bad, "-bad")
         self.show_shape(state, (visible, bad, state.outcome, len(state.recoveries), state.notes, self.after_stop))
 
-    def _lines(self, state: RoomState, width: int) -> list[list[tuple[str, str]]]:
+    def _lines(self, state: RoomState, width: int) -> list[list[tuple[str, str | Style]]]:
         """Every row of the summary, wrapped under its value (a long journal path is read in full)."""
-        lines: list[list[tuple[str, str]]] = []
+        lines: list[list[tuple[str, str | Style]]] = []
         if self.after_stop:
             # First: it answers the key just pressed, and a short terminal cuts the bottom rows.
-            style = "bold reverse green" if "all clean" in self.after_stop else "bold reverse red"
+            style = self.tone("good" if self.after_stop_clean else "bad", "bold reverse")
             lines += [[(row, style)] for row in textwrap.wrap(self.after_stop, max(8, width))]
         rows = end_summary(state, self.journal, placeholder=width < 100)
         if width < 100:
@@ -55,7 +57,7 @@ class EndPane(Pane):
         for label, value in rows:
             style = self._style(state, label, value)
             for i, row in enumerate(textwrap.wrap(value, max(8, width - LABEL), break_on_hyphens=False) or [""]):
-                lines.append([(label.ljust(LABEL) if i == 0 else " " * LABEL, "bold cyan"), (row, style)])
+                lines.append([(label.ljust(LABEL) if i == 0 else " " * LABEL, self.tone("info", "bold")), (row, style)])
         lines.append([(self.keys, "dim")])
         return lines
 
@@ -71,14 +73,15 @@ class EndPane(Pane):
                 text.append(part, style=style)
         return text
 
-    @staticmethod
-    def _style(state: RoomState, label: str, value: str) -> str:
+    def _style(self, state: RoomState, label: str, value: str) -> Style:
+        """A row's look from the state it summarises, not from its words."""
         if label == "Faulted":
-            return "bold green" if "all clean" in value else "bold red" if "NOT" in value else "bold"
+            return self.tone("bad" if state.not_confirmed else "good" if verified_clean(state) else None, "bold")
         if label in ("Outcome", "Verdict"):
-            return "bold green" if state.outcome in GOOD else "bold red"
+            return self.tone("good" if state.outcome in GOOD else "bad", "bold")
         if label == "Rollback":
-            return "bold green" if value.startswith("VERDICT: all clean") else "bold red"
+            rb = state.rollback
+            return self.tone("good" if rb is not None and rb.finished and not rb.unconfirmed else "bad", "bold")
         if label == "Clean up":
-            return "bold red"
-        return ""
+            return self.tone("bad", "bold")
+        return Style()

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable, Sequence
 from itertools import islice
 
-from controlroom.widgets._pane import Pane
+from rich.style import Style
 from rich.text import Text
 
-from controlroom.viewstate import RoomState
+from controlroom.viewstate import LogEntry, LogLevel, RoomState
+from controlroom.widgets._pane import Pane, Tone
 
-HIGHLIGHTS = (("BREACH", "bold red"), ("FAILED", "bold red"), ("EMERGENCY", "bold red"), ("LOST", "bold red"),
-              ("⟲", "magenta"), ("✎", "cyan"), ("warning", "yellow"))
+# A line's look follows its entry's level (set by the fold), never the words in it. An error is bold as well:
+# under NO_COLOR the weight alone marks it.
+LEVEL_LOOK: dict[LogLevel, tuple[Tone | None, str]] = {
+    "info": (None, ""), "note": ("info", ""), "rollback": ("rollback", ""), "warning": ("active", ""),
+    "error": ("bad", "bold"),
+}
 
 
 class EventLogPane(Pane):
@@ -20,24 +26,32 @@ class EventLogPane(Pane):
     EventLogPane { height: 1fr; }
     """
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        # Lines of the room itself, not of the journal (a feed that failed): shown after the journal's.
+        self.room_lines: list[LogEntry] = []
+
+    def level_style(self, level: LogLevel) -> Style:
+        return self.tone(*LEVEL_LOOK[level])
+
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        n = len(state.log)
+        entries: Sequence[LogEntry] = [*state.log, *self.room_lines] if self.room_lines else state.log
+        n = len(entries)
+        lines: Iterable[tuple[str, LogLevel]]
         if self.has_class("-zoom"):
             # Zoomed, every line is read in full: long lines wrap under their text, newest at the bottom.
-            rows: list[tuple[str, str]] = []
-            for line in reversed(state.log):
-                style = next((s for word, s in HIGHLIGHTS if word in line), "")
-                wrapped = textwrap.wrap(line, max(20, width), subsequent_indent=" " * 9) or [""]
-                rows[:0] = [(row, style) for row in wrapped]
+            rows: list[tuple[str, LogLevel]] = []
+            for entry in reversed(entries):
+                wrapped = textwrap.wrap(entry.line, max(20, width), subsequent_indent=" " * 9) or [""]
+                rows[:0] = [(row, entry.level) for row in wrapped]
                 if len(rows) >= height:
                     break
             lines = rows[-height:]
         else:
-            lines = [(line, next((s for word, s in HIGHLIGHTS if word in line), ""))
-                     for line in islice(state.log, max(0, n - height), n)]
-        for i, (line, style) in enumerate(lines):
+            lines = ((e.line, e.level) for e in islice(entries, max(0, n - height), n))
+        for i, (line, level) in enumerate(lines):
             if i:
                 text.append("\n")
-            text.append(line, style=style)
+            text.append(line, style=self.level_style(level))
         return text

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from controlroom.widgets._pane import Pane
 from rich.text import Text
 
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane, Tone
 
-STATE_STYLES = {
-    "observing": "bold yellow", "injecting": "bold yellow", "reverting": "bold magenta",
-    "awaiting-confirmation": "bold cyan", "completed": "bold green", "recovered": "bold green",
-    "failed": "bold red", "rolled-back": "bold red", "aborted": "bold red",
+STATE_TONES: dict[str, Tone] = {
+    "observing": "active", "injecting": "active", "reverting": "rollback",
+    "awaiting-confirmation": "info", "completed": "good", "recovered": "good",
+    "failed": "bad", "rolled-back": "bad", "aborted": "bad",
 }
 
 
@@ -30,9 +30,9 @@ class RoomHeader(Pane):
         text.append(state.clock, style="bold")
         text.append("  ")
         shown = state.outcome.upper() if state.ended and state.outcome else state.state.upper()
-        text.append(f"[{shown}]", style=STATE_STYLES.get(state.outcome or state.state, "bold"))
+        text.append(f"[{shown}]", style=self.tone(STATE_TONES.get(state.outcome or state.state), "bold"))
         text.append("  ")
-        text.append(state.scenario or "(no session yet)", style="bold cyan")
+        text.append(state.scenario or "(no session yet)", style=self.tone("info", "bold"))
         text.append(f"  env {state.environment or '?'}")
         text.append("\n")
         step = state.step

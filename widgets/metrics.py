@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip, format_value, sparkline
+from rich.style import Style
 from rich.text import Text
 
 from controlroom.viewstate import RoomState, SeriesView, format_clock
+from controlroom.widgets._pane import Pane, Tone
+from controlroom.widgets.sparkline import clip, format_value, sparkline
 
 # A glyph per status keeps the pane readable under NO_COLOR and for colour-blind participants.
-STATUS = {"ok": ("✓", "green"), "near": ("≈", "yellow"), "warn": ("!", "bold yellow"), "breach": ("✗", "bold red"),
-          "unknown": ("?", "dim")}
+STATUS: dict[str, tuple[str, Tone | None, str]] = {
+    "ok": ("✓", "good", ""), "near": ("≈", "active", ""), "warn": ("!", "active", "bold"), "breach": ("✗", "bad", "bold"),
+    "unknown": ("?", None, "dim")}
 MIN_COLUMN = 36  # a series row: name, a short sparkline, value and glyph
 GUTTER = 2
 VALUE_W = 8
@@ -50,7 +52,7 @@ class MetricsPane(Pane):
     def _judgement(self, text: Text, state: RoomState, width: int) -> None:
         """The steady state and the stop conditions as they stand on the latest sample, with its time."""
         if state.last_sample is None:
-            line, style = "steady state: no samples yet", "dim"
+            line, style = "steady state: no samples yet", Style(dim=True)
         else:
             at = format_clock(state.last_sample)
             stops, _ = state.judge_now(state.stop_conditions, True)
@@ -58,20 +60,20 @@ class MetricsPane(Pane):
             if stops:
                 what = ", ".join(f"{c.series} {format_value(v)}, stop if {_condition_tail(c.series, str(c))}"
                                  for c, v in stops)
-                line, style = f"✗ stop condition holds ({at}): {what}", "bold reverse red"
+                line, style = f"✗ stop condition holds ({at}): {what}", self.tone("bad", "bold reverse")
             elif not state.steady_conditions:
-                line, style = f"steady state: no requirements ({at})", "dim"
+                line, style = f"steady state: no requirements ({at})", Style(dim=True)
             elif failing:
                 what = ", ".join(f"{c.series} {format_value(v)}, needs {_condition_tail(c.series, str(c))}"
                                  for c, v in failing)
-                line, style = f"✗ steady state fails ({at}): {what}", "bold yellow"
+                line, style = f"✗ steady state fails ({at}): {what}", self.tone("active", "bold")
             elif unknown:
-                line, style = f"? steady state unknown ({at}): no value for {', '.join(unknown)}", "bold"
+                line, style = f"? steady state unknown ({at}): no value for {', '.join(unknown)}", Style(bold=True)
             else:
-                line, style = f"✓ steady state holds ({at})", "bold green"
+                line, style = f"✓ steady state holds ({at})", self.tone("good", "bold")
         self._lines(text, line, style, width, first=True)
 
-    def _lines(self, text: Text, line: str, style: str, width: int, *, first: bool = False) -> int:
+    def _lines(self, text: Text, line: str, style: str | Style, width: int, *, first: bool = False) -> int:
         """One logical line: clipped, or wrapped in full when the pane is zoomed. Returns the rows it took."""
         rows = textwrap.wrap(line, width, subsequent_indent="  ") if self.has_class("-zoom") else [clip(line, width)]
         for i, row in enumerate(rows or [""]):
@@ -89,10 +91,10 @@ class MetricsPane(Pane):
         for source in sorted(state.telemetry_lost):
             why = state.telemetry_detail.get(source) or state.source_errors.get(source, "")
             used += self._lines(text, f"telemetry LOST: {source}" + (f" — {why}" if why else ""),
-                                "bold reverse red", width)
+                                self.tone("bad", "bold reverse"), width)
         for source, error in sorted(state.source_errors.items()):
             if source not in state.telemetry_lost:
-                used += self._lines(text, f"✗ {source}: {error}", "bold red", width)
+                used += self._lines(text, f"✗ {source}: {error}", self.tone("bad", "bold"), width)
         pinned, rest = state.series_order()
         total = len(pinned) + len(rest)
         if not total:
@@ -143,7 +145,7 @@ class MetricsPane(Pane):
             if not self.has_class("-zoom"):
                 parts.append("z all")
             text.append("\n" + clip(" · ".join(parts), width),
-                        style="bold yellow" if hidden_alerting else "bold")
+                        style=self.tone("active" if hidden_alerting else None, "bold"))
         return text
 
     def _choose(self, pinned: list[SeriesView], rest: list[SeriesView], rows: int,
@@ -188,9 +190,10 @@ class MetricsPane(Pane):
 
     def _row(self, text: Text, sv: SeriesView, name_w: int, spark_w: int, col_w: int) -> None:
         status = "breach" if sv.breached else sv.status
-        glyph, style = STATUS[status]
+        glyph, tone, attrs = STATUS[status]
+        style = self.tone(tone, attrs)
         text.append(clip(sv.name, name_w).ljust(name_w) + " ")
-        text.append(sparkline(sv.values, spark_w), style=style if status != "ok" else "green")
+        text.append(sparkline(sv.values, spark_w), style=style)
         value = "error" if sv.error and sv.current is None else format_value(sv.current)
         text.append(" " + value.rjust(VALUE_W) + " ", style="bold")
         text.append(glyph, style=style)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
 from rich.text import Text
 
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 
 
 class PreflightPane(Pane):
@@ -27,15 +27,15 @@ class PreflightPane(Pane):
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         if state.ended and state.step is None:
-            text.append(f"NOT STARTED ({state.outcome}): {state.message}\n", style="bold reverse red")
+            text.append(f"NOT STARTED ({state.outcome}): {state.message}\n", style=self.tone("bad", "bold reverse"))
         items = list(state.preflight.values())
         failed = sum(1 for i in items if i.ok is False)
         passed = sum(1 for i in items if i.ok)
         running = sum(1 for i in items if i.ok is None)
         text.append("Automatic checks  ", style="bold")
-        text.append(f"{passed} ok", style="green")
-        text.append(f"  {failed} failed", style="bold red" if failed else "dim")
-        text.append(f"  {running} running", style="yellow" if running else "dim")
+        text.append(f"{passed} ok", style=self.tone("good"))
+        text.append(f"  {failed} failed", style=self.tone("bad", "bold") if failed else "dim")
+        text.append(f"  {running} running", style=self.tone("active") if running else "dim")
         checklist = list(state.checklist.items())
         gate_lines = (1 + bool(self.refused)) if state.checklist_pending() else int(state.checklist_decision is not None)
         room_for_checks = max(1, height - 4 - gate_lines - len(checklist))
@@ -51,7 +51,8 @@ class PreflightPane(Pane):
         # Rows to spare: a long detail wraps under its column instead of ending in "…" (failures first).
         spare = room_for_checks - len(shown)
         for item in shown:
-            glyph, style = ("✓", "green") if item.ok else (("✗", "bold red") if item.ok is False else ("…", "yellow"))
+            glyph, style = ("✓", self.tone("good")) if item.ok else (
+                ("✗", self.tone("bad", "bold")) if item.ok is False else ("…", self.tone("active")))
             text.append(f"\n{glyph} ", style=style)
             text.append(clip(item.check, check_w).ljust(check_w) + " ")
             text.append(clip(item.target or "-", target_w).ljust(target_w) + " ", style="bold")
@@ -73,7 +74,7 @@ class PreflightPane(Pane):
             mark = "[x]" if ticked else "[ ]"
             here = i == self.cursor and not self.read_only
             text.append("\n" + ("▸ " if here else "  "), style="bold")
-            text.append(f"{mark} {label}", style=("bold reverse" if here else "") + (" green" if ticked else ""))
+            text.append(f"{mark} {label}", style=self.tone("good" if ticked else None, "bold reverse" if here else ""))
         if state.checklist_pending():
             # The engine waits on this gate: say what starts the session, or who it waits for.
             left = sum(1 for ticked in state.checklist.values() if not ticked)
@@ -84,9 +85,9 @@ class PreflightPane(Pane):
                 text.append("▶ START?", style="bold reverse")
                 text.append(f" {self.gate_keys['confirm']}=start {self.gate_keys['abort']}=abort", style="bold")
                 if left:
-                    text.append(f"  ({left} item{'s' if left > 1 else ''} to tick first)", style="yellow")
+                    text.append(f"  ({left} item{'s' if left > 1 else ''} to tick first)", style=self.tone("active"))
             if self.refused:
-                text.append(f"\n✗ {self.refused}", style="bold red")
+                text.append(f"\n✗ {self.refused}", style=self.tone("bad", "bold"))
         elif state.checklist_decision is not None:
             text.append(f"\nchecklist: {state.checklist_decision}", style="italic")
         return text

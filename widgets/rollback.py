@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from controlroom.widgets._pane import Pane
 from rich.text import Text
 
 from controlroom.viewstate import RoomState
+from controlroom.widgets._pane import Pane, Tone
 
-MARKS = {"pending": ("⟲", "reverting…", "bold magenta"), "clean": ("✓", "clean", "bold green"),
-         "unconfirmed": ("✗", "UNCONFIRMED", "bold red")}
+MARKS: dict[str, tuple[str, str, Tone]] = {"pending": ("⟲", "reverting…", "rollback"), "clean": ("✓", "clean", "good"),
+                                         "unconfirmed": ("✗", "UNCONFIRMED", "bad")}
 
 
 class RollbackPane(Pane):
@@ -36,10 +36,10 @@ class RollbackPane(Pane):
         rb = state.rollback
         by = f" by {state.stop_by}" if state.stop_by else ""
         headline = state.stop_banner + by if state.estop_source else ("STOP REQUESTED" if self.requested else "ROLLBACK")
-        text.append(headline, style="bold red")
+        text.append(headline, style=self.tone("bad", "bold"))
         if rb is None:
             if self.nothing_active:
-                text.append("\nnothing active — all clean; ending the session", style="bold reverse green")
+                text.append("\nnothing active — all clean; ending the session", style=self.tone("good", "bold reverse"))
             else:
                 text.append("\nreverting every active fault…", style="bold")
             return text
@@ -47,12 +47,13 @@ class RollbackPane(Pane):
         if not rb.targets:
             text.append("\nno fault was active", style="dim")
         for name, status in sorted(rb.targets.items()):
-            glyph, word, style = MARKS.get(status, ("?", status, ""))
+            glyph, word, tone = MARKS.get(status, ("?", status, None))
+            style = self.tone(tone, "bold")
             text.append(f"\n{glyph} {name}  ", style=style)
             text.append(word, style=style)
         text.append("\n")
         verdict = rb.verdict
         text.append(("VERDICT: " if rb.finished else "") + verdict,
-                    style="bold reverse green" if rb.finished and not rb.unconfirmed else "bold reverse red"
-                    if rb.finished else "bold")
+                    style=self.tone(("bad" if rb.unconfirmed else "good") if rb.finished else None,
+                                    "bold reverse" if rb.finished else "bold"))
         return text

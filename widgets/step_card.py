@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import textwrap
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
+from rich.style import Style
 from rich.text import Text
 from textual.css.scalar import Unit
 from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_seconds
+from controlroom.widgets._pane import Pane
+from controlroom.widgets.sparkline import clip
 
 LABEL = 7  # "Brief  ", "Expect ", "Faults "
-Line = list[tuple[str, str]]  # one screen row as (text, style) runs
+Line = list[tuple[str, str | Style]]  # one screen row as (text, style) runs
 
 
 class StepCard(Pane):
@@ -68,10 +69,10 @@ class StepCard(Pane):
 
     # ---- layout -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _wrap(label: str, body: str, width: int, label_style: str = "bold cyan", style: str = "") -> list[Line]:
+    def _wrap(self, label: str, body: str, width: int) -> list[Line]:
         rows = textwrap.wrap(body, max(8, width - LABEL)) or [""]
-        return [[(label.ljust(LABEL) if i == 0 else " " * LABEL, label_style), (row, style)] for i, row in enumerate(rows)]
+        label_style = self.tone("info", "bold")
+        return [[(label.ljust(LABEL) if i == 0 else " " * LABEL, label_style), (row, "")] for i, row in enumerate(rows)]
 
     def _lines(self, state: RoomState, width: int, budget: int) -> list[Line]:
         step = state.step
@@ -85,7 +86,7 @@ class StepCard(Pane):
         head: Line = [(step.title, "bold")]
         countdown = state.countdown
         if countdown is not None:
-            head.append((f"   ⏱ {format_seconds(countdown)} left", "bold yellow"))
+            head.append((f"   ⏱ {format_seconds(countdown)} left", self.tone("active", "bold")))
         elif step.duration and step.outcome is None:
             head.append((f"   ⏱ {format_seconds(step.duration)}", "dim"))
         if step.outcome:
@@ -118,7 +119,7 @@ class StepCard(Pane):
             if width >= 90 and len(per_fault) <= max(1, left - bool(brief) - bool(expect)):
                 faults = per_fault
             else:
-                faults = [[("Faults".ljust(LABEL), "bold cyan"), (clip(compact, width - LABEL), "bold")]]
+                faults = [[("Faults".ljust(LABEL), self.tone("info", "bold")), (clip(compact, width - LABEL), "bold")]]
         left -= len(faults)
         # The brief and the expectation share the rest: when they do not both fit, the expectation keeps one
         # line and the brief what is left (at least one).

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from controlroom.widgets._pane import Pane
-from controlroom.widgets.sparkline import clip
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Size
 
 from controlroom.viewstate import RoomState, format_clock
+from controlroom.widgets._pane import Pane, Tone
+from controlroom.widgets.sparkline import clip
 
-MARKER_STYLES = {"breach": "bold red", "rollback": "bold magenta", "note": "bold cyan"}
+MARKER_TONES: dict[str, Tone] = {"breach": "bad", "rollback": "rollback", "note": "info"}
 
 
 class FaultTimeline(Pane):
@@ -39,33 +40,35 @@ class FaultTimeline(Pane):
         def col(mono: float) -> int:
             return min(track_w - 1, max(0, int(mono / per_col)))
 
-        lanes: list[tuple[str, list[str], list[str]]] = []
+        marker = {kind: self.tone(tone, "bold") for kind, tone in MARKER_TONES.items()}
+        fault_bar = self.tone("active", "bold")
+        lanes: list[tuple[str, list[str], list[str | Style]]] = []
         session = [" "] * track_w
-        session_styles = [""] * track_w
+        session_styles: list[str | Style] = [""] * track_w
         for m in state.markers:
             if m.target is None:
                 c = col(m.mono)
                 # A breach outranks a rollback outranks a note when they share a column.
                 if session[c] == " " or m.kind == "breach" or (m.kind == "rollback" and session[c] == "✎"):
                     session[c] = m.glyph
-                    session_styles[c] = MARKER_STYLES[m.kind]
+                    session_styles[c] = marker[m.kind]
         lanes.append(("session", session, session_styles))
         # Targets with something on them first: active, then unconfirmed, then the rest by name.
         targets = sorted(state.targets, key=lambda n: (not state.targets[n].active,
                                                        state.targets[n].state != "unconfirmed", n))
         for name in targets:
             cells = ["·"] * track_w
-            styles = ["dim"] * track_w
+            styles: list[str | Style] = ["dim"] * track_w
             for w in state.windows:
                 if w.target != name:
                     continue
                 end = w.end if w.end is not None else state.now
                 for c in range(col(w.start), col(end) + 1):
                     cells[c] = "╳" if w.failed else "━"
-                    styles[c] = "bold red" if w.failed else "bold yellow"
+                    styles[c] = marker["breach"] if w.failed else fault_bar
                 if w.end is not None and state.rollback is not None and w.end >= state.rollback.started:
                     cells[col(w.end)] = "⟲"
-                    styles[col(w.end)] = MARKER_STYLES["rollback"]
+                    styles[col(w.end)] = marker["rollback"]
             lanes.append((name, cells, styles))
         rows = max(1, height - 1)
         # Lanes that do not fit are counted in the bottom border: a count never takes a lane's row.

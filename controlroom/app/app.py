@@ -20,14 +20,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from controlroom.app.feeds import Feed, ReplayFeed
+from controlroom.app.feeds import Ended, Feed, Playback
 from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
+from controlroom.engine.gates import DECISIONS, Judgements
 from controlroom.errors import ControlroomError
 from controlroom.journal.events import Event
-from controlroom.summary import cleanliness, short_cleanliness
-from controlroom.viewstate import RoomState, apply, format_clock
+from controlroom.summary import cleanliness, short_cleanliness, verified_clean
+from controlroom.viewstate import LogEntry, RoomState, apply, format_clock, tick
 from controlroom.widgets._pane import Pane
 from controlroom.widgets.blast_radius import BlastRadiusPane
 from controlroom.widgets.end import EndPane
@@ -42,6 +43,9 @@ from controlroom.widgets.too_small import TooSmall
 
 # Actions only a facilitator may take: hidden and refused in watch and replay.
 CONTROL_ACTIONS = frozenset({"emergency_stop", "stop_after_end", "decide", "note", "tick", "end_recovery"})
+# Actions only a reviewer's replay offers: they move the playhead, nothing else.
+PLAYBACK_ACTIONS = frozenset({"replay_pause", "replay_speed", "replay_step", "replay_jump", "replay_goto",
+                              "replay_edge"})
 NOTHING_ACTIVE = "nothing active — all clean"
 KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
              "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
@@ -71,77 +75,70 @@ class ControlRoomApp(App[int]):
     TITLE = "controlroom"
     HORIZONTAL_BREAKPOINTS = [(0, "-too-narrow"), (80, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-too-short"), (24, "-short"), (40, "-tall")]
+    # The one table of the room's keys: the footer, the keymap ids, the help screen (each binding's tooltip is
+    # its help line) and the palette's key hints all come from here.
     BINDINGS = [
         # The stop is a priority binding on the App: it runs before any screen, modal or focused widget.
         Binding("f12,exclamation_mark", "emergency_stop", "E-STOP", priority=True, id="emergency-stop",
-                key_display="F12/!"),
+                key_display="F12/!",
+                tooltip="EMERGENCY STOP: revert every active fault now (works in every screen)"),
         # The same keys once the session has ended: not offered in the footer, but pressed they say at once
         # that nothing is active (or what is not confirmed clean), instead of a stop banner that never ends.
+        # No help line of its own: help shows the stop once, and a keymap entry for the stop moves both.
         Binding("f12,exclamation_mark", "stop_after_end", "E-STOP", priority=True, id="emergency-stop-ended",
                 show=False),
-        Binding("c", "decide('confirm')", "Confirm", id="confirm"),
-        Binding("s", "decide('skip')", "Skip", id="skip"),
-        Binding("a", "decide('abort')", "Abort", id="abort"),
-        Binding("n", "note", "Note", id="note"),
-        Binding("e", "end_recovery", "End recovery watch", id="end-recovery"),
-        Binding("p", "preflight", "Pre-flight", id="preflight", show=False),  # in help and palette: 80 cols are few
-        Binding("z", "zoom", "Zoom", id="zoom", show=False),  # in help and palette: 80 cols are few
+        Binding("c", "decide('confirm')", "Confirm", id="confirm", tooltip="confirm the armed step: inject its faults"),
+        Binding("s", "decide('skip')", "Skip", id="skip", tooltip="skip the armed step"),
+        Binding("a", "decide('abort')", "Abort", id="abort", tooltip="abort the session at this gate"),
+        Binding("n", "note", "Note", id="note", tooltip="add a timestamped note to the journal"),
+        Binding("e", "end_recovery", "End recovery watch", id="end-recovery",
+                tooltip="after a stop: end the recovery watch now (recovery is then recorded as not seen)"),
+        # show=False: in help and palette; 80 columns are few.
+        Binding("p", "preflight", "Pre-flight", id="preflight", show=False, tooltip="show the pre-flight checklist"),
+        Binding("z", "zoom", "Zoom", id="zoom", show=False,
+                tooltip="zoom the metrics, blast radius, timeline or log pane in turn; once more returns"),
         # The metrics pane names these keys itself when it has series to scroll.
-        Binding("down,j", "metrics_scroll(1)", "More series", id="metrics-down", show=False),
-        Binding("up,k", "metrics_scroll(-1)", "Back up", id="metrics-up", show=False),
-        Binding("d", "details", "Details", id="details", show=False),  # in help and palette: 80 cols are few
-        Binding("question_mark", "help", "Help", id="help", key_display="?"),
-        Binding("q", "quit_room", "Quit", id="quit"),
+        Binding("down,j", "metrics_scroll(1)", "More series", id="metrics-down", show=False,
+                tooltip="metrics: scroll to the series below (the pinned and alerting ones stay)"),
+        Binding("up,k", "metrics_scroll(-1)", "Back up", id="metrics-up", show=False,
+                tooltip="metrics: scroll back up"),
+        Binding("d", "details", "Details", id="details", show=False,
+                tooltip="details: the step, every target's faults and every error text in full"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="this help"),
+        Binding("q", "quit_room", "Quit", id="quit", tooltip="quit (asks first, and reverts, while faults are active)"),
+        # Declared here so that help lists it; Textual adds its own only when no binding runs the palette.
+        Binding("ctrl+p", "command_palette", "palette", id="command-palette", show=False, priority=True,
+                tooltip="command palette"),
         # Replay only (hidden otherwise): playback, never anything that touches a target.
-        Binding("space", "replay_pause", "▶/❚❚", id="replay-pause"),
-        Binding("minus", "replay_speed(-1)", "slower", id="replay-slower", key_display="-", group=SPEED),
-        Binding("plus,equals_sign", "replay_speed(1)", "faster", id="replay-faster", key_display="+", group=SPEED),
-        Binding("comma,left", "replay_step(-1)", "◀ event", id="replay-back", key_display=",", group=EVENT),
-        Binding("full_stop,right", "replay_step(1)", "event ▶", id="replay-forward", key_display=".", group=EVENT),
+        Binding("space", "replay_pause", "▶/❚❚", id="replay-pause", tooltip="replay: play / pause"),
+        Binding("minus", "replay_speed(-1)", "slower", id="replay-slower", key_display="-", group=SPEED,
+                tooltip="replay: slower (60x, 16x, 4x, 1x)"),
+        Binding("plus,equals_sign", "replay_speed(1)", "faster", id="replay-faster", key_display="+", group=SPEED,
+                tooltip="replay: faster (1x, 4x, 16x, 60x)"),
+        Binding("comma,left", "replay_step(-1)", "◀ event", id="replay-back", key_display=",", group=EVENT,
+                tooltip="replay: one event back (pauses)"),
+        Binding("full_stop,right", "replay_step(1)", "event ▶", id="replay-forward", key_display=".", group=EVENT,
+                tooltip="replay: one event forward (pauses)"),
         Binding("left_square_bracket", "replay_jump(-10)", "-10 s", id="replay-jump-back", key_display="[",
-                group=JUMP),
+                group=JUMP, tooltip="replay: 10 s of session time back"),
         Binding("right_square_bracket", "replay_jump(10)", "+10 s", id="replay-jump-forward", key_display="]",
-                group=JUMP),
-        Binding("g", "replay_goto", "Go to", id="replay-goto"),
-        Binding("home", "replay_edge(0)", "Start", id="replay-start", show=False),
-        Binding("end", "replay_edge(1)", "End", id="replay-end", show=False),
+                group=JUMP, tooltip="replay: 10 s of session time forward"),
+        Binding("g", "replay_goto", "Go to", id="replay-goto", tooltip="replay: go to a session time (90, 1:30, T+01:30)"),
+        Binding("home", "replay_edge(0)", "Start", id="replay-start", show=False, tooltip="replay: the first event"),
+        Binding("end", "replay_edge(1)", "End", id="replay-end", show=False, tooltip="replay: the last event"),
     ]
-    HELP_TEXT = {
-        "emergency-stop": "EMERGENCY STOP: revert every active fault now (works in every screen)",
-        "confirm": "confirm the armed step: inject its faults",
-        "skip": "skip the armed step",
-        "abort": "abort the session at this gate",
-        "note": "add a timestamped note to the journal",
-        "end-recovery": "after a stop: end the recovery watch now (recovery is then recorded as not seen)",
-        "preflight": "show the pre-flight checklist",
-        "zoom": "zoom the metrics, blast radius, timeline or log pane in turn; once more returns",
-        "details": "details: the step, every target's faults and every error text in full",
-        "metrics-down": "metrics: scroll to the series below (the pinned and alerting ones stay)",
-        "metrics-up": "metrics: scroll back up",
-        "help": "this help",
-        "quit": "quit (asks first, and reverts, while faults are active)",
-        "replay-pause": "replay: play / pause",
-        "replay-slower": "replay: slower (60x, 16x, 4x, 1x)",
-        "replay-faster": "replay: faster (1x, 4x, 16x, 60x)",
-        "replay-back": "replay: one event back (pauses)",
-        "replay-forward": "replay: one event forward (pauses)",
-        "replay-jump-back": "replay: 10 s of session time back",
-        "replay-jump-forward": "replay: 10 s of session time forward",
-        "replay-goto": "replay: go to a session time (90, 1:30, T+01:30)",
-        "replay-start": "replay: the first event",
-        "replay-end": "replay: the last event",
-    }
 
     def __init__(self, feed: Feed, *, keymap: dict[str, str] | None = None, clock_tick: bool = True) -> None:
         super().__init__()
         self.feed = feed
         self.controls = feed.controls
+        self.playback = feed.playback
         self.read_only = feed.controls is None
         self.state = RoomState()
         self.keymap = dict(keymap or {})
         self.stop_requested = False
         self.feed_done = False
-        self.feed_result: Any = None
+        self.feed_result: Ended | None = None
         self.feed_error: str | None = None
         self._update_pending = False
         self.checklist_refused = ""  # shown on the pre-flight screen after a start the checklist did not allow
@@ -157,12 +154,11 @@ class ControlRoomApp(App[int]):
 
     def compose(self) -> ComposeResult:
         mode = self.feed.mode
-        self._panes = [
-            RoomHeader(mode, id="header"), RollbackPane(id="rollback"), StepCard(id="step", read_only=self.read_only),
-            EndPane(id="end"), MetricsPane(id="metrics"), BlastRadiusPane(id="blast"), FaultTimeline(id="timeline"),
-            EventLogPane(id="log"),
-        ]
-        header, rollback, step, end, metrics, blast, timeline, log = self._panes
+        header, rollback = RoomHeader(mode, id="header"), RollbackPane(id="rollback")
+        step, end = StepCard(id="step", read_only=self.read_only), EndPane(id="end")
+        metrics, blast = MetricsPane(id="metrics"), BlastRadiusPane(id="blast")
+        timeline, log = FaultTimeline(id="timeline"), EventLogPane(id="log")
+        self._panes = [header, rollback, step, end, metrics, blast, timeline, log]
         end.journal = self.feed.journal
         with Horizontal(id="top"):
             yield header
@@ -184,23 +180,23 @@ class ControlRoomApp(App[int]):
         return hangup_tolerant(super().get_driver_class())
 
     def on_mount(self) -> None:
-        replay = self.feed
-        if isinstance(replay, ReplayFeed):
-            replay.show = self.show_state
-            if replay.replay.count > replay.replay.every:
+        playback = self.playback
+        if playback is not None:
+            playback.show = self.show_state
+            if playback.needs_index:
                 # After the first frame: the worker thread would compete with it for the interpreter.
-                self.set_timer(0.5, lambda: self._index_replay(replay))
+                self.set_timer(0.5, lambda: self._index_replay(playback))
         if self.keymap:
             effective = dict(self.keymap)
             if "emergency-stop" in effective:
                 effective["emergency-stop-ended"] = effective["emergency-stop"]
             self.set_keymap(effective)
         estop = self.query_one(EmergencyStopControl)
-        estop.keys = pretty_keys(self.keymap.get("emergency-stop", "f12,exclamation_mark"))
+        estop.keys = self.keys_for("emergency-stop")
         self.query_one(TooSmall).stop_keys = estop.keys
-        self.query_one(StepCard).gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "skip", "abort")}
-        down = pretty_keys(self.keymap.get("metrics-down", "down")).split(" or ")[0]
-        up = pretty_keys(self.keymap.get("metrics-up", "up")).split(" or ")[0]
+        self.query_one(StepCard).gate_keys = {k: self.keys_for(k) for k in ("confirm", "skip", "abort")}
+        down = self.keys_for("metrics-down").split(" or ")[0]
+        up = self.keys_for("metrics-up").split(" or ")[0]
         self.query_one(MetricsPane).scroll_keys = f"{down}/{up}"
         self._refresh_panes()
         self._pump()
@@ -217,18 +213,22 @@ class ControlRoomApp(App[int]):
         except ControlroomError as err:
             # A user-fixable problem (journal exists, pre-flight, unreadable journal): say it, keep the room open.
             self.feed_error = str(err)
-            self.state.log.append(f"ERROR: {err}")
+            self._say_in_log(f"ERROR: {err}")
             self.notify(str(err), title="controlroom", severity="error", timeout=30)
         except Exception as err:
             # A bug: the engine has already run its rollback path; show it rather than die silently.
             self.feed_error = f"{type(err).__name__}: {err}"
-            self.state.log.append(f"ERROR (bug): {self.feed_error}")
+            self._say_in_log(f"ERROR (bug): {self.feed_error}")
             self.notify(self.feed_error, title="internal error", severity="error", timeout=30)
         finally:
             self.feed_done = True
             self._schedule()
-            if getattr(self.feed, "exit_when_done", False):
+            if self.feed.exit_when_done:
                 self.exit(self.exit_code)
+
+    def _say_in_log(self, text: str) -> None:
+        """A line of the room's own (not of the journal) under the journal's lines; the state is the journal's."""
+        self.query_one(EventLogPane).room_lines.append(LogEntry(self.state.now, text, "error"))
 
     def receive(self, event: Event) -> None:
         """Called for every event (on the event loop): fold it now, redraw soon."""
@@ -245,18 +245,13 @@ class ControlRoomApp(App[int]):
         self._refresh_panes()
 
     @work(thread=True, group="replay-index", exit_on_error=False)
-    def _index_replay(self, feed: ReplayFeed) -> None:
+    def _index_replay(self, playback: Playback) -> None:
         """Checkpoints over the whole journal, off the event loop, so every later seek is quick."""
-
-        def progress(done: float) -> None:
-            feed.index_progress = done
-
-        feed.index_progress = 0.0
         try:
-            feed.replay.build_index(progress)
+            playback.build_index()
         finally:
             # On the event loop: the playhead is only ever moved there.
-            self.call_from_thread(feed.index_built)
+            self.call_from_thread(playback.index_built)
 
     def _schedule(self) -> None:
         if not self._update_pending:
@@ -269,8 +264,7 @@ class ControlRoomApp(App[int]):
 
     def _tick_clock(self) -> None:
         now = self.feed.clock()
-        if now is not None and not self.state.ended and now > self.state.now:
-            self.state.now = now
+        if now is not None and tick(self.state, now):
             self._schedule()
 
     def _refresh_panes(self) -> None:
@@ -294,7 +288,8 @@ class ControlRoomApp(App[int]):
             estop.verdict = ""
         estop.ended = short_cleanliness(state) if state.ended else ""
         estop.dirty = state.ended and estop.ended != "all clean"
-        self.query_one(TooSmall).status = self._stop_status()
+        too_small = self.query_one(TooSmall)
+        too_small.status_ok, too_small.status = self._stop_status()
         # Once stopping, the rollback progress takes the step card's place; once ended, the end summary does.
         stepbox = self.query_one("#stepbox")
         stopping = rollback.has_class("-visible")
@@ -325,21 +320,22 @@ class ControlRoomApp(App[int]):
             self._keys_shown = keys_now
             self.refresh_bindings()
 
-    def _stop_status(self) -> str:
-        """One line on the stop or the end, for the too-small overlay (where the panes cannot be seen)."""
+    def _stop_status(self) -> tuple[bool, str]:
+        """One line on the stop or the end, for the too-small overlay (where the panes cannot be seen), and
+        whether it is good news: only what the journal shows verified clean is."""
         state = self.state
         if state.ended:
-            return f"session ended: {state.outcome} — {cleanliness(state)}"
+            return verified_clean(state), f"session ended: {state.outcome} — {cleanliness(state)}"
         if self.stop_found_nothing:
-            return f"■ STOPPED: {NOTHING_ACTIVE}"
+            return True, f"■ STOPPED: {NOTHING_ACTIVE}"
         if state.rollback is not None and state.rollback.finished:
-            return f"■ STOPPED: {state.rollback.verdict}"
+            return not state.rollback.unconfirmed, f"■ STOPPED: {state.rollback.verdict}"
         if self.stop_requested or state.estop_source is not None:
-            return "■ STOPPING: rolling back every active fault…"
-        return ""
+            return False, "■ STOPPING: rolling back every active fault…"
+        return True, ""
 
     def _banner(self) -> str:
-        return self.feed.banner() if isinstance(self.feed, ReplayFeed) else ""
+        return self.playback.banner() if self.playback is not None else ""
 
     def _follow_preflight(self) -> None:
         """Open the pre-flight screen once the session starts; close it when the first step is briefed.
@@ -364,7 +360,7 @@ class ControlRoomApp(App[int]):
             return
         self._judging_asked = True
 
-        def answer(verdicts: dict[str, bool | None] | None) -> None:
+        def answer(verdicts: Judgements | None) -> None:
             if self.controls is not None:
                 self.controls.judge(verdicts or {})
 
@@ -372,8 +368,31 @@ class ControlRoomApp(App[int]):
 
     # ---- keys -------------------------------------------------------------------------------------------
 
+    def keys_for(self, binding_id: str) -> str:
+        """The keys that run a binding, as a person reads them: the user's keymap, else the binding's own."""
+        default = next(b.key for b in self._room_bindings() if b.id == binding_id)
+        return pretty_keys(self.keymap.get(binding_id, default))
+
+    @classmethod
+    def _room_bindings(cls) -> list[Binding]:
+        return [b for b in cls.BINDINGS if isinstance(b, Binding)]
+
+    def offers(self, action: str) -> bool:
+        """Whether this room has `action` at all, whatever the moment: a facilitator's actions need the feed's
+        controls, a reviewer's need its playback. The footer (check_action) and help both ask this."""
+        if action in CONTROL_ACTIONS:
+            return self.controls is not None
+        if action in PLAYBACK_ACTIONS:
+            return self.playback is not None
+        return True
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        """Help, from the bindings: every key this room offers, with its tooltip as the line."""
+        return [(self.keys_for(b.id), b.tooltip) for b in self._room_bindings()
+                if b.id is not None and b.tooltip and self.offers(b.action.split("(")[0])]
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CONTROL_ACTIONS and self.read_only:
+        if not self.offers(action):
             return False
         # After the end, the footer offers no stop and no note: the session is over. The stop keys go to
         # `stop_after_end`, which says what is left.
@@ -386,8 +405,6 @@ class ControlRoomApp(App[int]):
                 return False
             # The checklist gate has no skip: the humans are ready (confirm) or the session does not start.
             return self.state.active_gate() or (self.state.checklist_pending() and parameters != ("skip",))
-        if action.startswith("replay_"):
-            return isinstance(self.feed, ReplayFeed)
         if action == "end_recovery":
             return self.state.recovering_after_stop()
         return True
@@ -396,39 +413,41 @@ class ControlRoomApp(App[int]):
         if self.controls is not None and self.state.recovering_after_stop():
             self.controls.end_recovery()
 
+    # The reviewer's keys: check_action refuses them without a playback; the guards keep a palette call honest.
+
     def action_replay_pause(self) -> None:
-        if isinstance(self.feed, ReplayFeed):
-            self.feed.toggle()
+        if self.playback is not None:
+            self.playback.toggle()
 
     def action_replay_step(self, delta: int) -> None:
-        if isinstance(self.feed, ReplayFeed):
-            self.feed.step(delta)
+        if self.playback is not None:
+            self.playback.step(delta)
 
     def action_replay_jump(self, seconds: float) -> None:
-        if isinstance(self.feed, ReplayFeed):
-            self.feed.jump(seconds)
+        if self.playback is not None:
+            self.playback.jump(seconds)
 
     def action_replay_edge(self, end: int) -> None:
-        if isinstance(self.feed, ReplayFeed):
+        if self.playback is not None:
             if end:
-                self.feed.to_end()
+                self.playback.to_end()
             else:
-                self.feed.to_start()
+                self.playback.to_start()
 
     def action_replay_speed(self, delta: int) -> None:
-        if isinstance(self.feed, ReplayFeed):
-            self.feed.faster(delta)
+        if self.playback is not None:
+            self.playback.faster(delta)
 
     def action_replay_goto(self) -> None:
-        feed = self.feed
-        if not isinstance(feed, ReplayFeed):
+        playback = self.playback
+        if playback is None:
             return
 
         def go(seconds: float | None) -> None:
             if seconds is not None:
-                feed.seek(seconds)
+                playback.seek(seconds)
 
-        self.push_screen(GotoScreen(self.state.clock, format_clock(feed.replay.duration)), go)
+        self.push_screen(GotoScreen(self.state.clock, format_clock(playback.duration)), go)
 
     async def action_emergency_stop(self) -> None:
         if self.controls is None:
@@ -469,7 +488,8 @@ class ControlRoomApp(App[int]):
             said = f"session ended; {cleanliness(state)}" + (
                 f" — run controlroom recover {self.feed.journal}" if self.feed.journal else "")
         end = self.query_one(EndPane)
-        end.after_stop = f"{pretty_keys(self.keymap.get('emergency-stop', 'f12,exclamation_mark'))}: {said}"
+        end.after_stop = f"{self.keys_for('emergency-stop')}: {said}"
+        end.after_stop_clean = said == NOTHING_ACTIVE
         end.show(state)
         self.notify(said, title="emergency stop", severity="information" if said == NOTHING_ACTIVE else "error")
 
@@ -477,7 +497,7 @@ class ControlRoomApp(App[int]):
         await self.run_action("emergency_stop")
 
     def action_decide(self, decision: str) -> None:
-        if self.controls is None:
+        if self.controls is None or decision not in DECISIONS:  # a binding's argument: confirm, skip or abort
             return
         if self.state.checklist_pending() and not self.state.active_gate():
             if decision == "confirm" and not self.state.checklist_done:
@@ -504,13 +524,16 @@ class ControlRoomApp(App[int]):
 
         self.push_screen(NoteScreen(self.state.clock), save)
 
-    def tick_checklist(self, item: str, ticked: bool) -> None:
+    def on_preflight_screen_item_ticked(self, msg: PreflightScreen.ItemTicked) -> None:
         if self.controls is not None:
-            self.controls.tick_checklist(item, ticked)
+            self.controls.tick_checklist(msg.item, msg.ticked)
+
+    def on_preflight_screen_closed(self, _msg: PreflightScreen.Closed) -> None:
+        self._schedule()  # the main panes skipped their redraws while it was on top
 
     def _preflight_screen(self) -> PreflightScreen:
         screen = PreflightScreen(self.feed.mode, self.read_only)
-        screen.pane.gate_keys = {k: pretty_keys(self.keymap.get(k, k[0])) for k in ("confirm", "abort")}
+        screen.pane.gate_keys = {k: self.keys_for(k) for k in ("confirm", "abort")}
         screen.header.banner = self._banner()
         screen.show(self.state, self.checklist_refused)
         return screen
@@ -546,17 +569,7 @@ class ControlRoomApp(App[int]):
             self.query_one(MetricsPane).scroll_series(delta)
 
     def action_help(self) -> None:
-        rows = []
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            action = binding.action.split("(")[0]
-            if binding.id is None or binding.id not in self.HELP_TEXT or (self.read_only and action in CONTROL_ACTIONS):
-                continue
-            if action.startswith("replay_") and not isinstance(self.feed, ReplayFeed):
-                continue
-            rows.append((pretty_keys(self.keymap.get(binding.id, binding.key)), self.HELP_TEXT[binding.id]))
-        rows.append(("ctrl+p", "command palette"))
-        self.push_screen(HelpScreen(rows, self.read_only))
+        self.push_screen(HelpScreen(self.help_rows(), self.read_only))
 
     def action_quit_room(self) -> None:
         active = self.state.faulted_targets
@@ -590,7 +603,7 @@ class ControlRoomApp(App[int]):
 
     @property
     def exit_code(self) -> int:
-        code = getattr(self.feed_result, "exit_code", None)
+        code = self.feed_result.exit_code if self.feed_result is not None else None
         if code is None:
             code = self.state.exit_code
         if self.feed_error is not None:
@@ -621,7 +634,7 @@ class ControlRoomApp(App[int]):
         yield SystemCommand("Details", "The step, targets and every error text in full", self.action_details)
         yield SystemCommand("Pre-flight", "Show the pre-flight checklist", self.action_preflight)
         yield SystemCommand("Help", "Every key of the room", self.action_help)
-        if isinstance(self.feed, ReplayFeed):
+        if self.playback is not None:
             yield SystemCommand("Play / pause", "Replay: play or pause", self.action_replay_pause)
         yield SystemCommand("Quit", "Leave the room; asks first, and reverts, while faults are active",
                             self.action_quit_room)

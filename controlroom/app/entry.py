@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controlroom.app.keymap import load_keymap
+from controlroom.metrics.source import MetricSource
 from controlroom.scenario.model import Scenario
 
+if TYPE_CHECKING:  # imported lazily below: `controlroom --help` never loads Textual
+    from controlroom.app.app import ControlRoomApp
 
-def print_end_summary(app: Any) -> None:
+
+def print_end_summary(app: ControlRoomApp) -> None:
     """After the room closes: the end screen's summary on the terminal, where it stays after the TUI is gone."""
     from controlroom.summary import summary_lines
 
@@ -22,7 +26,7 @@ def print_end_summary(app: Any) -> None:
             print(line, flush=True)
 
 
-def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[Any] | None = None,
+def run_live(scenario: Scenario, journal_path: str | Path, *, sources: list[MetricSource] | None = None,
              keymap_path: str | Path | None = None) -> int:
     """The control room for a facilitator: runs the session and returns its exit code."""
     from controlroom.app.app import ControlRoomApp

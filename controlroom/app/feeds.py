@@ -12,105 +12,167 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from controlroom.journal.events import Event
+from controlroom.engine.gates import Decision, Judgements
+from controlroom.journal.events import Event, StopKind
 from controlroom.journal.reader import follow
 from controlroom.replay import Replay
 from controlroom.viewstate import RoomState, format_clock
 
 Emit = Callable[[Event], None]
+Mode = Literal["live", "watch", "replay"]
+
+
+class Ended(Protocol):
+    """What a feed's run ends with, when it ends a session (the engine's `Outcome`)."""
+
+    @property
+    def exit_code(self) -> int: ...
 
 
 class Controls(Protocol):
-    """What a facilitator can do: the subset of Session + InteractiveFacilitator the room uses."""
+    """What a facilitator can do from the room."""
 
-    def decide(self, decision: str) -> bool: ...
+    def decide(self, decision: Decision) -> bool: ...
     async def emergency_stop(self) -> None: ...
     def add_note(self, text: str) -> None: ...
     def tick_checklist(self, item: str, ticked: bool) -> None: ...
-    def judge(self, verdicts: dict[str, bool | None]) -> bool: ...
+    def judge(self, verdicts: Judgements) -> bool: ...
     def end_recovery(self) -> bool: ...
 
 
-class Feed(Protocol):
-    mode: str  # live | watch | replay
-    controls: Controls | None
-    journal: str | None  # the journal these events are (or will be) in, when there is one
+class Playback(Protocol):
+    """What a reviewer can do to a replay: move its playhead. Nothing here reaches a target or the engine.
 
-    async def pump(self, emit: Emit) -> Any: ...
+    The room shows whatever state the playback hands to `show` (folded by the replay, not by the room).
+    """
+
+    show: Callable[[RoomState], None] | None  # set by the room: called with the state at the playhead after a move
+
+    @property
+    def duration(self) -> float: ...  # session seconds from the first event to the last
+    @property
+    def needs_index(self) -> bool: ...  # long enough that seeks want the checkpoint index
+
+    def build_index(self) -> None: ...  # blocking: the room runs it in a thread
+    def index_built(self) -> None: ...  # on the event loop, once `build_index` has returned
+    def toggle(self) -> bool: ...
+    def step(self, delta: int) -> None: ...
+    def jump(self, seconds: float) -> None: ...
+    def seek(self, seconds: float) -> None: ...
+    def to_start(self) -> None: ...
+    def to_end(self) -> None: ...
+    def faster(self, delta: int) -> float: ...
+    def banner(self) -> str: ...
+
+
+class Feed(Protocol):
+    mode: Mode
+    controls: Controls | None  # a facilitator's room: only a live feed (or a test's recording) has them
+
+    @property
+    def playback(self) -> Playback | None: ...  # a reviewer's room: only a replay has one
+
+    journal: str | None  # the journal these events are (or will be) in, when there is one
+    exit_when_done: bool  # the room closes by itself once `pump` returns (nobody is there to read it)
+
+    async def pump(self, emit: Emit) -> Ended | None: ...
     def clock(self) -> float | None: ...
 
 
-class LiveControls:
-    """Controls backed by a Session and its InteractiveFacilitator."""
+class RunningSession(Protocol):
+    """What the room uses of an engine `Session`: run it, hear its events, and act on it for the facilitator."""
 
-    def __init__(self, session: Any, facilitator: Any) -> None:
+    @property
+    def journal_path(self) -> Path | None: ...
+    @property
+    def stop_source(self) -> str: ...  # the stop kind as journaled; "" while nothing stopped the session
+
+    def subscribe(self, listener: Emit) -> None: ...
+    def now(self) -> float: ...
+    async def run(self) -> Ended: ...
+    async def emergency_stop(self, source: StopKind, reason: str = "") -> None: ...
+    def add_note(self, text: str) -> None: ...
+    def tick_checklist(self, item: str, ticked: bool) -> None: ...
+    def end_recovery(self) -> bool: ...
+
+
+class GateHolder(Protocol):
+    """What the room uses of the engine's `InteractiveFacilitator`: answer the open gate and the statements."""
+
+    def resolve(self, decision: Decision) -> bool: ...
+    def judged(self, verdicts: Judgements) -> bool: ...
+
+
+S = TypeVar("S", bound=RunningSession)
+
+
+class LiveControls:
+    """Controls backed by a running session and the facilitator's gates."""
+
+    def __init__(self, session: RunningSession, facilitator: GateHolder) -> None:
         self.session = session
         self.facilitator = facilitator
 
-    def decide(self, decision: str) -> bool:
-        return bool(self.facilitator.resolve(decision))
+    def decide(self, decision: Decision) -> bool:
+        return self.facilitator.resolve(decision)
 
     async def emergency_stop(self) -> None:
-        await self.session.emergency_stop("key")
+        await self.session.emergency_stop(StopKind.KEY)
 
     def add_note(self, text: str) -> None:
         self.session.add_note(text)
 
     def tick_checklist(self, item: str, ticked: bool) -> None:
-        tick = getattr(self.session, "tick_checklist", None)
-        if tick is not None:
-            tick(item, ticked)
+        self.session.tick_checklist(item, ticked)
 
-    def judge(self, verdicts: dict[str, bool | None]) -> bool:
-        judged = getattr(self.facilitator, "judged", None)
-        return bool(judged(verdicts)) if judged is not None else False
+    def judge(self, verdicts: Judgements) -> bool:
+        return self.facilitator.judged(verdicts)
 
     def end_recovery(self) -> bool:
-        end = getattr(self.session, "end_recovery", None)
-        return bool(end()) if end is not None else False
+        return self.session.end_recovery()
 
 
-class LiveFeed:
+class LiveFeed(Generic[S]):
     """A running Session: every journaled event reaches the room on the event loop."""
 
-    mode = "live"
+    mode: Mode = "live"
 
-    def __init__(self, session: Any, facilitator: Any,
-                 runner: Callable[[Any], Awaitable[Any]] | None = None) -> None:
+    def __init__(self, session: S, facilitator: GateHolder,
+                 runner: Callable[[S], Awaitable[Ended]] | None = None) -> None:
         self.session = session
         self.controls: Controls | None = LiveControls(session, facilitator)
+        self.playback: Playback | None = None
         self._runner = runner  # e.g. controlroom.headless.run_session: signals wired to the e-stop
         self._started = False
-        self.outcome: Any = None
+        self.outcome: Ended | None = None
         # A stop by signal (SIGTERM, SIGHUP: the terminal is gone) ends the room once the session has ended:
         # nobody is there to read the verdict and press q.
         self.exit_when_done = False
-        path = getattr(session, "journal_path", None)
+        path = session.journal_path
         self.journal: str | None = None if path is None else str(path)
 
-    async def pump(self, emit: Emit) -> Any:
+    async def pump(self, emit: Emit) -> Ended | None:
         self.session.subscribe(emit)
         self._started = True
         try:
             self.outcome = await (self._runner(self.session) if self._runner else self.session.run())
         finally:
-            self.exit_when_done = getattr(self.session, "stop_source", "") == "signal"
+            self.exit_when_done = self.session.stop_source == StopKind.SIGNAL
         return self.outcome
 
     def clock(self) -> float | None:
-        if not self._started:
-            return None
-        now = getattr(self.session, "now", None)
-        return float(now()) if callable(now) else None
+        return self.session.now() if self._started else None
 
 
 class FollowFeed:
     """`controlroom watch`: follow a journal another process is writing. Read-only."""
 
-    mode = "watch"
+    mode: Mode = "watch"
     controls: Controls | None = None
+    playback: Playback | None = None
+    exit_when_done = False
 
     def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
         self.path = Path(path)
@@ -119,7 +181,7 @@ class FollowFeed:
         self.header: dict[str, Any] | None = None
         self._last: tuple[float, float] | None = None  # (mono, wall epoch) of the newest event
 
-    async def pump(self, emit: Emit) -> Any:
+    async def pump(self, emit: Emit) -> Ended | None:
         async for item in follow(self.path, poll=self.poll):
             if isinstance(item, Event):
                 self._last = (item.mono, _epoch(item.t, time.time()))
@@ -153,7 +215,7 @@ class RecordingControls:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
 
-    def decide(self, decision: str) -> bool:
+    def decide(self, decision: Decision) -> bool:
         self.calls.append(("decide", decision))
         return True
 
@@ -166,7 +228,7 @@ class RecordingControls:
     def tick_checklist(self, item: str, ticked: bool) -> None:
         self.calls.append(("tick", (item, ticked)))
 
-    def judge(self, verdicts: dict[str, bool | None]) -> bool:
+    def judge(self, verdicts: Judgements) -> bool:
         self.calls.append(("judge", dict(verdicts)))
         return True
 
@@ -178,15 +240,18 @@ class RecordingControls:
 class EventListFeed:
     """A fixed list of events, all at once or `pace`d (seconds between events). Read-only unless given controls."""
 
-    def __init__(self, events: Sequence[Event], *, mode: str = "replay", pace: float = 0.0,
+    exit_when_done = False
+
+    def __init__(self, events: Sequence[Event], *, mode: Mode = "replay", pace: float = 0.0,
                  controls: Controls | None = None, journal: str | None = None) -> None:
         self.events = list(events)
         self.journal = journal
-        self.mode = mode
+        self.mode: Mode = mode
         self.pace = pace
         self.controls: Controls | None = controls
+        self.playback: Playback | None = None
 
-    async def pump(self, emit: Emit) -> Any:
+    async def pump(self, emit: Emit) -> Ended | None:
         for ev in self.events:
             emit(ev)
             if self.pace:
@@ -206,7 +271,8 @@ class ReplayFeed:
     """
 
     controls: Controls | None = None
-    mode = "replay"
+    mode: Mode = "replay"
+    exit_when_done = False
     FRAME_S = 0.05  # playing: the playhead moves this often (wall seconds)
 
     def __init__(self, replay: Replay, *, speed: float = 1.0, playing: bool = True) -> None:
@@ -225,6 +291,27 @@ class ReplayFeed:
         self._wake: asyncio.Event | None = None
         self._shown_second = -1
 
+    @property
+    def playback(self) -> Playback:
+        return self
+
+    @property
+    def duration(self) -> float:
+        return self.replay.duration
+
+    @property
+    def needs_index(self) -> bool:
+        return self.replay.count > self.replay.every
+
+    def build_index(self) -> None:
+        """Checkpoints over the whole journal (blocking), so every later seek is quick; progress in the banner."""
+
+        def progress(done: float) -> None:
+            self.index_progress = done
+
+        self.index_progress = 0.0
+        self.replay.build_index(progress)
+
     def _changed(self) -> None:
         if self.show is not None:
             self.show(self.replay.state())
@@ -233,7 +320,7 @@ class ReplayFeed:
         if self._wake is not None:
             self._wake.set()
 
-    async def pump(self, emit: Emit) -> Any:
+    async def pump(self, emit: Emit) -> Ended | None:
         """Plays while `playing`; `emit` is unused: the replay folds the events itself and hands over its state."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()

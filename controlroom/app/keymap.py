@@ -15,7 +15,8 @@ from pathlib import Path
 
 from controlroom.errors import ControlroomError
 
-BINDING_IDS = ("emergency-stop", "confirm", "skip", "abort", "note", "end-recovery", "zoom", "help", "preflight", "quit",
+BINDING_IDS = ("emergency-stop", "confirm", "skip", "abort", "note", "end-recovery", "zoom", "help",
+               "preflight", "quit", "command-palette",
                "checklist-tick", "metrics-down", "metrics-up", "details",
                "replay-pause", "replay-back", "replay-forward", "replay-slower", "replay-faster",
                "replay-jump-back", "replay-jump-forward", "replay-goto", "replay-start", "replay-end")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,9 +15,23 @@ from textual.widgets import Footer, Input, Label, Static
 
 from controlroom.replay import parse_time
 from controlroom.viewstate import RoomState, format_clock
+from controlroom.widgets._pane import TONE_CLASSES, Tone, tone_css, tone_style
+
+R = TypeVar("R")
+ToneFor = Callable[[Tone | None, str], Style]
 
 
-class HelpScreen(ModalScreen[None]):
+class RoomModal(ModalScreen[R]):
+    """A modal of the room: its text takes the panes' tones (theme colours; none under NO_COLOR)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(TONE_CLASSES)
+    DEFAULT_CSS = tone_css("RoomModal")
+
+    def tone(self, tone: Tone | None, attrs: str = "") -> Style:
+        return tone_style(self, tone, attrs)
+
+
+class HelpScreen(RoomModal[None]):
     """Every key of the room, with the keys currently bound (after the user's keymap)."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help-close")]
@@ -31,24 +49,26 @@ class HelpScreen(ModalScreen[None]):
         text = Text()
         text.append("Keys\n", style="bold")
         for keys, what in self.rows:
-            text.append(f"{keys:>18}  ", style="bold cyan")
+            text.append(f"{keys:>18}  ", style=self.tone("info", "bold"))
             text.append(f"{what}\n")
         if self.read_only:
             text.append("\nRead-only view: nothing here injects or stops anything.\n", style="italic")
-        text.append("\nThe emergency stop never asks: it reverts every active fault at once.", style="bold red")
+        text.append("\nThe emergency stop never asks: it reverts every active fault at once.",
+                    style=self.tone("bad", "bold"))
         with Vertical():
             yield Static(text)
 
 
-def details_text(state: RoomState) -> Text:
+def details_text(state: RoomState, tone: ToneFor) -> Text:
     """Everything a pane may cut short, in full: the session, the step, what is on each target, every error."""
     text = Text()
+    bad = tone("bad", "bold")
 
     def head(title: str) -> None:
         text.append(f"\n{title}\n", style="bold underline")
 
-    def row(label: str, value: str, style: str = "") -> None:
-        text.append(f"{label}: ", style="bold cyan")
+    def row(label: str, value: str, style: str | Style = "") -> None:
+        text.append(f"{label}: ", style=tone("info", "bold"))
         text.append(f"{value}\n", style=style)
 
     text.append(f"{state.scenario or '(no session yet)'}", style="bold")
@@ -72,7 +92,7 @@ def details_text(state: RoomState) -> Text:
         head("Targets")
         for tv in troubled:
             row(tv.name, tv.state + (f" — {tv.detail}" if tv.detail else ""),
-                "bold red" if tv.state in ("unconfirmed", "unreachable") else "")
+                bad if tv.state in ("unconfirmed", "unreachable") else "")
         for w in open_windows:
             row(f"  on {w.target}", f"{w.type}: {w.summary}")
     errors = [(f"telemetry LOST from {s}", state.telemetry_detail.get(s, "")) for s in sorted(state.telemetry_lost)]
@@ -83,13 +103,13 @@ def details_text(state: RoomState) -> Text:
     if errors:
         head("Errors")
         for label, detail in errors:
-            row(label, detail or "—", "bold red")
+            row(label, detail or "—", bad)
     if state.preflight:
         head("Pre-flight")
         for item in state.preflight.values():
             mark = "✓" if item.ok else ("✗" if item.ok is False else "…")
             row(f"{mark} {item.check}" + (f" on {item.target}" if item.target else ""), item.detail or "—",
-                "bold red" if item.ok is False else "")
+                bad if item.ok is False else "")
     if state.steady is not None:
         head("Steady state")
         text.append(state.steady_verdict + "\n")
@@ -100,7 +120,7 @@ def details_text(state: RoomState) -> Text:
     return text
 
 
-class DetailScreen(ModalScreen[None]):
+class DetailScreen(RoomModal[None]):
     """Every text a pane may have cut, in full and wrapped: the room's `d` key."""
 
     BINDINGS = [Binding("escape,d,q", "dismiss", "Close", id="details-close")]
@@ -116,10 +136,10 @@ class DetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(details_text(self.state))
+            yield Static(details_text(self.state, self.tone))
 
 
-class NoteScreen(ModalScreen[str | None]):
+class NoteScreen(RoomModal[str | None]):
     """One line of text; Enter journals it as a note, Esc drops it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="note-cancel")]
@@ -148,7 +168,7 @@ class NoteScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class GotoScreen(ModalScreen[float | None]):
+class GotoScreen(RoomModal[float | None]):
     """Replay: type a session time to go to; Enter goes (a typo is said here and the box stays), Esc stays."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="goto-cancel")]
@@ -175,7 +195,7 @@ class GotoScreen(ModalScreen[float | None]):
         try:
             seconds = parse_time(event.value)
         except ValueError as err:
-            self.query_one(Label).update(Text(str(err), style="bold red"))
+            self.query_one(Label).update(Text(str(err), style=self.tone("bad", "bold")))
             return
         self.dismiss(seconds)
 
@@ -183,7 +203,7 @@ class GotoScreen(ModalScreen[float | None]):
         self.dismiss(None)
 
 
-class QuitScreen(ModalScreen[bool]):
+class QuitScreen(RoomModal[bool]):
     """Quitting while faults are active: revert them first (the e-stop path), or stay."""
 
     BINDINGS = [
@@ -201,7 +221,7 @@ class QuitScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append("Faults are active", style="bold red")
+        text.append("Faults are active", style=self.tone("bad", "bold"))
         text.append(f" on {', '.join(self.targets)}.\n")
         text.append("Quitting reverts them first, exactly like the emergency stop.\n\n")
         text.append("[y] revert and quit    [n] stay", style="bold")
@@ -214,7 +234,7 @@ class QuitScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class StatementsScreen(ModalScreen[dict[str, bool | None]]):
+class StatementsScreen(RoomModal[dict[str, bool | None]]):
     """The end of a session: the facilitator judges each statement — y met, n not met, s skip (not judged).
 
     One statement at a time, in the scenario's order; Esc leaves the rest not judged. Never a default answer.
@@ -240,7 +260,7 @@ class StatementsScreen(ModalScreen[dict[str, bool | None]]):
         text = Text()
         n = len(self.verdicts)
         text.append(f"Success criteria for you to judge ({n + 1} of {len(self.statements)})\n\n", style="bold")
-        text.append(self.statements[n] + "\n\n", style="bold cyan")
+        text.append(self.statements[n] + "\n\n", style=self.tone("info", "bold"))
         text.append("Was it met?   [y] yes   [n] no   [s] skip (not judged)   [esc] leave the rest", style="bold")
         return text
 

@@ -1,7 +1,8 @@
 """The pre-flight screen: automatic checks as they run, and the human checklist the facilitator ticks.
 
 While the engine's checklist gate is open, `c` starts the session (refused until every
-item is ticked) and `a` aborts it; both go through the App's one gate path.
+item is ticked) and `a` aborts it; both go through the App's one gate path. A tick is a
+message (`ItemTicked`) the App turns into the journaled control: the screen has no controls.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -19,6 +21,17 @@ from controlroom.widgets.preflight import PreflightPane
 
 
 class PreflightScreen(Screen[None]):
+    class ItemTicked(Message):
+        """The facilitator ticked (or unticked) a checklist item."""
+
+        def __init__(self, item: str, ticked: bool) -> None:
+            super().__init__()
+            self.item = item
+            self.ticked = ticked
+
+    class Closed(Message):
+        """The screen went away: the main panes were not redrawn under it and are due a redraw."""
+
     BINDINGS = [
         Binding("up,k", "move(-1)", "Up", show=False, id="checklist-up"),
         Binding("down,j", "move(1)", "Down", show=False, id="checklist-down"),
@@ -37,6 +50,7 @@ class PreflightScreen(Screen[None]):
         self.header = RoomHeader(mode, id="pf-header")
         self.pane = PreflightPane(id="preflight-pane", read_only=read_only)
         self.estop = EmergencyStopControl(read_only=read_only, replay=mode == "replay", id="pf-estop")
+        self.state = RoomState()  # the last state shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -46,6 +60,7 @@ class PreflightScreen(Screen[None]):
         yield Footer()
 
     def show(self, state: RoomState, refused: str = "") -> None:
+        self.state = state
         self.header.show(state)
         self.pane.refused = refused
         self.pane.show(state)
@@ -55,27 +70,26 @@ class PreflightScreen(Screen[None]):
             return False
         if action == "decide":
             # Only the checklist gate is answered here; a step gate has the main view's c/s/a.
-            return self.app.check_action(action, parameters) and self.app.state.checklist_pending()  # type: ignore[attr-defined]
+            return bool(self.app.check_action(action, parameters)) and self.state.checklist_pending()
         return True
 
     def action_move(self, delta: int) -> None:
         pane = self.pane
-        count = len(self.app.state.checklist)  # type: ignore[attr-defined]
+        count = len(self.state.checklist)
         if count:
             pane.cursor = (pane.cursor + delta) % count
             pane.refresh()
 
     def action_tick(self) -> None:
-        state: RoomState = self.app.state  # type: ignore[attr-defined]
-        items = list(state.checklist.items())
+        items = list(self.state.checklist.items())
         if not items:
             return
         pane = self.pane
         item, ticked = items[min(pane.cursor, len(items) - 1)]
-        self.app.tick_checklist(item, not ticked)  # type: ignore[attr-defined]
+        self.post_message(self.ItemTicked(item, not ticked))
 
     def on_unmount(self) -> None:
-        self.app._schedule()  # type: ignore[attr-defined]  # the main panes skipped redraws meanwhile
+        self.app.post_message(self.Closed())
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -11,9 +11,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controlroom.app import fixtures
 from controlroom.journal.events import Event
+
+if TYPE_CHECKING:  # imported in build_app: Textual reads TEXTUAL_ANIMATIONS at import, main() sets it first
+    from controlroom.app.app import ControlRoomApp
 
 SHOTS: dict[str, tuple[Callable[[], list[Event]], tuple[int, int]]] = {
     "main-mid-step": (fixtures.mid_step_events, (120, 40)),
@@ -25,7 +29,7 @@ SHOTS: dict[str, tuple[Callable[[], list[Event]], tuple[int, int]]] = {
 }
 
 
-def build_app(events: list[Event]):  # type: ignore[no-untyped-def]
+def build_app(events: list[Event]) -> ControlRoomApp:
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import EventListFeed, RecordingControls
 

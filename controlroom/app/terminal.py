@@ -49,6 +49,7 @@ def hangup_tolerant(base: type[Driver]) -> type[Driver]:
     if not issubclass(base, LinuxDriver):
         return base
 
+    # A subclass of the driver Textual chose at run time; mypy accepts only static base classes.
     class RoomDriver(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)

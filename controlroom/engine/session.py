@@ -34,7 +34,7 @@ from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event, StepOutcome, StopKind
 from controlroom.journal.writer import JournalWriter
-from controlroom.metrics.source import MetricSource
+from controlroom.metrics.source import BackfillSource, MetricSource
 from controlroom.scenario.model import Phase, Scenario, Step
 from controlroom.targets.base import Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
@@ -523,11 +523,10 @@ class Session:
         sc = self.scenario
         seconds = max(2 * sc.steady_state.window, BACKFILL_SECONDS)
         for src in self.sources:
-            backfill = getattr(src, "backfill", None)
-            if backfill is None:
+            if not isinstance(src, BackfillSource):  # an optional capability: no history, empty sparklines
                 continue
             try:
-                points = await asyncio.wait_for(backfill(seconds, sc.observe.every), timeout=10.0)
+                points = await asyncio.wait_for(src.backfill(seconds, sc.observe.every), timeout=10.0)
             except Exception as err:  # history is a nicety: a source that cannot give it is only noted
                 self.emit("warning", message=f"metrics source {src.name}: no history for the sparklines ({err})")
                 continue

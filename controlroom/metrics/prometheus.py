@@ -43,7 +43,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from controlroom.errors import MetricsError
-from controlroom.metrics.source import SourceUnavailable
+from controlroom.metrics.source import History, SourceUnavailable
 from controlroom.scenario.model import MetricSpec, PrometheusConfig
 
 _T = TypeVar("_T")
@@ -354,7 +354,7 @@ class PrometheusSource:
             if not result.ok:
                 raise MetricsError(result.detail)
 
-    async def backfill(self, seconds: float, step: float) -> dict[str, list[tuple[float, float | None]]]:
+    async def backfill(self, seconds: float, step: float) -> History:
         """The last `seconds` of every series at `step` resolution, for the sparklines at session start.
 
         Times are Unix epoch seconds as Prometheus stamps them. A series whose

@@ -3,6 +3,7 @@
 Sources: the built-in HTTP prober, Prometheus, command probes. A source that
 cannot answer raises `SourceUnavailable`; the engine applies the scenario's
 lost-telemetry policy. A value of None means "no data this interval".
+A source that keeps history (Prometheus) is also a `BackfillSource`: an optional capability.
 """
 
 from __future__ import annotations
@@ -31,3 +32,19 @@ class MetricSource(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+History = dict[str, list[tuple[float, float | None]]]  # series -> [(unix time, value)], oldest first
+
+
+@runtime_checkable
+class BackfillSource(MetricSource, Protocol):
+    """A source that keeps history: the sparklines start with what came before the session.
+
+    Optional: the engine asks it of the sources that are one (`isinstance(src, BackfillSource)`), and a
+    source without history simply starts with empty sparklines.
+    """
+
+    async def backfill(self, seconds: float, step: float) -> History:
+        """The last `seconds` of every series at `step` resolution. Raises SourceUnavailable."""
+        ...

@@ -276,7 +276,7 @@ def test_a_replay_shows_a_damaged_line_as_a_warning_and_goes_on(tmp_path: Path) 
     state = replay.seek(replay.duration)
     assert state.ended
     assert any(f"{path}:{i + 1}: skipped: fault: expected a string" in w for w in replay.warnings)
-    assert any("skipped: fault: expected a string" in line for line in state.log)
+    assert any("skipped: fault: expected a string" in entry.line for entry in state.log)
 
 
 # ---- mixed: hypothesis ------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ class FakeSession:
         self.decisions: list[str] = []
         self.stopped = asyncio.Event()
         self.mono = 0.0
+        self.journal_path = None  # nothing is written: the end screen names no journal
+        self.stop_source = ""
+        self.recovery_ended = 0
 
     def subscribe(self, listener: Any) -> None:
         self.listeners.append(listener)
@@ -77,6 +80,7 @@ class FakeSession:
 
     async def emergency_stop(self, source: str, reason: str = "") -> None:
         self.stops.append(source)
+        self.stop_source = str(source)
         if self.facilitator.pending is not None:  # like the engine: a stop answers an open gate with abort
             self.facilitator.pending.resolve("abort")
             await asyncio.sleep(0)
@@ -93,6 +97,10 @@ class FakeSession:
     def tick_checklist(self, item: str, ticked: bool = True) -> None:
         self.ticks.append((item, ticked))
         self.emit_new("checklist-item", item=item, ticked=ticked)
+
+    def end_recovery(self) -> bool:
+        self.recovery_ended += 1
+        return True
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import pytest
-from controlroom.widgets.too_small import TooSmall
 
 from controlroom.app import fixtures
 from controlroom.app.app import ControlRoomApp
@@ -18,6 +17,7 @@ from controlroom.app.feeds import EventListFeed, LiveFeed, RecordingControls
 from controlroom.app.modals import QuitScreen
 from controlroom.summary import summary_lines
 from controlroom.viewstate import fold
+from controlroom.widgets.too_small import TooSmall
 from tests.tui.conftest import FakeSession, screen_text
 from tests.tui.test_keys import wait_for_gate
 
@@ -128,6 +128,26 @@ async def test_f12_after_the_end_on_the_too_small_overlay_says_all_clean() -> No
         await settle(pilot)
         text = screen_text(app)
         assert "Terminal too small" in text and "session ended: held — nothing active — all clean" in text
+
+
+
+async def test_an_unverified_revert_is_not_good_news_on_the_too_small_overlay() -> None:
+    """Nothing is called clean that was not verified: "reverted, not verified" is not drawn as good news."""
+    from tests.tui.test_event_log import line_colours
+
+    events = [fixtures.ev(e.type, e.mono, **{**e.data, "verified": None}) if e.type == "fault-reverted" else e
+              for e in fixtures.ended_events()]
+    app = facilitator_app(events)
+    async with app.run_test(size=(70, 20)) as pilot:
+        await settle(pilot)
+        overlay = app.query_one(TooSmall)
+        colours = line_colours(overlay.render())
+        line, colour = next((line, c) for line, c in colours.items() if line.startswith("session ended"))
+        assert "not verified" in line
+        good = app.theme_variables["text-success"].lower()
+        assert colour is not None and colour.name != "green"
+        assert colour.triplet is not None and colour.triplet.hex != good
+        assert colour.triplet.hex == app.theme_variables["text-error"].lower()
 
 
 # ---- the command palette and every way out ---------------------------------------------------------------------

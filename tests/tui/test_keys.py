@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from controlroom.widgets.rollback import RollbackPane
-from controlroom.widgets.too_small import TooSmall
-
 from controlroom.app import fixtures
 from controlroom.app.app import ControlRoomApp
 from controlroom.app.feeds import EventListFeed, LiveFeed, RecordingControls
 from controlroom.app.modals import HelpScreen, NoteScreen, QuitScreen
 from controlroom.app.preflight_screen import PreflightScreen
+from controlroom.widgets.rollback import RollbackPane
+from controlroom.widgets.too_small import TooSmall
 from tests.tui.conftest import FakeSession, screen_text
 
 SIZE = (120, 40)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controlroom.app import fixtures
-from controlroom.viewstate import SPARK_POINTS, RoomState, apply, fold, format_clock
+from controlroom.viewstate import SPARK_POINTS, RoomState, apply, fold, format_clock, tick
 
 
 def test_gate_is_pending_after_step_armed_and_targets_are_armed() -> None:
@@ -113,7 +113,7 @@ def test_awaiting_confirmation_before_any_step_is_the_checklist_gate() -> None:
     assert not state.checklist_done  # the fixture ticks one item of three
     apply(state, fixtures.ev("step-confirmed", 9.0, step=None, gate="checklist", decision="confirm", by="facilitator"))
     assert not state.checklist_pending() and state.checklist_decision == "confirm"
-    assert state.step is None and "checklist: confirm by facilitator" in state.log[-1]
+    assert state.step is None and "checklist: confirm by facilitator" in state.log[-1].line
     # A later step's gate is a step gate, never the checklist again.
     for e in fixtures.gate_events():
         if e.type in ("step-briefed", "state-changed", "step-armed"):
@@ -143,8 +143,8 @@ def test_a_step_without_a_gate_keeps_its_brief_on_the_card_for_a_few_seconds() -
     assert state.step is not None and state.step.id == "slow-link"
     held = state.held_brief
     assert held is not None and held.id == "baseline" and held.brief.startswith("Both the front page")
-    assert any("step 1 briefed: Confirm steady state — Both the front page and the 200 kB download are fast." in line
-               for line in state.log)
+    assert any("step 1 briefed: Confirm steady state — Both the front page and the 200 kB download are fast." in entry.line
+               for entry in state.log)
     state.now = 5.1 + BRIEF_HOLD + 0.1
     assert state.held_brief is None
     gated = fold(fixtures.ended_events())  # cut-db follows slow-db, which had a gate: nothing is held
@@ -166,9 +166,8 @@ async def test_the_held_brief_is_on_the_step_card_at_80x24() -> None:
 
 
 def test_the_blast_radius_pane_labels_the_fault_time_limit() -> None:
-    from controlroom.widgets.blast_radius import BlastRadiusPane
-
     from controlroom.viewstate import RoomState
+    from controlroom.widgets.blast_radius import BlastRadiusPane
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=1, max_duration=60.0), 60, 5).plain
     assert "max fault time 1:00" in text
@@ -191,13 +190,12 @@ def test_the_stop_banner_says_emergency_stop_only_for_a_person_and_automatic_rol
     assert banner(source="telemetry", reason="lost telemetry from prober") == "AUTOMATIC ROLLBACK (lost telemetry)"
     state = RoomState()
     apply(state, fixtures.ev("emergency-stop", 1.0, source="key", reason="key", by="Ada"))
-    assert state.log[-1].endswith("EMERGENCY STOP by Ada: key")
+    assert state.log[-1].line.endswith("EMERGENCY STOP by Ada: key") and state.log[-1].level == "error"
 
 
 def test_the_fault_time_limit_keeps_its_value_in_a_narrow_pane() -> None:
-    from controlroom.widgets.blast_radius import BlastRadiusPane
-
     from controlroom.viewstate import RoomState
+    from controlroom.widgets.blast_radius import BlastRadiusPane
 
     text = BlastRadiusPane().render_state(RoomState(max_targets=2, max_duration=300.0), 28, 5).plain
     assert "≤5:00/fault" in text.splitlines()[0]
@@ -220,3 +218,24 @@ def test_the_end_summary_says_unobserved_recovery_after_the_stop_and_the_judged_
     assert rows["Verdict"].startswith("no verdict: the scenario says it is unobserved")
     assert rows["Recovery"] == "slow after the stop: 1.5 s"
     assert rows["Judged"] == "nobody was paged: NOT met (Ada); runbook ok: not judged"
+
+
+def test_a_log_line_matters_by_its_event_not_by_its_words() -> None:
+    """A note that says "nothing FAILED" is a note; a failed injection is an error whatever its text says."""
+    state = RoomState()
+    apply(state, fixtures.ev("note", 1.0, text="checked the dashboards: nothing FAILED, no BREACH", author="Ada"))
+    apply(state, fixtures.ev("fault-failed", 2.0, fault="latency", target="db-1", error="tc: ok"))
+    apply(state, fixtures.ev("warning", 3.0, message="metrics slow"))
+    apply(state, fixtures.ev("rollback-started", 4.0, reason="stop", faults=[]))
+    note, failed, warning, rollback = state.log
+    assert (note.level, failed.level, warning.level, rollback.level) == ("note", "error", "warning", "rollback")
+    assert note.line == "T+00:01  ✎ Ada: checked the dashboards: nothing FAILED, no BREACH"
+
+
+def test_the_clock_between_events_only_runs_forward_and_stops_at_the_end() -> None:
+    state = fold(fixtures.mid_step_events(until=125.0))
+    assert tick(state, 130.0) and state.clock == "T+02:10"
+    assert not tick(state, 128.0) and state.clock == "T+02:10"
+    state = fold(fixtures.ended_events())
+    now = state.now
+    assert not tick(state, now + 60) and state.now == now

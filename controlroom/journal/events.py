@@ -497,10 +497,3 @@ class Event:
         doc: dict[str, Any] = {"t": self.t, "mono": round(self.mono, 6), "type": self.type}
         doc.update(self.data)
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str)
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Event":
-        """An event from a parsed line, checked against the vocabulary; ValueError says why it is not one."""
-        from controlroom.journal.schema import event_from_doc
-
-        return event_from_doc(dict(doc))

@@ -96,10 +96,10 @@ def test_clock_format_goes_past_an_hour() -> None:
 def test_fixture_events_survive_a_journal_round_trip() -> None:
     import json
 
-    from controlroom.journal.events import Event
+    from controlroom.journal.schema import event_from_doc
 
     for event in fixtures.estop_events(finished=True):
-        assert Event.from_dict(json.loads(event.to_json())) == event
+        assert event_from_doc(json.loads(event.to_json())) == event
 
 
 def checklist_gate_events() -> list:  # type: ignore[type-arg]

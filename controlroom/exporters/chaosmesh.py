@@ -25,7 +25,7 @@ import yaml
 from controlroom.errors import ControlroomError, Problem, ScenarioError
 from controlroom.faults import crd
 from controlroom.faults.base import arg
-from controlroom.faults.chaosmesh import _SHORT, go_duration, manifest
+from controlroom.faults.chaosmesh import TRANSLATIONS, go_duration, manifest
 from controlroom.faults.kubernetes import GRACE, RECOVERY_WAIT
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, parse_document
 from controlroom.scenario.model import FaultSpec, Scenario, Step, Target
@@ -33,7 +33,7 @@ from controlroom.units import format_duration
 
 EXPORTED_FROM = "controlroom.io/exported-from"
 WORKFLOW_API = "chaos-mesh.org/v1alpha1"
-TRANSLATE = {name: translate for name, _params, translate, _doc in _SHORT}
+TRANSLATE = TRANSLATIONS
 # the Workflow's per-kind spec field (chaos-mesh api/v1alpha1 EmbedChaos): PodChaos -> podChaos
 EMBED_FIELD = {kind: kind[0].lower() + kind[1:] for kind in crd.kinds(crd.CHAOS_MESH)}
 _EQUALITY = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9_./-]*)\s*==?\s*([A-Za-z0-9_.-]*)\s*")

@@ -319,3 +319,52 @@ def test_the_export_reads_phases_too() -> None:
     assert [p.message.split(":")[0] for p in err.value.problems] == ["phase 'warm'"]
     result = export_chaos_mesh(scenario, "p.yaml", partial=True)
     assert [t["name"] for t in docs(result.files[0][1])[0]["spec"]["templates"]] == ["entry", "fail"]
+
+
+# ---- the Workflow against Chaos Mesh's own Workflow CRD (test data: tests/exporters/data/SOURCES.md) -----------
+
+
+def workflow_schema() -> Any:
+    import gzip
+
+    from controlroom.lab.kube.schema import VersionSchema
+
+    with gzip.open(Path(__file__).parent / "data" / "chaos-mesh.org_workflows.yaml.gz", "rt", encoding="utf-8") as f:
+        doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    (version,) = [v for v in doc["spec"]["versions"] if v["served"] and v["storage"]]
+    return VersionSchema("Workflow", "chaos-mesh.org", version["name"], version["schema"]["openAPIV3Schema"])
+
+
+def test_every_written_workflow_is_valid_for_the_workflow_crd(tmp_path: Path) -> None:
+    from controlroom.lab.kube.status import ApiError
+
+    schema = workflow_schema()
+    written = [export_chaos_mesh(load_scenario(ROOT / "scenarios" / n), n, partial=True).files[0][1]
+               for n in EXPRESSIBLE]
+    mixed = scenario_file(tmp_path, KUBE_HEAD + """
+steps:
+  - id: both
+    title: two faults
+    faults:
+      - {type: chaos-network-loss, target: checkout, loss: 10%}
+      - {type: chaos-time-offset, target: checkout, offset: -10m}
+    duration: 5s
+    confirm: false
+  - id: breathe
+    title: watch
+    duration: 20s
+    confirm: false
+  - id: kill
+    title: kill
+    fault: {type: pod-kill, target: checkout}
+    confirm: false
+""")
+    written.append(export_chaos_mesh(load_scenario(mixed), str(mixed)).files[0][1])
+    for text in written:
+        (doc,) = docs(text)
+        assert doc["kind"] == "Workflow"
+        schema.admit(doc, strict=True)  # raises ApiError with the located field when invalid
+    (doc,) = docs(written[0])
+    doc["spec"]["templates"][1]["networkChaos"]["latencyy"] = "1s"
+    with pytest.raises(ApiError, match="unknown field"):
+        schema.admit(doc, strict=True)  # the check is strict: it would have caught a typo in the export

@@ -302,14 +302,7 @@ def export_chaos_mesh(scenario: Scenario, path: str, *, per_step: bool = False, 
         ex.check(standalone, f"step {t.step.id!r}")
     result = Export(omitted=omitted, templates=len(templates))
     if per_step:
-        for n, t in enumerate(templates, 1):
-            meta = _metadata(scenario, dns_name(f"{scenario.name}-{t.name}"), t.namespace)
-            meta["labels"]["controlroom.io/step"] = label_value(t.step.id) or "step"
-            doc = {"apiVersion": WORKFLOW_API, "kind": t.kind, "metadata": meta, "spec": t.spec}
-            lines = [f"Manifest {n} of {len(templates)}: step {t.step.id!r} ({t.step.title}); apply it after the "
-                     f"previous one ended" + (f", it holds {format_duration(t.deadline)}" if t.spec.get("duration")
-                                              else "") + "."]
-            result.files.append((f"{n:02d}-{t.name}.yaml", _header(scenario, path, omitted, lines) + _dump(doc)))
+        result.files = per_step_files(scenario, path, plan, omitted)
         return result
     workflow = build_workflow(scenario, plan, ex)
     name = dns_name(scenario.name)
@@ -322,6 +315,37 @@ def export_chaos_mesh(scenario: Scenario, path: str, *, per_step: bool = False, 
              "Its embedded chaos specs are checked against their own CRDs (the Workflow CRD is not bundled)."]
     result.files.append((f"{name}.workflow.yaml", _header(scenario, path, omitted, lines) + _dump(doc)))
     return result
+
+
+def per_step_files(sc: Scenario, path: str, plan: list[tuple[Step, list[_Template] | None]],
+                   omitted: list[Problem]) -> list[tuple[str, str]]:
+    """One manifest per chaos template, numbered in the order the room ran them; the header says when to apply
+    it: after the previous step ended, after a pause (an observe-only step), or together with its step's others."""
+    total = sum(len(ts or []) for _, ts in plan)
+    files: list[tuple[str, str]] = []
+    pause = 0.0
+    for step, chaos in plan:
+        if chaos is not None and not chaos:
+            pause += step.duration or 0.0
+            continue
+        for i, t in enumerate(chaos or []):
+            n = len(files) + 1
+            meta = _metadata(sc, dns_name(f"{sc.name}-{t.name}"), t.namespace)
+            meta["labels"]["controlroom.io/step"] = label_value(t.step.id) or "step"
+            doc = {"apiVersion": WORKFLOW_API, "kind": t.kind, "metadata": meta, "spec": t.spec}
+            if i:
+                when = f"apply it together with manifest {n - i} (the same step)"
+            elif n == 1:
+                when = "apply it first" + (f", after a {format_duration(pause)} pause" if pause else "")
+            else:
+                when = "apply it after the previous step ended" + (
+                    f" and a {format_duration(pause)} pause" if pause else "")
+            holds = f"; it holds {format_duration(t.deadline)}" if t.spec.get("duration") else ""
+            lines = [f"Manifest {n} of {total}: step {step.id!r} ({step.title}); {when}{holds}."]
+            files.append((f"{n:02d}-{t.name}.yaml", _header(sc, path, omitted, lines) + _dump(doc)))
+        if chaos:
+            pause = 0.0  # a step left out (--partial) does not end the pause before the next one
+    return files
 
 
 def build_workflow(sc: Scenario, plan: list[tuple[Step, list[_Template] | None]], ex: _Exporter) -> dict[str, Any]:

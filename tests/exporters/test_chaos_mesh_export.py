@@ -368,3 +368,32 @@ steps:
     doc["spec"]["templates"][1]["networkChaos"]["latencyy"] = "1s"
     with pytest.raises(ApiError, match="unknown field"):
         schema.admit(doc, strict=True)  # the check is strict: it would have caught a typo in the export
+
+
+def test_per_step_headers_say_when_to_apply_each_manifest(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, KUBE_HEAD + """
+steps:
+  - id: both
+    title: two faults
+    faults:
+      - {type: chaos-network-loss, target: checkout, loss: 10%}
+      - {type: chaos-pod-failure, target: checkout}
+    duration: 5s
+    confirm: false
+  - id: breathe
+    title: watch
+    duration: 20s
+    confirm: false
+  - id: kill
+    title: kill
+    fault: {type: pod-kill, target: checkout}
+    confirm: false
+""")
+    files = export_chaos_mesh(load_scenario(path), str(path), per_step=True).files
+    assert [name for name, _ in files] == ["01-both-1.yaml", "02-both-2.yaml", "03-kill.yaml"]
+    heads = [next(line for line in text.splitlines() if line.startswith("# Manifest")) for _, text in files]
+    assert heads == [
+        "# Manifest 1 of 3: step 'both' (two faults); apply it first; it holds 5s.",
+        "# Manifest 2 of 3: step 'both' (two faults); apply it together with manifest 1 (the same step); it holds 5s.",
+        "# Manifest 3 of 3: step 'kill' (kill); apply it after the previous step ended and a 20s pause.",
+    ]

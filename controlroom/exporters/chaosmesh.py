@@ -330,7 +330,8 @@ def per_step_files(sc: Scenario, path: str, plan: list[tuple[Step, list[_Templat
             continue
         for i, t in enumerate(chaos or []):
             n = len(files) + 1
-            meta = _metadata(sc, dns_name(f"{sc.name}-{t.name}"), t.namespace)
+            prefix = dns_name(sc.name)[:max(0, 62 - len(t.name))].strip("-")  # the step's name is never cut
+            meta = _metadata(sc, f"{prefix}-{t.name}" if prefix else t.name, t.namespace)
             meta["labels"]["controlroom.io/step"] = label_value(t.step.id) or "step"
             doc = {"apiVersion": WORKFLOW_API, "kind": t.kind, "metadata": meta, "spec": t.spec}
             if i:

@@ -397,3 +397,28 @@ steps:
         "# Manifest 2 of 3: step 'both' (two faults); apply it together with manifest 1 (the same step); it holds 5s.",
         "# Manifest 3 of 3: step 'kill' (kill); apply it after the previous step ended and a 20s pause.",
     ]
+
+
+def test_long_names_stay_distinct_kubernetes_names(tmp_path: Path) -> None:
+    long = "x" * 70
+    path = scenario_file(tmp_path, KUBE_HEAD.replace("name: Mixed_Day", f"name: {long}") + """
+steps:
+  - id: first_step
+    title: one
+    fault: {type: chaos-pod-failure, target: checkout}
+    duration: 5s
+    confirm: false
+  - id: first-step
+    title: two
+    fault: {type: chaos-pod-failure, target: checkout}
+    duration: 5s
+    confirm: false
+""")
+    files = export_chaos_mesh(load_scenario(path), str(path), per_step=True).files
+    names = [docs(text)[0]["metadata"]["name"] for _, text in files]
+    assert names == ["x" * 52 + "-first-step", "x" * 50 + "-first-step-2"]
+    assert all(len(n) <= 63 for n in names)
+    (workflow,) = docs(export_chaos_mesh(load_scenario(path), str(path)).files[0][1])
+    assert workflow["metadata"]["name"] == "x" * 63
+    assert workflow["metadata"]["labels"][EXPORTED_FROM] == "x" * 63
+    assert [t["name"] for t in workflow["spec"]["templates"]] == ["entry", "first-step", "first-step-2"]

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controlroom.cli import main
 from controlroom.engine.planning import plan_scenario
@@ -422,3 +424,31 @@ steps:
     assert workflow["metadata"]["name"] == "x" * 63
     assert workflow["metadata"]["labels"][EXPORTED_FROM] == "x" * 63
     assert [t["name"] for t in workflow["spec"]["templates"]] == ["entry", "first-step", "first-step-2"]
+
+
+_STEP_TEXT = st.sampled_from([
+    "{type: chaos-pod-failure, target: checkout}", "{type: pod-kill, target: checkout}",
+    "{type: cpu-stress, target: box, workers: 1}", "{type: litmus-pod-delete, target: checkout}",
+    "{type: chaos-mesh, target: checkout, cr: {kind: PodChaos, spec: {action: pod-failure}}}",
+    "{type: chaos-network-delay, target: checkout, latency: 1ms, bogus: 1}", "[unclosed", "{type: 7}",
+])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(faults=st.lists(_STEP_TEXT, min_size=1, max_size=3), confirm=st.booleans(), partial=st.booleans(),
+       garbage=st.binary(max_size=40))
+def test_any_scenario_is_exported_or_refused_in_located_lines_never_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], faults: list[str], confirm: bool, partial: bool,
+        garbage: bytes) -> None:
+    steps = "".join(f"  - id: s{i}\n    title: t\n    fault: {f}\n    duration: 5s\n    confirm: {str(confirm).lower()}\n"
+                    for i, f in enumerate(faults))
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes((textwrap.dedent(KUBE_HEAD).lstrip() + "steps:\n" + steps).encode() + garbage)
+    code = main(["export", "chaos-mesh", str(path), *(["--partial"] if partial else [])])
+    out, err = capsys.readouterr()
+    assert code in (0, 2) and "Traceback" not in err
+    if code == 2:
+        assert out == "" and err.strip()
+        assert all(line.startswith((f"{path}:", "controlroom: ")) for line in err.splitlines())
+    else:
+        assert all(crd.check(obj) is None for obj in standalone(docs(out)[0]))

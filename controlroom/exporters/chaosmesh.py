@@ -270,7 +270,8 @@ def _header(sc: Scenario, path: str, omitted: list[Problem], lines: list[str]) -
     if omitted:
         out.append("# Omitted (cannot be expressed in Chaos Mesh; written with --partial):")
         out += [f"#   {p}" for p in omitted]
-    return "\n".join(out) + "\n"
+    # a path or a name with a line break must not end the comment and start YAML of its own
+    return "".join(" ".join(line.splitlines()) + "\n" for line in out)
 
 
 def _dump(doc: dict[str, Any]) -> str:

@@ -452,3 +452,10 @@ def test_any_scenario_is_exported_or_refused_in_located_lines_never_a_traceback(
         assert all(line.startswith((f"{path}:", "controlroom: ")) for line in err.splitlines())
     else:
         assert all(crd.check(obj) is None for obj in standalone(docs(out)[0]))
+
+
+def test_a_line_break_in_the_path_stays_inside_the_comment(tmp_path: Path) -> None:
+    path = ROOT / "scenarios" / "k8s-stress.yaml"
+    (_, text), = export_chaos_mesh(load_scenario(path), "a\nkind: Secret\n#", partial=True).files
+    assert all(line.startswith("#") for line in text.split("apiVersion:")[0].splitlines())
+    assert docs(text)[0]["kind"] == "Workflow"

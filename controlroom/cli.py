@@ -323,6 +323,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from controlroom.exporters.cli import run
+
+    return run(args)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from controlroom.scenario.listing import list_scenarios
 
@@ -454,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     from controlroom.importers.cli import add_parser as add_import_parser
 
     add_import_parser(sp)
+
+    sp = add("export", cmd_export, "write a Kubernetes scenario for another tool (chaos-mesh)")
+    from controlroom.exporters.cli import add_parser as add_export_parser
+
+    add_export_parser(sp)
 
     sp = add("status", cmd_status, "running sessions on this machine and their state")
     sp.add_argument("--clean", action="store_true",

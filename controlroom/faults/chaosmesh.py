@@ -289,10 +289,13 @@ _SHORT: list[tuple[str, tuple[Param, ...], Translate, str]] = [
     ("chaos-mesh", (CR,), _raw, "Any Chaos Mesh kind, as a raw CR spec (`cr: {kind, spec}`), checked against its CRD"),
 ]
 
+# fault type -> its translation, for `controlroom export chaos-mesh` (the same translation, never a second one)
+TRANSLATIONS: dict[str, Translate] = {name: translate for name, _params, translate, _doc in _SHORT}
+
 FAULTS: list[FaultType] = [
     FaultType(name, (*params, REVERT_WAIT), frozenset({"kubernetes"}), _builder(translate),
               doc=doc + " (leashed by spec.duration).", check=_checker(translate, name))
     for name, params, translate, doc in _SHORT
 ]
 
-__all__ = ["FAULTS", "format_duration", "go_duration"]
+__all__ = ["FAULTS", "TRANSLATIONS", "format_duration", "go_duration"]

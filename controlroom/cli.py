@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("report", _delegate(DELEGATED["report"]), "post-mortem report of a journal: md | html | json")
     sp.add_argument("rest", nargs=argparse.REMAINDER)
 
-    sp = add("history", _delegate(DELEGATED["history"]), "sessions in the journal folder: outcomes and score trends")
+    sp = add("history", _delegate(DELEGATED["history"]), "sessions in the journal folder: outcomes, score trends, quality figures per service (text | json | csv)")
     sp.add_argument("rest", nargs=argparse.REMAINDER)
 
     sp = add("stop", cmd_stop, "emergency stop of a running session from another terminal")

@@ -8,6 +8,7 @@ so the core stays free of any UI library.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections import Counter
@@ -19,10 +20,13 @@ from typing import Any
 from controlroom.errors import ControlroomError, JournalError
 from controlroom.formats import sparkline
 from controlroom.history_cache import SummaryCache
+from controlroom.history_metrics import history_csv, history_json, render_quality
 from controlroom.journal.reader import JournalStream
 from controlroom.paths import journal_dir
-from controlroom.report.build import build_report
+from controlroom.report.build import build_report_parts
 from controlroom.report.charts import text_bar
+from controlroom.report.derive import Derive
+from controlroom.report.model import DEFAULT_RECOVERY_CRITERION_S
 
 _SINCE_RE = re.compile(r"\s*([0-9]+)\s*(h|d|w)\s*")
 _SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -30,6 +34,25 @@ _SINCE_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 class HistoryError(ControlroomError):
     """Bad `history` arguments (an unreadable directory, a malformed --since)."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One step's recovery: seconds until the steady state was back (None: it never came back)."""
+
+    step: str
+    targets: tuple[str, ...]
+    seconds: float | None
+    criterion_s: float
+
+
+@dataclass(frozen=True)
+class Faulted:
+    """A target a fault was in effect on, and whether a metric observed it meanwhile (docs/history.md)."""
+
+    target: str
+    fault_type: str
+    observed: bool
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,15 @@ class SessionSummary:
     damaged: int = 0  # journal lines the reader skipped
     outcome: str | None = None  # the engine's word (`preflight-failed`), where `status` folds it into "failed"
     injected: bool = True  # a fault was sent during the session
+    # The quality figures (controlroom/history_metrics.py, docs/history.md says how each is derived):
+    service_of: dict[str, str] = field(default_factory=dict)  # target -> its `service` label, else its name
+    validated: bool | None = None  # the report's hypothesis.validated
+    rollback: str | None = None  # "automatic" (the scenario's rules, by StopKind), "manual" (a person), None
+    contained: bool | None = None  # blast radius held; None when no fault step was reached
+    containment: tuple[str, ...] = ()  # why it was not held
+    recoveries: tuple[Recovery, ...] = ()
+    unconfirmed: tuple[str, ...] = ()  # targets whose revert was not confirmed
+    faulted: tuple[Faulted, ...] = ()
 
     @property
     def shown_status(self) -> str:
@@ -83,32 +115,103 @@ def _when(value: Any, fallback: Path) -> datetime:
     return datetime.fromtimestamp(fallback.stat().st_mtime, tz=UTC)
 
 
+BLAST_REFUSAL = "blast radius:"  # how the engine's runtime blast-radius refusal starts its `warning` (engine/session.py)
+
+
+def _containment(r: dict[str, Any]) -> tuple[bool | None, tuple[str, ...]]:
+    """Was the blast radius held? Not held: the engine refused a step at run time for its blast radius, a target
+    outside its step's plan changed state, or more targets were faulted at once than `limits.max_targets`.
+    None when no fault step was reached (nothing to hold)."""
+    why = [str(w["message"]) for w in r["warnings"] if str(w.get("message", "")).startswith(BLAST_REFUSAL)]
+    br = r["blast_radius"]
+    if br["outside_plan"]:
+        why.append("changed state outside the plan: " + ", ".join(br["outside_plan"]))
+    limit = (br.get("limits") or {}).get("max_targets")
+    if isinstance(limit, int) and br["max_concurrent_targets"] > limit:
+        why.append(f"{br['max_concurrent_targets']} targets faulted at once, over max_targets {limit}")
+    if not r["faults"] and not why:
+        return None, ()
+    return not why, tuple(why)
+
+
+def _rollback_kind(r: dict[str, Any]) -> str | None:
+    """By the stop's kind (StopKind), never its text: the report marks each rollback `automatic` from it."""
+    rbs = r["execution"]["rollbacks"]
+    if not rbs:
+        return None
+    return "automatic" if any(x["automatic"] for x in rbs) else "manual"
+
+
+def _observed_targets(r: dict[str, Any], dv: Derive) -> tuple[Faulted, ...]:
+    """Each target a fault was in effect on, observed when a series sampled inside its fault windows is its own
+    (named after it or its service, the report's attribution rule) or belongs to no target (the system under
+    test); a series attributed to another target does not observe this one. docs/history.md states the rule."""
+    out: list[Faulted] = []
+    seen: set[tuple[str, str]] = set()
+    names = list(dv.f.series.info)
+    for fl in r["faults"]:
+        t = str(fl["target"])
+        if fl["window"] is None or (t, str(fl["type"])) in seen:
+            continue
+        seen.add((t, str(fl["type"])))
+        wins = dv.windows(target=t)
+        mine = {None, t, f"service={dv.labels.get(t, {}).get('service')}"}
+        observed = any(dv.attribution(n) in mine and dv.in_windows(n, wins).present for n in names)
+        out.append(Faulted(t, str(fl["type"]), observed))
+    return tuple(out)
+
+
 def summarize(path: Path) -> SessionSummary:
     """One journal -> its summary. Raises JournalError for files that are not readable journals."""
     journal = JournalStream(path)  # read a block at a time: a long game day costs no more memory than a short one
-    r = build_report(journal)
+    r, dv = build_report_parts(journal)
     first = next(iter(journal.iter_events()), None)
     started = first.data if first is not None and first.type == "session-started" else {}
     targets: list[str] = []
     services: set[str] = set()
+    service_of: dict[str, str] = {}
     for t in started.get("targets") or []:
         if isinstance(t, dict):
-            targets.append(str(t.get("name")))
-            if (t.get("labels") or {}).get("service"):
-                services.add(str(t["labels"]["service"]))
+            name = str(t.get("name"))
+            targets.append(name)
+            label = (t.get("labels") or {}).get("service")
+            service_of[name] = str(label) if label else name
+            if label:
+                services.add(str(label))
     for t in r["score"]["targets"]:
         if t["service"]:
             services.add(t["service"])
+            service_of.setdefault(t["target"], t["service"])
+    all_targets = sorted(set(targets) | set(r["blast_radius"]["affected_targets"]))
+    for t in all_targets:
+        service_of.setdefault(t, t)
+    step_targets: dict[str, set[str]] = {}
+    for fl in r["faults"]:
+        step_targets.setdefault(str(fl["step"]), set()).add(str(fl["target"]))
+    contained, containment = _containment(r)
+    crit = r["recovery"]["criterion_s"]
+    crit = float(crit) if crit is not None else DEFAULT_RECOVERY_CRITERION_S  # the score's default, docs/report.md
     return SessionSummary(
         path=path, id=r["experiment"]["id"], name=r["experiment"]["name"],
         started=_when(r["execution"]["started"], path), status=r["status"], score=r["score"]["overall"],
-        targets=tuple(sorted(set(targets) | set(r["blast_radius"]["affected_targets"]))),
+        targets=tuple(all_targets),
         services=tuple(sorted(services)),
         service_scores={s["service"]: s["total"] for s in r["score"]["services"]},
         failure_modes=tuple(i["id"] for i in r["insights"] if i["severity"] in ("warning", "critical")),
         damaged=journal.skipped,
         outcome=r.get("outcome"),
         injected=bool(r["faults"]),
+        service_of=service_of,
+        validated=r["hypothesis"]["validated"],
+        rollback=_rollback_kind(r),
+        contained=contained,
+        containment=containment,
+        recoveries=tuple(Recovery(str(m["step"]), tuple(sorted(step_targets.get(str(m["step"]), ()))),
+                                  None if m.get("seconds") is None else float(m["seconds"]),
+                                  float(m["criterion_s"]) if m.get("criterion_s") is not None else crit)
+                         for m in r["recovery"]["measurements"]),
+        unconfirmed=tuple(r["blast_radius"]["unconfirmed"]),
+        faulted=_observed_targets(r, dv),
     )
 
 
@@ -116,7 +219,32 @@ def summary_to_json(s: SessionSummary) -> dict[str, Any]:
     return {"path": str(s.path), "id": s.id, "name": s.name, "started": s.started.isoformat(), "status": s.status,
             "score": s.score, "targets": list(s.targets), "services": list(s.services),
             "service_scores": s.service_scores, "failure_modes": list(s.failure_modes), "damaged": s.damaged,
-            "outcome": s.outcome, "injected": s.injected}
+            "outcome": s.outcome, "injected": s.injected, "service_of": s.service_of, "validated": s.validated,
+            "rollback": s.rollback, "contained": s.contained, "containment": list(s.containment),
+            "recoveries": [{"step": x.step, "targets": list(x.targets), "seconds": x.seconds,
+                            "criterion_s": x.criterion_s} for x in s.recoveries],
+            "unconfirmed": list(s.unconfirmed),
+            "faulted": [{"target": x.target, "fault_type": x.fault_type, "observed": x.observed} for x in s.faulted]}
+
+
+def _num(v: Any, *, none: bool = False) -> float | None:
+    if v is None and none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError("a number")
+    return float(v)
+
+
+def _opt_bool(v: Any) -> bool | None:
+    if v is not None and not isinstance(v, bool):
+        raise TypeError("a boolean or null")
+    return v
+
+
+def _strs(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError("a list of strings")
+    return tuple(v)
 
 
 def summary_from_json(d: dict[str, Any]) -> SessionSummary:
@@ -127,9 +255,7 @@ def summary_from_json(d: dict[str, Any]) -> SessionSummary:
         return str(d[key])
 
     def texts(key: str) -> tuple[str, ...]:
-        if not isinstance(d[key], list) or not all(isinstance(x, str) for x in d[key]):
-            raise TypeError(key)
-        return tuple(d[key])
+        return _strs(d[key])
 
     score = d["score"]
     scores = d["service_scores"]
@@ -142,11 +268,42 @@ def summary_from_json(d: dict[str, Any]) -> SessionSummary:
     started = datetime.fromisoformat(text("started"))
     if started.tzinfo is None:
         raise ValueError("started without a zone")
+    service_of = d["service_of"]
+    if not isinstance(service_of, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in service_of.items()):
+        raise TypeError("service_of")
+    if d["rollback"] not in (None, "automatic", "manual"):
+        raise ValueError("rollback")
+    recoveries = tuple(Recovery(str(text_of(x, "step")), _strs(x["targets"]), _num(x["seconds"], none=True),
+                                float(_num(x["criterion_s"]) or 0.0)) for x in _dicts(d["recoveries"]))
+    faulted = tuple(Faulted(text_of(x, "target"), text_of(x, "fault_type"), bool(_req_bool(x["observed"])))
+                    for x in _dicts(d["faulted"]))
     return SessionSummary(
         path=Path(text("path")), id=text("id"), name=text("name"), started=started, status=text("status"),
         score=None if score is None else float(score), targets=texts("targets"), services=texts("services"),
         service_scores={str(k): float(v) for k, v in scores.items()}, failure_modes=texts("failure_modes"),
-        damaged=int(d["damaged"]), outcome=d["outcome"], injected=bool(d["injected"]))
+        damaged=int(d["damaged"]), outcome=d["outcome"], injected=bool(d["injected"]),
+        service_of=dict(service_of), validated=_opt_bool(d["validated"]), rollback=d["rollback"],
+        contained=_opt_bool(d["contained"]), containment=texts("containment"), recoveries=recoveries,
+        unconfirmed=texts("unconfirmed"), faulted=faulted)
+
+
+def _dicts(v: Any) -> list[dict[str, Any]]:
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise TypeError("a list of objects")
+    return v
+
+
+def text_of(d: dict[str, Any], key: str) -> str:
+    if not isinstance(d[key], str):
+        raise TypeError(key)
+    return str(d[key])
+
+
+def _req_bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError("a boolean")
+    return v
 
 
 def load_history(directory: Path, *, service: str | None = None, since: timedelta | None = None,
@@ -252,6 +409,8 @@ def render_history(h: History, *, service: str | None = None, since: str | None 
                 add(f"  {m:<22} {len(seen):>3}×  first {first.started:%Y-%m-%d} in {first.name} ({first.id[:12]})")
         else:
             add("Failure modes discovered: none")
+        add("")
+        out.append(render_quality(h, service=service).rstrip("\n"))
     for why in h.skipped:
         add(f"skipped: {why}")
     for why in h.warnings:
@@ -264,7 +423,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, default=None, help=f"journal directory (default: {journal_dir()})")
     p.add_argument("--service", help="only sessions whose targets carry this service label (or this target name)")
     p.add_argument("--since", help="only sessions started within this age, e.g. 30d, 12h, 2w")
+    p.add_argument("--format", default="text", help="text (default), json (docs/history-schema.json) or csv "
+                                                    "(one row per service, then the overall row)")
     return p
+
+
+FORMATS = ("text", "json", "csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,12 +437,21 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
+        if args.format not in FORMATS:
+            raise HistoryError(f"--format {args.format!r}: give one of {', '.join(FORMATS)}")
         since = parse_since(args.since) if args.since else None
         h = load_history(args.dir or journal_dir(), service=args.service, since=since)
     except ControlroomError as err:
         print(f"controlroom history: {err}", file=sys.stderr)
         return err.exit_code
-    sys.stdout.write(render_history(h, service=args.service, since=args.since))
+    if args.format == "json":
+        doc = history_json(h, service=args.service, since=args.since,
+                           now=datetime.now(UTC).isoformat(timespec="seconds"))
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    elif args.format == "csv":
+        sys.stdout.write(history_csv(h, service=args.service))
+    else:
+        sys.stdout.write(render_history(h, service=args.service, since=args.since))
     return 0
 
 

@@ -22,7 +22,7 @@ from controlroom.errors import UnsafePathError
 from controlroom.paths import APP_DIR_NAME, data_home, private_dir
 from controlroom.safefile import write_atomically
 
-CACHE_VERSION = 1  # raise when SessionSummary or the report's figures change: older entries are then rebuilt
+CACHE_VERSION = 2  # raise when SessionSummary or the report's figures change: older entries are then rebuilt
 MAX_ENTRY_BYTES = 1 << 20  # a summary is a few hundred bytes; anything larger is not ours
 
 T = TypeVar("T")

@@ -25,6 +25,12 @@ def _target_service(labels: dict[str, dict[str, str]], target: str) -> str | Non
 
 def build_report(journal: JournalLike) -> dict[str, Any]:
     """The post-mortem of one session as JSON-able data (see docs/report-schema.json and docs/report.md)."""
+    return build_report_parts(journal)[0]
+
+
+def build_report_parts(journal: JournalLike) -> tuple[dict[str, Any], Derive]:
+    """The report and the derivation it was built from (for `history`, which asks the samples more questions
+    than the report answers, without a second pass over the journal)."""
     f = Fold(journal)
     f.run()
     dv = Derive(f)
@@ -187,4 +193,4 @@ def build_report(journal: JournalLike) -> dict[str, Any]:
     from controlroom.report.rules import derive_insights
 
     report["insights"] = derive_insights(report)
-    return report
+    return report, dv

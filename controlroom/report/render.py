@@ -277,6 +277,18 @@ def _outage_note(m: dict[str, Any]) -> str:
     return f" — includes {_v(out)} s of lost telemetry: the system may have recovered sooner"
 
 
+def _trend_link(r: dict[str, Any], add: Any) -> None:
+    """A small section pointing at this scenario's figures over time (docs/history.md): a relative link, so a
+    report kept next to `history.json` opens it, and the command that writes it. Nothing fetched."""
+    services = sorted({s["service"] for s in r["score"]["services"]})
+    cmd = "controlroom history" + (f" --service {services[0]}" if len(services) == 1 else "") + \
+        " --format json > history.json"
+    add('<h2 id="trend">Trend across game days</h2>')
+    add(f'<p>This session is one run of {escape(r["experiment"]["name"] or "this scenario")}. '
+        f'The <a href="history.json">trend</a> (validation, rollbacks, recovery, score over time, '
+        f'suggestions) is written next to this report by <code>{escape(cmd)}</code>.</p>')
+
+
 def render_html(report: dict[str, Any]) -> str:
     r = report
     e, x = r["experiment"], r["execution"]
@@ -322,6 +334,7 @@ def render_html(report: dict[str, Any]) -> str:
                 f"<td class=\"num\">{c['weight']:g}</td><td class=\"num\">{c['effective_weight']:g}</td>"
                 f"<td class=\"num\">{c['points']:g}</td></tr>")
         add("</table>")
+    _trend_link(r, add)
 
     add("<h2>Observed behaviour</h2>")
     add("<p class=\"legend\"><span><i class=\"sw\" style=\"background:#ff7f0e;opacity:.35\"></i>fault window</span>"

@@ -113,3 +113,30 @@ def test_an_entry_with_the_right_key_but_a_field_of_the_wrong_type_is_rebuilt(jo
     built.clear()
     assert render_history(load_history(journals, now=NOW)) == first
     assert len(built) == 2
+
+
+def test_an_entry_of_the_previous_cache_version_is_rebuilt_with_the_quality_fields(journals: Path,
+                                                                                  built: list[str]) -> None:
+    """Version 1 entries lack the quality figures: an old entry under its old key, and one whose summary is of
+    the old shape under the new key, are both rebuilt, never read as a session with no rollback or recovery."""
+    import json
+
+    from controlroom import history_cache
+
+    first = render_history(load_history(journals, now=NOW))
+    assert history_cache.CACHE_VERSION == 2
+    old_fields = ("service_of", "validated", "rollback", "contained", "containment", "recoveries", "unconfirmed",
+                  "faulted")
+    entries = sorted(cache_dir().iterdir())
+    for i, entry in enumerate(entries):
+        doc = json.loads(entry.read_text())
+        for k in old_fields:
+            doc["summary"].pop(k)
+        if i == 0:
+            doc["key"]["version"] = 1
+        entry.write_text(json.dumps(doc))
+    built.clear()
+    again = load_history(journals, now=NOW)
+    assert sorted(built) == ["1-breach.jsonl", "2-held.jsonl"]
+    assert render_history(again) == first
+    assert again.sessions[0].rollback == "automatic" and again.sessions[0].recoveries[0].seconds == 45.0

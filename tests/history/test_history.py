@@ -157,14 +157,14 @@ def test_a_journal_with_damaged_lines_is_shown_with_a_warning_and_one_that_break
 
     import controlroom.history as history
 
-    real = history.build_report
+    real = history.build_report_parts
 
     def explode_on_breach(journal):  # a bug in summarising one journal must not hide the others
         if "breach" in str(journal.path):
             raise TypeError("boom")
         return real(journal)
 
-    monkeypatch.setattr(history, "build_report", explode_on_breach)
+    monkeypatch.setattr(history, "build_report_parts", explode_on_breach)
     h = load_history(journals, now=NOW, cache=SummaryCache(enabled=False))  # summarised again, not from the cache
     assert len(h.sessions) == 3
     assert any("1-breach.jsonl: could not be summarised (TypeError: boom)" in w for w in h.skipped)

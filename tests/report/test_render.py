@@ -98,3 +98,15 @@ def test_html_charts_render_in_headless_chromium(reports: dict[str, Any], tmp_pa
     polylines = re.findall(r'<polyline class="line" points="([^"]+)"', dom)
     assert len(polylines) >= len(reports["breach"]["series"])
     assert all(len(p.split()) >= 2 for p in polylines)
+
+
+def test_the_html_report_links_to_the_trend_across_game_days() -> None:
+    """A relative link (nothing fetched) and the command that writes the trend it points at (docs/history.md)."""
+    from controlroom.journal.reader import read_journal
+    from controlroom.report.build import build_report
+
+    fixtures = Path(__file__).parent / "fixtures"
+    html = render_html(build_report(read_journal(fixtures / "demo.jsonl")))
+    section = html.split('<h2 id="trend">', 1)[1].split("<h2", 1)[0]
+    assert '<a href="history.json">trend</a>' in section
+    assert "<code>controlroom history --service shop --format json &gt; history.json</code>" in section

@@ -91,6 +91,7 @@ class Derive:
                 "injected_at": rnd(f.start), "reverted_at": rnd(f.reverted_at),
                 "window": None if f.start is None or status == "failed" else [rnd(f.start), rnd(self.fault_end(f))],
                 "verified": f.verified, "status": status, "error": f.error or f.revert_error or f.lost,
+                "pods": list(f.pods), "recovered_s": rnd(f.recovered_s),
             })
             if status == "possibly-active":
                 self.f.unconfirmed.add(f.target)

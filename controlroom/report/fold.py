@@ -7,7 +7,7 @@ uses, with that type's payload. Metric samples, the bulk of a journal, are handl
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from controlroom.journal.events import (
     FaultLost,
     FaultReverted,
     FaultRevertFailed,
+    FaultSelected,
     Note,
     Observed,
     PhaseValidated,
@@ -74,6 +75,10 @@ class Fault:
     verified: bool | None = None
     revert_error: str | None = None
     lost: str | None = None  # gone before its revert (fault-lost): the step did not observe what it planned
+    # Kubernetes: the pods the selection chose at injection ("namespace/name", from `fault-selected`), and the
+    # seconds from the kill until the workload was ready again (pod-kill's verify, `fault-reverted.recovered_s`).
+    pods: list[str] = field(default_factory=list)
+    recovered_s: float | None = None
 
     @property
     def start(self) -> float | None:
@@ -314,6 +319,10 @@ class Fold(EventHandler[None]):
         if f.step is None and d.get("step") is not None:
             f.step = str(d.get("step"))
 
+    def on_fault_selected(self, ev: Event, d: FaultSelected) -> None:
+        self._fault(d).pods = [f"{p.get('namespace')}/{p.get('name')}" for p in d.get("pods") or []
+                               if isinstance(p, dict)]
+
     def on_fault_injected(self, ev: Event, d: FaultInjected) -> None:
         self._fault(d).injected_at = ev.mono
 
@@ -332,6 +341,9 @@ class Fold(EventHandler[None]):
         f = self._fault(d)
         f.reverted_at = ev.mono
         f.verified = bool(d.get("verified", False))
+        recovered = d.get("recovered_s")
+        if isinstance(recovered, (int, float)) and not isinstance(recovered, bool):
+            f.recovered_s = float(recovered)
         if not f.verified:
             self.unconfirmed.add(f.target)
 

@@ -97,6 +97,16 @@ _MD_MARKS = {True: "✓ met", False: "✗ NOT met", None: "? not judged"}
 _MD_VERDICT = {True: "✓", False: "✗", None: "?"}
 
 
+def _pods(f: dict[str, Any]) -> str:
+    """A Kubernetes fault's pods (as the selection journaled them) and its workload's recovery, after the target."""
+    pods = f.get("pods") or []
+    if not pods:
+        return ""
+    shown = ", ".join(pods[:5]) + (f" and {len(pods) - 5} more" if len(pods) > 5 else "")
+    back = f"; ready again in {f['recovered_s']:g} s" if f.get("recovered_s") is not None else ""
+    return f" (pods: {shown}{back})"
+
+
 def _window(f: dict[str, Any]) -> str:
     w = f.get("window")
     return f"{clock(w[0])} → {clock(w[1])}" if w else "–"
@@ -149,8 +159,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         add("| fault | type | target | window | verified | status |")
         add("|---|---|---|---|---|---|")
         for f in r["faults"]:
-            add(f"| {_md(f['fault'])} | {_md(f['type'])} | {_md(f['target'])} | {_window(f)} | {_v(f['verified'])} "
-                f"| {_md(f['status'])}{(': ' + _md(f['error'])) if f['error'] else ''} |")
+            add(f"| {_md(f['fault'])} | {_md(f['type'])} | {_md(f['target'])}{_md(_pods(f))} | {_window(f)} "
+                f"| {_v(f['verified'])} | {_md(f['status'])}{(': ' + _md(f['error'])) if f['error'] else ''} |")
     else:
         add("No fault was injected.")
     add("")
@@ -355,7 +365,7 @@ def render_html(report: dict[str, Any]) -> str:
         add("<table><tr><th>fault</th><th>type</th><th>target</th><th>window</th><th>verified</th><th>status</th></tr>")
         for f in r["faults"]:
             err = f": {_h(f['error'])}" if f["error"] else ""
-            add(f"<tr><td>{_h(f['fault'])}</td><td>{_h(f['type'])}</td><td>{_h(f['target'])}</td>"
+            add(f"<tr><td>{_h(f['fault'])}</td><td>{_h(f['type'])}</td><td>{_h(f['target'])}{_h(_pods(f))}</td>"
                 f"<td>{escape(_window(f))}</td><td>{_h(f['verified'])}</td><td>{_h(f['status'])}{err}</td></tr>")
         add("</table>")
     else:

@@ -35,6 +35,17 @@ async def test_pod_kill_deletes_exactly_the_journaled_pods_and_is_verified_when_
     reverted = next(e for e in evs if e.type == "fault-reverted").data
     assert reverted["verified"] is True and reverted["recovered_s"] >= 0
     assert len(kube_sample.ready_pods("shop")) >= 5
+    # The post-mortem names the pods the selection chose and how long the workload took to be ready again.
+    from controlroom.journal.reader import read_journal
+    from controlroom.report.build import build_report
+    from controlroom.report.render import render_html, render_markdown
+
+    report = build_report(read_journal(tmp_path / "j.jsonl"))
+    (fault,) = report["faults"]
+    names = {f"{p['namespace']}/{p['name']}" for p in selected["pods"]}
+    assert set(fault["pods"]) == names and fault["recovered_s"] == round(reverted["recovered_s"], 3)
+    for text in (render_markdown(report), render_html(report)):
+        assert all(name in text for name in names) and "ready again in" in text
 
 
 async def test_a_selector_that_matches_nothing_fails_preflight_with_a_message(

@@ -33,13 +33,19 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= max(0.0011, abs(a) * 0.0005)
 
 
+# Fields the report gained after the old reports were written (issue 14: a Kubernetes fault's pods and its
+# workload's recovery), with the value they take for a fault that is not a Kubernetes one.
+ADDED = {"pods": [], "recovered_s": None}
+
+
 def _same(old: Any, new: Any, where: str = "") -> list[str]:
     """Where two reports differ. A mean may differ in its last digit shown: the old fold summed a window's
     values one float at a time (0.892 for a mean of exactly 0.8925, but 3.875 for one of 3.8755), the streaming
     fold sums exactly (report/series.py), so a mean on a rounding tie can come out one digit apart; numbers
     inside sentences likewise ("2529% worse" -> "2530% worse"). Everything else must be equal."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new)) for d in _same(old.get(k), new.get(k), f"{where}.{k}")]
+        return [d for k in sorted(set(old) | set(new))
+                for d in _same(old.get(k, ADDED.get(k)), new.get(k), f"{where}.{k}")]
     if isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             return [f"{where}: {len(old)} items -> {len(new)}"]

@@ -474,10 +474,12 @@ class _Importer:
                 flow, conds, notes = self._http_probe(act, tol if in_hypothesis else None)
             elif kind == "process":
                 flow, conds, notes = self._process_probe(act, tol if in_hypothesis else None)
-            elif kind in ("chaosk8s", "toxiproxy"):
-                raise _Untranslatable(act.at, f"activity {act.name!r}: {kind} probe {self._func(act)} cannot be "
-                                      "translated: observe the workload with a metric {kubernetes: TARGET} "
-                                      "(ready_ratio) or an http probe instead")
+            elif kind == "chaosk8s":
+                self._k8s_probe(act, tol if in_hypothesis else None, origin)
+                return
+            elif kind == "toxiproxy":
+                raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy probe {self._func(act)} cannot be "
+                                      "translated: the room checks its own toxics in pre-flight and verify")
             else:
                 flow, conds, notes = self._prometheus_probe(act, tol if in_hypothesis else None)
         except _Untranslatable as err:
@@ -795,11 +797,7 @@ class _Importer:
             raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
                                   "cannot be translated)")
         ns = self._arg_text(act, args, "ns", "default") or "default"
-        context = self.mapping.kubernetes.get("context")
-        if not context:
-            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s acts on whatever kubeconfig context is "
-                                  "current when it runs, which the import does not guess: name the cluster with "
-                                  "--kube-context NAME or kubernetes: {context: NAME} in the mapping file (-m)")
+        self._kube_context(act)  # refused before anything else is said about it
         notes: list[str] = []
         if self._arg_bool(act, args, "all"):
             mode, value = "all", None
@@ -833,18 +831,67 @@ class _Importer:
         grace = self._arg_int(act, args, "grace_period", -1)
         if "secrets" in (act.provider.entries if act.provider else {}):
             notes.append("provider secrets not used: the room reaches the cluster through the kubeconfig context")
-        target = {"context": context, "namespace": ns, "selector": selector, "mode": mode}
-        if value is not None:
-            target["value"] = value
-        if self.mapping.kubernetes.get("kubeconfig"):
-            target["kubeconfig"] = self.mapping.kubernetes["kubeconfig"]
-        flow = "{kubernetes: {" + ", ".join(f"{k}: {_y(v)}" for k, v in target.items()) + "}}"
-        name = self._add_target(_slug(f"{ns}-{selector}"), flow,
-                                f"from {self.loc(act.at)}: ns, label_selector and the count; context from "
-                                f"{self.mapping.kubernetes.get('context_from', 'the mapping')}")
+        extra = {"mode": mode} if value is None else {"mode": mode, "value": value}
+        name = self._kube_target(act, ns, selector, extra, f"{ns}-{selector}")
         fault = "{type: pod-kill, target: " + name + ("" if grace is None or grace < 0 else f", grace_period: {grace}")
         notes.append("pod-kill: nothing to revert; the room verifies the selector has its ready pods back")
         return self._fault_step(act, fault + "}", notes)
+
+    def _kube_context(self, act: _Act) -> str:
+        context = self.mapping.kubernetes.get("context")
+        if not context:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s acts on whatever kubeconfig context is "
+                                  "current when it runs, which the import does not guess: name the cluster with "
+                                  "--kube-context NAME or kubernetes: {context: NAME} in the mapping file (-m)")
+        return context
+
+    def _kube_target(self, act: _Act, ns: str, selector: str, extra: dict[str, str], base: str) -> str:
+        target = {"context": self._kube_context(act), "namespace": ns, "selector": selector, **extra}
+        if self.mapping.kubernetes.get("kubeconfig"):
+            target["kubeconfig"] = self.mapping.kubernetes["kubeconfig"]
+        flow = "{kubernetes: {" + ", ".join(f"{k}: {_y(v)}" for k, v in target.items()) + "}}"
+        return self._add_target(_slug(base), flow, f"from {self.loc(act.at)}: ns, label_selector"
+                                + (" and the count" if "mode" in extra and extra["mode"] != "all" else "")
+                                + f"; context from {self.mapping.kubernetes.get('context_from', 'the mapping')}")
+
+    def _k8s_probe(self, act: _Act, tol: Node | None, origin: str) -> None:
+        """pods_in_phase -> two kubernetes metrics: the selector's pods (at least one, as chaosk8s fails on none) and
+        those of them NOT in the phase (a field selector; none may be): exactly what the probe checks, sampled."""
+        func = _s(act.provider.get("func") if act.provider else None) or "?"
+        if func != "pods_in_phase":
+            why = ("it compares a Deployment's available and desired replicas, found by the Deployment's own labels, "
+                   "which the room's pod metrics do not see" if func == "microservice_available_and_healthy"
+                   else "the room's kubernetes metric counts pods (ready_ratio, ready, pods, restarts) only")
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s probe {self._func(act)} cannot be "
+                                  f"translated: {why}; observe the pods with {{kubernetes: TARGET}} and require "
+                                  "NAME.ready_ratio >= 1 instead")
+        args = self._args(act, {"label_selector", "phase", "ns"})
+        selector = self._arg_text(act, args, "label_selector")
+        if not selector:
+            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: pods_in_phase "
+                                  "needs label_selector")
+        problem = check_selector(selector)
+        if problem:
+            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
+                                  "cannot be translated)")
+        phase = self._arg_text(act, args, "phase", "Running") or "Running"
+        if phase not in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+            raise _Untranslatable(args["phase"], f"activity {act.name!r}: phase {phase!r} is not a pod phase")
+        if tol is not None and not (isinstance(tol, Scalar) and tol.value is True):
+            raise _Untranslatable(tol, f"activity {act.name!r}: pods_in_phase answers true or fails: its tolerance "
+                                  "is true")
+        ns = self._arg_text(act, args, "ns", "default") or "default"
+        every = self._kube_target(act, ns, selector, {"mode": "all"}, f"{ns}-{selector}-pods")
+        off = self._kube_target(act, ns, selector, {"mode": "all", "field_selector": f"status.phase!={phase}"},
+                                f"{ns}-{selector}-not-{phase}")
+        base = self._metric_name(act)
+        outside = self._metric_name(_Act(act.node, f"{act.name}_not_{phase.lower()}", act.kind, act.provider, act.where))
+        self.metrics.append((base, [origin, f"the pods matching {selector} in {ns}: chaosk8s fails when there are "
+                                    "none"], "{kubernetes: " + every + "}"))
+        self.metrics.append((outside, [origin, f"those of them not in phase {phase}: chaosk8s fails on any"],
+                             "{kubernetes: " + off + "}"))
+        if tol is not None:
+            self.conditions += [f"{base}.pods >= 1", f"{outside}.pods == 0"]
 
     # chaostoxi function -> (room fault, {argument: (room parameter, unit)}); units: ms, KB/s, us, bytes
     _TOXICS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {

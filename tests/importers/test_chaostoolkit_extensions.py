@@ -84,10 +84,29 @@ def test_unfaithful_chaosk8s_actions_are_one_located_line_each() -> None:
         "cannot be translated: the room has no Kubernetes fault it can revert and verify for it",
         "k8s-refused.yaml:19:5: activity 'drop-api': chaosk8s chaosk8s.deployment.actions.delete_deployment cannot",
         "k8s-refused.yaml:24:124: activity 'kill-none': qty 0 kills no pod",
+        "k8s-refused.yaml:28:7: activity 'api-healthy': chaosk8s probe "
+        "chaosk8s.probes.microservice_available_and_healthy cannot be translated: it compares a Deployment's",
     ]
     assert len(lines) == len(want)
     for line, start in zip(lines, want, strict=True):
         assert line.startswith(start), line
+
+
+def test_pods_in_phase_becomes_two_pod_counts_that_check_what_chaosk8s_checks() -> None:
+    """pods_in_phase fails on no pods and on any pod outside the phase: at least one pod, none outside it."""
+    text, sc = _round_trip("k8s-phase.yaml", read_mapping("", kube_context="kind-shop"))
+    metrics = {name: (m.source, m.on) for name, m in sc.observe.metrics.items()}
+    assert metrics == {"cart_running": ("kubernetes", "shop-app-cart-pods"),
+                       "cart_running_not_running": ("kubernetes", "shop-app-cart-not-running")}
+    every, outside = sc.targets["shop-app-cart-pods"].kubernetes, sc.targets["shop-app-cart-not-running"].kubernetes
+    assert every is not None and outside is not None
+    assert (every.selector, every.field_selector, every.mode) == ("app=cart", "", "all")
+    assert (outside.selector, outside.field_selector, outside.mode) == ("app=cart", "status.phase!=Running", "all")
+    assert list(sc.steady_state.require) == ["cart_running.pods >= 1", "cart_running_not_running.pods == 0"]
+    assert not sc.unobserved
+    assert "chaosk8s fails when there are none" in text and "chaosk8s fails on any" in text
+    (plan,) = _plans(sc)["kill-one-cart-pod"]
+    assert plan.spec.type == "pod-kill" and sc.targets[plan.target].kubernetes.mode == "one"  # type: ignore[union-attr]
 
 
 # ---- chaostoolkit-toxiproxy ----------------------------------------------------------------------------------

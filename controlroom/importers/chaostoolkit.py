@@ -173,6 +173,7 @@ class _Importer:
         self.unleashed = False  # a toxiproxy target without ssh:, allowed by --allow-unleashed
         self.absorbed: list[str] = []  # rollbacks the room's own revert replaces
         self.command_target_used = False  # a process action, rollback or probe runs on the mapping's target
+        self.fault_actions: dict[str, str] = {}  # action name -> the room's fault type it became (pod-kill, ...)
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -240,6 +241,8 @@ class _Importer:
             cmd = self._rollback(act)
             if cmd is not None:
                 rollbacks.append((act, cmd))
+        self.fault_actions = {st.acts[0].name: st.fault.split(",")[0].removeprefix("{type: ")
+                              for st in steps if st.fault}
         steps = self._attach(steps, rollbacks)
         self._check_mapping()
         if self.errors:
@@ -254,6 +257,14 @@ class _Importer:
         wrong += [(f"undoes.{k}", k, rollbacks, "rollback") for k in self.mapping.undoes if k not in rollbacks]
         wrong += [(f"undoes.{k}", v, actions, "action in its method") for k, v in self.mapping.undoes.items()
                   if k in rollbacks and v not in actions]
+        for key, name in [(f"verify.{k}", k) for k in self.mapping.verify if k in self.fault_actions] + [
+                (f"undoes.{k}", v) for k, v in self.mapping.undoes.items() if v in self.fault_actions]:
+            # The room's own fault brings its revert and verify: a second one from the mapping would never run,
+            # and saying nothing would let the user believe it does.
+            at = self.mapping.where.get(key)
+            message = (f"{key}: action {name!r} becomes the room's {self.fault_actions[name]} fault, whose revert "
+                       "and verify are built in; delete this entry")
+            self.errors.append(Problem(at.file, at.line, at.col, message) if at else Problem(self.file, 1, 1, message))
         for key, name, known, what in wrong:
             at = self.mapping.where.get(key)
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -1040,6 +1051,8 @@ class _Importer:
         loose: list[tuple[_Act, str]] = []
         for act, cmd in rollbacks:
             undone = self.mapping.undoes.get(act.name)
+            if undone is not None and undone in self.fault_actions:
+                continue  # a mapping error, reported by _check_mapping
             if undone is not None and undone not in by_name:
                 # the action it undoes was not translated: never attach it to some other step instead
                 self.cannot(act.at, f"activity {act.name!r}: the rollback of {undone!r}, which was not translated",

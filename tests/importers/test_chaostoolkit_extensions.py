@@ -159,3 +159,47 @@ def test_cli_flags_reach_the_import(tmp_path: Path) -> None:
                           "--kube-context", "kind-shop"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert 'context: "kind-shop"' in run.stdout
+
+
+def test_a_process_action_and_a_toxic_each_keep_their_own_revert() -> None:
+    """The process rollback reverts the process action; the toxic's delete_toxic is absorbed, not run twice."""
+    text, sc = _round_trip("toxi-mixed.yaml", read_mapping(str(EXP / "toxi-mixed.map.yaml")))
+    assert set(sc.targets) == {"host", "proxy-queue"}
+    plans = _plans(sc)
+    (pause,) = plans["pause-worker"]
+    assert (pause.spec.type, pause.target) == ("command", "host")
+    assert pause.spec.params["revert"] == "pkill -CONT -x order-worker"
+    (hang,) = plans["slow-queue"]
+    assert (hang.spec.type, hang.target, hang.spec.params["timeout"]) == ("toxiproxy-timeout", "proxy-queue", 0.0)
+    assert "unhang-queue" in text and "absorbed" in text  # ${queue_proxy} substituted before matching the toxic
+    toxi = sc.targets["proxy-queue"].toxiproxy
+    assert toxi is not None and toxi.ssh == "ops@10.0.0.9"  # the leash host, not the command target's
+
+
+def test_unfaithful_toxiproxy_activities_are_one_located_line_each() -> None:
+    lines = _problems("toxi-refused.yaml", read_mapping("", allow_unleashed=True))
+    want = [
+        "toxi-refused.yaml:5:5: activity 'any-toxic': chaostoxi chaostoxi.toxic.actions.create_toxic cannot be",
+        "toxi-refused.yaml:8:5: activity 'new-proxy': chaostoxi chaostoxi.proxy.actions.create_proxy cannot be",
+        "toxi-refused.yaml:13:142: activity 'negative-latency': arguments.latency: -5 is out of range",
+        "toxi-refused.yaml:14:5: activity 'no-latency': create_latency_toxic needs latency",
+        "toxi-refused.yaml:18:5: activity 'drop-unknown-toxic': delete_toxic undoes no translated action",
+    ]
+    assert len(lines) == len(want)
+    for line, start in zip(lines, want, strict=True):
+        assert line.startswith(start), line
+
+
+def test_a_mapping_verify_or_undoes_for_a_room_fault_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """A second verify for a fault with its own would never run: saying nothing would let the user rely on it."""
+    m = tmp_path / "m.yaml"
+    m.write_text("toxiproxy: {ssh: ops@10.0.0.9}\nverify:\n  pause-worker: 'true'\n  slow-queue: 'true'\n"
+                 "undoes:\n  unhang-queue: slow-queue\n")
+    with pytest.raises(ExperimentError) as err:
+        import_experiment(str(EXP / "toxi-mixed.yaml"), read_mapping(str(m)), env={})
+    lines = [str(p) for p in err.value.problems]
+    assert lines == [
+        f"{m}:4:3: verify.slow-queue: action 'slow-queue' becomes the room's toxiproxy-timeout fault, whose revert and "
+        "verify are built in; delete this entry",
+        f"{m}:6:3: undoes.unhang-queue: action 'slow-queue' becomes the room's toxiproxy-timeout fault, whose revert "
+        "and verify are built in; delete this entry"]

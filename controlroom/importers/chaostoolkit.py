@@ -1102,7 +1102,9 @@ class _Importer:
         self.ids.add(sid)
         out: list[str] = []
         if st.before:
-            pid = f"{sid}-pause"
+            pid, n = f"{sid}-pause", 2
+            while pid in self.ids:
+                pid, n = f"{sid}-pause-{n}", n + 1
             self.ids.add(pid)
             out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {pid}",
                     f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(st.before)}",

@@ -16,6 +16,11 @@ Why the written scenario is honest:
 - argv from the experiment is joined with shell.sh() (quoted word by word), so
   the shell runs exactly the argv Chaos Toolkit would have passed to exec;
 - secrets are never written: an activity that needs one is untranslatable;
+- chaosk8s terminate_pods and chaostoolkit-toxiproxy toxics become the room's own
+  pod-kill and toxiproxy-* faults, whose revert and verify are built in; the
+  cluster (context) is never guessed, and a toxic is never written without a
+  leash unless the user said so (--allow-unleashed): the mapping names the
+  Toxiproxy host's ssh, where the guard is armed;
 - the text is validated with the room's own validation before it is returned,
   so nothing is written that `controlroom validate` would refuse;
 - with `--partial`, what cannot be translated is left as commented TODOs and
@@ -35,7 +40,7 @@ from dataclasses import dataclass, field
 
 from controlroom.errors import Problem, ScenarioError
 from controlroom.faults.shell import q, sh
-from controlroom.scenario.checks import check_url
+from controlroom.scenario.checks import check_selector, check_url
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, decode, one_line, parse_document
 from controlroom.units import format_duration
 
@@ -61,6 +66,9 @@ class Mapping_:
     verify: dict[str, str] = field(default_factory=dict)  # action name -> a check that succeeds once it is undone
     undoes: dict[str, str] = field(default_factory=dict)  # rollback name -> the action it undoes
     where: dict[str, Problem] = field(default_factory=dict)  # "verify.NAME" / "undoes.NAME" -> where it is written
+    kubernetes: dict[str, str] = field(default_factory=dict)  # context (required for chaosk8s), kubeconfig
+    toxiproxy: dict[str, object] = field(default_factory=dict)  # ssh (the leash's host), sudo, identity_file, ...
+    allow_unleashed: bool = False  # --allow-unleashed: the user's explicit consent to toxics with no leash
 
 
 @dataclass
@@ -95,6 +103,7 @@ class _Step:
     after: float
     rollbacks: list[tuple[_Act, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fault: str = ""  # an extension's fault (flow mapping, target included): revert and verify are the room's own
 
 
 class _Untranslatable(Exception):
@@ -158,6 +167,13 @@ class _Importer:
         self.ids: set[str] = set()
         self.metric_names: set[str] = set()
         self.rollback_names: set[str] = set()
+        self.extra_targets: dict[str, tuple[str, str]] = {}  # name -> (flow, comment): kubernetes/toxiproxy targets
+        self.toxics: set[tuple[str, str]] = set()  # (proxy, toxic_name) created by translated actions
+        self.downs: set[str] = set()  # proxies a translated action disabled
+        self.unleashed = False  # a toxiproxy target without ssh:, allowed by --allow-unleashed
+        self.absorbed: list[str] = []  # rollbacks the room's own revert replaces
+        self.command_target_used = False  # a process action, rollback or probe runs on the mapping's target
+        self.fault_actions: dict[str, str] = {}  # action name -> the room's fault type it became (pod-kill, ...)
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -225,6 +241,8 @@ class _Importer:
             cmd = self._rollback(act)
             if cmd is not None:
                 rollbacks.append((act, cmd))
+        self.fault_actions = {st.acts[0].name: st.fault.split(",")[0].removeprefix("{type: ")
+                              for st in steps if st.fault}
         steps = self._attach(steps, rollbacks)
         self._check_mapping()
         if self.errors:
@@ -239,6 +257,14 @@ class _Importer:
         wrong += [(f"undoes.{k}", k, rollbacks, "rollback") for k in self.mapping.undoes if k not in rollbacks]
         wrong += [(f"undoes.{k}", v, actions, "action in its method") for k, v in self.mapping.undoes.items()
                   if k in rollbacks and v not in actions]
+        for key, name in [(f"verify.{k}", k) for k in self.mapping.verify if k in self.fault_actions] + [
+                (f"undoes.{k}", v) for k, v in self.mapping.undoes.items() if v in self.fault_actions]:
+            # The room's own fault brings its revert and verify: a second one from the mapping would never run,
+            # and saying nothing would let the user believe it does.
+            at = self.mapping.where.get(key)
+            message = (f"{key}: action {name!r} becomes the room's {self.fault_actions[name]} fault, whose revert "
+                       "and verify are built in; delete this entry")
+            self.errors.append(Problem(at.file, at.line, at.col, message) if at else Problem(self.file, 1, 1, message))
         for key, name, known, what in wrong:
             at = self.mapping.where.get(key)
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -398,6 +424,7 @@ class _Importer:
             if key not in ("type", "path", "arguments", "timeout"):
                 raise _Untranslatable(knode, f"activity {act.name!r}: process provider key {key!r} cannot be "
                                       "translated")
+        self.command_target_used = True
         path = self._text(act, prov.get("path"), "provider.path")
         if not path:
             raise _Untranslatable(prov, f"activity {act.name!r}: provider.path is empty")
@@ -428,17 +455,9 @@ class _Importer:
             if module.startswith("chaosprometheus"):
                 return "prometheus"
             if module.startswith("chaosk8s"):
-                # The room has Kubernetes faults, but a kubernetes target (context, namespace, selector, mode) is
-                # not described by the experiment in a form that can be mapped without guessing: not guessed.
-                raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s provider {module}.{func} is not "
-                                      "translated by this import yet; write it as a pod-kill or chaos-* fault step "
-                                      "on a kubernetes target")
+                return "chaosk8s"
             if module.startswith(("chaostoxi", "chaostoolkit_toxiproxy")):
-                # The room has toxiproxy-* faults, but a toxic needs a toxiproxy target (its API, its proxies, the
-                # ssh host its leash runs on) that the experiment does not describe: not guessed.
-                raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy provider {module}.{func} is not "
-                                      "translated by this import yet; write it as a toxiproxy-* fault step on a "
-                                      "toxiproxy target (docs/toxiproxy-and-gremlin.md)")
+                return "toxiproxy"
             raise _Untranslatable(act.at, f"activity {act.name!r}: python provider {module}.{func} cannot be "
                                   "translated; write it as a command fault")
         raise _Untranslatable(prov.get("type") or prov, f"activity {act.name!r}: provider type {kind!r} cannot be "
@@ -466,6 +485,12 @@ class _Importer:
                 flow, conds, notes = self._http_probe(act, tol if in_hypothesis else None)
             elif kind == "process":
                 flow, conds, notes = self._process_probe(act, tol if in_hypothesis else None)
+            elif kind == "chaosk8s":
+                self._k8s_probe(act, tol if in_hypothesis else None, origin)
+                return
+            elif kind == "toxiproxy":
+                raise _Untranslatable(act.at, f"activity {act.name!r}: toxiproxy probe {self._func(act)} cannot be "
+                                      "translated: the room checks its own toxics in pre-flight and verify")
             else:
                 flow, conds, notes = self._prometheus_probe(act, tol if in_hypothesis else None)
         except _Untranslatable as err:
@@ -657,6 +682,10 @@ class _Importer:
     def _action(self, act: _Act) -> _Step | None:
         try:
             kind = self._provider_kind(act)
+            if kind == "chaosk8s":
+                return self._k8s_action(act)
+            if kind == "toxiproxy":
+                return self._toxi_action(act)
             if kind != "process":
                 raise _Untranslatable(act.at, f"activity {act.name!r}: an {kind} action cannot be translated: the "
                                       "room runs a command as a fault (inject, revert, verify); write it as one")
@@ -674,9 +703,326 @@ class _Importer:
             step.notes.append("provider.timeout dropped: the room bounds every inject itself (15s)")
         return step
 
+    # -- extension providers: chaosk8s and chaostoolkit-toxiproxy -> the room's own faults ----------------------
+
+    def _func(self, act: _Act) -> str:
+        prov = act.provider
+        assert prov is not None
+        return f"{_s(prov.get('module')) or '?'}.{_s(prov.get('func')) or '?'}"
+
+    def _args(self, act: _Act, allowed: set[str]) -> dict[str, Node]:
+        """provider.arguments as located nodes; an argument the translation does not know is refused, not dropped."""
+        prov = act.provider
+        assert prov is not None
+        for key, (knode, _) in prov.entries.items():
+            if key not in ("type", "module", "func", "arguments", "secrets"):
+                raise _Untranslatable(knode, f"activity {act.name!r}: python provider key {key!r} cannot be translated")
+        args = prov.get("arguments")
+        if args is None:
+            return {}
+        if not isinstance(args, Map):
+            raise _Untranslatable(args, f"activity {act.name!r}: provider.arguments: expected a mapping")
+        for key, (knode, _) in args.entries.items():
+            if key not in allowed:
+                raise _Untranslatable(knode, f"activity {act.name!r}: argument {key!r} of {self._func(act)} cannot "
+                                      "be translated")
+        return {k: v for k, (_, v) in args.entries.items()}
+
+    def _arg_text(self, act: _Act, args: dict[str, Node], key: str, default: str | None = None) -> str | None:
+        node = args.get(key)
+        if node is None or (isinstance(node, Scalar) and node.value is None):
+            return default
+        return self._text(act, node, f"arguments.{key}")
+
+    def _arg_int(self, act: _Act, args: dict[str, Node], key: str, default: int | None = None) -> int | None:
+        node = args.get(key)
+        if node is None or (isinstance(node, Scalar) and node.value is None):
+            return default
+        raw = self._text(act, node, f"arguments.{key}")
+        try:
+            value = int(raw)
+        except ValueError:
+            raise _Untranslatable(node, f"activity {act.name!r}: arguments.{key}: {raw!r} is not a whole number") \
+                from None
+        if value < -1 or value > 10**9:
+            raise _Untranslatable(node, f"activity {act.name!r}: arguments.{key}: {value} is out of range")
+        return value
+
+    def _arg_bool(self, act: _Act, args: dict[str, Node], key: str) -> bool:
+        node = args.get(key)
+        if node is None or (isinstance(node, Scalar) and node.value is None):
+            return False
+        if isinstance(node, Scalar) and isinstance(node.value, bool):
+            return node.value
+        raw = self._text(act, node, f"arguments.{key}").lower()
+        if raw in ("true", "false"):
+            return raw == "true"
+        raise _Untranslatable(node, f"activity {act.name!r}: arguments.{key}: expected true or false")
+
+    def _add_target(self, base: str, flow: str, comment: str) -> str:
+        """A target for an extension fault, one per distinct description (its name derived, made unique)."""
+        for name, (f, _) in self.extra_targets.items():
+            if f == flow:
+                return name
+        name, n = base, 2
+        while name in self.extra_targets or name in ("local", "host"):
+            name, n = f"{base}-{n}", n + 1
+        self.extra_targets[name] = (flow, comment)
+        return name
+
+    def _fault_step(self, act: _Act, fault: str, notes: list[str]) -> _Step:
+        before, after = self._pauses(act)
+        step = _Step([act], [], before, after, notes=notes, fault=fault)
+        bg = act.node.get("background")
+        if isinstance(bg, Scalar) and bg.value is True:
+            step.notes.append("background: true in the experiment: here the step waits for the fault")
+        return step
+
+    def _k8s_action(self, act: _Act) -> _Step:
+        """chaosk8s terminate_pods -> a pod-kill on a kubernetes target; every other chaosk8s action is refused.
+
+        Safe because pod-kill needs no revert (nothing stays injected) and the room verifies it by the selector
+        having its ready pods back; the count of pods killed is Chaos Toolkit's own (all / qty / percentage,
+        rounded up as both round it). What has no faithful equivalent is refused with its line, never guessed.
+        """
+        func = _s(act.provider.get("func") if act.provider else None) or "?"
+        if func != "terminate_pods":
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s {self._func(act)} cannot be translated: "
+                                  "the room has no Kubernetes fault it can revert and verify for it (pod-kill, "
+                                  "chaos-*, litmus-pod-delete: docs/kubernetes.md); write it as a command fault "
+                                  "with its own revert and verify")
+        args = self._args(act, {"label_selector", "name_pattern", "all", "rand", "mode", "qty", "grace_period", "ns",
+                                "order"})
+        if args.get("name_pattern") is not None and not (isinstance(args["name_pattern"], Scalar)
+                                                         and args["name_pattern"].value is None):
+            raise _Untranslatable(args["name_pattern"], f"activity {act.name!r}: name_pattern cannot be translated: "
+                                  "a kubernetes target chooses pods by label selector only; put the pods' label in "
+                                  "label_selector instead")
+        selector = self._arg_text(act, args, "label_selector")
+        if not selector:
+            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: terminate_pods "
+                                  "without label_selector picks from every pod in the namespace; a kubernetes "
+                                  "target needs a label selector: add one to the experiment")
+        problem = check_selector(selector)
+        if problem:
+            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
+                                  "cannot be translated)")
+        ns = self._arg_text(act, args, "ns", "default") or "default"
+        self._kube_context(act)  # refused before anything else is said about it
+        notes: list[str] = []
+        if self._arg_bool(act, args, "all"):
+            mode, value = "all", None
+            for key in ("qty", "mode", "rand"):
+                if key in args:
+                    notes.append(f"{key} is ignored with all: true, by Chaos Toolkit too")
+        else:
+            order = self._arg_text(act, args, "order", "alphabetic")
+            if order != "alphabetic":
+                raise _Untranslatable(args["order"], f"activity {act.name!r}: order {order!r} cannot be translated: "
+                                      "the room chooses pods at random, never by age")
+            kind = self._arg_text(act, args, "mode", "fixed")
+            qty = self._arg_int(act, args, "qty", 1)
+            assert qty is not None
+            if kind == "fixed":
+                if qty < 1:
+                    raise _Untranslatable(args.get("qty") or act.at, f"activity {act.name!r}: qty {qty} kills no pod")
+                mode, value = ("one", None) if qty == 1 else ("fixed", f"{qty}")
+            elif kind == "percentage":
+                if not 1 <= qty <= 100:
+                    raise _Untranslatable(args.get("qty") or act.at, f"activity {act.name!r}: qty {qty} is not a "
+                                          "percentage between 1 and 100")
+                mode, value = ("all", None) if qty == 100 else ("fixed-percent", f"{qty}%")
+            else:
+                raise _Untranslatable(args.get("mode") or act.at, f"activity {act.name!r}: mode {kind!r} cannot be "
+                                      "translated (fixed or percentage)")
+            if not self._arg_bool(act, args, "rand"):
+                notes.append("rand: false: Chaos Toolkit kills the first pods by name, the room random ones (the "
+                             "same number); for a Deployment's pods, whose names end in random letters, either is "
+                             "an arbitrary pick")
+        grace = self._arg_int(act, args, "grace_period", -1)
+        if "secrets" in (act.provider.entries if act.provider else {}):
+            notes.append("provider secrets not used: the room reaches the cluster through the kubeconfig context")
+        extra = {"mode": mode} if value is None else {"mode": mode, "value": value}
+        name = self._kube_target(act, ns, selector, extra, f"{ns}-{selector}")
+        fault = "{type: pod-kill, target: " + name + ("" if grace is None or grace < 0 else f", grace_period: {grace}")
+        notes.append("pod-kill: nothing to revert; the room verifies the selector has its ready pods back")
+        return self._fault_step(act, fault + "}", notes)
+
+    def _kube_context(self, act: _Act) -> str:
+        context = self.mapping.kubernetes.get("context")
+        if not context:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s acts on whatever kubeconfig context is "
+                                  "current when it runs, which the import does not guess: name the cluster with "
+                                  "--kube-context NAME or kubernetes: {context: NAME} in the mapping file (-m)")
+        return context
+
+    def _kube_target(self, act: _Act, ns: str, selector: str, extra: dict[str, str], base: str) -> str:
+        target = {"context": self._kube_context(act), "namespace": ns, "selector": selector, **extra}
+        if self.mapping.kubernetes.get("kubeconfig"):
+            target["kubeconfig"] = self.mapping.kubernetes["kubeconfig"]
+        flow = "{kubernetes: {" + ", ".join(f"{k}: {_y(v)}" for k, v in target.items()) + "}}"
+        return self._add_target(_slug(base), flow, f"from {self.loc(act.at)}: ns, label_selector"
+                                + (" and the count" if "mode" in extra and extra["mode"] != "all" else "")
+                                + f"; context from {self.mapping.kubernetes.get('context_from', 'the mapping')}")
+
+    def _k8s_probe(self, act: _Act, tol: Node | None, origin: str) -> None:
+        """pods_in_phase -> two kubernetes metrics: the selector's pods (at least one, as chaosk8s fails on none) and
+        those of them NOT in the phase (a field selector; none may be): exactly what the probe checks, sampled."""
+        func = _s(act.provider.get("func") if act.provider else None) or "?"
+        if func != "pods_in_phase":
+            why = ("it compares a Deployment's available and desired replicas, found by the Deployment's own labels, "
+                   "which the room's pod metrics do not see" if func == "microservice_available_and_healthy"
+                   else "the room's kubernetes metric counts pods (ready_ratio, ready, pods, restarts) only")
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaosk8s probe {self._func(act)} cannot be "
+                                  f"translated: {why}; observe the pods with {{kubernetes: TARGET}} and require "
+                                  "NAME.ready_ratio >= 1 instead")
+        args = self._args(act, {"label_selector", "phase", "ns"})
+        selector = self._arg_text(act, args, "label_selector")
+        if not selector:
+            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: pods_in_phase "
+                                  "needs label_selector")
+        problem = check_selector(selector)
+        if problem:
+            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
+                                  "cannot be translated)")
+        phase = self._arg_text(act, args, "phase", "Running") or "Running"
+        if phase not in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
+            raise _Untranslatable(args["phase"], f"activity {act.name!r}: phase {phase!r} is not a pod phase")
+        if tol is not None and not (isinstance(tol, Scalar) and tol.value is True):
+            raise _Untranslatable(tol, f"activity {act.name!r}: pods_in_phase answers true or fails: its tolerance "
+                                  "is true")
+        ns = self._arg_text(act, args, "ns", "default") or "default"
+        every = self._kube_target(act, ns, selector, {"mode": "all"}, f"{ns}-{selector}-pods")
+        off = self._kube_target(act, ns, selector, {"mode": "all", "field_selector": f"status.phase!={phase}"},
+                                f"{ns}-{selector}-not-{phase}")
+        base = self._metric_name(act)
+        outside = self._metric_name(_Act(act.node, f"{act.name}_not_{phase.lower()}", act.kind, act.provider, act.where))
+        self.metrics.append((base, [origin, f"the pods matching {selector} in {ns}: chaosk8s fails when there are "
+                                    "none"], "{kubernetes: " + every + "}"))
+        self.metrics.append((outside, [origin, f"those of them not in phase {phase}: chaosk8s fails on any"],
+                             "{kubernetes: " + off + "}"))
+        if tol is not None:
+            self.conditions += [f"{base}.pods >= 1", f"{outside}.pods == 0"]
+
+    # chaostoxi function -> (room fault, {argument: (room parameter, unit)}); units: ms, KB/s, us, bytes
+    _TOXICS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+        "create_latency_toxic": ("toxiproxy-latency", {"latency": ("latency", "ms"), "jitter": ("jitter", "ms")}),
+        "create_bandwith_degradation_toxic": ("toxiproxy-bandwidth", {"rate": ("rate", "KB/s")}),
+        "create_bandwidth_degradation_toxic": ("toxiproxy-bandwidth", {"rate": ("rate", "KB/s")}),
+        "create_slow_connection_close_toxic": ("toxiproxy-slow-close", {"delay": ("delay", "ms")}),
+        "create_timeout_toxic": ("toxiproxy-timeout", {"timeout": ("timeout", "ms")}),
+        "reset_peer": ("toxiproxy-reset-peer", {"timeout": ("timeout", "ms")}),
+        "create_slicer_toxic": ("toxiproxy-slicer", {"average_size": ("average_size", "bytes"),
+                                                     "size_variation": ("size_variation", "bytes"),
+                                                     "delay": ("delay", "us")}),
+        "create_limiter_toxic": ("toxiproxy-limit-data", {"bytes": ("bytes", "bytes")}),
+    }
+
+    def _toxi_target(self, act: _Act, proxy: str) -> str:
+        """The toxiproxy target: api from configuration toxiproxy_host/_port (as chaostoxi reads them), the leash's
+        ssh host from the mapping. With no ssh the fault would have no leash: refused unless --allow-unleashed."""
+        host = self.config.get("toxiproxy_host")
+        if not host:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaostoxi reads configuration toxiproxy_host, "
+                                  "which the experiment does not set")
+        port = self.config.get("toxiproxy_port") or "8474"
+        api = f"http://{host}:{port}"
+        problem = check_url(api, "configuration toxiproxy_host/toxiproxy_port")
+        if problem:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: {problem}")
+        leash = {k: v for k, v in self.mapping.toxiproxy.items() if k != "api"}
+        if "ssh" not in leash:
+            if not self.mapping.allow_unleashed:
+                raise _Untranslatable(act.at, f"activity {act.name!r}: a Toxiproxy fault with no leash (Toxiproxy has "
+                                      "no TTL: a toxic outlives a dead room): name the Toxiproxy host's ssh in the mapping file, "
+                                      "toxiproxy: {ssh: USER@HOST}, where the room arms its guard; or accept no "
+                                      "leash with --allow-unleashed")
+            self.unleashed = True
+        body = {"api": api, "proxies": [proxy], **leash}
+        flow = "{toxiproxy: {" + ", ".join(
+            f"{k}: " + ("[" + ", ".join(_y(str(x)) for x in v) + "]" if isinstance(v, list)
+                        else str(v).lower() if isinstance(v, bool) else _y(str(v)))
+            for k, v in body.items()) + "}}"
+        return self._add_target(_slug("proxy-" + proxy), flow,
+                                "api from configuration toxiproxy_host/toxiproxy_port, proxy from the arguments"
+                                + ("; ssh (the leash) from the mapping" if "ssh" in leash else
+                                   "; NO LEASH: allowed by --allow-unleashed at import"))
+
+    def _toxi_action(self, act: _Act) -> _Step:
+        """A chaostoxi toxic (or disable_proxy) -> the room's toxiproxy-* fault, whose revert and verify are built in.
+
+        Chaos Toolkit's toxic is downstream at toxicity 1.0, the room's defaults; the experiment's toxic name is not
+        kept (the room names its toxics per session, so a revert removes only its own)."""
+        func = _s(act.provider.get("func") if act.provider else None) or "?"
+        notes: list[str] = []
+        if func == "disable_proxy":
+            args = self._args(act, {"proxy_name"})
+            proxy = self._arg_text(act, args, "proxy_name")
+            if not proxy:
+                raise _Untranslatable(act.at, f"activity {act.name!r}: disable_proxy needs proxy_name")
+            target = self._toxi_target(act, proxy)
+            self.downs.add(proxy)
+            notes.append("toxiproxy-down: the room re-enables the proxy and verifies it (its enable_proxy rollback "
+                         "is absorbed)")
+            return self._fault_step(act, "{type: toxiproxy-down, target: " + target + "}", notes)
+        if func not in self._TOXICS:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: chaostoxi {self._func(act)} cannot be translated: "
+                                  "the room's Toxiproxy faults are latency, bandwidth, slow close, timeout, reset "
+                                  "peer, slicer, limit data and a disabled proxy (docs/toxiproxy-and-gremlin.md)")
+        fault_type, params = self._TOXICS[func]
+        args = self._args(act, {"for_proxy", "toxic_name", *params})
+        proxy = self._arg_text(act, args, "for_proxy")
+        if not proxy:
+            raise _Untranslatable(act.at, f"activity {act.name!r}: {func} needs for_proxy")
+        parts = [f"type: {fault_type}", f"target: {self._toxi_target(act, proxy)}"]
+        for arg_name, (param, unit) in params.items():
+            value = self._arg_int(act, args, arg_name)
+            if value is None:
+                if arg_name in ("jitter", "size_variation"):
+                    continue  # chaostoxi's default 0 is the room's default too
+                if arg_name in ("delay", "timeout") and func in ("create_slicer_toxic", "reset_peer"):
+                    continue
+                raise _Untranslatable(act.at, f"activity {act.name!r}: {func} needs {arg_name}")
+            if value < 0:
+                raise _Untranslatable(args[arg_name], f"activity {act.name!r}: {arg_name} {value} is negative")
+            text = (f"{value}ms" if unit == "ms" else f"{value * 8}kbit" if unit == "KB/s"
+                    else f"{value / 1000:.3f}".rstrip("0").rstrip(".") + "ms" if unit == "us" else str(value))
+            parts.append(f"{param}: {_y(text) if unit != 'bytes' else text}")
+        toxic = self._arg_text(act, args, "toxic_name") or ""
+        self.toxics.add((proxy, toxic))
+        notes.append(f"toxic {toxic!r} on proxy {proxy!r}: the room names its own toxic and deletes it as the "
+                     "revert, verified gone (a delete_toxic rollback is absorbed)")
+        return self._fault_step(act, "{" + ", ".join(parts) + "}", notes)
+
+    def _toxi_absorbed(self, act: _Act) -> bool:
+        """A rollback that deletes a translated toxic or enables a translated disabled proxy: the room's own revert
+        does exactly that (and verifies it), so it is not run twice; a comment says so."""
+        func = _s(act.provider.get("func") if act.provider else None)
+        args = act.provider.get("arguments") if act.provider else None
+
+        def get(key: str) -> str | None:
+            node = args.get(key) if isinstance(args, Map) else None
+            text = _s(node)
+            return None if text is None or node is None else self._sub(act, node, text)
+
+        if func == "delete_toxic" and (get("for_proxy"), get("toxic_name")) in self.toxics:
+            self.absorbed.append(f"rollback {act.name!r} ({self.loc(act.at)}) deletes toxic {get('toxic_name')!r}: "
+                                 "absorbed, the room's toxiproxy fault deletes its toxic and verifies it is gone")
+            return True
+        if func == "enable_proxy" and get("proxy_name") in self.downs:
+            self.absorbed.append(f"rollback {act.name!r} ({self.loc(act.at)}) enables proxy {get('proxy_name')!r}: "
+                                 "absorbed, the room's toxiproxy-down re-enables it and verifies it")
+            return True
+        if func in ("delete_toxic", "enable_proxy"):
+            raise _Untranslatable(act.at, f"activity {act.name!r}: {func} undoes no translated action (the room "
+                                  "reverts only the faults it injected, each by itself)")
+        return False
+
     def _rollback(self, act: _Act) -> str | None:
         try:
             kind = self._provider_kind(act)
+            if kind == "toxiproxy" and self._toxi_absorbed(act):
+                return None
             if kind != "process":
                 raise _Untranslatable(act.at, f"activity {act.name!r}: an {kind} rollback cannot be translated: a "
                                       "revert is a shell command")
@@ -693,12 +1039,20 @@ class _Importer:
         or the method has one action. The rest, with the actions that got no rollback, become one final step
         that runs those actions in order and reverts with those rollbacks — what Chaos Toolkit does.
         """
+        if any(st.fault for st in steps):
+            # An extension's fault reverts itself: rollbacks attach to command steps only; order is kept, and the
+            # final step of leftovers (if any) comes last, as it did.
+            commands = self._attach([st for st in steps if not st.fault], rollbacks)
+            return [st for st in steps if st.fault or any(st is c for c in commands)] + [
+                c for c in commands if not any(c is st for st in steps)]
         by_name: dict[str, list[_Step]] = {}
         for st in steps:
             by_name.setdefault(st.acts[0].name, []).append(st)
         loose: list[tuple[_Act, str]] = []
         for act, cmd in rollbacks:
             undone = self.mapping.undoes.get(act.name)
+            if undone is not None and undone in self.fault_actions:
+                continue  # a mapping error, reported by _check_mapping
             if undone is not None and undone not in by_name:
                 # the action it undoes was not translated: never attach it to some other step instead
                 self.cannot(act.at, f"activity {act.name!r}: the rollback of {undone!r}, which was not translated",
@@ -739,7 +1093,37 @@ class _Importer:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
+    def _fault_lines(self, st: _Step) -> list[str]:
+        act = st.acts[0]
+        sid, n = _slug(act.name), 2
+        base = sid
+        while sid in self.ids:
+            sid, n = f"{base}-{n}", n + 1
+        self.ids.add(sid)
+        out: list[str] = []
+        if st.before:
+            pid, n = f"{sid}-pause", 2
+            while pid in self.ids:
+                pid, n = f"{sid}-pause-{n}", n + 1
+            self.ids.add(pid)
+            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {pid}",
+                    f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(st.before)}",
+                    "    confirm: false"]
+        out.append(f"  # from {act.where} {act.name!r} ({self.loc(act.at)}): {self._func(act)}")
+        out += [f"  # {_c(n)}" for n in st.notes]
+        pod_kill = "type: pod-kill" in st.fault
+        if not st.after and not pod_kill:
+            out.append(f"  # no pauses.after: held for {_dur(DEFAULT_HOLD)} (Chaos Toolkit went straight on; the "
+                       "room needs a duration)")
+        out += [f"  - id: {sid}", f"    title: {_y(act.name)}", f"    brief: {_y('Chaos Toolkit action ' + act.name)}",
+                f"    fault: {st.fault}"]
+        if st.after or not pod_kill:
+            out.append(f"    duration: {_dur(st.after or DEFAULT_HOLD)}")
+        return out
+
     def _step_lines(self, st: _Step) -> list[str] | None:
+        if st.fault:
+            return self._fault_lines(st)
         act = st.acts[0]
         names = [a.name for a in st.acts]
         problems: list[_Untranslatable] = []
@@ -826,6 +1210,8 @@ class _Importer:
             lines.append(f"# configuration: {_c(note)}")
         for note in self.secret_notes:
             lines.append(f"# secret not copied: {_c(note)}")
+        for note in self.absorbed:
+            lines.append(f"# {_c(note, 300)}")
         for section, todo in self.todos:
             if section == "top":
                 lines += [f"# {_c(x, 500)}" for x in todo]
@@ -839,10 +1225,14 @@ class _Importer:
         if not self.conditions:
             lines.append("unobserved: true   # the experiment has no steady-state probe the room can check: its "
                          "faults run with no verdict")
-        lines += ["targets:", f"  {self.target_name}: " + "{" + ", ".join(
-            f"{k}: {_y(v) if isinstance(v, str) else str(v).lower()}" for k, v in t.items()) + "}"
-                  + ("   # Chaos Toolkit runs process providers on this machine" if self.target_name == "local"
-                     else "   # from the mapping (-t / -m)")]
+        lines.append("targets:")
+        if self.command_target_used or not self.extra_targets:  # an extension-only scenario has no host target
+            body = ", ".join(f"{k}: {_y(v) if isinstance(v, str) else str(v).lower()}" for k, v in t.items())
+            lines.append(f"  {self.target_name}: {{{body}}}"
+                         + ("   # Chaos Toolkit runs process providers on this machine" if self.target_name == "local"
+                            else "   # from the mapping (-t / -m)"))
+        for tname, (flow, comment) in self.extra_targets.items():
+            lines += [f"  # {_c(comment, 300)}", f"  {tname}: {flow}"]
         metric_todos = [todo for section, todo in self.todos if section == "metrics"]
         if self.metrics or metric_todos:
             lines.append("observe:")
@@ -861,6 +1251,10 @@ class _Importer:
         lines += ["blast_radius:", f"  allowed_environments: [{_y(env)}]", "  max_targets: 1",
                   f"  max_duration: {_dur(longest)}"
                   + ("   # the default 5m, raised to the experiment's longest pause" if longest > 300 else "")]
+        if self.unleashed:
+            lines += ["  # --allow-unleashed at import: the user who imported this allowed Toxiproxy faults with no",
+                      "  # leash (no ssh: host to arm a guard on); a dead room leaves the toxic until `recover`",
+                      "  allow_unleashed: [toxiproxy]"]
         step_todos = [todo for section, todo in self.todos if section == "steps"]
         if step_lines:
             lines += ["steps:", *step_lines]
@@ -921,8 +1315,10 @@ def read_document(path: str, what: str = "experiment") -> Map:
     return root
 
 
-def read_mapping(path: str, ssh: str | None = None) -> Mapping_:
-    """The mapping file (-m): target, environment, verify and undoes; -t DEST overrides its target."""
+def read_mapping(path: str, ssh: str | None = None, *, kube_context: str | None = None,
+                 allow_unleashed: bool = False) -> Mapping_:
+    """The mapping file (-m): target, environment, verify, undoes, kubernetes and toxiproxy; -t DEST overrides its
+    target, --kube-context its kubernetes context; --allow-unleashed is the user's consent to toxics with no leash."""
     m = Mapping_()
     if path:
         root = read_document(path, "mapping file")
@@ -936,6 +1332,19 @@ def read_mapping(path: str, ssh: str | None = None) -> Mapping_:
                 m.target = {k: v.value for k, (_, v) in value.entries.items() if isinstance(v, Scalar)}
                 if len(m.target) != len(value.entries):
                     bad(value, "target: the keys of a scenario target (ssh, sudo, interface, ...) with plain values")
+            elif key in ("kubernetes", "toxiproxy") and isinstance(value, Map):
+                allowed = ({"context", "kubeconfig"} if key == "kubernetes"
+                           else {"ssh", "sudo", "identity_file", "known_hosts"})
+                for k, (kn, v) in value.entries.items():
+                    if k not in allowed or not isinstance(v, Scalar) or v.value is None:
+                        bad(kn, f"{key}.{k}: a mapping file's {key}: has " + ", ".join(sorted(allowed))
+                            + " with plain values")
+                    elif key == "kubernetes":
+                        m.kubernetes[k] = str(v.value)
+                    else:
+                        m.toxiproxy[k] = v.value
+                if key == "kubernetes" and "context" in m.kubernetes:
+                    m.kubernetes["context_from"] = f"the mapping file ({os.path.basename(path)}:{value.line})"
             elif key == "environment" and _s(value):
                 m.environment = _s(value) or ENVIRONMENT
             elif key in ("verify", "undoes") and isinstance(value, Map):
@@ -947,11 +1356,15 @@ def read_mapping(path: str, ssh: str | None = None) -> Mapping_:
                 getattr(m, key).update({k: v for k, v in pairs.items() if v})
             else:
                 bad(knode, f"{key!r}: a mapping file has target: {{...}}, environment: NAME, verify: {{ACTION: "
-                    "COMMAND}} and undoes: {ROLLBACK: ACTION}")
+                    "COMMAND}, undoes: {ROLLBACK: ACTION}, kubernetes: {context: NAME} and toxiproxy: {ssh: DEST}")
         if problems:
             raise ExperimentError(problems)
     if ssh is not None:
         m.target = {"ssh": ssh}
+    if kube_context is not None:
+        m.kubernetes["context"] = kube_context
+        m.kubernetes["context_from"] = "--kube-context"
+    m.allow_unleashed = allow_unleashed
     return m
 
 

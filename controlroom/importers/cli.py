@@ -22,7 +22,13 @@ def add_parser(sp: argparse.ArgumentParser) -> None:
                      help="write what translates; the rest as commented TODOs, and `template: true` so run refuses it")
     ctk.add_argument("-t", "--target", metavar="SSH", help="run the commands on this SSH destination (user@host)")
     ctk.add_argument("-m", "--mapping", metavar="FILE",
-                     help="YAML: target, environment, verify: {ACTION: CHECK}, undoes: {ROLLBACK: ACTION}")
+                     help="YAML: target, environment, verify: {ACTION: CHECK}, undoes: {ROLLBACK: ACTION}, "
+                          "kubernetes: {context: NAME}, toxiproxy: {ssh: DEST}")
+    ctk.add_argument("--kube-context", metavar="NAME",
+                     help="the kubeconfig context chaosk8s actions act on (else the mapping's kubernetes.context)")
+    ctk.add_argument("--allow-unleashed", action="store_true",
+                     help="translate Toxiproxy actions with no leash (no toxiproxy.ssh in the mapping); the "
+                          "scenario then says blast_radius.allow_unleashed: [toxiproxy]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from controlroom.importers.chaostoolkit import import_experiment, read_mapping
     from controlroom.safefile import write_atomically
 
-    mapping = read_mapping(args.mapping or "", args.target)
+    mapping = read_mapping(args.mapping or "", args.target, kube_context=args.kube_context,
+                           allow_unleashed=args.allow_unleashed)
     result = import_experiment(args.experiment, mapping, partial=args.partial)
     for problem in result.untranslatable:  # --partial: say what was left as a TODO, one located line each
         print(f"{problem} (left as a TODO)", file=sys.stderr)

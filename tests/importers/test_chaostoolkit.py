@@ -147,11 +147,10 @@ UNTRANSLATABLE = [
     "untranslatable.yaml:28:63: activity 'token-valid': uses secret 'token'; secrets are never copied",
     "untranslatable.yaml:34:5: activity 'rename-config': python provider os.rename cannot be translated; "
     "write it as a command fault",
-    "untranslatable.yaml:37:5: activity 'kill-pod': chaosk8s provider chaosk8s.pod.actions.terminate_pods is not "
-    "translated by this import yet; write it as a pod-kill or chaos-* fault step on a kubernetes target",
-    "untranslatable.yaml:40:5: activity 'slow-proxy': toxiproxy provider "
-    "chaostoxi.toxic.actions.create_latency_toxic "
-    "is not translated by this import yet; write it as a toxiproxy-* fault step on a toxiproxy target",
+    "untranslatable.yaml:37:5: activity 'kill-pod': chaosk8s acts on whatever kubeconfig context is current when "
+    "it runs, which the import does not guess: name the cluster with --kube-context NAME",
+    "untranslatable.yaml:40:5: activity 'slow-proxy': chaostoxi reads configuration toxiproxy_host, which the "
+    "experiment does not set",
     "untranslatable.yaml:43:5: activity 'post-order': an http action cannot be translated",
     "untranslatable.yaml:46:5: activity 'restart-api': Chaos Toolkit has no check that an action's effect is gone",
     "untranslatable.yaml:46:5: activity 'restart-api': has no rollback",

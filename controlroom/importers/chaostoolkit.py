@@ -904,18 +904,19 @@ class _Importer:
         if tol is not None:
             self.conditions += [f"{base}.pods >= 1", f"{outside}.pods == 0"]
 
-    # chaostoxi function -> (room fault, {argument: (room parameter, unit)}); units: ms, KB/s, us, bytes
+    # chaostoxi function -> (room fault, {argument: (room parameter, unit)}); units: ms, KB/s, us, bytes.
+    # Checked against chaostoolkit-toxiproxy's chaostoxi/toxic/actions.py (its signatures and attribute names).
     _TOXICS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "create_latency_toxic": ("toxiproxy-latency", {"latency": ("latency", "ms"), "jitter": ("jitter", "ms")}),
         "create_bandwith_degradation_toxic": ("toxiproxy-bandwidth", {"rate": ("rate", "KB/s")}),
         "create_bandwidth_degradation_toxic": ("toxiproxy-bandwidth", {"rate": ("rate", "KB/s")}),
         "create_slow_connection_close_toxic": ("toxiproxy-slow-close", {"delay": ("delay", "ms")}),
         "create_timeout_toxic": ("toxiproxy-timeout", {"timeout": ("timeout", "ms")}),
-        "reset_peer": ("toxiproxy-reset-peer", {"timeout": ("timeout", "ms")}),
         "create_slicer_toxic": ("toxiproxy-slicer", {"average_size": ("average_size", "bytes"),
                                                      "size_variation": ("size_variation", "bytes"),
                                                      "delay": ("delay", "us")}),
-        "create_limiter_toxic": ("toxiproxy-limit-data", {"bytes": ("bytes", "bytes")}),
+        # chaostoxi's argument is `bytes_limit` (it sends it as the toxic's `bytes` attribute).
+        "create_limiter_toxic": ("toxiproxy-limit-data", {"bytes_limit": ("bytes", "bytes")}),
     }
 
     def _toxi_target(self, act: _Act, proxy: str) -> str:
@@ -980,8 +981,6 @@ class _Importer:
             if value is None:
                 if arg_name in ("jitter", "size_variation"):
                     continue  # chaostoxi's default 0 is the room's default too
-                if arg_name in ("delay", "timeout") and func in ("create_slicer_toxic", "reset_peer"):
-                    continue
                 raise _Untranslatable(act.at, f"activity {act.name!r}: {func} needs {arg_name}")
             if value < 0:
                 raise _Untranslatable(args[arg_name], f"activity {act.name!r}: {arg_name} {value} is negative")

@@ -203,3 +203,21 @@ def test_a_mapping_verify_or_undoes_for_a_room_fault_is_refused_where_it_is_writ
         "verify are built in; delete this entry",
         f"{m}:6:3: undoes.unhang-queue: action 'slow-queue' becomes the room's toxiproxy-timeout fault, whose revert "
         "and verify are built in; delete this entry"]
+
+
+def test_the_limiter_toxic_reads_chaostoxis_bytes_limit_argument(tmp_path: Path) -> None:
+    # chaostoxi's create_limiter_toxic(for_proxy, toxic_name, bytes_limit) sends `bytes` to Toxiproxy.
+    exp = tmp_path / "limit.yaml"
+    exp.write_text(
+        "title: Orders survive a cut-short database stream\n"
+        "configuration: {toxiproxy_host: 10.0.0.5}\n"
+        "method:\n"
+        "  - type: action\n"
+        "    name: cut-db\n"
+        "    provider: {type: python, module: chaostoxi.toxic.actions, func: create_limiter_toxic,\n"
+        "               arguments: {for_proxy: db, toxic_name: db-cut, bytes_limit: 4096}}\n"
+        "    pauses: {after: 10}\n")
+    result = import_experiment(str(exp), read_mapping(str(EXP / "toxi-shop.map.yaml")), env={})
+    sc = load_scenario_text(result.text, "imported.yaml")
+    (plan,) = [p for plans in _plans(sc).values() for p in plans]
+    assert plan.spec.type == "toxiproxy-limit-data" and plan.spec.params["bytes"] == 4096

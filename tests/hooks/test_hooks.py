@@ -297,3 +297,32 @@ async def test_a_dead_or_slow_receiver_does_not_delay_the_e_stop(tmp_path: Path,
     assert with_hook < without + 0.5, (with_hook, without)
     dropped = [e for e in _hook_events(tmp_path / "hooked" / "j.jsonl") if e.type == "hook-dropped"]
     assert dropped and all("abandoned at the session's end" in e.data["reason"] for e in dropped)
+
+
+def test_the_hooks_examples_in_the_docs_are_valid() -> None:
+    for doc in ("docs/scenario-format.md", "docs/hooks.md", "README.md"):
+        text = (Path(__file__).parents[2] / doc).read_text()
+        block = next(b.split("```", 1)[0] for b in text.split("```yaml\n")[1:] if b.startswith("hooks:"))
+        sc = load_scenario_text(MINIMAL + block, doc)
+        assert [h.name for h in sc.hooks] == ["chat", "pager"] and sc.hooks[1].page
+
+
+async def test_secrets_come_from_a_file_or_the_environment_and_a_missing_one_is_a_journaled_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = tmp_path / "token"
+    token.write_text("from-a-file\n")
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with receiver() as rx:
+        runner = HookRunner(lambda t, **d: events.append((t, d)),  # type: ignore[arg-type,return-value]
+                            (Hook(name="file", on=("session-ended",), url=rx.url,
+                                  headers=(("X-Token", Secret(file=str(token))),)),
+                             Hook(name="env", on=("session-ended",), url=rx.url, retries=0,
+                                  headers=(("X-Token", Secret(env="NOT_SET_ANYWHERE")),))),
+                            session_id="x", scenario="s", environment="e")
+        runner.start()
+        runner.listen(Event("session-ended", "t", 1.0, {"outcome": "held"}))
+        await runner.close(grace=5.0)
+    assert [r.headers["x-token"] for r in rx.requests] == ["from-a-file"]
+    failed = next(d for t, d in events if t == "hook-failed")
+    assert failed["hook"] == "env" and failed["error"] == "header X-Token: $NOT_SET_ANYWHERE is not set"

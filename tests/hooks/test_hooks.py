@@ -326,3 +326,14 @@ async def test_secrets_come_from_a_file_or_the_environment_and_a_missing_one_is_
     assert [r.headers["x-token"] for r in rx.requests] == ["from-a-file"]
     failed = next(d for t, d in events if t == "hook-failed")
     assert failed["hook"] == "env" and failed["error"] == "header X-Token: $NOT_SET_ANYWHERE is not set"
+
+
+async def test_a_journal_with_hook_records_after_session_ended_is_complete(tmp_path: Path) -> None:
+    # `recover` and `status` read an incomplete journal as a crashed session: hook records written in the
+    # end's grace must not make a finished session look crashed.
+    async with receiver(dead=True) as rx:
+        s = _session(tmp_path, Host("t1"), (Hook(name="rx", on=("session-ended",), url=rx.url),), grace=0.2)
+        await _run_and_stop(s)
+    journal = read_journal(tmp_path / "j.jsonl")
+    assert journal.events[-1].type == "hook-dropped"
+    assert journal.complete

@@ -134,7 +134,12 @@ async def _run_and_stop(s: Session) -> float:
     task = asyncio.ensure_future(s.run())
     await _until_observing(s)
     start = time.perf_counter()
-    await s.emergency_stop("key", reason="test")
+    try:
+        # Bounded: a stop that waits for a hook would take the receiver's timeouts (tens of seconds).
+        await asyncio.wait_for(s.emergency_stop("key", reason="test"), 3.0)
+    except TimeoutError:
+        task.cancel()
+        pytest.fail("the e-stop did not finish within 3 s: something on its path waits")
     took = time.perf_counter() - start
     await _drive(s, task)
     return took

@@ -342,3 +342,19 @@ async def test_a_journal_with_hook_records_after_session_ended_is_complete(tmp_p
     journal = read_journal(tmp_path / "j.jsonl")
     assert journal.events[-1].type == "hook-dropped"
     assert journal.complete
+
+
+async def test_each_try_is_bounded_by_the_hooks_timeout() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with receiver(dead=True) as rx:
+        runner = HookRunner(lambda t, **d: events.append((t, d)),  # type: ignore[arg-type,return-value]
+                            (Hook(name="rx", on=("session-ended",), url=rx.url, timeout=0.2, retries=1),),
+                            session_id="x", scenario="s", environment="e", backoff=0.01)
+        runner.start()
+        start = time.monotonic()
+        runner.listen(Event("session-ended", "t", 1.0, {"outcome": "held"}))
+        await runner.close(grace=5.0)
+        took = time.monotonic() - start
+    assert [(t, d["attempt"], d["error"], d["final"]) for t, d in events] == [
+        ("hook-failed", 1, "timed out", False), ("hook-failed", 2, "timed out", True)]
+    assert len(rx.requests) == 2 and took < 2.0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from controlroom.errors import ControlroomError, Problem, ScenarioError
 from controlroom.scenario.fields import FieldReader
@@ -65,6 +66,9 @@ def _url(r: FieldReader, node: Node, where: str) -> str | Secret | None:
         return None
     if not value.startswith(("http://", "https://")):
         r.at(node, f"{where}: {value!r} is not an http:// or https:// URL")
+        return None
+    if "@" in urlsplit(value).netloc:  # credentials in clear: refused without echoing them
+        r.at(node, f"{where}: a URL with credentials is never written in clear; use {{env: VARIABLE}} or {{file: PATH}}")
         return None
     return value
 

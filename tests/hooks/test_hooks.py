@@ -80,6 +80,9 @@ hooks:
   - name: shell
     on: [session-ended]
     command: "notify-send done"
+  - name: creds
+    on: [session-ended]
+    webhook: {url: "https://bot:hunter2@chat.example/hook"}
 """
     with pytest.raises(ScenarioError) as err:
         load_scenario_text(text, "s.yaml")
@@ -91,7 +94,8 @@ hooks:
     assert any(line == 14 and "never written in clear" in m for line, m in msgs)
     assert any(line == 15 and "exactly one of 'webhook:' or 'command:'" in m for line, m in msgs)
     assert any(line == 21 and "hooks[2].command: expected a list" in m for line, m in msgs)
-    assert "abc123" not in str(err.value)  # the refusal does not repeat the secret it refuses
+    assert any(line == 24 and "a URL with credentials is never written in clear" in m for line, m in msgs)
+    assert "abc123" not in str(err.value) and "hunter2" not in str(err.value)  # the refusal does not repeat the secret it refuses
 
 
 def test_the_user_hooks_file_is_refused_when_others_may_write_it(tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ from controlroom.journal.events import (
     FaultLost,
     FaultReverted,
     FaultRevertFailed,
+    HookDelivered,
+    HookDropped,
+    HookFailed,
     LeashExpired,
     MetricSample,
     Note,
@@ -188,6 +191,16 @@ class ProgressPrinter(EventHandler[str]):
 
     def on_warning(self, e: Event, d: Warning_) -> str:
         return f"  warning: {d['message']}"
+
+    def on_hook_delivered(self, e: Event, d: HookDelivered) -> str | None:
+        return f"  PAGED on-call through hook {d['hook']} (rollback unconfirmed)" if d.get("page") else None
+
+    def on_hook_failed(self, e: Event, d: HookFailed) -> str:
+        last = "gave up" if d["final"] else f"try {d['attempt']}, will retry"
+        return f"  {'paging' if d.get('page') else 'hook'} {d['hook']} ({d['event']}) failed ({last}): {d['error']}"
+
+    def on_hook_dropped(self, e: Event, d: HookDropped) -> str:
+        return f"  hook {d['hook']} ({d['event']}) dropped: {d['reason']}"
 
     def on_note(self, e: Event, d: Note) -> str:
         return f"  note: {d['text']}"

@@ -29,6 +29,9 @@ from controlroom.journal.events import (
     FaultReverted,
     FaultRevertFailed,
     FaultSelected,
+    HookDelivered,
+    HookDropped,
+    HookFailed,
     LeashExpired,
     MetricBackfill,
     MetricSample,
@@ -293,6 +296,8 @@ class RoomState(EventHandler[None]):
     stop_by: str = ""  # who pressed the e-stop, when a person did
     statements: list[str] = field(default_factory=list)  # success criteria a person judges at the end
     judged: dict[str, tuple[bool | None, str]] = field(default_factory=dict)  # statement -> (met, by)
+    paged: list[str] = field(default_factory=list)  # hooks that paged on an unconfirmed rollback (docs/hooks.md)
+    page_failed: list[str] = field(default_factory=list)  # paging hooks whose last try failed or was dropped
     ended: bool = False
     outcome: str | None = None
     exit_code: int | None = None
@@ -730,6 +735,23 @@ class RoomState(EventHandler[None]):
     def on_warning(self, ev: Event, d: Warning_) -> None:
         _log(self, ev, f"warning: {d.get('message')}")
 
+    def on_hook_delivered(self, ev: Event, d: HookDelivered) -> None:
+        if d.get("page"):
+            self.paged.append(d["hook"])
+            _log(self, ev, f"PAGED on-call through hook {d['hook']} (rollback unconfirmed)")
+
+    def on_hook_failed(self, ev: Event, d: HookFailed) -> None:
+        if d.get("page") and d.get("final"):
+            self.page_failed.append(d["hook"])
+        what = "paging" if d.get("page") else "hook"
+        last = "gave up" if d.get("final") else f"try {d['attempt']}"
+        _log(self, ev, f"{what} {d['hook']} ({d['event']}) failed, {last}: {d['error']}")
+
+    def on_hook_dropped(self, ev: Event, d: HookDropped) -> None:
+        if d.get("page"):
+            self.page_failed.append(d["hook"])
+        _log(self, ev, f"hook {d['hook']} ({d['event']}) dropped: {d['reason']}")
+
     def on_step_completed(self, ev: Event, d: StepCompleted) -> None:
         if self.step is not None and self.step.id == d.get("step"):
             self.step.outcome = str(d.get("outcome"))
@@ -830,6 +852,10 @@ def log_level(ev: Event) -> LogLevel:
         return "error" if d.get("met") is False else "info"
     if t == "phase-validated":
         return "info" if d.get("ok") else "error"
+    if t in ("hook-failed", "hook-dropped"):
+        return "error" if d.get("page") else "warning"
+    if t == "hook-delivered":
+        return "error" if d.get("page") else "info"  # a page is news: something may still be broken
     if t == "emergency-stop":
         try:
             return "error" if StopKind(str(d.get("source", "key"))).emergency else "rollback"

@@ -58,5 +58,8 @@ def build_sources(scenario: Scenario) -> list[MetricSource]:
 def new_session(scenario: Scenario, journal: str | Path, facilitator: Facilitator, *,
                 sources: list[MetricSource] | None = None) -> Session:
     """A session for a front end: the scenario's own metric sources unless `sources` are given (tests)."""
+    from controlroom.scenario.hooks import load_user_hooks  # the user's hooks for every scenario (docs/hooks.md)
+
     return Session(scenario, journal_path=Path(journal), facilitator=facilitator,
-                   sources=sources if sources is not None else build_sources(scenario))
+                   sources=sources if sources is not None else build_sources(scenario),
+                   user_hooks=load_user_hooks())

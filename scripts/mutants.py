@@ -387,6 +387,19 @@ MUTANTS: list[Mutant] = [
       "a POST whose connection died is sent again: a second toxic or a second Gremlin attack",
       "tests/apis/test_rawhttp.py", category="API backends"),
 
+    # -- event hooks (issue 17) -----------------------------------------------------------------------------------
+    m("hooks-awaited-on-the-stop", "controlroom/engine/session.py",
+      "        await self.rollback.rollback_all(reason or kind.value)\n",
+      "        await self.rollback.rollback_all(reason or kind.value)\n"
+      "        if self.hook_runner is not None:\n"
+      "            await asyncio.gather(*(q.join() for q in self.hook_runner._queues.values()))\n",
+      "the e-stop waits for hook deliveries: a dead webhook delays the rollback's end by its timeouts",
+      "tests/hooks/test_hooks.py", "-k", "delay", category="hooks"),
+    m("hook-records-make-a-journal-crashed", "controlroom/journal/reader.py",
+      "        if t not in AFTER_END:", "        if True:",
+      "hook records after session-ended make a finished session read as crashed (recover, status)",
+      "tests/hooks/test_hooks.py", "-k", "complete", category="hooks"),
+
     # -- Kubernetes (issue 14) ------------------------------------------------------------------------------------
     m("kube-selection-not-journaled", ROLLBACK,
       "            if result.ok and result.record is not None:",

@@ -38,6 +38,7 @@ def _own_runtime_and_data_dirs(tmp_path_factory: pytest.TempPathFactory,
     run = Path(tempfile.mkdtemp(prefix="crt-", dir="/tmp"))
     monkeypatch.setenv("CONTROLROOM_RUNTIME_DIR", str(run / "run"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))  # never the user's hooks file
     yield
     shutil.rmtree(run, ignore_errors=True)
 

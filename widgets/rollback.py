@@ -29,7 +29,7 @@ class RollbackPane(Pane):
             self.set_class(visible, "-visible")
         rb = state.rollback
         self.show_shape(state, (visible, len(rb.targets) if rb else -1, rb.finished if rb else None,
-                                self.nothing_active))
+                                self.nothing_active, len(state.paged), len(state.page_failed)))
 
     def render_state(self, state: RoomState, width: int, height: int) -> Text:
         text = Text(overflow="fold")
@@ -56,4 +56,9 @@ class RollbackPane(Pane):
         text.append(("VERDICT: " if rb.finished else "") + verdict,
                     style=self.tone(("bad" if rb.unconfirmed else "good") if rb.finished else None,
                                     "bold reverse" if rb.finished else "bold"))
+        if state.paged:  # the hooks marked `page: true` fired (docs/hooks.md)
+            text.append(f"\nPAGED on-call: {', '.join(state.paged)}", style=self.tone("bad", "bold"))
+        if state.page_failed:
+            text.append(f"\npaging FAILED: {', '.join(state.page_failed)} — call on-call yourself",
+                        style=self.tone("bad", "bold reverse"))
         return text

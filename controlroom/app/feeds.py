@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from controlroom.engine.gates import Decision, Judgements
 from controlroom.journal.events import Event, StopKind
-from controlroom.journal.reader import follow
+from controlroom.journal.reader import ended, follow
 from controlroom.replay import Replay
 from controlroom.viewstate import RoomState, format_clock
 
@@ -285,8 +285,8 @@ class ReplayFeed:
         self.last_move_s = 0.0  # how long the last key's move of the playhead took (benchmarks)
         self.pending_seek: float | None = None  # a far seek asked for while the index is still being built
         # The session did not end properly: no session-ended, or a torn last line.
-        self.incomplete = bool(replay.warnings) or replay.count == 0 or \
-            replay.event(replay.count - 1).type != "session-ended"
+        self.incomplete = bool(replay.warnings) or \
+            not ended(replay.event(i).type for i in range(replay.count - 1, -1, -1))
         self._start_playing = playing
         self._wake: asyncio.Event | None = None
         self._shown_second = -1

@@ -24,6 +24,7 @@ from controlroom.clock import Clock, RealClock
 from controlroom.engine.context import EngineContext
 from controlroom.engine.gates import AutoFacilitator, Facilitator, Gate, facilitator_name
 from controlroom.engine.heartbeat import Heartbeat
+from controlroom.engine.hooks import DEFAULT_GRACE, HookRunner
 from controlroom.engine.liveness import start_time
 from controlroom.engine.monitor import SafetyMonitor
 from controlroom.engine.planning import StepPlan, plan_scenario
@@ -35,7 +36,7 @@ from controlroom.faults.plan import FaultPlan
 from controlroom.journal.events import Event, StepOutcome, StopKind
 from controlroom.journal.writer import JournalWriter
 from controlroom.metrics.source import BackfillSource, MetricSource
-from controlroom.scenario.model import Phase, Scenario, Step
+from controlroom.scenario.model import Hook, Phase, Scenario, Step
 from controlroom.targets.base import Executor
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
@@ -76,6 +77,8 @@ class Session:
     recovery_timeout: float | None = None  # default: derived from criteria and window
     reconfirm_for: float | None = None  # how long unconfirmed reverts are retried; default leash window + 5s
     facilitator_name: str = field(default_factory=facilitator_name)  # who is journaled as pressing keys
+    user_hooks: tuple[Hook, ...] = ()  # the user's hooks file (docs/hooks.md), besides the scenario's own
+    hook_grace: float = DEFAULT_GRACE  # seconds pending hook deliveries get at the end
 
     def __post_init__(self) -> None:
         self.journal_path = Path(self.journal_path)
@@ -98,6 +101,12 @@ class Session:
                                      recovery_wait=self.recovery_wait(),
                                      current_step=lambda: self.current_step.id if self.current_step else "")
         self._listeners.append(self.monitor.fold.feed)  # observed figures are a fold over our own events
+        # Hooks hear events through a listener that only queues (never awaits): they cannot delay a rollback.
+        hooks = self.user_hooks + self.scenario.hooks
+        self.hook_runner = HookRunner(self.emit, hooks, session_id=self.session_id, scenario=self.scenario.name,
+                                      environment=self.scenario.environment) if hooks else None
+        if self.hook_runner is not None:
+            self._listeners.append(self.hook_runner.listen)
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._stop_kind: StopKind | None = None  # what stopped the session: decisions read the kind, never the text
@@ -350,6 +359,8 @@ class Session:
         if control:
             control.prepare()  # a runtime directory another user planted is refused before anything is written
         self._writer = JournalWriter(self.journal_path, self._header())
+        if self.hook_runner is not None:
+            self.hook_runner.start()
         s = self.scenario
         self.emit(
             "session-started", session=self.session_id, scenario=s.name, hypothesis=s.hypothesis,
@@ -388,6 +399,9 @@ class Session:
                 o = locals().get("outcome") or Outcome(Verdict.CRASHED, 1, self.rollback.unconfirmed)
                 self._end(o)
             await self.rollback.wait_done()  # a stop the journal's last writes started, if they failed
+            if self.hook_runner is not None:
+                # After session-ended (a hook may be told of it): a short bounded grace, the rest abandoned.
+                await self.hook_runner.close(self.hook_grace)
             if control:
                 await control.close()
             await self._close_executors()

@@ -36,6 +36,7 @@ EventType = Literal[
     "telemetry-restored", "condition-breached", "rollback-started", "fault-reverted", "fault-revert-failed",
     "rollback-finished", "recovery-measured", "observed", "phase-validated", "success-criteria", "criterion-judged",
     "note", "emergency-stop", "warning", "step-completed", "session-ended",
+    "hook-delivered", "hook-failed", "hook-dropped",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 _KNOWN = frozenset(EVENT_TYPES)
@@ -446,6 +447,36 @@ class SessionEnded(TypedDict):
     message: NotRequired[str]
 
 
+class HookDelivered(TypedDict):
+    """A hook (docs/hooks.md) was delivered: its name, the hook event, which try; `page` for a paging hook."""
+
+    hook: str
+    event: str  # the hook event: session-started, fault-injected, ..., rollback-unconfirmed, session-ended
+    attempt: int
+    page: NotRequired[bool]
+    seconds: NotRequired[float]
+
+
+class HookFailed(TypedDict):
+    """A hook's delivery failed (`final`: no try is left); never fatal. Never carries a URL or a header value."""
+
+    hook: str
+    event: str
+    attempt: int
+    error: str
+    final: bool
+    page: NotRequired[bool]
+
+
+class HookDropped(TypedDict):
+    """A delivery never made: its hook's queue was full, or the session ended before its grace ran out."""
+
+    hook: str
+    event: str
+    reason: str
+    page: NotRequired[bool]
+
+
 PAYLOADS: dict[EventType, type] = {
     "session-started": SessionStarted, "state-changed": StateChanged, "preflight-check": PreflightCheck,
     "checklist-item": ChecklistItem, "steady-state": SteadyState, "step-briefed": StepBriefed,
@@ -460,6 +491,7 @@ PAYLOADS: dict[EventType, type] = {
     "phase-validated": PhaseValidated, "success-criteria": SuccessCriteria, "criterion-judged": CriterionJudged,
     "note": Note, "emergency-stop": EmergencyStop, "warning": Warning_, "step-completed": StepCompleted,
     "session-ended": SessionEnded,
+    "hook-delivered": HookDelivered, "hook-failed": HookFailed, "hook-dropped": HookDropped,
 }
 
 

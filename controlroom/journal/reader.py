@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,8 @@ class Journal:
 
     @property
     def complete(self) -> bool:
-        return bool(self.events) and self.events[-1].type == "session-ended"
+        """The session ended: its last event is `session-ended`, or only hook records follow it."""
+        return ended(ev.type for ev in reversed(self.events))
 
     @property
     def damaged(self) -> bool:
@@ -53,6 +54,20 @@ class Journal:
     def iter_events(self) -> Iterator[Event]:
         """The events again, from the start (the report's rare second pass; `JournalStream` re-reads its file)."""
         return iter(self.events)
+
+
+# Hook records may follow `session-ended`: the session's end gives pending deliveries a short grace
+# (docs/hooks.md). They do not make a journal incomplete.
+AFTER_END = frozenset({"hook-delivered", "hook-failed", "hook-dropped"})
+
+
+def ended(types_backwards: Iterable[str]) -> bool:
+    """Whether a journal whose event types these are, LAST FIRST, ended: the last one not a hook record is
+    `session-ended`."""
+    for t in types_backwards:
+        if t not in AFTER_END:
+            return t == "session-ended"
+    return False
 
 
 BLOCK = 1 << 20  # bytes read at a time by `JournalStream`: its memory, whatever the journal's size

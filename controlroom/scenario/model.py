@@ -189,6 +189,33 @@ class Phase:
     abort_on_failure: bool = False  # a failed step or validation in this phase ends the session
 
 
+HookFormat = Literal["json", "slack"]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a hook's secret comes from — an environment variable or a file — never its value (docs/hooks.md)."""
+
+    env: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One event hook (docs/hooks.md): on these events, POST to `url` or run `command` with the event on stdin."""
+
+    name: str
+    on: tuple[str, ...]  # canonical hook events (aliases resolved at validation)
+    url: str | Secret | None = None  # a webhook; a Secret when the URL itself is one (a Slack webhook)
+    format: HookFormat = "json"
+    headers: tuple[tuple[str, Secret], ...] = ()
+    command: tuple[str, ...] = ()  # argv, no shell
+    timeout: float = 5.0
+    retries: int = 2
+    page: bool = False  # also fires on rollback-unconfirmed: the room shows it paged
+    source: str = "scenario"  # "scenario" or the user's hooks file
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -206,6 +233,7 @@ class Scenario:
     unobserved: bool = False  # declared: nothing judges the system; the outcome is "unobserved", never "held"
     template: bool = False  # an example for a real environment: validate and plan it; `run` refuses it
     template_line: int = 1  # where `template: true` is written, for the refusal's FILE:LINE:COL
+    hooks: tuple[Hook, ...] = ()
     version: int = 1
     source_path: str = "<memory>"
     source_text: str = ""

@@ -18,6 +18,7 @@ from controlroom.errors import Problem, ScenarioError
 from controlroom.metrics.conditions import Condition, parse_condition, probe_series
 from controlroom.scenario import apis, checks
 from controlroom.scenario.fields import suggest
+from controlroom.scenario.hooks import read_hooks
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
 from controlroom.scenario.model import (
     KUBE_MODES,
@@ -46,6 +47,7 @@ FORMAT_VERSION = 1
 TOP_KEYS = (
     "version", "name", "hypothesis", "environment", "targets", "observe", "steady_state",
     "blast_radius", "stop_when", "steps", "phases", "success_criteria", "checklist", "unobserved", "template",
+    "hooks",
 )
 TARGET_KEYS = ("ssh", "local", "http", "kubernetes", "toxiproxy", "gremlin", "labels", "sudo", "interface",
                "identity_file", "known_hosts")
@@ -139,6 +141,7 @@ class Validator(StepReader):
         success = self.success_criteria(root, known_series)
         checklist = tuple(v for v, _ in self.strings(root.get("checklist"), "checklist"))
         unobserved = self.observed_or_declared(root, steps, steady, stop, phases)
+        hooks = read_hooks(self, root.get("hooks"))
         template_node = root.get("template")
         template = bool(self.boolean(template_node, "template"))
         if self.problems or name is None or environment is None or hypothesis is None:
@@ -158,6 +161,7 @@ class Validator(StepReader):
             phases=phases,
             unobserved=unobserved,
             template=template,
+            hooks=hooks,
             template_line=template_node.line if template_node is not None else 1,
             version=FORMAT_VERSION,
             source_path=self.file,

@@ -175,3 +175,20 @@ def test_a_runtime_dir_too_long_for_the_control_socket_is_one_line_before_anythi
     assert "Traceback" not in proc.stderr and "too long for the control socket" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not journal.exists()
+
+
+def test_a_hooks_file_others_may_write_is_refused_in_one_line_before_anything_runs(
+        shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    # The user's hooks file runs commands on every scenario: writable by others, it is refused (exit 2).
+    hooks = tmp_path / "cfg" / "controlroom" / "hooks.yaml"
+    hooks.parent.mkdir(parents=True)
+    hooks.write_text("hooks:\n  - name: log\n    on: [session-ended]\n    command: [logger, done]\n")
+    hooks.chmod(0o666)
+    env = {**env, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    journal = tmp_path / "j.jsonl"
+    proc = controlroom("run", str(shop_scenario(tmp_path, shop)), "--headless", "--yes", "--journal", str(journal),
+                       env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and f"{hooks}: group or others may write it" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not journal.exists()

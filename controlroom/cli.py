@@ -470,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--clean", action="store_true",
                     help="remove the entries of sessions that are gone and were recovered (or had ended)")
 
+    from controlroom.schedule_cli import add_parsers as add_schedule_parsers
+
+    add_schedule_parsers(add)
+
     sp = add("lab", _delegate(DELEGATED["lab"]), "local rehearsal lab: hosts in network namespaces (root)")
     sp.add_argument("rest", nargs=argparse.REMAINDER, metavar="up|down|status ...")
     return p

@@ -323,6 +323,13 @@ class Session:
         self._begin_stop(kind, reason, by)
         await self.rollback.rollback_all(reason or kind.value)
 
+    def stop_now(self, source: StopKind | str, reason: str = "", by: str | None = None) -> asyncio.Task[Any]:
+        """`emergency_stop`, marked stopping before this returns (so a step about to inject sees the stop and
+        injects nothing), its rollback in a task: for a caller inside an event listener (the schedule's kill
+        switch at `step-briefed`). The same one rollback path."""
+        self._begin_stop(StopKind(source), reason, by)
+        return self.spawn(self.emergency_stop(source, reason, by))
+
     def _stop_in_background(self, kind: StopKind, reason: str) -> asyncio.Task[Any]:
         """`EngineContext.stop`: the one rollback path, started now from a part that must not wait for it (the
         heartbeat's round, the monitor's sample); awaiting the task waits for the rollback."""

@@ -39,7 +39,6 @@ def unattended_problems(scenario: Scenario, environments: tuple[str, ...] = ()) 
     `environments`: the environments the schedule allows (`--env`); empty means the scenario's own
     `blast_radius.allowed_environments`.
     """
-    from controlroom.engine.planning import plan_scenario
     from controlroom.errors import ScenarioError
     from controlroom.scenario.loader import Map, Node, Seq, parse_document
 
@@ -97,20 +96,12 @@ def unattended_problems(scenario: Scenario, environments: tuple[str, ...] = ()) 
             add(at(written or node), f"step {step.id}: confirm: true waits for a person nobody is there to be; "
                                      "write `confirm: false` to schedule it")
     br = scenario.blast_radius
+    # Validation refuses every fault without a leash (a guard on its host, a TTL in the service, a Kubernetes
+    # duration or a Gremlin length) unless `allow_unleashed` names its backend: refusing that key is the rule.
     if br.allow_unleashed:
         add(key_at(root, "blast_radius", "allow_unleashed"),
             f"blast_radius.allow_unleashed ({', '.join(br.allow_unleashed)}): an unattended run needs every fault "
             "leashed; remove allow_unleashed (give the target ssh: so its faults get a leash)")
-    try:
-        plans = plan_scenario(scenario)
-    except Exception:  # planning problems are validation's to report; the rules above still stand
-        plans = []
-    for i, sp in enumerate(plans):
-        for plan in sp.faults:
-            if plan.revertible and plan.leash is None:
-                add(at(step_nodes[i] if i < len(step_nodes) else None),
-                    f"step {sp.step.id}: fault {plan.fault_id} has no leash: if the room dies it stays; "
-                    "an unattended run needs every fault leashed")
     if not scenario.stop_when.conditions:
         add(key_at(root, "stop_when") if root is not None and root.get("stop_when") is not None else (1, 1),
             "stop_when.conditions is empty: an unattended run needs a condition that stops it")

@@ -140,10 +140,10 @@ class Scheduler:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from controlroom.cli import _check_runtime_dir
     from controlroom.engine.gates import AutoFacilitator
     from controlroom.errors import ScenarioError
     from controlroom.headless import ProgressPrinter
+    from controlroom.paths import private_sessions_dir
     from controlroom.scenario import load_scenario
     from controlroom.schedule import (
         ScheduleError,
@@ -165,7 +165,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     problems = unattended_problems(sc, tuple(args.env or ()))
     if problems:
         raise ScenarioError(problems)
-    _check_runtime_dir()
+    private_sessions_dir()  # refuse (one line, exit 2) a runtime directory another user planted
     paused = pause_file()
 
     def out(line: str) -> None:

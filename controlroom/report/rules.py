@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from controlroom.journal.events import StopKind
+
 Insight = dict[str, Any]
 Rule = Callable[[dict[str, Any]], list[Insight]]
 
@@ -137,7 +139,8 @@ def steady_state_missing(r: dict[str, Any]) -> list[Insight]:
 
 
 def manual_stop(r: dict[str, Any]) -> list[Insight]:
-    manual = [s for s in r["execution"]["emergency_stops"] if s["source"] in ("key", "signal", "control")]
+    emergency = {k.value for k in StopKind if k.emergency}  # the key, `controlroom stop`, a signal: written once
+    manual = [s for s in r["execution"]["emergency_stops"] if s["source"] in emergency]
     if not manual:
         return []
     by = f" by {manual[0]['by']}" if manual[0].get("by") else ""

@@ -66,10 +66,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
-from controlroom.errors import ControlroomError
 from controlroom.lab._gremlin_args import ArgsError, Command, parse_command
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import die_with_parent
+from controlroom.lab._proc import StandInError, start_stand_in, stop_group
 
 DEFAULT_PORT = 8475
 COMPANY = "stand-in-company"
@@ -689,10 +688,6 @@ def _reason(body: bytes) -> str:
 
 # --- command line and a process of its own --------------------------------------------------------------------
 
-class StandInError(ControlroomError):
-    """The Gremlin stand-in could not start (port in use, a bad --client)."""
-
-
 READY_RE = re.compile(r"gremlin stand-in on (http://\S+:(\d+)/v1)\b")
 
 
@@ -742,35 +737,14 @@ class GremlinProcess:
         if self.stage_seconds is not None:
             argv += ["--stage-seconds", str(self.stage_seconds)]
         env = {**os.environ, "GREMLIN_STAND_IN_KEY": self.key}  # not on the command line, where ps shows it
-        self._proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=die_with_parent, env=env)
-        assert self._proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
-        except TimeoutError:
-            await self.stop()
-            raise StandInError(f"the gremlin stand-in did not start within {timeout:g}s") from None
-        match = READY_RE.search(line.decode())
-        if not match:
-            await self.stop()
-            raise StandInError(f"the gremlin stand-in did not start on port {self.port} (port in use?)")
+        self._proc, match = await start_stand_in("gremlin", argv, READY_RE, f"port {self.port}", timeout, env=env)
         self.url, self.port = match.group(1), int(match.group(2))
         return self.url
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
-            try:
-                await asyncio.wait_for(proc.wait(), 5.0)
-                return
-            except TimeoutError:
-                continue
-
+        if proc is not None:
+            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.gremlin",

@@ -59,9 +59,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controlroom.errors import ControlroomError
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import die_with_parent
+from controlroom.lab._proc import StandInError, start_stand_in, stop_group
 from controlroom.lab._toxics import (
     DIRECTIONS,
     DOWNSTREAM,
@@ -630,10 +629,6 @@ def _error(err: ApiError) -> Response:
 
 # --- command line and a process of its own --------------------------------------------------------------------
 
-class StandInError(ControlroomError):
-    """A stand-in could not start (port in use, bad --proxy)."""
-
-
 READY_RE = re.compile(r"toxiproxy stand-in on http://(\S+):(\d+)\b")
 
 
@@ -686,35 +681,14 @@ class ToxiproxyProcess:
         argv = [sys.executable, "-m", "controlroom.lab.toxiproxy", "--host", self.host, "--port", str(self.port)]
         for spec in self.proxies:
             argv += ["--proxy", f"{spec.name}={spec.listen}={spec.upstream}"]
-        self._proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=die_with_parent)
-        assert self._proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
-        except TimeoutError:
-            await self.stop()
-            raise StandInError(f"the toxiproxy stand-in did not start within {timeout:g}s") from None
-        match = READY_RE.search(line.decode())
-        if not match:
-            await self.stop()
-            raise StandInError(f"the toxiproxy stand-in did not start on {self.host}:{self.port} (port in use?)")
+        self._proc, match = await start_stand_in("toxiproxy", argv, READY_RE, f"{self.host}:{self.port}", timeout)
         self.port = int(match.group(2))
         return self.url
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
-            try:
-                await asyncio.wait_for(proc.wait(), 5.0)
-                return
-            except TimeoutError:
-                continue
-
+        if proc is not None:
+            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.toxiproxy",

@@ -1,4 +1,4 @@
-"""The one session clock and the one sparkline: every reader (the room, the report, the headless printer,
+"""The one session clock, the one sparkline and the one way to name many targets: every reader (the room, the report, the headless printer,
 `history`) draws time and series with these, so the same journal reads the same everywhere.
 
 Pure functions of their arguments (no Textual, no Rich): the widgets call them too.
@@ -7,6 +7,7 @@ Pure functions of their arguments (no Textual, no Rich): the widgets call them t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -62,3 +63,45 @@ def sparkline(values: Iterable[float | None], width: int, *, whole: bool = False
             out.append(BARS[min(top, int((v - lo) / span * top + 0.5))])
     line = "".join(out)
     return line if whole else line.rjust(width)
+
+
+_NUMBERED = re.compile(r"(.*?)([0-9]+)")
+
+
+def name_ranges(names: Iterable[str]) -> str:
+    """Many target names in the scenario's own range form: h101 … h200 is `h[101:200]`, gaps split it
+    (`h[1:3], h5`), names without a number stay as they are. The order is the names' order, runs of one
+    prefix and width compressed; reading it back with the scenario's range rule gives the same names.
+    """
+    parts: list[str] = []
+    run: list[tuple[str, int, int]] = []  # (prefix, number, width) of a run of consecutive numbers
+
+    def flush() -> None:
+        if not run:
+            return
+        prefix, first, width = run[0]
+        last = run[-1][1]
+        if len(run) == 1:
+            parts.append(f"{prefix}{str(first).zfill(width) if width else first}")
+        else:
+            lo, hi = (str(first).zfill(width), str(last).zfill(width)) if width else (str(first), str(last))
+            parts.append(f"{prefix}[{lo}:{hi}]")
+        run.clear()
+
+    for name in names:
+        m = _NUMBERED.fullmatch(name)
+        if m is None:
+            flush()
+            parts.append(name)
+            continue
+        prefix, digits = m.group(1), m.group(2)
+        number = int(digits)
+        width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+        if run:
+            run_width = run[0][2]
+            same_form = len(digits) == run_width if run_width else width == 0
+            if not (run[-1][0] == prefix and run[-1][1] + 1 == number and same_form):
+                flush()
+        run.append((prefix, number, width if not run else run[0][2]))
+    flush()
+    return ", ".join(parts)

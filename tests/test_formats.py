@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controlroom.formats import FLAT, format_clock, sparkline
 from controlroom.headless import ProgressPrinter
@@ -64,3 +66,40 @@ def test_one_sparkline_for_the_room_and_the_report() -> None:
     assert sparkline([0.0, 0.0, 1.0, 1.0], 2, whole=True) == "▁█"
     assert sparkline([5.0, 5.0], 8, whole=True) == FLAT * 2
     assert sparkline([None, float("nan"), 1.0, 2.0], 4) == "  ▁█"
+
+
+# -- name_ranges: many targets named the way the scenario writes them ----------------------------------------
+
+def _expand(text: str) -> list[str]:
+    from controlroom.scenario.ranges import TargetRange, find_range
+
+    out: list[str] = []
+    for part in text.split(", ") if text else []:
+        span = find_range(part)
+        if isinstance(span, TargetRange):
+            out += [part.replace(span.text, n) for n in span.numbers()]
+        else:
+            assert span is None, span
+            out.append(part)
+    return out
+
+
+def test_name_ranges_writes_a_fleet_the_way_the_scenario_does() -> None:
+    from controlroom.formats import name_ranges
+
+    assert name_ranges(f"h{i}" for i in range(101, 201)) == "h[101:200]"
+    assert name_ranges(["h1", "h2", "h3", "h5", "db-08", "db-09", "db-10", "api"]) == "h[1:3], h5, db-[08:10], api"
+    assert name_ranges(["x7", "x08"]) == "x7, x08"  # 08 is not the number after 7 in the same form
+    assert name_ranges([]) == ""
+
+
+_NAMES = st.lists(st.builds(lambda p, n, w: p + (str(n).zfill(w) if w else str(n)),
+                            st.sampled_from(["h", "db-", "web.", "x"]), st.integers(0, 120), st.sampled_from([0, 0, 2, 3]))
+                  | st.sampled_from(["api", "front", "h", "db-"]), max_size=60)
+
+
+@given(_NAMES)
+def test_name_ranges_reads_back_as_the_same_names_in_the_same_order(names: list[str]) -> None:
+    from controlroom.formats import name_ranges
+
+    assert _expand(name_ranges(names)) == names

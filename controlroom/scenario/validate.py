@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from controlroom.errors import Problem, ScenarioError
 from controlroom.metrics.conditions import Condition, parse_condition, probe_series
-from controlroom.scenario import apis, checks
+from controlroom.scenario import apis, checks, ranges
 from controlroom.scenario.fields import suggest
 from controlroom.scenario.hooks import read_hooks
 from controlroom.scenario.loader import Map, Node, Scalar, Seq, describe
@@ -243,14 +243,59 @@ class Validator(StepReader):
             return {}
         out: dict[str, Target] = {}
         for name, (key, value) in node.entries.items():
+            span = ranges.find_range(name)
+            if isinstance(span, str):
+                self.at(key, f"targets: {span}")
+                continue
+            if span is not None:
+                self.target_range(name, key, value, span, out)
+                continue
             message = checks.check_name(name, "target name")
             if message:
                 self.at(key, f"targets: {message}")
+                continue
+            if name in out:
+                self.at(key, f"targets: {name!r} is also named by a target range; remove one of them")
                 continue
             target = self.target(name, value)
             if target is not None:
                 out[name] = target
         return out
+
+    def target_range(self, key_text: str, key: Node, value: Node, span: ranges.TargetRange,
+                     out: dict[str, Target]) -> None:
+        """`web-[1:200]: {ssh: "web-[1:200].internal"}` -> 200 ordinary targets, each checked like one
+        written out. The first one that has a problem stops the expansion, so a mistake is reported once."""
+        where = f"targets.{key_text}"
+        m = self.mapping(value, where)
+        if m is None:
+            return
+        kind = next((k for k in TARGET_KINDS if k in m.entries), None)
+        if kind not in ("ssh", "http"):
+            self.at(key, f"{where}: a target range makes ssh or http targets (each with its own address); "
+                         f"a {kind or 'target without a kind'} cannot be numbered")
+            return
+        address = m.get(kind)
+        if address is None or not ranges.carries(address, span.text):
+            self.at(address or key, f"{where}.{kind}: a target range needs the same {span.text} in its {kind} "
+                                    f"value (e.g. {kind}: {'web-' if kind == 'ssh' else 'http://web-'}{span.text}"
+                                    f"{'' if kind == 'ssh' else ':8080/'}), or all {len(span)} targets would be "
+                                    f"one host")
+            return
+        for number in span.numbers():
+            name = key_text.replace(span.text, number)
+            message = checks.check_name(name, "target name")
+            if message:
+                self.at(key, f"targets: {message}")
+                return
+            if name in out:
+                self.at(key, f"{where}: {name!r} is already a target; ranges and names must not overlap")
+                return
+            before = len(self.problems)
+            target = self.target(name, ranges.substitute(m, span.text, number))
+            if target is None or len(self.problems) > before:
+                return
+            out[name] = target
 
     def target(self, name: str, node: Node) -> Target | None:
         where = f"targets.{name}"

@@ -88,6 +88,17 @@ def test_plan_without_v_is_one_line_per_step_and_target(env: dict[str, str]) -> 
     assert "    inject " in verbose.stdout and "    revert " in verbose.stdout
 
 
+def test_plan_groups_a_fleet_step_into_one_line_named_by_range_and_v_lists_every_host(env: dict[str, str]) -> None:
+    result = controlroom("plan", str(REPO / "scenarios" / "fleet-zone-dark.yaml"), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert lines == ["  h[101:200] (100 × ssh h[101:200]): blackhole all traffic on h[101:200] eth0 except the control "
+                     "channel — leashed, reverted and verified"]
+    verbose = controlroom("plan", "-v", str(REPO / "scenarios" / "fleet-zone-dark.yaml"), env=env)
+    faults = [line for line in verbose.stdout.splitlines() if line.startswith("  fault ")]
+    assert len(faults) == 100 and "[target h101 via ssh h101]" in faults[0] and "[target h200 via ssh h200]" in faults[-1]
+
+
 def test_list_shows_the_scenarios_folder_and_what_each_needs(env: dict[str, str]) -> None:
     result = controlroom("list", str(REPO / "scenarios"), env=env)
     assert result.returncode == 0

@@ -63,3 +63,9 @@ def fake_faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, FaultType
     table.update(FAKE_FAULTS)
     monkeypatch.setattr(catalogue_module, "_CATALOGUE", table)
     yield table
+
+
+@pytest.fixture
+def real_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undo the test fault types: shipped scenarios must only use real ones."""
+    monkeypatch.setattr(catalogue_module, "_CATALOGUE", None)

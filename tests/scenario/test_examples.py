@@ -6,18 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from controlroom.faults import catalogue as catalogue_module
 from controlroom.scenario import load_scenario, load_scenario_text
 from controlroom.scenario.listing import list_scenarios
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 ALL = sorted(SCENARIOS.glob("*.yaml"))
-
-
-@pytest.fixture
-def real_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo the test fault types: shipped scenarios must only use real ones."""
-    monkeypatch.setattr(catalogue_module, "_CATALOGUE", None)
 
 
 @pytest.mark.usefixtures("real_catalogue")

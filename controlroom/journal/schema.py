@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
+from itertools import chain
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from controlroom.journal.events import PAYLOADS, READING, Event, Header
@@ -325,6 +326,56 @@ def _metric_sample(doc: dict[str, Any]) -> None:
 
 
 _MISSING = object()
+
+_STR = frozenset({str})
+_NUMBERS = frozenset({float, int})
+_READINGS = frozenset({float, int, type(None)})
+_DICT = frozenset({dict})
+_ERRORS = frozenset({dict, object})  # an object: `errors` absent (the _MISSING a reader passes for it)
+
+
+def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any], errors: Sequence[Any]) -> list[float] | None:
+    """A run of `metric-sample` lines (their t, mono, values and errors — `_MISSING` when absent) checked at once:
+    the monos as floats when every line surely passes `event_from_doc` unchanged, else None.
+
+    It only ever ACCEPTS what the per-line check accepts, and accepts it unchanged: a run with anything the
+    check would reject or change (a NaN or huge reading made null, a bool, a missing field, a huge mono) is
+    None, and the reader then checks that run line by line, with the located warning of each bad one. The
+    tests hold it to `event_from_doc` on generated and hostile payloads (tests/journal/test_samples_fast.py).
+    Whole-column operations (type sets, min, max, sum) run in C: a few tenths of a microsecond a sample.
+    """
+    try:
+        if not set(map(type, ts)) <= _STR or not set(map(type, values)) <= _DICT:
+            return None
+        mono_kinds = set(map(type, monos))
+        if not mono_kinds <= _NUMBERS or not _all_finite(monos, int in mono_kinds):
+            return None
+        flat = list(chain.from_iterable(map(dict.values, values)))
+        kinds = set(map(type, flat))
+        if not kinds <= _READINGS:
+            return None
+        if type(None) in kinds:
+            flat = [v for v in flat if v is not None]
+        if flat and not _all_finite(flat, int in kinds):
+            return None
+        kinds = set(map(type, errors))
+        if not kinds <= _ERRORS:
+            return None
+        if dict in kinds:
+            texts = chain.from_iterable(map(dict.values, (e for e in errors if e is not _MISSING)))
+            if not set(map(type, texts)) <= _STR:
+                return None
+    except OverflowError:  # a sum past what a float holds: line by line decides
+        return None
+    return list(monos) if int not in mono_kinds else [float(m) for m in monos]
+
+
+def _all_finite(nums: Sequence[Any], has_int: bool) -> bool:
+    """Every number (floats and ints only) is one `event_from_doc` keeps as it is: finite, an int within
+    ±10**300. A NaN or an infinity makes the sum NaN or infinite; False may also be a sum that overflowed."""
+    if has_int and not (-_BIG < min(nums) and max(nums) < _BIG):
+        return False
+    return _isfinite(sum(nums))
 
 
 def event_from_doc(doc: Any) -> Event:

@@ -109,14 +109,47 @@ class ObservedFold(EventHandler[None]):
             self._keep_ended(mono)
         self._monos.append(mono)
         self._samples.append(values)
+        self._learn(values)
+        if len(self._monos) & 1023 == 0:
+            self._forget_before(self._horizon())
+
+    def sample_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, object]]) -> None:
+        """`sample` of each in turn, a run at a time (the report's fold), with the very same state after it.
+
+        `sample` does more than append at two kinds of sample only: one past a completed step's settling
+        (its figures are kept, from the samples before it) and one that makes the kept count a multiple of
+        1024 (old samples are forgotten). The run goes in slices that end at each such sample.
+        """
+        i, n = 0, len(monos)
+        while i < n:
+            j = min(n, i + 1024 - (len(self._monos) & 1023))  # the slice's last sample fills a multiple of 1024
+            if self._ended:
+                settled = self._now_ended_min()
+                if monos[i] > settled:
+                    self._now = max(self._now, monos[i])
+                    self._keep_ended(monos[i])
+                    continue  # the steps left settle at or after monos[i]: no second keep for it
+                j = _first_past(monos, settled, i + 1, j)
+            part = monos[i:j]
+            top = max(part)
+            if top > self._now:
+                self._now = top
+            self._monos.extend(part)
+            self._samples.extend(rows[i:j])
+            if not self._known.keys() >= set().union(*rows[i:j]):
+                for values in rows[i:j]:
+                    self._learn(values)
+            if len(self._monos) & 1023 == 0:
+                self._forget_before(self._horizon())
+            i = j
+
+    def _learn(self, values: Mapping[str, object]) -> None:
         if not self._known.keys() >= values.keys():  # rare: a series not seen before (or new series_names)
             names = self.series_names
             for name in values:
                 if name not in names:
                     names.append(str(name))
             self._known = dict.fromkeys(names)
-        if len(self._monos) & 1023 == 0:
-            self._forget_before(self._horizon())
 
     def _on_inject(self, ev: Event, step: str, injected: bool) -> None:
         times = self._steps.setdefault(step, _StepTimes())
@@ -239,6 +272,16 @@ class ObservedFold(EventHandler[None]):
         if k > 0:
             del self._monos[:k]
             del self._samples[:k]
+
+
+def _first_past(monos: Sequence[float], t: float, i: int, j: int) -> int:
+    """The first k in [i, j) with monos[k] > t, else j (times in journal order: usually rising, not always)."""
+    if i >= j or max(monos[i:j]) <= t:
+        return j
+    for k in range(i, j):
+        if monos[k] > t:
+            return k
+    return j  # pragma: no cover - max said there is one
 
 
 def _number(value: object) -> float | None:

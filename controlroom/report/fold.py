@@ -1,7 +1,8 @@
 """The report's one pass over a journal: each event kept as the plain facts the report derives from.
 
 A reader of the journal like every other (`journal/handler.py`): one `on_<type>` method per event type it
-uses, with that type's payload. Metric samples, the bulk of a journal, are handled inline in `run`.
+uses, with that type's payload. Metric samples, the bulk of a journal, come in runs (`journal.reader.Samples`)
+and are handled inline in `run`, a run at a time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from controlroom.journal.events import (
     Warning_,
 )
 from controlroom.journal.handler import EventHandler
+from controlroom.journal.reader import Batch, Samples
 from controlroom.metrics.observed import ObservedFold
 from controlroom.report.model import Condition, parse_condition
 from controlroom.report.series import SeriesFold
@@ -97,6 +99,8 @@ class JournalLike(Protocol):
     def damaged(self) -> bool: ...
 
     def iter_events(self) -> Iterator[Event]: ...
+
+    def iter_batches(self) -> Iterator[Batch]: ...
 
 
 # Events at whose time a fault window may open or close: the series fold cuts its chunks there, so that every
@@ -188,23 +192,23 @@ class Fold(EventHandler[None]):
     # ---- the one pass -------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """The pass: every event once, in journal order. Samples go to `series` (aggregates per chunk, cut at
-        every event that can be a fault window's edge), everything else to its `on_<type>` method."""
+        """The pass: every event once, in journal order. Samples come in runs (`journal.reader.Samples`) and go
+        to `series` (aggregates per chunk, cut at every event that can be a fault window's edge) and to the
+        observed fold, a run per call; everything else to its `on_<type>` method."""
         handlers = self.handlers
         sf: SeriesFold | None = None
-        ev: Event | None = None
+        last: Batch | None = None
         observed = self.observed_fold
         observed_types = observed.handlers
-        for ev in self.j.iter_events():
-            typ = ev.type
-            if typ == "metric-sample":
-                d = ev.data
+        for last in self.j.iter_batches():
+            if isinstance(last, Samples):
                 if sf is None:
                     sf = self.series = SeriesFold(*self.conditions())
-                values = d.get("values") or {}
-                sf.add(ev.mono, values, d.get("errors"))
-                observed.sample(ev.mono, values)
+                sf.add_many(last.monos, last.values, last.errors)
+                observed.sample_many(last.monos, last.values)
                 continue
+            ev = last
+            typ = ev.type
             if typ in observed_types:
                 observed.feed(ev)
             if self.first_t is None:
@@ -215,11 +219,12 @@ class Fold(EventHandler[None]):
             handler = handlers.get(typ)
             if handler is not None:
                 handler(self, ev, ev.data)
-        if ev is not None:
+        if last is not None:
+            t, mono = (last.last_t, last.monos[-1]) if isinstance(last, Samples) else (last.t, last.mono)
             if self.first_t is None:
-                self.first_t = ev.t
-            self.last_t = ev.t
-            self.last_mono = max(0.0, ev.mono)
+                self.first_t = t
+            self.last_t = t
+            self.last_mono = max(0.0, mono)
         if sf is None:
             self.series = SeriesFold(*self.conditions())
         self.series.finish(self.last_mono)
@@ -230,12 +235,12 @@ class Fold(EventHandler[None]):
         """Samples again, with the conditions as the whole journal gave them (a breach of a condition the
         scenario did not list, or a session-started after the first sample): a second pass, rare."""
         sf = SeriesFold(*self.conditions())
-        for ev in self.j.iter_events():
-            if ev.type == "metric-sample":
-                sf.add(ev.mono, ev.data.get("values") or {}, ev.data.get("errors"))
-            elif ev.type in WINDOW_EDGES:
-                sf.cut(ev.mono)
-                sf.cut(rnd(ev.mono) or 0.0)
+        for item in self.j.iter_batches():
+            if isinstance(item, Samples):
+                sf.add_many(item.monos, item.values, item.errors)
+            elif item.type in WINDOW_EDGES:
+                sf.cut(item.mono)
+                sf.cut(rnd(item.mono) or 0.0)
         sf.finish(self.last_mono)
         self.series = sf
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import bisect
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from controlroom.report.model import CHART_POINTS, Condition, is_success_series
@@ -50,6 +51,17 @@ def _count_holding(values: list[float], cond: Condition, lo: float, hi: float) -
         if (hi <= t) if op == ">" else (hi < t):
             return 0
     return sum(map(_OPS[op], values, repeat(t)))
+
+
+def _first_at_or_past(monos: Sequence[float], edge: float, i: int, j: int) -> int:
+    """The first k in [i, j) with monos[k] >= edge, else j (times in journal order: usually rising, not always)."""
+    part = monos[i:j]
+    if max(part) < edge:
+        return j
+    for k, m in enumerate(part):
+        if m >= edge:
+            return i + k
+    return j  # pragma: no cover - max said there is one
 
 
 def _exact_sum(values: list[float]) -> Fraction:
@@ -248,6 +260,38 @@ class SeriesFold:
             self._close()
         self._monos.append(mono)
         self._rows.append(values)
+        self._names(values, errors)
+
+    def add_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, float | None]],
+                 errors: Sequence[Mapping[str, str] | None]) -> None:
+        """`add` of each sample in turn, a run at a time: the same chunks, the same series in the same order.
+
+        The series and error counts first (they touch nothing `_close` computes but the order `info` keeps,
+        which this keeps); then the samples go into the open chunk in slices, each ending where `add` would
+        close a chunk: at a sample at or past the next cut, or once a chunk is full.
+        """
+        known = self.info
+        if any(errors) or not known.keys() >= set().union(*rows):
+            for values, errs in zip(rows, errors, strict=True):
+                self._names(values, errs)
+        i, n = 0, len(monos)
+        edges = self._edges
+        while i < n:
+            mono = monos[i]
+            if edges and mono >= edges[0]:
+                while edges and mono >= edges[0]:
+                    edges.pop(0)
+                self._close()
+            if len(self._monos) >= CHUNK:
+                self._close()
+            j = min(n, i + CHUNK - len(self._monos))
+            if edges and j > i + 1:
+                j = _first_at_or_past(monos, edges[0], i + 1, j)
+            self._monos.extend(monos[i:j])
+            self._rows.extend(rows[i:j])
+            i = j
+
+    def _names(self, values: Mapping[str, Any], errors: Mapping[str, str] | None) -> None:
         known = self.info
         if not known.keys() >= values.keys():  # a series seen for the first time: in order of appearance
             for name in values:
@@ -255,9 +299,9 @@ class SeriesFold:
                     known[name] = SeriesInfo(name, is_success_series(name))
         if errors:
             for name in errors:
-                info = self.info.get(name)
+                info = known.get(name)
                 if info is None:
-                    info = self.info[name] = SeriesInfo(name, is_success_series(name))
+                    info = known[name] = SeriesInfo(name, is_success_series(name))
                 info.errors += 1
 
     def cut(self, mono: float) -> None:
@@ -297,7 +341,10 @@ class SeriesFold:
         aggs: dict[str, Aggregate] = {}
         rows = self._rows
         for name in dict.fromkeys(chain.from_iterable(rows)):  # the chunk's series, in order of appearance
-            col = [r.get(name, _ABSENT) for r in rows]
+            try:
+                col: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+            except KeyError:
+                col = [r.get(name, _ABSENT) for r in rows]
             if _ABSENT in col:
                 idx = [i for i, v in enumerate(col) if v is not _ABSENT]
                 s_monos = [monos[i] for i in idx]

@@ -26,8 +26,11 @@ without samples gives None. Steps without faults have no figures.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
 
 from controlroom.journal.events import (
     Event,
@@ -234,9 +237,14 @@ class ObservedFold(EventHandler[None]):
         monos = self._monos
         i = bisect.bisect_left(monos, lo)
         j = bisect.bisect_right(monos, hi) if closed else bisect.bisect_left(monos, hi)
+        col: list[Any] = [values.get(name) for values in self._samples[i:j]]
+        kinds = set(map(type, col))
+        if kinds <= _FLOATS:  # what a journal's samples hold: the same list, without the per-value calls
+            return col if type(None) not in kinds else [v for v in col if v is not None]
+        if kinds <= _READINGS:
+            return [float(v) for v in col if v is not None]
         out: list[float] = []
-        for values in self._samples[i:j]:
-            value = _number(values.get(name))
+        for value in map(_number, col):
             if value is not None:
                 out.append(value)
         return out
@@ -284,6 +292,10 @@ def _first_past(monos: Sequence[float], t: float, i: int, j: int) -> int:
     return j  # pragma: no cover - max said there is one
 
 
+_FLOATS = frozenset({float, type(None)})
+_READINGS = frozenset({float, int, type(None)})
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -302,7 +314,9 @@ def peak(values: Sequence[float], before: float | None) -> float | None:
         return None
     if before is None:
         return max(values)
-    return max(values, key=lambda v: abs(v - before))
+    # max(values, key=lambda v: abs(v - before)), the keys made in C: the first value of the greatest distance
+    distances = list(map(abs, map(operator.sub, values, repeat(before))))
+    return values[distances.index(max(distances))]
 
 
 def worst(values: Sequence[float], direction: str | None, fallback: float | None) -> float | None:

@@ -19,7 +19,7 @@ import controlroom.report.series as series
 from benchmarks.bench_report import write_journal
 from controlroom.journal.events import Event
 from controlroom.journal.reader import Batch, Journal, JournalStream, Samples, read_journal
-from controlroom.metrics.observed import ObservedFold
+from controlroom.metrics.observed import ObservedFold, peak
 from controlroom.report.build import build_report
 from controlroom.report.model import parse_condition
 from controlroom.report.series import SeriesFold
@@ -191,3 +191,45 @@ def test_a_damaged_session_reports_the_same_both_ways(tmp_path: Path) -> None:
     batched, one, whole = _both_ways(path)
     assert batched == one == whole
     assert json.loads(batched)["incomplete"] is True  # damaged: said so
+
+
+@FUZZ
+@given(values=st.lists(st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0])),
+                       min_size=1, max_size=12),
+       before=st.one_of(st.floats(allow_nan=False), st.sampled_from([0.0, 0.5, 1e16])))
+def test_peak_is_the_first_value_farthest_from_before(values: list[float], before: float) -> None:
+    assert repr(peak(values, before)) == repr(max(values, key=lambda v: abs(v - before)))
+
+
+@FUZZ
+@given(rows=st.lists(st.dictionaries(st.sampled_from(["a", "b"]),
+                                     st.one_of(VALUE, st.booleans(), st.text(max_size=1), st.integers())),
+                     max_size=30))
+def test_observed_reads_a_series_as_it_did_value_by_value(rows: list[dict[str, Any]]) -> None:
+    """What the observed fold reads of a series: its numbers as floats, nulls, bools and the rest left out
+    (a source feeding the engine may hand it anything)."""
+    fold = ObservedFold(10.0)
+    fold.sample_many([0.1 * i for i in range(len(rows))], rows)
+    for name in ("a", "b"):
+        by_value = [float(v) for r in rows if isinstance(v := r.get(name), (int, float)) and not isinstance(v, bool)]
+        got = fold._values(name, -1.0, 1e9, closed=True)
+        assert [repr(v) for v in got] == [repr(v) for v in by_value]
+
+
+def test_the_pass_collects_garbage_rarely_and_restores_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from controlroom.report import fold
+
+    seen: list[tuple[int, ...]] = []
+    real = fold.Fold._run
+
+    def spy(self: fold.Fold) -> None:
+        seen.append(gc.get_threshold())
+        real(self)
+
+    monkeypatch.setattr(fold.Fold, "_run", spy)
+    before = gc.get_threshold()
+    build_report(JournalStream(FIXTURES / "breach.jsonl"))
+    assert gc.get_threshold() == before and gc.isenabled()
+    assert seen and seen[0][0] >= 100_000 and seen[0][1:] == before[1:]  # raised, not disabled

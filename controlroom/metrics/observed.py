@@ -28,8 +28,10 @@ from __future__ import annotations
 import bisect
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from controlroom.journal.events import (
@@ -116,13 +118,16 @@ class ObservedFold(EventHandler[None]):
         if len(self._monos) & 1023 == 0:
             self._forget_before(self._horizon())
 
-    def sample_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, object]]) -> None:
+    def sample_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, object]],
+                    names: AbstractSet[str] | None = None) -> None:
         """`sample` of each in turn, a run at a time (the report's fold), with the very same state after it.
 
         `sample` does more than append at two kinds of sample only: one past a completed step's settling
         (its figures are kept, from the samples before it) and one that makes the kept count a multiple of
-        1024 (old samples are forgotten). The run goes in slices that end at each such sample.
+        1024 (old samples are forgotten). The run goes in slices that end at each such sample. `names`, when
+        given, are the names of all `rows` (the caller's one pass over them).
         """
+        learned = self._known.keys() >= (set().union(*rows) if names is None else names)
         i, n = 0, len(monos)
         while i < n:
             j = min(n, i + 1024 - (len(self._monos) & 1023))  # the slice's last sample fills a multiple of 1024
@@ -139,7 +144,7 @@ class ObservedFold(EventHandler[None]):
                 self._now = top
             self._monos.extend(part)
             self._samples.extend(rows[i:j])
-            if not self._known.keys() >= set().union(*rows[i:j]):
+            if not learned:
                 for values in rows[i:j]:
                     self._learn(values)
             if len(self._monos) & 1023 == 0:
@@ -237,7 +242,10 @@ class ObservedFold(EventHandler[None]):
         monos = self._monos
         i = bisect.bisect_left(monos, lo)
         j = bisect.bisect_right(monos, hi) if closed else bisect.bisect_left(monos, hi)
-        col: list[Any] = [values.get(name) for values in self._samples[i:j]]
+        try:
+            col: list[Any] = list(map(itemgetter(name), self._samples[i:j]))  # every sample has it: the common case
+        except KeyError:
+            col = [values.get(name) for values in self._samples[i:j]]
         kinds = set(map(type, col))
         if kinds <= _FLOATS:  # what a journal's samples hold: the same list, without the per-value calls
             return col if type(None) not in kinds else [v for v in col if v is not None]

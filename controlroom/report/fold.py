@@ -228,8 +228,9 @@ class Fold(EventHandler[None]):
             if isinstance(last, Samples):
                 if sf is None:
                     sf = self.series = SeriesFold(*self.conditions())
-                sf.add_many(last.monos, last.values, last.errors)
-                observed.sample_many(last.monos, last.values)
+                names = set().union(*last.values)  # the run's series: one pass for both folds
+                sf.add_many(last.monos, last.values, last.errors, names)
+                observed.sample_many(last.monos, last.values, names)
                 continue
             ev = last
             typ = ev.type

@@ -24,9 +24,10 @@ import bisect
 import math
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -263,15 +264,16 @@ class SeriesFold:
         self._names(values, errors)
 
     def add_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, float | None]],
-                 errors: Sequence[Mapping[str, str] | None]) -> None:
+                 errors: Sequence[Mapping[str, str] | None], names: AbstractSet[str] | None = None) -> None:
         """`add` of each sample in turn, a run at a time: the same chunks, the same series in the same order.
 
         The series and error counts first (they touch nothing `_close` computes but the order `info` keeps,
         which this keeps); then the samples go into the open chunk in slices, each ending where `add` would
-        close a chunk: at a sample at or past the next cut, or once a chunk is full.
+        close a chunk: at a sample at or past the next cut, or once a chunk is full. `names`, when given, are
+        the names of all `rows` (the caller's one pass over them).
         """
         known = self.info
-        if any(errors) or not known.keys() >= set().union(*rows):
+        if any(errors) or not known.keys() >= (set().union(*rows) if names is None else names):
             for values, errs in zip(rows, errors, strict=True):
                 self._names(values, errs)
         i, n = 0, len(monos)
@@ -340,11 +342,15 @@ class SeriesFold:
         k = len(monos)
         aggs: dict[str, Aggregate] = {}
         rows = self._rows
-        for name in dict.fromkeys(chain.from_iterable(rows)):  # the chunk's series, in order of appearance
+        # Every series known: the chunk's are among them (`add` learns a name before it keeps its row), and
+        # each is folded on its own, so the order they come in changes nothing.
+        for name in self.info:
             try:
                 col: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
             except KeyError:
                 col = [r.get(name, _ABSENT) for r in rows]
+                if col.count(_ABSENT) == k:
+                    continue  # not in this chunk (a series that came later, went, or has only errors)
             if _ABSENT in col:
                 idx = [i for i, v in enumerate(col) if v is not _ABSENT]
                 s_monos = [monos[i] for i in idx]

@@ -362,8 +362,8 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
         if not kinds <= _ERRORS:
             return None
         if dict in kinds:
-            texts = chain.from_iterable(map(dict.values, (e for e in errors if e is not _MISSING)))
-            if not set(map(type, texts)) <= _STR:
+            given = errors if object not in kinds else [e for e in errors if e is not _MISSING]
+            if any(given) and not set(map(type, chain.from_iterable(map(dict.values, given)))) <= _STR:
                 return None
     except OverflowError:  # a sum past what a float holds: line by line decides
         return None

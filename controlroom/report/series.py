@@ -345,19 +345,18 @@ class SeriesFold:
         # Every series known: the chunk's are among them (`add` learns a name before it keeps its row), and
         # each is folded on its own, so the order they come in changes nothing.
         for name in self.info:
+            at: list[int] = []
             try:
-                col: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+                s_vals: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+                s_monos = monos
             except KeyError:
                 col = [r.get(name, _ABSENT) for r in rows]
-                if col.count(_ABSENT) == k:
-                    continue  # not in this chunk (a series that came later, went, or has only errors)
-            if _ABSENT in col:
                 idx = [i for i, v in enumerate(col) if v is not _ABSENT]
+                if not idx:
+                    continue  # not in this chunk (a series that came later, went, or has only errors)
                 s_monos = [monos[i] for i in idx]
-                s_vals: list[Any] = [col[i] for i in idx]
+                s_vals = [col[i] for i in idx]
                 at = [n0 + i for i in idx]
-            else:
-                s_monos, s_vals, at = monos, col, []
             aggs[name] = self._aggregate(name, s_vals, at, n0)
             info = self.info[name]
             info.samples += len(s_vals)

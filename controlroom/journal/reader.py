@@ -233,17 +233,15 @@ class JournalStream:
             if o > a:  # samples a..o-1
                 sub = docs[a:o]
                 run: Samples | None = None
-                try:
-                    ts, monos, values = zip(*map(_SAMPLE_FIELDS, sub), strict=True)
-                except KeyError:
-                    pass
-                else:
-                    errors = list(map(dict.get, sub, repeat("errors"), repeat(_MISSING)))
-                    floats = samples_fast(ts, monos, values, errors)
-                    if floats is not None:
-                        if _MISSING in errors:
-                            errors = [None if e is _MISSING else e for e in errors]
-                        run = Samples(floats, list(values), errors, ts[0], ts[-1])
+                # Columns of the run (a field missing reads as None, which the check refuses: line by line).
+                ts: list[Any] = list(map(_get, sub, repeat("t")))
+                values: list[Any] = list(map(_get, sub, repeat("values")))
+                errors: list[Any] = list(map(_get, sub, repeat("errors"), repeat(_MISSING)))
+                floats = samples_fast(ts, list(map(_get, sub, repeat("mono"))), values, errors)
+                if floats is not None:
+                    if _MISSING in errors:
+                        errors = [None if e is _MISSING else e for e in errors]
+                    run = Samples(floats, values, errors, ts[0], ts[-1])
                 if run is not None:
                     rules.seen_any = True
                     yield run
@@ -269,7 +267,7 @@ class JournalStream:
 
 SAMPLE = "metric-sample"
 _TYPE = itemgetter("type")  # KeyError / TypeError for a line that is not an object with a type: line by line
-_SAMPLE_FIELDS = itemgetter("t", "mono", "values")
+_get: Callable[..., Any] = dict.get
 
 
 def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:

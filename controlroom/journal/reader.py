@@ -22,7 +22,7 @@ from typing import Any
 
 from controlroom.errors import JournalError
 from controlroom.journal.events import FORMAT, Event
-from controlroom.journal.schema import _MISSING, BadEvent, check_header, event_from_doc, samples_fast
+from controlroom.journal.schema import MISSING, BadEvent, check_header, event_from_doc, samples_fast
 
 _loads: Callable[[bytes], Any]
 try:  # optional: orjson parses journal lines about twice as fast; the standard library is the fallback
@@ -236,11 +236,11 @@ class JournalStream:
                 # Columns of the run (a field missing reads as None, which the check refuses: line by line).
                 ts: list[Any] = list(map(_get, sub, repeat("t")))
                 values: list[Any] = list(map(_get, sub, repeat("values")))
-                errors: list[Any] = list(map(_get, sub, repeat("errors"), repeat(_MISSING)))
+                errors: list[Any] = list(map(_get, sub, repeat("errors"), repeat(MISSING)))
                 floats = samples_fast(ts, list(map(_get, sub, repeat("mono"))), values, errors)
                 if floats is not None:
-                    if _MISSING in errors:
-                        errors = [None if e is _MISSING else e for e in errors]
+                    if MISSING in errors:
+                        errors = [None if e is MISSING else e for e in errors]
                     run = Samples(floats, values, errors, ts[0], ts[-1])
                 if run is not None:
                     rules.seen_any = True

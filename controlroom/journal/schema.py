@@ -299,9 +299,9 @@ def check_payload(type_: str, data: dict[str, Any]) -> dict[str, Any]:
 def _metric_sample(doc: dict[str, Any]) -> None:
     """The MetricSample check, written out: samples are most of a journal, so this is the reader's hot path.
     It says exactly what `compile_type(MetricSample)` says (a test compares the two on hostile payloads)."""
-    values = doc.get("values", _MISSING)
+    values = doc.get("values", MISSING)
     if type(values) is not dict:
-        if values is _MISSING:
+        if values is MISSING:
             raise BadEvent("values: missing")
         raise _bad("values", "an object", values)
     for k, v in values.items():
@@ -316,8 +316,8 @@ def _metric_sample(doc: dict[str, Any]) -> None:
                 values[k] = None
         else:
             raise _bad(f"values.{k}", "a number or null", v)
-    errors = doc.get("errors", _MISSING)
-    if errors is not _MISSING:
+    errors = doc.get("errors", MISSING)
+    if errors is not MISSING:
         if type(errors) is not dict:
             raise _bad("errors", "an object", errors)
         for k, v in errors.items():
@@ -325,17 +325,17 @@ def _metric_sample(doc: dict[str, Any]) -> None:
                 raise _bad(f"errors.{k}", "a string", v)
 
 
-_MISSING = object()
+MISSING = object()
 
 _STR = frozenset({str})
 _NUMBERS = frozenset({float, int})
 _READINGS = frozenset({float, int, type(None)})
 _DICT = frozenset({dict})
-_ERRORS = frozenset({dict, object})  # an object: `errors` absent (the _MISSING a reader passes for it)
+_ERRORS = frozenset({dict, object})  # an object: `errors` absent (the MISSING a reader passes for it)
 
 
 def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any], errors: Sequence[Any]) -> list[float] | None:
-    """A run of `metric-sample` lines (their t, mono, values and errors — `_MISSING` when absent) checked at once:
+    """A run of `metric-sample` lines (their t, mono, values and errors — `MISSING` when absent) checked at once:
     the monos as floats when every line surely passes `event_from_doc` unchanged, else None.
 
     It only ever ACCEPTS what the per-line check accepts, and accepts it unchanged: a run with anything the
@@ -362,7 +362,7 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
         if not kinds <= _ERRORS:
             return None
         if dict in kinds:
-            given = errors if object not in kinds else [e for e in errors if e is not _MISSING]
+            given = errors if object not in kinds else [e for e in errors if e is not MISSING]
             if any(given) and not set(map(type, chain.from_iterable(map(dict.values, given)))) <= _STR:
                 return None
     except OverflowError:  # a sum past what a float holds: line by line decides

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import controlroom.journal.reader as reader
 from controlroom.journal.events import Event
 from controlroom.journal.reader import JournalStream, Samples, read_journal
-from controlroom.journal.schema import _MISSING, BadEvent, event_from_doc, samples_fast
+from controlroom.journal.schema import MISSING, BadEvent, event_from_doc, samples_fast
 
 FIXTURES = Path(__file__).parents[1] / "report" / "fixtures"
 FUZZ = settings(
@@ -49,8 +49,8 @@ def sample_docs(draw: Any, hostile: bool = True) -> dict[str, Any]:
     if hostile and draw(st.integers(0, 3)) == 0:  # one field broken or gone
         field = draw(st.sampled_from(["t", "mono", "values", "errors"]))
         doc[field] = draw(st.one_of(st.none(), HOSTILE, st.text(max_size=2), st.just({"x": 5}),
-                                    st.just({"x": None}), st.just(_MISSING)))
-        if doc[field] is _MISSING:
+                                    st.just({"x": None}), st.just(MISSING)))
+        if doc[field] is MISSING:
             del doc[field]
     if hostile and draw(st.booleans()):
         doc["extra"] = draw(st.one_of(st.none(), HOSTILE))  # a field the vocabulary does not name: kept, ignored
@@ -61,7 +61,7 @@ def _fast(docs: list[dict[str, Any]]) -> list[float] | None:
     ts = [d.get("t") for d in docs]
     monos = [d.get("mono") for d in docs]
     values = [d.get("values") for d in docs]
-    errors = [d.get("errors", _MISSING) for d in docs]
+    errors = [d.get("errors", MISSING) for d in docs]
     return samples_fast(ts, monos, values, errors)
 
 

@@ -348,15 +348,13 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
         if not set(map(type, ts)) <= _STR or not set(map(type, values)) <= _DICT:
             return None
         mono_kinds = set(map(type, monos))
-        if not mono_kinds <= _NUMBERS or not _all_finite(monos, int in mono_kinds):
+        if not mono_kinds <= _NUMBERS or not _all_small(monos):
             return None
         flat = list(chain.from_iterable(map(dict.values, values)))
         kinds = set(map(type, flat))
         if not kinds <= _READINGS:
             return None
-        if type(None) in kinds:
-            flat = [v for v in flat if v is not None]
-        if flat and not _all_finite(flat, int in kinds):
+        if not _all_small(flat):
             return None
         kinds = set(map(type, errors))
         if not kinds <= _ERRORS:
@@ -370,12 +368,13 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
     return list(monos) if int not in mono_kinds else [float(m) for m in monos]
 
 
-def _all_finite(nums: Sequence[Any], has_int: bool) -> bool:
-    """Every number (floats and ints only) is one `event_from_doc` keeps as it is: finite, an int within
-    ±10**300. A NaN or an infinity makes the sum NaN or infinite; False may also be a sum that overflowed."""
-    if has_int and not (-_BIG < min(nums) and max(nums) < _BIG):
-        return False
-    return _isfinite(sum(nums))
+def _all_small(nums: Sequence[Any]) -> bool:
+    """Numbers (floats, ints, nulls: the type checks come first) that `event_from_doc` keeps as they are: every
+    float finite, every int within ±10**300. One pass: the sum of their sizes is below 10**300 only if each
+    is (a float sum of non-negative terms never falls as it grows); a NaN makes it NaN and an infinity
+    infinite, both not below; nulls and zeros add nothing and are left out. False may also be a sum of many
+    large values (or OverflowError one past a float): then line by line decides."""
+    return sum(map(abs, filter(None, nums))) < _BIG
 
 
 def event_from_doc(doc: Any) -> Event:

@@ -330,7 +330,6 @@ MISSING = object()
 _STR = frozenset({str})
 _NUMBERS = frozenset({float, int})
 _READINGS = frozenset({float, int, type(None)})
-_DICT = frozenset({dict})
 _ERRORS = frozenset({dict, object})  # an object: `errors` absent (the MISSING a reader passes for it)
 
 
@@ -345,12 +344,12 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
     Whole-column operations (type sets, min, max, sum) run in C: a few tenths of a microsecond a sample.
     """
     try:
-        if not set(map(type, ts)) <= _STR or not set(map(type, values)) <= _DICT:
+        if not set(map(type, ts)) <= _STR:
             return None
         mono_kinds = set(map(type, monos))
         if not mono_kinds <= _NUMBERS or not _all_small(monos):
             return None
-        flat = list(chain.from_iterable(map(dict.values, values)))
+        flat = list(chain.from_iterable(map(dict.values, values)))  # TypeError if one is not an object
         kinds = set(map(type, flat))
         if not kinds <= _READINGS:
             return None
@@ -363,7 +362,7 @@ def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any],
             given = errors if object not in kinds else [e for e in errors if e is not MISSING]
             if any(given) and not set(map(type, chain.from_iterable(map(dict.values, given)))) <= _STR:
                 return None
-    except OverflowError:  # a sum past what a float holds: line by line decides
+    except (OverflowError, TypeError):  # a sum past what a float holds, a values that is no object: line by line
         return None
     return list(monos) if int not in mono_kinds else [float(m) for m in monos]
 

@@ -154,7 +154,8 @@ class Points:
         self.buckets: list[list[Any]] = []  # [first time, (t, min) or None, (t, max) or None, samples]
         self.count = 0
 
-    def extend(self, monos: list[float], values: list[float | None]) -> None:
+    def extend(self, monos: list[float], values: list[float | None], gaps: bool = True) -> None:
+        """Points of more samples; `gaps` False: the caller knows `values` holds no null (one search less)."""
         raw = self.raw
         if raw is not None:
             raw.extend(zip(monos, values, strict=True))
@@ -167,9 +168,9 @@ class Points:
                 self._add([m for m, _ in raw], [v for _, v in raw])
             return
         self.count += len(monos)
-        self._add(monos, values)
+        self._add(monos, values, gaps)
 
-    def _add(self, monos: list[float], values: list[float | None]) -> None:
+    def _add(self, monos: list[float], values: list[float | None], gaps: bool = True) -> None:
         i, n = 0, len(monos)
         while i < n:
             if not self.buckets or self.buckets[-1][3] >= self.size:
@@ -180,7 +181,7 @@ class Points:
             b = self.buckets[-1]
             j = min(n, i + self.size - b[3])
             part = values[i:j]
-            nums = part if None not in part else [v for v in part if v is not None]
+            nums = part if not gaps or None not in part else [v for v in part if v is not None]
             if nums:
                 lo, hi = min(nums), max(nums)  # type: ignore[type-var]
                 if b[1] is None or lo < b[1][1]:
@@ -357,10 +358,10 @@ class SeriesFold:
                 s_monos = [monos[i] for i in idx]
                 s_vals = [col[i] for i in idx]
                 at = [n0 + i for i in idx]
-            aggs[name] = self._aggregate(name, s_vals, at, n0)
+            aggs[name] = agg = self._aggregate(name, s_vals, at, n0)
             info = self.info[name]
             info.samples += len(s_vals)
-            info.points.extend(s_monos, s_vals)
+            info.points.extend(s_monos, s_vals, agg.present < len(s_vals))
         self.chunks.append(Chunk(monos[0], monos[-1], aggs))
         self._firsts.append(monos[0])
         self._n = n0 + k

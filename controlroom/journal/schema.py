@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
+from itertools import chain
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from controlroom.journal.events import PAYLOADS, READING, Event, Header
@@ -298,9 +299,9 @@ def check_payload(type_: str, data: dict[str, Any]) -> dict[str, Any]:
 def _metric_sample(doc: dict[str, Any]) -> None:
     """The MetricSample check, written out: samples are most of a journal, so this is the reader's hot path.
     It says exactly what `compile_type(MetricSample)` says (a test compares the two on hostile payloads)."""
-    values = doc.get("values", _MISSING)
+    values = doc.get("values", MISSING)
     if type(values) is not dict:
-        if values is _MISSING:
+        if values is MISSING:
             raise BadEvent("values: missing")
         raise _bad("values", "an object", values)
     for k, v in values.items():
@@ -315,8 +316,8 @@ def _metric_sample(doc: dict[str, Any]) -> None:
                 values[k] = None
         else:
             raise _bad(f"values.{k}", "a number or null", v)
-    errors = doc.get("errors", _MISSING)
-    if errors is not _MISSING:
+    errors = doc.get("errors", MISSING)
+    if errors is not MISSING:
         if type(errors) is not dict:
             raise _bad("errors", "an object", errors)
         for k, v in errors.items():
@@ -324,7 +325,55 @@ def _metric_sample(doc: dict[str, Any]) -> None:
                 raise _bad(f"errors.{k}", "a string", v)
 
 
-_MISSING = object()
+MISSING = object()
+
+_STR = frozenset({str})
+_NUMBERS = frozenset({float, int})
+_READINGS = frozenset({float, int, type(None)})
+_ERRORS = frozenset({dict, object})  # an object: `errors` absent (the MISSING a reader passes for it)
+
+
+def samples_fast(ts: Sequence[Any], monos: Sequence[Any], values: Sequence[Any], errors: Sequence[Any]) -> list[float] | None:
+    """A run of `metric-sample` lines (their t, mono, values and errors — `MISSING` when absent) checked at once:
+    the monos as floats when every line surely passes `event_from_doc` unchanged, else None.
+
+    It only ever ACCEPTS what the per-line check accepts, and accepts it unchanged: a run with anything the
+    check would reject or change (a NaN or huge reading made null, a bool, a missing field, a huge mono) is
+    None, and the reader then checks that run line by line, with the located warning of each bad one. The
+    tests hold it to `event_from_doc` on generated and hostile payloads (tests/journal/test_samples_fast.py).
+    Whole-column operations (type sets, min, max, sum) run in C: a few tenths of a microsecond a sample.
+    """
+    try:
+        if not set(map(type, ts)) <= _STR:
+            return None
+        mono_kinds = set(map(type, monos))
+        if not mono_kinds <= _NUMBERS or not _all_small(monos):
+            return None
+        flat = list(chain.from_iterable(map(dict.values, values)))  # TypeError if one is not an object
+        kinds = set(map(type, flat))
+        if not kinds <= _READINGS:
+            return None
+        if not _all_small(flat):
+            return None
+        kinds = set(map(type, errors))
+        if not kinds <= _ERRORS:
+            return None
+        if dict in kinds:
+            given = errors if object not in kinds else [e for e in errors if e is not MISSING]
+            if any(given) and not set(map(type, chain.from_iterable(map(dict.values, given)))) <= _STR:
+                return None
+    except (OverflowError, TypeError):  # a sum past what a float holds, a values that is no object: line by line
+        return None
+    return list(monos) if int not in mono_kinds else [float(m) for m in monos]
+
+
+def _all_small(nums: Sequence[Any]) -> bool:
+    """Numbers (floats, ints, nulls: the type checks come first) that `event_from_doc` keeps as they are: every
+    float finite, every int within ±10**300. One pass: the sum of their sizes is below 10**300 only if each
+    is (a float sum of non-negative terms never falls as it grows); a NaN makes it NaN and an infinity
+    infinite, both not below; nulls and zeros add nothing and are left out. False may also be a sum of many
+    large values (or OverflowError one past a float): then line by line decides."""
+    return sum(map(abs, filter(None, nums))) < _BIG
 
 
 def event_from_doc(doc: Any) -> Event:

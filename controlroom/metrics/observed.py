@@ -26,8 +26,13 @@ without samples gives None. Steps without faults have no figures.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from typing import Any
 
 from controlroom.journal.events import (
     Event,
@@ -109,14 +114,50 @@ class ObservedFold(EventHandler[None]):
             self._keep_ended(mono)
         self._monos.append(mono)
         self._samples.append(values)
+        self._learn(values)
+        if len(self._monos) & 1023 == 0:
+            self._forget_before(self._horizon())
+
+    def sample_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, object]],
+                    names: AbstractSet[str] | None = None) -> None:
+        """`sample` of each in turn, a run at a time (the report's fold), with the very same state after it.
+
+        `sample` does more than append at two kinds of sample only: one past a completed step's settling
+        (its figures are kept, from the samples before it) and one that makes the kept count a multiple of
+        1024 (old samples are forgotten). The run goes in slices that end at each such sample. `names`, when
+        given, are the names of all `rows` (the caller's one pass over them).
+        """
+        learned = self._known.keys() >= (set().union(*rows) if names is None else names)
+        i, n = 0, len(monos)
+        while i < n:
+            j = min(n, i + 1024 - (len(self._monos) & 1023))  # the slice's last sample fills a multiple of 1024
+            if self._ended:
+                settled = self._now_ended_min()
+                if monos[i] > settled:
+                    self._now = max(self._now, monos[i])
+                    self._keep_ended(monos[i])
+                    continue  # the steps left settle at or after monos[i]: no second keep for it
+                j = _first_past(monos, settled, i + 1, j)
+            part = monos[i:j]
+            top = max(part)
+            if top > self._now:
+                self._now = top
+            self._monos.extend(part)
+            self._samples.extend(rows[i:j])
+            if not learned:
+                for values in rows[i:j]:
+                    self._learn(values)
+            if len(self._monos) & 1023 == 0:
+                self._forget_before(self._horizon())
+            i = j
+
+    def _learn(self, values: Mapping[str, object]) -> None:
         if not self._known.keys() >= values.keys():  # rare: a series not seen before (or new series_names)
             names = self.series_names
             for name in values:
                 if name not in names:
                     names.append(str(name))
             self._known = dict.fromkeys(names)
-        if len(self._monos) & 1023 == 0:
-            self._forget_before(self._horizon())
 
     def _on_inject(self, ev: Event, step: str, injected: bool) -> None:
         times = self._steps.setdefault(step, _StepTimes())
@@ -201,9 +242,17 @@ class ObservedFold(EventHandler[None]):
         monos = self._monos
         i = bisect.bisect_left(monos, lo)
         j = bisect.bisect_right(monos, hi) if closed else bisect.bisect_left(monos, hi)
+        try:
+            col: list[Any] = list(map(itemgetter(name), self._samples[i:j]))  # every sample has it: the common case
+        except KeyError:
+            col = [values.get(name) for values in self._samples[i:j]]
+        kinds = set(map(type, col))
+        if kinds <= _FLOATS:  # what a journal's samples hold: the same list, without the per-value calls
+            return col if type(None) not in kinds else [v for v in col if v is not None]
+        if kinds <= _READINGS:
+            return [float(v) for v in col if v is not None]
         out: list[float] = []
-        for values in self._samples[i:j]:
-            value = _number(values.get(name))
+        for value in map(_number, col):
             if value is not None:
                 out.append(value)
         return out
@@ -241,6 +290,20 @@ class ObservedFold(EventHandler[None]):
             del self._samples[:k]
 
 
+def _first_past(monos: Sequence[float], t: float, i: int, j: int) -> int:
+    """The first k in [i, j) with monos[k] > t, else j (times in journal order: usually rising, not always)."""
+    if i >= j or max(monos[i:j]) <= t:
+        return j
+    for k in range(i, j):
+        if monos[k] > t:
+            return k
+    return j  # pragma: no cover - max said there is one
+
+
+_FLOATS = frozenset({float, type(None)})
+_READINGS = frozenset({float, int, type(None)})
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -259,7 +322,9 @@ def peak(values: Sequence[float], before: float | None) -> float | None:
         return None
     if before is None:
         return max(values)
-    return max(values, key=lambda v: abs(v - before))
+    # max(values, key=lambda v: abs(v - before)), the keys made in C: the first value of the greatest distance
+    distances = list(map(abs, map(operator.sub, values, repeat(before))))
+    return values[distances.index(max(distances))]
 
 
 def worst(values: Sequence[float], direction: str | None, fallback: float | None) -> float | None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import bisect
 import math
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import chain, repeat
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from controlroom.report.model import CHART_POINTS, Condition, is_success_series
@@ -50,6 +52,17 @@ def _count_holding(values: list[float], cond: Condition, lo: float, hi: float) -
         if (hi <= t) if op == ">" else (hi < t):
             return 0
     return sum(map(_OPS[op], values, repeat(t)))
+
+
+def _first_at_or_past(monos: Sequence[float], edge: float, i: int, j: int) -> int:
+    """The first k in [i, j) with monos[k] >= edge, else j (times in journal order: usually rising, not always)."""
+    part = monos[i:j]
+    if max(part) < edge:
+        return j
+    for k, m in enumerate(part):
+        if m >= edge:
+            return i + k
+    return j  # pragma: no cover - max said there is one
 
 
 def _exact_sum(values: list[float]) -> Fraction:
@@ -141,7 +154,8 @@ class Points:
         self.buckets: list[list[Any]] = []  # [first time, (t, min) or None, (t, max) or None, samples]
         self.count = 0
 
-    def extend(self, monos: list[float], values: list[float | None]) -> None:
+    def extend(self, monos: list[float], values: list[float | None], gaps: bool = True) -> None:
+        """Points of more samples; `gaps` False: the caller knows `values` holds no null (one search less)."""
         raw = self.raw
         if raw is not None:
             raw.extend(zip(monos, values, strict=True))
@@ -154,9 +168,9 @@ class Points:
                 self._add([m for m, _ in raw], [v for _, v in raw])
             return
         self.count += len(monos)
-        self._add(monos, values)
+        self._add(monos, values, gaps)
 
-    def _add(self, monos: list[float], values: list[float | None]) -> None:
+    def _add(self, monos: list[float], values: list[float | None], gaps: bool = True) -> None:
         i, n = 0, len(monos)
         while i < n:
             if not self.buckets or self.buckets[-1][3] >= self.size:
@@ -167,7 +181,7 @@ class Points:
             b = self.buckets[-1]
             j = min(n, i + self.size - b[3])
             part = values[i:j]
-            nums = part if None not in part else [v for v in part if v is not None]
+            nums = part if not gaps or None not in part else [v for v in part if v is not None]
             if nums:
                 lo, hi = min(nums), max(nums)  # type: ignore[type-var]
                 if b[1] is None or lo < b[1][1]:
@@ -248,6 +262,39 @@ class SeriesFold:
             self._close()
         self._monos.append(mono)
         self._rows.append(values)
+        self._names(values, errors)
+
+    def add_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, float | None]],
+                 errors: Sequence[Mapping[str, str] | None], names: AbstractSet[str] | None = None) -> None:
+        """`add` of each sample in turn, a run at a time: the same chunks, the same series in the same order.
+
+        The series and error counts first (they touch nothing `_close` computes but the order `info` keeps,
+        which this keeps); then the samples go into the open chunk in slices, each ending where `add` would
+        close a chunk: at a sample at or past the next cut, or once a chunk is full. `names`, when given, are
+        the names of all `rows` (the caller's one pass over them).
+        """
+        known = self.info
+        if any(errors) or not known.keys() >= (set().union(*rows) if names is None else names):
+            for values, errs in zip(rows, errors, strict=True):
+                self._names(values, errs)
+        i, n = 0, len(monos)
+        edges = self._edges
+        while i < n:
+            mono = monos[i]
+            if edges and mono >= edges[0]:
+                while edges and mono >= edges[0]:
+                    edges.pop(0)
+                self._close()
+            if len(self._monos) >= CHUNK:
+                self._close()
+            j = min(n, i + CHUNK - len(self._monos))
+            if edges and j > i + 1:
+                j = _first_at_or_past(monos, edges[0], i + 1, j)
+            self._monos.extend(monos[i:j])
+            self._rows.extend(rows[i:j])
+            i = j
+
+    def _names(self, values: Mapping[str, Any], errors: Mapping[str, str] | None) -> None:
         known = self.info
         if not known.keys() >= values.keys():  # a series seen for the first time: in order of appearance
             for name in values:
@@ -255,9 +302,9 @@ class SeriesFold:
                     known[name] = SeriesInfo(name, is_success_series(name))
         if errors:
             for name in errors:
-                info = self.info.get(name)
+                info = known.get(name)
                 if info is None:
-                    info = self.info[name] = SeriesInfo(name, is_success_series(name))
+                    info = known[name] = SeriesInfo(name, is_success_series(name))
                 info.errors += 1
 
     def cut(self, mono: float) -> None:
@@ -296,19 +343,25 @@ class SeriesFold:
         k = len(monos)
         aggs: dict[str, Aggregate] = {}
         rows = self._rows
-        for name in dict.fromkeys(chain.from_iterable(rows)):  # the chunk's series, in order of appearance
-            col = [r.get(name, _ABSENT) for r in rows]
-            if _ABSENT in col:
+        # Every series known: the chunk's are among them (`add` learns a name before it keeps its row), and
+        # each is folded on its own, so the order they come in changes nothing.
+        for name in self.info:
+            at: list[int] = []
+            try:
+                s_vals: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+                s_monos = monos
+            except KeyError:
+                col = [r.get(name, _ABSENT) for r in rows]
                 idx = [i for i, v in enumerate(col) if v is not _ABSENT]
+                if not idx:
+                    continue  # not in this chunk (a series that came later, went, or has only errors)
                 s_monos = [monos[i] for i in idx]
-                s_vals: list[Any] = [col[i] for i in idx]
+                s_vals = [col[i] for i in idx]
                 at = [n0 + i for i in idx]
-            else:
-                s_monos, s_vals, at = monos, col, []
-            aggs[name] = self._aggregate(name, s_vals, at, n0)
+            aggs[name] = agg = self._aggregate(name, s_vals, at, n0)
             info = self.info[name]
             info.samples += len(s_vals)
-            info.points.extend(s_monos, s_vals)
+            info.points.extend(s_monos, s_vals, agg.present < len(s_vals))
         self.chunks.append(Chunk(monos[0], monos[-1], aggs))
         self._firsts.append(monos[0])
         self._n = n0 + k

@@ -56,6 +56,44 @@ PARALLEL = 8  # host set-up steps (a process each) and sshd probes run this many
 _T = TypeVar("_T")
 
 
+NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
+
+
+def neighbour_limits(n: int, thresh2: int, thresh3: int) -> tuple[int, int] | None:
+    """The ARP table limits a lab of n hosts needs, or None when the current ones do.
+
+    The kernel's ARP table is one for all network namespaces: n hosts make ~2n entries (the root namespace's
+    entry for each host, each host's entry for the bridge), on top of what the machine has. Past gc_thresh3
+    (1,024 by default) a new entry is refused ("neighbor table overflow"), and a connect fails with "No route to
+    host" — seen at 500 hosts. Limits are only ever raised, never lowered.
+    """
+    want2 = 2 * n + 256
+    want3 = 2 * want2
+    if thresh2 >= want2 and thresh3 >= want3:
+        return None
+    return max(thresh2, want2), max(thresh3, want3)
+
+
+def _make_neighbour_room(n: int) -> None:
+    try:
+        t2 = int((NEIGH_SYSCTL / "gc_thresh2").read_text())
+        t3 = int((NEIGH_SYSCTL / "gc_thresh3").read_text())
+    except (OSError, ValueError):
+        return  # no such sysctl here: nothing to raise
+    wanted = neighbour_limits(n, t2, t3)
+    if wanted is None:
+        return
+    try:
+        # gc_thresh3 first: the kernel keeps thresh2 <= thresh3.
+        (NEIGH_SYSCTL / "gc_thresh3").write_text(str(wanted[1]))
+        (NEIGH_SYSCTL / "gc_thresh2").write_text(str(wanted[0]))
+    except OSError as err:
+        raise LabError(f"lab: {n} hosts need a larger ARP table than net.ipv4.neigh.default.gc_thresh2/3 = "
+                       f"{t2}/{t3}, and raising it failed ({err.strerror}); run `sysctl -w "
+                       f"net.ipv4.neigh.default.gc_thresh3={wanted[1]} net.ipv4.neigh.default.gc_thresh2={wanted[0]}`"
+                       ) from None
+
+
 def subnet_capacity(network: ipaddress.IPv4Network) -> int:
     """How many hosts the address plan fits in `network` (network, bridge, .2-.HOST_OFFSET and broadcast kept)."""
     return network.num_addresses - HOST_OFFSET - 2
@@ -262,6 +300,7 @@ class Lab:
                 raise LabError(f"{taken[0]} already exists: another lab is up with these names "
                                f"(`ip netns list`); bring it down with `controlroom lab --dir ITS_DIR down`, "
                                f"or give this one other names (--prefix, --bridge, --subnet)")
+            _make_neighbour_room(n)
             return self._up(n, service, wait)
 
     def _taken(self, n: int) -> list[str]:
@@ -371,12 +410,13 @@ class Lab:
             pub = (Path(h.dir) / "ssh_host_ed25519_key.pub").read_text().split()
             lines.append(f"{h.name},{h.ip} {pub[0]} {pub[1]}")
         cfg.known_hosts.write_text("\n".join(lines) + "\n")
-        blocks = [f"# controlroom lab: use with CONTROLROOM_SSH_CONFIG={cfg.ssh_config}\n"]
-        for h in hosts:
-            blocks.append(f"Host {h.name}\n  HostName {h.ip}\n  User root\n  Port 22\n"
-                          f"  IdentityFile {cfg.client_key}\n  UserKnownHostsFile {cfg.known_hosts}\n"
-                          f"  IdentitiesOnly yes\n")
-        cfg.ssh_config.write_text("\n".join(blocks))
+        # Each host's own line, then what all share in one block: every connect parses the whole file (asyncssh
+        # and ssh alike), so a 500-host lab's config is ~40 bytes a host instead of ~200.
+        lines = [f"# controlroom lab: use with CONTROLROOM_SSH_CONFIG={cfg.ssh_config}"]
+        lines += [f"Host {h.name}\n  HostName {h.ip}" for h in hosts]
+        lines.append(f"Host {' '.join(h.name for h in hosts)}\n  User root\n  Port 22\n  IdentityFile {cfg.client_key}\n"
+                     f"  UserKnownHostsFile {cfg.known_hosts}\n  IdentitiesOnly yes")
+        cfg.ssh_config.write_text("\n".join(lines) + "\n")
 
     def _wait_for_ssh(self, hosts: list[LabHost], wait: float) -> None:
         deadline = time.monotonic() + wait

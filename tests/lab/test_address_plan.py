@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controlroom.lab import cli
-from controlroom.lab.netns import MAX_HOSTS, LabConfig, LabError, subnet_for
+from controlroom.lab.netns import MAX_HOSTS, LabConfig, LabError, neighbour_limits, subnet_for
 
 
 @pytest.mark.parametrize(("n", "subnet"), [(1, "10.77.0.0/24"), (244, "10.77.0.0/24"), (245, "10.77.0.0/23"),
@@ -59,3 +59,12 @@ def test_cli_refuses_a_bad_size_in_one_line_exit_2_before_creating_anything(
     assert cli.main(["--dir", str(tmp_path), "up", "--hosts", str(MAX_HOSTS + 1)]) == 2
     assert f"at most {MAX_HOSTS} hosts" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no state file, no host directory
+
+
+def test_the_arp_table_is_raised_for_a_fleet_and_never_lowered() -> None:
+    # The table is shared by every namespace: 500 hosts make ~1,000 entries, the default hard limit is 1,024.
+    assert neighbour_limits(3, 512, 1024) is None  # the test labs leave the machine alone
+    assert neighbour_limits(500, 512, 1024) == (1256, 2512)
+    assert neighbour_limits(128, 512, 1024) is None  # up to 128 hosts: the defaults hold
+    assert neighbour_limits(500, 4096, 8192) is None
+    assert neighbour_limits(1000, 3000, 1024) == (3000, 4512)

@@ -95,18 +95,21 @@ def _session(plans: list[FaultPlan], targets: dict[str, Target], execs: dict[str
     return session
 
 
-async def _inject_one(ex: SshExecutor, plan: FaultPlan) -> bool:
+async def _inject_one(ex: SshExecutor, plan: FaultPlan) -> str:
+    """'' when the leash is armed and the fault injected, else why not."""
     assert plan.leash is not None
-    if not (await ex.run(plan.leash.arm(60))).ok:
-        return False
-    return all([(await ex.run(a)).ok for a in plan.inject])
+    for action in [plan.leash.arm(60), *plan.inject]:
+        res = await ex.run(action)
+        if not res.ok:
+            return f"{plan.target}: {res.detail}"
+    return ""
 
 
 async def _inject_all(execs: dict[str, SshExecutor], plans: list[FaultPlan]) -> float:
     t0 = time.perf_counter()
-    ok = await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
+    why = [w for w in await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans)) if w]
     took = time.perf_counter() - t0
-    assert all(ok), f"injection failed on {sum(not x for x in ok)} hosts"
+    assert not why, f"injection failed on {len(why)} hosts ({why[0][:200]})"
     return took
 
 
@@ -270,8 +273,7 @@ async def _heartbeat_rounds(plans: list[FaultPlan], targets: dict[str, Target], 
         assert all(judge_claim(t, r).ok for t, r in zip(targets, taken, strict=True)), "claims refused"
         for t in targets:
             hb.hold(t, False)
-        ok = await asyncio.gather(*(_inject_one(execs[p.target], p) for p in plans))
-        assert all(ok), "injection failed"
+        await _inject_all(execs, plans)
         for p in plans:
             session.rollback.active[p.fault_id] = ActiveFault(plan=p, step="bench", state="active", leashed=True)
         rounds = []
@@ -417,9 +419,12 @@ def main(argv: list[str] | None = None) -> None:
               f"{time.perf_counter() - t0:.2f} s, {before - _free_mb()} MB (load {_load()})", flush=True)
         if limit > 0:
             print(f"   connects bounded to {limit} at a time by the benchmark ({CONNECT_LIMIT_ENV}=0: all at once)")
-        for n in chosen:
-            rows.append(asyncio.run(_bench(lab, n, limit)))
-        _table(rows, limit)
+        try:
+            for n in chosen:
+                rows.append(asyncio.run(_bench(lab, n, limit)))
+        finally:
+            if rows:
+                _table(rows, limit)  # the sizes measured, also when a larger one failed
         for n in chosen:
             if n <= KILL_SIZES:
                 asyncio.run(_kill_to_clean(lab, n))

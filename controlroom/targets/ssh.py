@@ -136,7 +136,7 @@ class SshExecutor:
         written after a mismatch) is read afresh, and a missing one is never served from the cache.
         """
         cached = self._opts_cache
-        if cached is not None and _stat_all(cached[0]) == cached[1]:
+        if cached is not None and None not in cached[1] and _stat_all(cached[0]) == cached[1]:
             opts = cached[2]
         else:
             files = [*self.config, *([self.identity_file] if self.identity_file else [])]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import asyncssh
 
+from controlroom.engine.heartbeat import CLAIM_MARGIN
 from controlroom.engine.preflight_host import failed, preflight_hosts
 from controlroom.engine.revert import fused_revert
 from controlroom.engine.rollback import ActiveFault
@@ -361,6 +362,9 @@ async def _kill_to_clean(lab: Lab, n: int) -> None:
             assert not left, f"{left} hosts still partitioned {clean_s:.1f}s after the kill"
         finally:
             await asyncio.gather(*(ex.close() for ex in execs.values()))
+    # The dead room's host claims outlive its leashes (`Heartbeat.claim_window`): the next size's room, on the
+    # same first hosts, would find them under fault by this one. Wait them out.
+    await asyncio.sleep(max(0.0, killed + KILL_LEASH + KILL_LEASH / 3 + CLAIM_MARGIN + 0.5 - time.perf_counter()))
     renewed = "" if last_renewal is None else " (the room had renewed at least once)"
     print(f"   {n} hosts: SIGKILL at the start of a 120 s step -> every host clean after {clean_s:.2f} s "
           f"(leash window {KILL_LEASH:g} s){renewed}")

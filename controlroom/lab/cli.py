@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from controlroom.errors import ControlroomError
-from controlroom.lab.netns import DEFAULT_STATE_DIR, Lab, LabConfig, LabError
+from controlroom.lab.netns import DEFAULT_STATE_DIR, Lab, LabConfig, LabError, subnet_for
 
 STATE_DIR_ENV = "CONTROLROOM_LAB_DIR"
 
@@ -25,14 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--dir", default=os.environ.get(STATE_DIR_ENV, str(DEFAULT_STATE_DIR)),
                     help=f"lab state directory (default {DEFAULT_STATE_DIR}, or ${STATE_DIR_ENV})")
     sub = ap.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="bring up N hosts h1..hN on 10.77.0.0/24, with a sample service on h1 -> h2")
+    up = sub.add_parser("up", help="bring up N hosts h1..hN on 10.77.0.0/24 (wider above 244 hosts), with a "
+                                   "sample service on h1 -> h2")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     up.add_argument("--no-service", action="store_true", help="do not start the sample HTTP service")
     defaults = LabConfig()
     up.add_argument("--prefix", default=defaults.prefix,
                     help=f"namespace prefix, for a second lab beside the first (default {defaults.prefix})")
     up.add_argument("--bridge", default=defaults.bridge, help=f"bridge name (default {defaults.bridge})")
-    up.add_argument("--subnet", default=defaults.subnet, help=f"IPv4 /24 or larger (default {defaults.subnet})")
+    up.add_argument("--subnet", default=None,
+                    help=f"IPv4 subnet (default {defaults.subnet}, widened to a /23 above 244 hosts and a /22 "
+                         f"above 500)")
     sub.add_parser("down", help="remove everything the lab made (also after a crash)")
     sub.add_parser("status", help="show the hosts and whether their sshd answers")
     toxi = sub.add_parser("toxiproxy", help="no root: the demo shop behind the Toxiproxy stand-in, for "
@@ -78,11 +81,12 @@ def _run(args: argparse.Namespace) -> int:
         toxi_main(["--api-port", str(args.api_port), "--listen-port", str(args.listen_port)])
         return 0
     if args.command == "up":
+        subnet = args.subnet or subnet_for(max(1, args.hosts))
         try:
-            config = LabConfig(state_dir=Path(args.dir), prefix=args.prefix, bridge=args.bridge, subnet=args.subnet)
+            config = LabConfig(state_dir=Path(args.dir), prefix=args.prefix, bridge=args.bridge, subnet=subnet)
             config.network  # noqa: B018  (parses the subnet now, as a one-line error)
         except ValueError as err:
-            raise LabError(f"--subnet {args.subnet!r}: {err}") from None
+            raise LabError(f"--subnet {subnet!r}: {err}") from None
     else:
         config = LabConfig(state_dir=Path(args.dir))  # a lab that is up uses the names it recorded
     lab = Lab(config)

@@ -27,9 +27,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from controlroom.errors import ControlroomError
 
@@ -45,6 +47,68 @@ class LabError(ControlroomError):
     """The lab cannot be brought up, or is not in the state asked for."""
 
 
+# The address plan: the bridge is .1, host i is .(HOST_OFFSET + i), the broadcast address stays free.
+HOST_OFFSET = 10
+BRIDGE_PORTS = 1023  # ports one Linux bridge takes (BR_MAX_PORTS is 1 << 10, port 0 unused): one per host
+MAX_HOSTS = 1000  # below the bridge's ports and the default ARP table limit (gc_thresh3 1024)
+DEFAULT_NETWORK = ipaddress.IPv4Address("10.77.0.0")
+PARALLEL = 8  # host set-up steps (a process each) and sshd probes run this many at a time
+_T = TypeVar("_T")
+
+
+NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
+
+
+def neighbour_limits(n: int, thresh2: int, thresh3: int) -> tuple[int, int] | None:
+    """The ARP table limits a lab of n hosts needs, or None when the current ones do.
+
+    The kernel's ARP table is one for all network namespaces: n hosts make ~2n entries (the root namespace's
+    entry for each host, each host's entry for the bridge), on top of what the machine has. Past gc_thresh3
+    (1,024 by default) a new entry is refused ("neighbor table overflow"), and a connect fails with "No route to
+    host" — seen at 500 hosts. Limits are only ever raised, never lowered.
+    """
+    want2 = 2 * n + 256
+    want3 = 2 * want2
+    if thresh2 >= want2 and thresh3 >= want3:
+        return None
+    return max(thresh2, want2), max(thresh3, want3)
+
+
+def _make_neighbour_room(n: int) -> None:
+    try:
+        t2 = int((NEIGH_SYSCTL / "gc_thresh2").read_text())
+        t3 = int((NEIGH_SYSCTL / "gc_thresh3").read_text())
+    except (OSError, ValueError):
+        return  # no such sysctl here: nothing to raise
+    wanted = neighbour_limits(n, t2, t3)
+    if wanted is None:
+        return
+    try:
+        # gc_thresh3 first: the kernel keeps thresh2 <= thresh3.
+        (NEIGH_SYSCTL / "gc_thresh3").write_text(str(wanted[1]))
+        (NEIGH_SYSCTL / "gc_thresh2").write_text(str(wanted[0]))
+    except OSError as err:
+        raise LabError(f"lab: {n} hosts need a larger ARP table than net.ipv4.neigh.default.gc_thresh2/3 = "
+                       f"{t2}/{t3}, and raising it failed ({err.strerror}); run `sysctl -w "
+                       f"net.ipv4.neigh.default.gc_thresh3={wanted[1]} net.ipv4.neigh.default.gc_thresh2={wanted[0]}`"
+                       ) from None
+
+
+def subnet_capacity(network: ipaddress.IPv4Network) -> int:
+    """How many hosts the address plan fits in `network` (network, bridge, .2-.HOST_OFFSET and broadcast kept)."""
+    return network.num_addresses - HOST_OFFSET - 2
+
+
+def subnet_for(n: int, base: ipaddress.IPv4Address = DEFAULT_NETWORK) -> str:
+    """The smallest subnet at `base` (/24 at the widest prefix) whose address plan holds n hosts: a /24 up to
+    244 hosts, a /23 up to 500, a /22 up to 1012. `base` is rounded down to that subnet's boundary."""
+    for prefixlen in range(24, 15, -1):
+        net = ipaddress.IPv4Network(f"{base}/{prefixlen}", strict=False)
+        if subnet_capacity(net) >= n:
+            return str(net)
+    raise LabError(f"--hosts {n}: no subnet of /16 or smaller holds that many hosts")
+
+
 @dataclass(frozen=True)
 class LabConfig:
     """Names and addresses of one lab; tests use their own so they never touch a user's lab."""
@@ -52,7 +116,7 @@ class LabConfig:
     state_dir: Path = DEFAULT_STATE_DIR
     prefix: str = "crl"  # namespace names are "<prefix>-h1", veth ends "<prefix>v1"
     bridge: str = "crlab0"
-    subnet: str = "10.77.0.0/24"  # bridge gets .1, host i gets .(10+i)
+    subnet: str = "10.77.0.0/24"  # bridge gets .1, host i gets .(10+i); `lab up` widens it for > 244 hosts
 
     def __post_init__(self) -> None:
         if len(self.prefix) > 6 or not self.prefix.isalnum():
@@ -69,11 +133,24 @@ class LabConfig:
         return str(self.network.network_address + 1)
 
     def host_ip(self, index: int) -> str:
-        return str(self.network.network_address + 10 + index)
+        return str(self.network.network_address + HOST_OFFSET + index)
 
     @property
     def max_hosts(self) -> int:
-        return min(self.network.num_addresses - 12, 200)
+        """Hosts .(HOST_OFFSET+1) up to the last address below broadcast, and never more than MAX_HOSTS."""
+        return max(0, min(subnet_capacity(self.network), MAX_HOSTS))
+
+    def check_size(self, n: int) -> None:
+        """Refuse, before anything is created, a host count this lab's subnet (or any lab) cannot hold."""
+        if n < 1:
+            raise LabError(f"--hosts {n}: a lab has at least 1 host")
+        if n > MAX_HOSTS:
+            raise LabError(f"--hosts {n}: a lab holds at most {MAX_HOSTS} hosts (a Linux bridge takes "
+                           f"{BRIDGE_PORTS} ports); choose --hosts {MAX_HOSTS} or fewer")
+        if n > self.max_hosts:
+            wider = subnet_for(n, self.network.network_address)
+            raise LabError(f"--hosts {n}: subnet {self.subnet} holds at most {self.max_hosts} hosts; "
+                           f"use --subnet {wider} (or fewer hosts)")
 
     @property
     def state_file(self) -> Path:
@@ -208,6 +285,7 @@ class Lab:
     # -- up ------------------------------------------------------------------------------------
 
     def up(self, n: int = 3, service: bool = True, wait: float = 10.0) -> list[LabHost]:
+        self.config.check_size(n)  # a size the subnet cannot hold is refused first, root or not
         require_root()
         if self.state is not None:
             raise LabError(f"a lab is already up ({len(self.state.hosts)} hosts, state {self.config.state_file}); "
@@ -215,8 +293,6 @@ class Lab:
         missing = missing_tools()
         if missing:
             raise LabError(f"lab: missing tools: {', '.join(missing)}; install them (scripts/system-deps)")
-        if not 1 <= n <= self.config.max_hosts:
-            raise LabError(f"--hosts {n}: choose between 1 and {self.config.max_hosts}")
         with _up_lock():
             taken = self._taken(n)
             if taken:
@@ -224,6 +300,7 @@ class Lab:
                 raise LabError(f"{taken[0]} already exists: another lab is up with these names "
                                f"(`ip netns list`); bring it down with `controlroom lab --dir ITS_DIR down`, "
                                f"or give this one other names (--prefix, --bridge, --subnet)")
+            _make_neighbour_room(n)
             return self._up(n, service, wait)
 
     def _taken(self, n: int) -> list[str]:
@@ -256,8 +333,9 @@ class Lab:
         try:
             self._make_keys(hosts)
             self._make_network(hosts)
-            for h in hosts:
-                self._start_sshd(h)
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+            os.chmod("/run/sshd", 0o755)
+            _each(self._start_sshd, hosts)
             self._save()
             self._write_client_files(hosts)
             self._wait_for_ssh(hosts, wait)
@@ -295,18 +373,19 @@ class Lab:
         batch = [f"link add {cfg.bridge} type bridge", f"addr add {cfg.bridge_ip}/{prefixlen} dev {cfg.bridge}",
                  f"link set {cfg.bridge} up"]
         for h in hosts:
-            _run("ip", "netns", "add", h.netns)
-            batch += [f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
+            # One `ip` process for every namespace, veth and bridge port: 500 hosts in ~1 s, not one each.
+            batch += [f"netns add {h.netns}", f"link add {h.veth} type veth peer name eth0 netns {h.netns}",
                       f"link set {h.veth} master {cfg.bridge}", f"link set {h.veth} up"]
         _run("ip", "-batch", "-", input="\n".join(batch) + "\n")
-        for h in hosts:
+
+        def inside(h: LabHost) -> None:
             inner = [f"addr add {h.ip}/{prefixlen} dev eth0", "link set eth0 up", "link set lo up"]
             _run("ip", "-n", h.netns, "-batch", "-", input="\n".join(inner) + "\n")
 
+        _each(inside, hosts)
+
     def _start_sshd(self, h: LabHost) -> None:
         cfg = self.config
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        os.chmod("/run/sshd", 0o755)
         bashrc = Path("/root/.bashrc")
         hide = f"mount --bind {cfg.state_dir / 'empty-bashrc'} /root/.bashrc; " if bashrc.exists() else ""
         # A private /run/controlroom per host: leash, stress and marker files of one host are invisible to the
@@ -331,21 +410,27 @@ class Lab:
             pub = (Path(h.dir) / "ssh_host_ed25519_key.pub").read_text().split()
             lines.append(f"{h.name},{h.ip} {pub[0]} {pub[1]}")
         cfg.known_hosts.write_text("\n".join(lines) + "\n")
-        blocks = [f"# controlroom lab: use with CONTROLROOM_SSH_CONFIG={cfg.ssh_config}\n"]
-        for h in hosts:
-            blocks.append(f"Host {h.name}\n  HostName {h.ip}\n  User root\n  Port 22\n"
-                          f"  IdentityFile {cfg.client_key}\n  UserKnownHostsFile {cfg.known_hosts}\n"
-                          f"  IdentitiesOnly yes\n")
-        cfg.ssh_config.write_text("\n".join(blocks))
+        # Each host's own line, then what all share in one block: every connect parses the whole file (asyncssh
+        # and ssh alike), so a 500-host lab's config is ~40 bytes a host instead of ~200.
+        lines = [f"# controlroom lab: use with CONTROLROOM_SSH_CONFIG={cfg.ssh_config}"]
+        lines += [f"Host {h.name}\n  HostName {h.ip}" for h in hosts]
+        lines.append(f"Host {' '.join(h.name for h in hosts)}\n  User root\n  Port 22\n  IdentityFile {cfg.client_key}\n"
+                     f"  UserKnownHostsFile {cfg.known_hosts}\n  IdentitiesOnly yes")
+        cfg.ssh_config.write_text("\n".join(lines) + "\n")
 
     def _wait_for_ssh(self, hosts: list[LabHost], wait: float) -> None:
         deadline = time.monotonic() + wait
+
+        def answers(h: LabHost) -> bool:
+            with contextlib.suppress(OSError), socket.create_connection((h.ip, 22), timeout=0.2) as s:
+                s.settimeout(1.0)
+                return s.recv(4).startswith(b"SSH-")
+            return False
+
         pending = list(hosts)
         while pending:
-            for h in list(pending):
-                with contextlib.suppress(OSError), socket.create_connection((h.ip, 22), timeout=0.2) as s:
-                    if s.recv(4).startswith(b"SSH-"):
-                        pending.remove(h)
+            # Probed a few at a time: each probe is an sshd fork, and 500 in a row took ~3 s.
+            pending = [h for h, ok in zip(pending, _each(answers, pending), strict=True) if not ok]
             if not pending:
                 break
             if time.monotonic() > deadline:
@@ -417,17 +502,21 @@ class Lab:
         cfg = self.config
         removed: list[str] = []
         hosts = state.hosts if state else []
-        for h in hosts:
+
+        def remove(h: LabHost) -> bool:
             # Every process with the host's network namespace: sshd, sessions, stress-ng, leashes, the service.
             pids = _run("ip", "netns", "pids", h.netns, check=False).stdout.split()
             for pid in [h.pid, *map(int, pids)]:
                 if pid:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
-            if _run("ip", "netns", "del", h.netns, check=False).returncode == 0:
-                removed.append(h.netns)
-        for h in hosts:
-            _run("ip", "link", "del", h.veth, check=False)
+            return _run("ip", "netns", "del", h.netns, check=False).returncode == 0
+
+        removed += [h.netns for h, gone in zip(hosts, _each(remove, hosts), strict=True) if gone]
+        if hosts:
+            # Any veth end still left (a namespace that was never made): one `ip` for all, going on past errors.
+            _run("ip", "-force", "-batch", "-", check=False,
+                 input="".join(f"link del {h.veth}\n" for h in hosts))
         if _run("ip", "link", "del", cfg.bridge, check=False).returncode == 0:
             removed.append(cfg.bridge)
         for h in hosts:
@@ -452,6 +541,14 @@ class Lab:
                 listening = s.recv(4).startswith(b"SSH-")
             rows.append({"host": h.name, "ip": h.ip, "netns": h.netns, "alive": alive, "ssh": listening})
         return rows
+
+
+def _each(fn: Callable[[LabHost], _T], hosts: list[LabHost]) -> list[_T]:
+    """fn on every host, a few at a time (process start-ups, probes), results in order; the first error raises.
+
+    Bounded: each call is one short subprocess or socket with its own timeout."""
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, max(1, len(hosts)))) as pool:
+        return list(pool.map(fn, hosts))
 
 
 @contextlib.contextmanager

@@ -86,6 +86,9 @@ class SshExecutor:
         self.last_error = ""
         self.connects = 0  # how many times a connection was (re)established
         self._gone_at: float | None = None  # when a dial last found the host gone (HostGone)
+        # (the files the options were read from, their stats then, the options): see `_options`
+        self._opts_cache: tuple[list[str], tuple[tuple[int, int, int] | None, ...],
+                                asyncssh.SSHClientConnectionOptions] | None = None
 
     @classmethod
     def for_target(cls, target: Target, **kw: Any) -> SshExecutor:
@@ -123,6 +126,45 @@ class SshExecutor:
                 self.last_error = f"connection lost: {exc}"
 
     def _options(self) -> asyncssh.SSHClientConnectionOptions:
+        """The connection options, parsed once and reused while the files they come from are unchanged.
+
+        asyncssh parses the whole OpenSSH config for every set of options it builds, and reads the whole
+        known_hosts at every connect: a fleet's generated files have a line or a block per host, so each cost
+        O(hosts) per connect (~25 ms of CPU at 100 hosts; the config was parsed twice). Reused, they hold the same
+        values a fresh read gives, and the host-key checks below run at every connect, so reuse changes no
+        decision: a config, identity or known_hosts file whose stat changed (mtime, size, inode; a new key
+        written after a mismatch) is read afresh, and a missing one is never served from the cache.
+        """
+        cached = self._opts_cache
+        if cached is not None and None not in cached[1] and _stat_all(cached[0]) == cached[1]:
+            opts = cached[2]
+        else:
+            files = [*self.config, *([self.identity_file] if self.identity_file else [])]
+            before = _stat_all(files)
+            opts, known = self._build_options()
+            self._opts_cache = (files + known, before + _stat_all(known), opts)
+        if opts.known_hosts is None:
+            # `UserKnownHostsFile none` in a config would turn checking off in asyncssh; we never allow that.
+            raise TargetError(f"{self.target}: the ssh config disables host-key checking for {self.host}; "
+                              f"set UserKnownHostsFile to a file or give the target a known_hosts: path")
+        if not opts.known_hosts:
+            default = Path("~/.ssh/known_hosts").expanduser()
+            if not default.is_file():
+                raise TargetError(f"{self.target}: no known_hosts for {self.host}: add its key to {default} "
+                                  f"or give the target a known_hosts: path")
+        return opts
+
+    def _connect_config(self, opts: asyncssh.SSHClientConnectionOptions) -> Sequence[str] | None:
+        """The config paths `create_connection` parses again: None (nothing: `opts` already holds the parsed
+        config) unless a later step needs the files themselves — a ProxyJump's own connection, hostname
+        canonicalization or `Match final`, which re-read them for another host name."""
+        if opts.tunnel or opts.proxy_command or opts.canonicalize_hostname or opts.config.has_match_final():
+            return self.config
+        return None
+
+    def _build_options(self) -> tuple[asyncssh.SSHClientConnectionOptions, list[str]]:
+        """The options, with the known_hosts files (the target's or the config's) read into them; and those
+        files' paths, whose changes make `_options` build them again."""
         # Keepalives notice a silently dead link (a cut cable, a host that vanished) within ~6-8 s even in the
         # middle of a command, which then fails at once instead of running into its own timeout.
         kw: dict[str, Any] = {"config": self.config, "host": self.host, "connect_timeout": self.connect_timeout,
@@ -142,16 +184,18 @@ class SshExecutor:
                            f"{err.filename} is gone") from None
         except (OSError, ValueError, asyncssh.Error) as err:
             raise TargetError(f"{self.target}: ssh options for {self.destination!r} are invalid: {err}") from None
-        if opts.known_hosts is None:
-            # `UserKnownHostsFile none` in a config would turn checking off in asyncssh; we never allow that.
-            raise TargetError(f"{self.target}: the ssh config disables host-key checking for {self.host}; "
-                              f"set UserKnownHostsFile to a file or give the target a known_hosts: path")
-        if not opts.known_hosts:
-            default = Path("~/.ssh/known_hosts").expanduser()
-            if not default.is_file():
-                raise TargetError(f"{self.target}: no known_hosts for {self.host}: add its key to {default} "
-                                  f"or give the target a known_hosts: path")
-        return opts
+        known = opts.known_hosts
+        names: list[object] = [known] if isinstance(known, str | os.PathLike) else list(known) if isinstance(
+            known, list) else []
+        if not names or not all(isinstance(x, str | os.PathLike) for x in names):
+            return opts, []  # none (refused by the caller), asyncssh's default, or not only files: read at connect
+        paths = [os.path.expanduser(str(x)) for x in names]
+        try:
+            loaded = _read_known_hosts(paths)
+        except (OSError, ValueError):
+            return opts, []  # asyncssh reads them at connect and reports what is wrong, as without this cache
+        # config=None: the options' own parsed config carries over; nothing is parsed again.
+        return asyncssh.SSHClientConnectionOptions(opts, config=None, known_hosts=loaded), paths
 
     async def connect(self) -> None:
         """Open the connection now (one attempt); raises TargetError / HostKeyMismatch with a one-line reason."""
@@ -164,7 +208,8 @@ class SshExecutor:
         opts = self._options()
         try:
             conn, _ = await asyncio.wait_for(
-                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
+                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts,
+                                            config=self._connect_config(opts)),
                 timeout=self.connect_timeout + 1)
         except asyncssh.HostKeyNotVerifiable:
             offered = await self._offered_fingerprint()
@@ -294,6 +339,37 @@ class SshExecutor:
                 await asyncio.wait_for(conn.wait_closed(), timeout=2)
             except (TimeoutError, asyncssh.Error, OSError):
                 conn.abort()
+
+
+# known_hosts files as read, shared by every executor: a fleet's file has a line per host, and decoding its keys
+# once per host made each connect O(hosts). Keyed by the files' stats: a changed file is read again.
+_KNOWN_HOSTS: dict[tuple[str, ...], tuple[tuple[tuple[int, int, int] | None, ...], asyncssh.SSHKnownHosts]] = {}
+
+
+def _read_known_hosts(paths: list[str]) -> asyncssh.SSHKnownHosts:
+    key = tuple(paths)
+    stats = _stat_all(paths)
+    cached = _KNOWN_HOSTS.get(key)
+    if cached is not None and cached[0] == stats and None not in stats:
+        return cached[1]
+    loaded = asyncssh.read_known_hosts(paths)
+    if len(_KNOWN_HOSTS) > 64:
+        _KNOWN_HOSTS.clear()  # bounded: a session has a handful of known_hosts files
+    _KNOWN_HOSTS[key] = (stats, loaded)
+    return loaded
+
+
+def _stat_all(paths: list[str]) -> tuple[tuple[int, int, int] | None, ...]:
+    """Each file's (inode, size, mtime) now, None when it cannot be read: what tells a cached read is stale."""
+    out: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(os.path.expanduser(path))
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def _text(value: object) -> str:

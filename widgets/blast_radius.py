@@ -161,13 +161,14 @@ class BlastRadiusPane(Pane):
 
     def _counts(self, text: Text, counts: dict[str, int], total: int, width: int) -> None:
         """One row: how many targets are in each state, worst first, with words when they fit."""
-        for words in (True, False):
+        forms = ("{g} {n} {w}", "{g}{n} {w}", "{g}{n}")
+        for form in forms:
             parts = []
             for state_name, n in counts.items():
                 glyph, word, _, _ = TARGET_LOOKS.get(state_name, ("?", state_name, None, ""))
-                parts.append((state_name, f"{glyph} {n} {word}" if words else f"{glyph}{n}"))
+                parts.append((state_name, form.format(g=glyph, n=n, w=word)))
             line = f"{total}: " + " ".join(p for _, p in parts)
-            if len(line) <= width or not words:
+            if len(line) <= width:
                 break
         text.append("\n")
         text.append(f"{total}: ", style="bold")
@@ -251,7 +252,7 @@ class BlastRadiusPane(Pane):
                 self._target_row(text, state, item, name_w, width, indent="  " if kind == "member" else "")
         above, below = self.target_offset, max(0, len(items) - self.target_offset - len(shown))
         self.can_scroll = bool(above or below)
-        what = "groups" if self.group_by and not zoomed else "rows"
+        what = "targets" if not self.group_by else ("rows" if zoomed else "groups")
         parts = []
         if hidden_unclean:
             parts.append(f"✗ {hidden_unclean} more unclean")

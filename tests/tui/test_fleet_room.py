@@ -196,3 +196,20 @@ async def test_the_timeline_draws_one_row_per_fault_on_many_targets_and_expands_
         timeline = pane_text(app, FaultTimeline)
         assert "zone-dark/0 ×67" in timeline and "  api-02" in timeline  # ... until expanded
         assert "more lanes" in timeline  # 67 lanes do not fit: counted in the border
+
+
+# ---- snapshots: 200 targets at 80x24 and 160x48 (`--snapshot-update` after an intended change) -------------------
+
+async def _grouped(pilot) -> None:  # type: ignore[no-untyped-def]
+    await settle(pilot)
+    await pilot.press("l")
+    await settle(pilot)
+
+
+FLEET_CASES = {"fleet-rollback": settle, "fleet-grouped": _grouped}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
+@pytest.mark.parametrize("case", list(FLEET_CASES))
+def test_fleet_snapshot(snap_compare, case: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(fleet_app(), terminal_size=size, run_before=FLEET_CASES[case])

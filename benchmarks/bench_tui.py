@@ -162,6 +162,15 @@ async def bench(fleet: Fleet) -> dict[str, float]:
             while isinstance(app.screen, HelpScreen):  # noqa: ASYNC110 - the app offers no event for this
                 await asyncio.sleep(0.001)
 
+        # The panes a fleet grows, rendered alone (CPU time, so less at the mercy of the load than the latencies).
+        from controlroom.widgets.timeline import FaultTimeline
+
+        timeline = app.query_one(FaultTimeline)
+        for name, pane in (("blast", blast), ("timeline", timeline)):
+            c0 = time.process_time()
+            for _ in range(50):
+                pane.render()
+            results[f"{name}_render_ms"] = (time.process_time() - c0) * 1000 / 50
         latencies = await timed("question_mark", "?", lambda screen: isinstance(screen, HelpScreen), close_help)
         results["key_to_screen_ms_median"] = statistics.median(latencies)
         results["key_to_screen_ms_max"] = max(latencies)
@@ -253,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
               "(target <= 20 %)")
         print(f"  key-to-screen (help open):   median {r['key_to_screen_ms_median']:.1f} ms, "
               f"max {r['key_to_screen_ms_max']:.1f} ms (target <= 50 ms)")
+        print(f"  one render, CPU:             blast radius {r['blast_render_ms']:.2f} ms, "
+              f"timeline {r['timeline_render_ms']:.2f} ms")
         for name, what in (("group", "group key (l)"), ("page", "page down (J)"), ("filter", "filter letter")):
             if f"{name}_ms_median" in r:
                 print(f"  key-to-screen ({what}):{' ' * (15 - len(what))}median {r[f'{name}_ms_median']:.1f} ms, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from controlroom.viewstate import FaultWindow, RoomState, TargetState, TargetView
 
@@ -24,8 +25,9 @@ UNCLEAN: frozenset[str] = frozenset({"unconfirmed", "unreachable"})
 NO_LABEL = "(none)"  # the group of targets that do not carry the chosen label key
 
 
+@lru_cache(maxsize=8192)
 def natural_key(name: str) -> tuple[object, ...]:
-    """`host-9` before `host-10`: a fleet's names carry numbers."""
+    """`host-9` before `host-10`: a fleet's names carry numbers. Cached: a fleet's names are few and fixed."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower()))
 
 

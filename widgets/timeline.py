@@ -100,17 +100,16 @@ class FaultTimeline(Pane):
         def draw(windows: list[FaultWindow]) -> tuple[list[str], list[str | Style]]:
             cells = ["·"] * track_w
             styles: list[str | Style] = ["dim"] * track_w
-            for w in windows:
-                end = w.end if w.end is not None else state.now
-                for c in range(col(w.start), col(end) + 1):
-                    if cells[c] == "╳":
-                        continue  # a failed injection on any of the group's targets stays visible
-                    cells[c] = "╳" if w.failed else "━"
-                    styles[c] = marker["breach"] if w.failed else fault_bar
-            for w in windows:
-                if w.end is not None and rolled_back_at is not None and w.end >= rolled_back_at:
-                    cells[col(w.end)] = "⟲"
-                    styles[col(w.end)] = marker["rollback"]
+            # A fault on 200 targets: their windows fall on a few distinct column spans; each is drawn once,
+            # the failed ones last, so a failed injection on any of the group's targets stays visible.
+            spans = {(col(w.start), col(w.end if w.end is not None else state.now), w.failed) for w in windows}
+            for c0, c1, failed in sorted(spans, key=lambda span: span[2]):
+                cells[c0:c1 + 1] = ["╳" if failed else "━"] * (c1 + 1 - c0)
+                styles[c0:c1 + 1] = [marker["breach"] if failed else fault_bar] * (c1 + 1 - c0)
+            if rolled_back_at is not None:
+                for c in {col(w.end) for w in windows if w.end is not None and w.end >= rolled_back_at}:
+                    cells[c] = "⟲"
+                    styles[c] = marker["rollback"]
             return cells, styles
 
         by_target: dict[str, list[FaultWindow]] = {}

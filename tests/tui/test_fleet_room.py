@@ -198,6 +198,17 @@ async def test_the_timeline_draws_one_row_per_fault_on_many_targets_and_expands_
         assert "more lanes" in timeline  # 67 lanes do not fit: counted in the border
 
 
+async def test_the_step_card_says_a_fault_on_a_fleet_in_one_line() -> None:
+    from controlroom.widgets.step_card import StepCard
+
+    app = fleet_app("injected")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        card = pane_text(app, StepCard)
+        assert "partition on 67 targets (api-02, api-05, api-08, …) — drop eu-1, us-1" in card, card
+        assert card.count("partition on") == 1
+
+
 # ---- snapshots: 200 targets at 80x24 and 160x48 (`--snapshot-update` after an intended change) -------------------
 
 async def _grouped(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -230,10 +230,17 @@ class BlastRadiusPane(Pane):
         items: list[tuple[str, TargetView | TargetGroup]] = []
         if self.group_by:
             value_w = min(max((len(f"{self.group_by}={g.value}") for g in view.groups), default=8), max(8, width // 2))
+            # Rows to spare under the group rows: the groups' targets, worst group first, while whole groups fit
+            # (zoomed: every group's, scrolling).
+            spare = rows - len(view.groups)
             for group in view.groups:
                 items.append(("group", group))
-                if zoomed:
-                    items += [("member", tv) for tv in group.targets if tv not in pinned]
+                members = [tv for tv in group.targets if tv not in pinned]
+                if zoomed or len(members) <= spare:
+                    items += [("member", tv) for tv in members]
+                    spare -= len(members)
+                else:
+                    spare = -1  # a group left folded: the ones after it stay folded too, in order
         else:
             value_w = 0
             items = [("target", tv) for tv in view.rest]

@@ -140,6 +140,24 @@ async def test_grouping_cycles_through_the_label_keys_with_counts_per_state() ->
         assert pane.group_by is None and "▸" not in pane_text(app, BlastRadiusPane)
 
 
+async def test_rows_to_spare_under_the_groups_show_the_worst_groups_targets() -> None:
+    app = fleet_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.query_one(BlastRadiusPane).set_query("db")
+        await pilot.press("l", "l")  # by zone
+        await settle(pilot)
+        lines = [line.strip("│ ") for line in pane_text(app, BlastRadiusPane).splitlines()]
+        at = next(i for i, line in enumerate(lines) if line.startswith("▸ zone=eu-2"))
+        members = []
+        for line in lines[at + 1:]:
+            if not line.startswith(("⟲", "○", "●")):
+                break
+            members.append(line.split()[1])
+        assert members and all(m.startswith("db-") for m in members), lines  # eu-2's db hosts, under their group
+        assert len(members) == 7
+
+
 async def test_the_filter_follows_what_is_typed_enter_keeps_it_and_esc_clears_it() -> None:
     app = fleet_app()
     async with app.run_test(size=(160, 48)) as pilot:

@@ -227,6 +227,37 @@ async def test_the_step_card_says_a_fault_on_a_fleet_in_one_line() -> None:
         assert card.count("partition on") == 1
 
 
+async def test_quitting_with_a_fleet_faulted_asks_with_a_count_not_a_screenful_of_names() -> None:
+    from textual.widgets import Static
+
+    from controlroom.app.modals import QuitScreen
+
+    app = fleet_app("injected")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, QuitScreen)
+        said = str(app.screen.query_one(Static).render())
+        assert "on 67 targets: api-02, api-05" in said and "… 61 more." in said, said
+        assert "web-47" not in said
+        assert "[y] revert and quit" in screen_text(app)  # the answer keys stay on screen at 80x24
+
+
+async def test_a_watcher_groups_filters_and_scrolls_too() -> None:
+    """The keys are the viewer's, not the facilitator's: a read-only room has them (each room its own)."""
+    app = ControlRoomApp(EventListFeed(fixtures.fleet_events("rollback"), mode="watch"), clock_tick=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        pane = app.query_one(BlastRadiusPane)
+        await pilot.press("l")
+        await pilot.press("J")
+        await settle(pilot)
+        assert pane.group_by == "service"
+        blast = pane_text(app, BlastRadiusPane)
+        assert "▸ service=" in blast and all(f"✗ {name}" in blast for name in UNCLEAN), blast
+
+
 # ---- snapshots: 200 targets at 80x24 and 160x48 (`--snapshot-update` after an intended change) -------------------
 
 async def _grouped(pilot) -> None:  # type: ignore[no-untyped-def]

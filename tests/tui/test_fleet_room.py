@@ -63,6 +63,23 @@ def test_the_fold_keeps_each_targets_labels_and_groups_one_fault_sent_to_many_ta
     assert [(g.key, len(g.targets)) for g in groups] == [("zone-dark/0", 67)]
 
 
+def test_a_fault_group_is_step_and_index_or_for_an_older_journal_the_fault_id_without_its_target() -> None:
+    from controlroom.viewstate import fault_group
+
+    assert fault_group({"step": "cut", "fault": "cut/1@db-1", "target": "db-1", "index": 1}) == "cut/1"
+    assert fault_group({"step": "cut", "fault": "cut/1@db-1", "target": "db-1"}) == "cut/1"  # no index
+    assert fault_group({"step": "slow-db", "fault": "slow-db/0", "target": "db-1"}) == "slow-db/0"
+    # A target whose name has an "@" in it: only the "@target" suffix goes.
+    assert fault_group({"step": "s", "fault": "s/0@a@b", "target": "a@b"}) == "s/0"
+
+
+def test_targets_sort_worst_first_then_by_the_numbers_in_their_names() -> None:
+    state = fold(fixtures.fleet_events("injected"))
+    rest = [t.name for t in fleet_view(state).rest]
+    assert rest[:3] == ["api-02", "api-05", "api-08"] and rest.index("api-11") < rest.index("cache-02")
+    assert all(state.targets[n].state == "faulted" for n in rest[:67])
+
+
 def test_counts_per_state_cover_every_target_and_unclean_ones_are_pinned_whatever_the_filter() -> None:
     state = fold(fixtures.fleet_events("rollback"))
     view = fleet_view(state, query="service=db")

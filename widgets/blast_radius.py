@@ -259,7 +259,7 @@ class BlastRadiusPane(Pane):
                 self._target_row(text, state, item, name_w, width, indent="  " if kind == "member" else "")
         above, below = self.target_offset, max(0, len(items) - self.target_offset - len(shown))
         self.can_scroll = bool(above or below)
-        what = "targets" if not self.group_by else ("rows" if zoomed else "groups")
+        what = "targets" if not self.group_by else ("rows" if any(k == "member" for k, _ in items) else "groups")
         parts = []
         if hidden_unclean:
             parts.append(f"✗ {hidden_unclean} more unclean")

@@ -164,6 +164,7 @@ class SeriesView:
 class TargetView:
     name: str
     kind: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # from `session-started`: the room groups and filters by them
     state: TargetState = "clean"
     active: dict[str, float] = field(default_factory=dict)  # fault id -> mono when injection began
     detail: str = ""  # why it is unreachable / unconfirmed
@@ -188,6 +189,7 @@ class FaultWindow:
     end: float | None = None
     failed: bool = False
     summary: str = ""
+    group: str = ""  # `step/index`: the one fault of a step sent to many targets (the timeline draws one row)
 
 
 @dataclass(frozen=True)
@@ -462,7 +464,10 @@ class RoomState(EventHandler[None]):
         for tgt in d.get("targets") or []:
             name = tgt.get("name") if isinstance(tgt, dict) else str(tgt)
             if name:
-                _target(self, str(name)).kind = str(tgt.get("kind", "")) if isinstance(tgt, dict) else ""
+                tv = _target(self, str(name))
+                tv.kind = str(tgt.get("kind", "")) if isinstance(tgt, dict) else ""
+                labels = tgt.get("labels") if isinstance(tgt, dict) else None
+                tv.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
         for name in d.get("series") or []:
             _series(self, str(name))
         _log(self, ev, f"session {self.session} started: {self.scenario} in {self.environment}")
@@ -544,7 +549,8 @@ class RoomState(EventHandler[None]):
         tv.verified = False
         # The payload says `fault_type`: a `type` key would collide with the event's own type in the journal line.
         kind = str(d.get("fault_type") or "")
-        self.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or "")))
+        self.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or ""),
+                                        group=fault_group(d)))
         _log(self, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
 
     def on_fault_selected(self, ev: Event, d: FaultSelected) -> None:
@@ -770,6 +776,15 @@ class RoomState(EventHandler[None]):
             if w.end is None and self.targets.get(w.target, TargetView("")).state != "unconfirmed":
                 w.end = ev.mono
         _log(self, ev, f"session ended: {self.outcome} {self.message}".rstrip())
+
+
+def fault_group(d: FaultInjecting) -> str:
+    """What one fault of a step sent to many targets has in common: `step/index` (the engine's fault id is
+    `step/index@target`). An older journal without the index: the fault id less its `@target` suffix."""
+    step, index, fault = d.get("step"), d.get("index"), str(d.get("fault"))
+    if step is not None and index is not None:
+        return f"{step}/{index}"
+    return fault.removesuffix(f"@{d.get('target')}")
 
 
 def format_seconds(seconds: float) -> str:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from controlroom.fleet_view import natural_key
 from controlroom.viewstate import RoomState
 from controlroom.widgets._pane import Pane, Tone
 
 MARKS: dict[str, tuple[str, str, Tone]] = {"pending": ("⟲", "reverting…", "rollback"), "clean": ("✓", "clean", "good"),
                                          "unconfirmed": ("✗", "UNCONFIRMED", "bad")}
+
+LIST_ALL = 8  # up to this many targets: a row each; more: the unconfirmed ones by name, the others counted
+LIST_UNCONFIRMED = 6
 
 
 class RollbackPane(Pane):
@@ -46,11 +50,27 @@ class RollbackPane(Pane):
         text.append(f"  reason: {rb.reason}", style="dim")
         if not rb.targets:
             text.append("\nno fault was active", style="dim")
-        for name, status in sorted(rb.targets.items()):
-            glyph, word, tone = MARKS.get(status, ("?", status, None))
-            style = self.tone(tone, "bold")
-            text.append(f"\n{glyph} {name}  ", style=style)
-            text.append(word, style=style)
+        if len(rb.targets) <= LIST_ALL:
+            for name, status in sorted(rb.targets.items()):
+                glyph, word, tone = MARKS.get(status, ("?", status, None))
+                style = self.tone(tone, "bold")
+                text.append(f"\n{glyph} {name}  ", style=style)
+                text.append(word, style=style)
+        else:
+            # A fleet: a row per target would push the unconfirmed ones out of the pane. They come first, by
+            # name; the others are counted (the blast radius lists them).
+            bad = sorted((n for n, st in rb.targets.items() if st == "unconfirmed"), key=natural_key)
+            glyph, word, tone = MARKS["unconfirmed"]
+            for name in bad[:LIST_UNCONFIRMED]:
+                text.append(f"\n{glyph} {name}  {word}", style=self.tone(tone, "bold"))
+            if len(bad) > LIST_UNCONFIRMED:
+                text.append(f"\n{glyph} {len(bad) - LIST_UNCONFIRMED} more {word} (blast radius, d: all)",
+                            style=self.tone(tone, "bold"))
+            for status in ("pending", "clean"):
+                n = sum(1 for st in rb.targets.values() if st == status)
+                if n:
+                    glyph, word, tone = MARKS[status]
+                    text.append(f"\n{glyph} {n} targets {word}", style=self.tone(tone, "bold"))
         text.append("\n")
         verdict = rb.verdict
         text.append(("VERDICT: " if rb.finished else "") + verdict,

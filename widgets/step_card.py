@@ -106,11 +106,20 @@ class StepCard(Pane):
             # The step before went by without a gate: its brief stays readable here for a few seconds.
             top.append([(f"✔ {held.title}: ", "dim bold"), (clip(held.brief, max(8, width - len(held.title) - 4)), "dim")])
         # What will be injected, and where, always keeps its rows: one line per fault when it fits.
-        per_fault: list[Line] = []
+        # One fault sent to a fleet (a label selector) is one line: its type, how many targets, the first names.
+        alike: dict[tuple[str, str], list[str]] = {}
         for f in step.faults:
-            summary = f" — {f.get('summary')}" if f.get("summary") else ""
-            per_fault += self._wrap("Fault", f"{f.get('type')} on {f.get('target')}{summary}", width)
-        compact = ", ".join(f"{f.get('type')} on {f.get('target')}" for f in step.faults)
+            alike.setdefault((str(f.get("type")), str(f.get("summary") or "")), []).append(str(f.get("target")))
+
+        def where(targets: list[str]) -> str:
+            if len(targets) == 1:
+                return targets[0]
+            return f"{len(targets)} targets ({', '.join(targets[:3])}{', …' if len(targets) > 3 else ''})"
+
+        per_fault: list[Line] = []
+        for (kind, summary), targets in alike.items():
+            per_fault += self._wrap("Fault", f"{kind} on {where(targets)}" + (f" — {summary}" if summary else ""), width)
+        compact = ", ".join(f"{kind} on {where(targets)}" for (kind, _), targets in alike.items())
         brief = self._wrap("Brief", step.brief, width) if step.brief else []
         expect = self._wrap("Expect", step.expect, width) if step.expect else []
         left = budget - len(top)

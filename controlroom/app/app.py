@@ -21,11 +21,13 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Ended, Feed, Playback
+from controlroom.app.filter_screen import FilterScreen
 from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
 from controlroom.engine.gates import DECISIONS, Judgements
 from controlroom.errors import ControlroomError
+from controlroom.fleet_view import fleet_view
 from controlroom.journal.events import Event
 from controlroom.summary import cleanliness, short_cleanliness, verified_clean
 from controlroom.viewstate import LogEntry, RoomState, apply, format_clock, tick
@@ -50,7 +52,7 @@ NOTHING_ACTIVE = "nothing active — all clean"
 KEY_NAMES = {"exclamation_mark": "!", "question_mark": "?", "space": "space", "escape": "esc", "minus": "-",
              "plus": "+", "equals_sign": "=", "comma": ",", "full_stop": ".", "left_square_bracket": "[",
              "right_square_bracket": "]", "left": "←", "right": "→",
-             "up": "↑", "down": "↓"}
+             "up": "↑", "down": "↓", "slash": "/", "pagedown": "PgDn", "pageup": "PgUp"}
 
 
 def pretty_keys(keys: str) -> str:
@@ -99,9 +101,20 @@ class ControlRoomApp(App[int]):
                 tooltip="zoom the metrics, blast radius, timeline or log pane in turn; once more returns"),
         # The metrics pane names these keys itself when it has series to scroll.
         Binding("down,j", "metrics_scroll(1)", "More series", id="metrics-down", show=False,
-                tooltip="metrics: scroll to the series below (the pinned and alerting ones stay)"),
+                tooltip="metrics: scroll to the series below (the pinned and alerting ones stay); a zoomed blast radius: a row"),
         Binding("up,k", "metrics_scroll(-1)", "Back up", id="metrics-up", show=False,
-                tooltip="metrics: scroll back up"),
+                tooltip="metrics (or a zoomed blast radius): scroll back up"),
+        # A fleet in the blast radius (the pane names these keys itself when it has more rows than it shows).
+        Binding("slash", "blast_filter", "Filter", id="blast-filter", key_display="/", show=False,
+                tooltip="blast radius: filter targets by name, label, key=value or state (unclean ones always show)"),
+        Binding("l", "blast_group", "Group", id="blast-group", show=False,
+                tooltip="blast radius: group targets by each label key in turn, with counts per state; again: ungroup"),
+        Binding("J,pagedown", "blast_scroll(1)", "More targets", id="blast-down", show=False,
+                tooltip="blast radius: scroll a page down (the unclean targets stay at the top)"),
+        Binding("K,pageup", "blast_scroll(-1)", "Targets above", id="blast-up", show=False,
+                tooltip="blast radius: scroll a page up"),
+        Binding("x", "timeline_expand", "Expand", id="timeline-expand", show=False,
+                tooltip="timeline: a lane per target under each fault sent to many; again: one row per fault"),
         Binding("d", "details", "Details", id="details", show=False,
                 tooltip="details: the step, every target's faults and every error text in full"),
         Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="this help"),
@@ -198,6 +211,9 @@ class ControlRoomApp(App[int]):
         down = self.keys_for("metrics-down").split(" or ")[0]
         up = self.keys_for("metrics-up").split(" or ")[0]
         self.query_one(MetricsPane).scroll_keys = f"{down}/{up}"
+        self.query_one(BlastRadiusPane).hint_keys = {
+            "down": self.keys_for("blast-down").split(" or ")[0], "up": self.keys_for("blast-up").split(" or ")[0],
+            "filter": self.keys_for("blast-filter").split(" or ")[0], "group": self.keys_for("blast-group").split(" or ")[0]}
         self._refresh_panes()
         self._pump()
         # Live and watch rooms tick between events (a watcher's clock follows the journal's wall time).
@@ -566,7 +582,38 @@ class ControlRoomApp(App[int]):
 
     def action_metrics_scroll(self, delta: int) -> None:
         if self.screen is self.default_screen:
-            self.query_one(MetricsPane).scroll_series(delta)
+            blast = self.query_one(BlastRadiusPane)
+            if blast.has_class("-zoom"):
+                blast.scroll_rows(delta)  # zoomed, the blast radius is the pane on screen: ↓/↑ move it a row
+            else:
+                self.query_one(MetricsPane).scroll_series(delta)
+
+    def action_blast_scroll(self, pages: int) -> None:
+        if self.screen is self.default_screen:
+            self.query_one(BlastRadiusPane).scroll_page(pages)
+
+    def action_blast_group(self) -> None:
+        if self.screen is self.default_screen:
+            self.query_one(BlastRadiusPane).cycle_group()  # the pane's title says the grouping
+
+    def action_blast_filter(self) -> None:
+        if self.screen is not self.default_screen:
+            return
+        pane = self.query_one(BlastRadiusPane)
+
+        def apply(text: str) -> str:
+            pane.set_query(text)
+            view = fleet_view(self.state, query=text)
+            return f"{view.matched} of {view.total} match" if text.strip() else f"all {view.total} targets"
+
+        def keep(text: str | None) -> None:
+            pane.set_query(text or "")
+
+        self.push_screen(FilterScreen(pane.filter_text, apply), keep)
+
+    def action_timeline_expand(self) -> None:
+        if self.screen is self.default_screen:
+            self.query_one(FaultTimeline).toggle_expanded()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows(), self.read_only))

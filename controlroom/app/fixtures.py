@@ -237,3 +237,81 @@ def ended_events() -> list[Event]:
     ]
     events.sort(key=lambda e: e.mono)
     return events
+
+
+# ---- a fleet: 200 targets with labels, one fault on a whole zone, a rollback with two unconfirmed --------------
+
+FLEET_SERVICES = {"api": 80, "web": 60, "cache": 40, "db": 20}
+FLEET_ZONES = ["eu-1", "eu-2", "us-1"]
+FLEET_DARK_ZONE = "eu-2"
+# Two reverts that fail: names deep in the name order, so only pinning keeps them on screen.
+FLEET_UNCONFIRMED = ["web-47", "api-71"]
+
+
+def fleet_targets() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for service, n in FLEET_SERVICES.items():
+        for i in range(1, n + 1):
+            zone = FLEET_ZONES[(i - 1) % len(FLEET_ZONES)]
+            out.append({"name": f"{service}-{i:02d}", "kind": "ssh", "labels": {"service": service, "zone": zone}})
+    return out
+
+
+def fleet_events(stage: str = "rollback") -> list[Event]:
+    """200 targets; the step `zone-dark` partitions every target in zone eu-2 (one fault, 67 targets).
+
+    stage "injected": observing the partition. "rollback": a stop condition breached at T+01:30, most targets
+    reverted and verified, two reverts failed (FLEET_UNCONFIRMED), the rest still reverting.
+    """
+    targets = fleet_targets()
+    dark = [t["name"] for t in targets if t["labels"]["zone"] == FLEET_DARK_ZONE]
+    steps = [{"id": "zone-dark", "title": "Zone eu-2 goes dark", "phase": None, "duration": 180.0}]
+    events = [
+        ev("session-started", 0.0, session="f1e2d3c4b5a6", scenario="zone-eu-2-dark",
+           hypothesis="Checkout keeps >= 99% success while zone eu-2 is cut off", environment="staging",
+           targets=targets, steps=steps, series=["success_rate", "p99_ms"],
+           limits={"max_targets": 100, "max_duration": 300.0},
+           stop_when=["success_rate < 0.95"], steady=["success_rate >= 0.99", "p99_ms < 500"],
+           checklist=[], pid=4244, control=None),
+        ev("state-changed", 0.1, state="preflight"),
+        ev("steady-state", 20.0, when="before", ok=True, figures={}, failed=[]),
+        ev("step-briefed", 20.5, step="zone-dark", index=0, title=steps[0]["title"],
+           brief="Every host in eu-2 drops traffic from the other zones; the control channel stays.",
+           expect="success_rate dips, then recovers as traffic shifts", duration=180.0,
+           faults=[{"fault": f"zone-dark/0@{n}", "type": "partition", "target": n, "summary": "drop eu-1, us-1"}
+                   for n in dark]),
+        ev("state-changed", 20.6, state="awaiting-confirmation"),
+        ev("step-armed", 20.6, step="zone-dark"),
+        ev("step-confirmed", 25.0, step="zone-dark", decision="confirm", by="facilitator"),
+        ev("state-changed", 25.0, state="injecting"),
+    ]
+    for i, name in enumerate(dark):
+        at = 25.1 + i * 0.01
+        events.append(ev("fault-injecting", at, step="zone-dark", fault=f"zone-dark/0@{name}", fault_type="partition",
+                         target=name, index=0, summary="drop eu-1, us-1", spec={"type": "partition", "target": name},
+                         leash_s=10.0))
+        events.append(ev("fault-injected", at + 0.005, step="zone-dark", fault=f"zone-dark/0@{name}", target=name))
+    events.append(ev("state-changed", 26.0, state="observing"))
+    until = 89.0 if stage == "rollback" else 70.0
+    events += [ev("metric-sample", float(s), values={
+        "success_rate": round(0.998 - (0.06 * min(1.0, (s - 25) / 40) if s > 25 else 0) + 0.001 * math.sin(s / 3), 4),
+        "p99_ms": round(180 + (300 * min(1.0, (s - 25) / 40) if s > 25 else 0) + 20 * math.sin(s / 2), 1)},
+        errors={}) for s in range(1, int(until) + 1)]
+    if stage == "rollback":
+        stop = 90.0
+        events += [
+            ev("condition-breached", stop, condition="success_rate < 0.95", value=0.941, held_s=5.0),
+            ev("emergency-stop", stop, source="stop-condition", reason="stop condition success_rate < 0.95"),
+            ev("state-changed", stop, state="reverting"),
+            ev("rollback-started", stop + 0.1, reason="stop condition success_rate < 0.95",
+               faults=[f"zone-dark/0@{n}" for n in dark]),
+        ]
+        for i, name in enumerate(dark):
+            at = stop + 0.5 + i * 0.02
+            if name in FLEET_UNCONFIRMED:
+                events.append(ev("fault-revert-failed", at, fault=f"zone-dark/0@{name}", target=name,
+                                 error="ssh: connection timed out after 5 s"))
+            elif i < 45:
+                events.append(ev("fault-reverted", at, fault=f"zone-dark/0@{name}", target=name, verified=True))
+    events.sort(key=lambda e: e.mono)
+    return events

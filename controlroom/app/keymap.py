@@ -18,6 +18,7 @@ from controlroom.errors import ControlroomError
 BINDING_IDS = ("emergency-stop", "confirm", "skip", "abort", "note", "end-recovery", "zoom", "help",
                "preflight", "quit", "command-palette",
                "checklist-tick", "metrics-down", "metrics-up", "details",
+               "blast-filter", "blast-group", "blast-down", "blast-up", "timeline-expand",
                "replay-pause", "replay-back", "replay-forward", "replay-slower", "replay-faster",
                "replay-jump-back", "replay-jump-forward", "replay-goto", "replay-start", "replay-end")
 # Keys the room refuses: ctrl+c is copy since Textual 1.0, ctrl+b is the tmux prefix.

@@ -222,7 +222,9 @@ class QuitScreen(RoomModal[bool]):
     def compose(self) -> ComposeResult:
         text = Text()
         text.append("Faults are active", style=self.tone("bad", "bold"))
-        text.append(f" on {', '.join(self.targets)}.\n")
+        shown = self.targets if len(self.targets) <= 8 else [*self.targets[:6], f"… {len(self.targets) - 6} more"]
+        text.append(f" on {len(self.targets)} targets: " if len(self.targets) > 8 else " on ")
+        text.append(f"{', '.join(shown)}.\n")  # a fleet: the first names and a count, not a screenful
         text.append("Quitting reverts them first, exactly like the emergency stop.\n\n")
         text.append("[y] revert and quit    [n] stay", style="bold")
         with Vertical():

@@ -26,6 +26,7 @@ SHOTS: dict[str, tuple[Callable[[], list[Event]], tuple[int, int]]] = {
     "too-small": (fixtures.mid_step_events, (64, 18)),
     "twelve-series": (fixtures.wide_events, (120, 40)),
     "end-screen": (fixtures.ended_events, (120, 40)),
+    "fleet-200": (fixtures.fleet_events, (160, 48)),  # 200 targets: counts, unclean pinned, one timeline row
 }
 
 

@@ -8,6 +8,11 @@ named by `$CONTROLROOM_SSH_CONFIG` (what `controlroom lab up` prints). Commands
 never get a pty (a pty's SIGHUP would kill detached leashes) and always have a
 timeout; a lost connection fails the running action and is re-dialled, with
 backoff, by the next one.
+
+Connections are set up through a shared `ConnectLimiter` (targets/connect_limit.py): at most N handshakes at
+once per session, the connect timeout counted from the moment a slot is held. The first connect retries, with
+backoff, what load explains (no answer in time, a reset, a connection closed mid-handshake), never a host key
+that does not match nor a refused login.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from controlroom.errors import TargetError
 from controlroom.faults.shell import MAX_COMMAND_BYTES, q
 from controlroom.scenario.model import Target
 from controlroom.targets.base import Action, ActionResult, Executor, Shell
+from controlroom.targets.connect_limit import ConnectLimiter, SlotTimeout, loop_limiter
 from controlroom.targets.destination import default_config_paths, parse_destination
 
 KEEPALIVE_INTERVAL = 2.0  # seconds between keepalives on an idle connection
@@ -45,6 +51,20 @@ class HostGone(TargetError):
     """Nothing to retry within this command: the host refused the connection, there is no route to it, it did
     not answer within the connect timeout, or its ssh config is gone (a lab brought down). Reported at once;
     a later command (the reconfirm loop) tries again."""
+
+
+class LoginRefused(TargetError):
+    """The host answered and refused our login (user, key): trying again cannot change its mind."""
+
+
+class ConnectTimedOut(HostGone):
+    """No answer within connect_timeout of the attempt. Within a command it counts as gone; the first connect
+    (`SshExecutor.connect`) tries again, since under load a live host can be that slow once."""
+
+
+class ConnectBroken(TargetError):
+    """The connection was cut while being set up (reset, closed by the peer mid-handshake: sshd's MaxStartups
+    under a burst): transient, worth another attempt."""
 
 
 # connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
@@ -69,7 +89,8 @@ class SshExecutor:
     def __init__(self, target: str, destination: str, *, config: Sequence[str] | None = None,
                  known_hosts: str | None = None, identity_file: str | None = None,
                  connect_timeout: float = 5.0, reconnect_attempts: int = 3, backoff: float = 0.2,
-                 max_backoff: float = 5.0) -> None:
+                 max_backoff: float = 5.0, connect_attempts: int = 3,
+                 limiter: ConnectLimiter | None = None) -> None:
         self.target = target
         self.destination = destination
         self.user, self.host, self.port = parse_destination(destination)
@@ -80,6 +101,8 @@ class SshExecutor:
         self.reconnect_attempts = reconnect_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.connect_attempts = connect_attempts  # attempts of the first connect, for transient failures only
+        self.limiter = limiter  # None: the event loop's default (`connect_limit.loop_limiter`)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._remote_user: str | None = None
@@ -153,36 +176,62 @@ class SshExecutor:
                                   f"or give the target a known_hosts: path")
         return opts
 
-    async def connect(self) -> None:
-        """Open the connection now (one attempt); raises TargetError / HostKeyMismatch with a one-line reason."""
-        async with self._lock:
-            await self._connect_locked()
+    def share_connect_limiter(self, limiter: ConnectLimiter) -> None:
+        """Set up connections through the session's limiter (every SshExecutor of a session shares one)."""
+        self.limiter = limiter
 
-    async def _connect_locked(self) -> None:
+    async def connect(self) -> None:
+        """Open the connection now; raises TargetError / HostKeyMismatch with a one-line reason.
+
+        A transient failure (ConnectTimedOut, ConnectBroken) is tried again up to `connect_attempts` times with
+        backoff, the slot given back while waiting; a wrong host key, a refused login, a host that refuses or
+        has no route are answered at once. Each attempt gets the whole connect timeout from its own start.
+        """
+        delay = self.backoff
+        for attempt in range(max(1, self.connect_attempts)):
+            try:
+                async with self._lock:
+                    await self._connect_locked()
+                return
+            except (ConnectTimedOut, ConnectBroken) as err:
+                self.last_error = str(err)
+                if attempt + 1 >= max(1, self.connect_attempts):
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+    async def _connect_locked(self, slot_wait: float | None = None) -> None:
         if self._conn is not None:
             return
         opts = self._options()
+        limiter = self.limiter or loop_limiter()
         try:
-            conn, _ = await asyncio.wait_for(
-                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
-                timeout=self.connect_timeout + 1)
+            async with limiter.slot(slot_wait):
+                # The timeout starts here, once a slot is held: queueing behind other hosts is not unreachability.
+                conn, _ = await asyncio.wait_for(
+                    asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
+                    timeout=self.connect_timeout + 1)
+        except SlotTimeout as err:
+            raise TargetError(f"{self.target}: not connected to {self.destination}: {err}") from None
         except asyncssh.HostKeyNotVerifiable:
             offered = await self._offered_fingerprint()
             raise HostKeyMismatch(f"{self.target}: host key of {self.host} is not trusted "
                                   f"(offered {offered}); if the host was rebuilt, update its known_hosts entry"
                                   ) from None
         except asyncssh.PermissionDenied as err:
-            raise TargetError(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
+            raise LoginRefused(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
                               f"check the user and IdentityFile") from None
         except TimeoutError:
             # Nothing answered for connect_timeout: dialling again within this command would only spend its
             # timeout the same way (a powered-off host, an address no longer on the wire).
-            raise HostGone(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
-                           f"{self.connect_timeout:g}s") from None
+            raise ConnectTimedOut(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
+                                  f"{self.connect_timeout:g}s") from None
         except (asyncssh.Error, OSError) as err:
             reason = str(err) or type(err).__name__
             gone = isinstance(err, OSError) and err.errno in _GONE_ERRNOS
-            raise (HostGone if gone else TargetError)(
+            broken = isinstance(err, (ConnectionResetError, asyncssh.ConnectionLost)) or (
+                isinstance(err, OSError) and err.errno == errno.ECONNRESET)
+            raise (HostGone if gone else ConnectBroken if broken else TargetError)(
                 f"{self.target}: cannot reach {self.destination} over ssh: {reason}") from None
         self._conn = conn
         self.connects += 1
@@ -210,13 +259,15 @@ class SshExecutor:
                 return ""
             try:
                 async with self._lock:
-                    await self._connect_locked()
+                    # A slot is queued for no longer than the command has left: its own timeout still holds.
+                    await self._connect_locked(slot_wait=max(0.0, deadline - time.monotonic()))
                 return ""
-            except (HostKeyMismatch, HostGone) as err:
+            except (HostKeyMismatch, HostGone, LoginRefused) as err:
                 self.last_error = str(err)
                 if isinstance(err, HostGone):
                     self._gone_at = time.monotonic()
-                return str(err)  # retrying now cannot fix a wrong key, nor bring back a host that is not there
+                # Retrying now cannot fix a wrong key or a refused login, nor bring back a host that is not there.
+                return str(err)
             except TargetError as err:
                 self.last_error = str(err)
             if attempt + 1 < self.reconnect_attempts and time.monotonic() + delay < deadline:

@@ -203,11 +203,13 @@ class SshExecutor:
     async def _connect_locked(self, slot_wait: float | None = None) -> None:
         if self._conn is not None:
             return
-        opts = self._options()
         limiter = self.limiter or loop_limiter()
         try:
             async with limiter.slot(slot_wait):
-                # The timeout starts here, once a slot is held: queueing behind other hosts is not unreachability.
+                # Built once the slot is held: reading the ssh config, keys and known_hosts costs ~15 ms of the one
+                # loop per host at 200 hosts; built for the whole queue up front, that stalled the attempts
+                # already under way past their timeout. The timeout starts here too: queueing is not unreachability.
+                opts = self._options()
                 conn, _ = await asyncio.wait_for(
                     asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
                     timeout=self.connect_timeout + 1)

@@ -22,6 +22,8 @@ from controlroom.targets.connect_limit import ConnectLimiter, SlotTimeout, defau
 from controlroom.targets.ssh import ConnectTimedOut, HostKeyMismatch, LoginRefused, SshExecutor
 
 HANDSHAKE_CPU = 0.05  # seconds of the (single) loop a handshake needs
+ROUND_TRIPS = 4  # version exchange, key exchange, host-key check, login
+OPTIONS_CPU = 0.03  # seconds the loop is blocked building one host's connection options (17-30 ms at 200 lab hosts)
 
 
 class _Conn:
@@ -60,8 +62,9 @@ class FakeSsh:
         async def handshake() -> tuple[Any, Any]:
             if answer == "never":
                 await asyncio.sleep(3600)
-            async with self.cpu:  # the handshakes share one thread: each waits for the ones before it
-                await asyncio.sleep(HANDSHAKE_CPU)
+            for _ in range(ROUND_TRIPS):  # each round trip of the key exchange needs the one shared thread
+                async with self.cpu:
+                    await asyncio.sleep(HANDSHAKE_CPU / ROUND_TRIPS)
             client = factory()
             conn = _Conn()
             client.connection_made(conn)
@@ -77,6 +80,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSsh]:
     monkeypatch.setattr(asyncssh, "create_connection", net.create_connection)
 
     def options(self: SshExecutor) -> Any:
+        time.sleep(OPTIONS_CPU)  # reading the ssh config, keys and known_hosts blocks the loop
         return SimpleNamespace(connect_timeout=self.connect_timeout)
 
     async def offered(self: SshExecutor) -> str:
@@ -129,9 +133,11 @@ async def test_a_bounded_wait_for_a_slot_gives_up_without_taking_one() -> None:
 
 
 async def test_a_fleet_connecting_at_once_does_not_time_out_while_queued(fake: FakeSsh) -> None:
-    # 30 handshakes of 50 ms on one loop: the last finishes after 1.5 s, far past a 0.4 s connect timeout
-    # counted from the call. Through a limiter of 2, each attempt's timeout starts when its slot is held.
-    fleet = executors(30, ConnectLimiter(2), connect_timeout=0.4, connect_attempts=1)
+    # 60 hosts whose connection options each block the loop for 30 ms: 1.8 s in all, more than the 0.5 s
+    # connect timeout (+1 s of slack) of any attempt. Built for the whole fleet before the first handshake
+    # could go on, they made the first attempts time out; through a limiter of 2, each attempt's options and
+    # timeout start only once its slot is held.
+    fleet = executors(60, ConnectLimiter(2), connect_timeout=0.5, connect_attempts=1)
     results = await asyncio.gather(*(ex.connect() for ex in fleet), return_exceptions=True)
     assert [r for r in results if r is not None] == []
     assert all(ex.connected for ex in fleet)

@@ -15,6 +15,7 @@ from controlroom.engine.context import EngineContext
 from controlroom.engine.planning import plan_scenario
 from controlroom.engine.rollback import Rollback
 from controlroom.engine.session import Session
+from controlroom.journal import read_journal
 from controlroom.journal.events import Event
 from controlroom.scenario.model import FaultSpec, Step, Target
 from controlroom.targets.base import Action, ActionResult
@@ -97,3 +98,47 @@ async def test_an_emergency_stop_does_not_wait_for_a_host_still_connecting() -> 
     await drive(clock, stop, limit=10.0)
     assert [e.data["target"] for e in events if e.type == "fault-reverted"][-1] == "t3" and not hosts["t3"].faulted
     assert [e.data for e in events if e.type == "rollback-finished"] == [{"clean": True, "unconfirmed": []}]
+
+
+class SlowToConnect(MemoryExecutor):
+    """An SSH-like executor (it has `connect`) whose connection is set up only once `up` is set."""
+
+    def __init__(self, target: str, host: Host, up: bool) -> None:
+        super().__init__(target, host.handle)
+        self.up = asyncio.Event()
+        if up:
+            self.up.set()
+        self.abandoned = False
+
+    async def connect(self) -> None:
+        try:
+            await self.up.wait()
+        except asyncio.CancelledError:
+            self.abandoned = True
+            raise
+
+
+async def test_a_stop_during_pre_flight_does_not_wait_for_connections_still_being_set_up(tmp_path: Path) -> None:
+    names = ("t1", "t2", "t3")
+    hosts = {n: Host(n) for n in names}
+    execs = {n: SlowToConnect(n, hosts[n], up=n != "t3") for n in names}  # t3 never finishes connecting
+    step = Step(id="flip", title="flip all", duration=4.0,
+                faults=tuple(FaultSpec(type="flag", target=n) for n in names))
+    clock = ManualClock()
+    session = Session(make_scenario(step, targets=names, max_targets=3), journal_path=tmp_path / "j.jsonl",
+                      clock=clock, control=False, executor_factory=lambda t: execs[t.name])
+    run = asyncio.ensure_future(session.run())
+    for _ in range(200):  # until t1 and t2 have passed their checks and t3 is still connecting
+        await asyncio.sleep(0)
+        if all(hosts[n].claims for n in ("t1", "t2")):
+            break
+    assert not run.done() and not execs["t3"].up.is_set()
+    session.stop_now("key", "pressed in pre-flight")
+    await drive(clock, run, limit=5.0)  # bounded: before, the session waited for t3's connection for ever
+    outcome = run.result()
+    assert outcome.exit_code == 2 and "pre-flight stopped" in outcome.message
+    assert execs["t3"].abandoned and hosts["t3"].claims == [] and not any(h.faulted for h in hosts.values())
+    checks = [e.data for e in read_journal(tmp_path / "j.jsonl").events if e.type == "preflight-check"]
+    assert {"check": "reachable", "target": "t3", "ok": False,
+            "detail": "t3: not checked: the session stopped before its connection was set up"} in checks
+    assert all(h.claims[-1:] == ["release"] for n, h in hosts.items() if n != "t3")  # claims taken are given back

@@ -18,6 +18,7 @@ that does not match nor a refused login.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import os
 import time
@@ -66,6 +67,9 @@ class ConnectBroken(TargetError):
     """The connection was cut while being set up (reset, closed by the peer mid-handshake: sshd's MaxStartups
     under a burst): transient, worth another attempt."""
 
+
+# Builds connection options off the loop (`SshExecutor._connect_locked`); one thread, shared by every executor.
+_OPTIONS_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="controlroom-ssh-options")
 
 # connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
 _GONE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
@@ -206,12 +210,13 @@ class SshExecutor:
         limiter = self.limiter or loop_limiter()
         try:
             async with limiter.slot(slot_wait):
-                # Built once the slot is held, in a worker thread: asyncssh parses the whole ssh config for every
-                # host (17 ms idle, 100-200 ms under load, for a 200-host config). Built on the loop for the whole
-                # queue up front, that stalled the attempts already under way past their timeout; on the loop
-                # even one slot at a time, it held up the handshakes of the other slots. The timeout starts after:
-                # queueing is not unreachability. (Options need no loop: no passphrase callback is ever given.)
-                opts = await asyncio.to_thread(self._options)
+                # Built once the slot is held, on the one options thread: asyncssh parses the whole ssh config
+                # for every host (17 ms idle, 100-200 ms under load, for a 200-host config). Built on the loop for
+                # the whole queue up front, that stalled the attempts already under way past their timeout; on
+                # the loop one at a time, each parse still held up every handshake, renewal and stop for its
+                # length. One thread, not a pool: several would take the GIL from the loop in turn. The timeout
+                # starts after: queueing is not unreachability. (No loop needed: no passphrase callback.)
+                opts = await asyncio.get_running_loop().run_in_executor(_OPTIONS_THREAD, self._options)
                 conn, _ = await asyncio.wait_for(
                     asyncssh.create_connection(lambda: _Client(self), self.host, options=opts, config=self.config),
                     timeout=self.connect_timeout + 1)

@@ -220,3 +220,30 @@ async def test_a_command_waits_for_a_slot_no_longer_than_its_own_timeout(fake: F
         res = await ex.run(Shell("true", timeout=0.2))
     assert not res.ok and "no connection slot came free" in res.error
     assert time.monotonic() - t0 < 1.0 and "h1" not in fake.calls  # never dialled
+
+
+async def test_building_a_hosts_connection_options_does_not_hold_up_the_loop(
+        fake: FakeSsh, monkeypatch: pytest.MonkeyPatch) -> None:
+    # asyncssh parses the whole ssh config for every host: at 200 hosts, up to 200 ms each under load. Meanwhile
+    # the loop must go on: other handshakes, leash renewals, an emergency stop.
+    def slow_options(self: SshExecutor) -> Any:
+        time.sleep(0.3)
+        return SimpleNamespace(connect_timeout=self.connect_timeout)
+
+    monkeypatch.setattr(SshExecutor, "_options", slow_options)
+    fleet = executors(3, ConnectLimiter(3), connect_timeout=2.0, connect_attempts=1)
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - before - 0.01)
+
+    ticking = asyncio.ensure_future(ticker())
+    try:
+        await asyncio.gather(*(ex.connect() for ex in fleet))
+    finally:
+        ticking.cancel()
+    assert all(ex.connected for ex in fleet) and len(lags) > 20
+    assert max(lags) < 0.2  # on the loop, each 0.3 s parse would have stopped it for 0.3 s

@@ -17,7 +17,7 @@ from controlroom.engine.rollback import Rollback
 from controlroom.engine.session import Session
 from controlroom.journal import read_journal
 from controlroom.journal.events import Event
-from controlroom.scenario.model import FaultSpec, Step, Target
+from controlroom.scenario.model import FaultSpec, Step, Target, ToxiproxyRef
 from controlroom.targets.base import Action, ActionResult
 from controlroom.targets.connect_limit import default_size
 from controlroom.targets.memory import MemoryExecutor
@@ -28,6 +28,8 @@ from tests.engine.conftest import Host, drive, make_scenario
 def ssh_scenario(max_connecting: int | None) -> Any:
     sc = make_scenario()
     targets = {n: Target(name=n, kind="ssh", ssh=f"root@{n}", known_hosts="/dev/null") for n in ("a", "b")}
+    targets["proxy"] = Target(name="proxy", kind="toxiproxy", known_hosts="/dev/null",
+                              toxiproxy=ToxiproxyRef(api="http://127.0.0.1:8474", proxies=("shop",), ssh="root@p"))
     return dataclasses.replace(sc, targets=targets,
                                blast_radius=dataclasses.replace(sc.blast_radius, max_connecting=max_connecting))
 
@@ -37,6 +39,8 @@ def test_every_ssh_executor_of_a_session_shares_the_limiter_the_scenario_sizes(t
     a, b = session.executor("a"), session.executor("b")
     assert isinstance(a, SshExecutor) and isinstance(b, SshExecutor)
     assert a.limiter is b.limiter is session.connect_limiter and session.connect_limiter.size == 3
+    leash_host = session.executor("proxy")._shell  # type: ignore[attr-defined]  (the Toxiproxy host, over SSH)
+    assert isinstance(leash_host, SshExecutor) and leash_host.limiter is session.connect_limiter
     unsized = Session(ssh_scenario(None), journal_path=tmp_path / "k.jsonl", control=False)
     assert unsized.connect_limiter.size == default_size()  # sized to the machine
 

@@ -173,6 +173,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from controlroom.wiring import journal_path
 
     journal = journal_path(args.journal, sc.name)
+    if args.max_connecting is not None:  # the command line outranks the scenario's blast_radius.max_connecting
+        import dataclasses
+
+        sc = dataclasses.replace(sc, blast_radius=dataclasses.replace(sc.blast_radius,
+                                                                      max_connecting=args.max_connecting))
     if not args.headless:
         from controlroom.app.entry import run_live
 
@@ -180,6 +185,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from controlroom.headless import run_headless
 
     return run_headless(sc, journal, yes=args.yes)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _check_runtime_dir() -> None:
@@ -410,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--headless", action="store_true", help="no TUI: progress lines on stdout")
     sp.add_argument("--yes", action="store_true", help="confirm every step without asking (CI)")
     sp.add_argument("--journal", help="journal file (default: under the XDG data dir)")
+    sp.add_argument("--max-connecting", type=_at_least_one, metavar="N",
+                    help="SSH connections set up at once (default: the scenario's blast_radius.max_connecting, "
+                         "else 8 per CPU, 4 to 64)")
 
     sp = add("validate", cmd_validate, "check scenarios: schema and safety rules; FILE:LINE:COL: message")
     sp.add_argument("scenarios", nargs="+", metavar="SCENARIO")

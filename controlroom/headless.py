@@ -55,11 +55,13 @@ from controlroom.journal.events import (
 )
 from controlroom.journal.handler import EventHandler
 from controlroom.metrics.source import MetricSource
+from controlroom.preflight_progress import ConnectTally
 from controlroom.scenario.model import Scenario
 from controlroom.wiring import build_sources as build_sources  # its old home: callers may still import it here
 from controlroom.wiring import new_session
 
 Printer = Callable[[str], None]
+FLEET_LINES = 20  # targets up to which every passing pre-flight check gets its own progress line
 
 
 def _fmt(v: Any) -> str:
@@ -74,16 +76,20 @@ class ProgressPrinter(EventHandler[str]):
     """Turns events into the progress lines a CI log or a facilitator without a TUI reads: one method per event
     type that has a line (`journal/handler.py`); the others print nothing."""
 
-    def __init__(self, out: Printer, sample_every: float = 2.0) -> None:
+    def __init__(self, out: Printer, sample_every: float = 2.0, progress_every: float = 1.0) -> None:
         self.out = out
         self.sample_every = sample_every
+        self.progress_every = progress_every  # seconds between pre-flight connection progress lines
         self._last_sample = -1e9
+        self._last_progress = -1e9
         self._steps = 0
+        self._connect = ConnectTally()
 
     def __call__(self, e: Event) -> None:
         line = self.format(e)
         if line:
-            self.out(f"{format_clock(e.mono)}  {line}")
+            for part in line.split("\n"):
+                self.out(f"{format_clock(e.mono)}  {part}")
 
     def format(self, e: Event) -> str | None:
         return self.dispatch(e)
@@ -93,11 +99,21 @@ class ProgressPrinter(EventHandler[str]):
         return f"session {d['session']}: {d['scenario']} in {d['environment']} — {d['hypothesis']}"
 
     def on_preflight_check(self, e: Event, d: PreflightCheck) -> str | None:
-        if d["ok"] is None:
-            return None  # a check started; its result gets the line
-        mark = "ok  " if d["ok"] else "FAIL"
-        where = f" {d['target']}" if d.get("target") else ""
-        return f"pre-flight {mark} {d['check']}{where}" + ("" if d["ok"] else f": {d['detail']}")
+        ok = d["ok"]
+        changed = self._connect.feed(d["check"], d.get("target"), None if ok is None else bool(ok))
+        lines = []
+        # A fleet's every passing check would bury what matters: beyond FLEET_LINES targets only failures get a
+        # line of their own, and the connection progress says how far the rest got.
+        fleet = self._connect.counts().total > FLEET_LINES
+        if ok is False or (ok and not fleet):
+            mark = "ok  " if ok else "FAIL"
+            where = f" {d['target']}" if d.get("target") else ""
+            lines.append(f"pre-flight {mark} {d['check']}{where}" + ("" if ok else f": {d['detail']}"))
+        counts = self._connect.counts()
+        if changed and ok is not None and (counts.pending == 0 or e.mono - self._last_progress >= self.progress_every):
+            self._last_progress = e.mono
+            lines.append(f"pre-flight connections: {counts.line()}")
+        return "\n".join(lines) or None
 
     def on_steady_state(self, e: Event, d: SteadyState) -> str:
         figs = ", ".join(f"{k}={_fmt(v)}" for k, v in d.get("figures", {}).items())

@@ -56,6 +56,7 @@ from controlroom.journal.events import (
 )
 from controlroom.journal.handler import EventHandler
 from controlroom.metrics.conditions import Condition, parse_condition
+from controlroom.preflight_progress import ConnectCounts, ConnectTally
 
 SPARK_POINTS = 240  # samples kept per series: bounded, so an hour-long session costs the same as a minute
 LOG_LINES = 500
@@ -282,6 +283,7 @@ class RoomState(EventHandler[None]):
     markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
+    connect: ConnectTally = field(default_factory=ConnectTally)  # targets connected / pending / failed in pre-flight
     checklist: dict[str, bool] = field(default_factory=dict)
     checklist_gate: bool = False  # the engine waits for the facilitator to confirm the human checklist
     checklist_decision: str | None = None
@@ -436,6 +438,10 @@ class RoomState(EventHandler[None]):
         """After a stop the room watches recovery; the facilitator may end that watch early."""
         return self.state == "recovering" and self.estop_source is not None and not self.ended
 
+    def connections(self) -> ConnectCounts:
+        """Pre-flight: targets connected, still connecting, failed (`preflight_progress`)."""
+        return self.connect.counts()
+
     def checklist_pending(self) -> bool:
         """The checklist gate is open: nothing is injected until the facilitator confirms it."""
         return self.checklist_gate and not self.ended
@@ -483,6 +489,7 @@ class RoomState(EventHandler[None]):
         key = (str(d.get("check", "?")), None if target is None else str(target))
         ok = d.get("ok")
         self.preflight[key] = PreflightItem(key[0], key[1], None if ok is None else bool(ok), str(d.get("detail") or ""))
+        self.connect.feed(key[0], key[1], None if ok is None else bool(ok))
         if target is not None and ok is False and ("reach" in key[0] or "connect" in key[0]):
             tv = _target(self, key[1] or "")
             tv.state = "unreachable"

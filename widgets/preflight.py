@@ -36,9 +36,16 @@ class PreflightPane(Pane):
         text.append(f"{passed} ok", style=self.tone("good"))
         text.append(f"  {failed} failed", style=self.tone("bad", "bold") if failed else "dim")
         text.append(f"  {running} running", style=self.tone("active") if running else "dim")
+        hosts = state.connections()
+        if hosts.total:
+            # A fleet connects in batches (blast_radius.max_connecting): how far it got, before the rows below.
+            text.append("\nConnections       ", style="bold")
+            text.append(f"{hosts.connected}/{hosts.total} connected", style=self.tone("good") if hosts.connected else "dim")
+            text.append(f"  {hosts.pending} pending", style=self.tone("active") if hosts.pending else "dim")
+            text.append(f"  {hosts.failed} failed", style=self.tone("bad", "bold") if hosts.failed else "dim")
         checklist = list(state.checklist.items())
         gate_lines = (1 + bool(self.refused)) if state.checklist_pending() else int(state.checklist_decision is not None)
-        room_for_checks = max(1, height - 4 - gate_lines - len(checklist))
+        room_for_checks = max(1, height - 4 - gate_lines - len(checklist) - bool(hosts.total))
         # Columns as wide as their longest entry allows: two checks that differ only at the end of their name
         # ("nothing to clobber (http-latency)" / "(http-errors)") must not read the same.
         target_w = min(max(14, width // 6), max([len(i.target or "-") for i in items] + [4]))

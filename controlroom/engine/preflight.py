@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from controlroom.engine.context import EngineContext
-from controlroom.engine.preflight_host import Check, preflight_host
+from controlroom.engine.preflight_host import NOT_CONNECTED, Check, preflight_host
 from controlroom.errors import PreflightError
 from controlroom.faults.plan import FaultPlan
 from controlroom.targets.apis import api_reachability
@@ -30,6 +30,7 @@ CLAIMED_KINDS = ("ssh", "local")
 METRICS_WAIT = 3.0  # seconds at least a source gets to give every series a first real value
 METRICS_WAIT_MAX = 15.0
 METRICS_POLL = 0.1
+STOP_POLL = 0.05  # seconds: how soon a stop reaches the connections pre-flight is still setting up
 
 
 def http_reachability(url: str) -> Action:
@@ -71,7 +72,7 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
                  if target.kind in CLAIMED_KINDS else None)
         try:
             return await preflight_host(ctx.executor(name), by_target[name], on_check=journal, reach=reach,
-                                        claim=claim)
+                                        claim=claim, stopped=stopped)
         except Exception as err:  # an executor that cannot even be built is an unreachable target
             c = Check("reachable", name, False, f"{name}: {err}")
             journal(c)
@@ -79,7 +80,16 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
 
     for name in sorted(by_target):  # shown as running until each host's answer replaces it
         ctx.emit("preflight-check", check="reachable", target=name, ok=None, detail="checking…")
-    results = await asyncio.gather(*(check_target(n) for n in sorted(by_target)))
+    # A stop during a fleet's pre-flight must not wait for every connection still queued or being set up.
+    stopped = asyncio.Event()
+    watch = asyncio.ensure_future(_watch_stop(ctx, stopped))
+    try:
+        results = await asyncio.gather(*(check_target(n) for n in sorted(by_target)))
+    finally:
+        watch.cancel()
+    if ctx.stopping():
+        left = sum(1 for checks in results for c in checks if c.detail.endswith(NOT_CONNECTED))
+        raise PreflightError(f"pre-flight stopped: the session is stopping ({left} target(s) not connected)")
     for checks in results:
         for c in checks:
             if c.ok:
@@ -100,6 +110,13 @@ async def run_preflight(ctx: EngineContext, sc: Scenario, plans: Sequence[FaultP
         more = f" (and {len(failures) - 1} more, see the journal)" if len(failures) > 1 else ""
         raise PreflightError(f"pre-flight failed: {failures[0]}{more}")
     return skip
+
+
+async def _watch_stop(ctx: EngineContext, stopped: asyncio.Event) -> None:
+    """Set `stopped` once the session stops (looked at every STOP_POLL seconds on the session's clock)."""
+    while not ctx.stopping():
+        await ctx.clock.sleep(STOP_POLL)
+    stopped.set()
 
 
 def _real(value: Any) -> bool:

@@ -13,8 +13,10 @@ something would be clobbered — and a host another live room holds stops there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from controlroom.errors import TargetError
 from controlroom.faults.claim import judge_claim
@@ -22,6 +24,7 @@ from controlroom.faults.plan import FaultPlan
 from controlroom.targets.base import Action, Executor, Shell
 
 CLOBBER_HINT = "run `controlroom recover JOURNAL` if a previous session left it"
+NOT_CONNECTED = "not checked: the session stopped before its connection was set up"
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,15 @@ OnCheck = Callable[[Check], None]
 
 
 async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_check: OnCheck | None = None,
-                         reach: Action | None = None, claim: Action | None = None) -> list[Check]:
+                         reach: Action | None = None, claim: Action | None = None,
+                         stopped: asyncio.Event | None = None) -> list[Check]:
     """Every check for the plans that land on `executor.target`, in the order a person would read them.
 
     `reach` proves the target answers: `true` in a shell by default; an HTTP target passes a request.
     `claim` takes the host claim (`faults.claim.HostClaim.take`): a check named "claim", ok when taken; its
     detail is "ok", or says whose stale claim was taken over.
+    `stopped` set (the session is stopping): a connection still being set up — queued behind a fleet's others,
+    or waiting for a slow host — is abandoned, and nothing more is sent (no claim is taken from then on).
     """
     target = executor.target
     mine = [p for p in plans if p.target == target]
@@ -58,12 +64,17 @@ async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_chec
     if connect is not None:
         # SSH: connecting verifies the host key; a mismatch names the offered fingerprint.
         try:
-            await connect()
+            if not await _unless_stopped(connect(), stopped):
+                add("reachable", False, f"{target}: {NOT_CONNECTED}")
+                return checks
         except TargetError as err:
             name = "host key" if "host key" in str(err) else "reachable"
             add(name, False, str(err))
             return checks
         add("host key", True, "verified against known_hosts")
+    if stopped is not None and stopped.is_set():
+        add("reachable", False, f"{target}: {NOT_CONNECTED}")
+        return checks
     res = await executor.run(reach if reach is not None else Shell("true", timeout=10.0))
     if not add("reachable", res.ok, "ok" if res.ok else f"{target}: not reachable ({res.detail})").ok:
         return checks
@@ -90,6 +101,28 @@ async def preflight_host(executor: Executor, plans: Iterable[FaultPlan], on_chec
             detail = "ok" if r.ok else f"{target}: {r.detail}" + ("" if "recover" in r.detail else f"; {CLOBBER_HINT}")
             add(f"nothing to clobber ({plan.spec.type})", r.ok, detail)
     return checks
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, Any], stopped: asyncio.Event | None) -> bool:
+    """Run `work` unless `stopped` is set first (then cancel it: a connection attempt abandoned before anything
+    was sent over it). True when it finished; its error, if any, is raised."""
+    if stopped is None:
+        await work
+        return True
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
 
 
 async def preflight_hosts(executors: Mapping[str, Executor], plans: Iterable[FaultPlan],

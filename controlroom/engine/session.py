@@ -38,6 +38,7 @@ from controlroom.journal.writer import JournalWriter
 from controlroom.metrics.source import BackfillSource, MetricSource
 from controlroom.scenario.model import Hook, Phase, Scenario, Step
 from controlroom.targets.base import Executor
+from controlroom.targets.connect_limit import ConnectLimiter, default_size
 from controlroom.targets.factory import ExecutorFactory, make_executor
 
 STATES = tuple(SessionState)  # the state machine's states, in order (docs/architecture.md draws it)
@@ -87,6 +88,8 @@ class Session:
         self._writer: JournalWriter | None = None
         self._start = 0.0
         self._executors: dict[str, Executor] = {}
+        # One limiter for every SSH connection the session sets up: a fleet's handshakes never all start at once.
+        self.connect_limiter = ConnectLimiter(self.scenario.blast_radius.max_connecting or default_size())
         self.step_plans: list[StepPlan] = plan_scenario(self.scenario, self.session_id)
         self._skip_faults: set[str] = set()  # optional faults whose capability pre-flight found missing
         # What the rollback may use of the session, and nothing more (`engine.context`).
@@ -237,6 +240,9 @@ class Session:
             bind = getattr(ex, "bind_session", None)
             if bind is not None:  # Kubernetes: what it creates carries the session's label, for `recover`
                 bind(self.session_id)
+            share = getattr(ex, "share_connect_limiter", None)
+            if share is not None:  # SSH: set up through the session's one connect limiter
+                share(self.connect_limiter)
             self._executors[target] = ex
         return ex
 

@@ -155,6 +155,8 @@ class BlastRadius:
     leash: float = 10.0  # heartbeat window: a fault outlives a silent control room by at most this
     allow_unleashed: tuple[str, ...] = ()  # backends whose faults may run without any leash, e.g. ("toxiproxy",)
     max_pods: int | None = None  # Kubernetes: at most this many pods chosen by one fault (selector + mode)
+    # SSH connections set up at once (targets/connect_limit.py); None: sized to the machine, or --max-connecting
+    max_connecting: int | None = None
 
 
 @dataclass(frozen=True)

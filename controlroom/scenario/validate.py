@@ -62,7 +62,8 @@ METRIC_KEYS = ("probe", "promql", "command", "kubernetes", "timeout", "on")
 METRIC_SOURCES = ("probe", "promql", "command", "kubernetes")
 KUBE_SERIES = ("ready_ratio", "ready", "pods", "restarts")  # a `kubernetes:` metric's series, <name>.<each>
 STEADY_KEYS = ("window", "require")
-BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "allow_unleashed", "max_pods")
+BLAST_KEYS = ("max_targets", "max_duration", "allowed_environments", "leash", "allow_unleashed", "max_pods",
+              "max_connecting")
 STOP_KEYS = ("conditions", "for")
 SUCCESS_KEYS = ("recovery_time", "data_loss", "custom", "statements")
 STATEMENT_HINT = "if it is a statement for the facilitator to judge at the end, put it under success_criteria.statements"
@@ -186,6 +187,7 @@ class Validator(StepReader):
         self.keys(node, BLAST_KEYS, "blast_radius")
         max_targets = self.integer(node.get("max_targets"), "blast_radius.max_targets", 1)
         max_pods = self.integer(node.get("max_pods"), "blast_radius.max_pods", 1)
+        max_connecting = self.integer(node.get("max_connecting"), "blast_radius.max_connecting", 1)
         max_duration = self.duration(node.get("max_duration"), "blast_radius.max_duration")
         leash = self.leash(node.get("leash"))
         envs_node = self.require(
@@ -207,6 +209,7 @@ class Validator(StepReader):
             max_duration = math.inf if "max_duration" in node.entries else DEFAULT_MAX_DURATION
         return BlastRadius(
             max_pods=max_pods,
+            max_connecting=max_connecting,
             max_targets=max_targets,
             max_duration=max_duration,
             allowed_environments=tuple(envs),

@@ -60,6 +60,12 @@ class ApiExecutor:
         self._headers = headers
         self._client = RawHttp(user_agent=USER_AGENT)
 
+    def share_connect_limiter(self, limiter: Any) -> None:
+        """The session's connect limiter, for the SSH connection to the API's host (the leash's)."""
+        share = getattr(self._shell, "share_connect_limiter", None)
+        if share is not None:
+            share(limiter)
+
     async def run(self, action: Action) -> ActionResult:
         if isinstance(action, Shell):
             if self._shell is None:

@@ -8,11 +8,17 @@ named by `$CONTROLROOM_SSH_CONFIG` (what `controlroom lab up` prints). Commands
 never get a pty (a pty's SIGHUP would kill detached leashes) and always have a
 timeout; a lost connection fails the running action and is re-dialled, with
 backoff, by the next one.
+
+Connections are set up through a shared `ConnectLimiter` (targets/connect_limit.py): at most N handshakes at
+once per session, the connect timeout counted from the moment a slot is held. The first connect retries, with
+backoff, what load explains (no answer in time, a reset, a connection closed mid-handshake), never a host key
+that does not match nor a refused login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import os
 import time
@@ -26,6 +32,7 @@ from controlroom.errors import TargetError
 from controlroom.faults.shell import MAX_COMMAND_BYTES, q
 from controlroom.scenario.model import Target
 from controlroom.targets.base import Action, ActionResult, Executor, Shell
+from controlroom.targets.connect_limit import ConnectLimiter, SlotTimeout, loop_limiter
 from controlroom.targets.destination import default_config_paths, parse_destination
 
 KEEPALIVE_INTERVAL = 2.0  # seconds between keepalives on an idle connection
@@ -46,6 +53,23 @@ class HostGone(TargetError):
     not answer within the connect timeout, or its ssh config is gone (a lab brought down). Reported at once;
     a later command (the reconfirm loop) tries again."""
 
+
+class LoginRefused(TargetError):
+    """The host answered and refused our login (user, key): trying again cannot change its mind."""
+
+
+class ConnectTimedOut(HostGone):
+    """No answer within connect_timeout of the attempt. Within a command it counts as gone; the first connect
+    (`SshExecutor.connect`) tries again, since under load a live host can be that slow once."""
+
+
+class ConnectBroken(TargetError):
+    """The connection was cut while being set up (reset, closed by the peer mid-handshake: sshd's MaxStartups
+    under a burst): transient, worth another attempt."""
+
+
+# Builds connection options off the loop (`SshExecutor._connect_locked`); one thread, shared by every executor.
+_OPTIONS_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="controlroom-ssh-options")
 
 # connect() errors that say the host is not there, as opposed to slow: refused, no route, network unreachable.
 _GONE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH})
@@ -69,7 +93,8 @@ class SshExecutor:
     def __init__(self, target: str, destination: str, *, config: Sequence[str] | None = None,
                  known_hosts: str | None = None, identity_file: str | None = None,
                  connect_timeout: float = 5.0, reconnect_attempts: int = 3, backoff: float = 0.2,
-                 max_backoff: float = 5.0) -> None:
+                 max_backoff: float = 5.0, connect_attempts: int = 3,
+                 limiter: ConnectLimiter | None = None) -> None:
         self.target = target
         self.destination = destination
         self.user, self.host, self.port = parse_destination(destination)
@@ -80,6 +105,8 @@ class SshExecutor:
         self.reconnect_attempts = reconnect_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.connect_attempts = connect_attempts  # attempts of the first connect, for transient failures only
+        self.limiter = limiter  # None: the event loop's default (`connect_limit.loop_limiter`)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._lock = asyncio.Lock()
         self._remote_user: str | None = None
@@ -197,37 +224,69 @@ class SshExecutor:
         # config=None: the options' own parsed config carries over; nothing is parsed again.
         return asyncssh.SSHClientConnectionOptions(opts, config=None, known_hosts=loaded), paths
 
-    async def connect(self) -> None:
-        """Open the connection now (one attempt); raises TargetError / HostKeyMismatch with a one-line reason."""
-        async with self._lock:
-            await self._connect_locked()
+    def share_connect_limiter(self, limiter: ConnectLimiter) -> None:
+        """Set up connections through the session's limiter (every SshExecutor of a session shares one)."""
+        self.limiter = limiter
 
-    async def _connect_locked(self) -> None:
+    async def connect(self) -> None:
+        """Open the connection now; raises TargetError / HostKeyMismatch with a one-line reason.
+
+        A transient failure (ConnectTimedOut, ConnectBroken) is tried again up to `connect_attempts` times with
+        backoff, the slot given back while waiting; a wrong host key, a refused login, a host that refuses or
+        has no route are answered at once. Each attempt gets the whole connect timeout from its own start.
+        """
+        delay = self.backoff
+        for attempt in range(max(1, self.connect_attempts)):
+            try:
+                async with self._lock:
+                    await self._connect_locked()
+                return
+            except (ConnectTimedOut, ConnectBroken) as err:
+                self.last_error = str(err)
+                if attempt + 1 >= max(1, self.connect_attempts):
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+    async def _connect_locked(self, slot_wait: float | None = None) -> None:
         if self._conn is not None:
             return
-        opts = self._options()
+        limiter = self.limiter or loop_limiter()
         try:
-            conn, _ = await asyncio.wait_for(
-                asyncssh.create_connection(lambda: _Client(self), self.host, options=opts,
-                                            config=self._connect_config(opts)),
-                timeout=self.connect_timeout + 1)
+            async with limiter.slot(slot_wait):
+                # Built once the slot is held, on the one options thread: asyncssh parses the whole ssh config
+                # for every host (17 ms idle, 100-200 ms under load, for a 200-host config). Built on the loop for
+                # the whole queue up front, that stalled the attempts already under way past their timeout; on
+                # the loop one at a time, each parse still held up every handshake, renewal and stop for its
+                # length. One thread, not a pool: several would take the GIL from the loop in turn. The timeout
+                # starts after: queueing is not unreachability. (No loop needed: no passphrase callback.) The
+                # options are cached per executor (`_options`), so a reconnect reuses them without a parse.
+                opts = await asyncio.get_running_loop().run_in_executor(_OPTIONS_THREAD, self._options)
+                conn, _ = await asyncio.wait_for(
+                    asyncssh.create_connection(lambda: _Client(self), self.host, options=opts,
+                                                config=self._connect_config(opts)),
+                    timeout=self.connect_timeout + 1)
+        except SlotTimeout as err:
+            raise TargetError(f"{self.target}: not connected to {self.destination}: {err}") from None
         except asyncssh.HostKeyNotVerifiable:
             offered = await self._offered_fingerprint()
             raise HostKeyMismatch(f"{self.target}: host key of {self.host} is not trusted "
                                   f"(offered {offered}); if the host was rebuilt, update its known_hosts entry"
                                   ) from None
         except asyncssh.PermissionDenied as err:
-            raise TargetError(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
+            raise LoginRefused(f"{self.target}: ssh login to {self.destination} refused ({err.reason}); "
                               f"check the user and IdentityFile") from None
         except TimeoutError:
             # Nothing answered for connect_timeout: dialling again within this command would only spend its
             # timeout the same way (a powered-off host, an address no longer on the wire).
-            raise HostGone(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
-                           f"{self.connect_timeout:g}s") from None
+            raise ConnectTimedOut(f"{self.target}: cannot reach {self.destination} over ssh: no answer within "
+                                  f"{self.connect_timeout:g}s") from None
         except (asyncssh.Error, OSError) as err:
             reason = str(err) or type(err).__name__
             gone = isinstance(err, OSError) and err.errno in _GONE_ERRNOS
-            raise (HostGone if gone else TargetError)(
+            broken = isinstance(err, (ConnectionResetError, asyncssh.ConnectionLost)) or (
+                isinstance(err, OSError) and err.errno == errno.ECONNRESET)
+            raise (HostGone if gone else ConnectBroken if broken else TargetError)(
                 f"{self.target}: cannot reach {self.destination} over ssh: {reason}") from None
         self._conn = conn
         self.connects += 1
@@ -255,13 +314,15 @@ class SshExecutor:
                 return ""
             try:
                 async with self._lock:
-                    await self._connect_locked()
+                    # A slot is queued for no longer than the command has left: its own timeout still holds.
+                    await self._connect_locked(slot_wait=max(0.0, deadline - time.monotonic()))
                 return ""
-            except (HostKeyMismatch, HostGone) as err:
+            except (HostKeyMismatch, HostGone, LoginRefused) as err:
                 self.last_error = str(err)
                 if isinstance(err, HostGone):
                     self._gone_at = time.monotonic()
-                return str(err)  # retrying now cannot fix a wrong key, nor bring back a host that is not there
+                # Retrying now cannot fix a wrong key or a refused login, nor bring back a host that is not there.
+                return str(err)
             except TargetError as err:
                 self.last_error = str(err)
             if attempt + 1 < self.reconnect_attempts and time.monotonic() + delay < deadline:

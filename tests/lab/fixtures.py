@@ -9,6 +9,7 @@ test packages import the fixture; one shared instance serves them all.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -75,6 +76,24 @@ def lab_fixture() -> Iterator[Lab]:
         pytest.skip(reason)
     yield shared_lab()
     _teardown()
+
+
+@contextlib.contextmanager
+def own_lab(n: int) -> Iterator[Lab]:
+    """A lab of `n` hosts in a numbered slot of its own (the shared `lab` has 3 hosts), always brought down.
+    A slot's subnet is a /24: up to `LabConfig.max_hosts` hosts."""
+    config, lock_fd = _claim_slot()
+    lab = Lab(config)
+    try:
+        if lab.is_up:  # left by a crashed earlier run that held this slot
+            lab.down()
+        lab.up(n, service=False, wait=60.0)
+        yield lab
+    finally:
+        try:
+            lab.down()
+        finally:
+            os.close(lock_fd)
 
 
 def host_state(lab: Lab, host: str) -> str:

@@ -98,6 +98,8 @@ def test_a_full_scenario_becomes_the_model_with_every_value_parsed() -> None:
     assert sc.observe.metrics["checkout"].timeout == 1.5
     assert sc.steady_state.window == 30.0 and len(sc.steady_state.require) == 3
     assert sc.blast_radius.max_targets == 2 and sc.blast_radius.max_duration == 600.0 and sc.blast_radius.leash == 20.0
+    assert sc.blast_radius.max_connecting is None  # sized to the machine unless the scenario or --max-connecting says
+    assert load(FULL.replace("leash: 20s", "leash: 20s\n  max_connecting: 12")).blast_radius.max_connecting == 12
     assert sc.stop_when.hold == 5.0 and sc.stop_when.conditions == ("success_rate < 0.95", "rows < 1000")
     baseline, slow, kill = sc.steps
     assert (baseline.title, baseline.confirm, baseline.faults, baseline.duration) == ("baseline", False, (), None)
@@ -225,6 +227,9 @@ def test_a_peer_that_is_neither_an_address_nor_a_target_is_refused() -> None:
         ("leash: 20s", "leash: 2s", "blast_radius.leash: 2s is outside 5s..5m: the room renews every leash/3"),
         ("leash: 20s", "leash: 1h", "blast_radius.leash: 1h is outside 5s..5m: a longer leash no longer bounds"),
         ("leash: 20s", "leash: 20", "blast_radius.leash: a duration needs a unit"),
+        ("leash: 20s", "leash: 20s\n  max_connecting: 0", "s.yaml:34:19: blast_radius.max_connecting: must be at least 1, got 0"),
+        ("leash: 20s", "leash: 20s\n  max_connecting: lots",
+         "blast_radius.max_connecting: expected a whole number, got the string 'lots'"),
         ("checklist: [on-call knows, dashboards open]", "checklist: [on-call knows, '']", "checklist[1]: must not be empty"),
         ("- id: baseline", "- id: baseline\n    faults: []", "steps.baseline.faults: list at least one fault"),
         ("fault: {type: t-kill, target: pods, pattern: checkout, optional: true}",

@@ -87,6 +87,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSsh]:
         return "ssh-ed25519 SHA256:fake"
 
     monkeypatch.setattr(SshExecutor, "_options", options)
+    monkeypatch.setattr(SshExecutor, "_connect_config", lambda self, opts: self.config)  # the fake has no config
     monkeypatch.setattr(SshExecutor, "_offered_fingerprint", offered)
     yield net
 

@@ -38,10 +38,12 @@ from controlroom.engine.context import EngineContext
 from controlroom.engine.rollback import ActiveFault, Rollback
 from controlroom.faults.claim import HostClaim, judge_claim
 from controlroom.journal.events import StopKind
+from controlroom.scenario.validate import MAX_LEASH
 from controlroom.targets.base import Action, ActionResult, Shell
 
 BATCH_BEGIN = "cr-hb-begin"
 BATCH_END = "cr-hb-end"
+FLEET_ROUND = 20  # hosts in a round from which late renewals are the room's problem, not each host's
 CLAIM_MARGIN = 2.0  # seconds a claim outlives a period past its leashes: the guard's poll and its revert
 CLOSE_WAIT = 5.0  # at the end, how long renewals still in flight are waited for before the claims are released
 
@@ -119,6 +121,9 @@ class Heartbeat:
         self._renewed: list[tuple[str, str]] = []  # (fault, target) renewed since the last leash-renewed event
         self._failing: set[str] = set()  # targets whose last renewal did not get through (warned once)
         self._slow: set[str] = set()  # targets whose last leash renewal timed out
+        self._late: set[str] = set()  # targets whose renewal this round timed out
+        self.overrun = 0  # the most hosts late in one fleet round (`_judge_round`); 0 while rounds fit their period
+        self._overrun_said = False
 
     @property
     def window(self) -> float:
@@ -178,11 +183,35 @@ class Heartbeat:
             task.add_done_callback(self._idle(target))
             tasks.append(task)
         if tasks:
-            await asyncio.wait(tasks, timeout=self.period)
+            self._late.clear()
+            _done, pending = await asyncio.wait(tasks, timeout=self.period)
+            # Late: still waiting when the period ran out, or given up at it (each renewal's timeout is the period).
+            self._judge_round(len(tasks), min(len(tasks), len(pending) + len(self._late)))
         if self._renewed:
             renewed, self._renewed = self._renewed, []
             self.ctx.emit("leash-renewed", faults=sorted(f for f, _ in renewed),
                           targets=sorted({t for _, t in renewed}), leash_s=self.window)
+
+    def _judge_round(self, sent: int, late: int) -> None:
+        """Say it once when a fleet's round does not fit its period: the room, not one host, is too slow.
+
+        From one machine a round is one command per host; at fleet size on a busy machine (500 lab hosts on 2
+        cores: rounds of 11 s against a 3.3 s period) most renewals arrive late, the guards fire and the session
+        stops as "target lost" or "leash expired" — safe (it fails closed), but the facilitator must learn why,
+        and what to change, before the next attempt: a longer leash window, or agents that renew themselves.
+        """
+        if sent < FLEET_ROUND or late * 10 < sent:
+            return  # a few slow hosts are each host's own warning (`_unreachable`), not the fleet's
+        self.overrun = max(self.overrun, late)
+        if self._overrun_said:
+            return
+        self._overrun_said = True
+        longer = min(MAX_LEASH, max(2 * self.window, 30.0))
+        self.ctx.emit("warning", message=(
+            f"leash renewal: {late} of {sent} hosts had not answered within the {self.period:.3g}s period — this "
+            f"machine cannot renew {sent} hosts one command each within a {self.window:g}s leash window, so their "
+            f"guards may fire and stop the session; for this fleet raise blast_radius.leash (e.g. {longer:g}s) or "
+            f"drive it through agents (Gremlin, Chaos Mesh: docs/fleet.md)"))
 
     def _idle(self, target: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
@@ -215,6 +244,8 @@ class Heartbeat:
             assert af.plan.leash is not None
             actions.append(af.plan.leash.renewal(self.window))
         results = await self._run(target, actions)
+        if any(r.timed_out for r in results):
+            self._late.add(target)
         if claimed:
             claim_result = results.pop(0)
             if target in self.claims:  # not given up while the renewal was on its way
@@ -264,7 +295,10 @@ class Heartbeat:
         if res.timed_out and plan.target not in self._slow:
             self._slow.add(plan.target)  # one slow round: the next one may get through within the window
             return
-        self.ctx.stop(StopKind.TARGET_LOST, f"lost contact with {plan.target}: could not renew its leash ({res.detail})")
+        why = (f"; {self.overrun} hosts were late in one round: the fleet is too large for a {self.window:g}s leash "
+               f"from this machine" if self.overrun else "")
+        self.ctx.stop(StopKind.TARGET_LOST,
+                      f"lost contact with {plan.target}: could not renew its leash ({res.detail}){why}")
 
     async def close(self) -> None:
         """Stop renewing, then release the claim of every host with nothing left unconfirmed on it.

@@ -123,3 +123,57 @@ async def test_the_heartbeat_alone_renews_an_armed_leash_and_a_fired_guard_is_a_
     await hb.beat()
     assert [k for k, _ in stops] == [StopKind.LEASH] and room.plan.fault_id in stops[0][1]
     assert room.of("leash-expired")[0]["fault"] == room.plan.fault_id
+
+
+class _Fleet:
+    """N claimed hosts; those in `late` answer a renewal only after `delay` seconds (a room too busy for them)."""
+
+    def __init__(self, late: set[str], delay: float, clock: ManualClock) -> None:
+        self.late, self.delay, self.clock = late, delay, clock
+
+    def executor(self, target: str) -> Any:
+        fleet = self
+
+        class Slow:
+            def __init__(self) -> None:
+                self.target = target
+
+            async def run(self, action: Any) -> Any:
+                from controlroom.targets.base import ActionResult
+
+                if target in fleet.late:  # as SshExecutor: an answer later than the action's timeout is given up
+                    await fleet.clock.sleep(min(fleet.delay, action.timeout))
+                    if fleet.delay > action.timeout:
+                        return ActionResult(ok=False, error=f"timed out after {action.timeout:g}s", timed_out=True)
+                return ActionResult(ok=True, stdout="ok\n")
+
+            async def close(self) -> None:
+                pass
+
+        return Slow()
+
+
+async def _fleet_round(n: int, late: int, rounds: int = 2) -> list[str]:
+    room = Room(Host("t1"))
+    names = [f"h{i}" for i in range(1, n + 1)]
+    fleet = _Fleet(set(names[:late]), delay=5.0, clock=room.clock)
+    ctx = dataclasses.replace(room.ctx, executor=fleet.executor)
+    hb = Heartbeat(ctx, Rollback(ctx, leash_window=9.0), session_id="abc", window=9.0)
+    for name in names:
+        hb.hold(name, False)
+    for _ in range(rounds):
+        await _run(room, hb.beat())
+    return [str(d["message"]) for d in room.of("warning")]
+
+
+async def test_a_fleet_round_that_does_not_fit_its_period_is_said_once_with_what_to_change() -> None:
+    warnings = await _fleet_round(40, late=30)
+    fleet = [w for w in warnings if w.startswith("leash renewal:")]
+    assert len(fleet) == 1, warnings  # said once, not every round
+    assert "30 of 40 hosts had not answered within the 3s period" in fleet[0]
+    assert "raise blast_radius.leash (e.g. 30s)" in fleet[0] and "docs/fleet.md" in fleet[0]
+
+
+async def test_a_few_late_hosts_or_a_small_room_are_not_called_a_fleet_problem() -> None:
+    assert not [w for w in await _fleet_round(40, late=3) if w.startswith("leash renewal:")]
+    assert not [w for w in await _fleet_round(10, late=10) if w.startswith("leash renewal:")]

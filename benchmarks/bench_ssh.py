@@ -233,7 +233,7 @@ async def _bench(lab: Lab, n: int, limit: int) -> dict[str, object]:
 def _print_row(row: dict[str, object], limit: int) -> None:
     n = row["hosts"]
     v: dict[str, list[float]] = {k: x for k, x in row.items() if isinstance(x, list)}
-    bound = f"{limit} at a time" if limit > 0 else "all at once"
+    bound = f"{limit} at a time" if limit > 0 else "the executors' limiter"
     print(f"   {n} hosts (load {row['load_start']} -> {row['load_end']}): connect all ({bound}) {_mp(v['connect'])}, "
           f"CPU per connection (this process) {statistics.median(v['connect_cpu']) * 1000:.1f} ms; "
           f"round trip of `true` {_ms(float(row['rtt']))}; `true` on all at once {_mp(v['true_all'])}", flush=True)
@@ -250,7 +250,7 @@ def _print_row(row: dict[str, object], limit: int) -> None:
 
 def _table(rows: list[dict[str, object]], limit: int) -> None:
     """The issue 18 table, ready for docs/benchmarks.md."""
-    bound = f"{limit} at a time" if limit > 0 else "all at once"
+    bound = f"{limit} at a time" if limit > 0 else "the executors' limiter"
     print(f"\n   | hosts | connect all ({bound}) | CPU/connection | pre-flight | injection fan-out | renewal round "
           f"| e-stop | bare loop | e-stop / bare | bare fused | e-stop / bare fused | `true` on all | load |")
     print("   |---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"   lab of {max(chosen)} hosts ({lab.config.subnet}) up and answering SSH in "
               f"{time.perf_counter() - t0:.2f} s, {before - _free_mb()} MB (load {_load()})", flush=True)
         if limit > 0:
-            print(f"   connects bounded to {limit} at a time by the benchmark ({CONNECT_LIMIT_ENV}=0: all at once)")
+            print(f"   connects bounded to {limit} at a time by the benchmark ({CONNECT_LIMIT_ENV}=0: only the executors' own limiter)")
         try:
             for n in chosen:
                 rows.append(asyncio.run(_bench(lab, n, limit)))

@@ -119,11 +119,8 @@ def _kube_where(t: Target) -> str:
 
 def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
     """`plan` without -v: one line per step, one per fault and target (or group of like targets) under it."""
-    import re
+    from controlroom.formats import group_by_target
 
-    from controlroom.formats import name_ranges
-
-    EACH = "\x00"  # stands for the target's name while comparing faults; no name or summary contains it
     for n, sp in enumerate(plans, start=1):
         step = sp.step
         dur = f", {step.duration:g}s" if step.duration else ""
@@ -132,7 +129,7 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
         _p(f"step {n} {step.id}: {step.title} ({gate}{dur}){what}")
         # A fleet step (one fault on 100 hosts) is one line: faults that differ only by their target's name
         # are grouped and the names written as the scenario's ranges (h[101:200]). `plan -v` lists each one.
-        groups: list[tuple[tuple[str, ...], list[str]]] = []
+        rows = []
         for plan in sp.faults:
             t = sc.targets[plan.target]
             where = (t.ssh or t.url or (t.toxiproxy.api if t.toxiproxy else None)
@@ -141,16 +138,10 @@ def _plan_summary(sc: Scenario, plans: list[StepPlan]) -> None:
                 guard = "no revert: recovery is checked"
             else:
                 guard = ("leashed, " if plan.leash else "") + "reverted and verified"
-            name = re.compile(rf"(?<![\w.-]){re.escape(plan.target)}(?![\w.-])")
-            shape = (t.kind, name.sub(EACH, where), name.sub(EACH, plan.summary), guard)
-            if groups and groups[-1][0] == shape:
-                groups[-1][1].append(plan.target)
-            else:
-                groups.append((shape, [plan.target]))
-        for (kind, where, summary, guard), names in groups:
-            many = name_ranges(names)
-            count = f"{len(names)} × " if len(names) > 1 else ""
-            _p(f"  {many} ({count}{kind} {where.replace(EACH, many)}): {summary.replace(EACH, many)} — {guard}")
+            rows.append((plan.target, (f"{t.kind} {where}", plan.summary, guard)))
+        for many, count, (where, summary, guard) in group_by_target(rows):
+            times = f"{count} × " if count > 1 else ""
+            _p(f"  {many} ({times}{where}): {summary} — {guard}")
     _p("\n(plan -v prints every command or request: check, inject, revert, verify, leash)")
 
 

@@ -105,3 +105,23 @@ def name_ranges(names: Iterable[str]) -> str:
         run.append((prefix, number, width if not run else run[0][2]))
     flush()
     return ", ".join(parts)
+
+
+def group_by_target(items: Iterable[tuple[str, tuple[str, ...]]]) -> list[tuple[str, int, tuple[str, ...]]]:
+    """Consecutive (target, texts) that differ only by the target's name, as one entry: the names written as
+    ranges (`name_ranges`), their count, and the texts with each name replaced by those ranges. A fleet step
+    ("blackhole on h101 … on h200") reads as one line, in `plan` and in the headless log alike."""
+    each = "\x00"  # stands for the target's name while comparing; no name or text contains it
+    groups: list[tuple[tuple[str, ...], list[str]]] = []
+    for target, texts in items:
+        name = re.compile(rf"(?<![\w.-]){re.escape(target)}(?![\w.-])")
+        shape = tuple(name.sub(each, text) for text in texts)
+        if groups and groups[-1][0] == shape:
+            groups[-1][1].append(target)
+        else:
+            groups.append((shape, [target]))
+    out = []
+    for shape, names in groups:
+        many = name_ranges(names)
+        out.append((many, len(names), tuple(text.replace(each, many) for text in shape)))
+    return out

@@ -19,7 +19,7 @@ from typing import Any
 
 from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.formats import format_clock
+from controlroom.formats import format_clock, group_by_target
 from controlroom.journal.events import (
     ConditionBreached,
     CriterionJudged,
@@ -121,7 +121,10 @@ class ProgressPrinter(EventHandler[str]):
         return f"steady state ({d['when']}) {verdict}" + (f" [{figs}]" if figs else "")
 
     def on_step_briefed(self, e: Event, d: StepBriefed) -> str:
-        faults = "; ".join(f["summary"] for f in d.get("faults", [])) or "observe only"
+        # A fleet step is one line ("blackhole on h[101:200] (100 targets)"), not a hundred summaries.
+        groups = group_by_target((f["target"], (f.get("summary") or f["fault"],)) for f in d.get("faults", []))
+        faults = "; ".join(text + (f" ({count} targets)" if count > 1 else "")
+                           for _many, count, (text,) in groups) or "observe only"
         return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
 
     def on_step_confirmed(self, e: Event, d: StepConfirmed) -> str:

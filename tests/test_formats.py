@@ -103,3 +103,13 @@ def test_name_ranges_reads_back_as_the_same_names_in_the_same_order(names: list[
     from controlroom.formats import name_ranges
 
     assert _expand(name_ranges(names)) == names
+
+
+def test_a_fleet_step_is_one_line_in_the_headless_log() -> None:
+    faults = [{"fault": f"dark/0@h{i}", "target": f"h{i}", "summary": f"blackhole all traffic on h{i} eth0"}
+              for i in range(101, 201)]
+    faults.append({"fault": "dark/1@db", "target": "db", "summary": "stop postgresql on db"})
+    line = ProgressPrinter(lambda _: None).format(
+        Event("step-briefed", "t", 1.0, {"step": "dark", "index": 0, "title": "Zone b goes dark", "faults": faults}))
+    assert line is not None and line.endswith(
+        "Zone b goes dark — blackhole all traffic on h[101:200] eth0 (100 targets); stop postgresql on db")

@@ -300,9 +300,9 @@ def test_http_admin_faults_revert_and_verify_the_kind_they_set() -> None:
 # ---- what a stop or a guard does to an inject in flight ---------------------------------------------------------
 
 def _slow_command(host: FakeHost) -> FaultPlan:
-    """A command fault whose inject forks a child that lands the fault a second later, as real injects do."""
+    """A command fault whose inject forks a child that lands the fault seconds later, as real injects do."""
     flag = host.root / "flag"
-    return make_plan("command", {"inject": f"( sleep 1.2; touch {flag} ) & wait", "revert": f"rm -f {flag}",
+    return make_plan("command", {"inject": f"( sleep {LANDS}; touch {flag} ) & wait", "revert": f"rm -f {flag}",
                                  "verify": f"[ ! -e {flag} ]"})
 
 
@@ -319,12 +319,16 @@ async def test_a_stop_before_the_inject_leaves_a_tombstone_and_the_late_inject_r
     assert host.state() == before
 
 
+LANDS = 5.0  # seconds after the inject starts that its child lands the fault
+
+
 @pytest.mark.parametrize("ender", ["stop", "guard"])
 async def test_a_guard_or_a_stop_mid_inject_ends_it_before_reverting(ender: str, host: FakeHost) -> None:
     plan = _slow_command(host)
     assert plan.stop_inject is not None and plan.leash is not None
     before = host.state()
-    await host.run_ok(plan.leash.arm(60.0))
+    # The guard's case: no renewal comes, so its deadline (2-3 s, whole seconds) passes while the inject runs.
+    await host.run_ok(plan.leash.arm(3.0 if ender == "guard" else 60.0))
     inject = asyncio.ensure_future(host.run(plan.inject[0]))
     pgid = host.crd / f"run-{safe_id(FID)}" / "pgid"
     assert await asyncio.to_thread(host.wait_for, pgid.exists), "the inject never started"
@@ -332,15 +336,14 @@ async def test_a_guard_or_a_stop_mid_inject_ends_it_before_reverting(ender: str,
         stop = await host.run_ok(plan.stop_inject)
         assert stop.stdout.strip() == "killed"
         assert not (await inject).ok  # killed where it ran: the whole group, its child too...
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(LANDS + 0.5)
         assert not (host.root / "flag").exists()  # ...so nothing lands, even before the revert
         fused = fused_revert(plan)
         assert fused is not None
         await host.run_ok(fused)
     else:
-        (host.crd / f"leash-{safe_id(FID)}.deadline").write_text("0\n")  # no renewal: the guard fires mid-inject
-        assert not (await inject).ok
-        await asyncio.sleep(1.5)  # long after its child would have landed the fault
+        assert not (await inject).ok  # ended by the guard when its deadline passed
+        await asyncio.sleep(LANDS + 0.5)  # after its child would have landed the fault
     assert not (host.root / "flag").exists()
     await asyncio.to_thread(host.wait_for, lambda: host.state() == before)
     assert host.state() == before

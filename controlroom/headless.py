@@ -104,12 +104,12 @@ class ProgressPrinter(EventHandler[str]):
         lines = []
         # A fleet's every passing check would bury what matters: beyond FLEET_LINES targets only failures get a
         # line of their own, and the connection progress says how far the rest got.
-        fleet = self._connect.counts().total > FLEET_LINES
+        counts = self._connect.counts()
+        fleet = counts.total > FLEET_LINES
         if ok is False or (ok and not fleet):
             mark = "ok  " if ok else "FAIL"
             where = f" {d['target']}" if d.get("target") else ""
             lines.append(f"pre-flight {mark} {d['check']}{where}" + ("" if ok else f": {d['detail']}"))
-        counts = self._connect.counts()
         if changed and ok is not None and (counts.pending == 0 or e.mono - self._last_progress >= self.progress_every):
             self._last_progress = e.mono
             lines.append(f"pre-flight connections: {counts.line()}")

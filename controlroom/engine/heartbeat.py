@@ -123,7 +123,6 @@ class Heartbeat:
         self._slow: set[str] = set()  # targets whose last leash renewal timed out
         self._late: set[str] = set()  # targets whose renewal this round timed out
         self.overrun = 0  # the most hosts late in one fleet round (`_judge_round`); 0 while rounds fit their period
-        self._overrun_said = False
 
     @property
     def window(self) -> float:
@@ -202,10 +201,10 @@ class Heartbeat:
         """
         if sent < FLEET_ROUND or late * 10 < sent:
             return  # a few slow hosts are each host's own warning (`_unreachable`), not the fleet's
+        said = self.overrun > 0  # said the first time a round overran; later rounds only raise the count
         self.overrun = max(self.overrun, late)
-        if self._overrun_said:
+        if said:
             return
-        self._overrun_said = True
         longer = min(MAX_LEASH, max(2 * self.window, 30.0))
         self.ctx.emit("warning", message=(
             f"leash renewal: {late} of {sent} hosts had not answered within the {self.period:.3g}s period — this "

@@ -127,7 +127,32 @@ async def _connect_all(execs: dict[str, SshExecutor], limit: int) -> None:
     await asyncio.gather(*(one(ex) for ex in execs.values()))
 
 
-async def _bare_loop(execs: dict[str, SshExecutor], plans: list[FaultPlan], *, fused: bool = False) -> float:
+def _busy() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat): room, sshd and host scripts alike."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU spent during a timed part: this process (the room) and the whole machine (on the lab, the hosts'
+    sshd and scripts run on the same cores; on a real fleet each host pays its own share on its own CPU)."""
+
+    def __init__(self) -> None:
+        self.room: list[float] = []
+        self.machine: list[float] = []
+
+    def __enter__(self) -> _Cpu:
+        self._p, self._b = time.process_time(), _busy()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.room.append(time.process_time() - self._p)
+        self.machine.append(_busy() - self._b)
+
+
+async def _bare_loop(execs: dict[str, SshExecutor], plans: list[FaultPlan], *, fused: bool = False,
+                     cpu: _Cpu | None = None) -> float:
     """The floor: the same revert command lines the executor sends (`SshExecutor.command`), on the same already
     open asyncssh connections, all hosts at once — plain `conn.run`, no verify, no disarm, no journal, no
     engine. Fresh connections (an `ssh` per host) would add a key exchange per host and be no floor at all.
@@ -150,9 +175,10 @@ async def _bare_loop(execs: dict[str, SshExecutor], plans: list[FaultPlan], *, f
             ok = ok and proc.exit_status == 0
         return ok
 
-    t0 = time.perf_counter()
-    ok = await asyncio.gather(*(one(conn, commands) for conn, commands in work))
-    took = time.perf_counter() - t0
+    with cpu or _Cpu():
+        t0 = time.perf_counter()
+        ok = await asyncio.gather(*(one(conn, commands) for conn, commands in work))
+        took = time.perf_counter() - t0
     assert all(ok), f"bare revert failed on {sum(not x for x in ok)} hosts"
     if not fused:
         # Untimed: the bare revert leaves the leashes armed; disarm them so the next round starts from clean hosts.
@@ -205,6 +231,7 @@ async def _bench(lab: Lab, n: int, limit: int) -> dict[str, object]:
         row["preflight"] = preflights
 
         injects, stops, bare, bare_fused = [], [], [], []
+        cpu_stop, cpu_bare = _Cpu(), _Cpu()
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(rounds):
                 # Alternating e-stop and bare loop, round by round: both see the same machine load.
@@ -212,16 +239,22 @@ async def _bench(lab: Lab, n: int, limit: int) -> dict[str, object]:
                 injects.append(await _inject_all(execs, plans))
                 for p in plans:  # what the engine knows after its own inject_all
                     session.rollback.active[p.fault_id] = ActiveFault(plan=p, step="bench", state="active")
-                t0 = time.perf_counter()
-                await session.emergency_stop("key")
-                stops.append(time.perf_counter() - t0)
+                with cpu_stop:
+                    t0 = time.perf_counter()
+                    await session.emergency_stop("key")
+                    stops.append(time.perf_counter() - t0)
                 assert not session.rollback.unconfirmed, f"unconfirmed: {session.rollback.unconfirmed}"
                 session._writer.close()  # type: ignore[union-attr]
                 injects.append(await _inject_all(execs, plans))
-                bare.append(await _bare_loop(execs, plans))
+                bare.append(await _bare_loop(execs, plans, cpu=cpu_bare))
                 injects.append(await _inject_all(execs, plans))
                 bare_fused.append(await _bare_loop(execs, plans, fused=True))
         row["inject"], row["estop"], row["bare"], row["bare_fused"] = injects, stops, bare, bare_fused
+        # CPU per host, in ms: the room's own, and the machine's (room + every lab host's sshd and script).
+        row["cpu_room_estop"] = [c / n * 1000 for c in cpu_stop.room]
+        row["cpu_room_bare"] = [c / n * 1000 for c in cpu_bare.room]
+        row["cpu_all_estop"] = [c / n * 1000 for c in cpu_stop.machine]
+        row["cpu_all_bare"] = [c / n * 1000 for c in cpu_bare.machine]
         row["heartbeat"] = await _heartbeat_rounds(plans, targets, execs, HEARTBEATS if n <= 100 else BIG_HEARTBEATS)
         row["load_end"] = _load()
     finally:
@@ -246,14 +279,20 @@ def _print_row(row: dict[str, object], limit: int) -> None:
     print(f"   {n} hosts: the engine's fused revert+verify+disarm command sent the same bare way {_mp(v['bare_fused'])}; "
           f"e-stop / that = {statistics.median(v['estop']) / statistics.median(v['bare_fused']):.2f}x "
           f"(what the engine itself adds: journal, bookkeeping)", flush=True)
+    med = {k: statistics.median(v[k]) for k in ("cpu_room_estop", "cpu_room_bare", "cpu_all_estop", "cpu_all_bare")}
+    print(f"   {n} hosts: CPU per host — the room: e-stop {med['cpu_room_estop']:.1f} ms, bare revert loop "
+          f"{med['cpu_room_bare']:.1f} ms ({med['cpu_room_estop'] / med['cpu_room_bare']:.2f}x); the whole machine "
+          f"(room + lab hosts' sshd and scripts): e-stop {med['cpu_all_estop']:.1f} ms, bare "
+          f"{med['cpu_all_bare']:.1f} ms ({med['cpu_all_estop'] / med['cpu_all_bare']:.2f}x)", flush=True)
 
 
 def _table(rows: list[dict[str, object]], limit: int) -> None:
     """The issue 18 table, ready for docs/benchmarks.md."""
     bound = f"{limit} at a time" if limit > 0 else "the executors' limiter"
     print(f"\n   | hosts | connect all ({bound}) | CPU/connection | pre-flight | injection fan-out | renewal round "
-          f"| e-stop | bare loop | e-stop / bare | bare fused | e-stop / bare fused | `true` on all | load |")
-    print("   |---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"| e-stop | bare loop | e-stop / bare | bare fused | e-stop / bare fused "
+          f"| room CPU/host e-stop : bare | machine CPU/host e-stop : bare | `true` on all | load |")
+    print("   |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         v: dict[str, list[float]] = {k: x for k, x in row.items() if isinstance(x, list)}
         ratio = statistics.median(v["estop"]) / statistics.median(v["bare"])
@@ -261,6 +300,8 @@ def _table(rows: list[dict[str, object]], limit: int) -> None:
               f"| {_mp(v['preflight'])} | {_mp(v['inject'])} | {_mp(v['heartbeat'])} | {_mp(v['estop'])} "
               f"| {_mp(v['bare'])} | {ratio:.2f}x | {_mp(v['bare_fused'])} "
               f"| {statistics.median(v['estop']) / statistics.median(v['bare_fused']):.2f}x "
+              f"| {statistics.median(v['cpu_room_estop']):.1f} : {statistics.median(v['cpu_room_bare']):.1f} ms "
+              f"| {statistics.median(v['cpu_all_estop']):.1f} : {statistics.median(v['cpu_all_bare']):.1f} ms "
               f"| {_mp(v['true_all'])} | {row['load_start']}–{row['load_end']} |")
 
 

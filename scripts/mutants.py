@@ -270,6 +270,10 @@ MUTANTS: list[Mutant] = [
       "return Leash(arm=arm, disarm=Shell(disarm, sudo=sudo), renew=None, gone_status=(LEASH_GONE_EXIT,))",
       "a renewal re-arms the guard: a leash that fired is resurrected and the room never hears of it",
       "tests/faults/test_host_commands.py", "-k", "renewal", category="leash renew/arm"),
+    m("leash-guard-known-by-pid-alone", LEASH, """f'{_STARTTIME} && [ "$cr_s" = "$cr_t" ]; }} 2>/dev/null')""",
+      """f'{_STARTTIME} && [ -n "$cr_s" ]; }} 2>/dev/null')""",
+      "a recycled pid held by another fault's guard is taken for this fault's guard: killed by a disarm, "
+      "trusted by an arm", "tests/faults/test_guard_identity.py", category="leash renew/arm"),
     m("inflight-wrapper-drops-renew", "controlroom/faults/inflight.py", "leash = replace(leash, disarm=",
       "leash = type(leash)(arm=leash.arm, disarm=",
       "the in-flight wrapper rebuilds the leash without its renewal (found merging issue 9)",

@@ -40,10 +40,24 @@ def _leash_files(fault_id: str) -> tuple[str, str]:
     return f'"$crd"/leash-{sid}.deadline', f'"$crd"/leash-{sid}.pid'
 
 
+# The 22nd field of /proc/PID/stat, the process's start time in clock ticks since boot: with the pid it names one
+# process for the life of the machine. Read with shell built-ins only (no fork): after "PID (COMM) " the start
+# time is the 20th word. `##*) ` takes the longest match, so a command name holding ") " cannot shift it.
+# One brace group, so that in an `&&` chain a failed `read` before it skips it whole (a value left in `cr_s` by
+# an earlier check in the same batched command must never stand in for this one).
+_STARTTIME = "{ cr_s=${cr_s##*) }; " + "cr_s=${cr_s#* }; " * 19 + "cr_s=${cr_s%% *}; }"
+
+
 def _guard_alive(pidf: str) -> str:
-    # The guard's argv[0] carries LEASH_MARK: a recycled pid is never taken for the guard.
-    # `read`, not `cat`: the e-stop path runs this on every host at once, and every fork counts.
-    return f'{{ read -r cr_p < {pidf} && [ -n "$cr_p" ] && grep -q {LEASH_MARK} "/proc/$cr_p/cmdline"; }} 2>/dev/null'
+    """True when the pid file's process is still the guard that wrote it; sets `cr_p` (pid) and `cr_t` (start).
+
+    The guard writes its pid and its start time; a process is taken for the guard only when both match, so a
+    recycled pid — even one now held by another fault's guard — is never taken for it (and never killed by a
+    disarm). Built-ins only (`read`, parameter expansion): the e-stop runs this on every host at once and every
+    heartbeat round renews through it, so a fork here is a fork per host per round.
+    """
+    return (f'{{ read -r cr_p cr_t < {pidf} && [ -n "$cr_t" ] && read -r cr_s < "/proc/$cr_p/stat" && '
+            f'{_STARTTIME} && [ "$cr_s" = "$cr_t" ]; }} 2>/dev/null')
 
 
 def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
@@ -58,7 +72,7 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
     # usually moved it. It fires as soon as the deadline passes, as a once-a-second poll would, at a fifth of
     # the processes (a fleet of 500 armed lab hosts polled 1,500 times a second on the room's own cores); the
     # nap is capped so a wall clock set back, or a kill that missed after a disarm, costs seconds, not the window.
-    guard = ('echo $$ > "$2"\n'
+    guard = (f'read -r cr_s < /proc/$$/stat; {_STARTTIME}; echo "$$ $cr_s" > "$2"\n'
              'while :; do cr_d=$(cat "$1" 2>/dev/null) || { rm -f "$2"; exit 0; }\n'
              # A deadline that is not a number (the file is written whole by mv; anything else is damage) fires.
              '  case $cr_d in ""|*[!0-9]*) break;; esac\n'
@@ -91,7 +105,7 @@ def leash_for(fault_id: str, revert: tuple[Shell, ...], sudo: bool) -> Leash:
         script = (f"{STATE_DIR}; cr_dl={deadline}; cr_pf={pidf}\n"
                   f"if {guard_alive}; then\n"
                   f'  echo $(( ${{cr_now:-$(date +%s)}} + {n} )) > "$cr_dl.tmp" && mv -f "$cr_dl.tmp" "$cr_dl" || exit 1\n'
-                  '  { read -r cr_q < "$cr_pf" && [ "$cr_q" = "$cr_p" ]; } 2>/dev/null && exit 0\n'
+                  '  { read -r cr_q cr_u < "$cr_pf" && [ "$cr_q $cr_u" = "$cr_p $cr_t" ]; } 2>/dev/null && exit 0\n'
                   '  rm -f "$cr_dl"\n'
                   "fi\n"
                   "echo 'the leash guard is not running: its deadline passed (it reverted the fault) or it was stopped' >&2\n"

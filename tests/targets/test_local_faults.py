@@ -185,8 +185,9 @@ def _running(pid: int) -> bool:
 
 
 def _read_pid(path: str) -> int:
+    """The number a pid or deadline file starts with (a leash pid file also holds the guard's start time)."""
     with open(path) as f:
-        return int(f.read())
+        return int(f.read().split()[0])
 
 
 def _exists(path: str) -> bool:

@@ -68,6 +68,12 @@ def sparkline(values: Iterable[float | None], width: int, *, whole: bool = False
 _NUMBERED = re.compile(r"(.*?)([0-9]+)")
 
 
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that puts h2 before h10 (numbers compared as numbers), so `name_ranges` of a sorted fleet is
+    `h[1:200]`, not `h1, h10, h100, …`."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name))
+
+
 def name_ranges(names: Iterable[str]) -> str:
     """Many target names in the scenario's own range form: h101 … h200 is `h[101:200]`, gaps split it
     (`h[1:3], h5`), names without a number stay as they are. The order is the names' order, runs of one

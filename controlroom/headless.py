@@ -19,7 +19,7 @@ from typing import Any
 
 from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.formats import format_clock, group_by_target
+from controlroom.formats import format_clock, group_by_target, name_ranges, natural_key
 from controlroom.journal.events import (
     ConditionBreached,
     CriterionJudged,
@@ -72,6 +72,38 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+class _FleetTally:
+    """How far a fleet's injection or revert got: a line about once a second and one when the last is in, in
+    place of a line per host (a failure still gets its own line, and is never counted done). Only beyond
+    FLEET_LINES faults."""
+
+    def __init__(self, verb: str, total: int = 0, failed: str = "failed") -> None:
+        self.verb, self.total, self.failed_word = verb, total, failed
+        self.fleet = total > FLEET_LINES
+        self._done: list[str] = []
+        self._failed = 0
+        self._last = -1e9
+
+    def settle(self, mono: float, target: str | None, every: float) -> str | None:
+        """One fault settled: done on `target`, or failed (None). The progress line due, if any."""
+        if target is None:
+            self._failed += 1
+        else:
+            self._done.append(target)
+        n = len(self._done)
+        failed = f" ({self._failed} {self.failed_word})" if self._failed else ""
+        if n + self._failed >= self.total:
+            return f"  {self.verb} {n}/{self.total}{failed}: {name_ranges(sorted(self._done, key=natural_key))}"
+        if target is not None and mono - self._last >= every:
+            self._last = mono
+            return f"  {self.verb} {n}/{self.total}{failed}"
+        return None
+
+
+def _lines(*parts: str | None) -> str | None:
+    return "\n".join(p for p in parts if p) or None
+
+
 class ProgressPrinter(EventHandler[str]):
     """Turns events into the progress lines a CI log or a facilitator without a TUI reads: one method per event
     type that has a line (`journal/handler.py`); the others print nothing."""
@@ -84,6 +116,8 @@ class ProgressPrinter(EventHandler[str]):
         self._last_progress = -1e9
         self._steps = 0
         self._connect = ConnectTally()
+        self._inject = _FleetTally("injected")  # the current step's faults
+        self._revert = _FleetTally("reverted and verified clean")  # the current rollback's faults
 
     def __call__(self, e: Event) -> None:
         line = self.format(e)
@@ -125,6 +159,7 @@ class ProgressPrinter(EventHandler[str]):
         groups = group_by_target((f["target"], (f.get("summary") or f["fault"],)) for f in d.get("faults", []))
         faults = "; ".join(text + (f" ({count} targets)" if count > 1 else "")
                            for _many, count, (text,) in groups) or "observe only"
+        self._inject = _FleetTally("injected", len(d.get("faults", [])))
         return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
 
     def on_step_confirmed(self, e: Event, d: StepConfirmed) -> str:
@@ -132,14 +167,18 @@ class ProgressPrinter(EventHandler[str]):
             return f"checklist {d['decision']}ed by {d.get('by', 'facilitator')}"
         return f"  {d['decision']}ed by {d.get('by', 'facilitator')}" if d["decision"] != "confirm" else "  confirmed"
 
-    def on_fault_injecting(self, e: Event, d: FaultInjecting) -> str:
-        return f"  injecting {d['summary']}"
+    def on_fault_injecting(self, e: Event, d: FaultInjecting) -> str | None:
+        # A fleet step's line already said what goes in where; a line per host would bury the failures.
+        return None if self._inject.fleet else f"  injecting {d['summary']}"
 
-    def on_fault_injected(self, e: Event, d: FaultInjected) -> str:
+    def on_fault_injected(self, e: Event, d: FaultInjected) -> str | None:
+        if self._inject.fleet:
+            return self._inject.settle(e.mono, d["target"], self.progress_every)
         return f"  injected on {d['target']}"
 
-    def on_fault_failed(self, e: Event, d: FaultFailed) -> str:
-        return f"  FAILED to inject on {d['target']}: {d['error']}"
+    def on_fault_failed(self, e: Event, d: FaultFailed) -> str | None:
+        line = f"  FAILED to inject on {d['target']}: {d['error']}"
+        return _lines(line, self._inject.settle(e.mono, None, self.progress_every)) if self._inject.fleet else line
 
     def on_fault_inject_stopped(self, e: Event, d: FaultInjectStopped) -> str:
         how = {"killed": "killed the injection still running", "never-started": "the injection never started",
@@ -174,13 +213,19 @@ class ProgressPrinter(EventHandler[str]):
         return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
 
     def on_rollback_started(self, e: Event, d: RollbackStarted) -> str:
-        return f"  rollback: reverting {len(d['faults'])} fault(s) on {', '.join(d.get('targets', [])) or 'nothing'}"
+        self._revert = _FleetTally("reverted and verified clean", len(d["faults"]), failed="NOT confirmed")
+        targets = d.get("targets", [])
+        where = name_ranges(sorted(targets, key=natural_key)) if len(targets) > FLEET_LINES else ", ".join(targets)
+        return f"  rollback: reverting {len(d['faults'])} fault(s) on {where or 'nothing'}"
 
-    def on_fault_reverted(self, e: Event, d: FaultReverted) -> str:
+    def on_fault_reverted(self, e: Event, d: FaultReverted) -> str | None:
+        if self._revert.fleet:
+            return self._revert.settle(e.mono, d["target"], self.progress_every)
         return f"  reverted on {d['target']}, verified clean"
 
-    def on_fault_revert_failed(self, e: Event, d: FaultRevertFailed) -> str:
-        return f"  NOT CONFIRMED on {d['target']}: {d['error']}"
+    def on_fault_revert_failed(self, e: Event, d: FaultRevertFailed) -> str | None:
+        line = f"  NOT CONFIRMED on {d['target']}: {d['error']}"
+        return _lines(line, self._revert.settle(e.mono, None, self.progress_every)) if self._revert.fleet else line
 
     def on_rollback_finished(self, e: Event, d: RollbackFinished) -> str:
         return "  rollback finished: all clean" if d["clean"] else \

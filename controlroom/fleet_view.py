@@ -11,11 +11,10 @@ draws before anything it may cut.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from controlroom.formats import natural_key as natural_key  # its first home: widgets import it from here
 from controlroom.viewstate import FaultWindow, RoomState, TargetState, TargetView
 
 # Every state a target can be in, worst first: the order of rows, of counts and of the pinned targets.
@@ -23,12 +22,6 @@ STATE_ORDER: tuple[TargetState, ...] = ("unconfirmed", "unreachable", "faulted",
 # A fault may still be on these targets, or nobody can tell: no view may hide them.
 UNCLEAN: frozenset[str] = frozenset({"unconfirmed", "unreachable"})
 NO_LABEL = "(none)"  # the group of targets that do not carry the chosen label key
-
-
-@lru_cache(maxsize=8192)
-def natural_key(name: str) -> tuple[object, ...]:
-    """`host-9` before `host-10`: a fleet's names carry numbers. Cached: a fleet's names are few and fixed."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower()))
 
 
 def _rank(tv: TargetView) -> tuple[int, tuple[object, ...]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 BARS = "▁▂▃▄▅▆▇█"
 FLAT = BARS[3]  # a series that does not move: a mid-low bar, so a flat line reads as neither a dip nor a spike
@@ -68,10 +70,12 @@ def sparkline(values: Iterable[float | None], width: int, *, whole: bool = False
 _NUMBERED = re.compile(r"(.*?)([0-9]+)")
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that puts h2 before h10 (numbers compared as numbers), so `name_ranges` of a sorted fleet is
-    `h[1:200]`, not `h1, h10, h100, …`."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", name))
+@lru_cache(maxsize=8192)
+def natural_key(name: str) -> tuple[object, ...]:
+    """`host-9` before `host-10`: a fleet's names carry numbers (so `name_ranges` of a sorted fleet is `h[1:200]`,
+    not `h1, h10, h100, …`). Cached: a fleet's names are few and fixed. The split alternates text and number,
+    so two keys never compare a number with text."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower()))
 
 
 def name_ranges(names: Iterable[str]) -> str:
@@ -131,3 +135,39 @@ def group_by_target(items: Iterable[tuple[str, tuple[str, ...]]]) -> list[tuple[
         many = name_ranges(names)
         out.append((many, len(names), tuple(text.replace(each, many) for text in shape)))
     return out
+
+
+FLEET_LINES = 20  # targets up to which every host gets its own line in a log (pre-flight, inject, revert)
+
+
+@dataclass
+class FleetTally:
+    """How far a fleet's injection or revert got, in words both logs use (headless and the room's): beyond
+    FLEET_LINES faults, a running count instead of a line per host, and once the last is in, one line naming
+    every host done. A failure is counted apart (its reader gives it a line of its own) and never named done.
+    A value (compared by its fields): the room's state, which holds two, is compared whole by the replay tests.
+    """
+
+    verb: str
+    total: int = 0
+    failed_word: str = "failed"
+    done: list[str] = field(default_factory=list)
+    failed: int = 0
+
+    @property
+    def fleet(self) -> bool:
+        return self.total > FLEET_LINES
+
+    def settle(self, target: str | None) -> str:
+        """One fault settled: done on `target`, or failed (None). The count as it now reads."""
+        if target is None:
+            self.failed += 1
+        else:
+            self.done.append(target)
+        n = len(self.done)
+        text = f"{self.verb} {n}/{self.total}" + (f" ({self.failed} {self.failed_word})" if self.failed else "")
+        return f"{text}: {name_ranges(sorted(self.done, key=natural_key))}" if self.complete else text
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) + self.failed >= self.total

@@ -19,7 +19,7 @@ from typing import Any
 
 from controlroom.engine.gates import AutoFacilitator, Decision, Facilitator, Gate, Judgements
 from controlroom.engine.session import Outcome, Session
-from controlroom.formats import format_clock, group_by_target, name_ranges, natural_key
+from controlroom.formats import FLEET_LINES, FleetTally, format_clock, group_by_target, name_ranges, natural_key
 from controlroom.journal.events import (
     ConditionBreached,
     CriterionJudged,
@@ -61,7 +61,6 @@ from controlroom.wiring import build_sources as build_sources  # its old home: c
 from controlroom.wiring import new_session
 
 Printer = Callable[[str], None]
-FLEET_LINES = 20  # targets up to which every passing pre-flight check gets its own progress line
 
 
 def _fmt(v: Any) -> str:
@@ -70,34 +69,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
     return str(v)
-
-
-class _FleetTally:
-    """How far a fleet's injection or revert got: a line about once a second and one when the last is in, in
-    place of a line per host (a failure still gets its own line, and is never counted done). Only beyond
-    FLEET_LINES faults."""
-
-    def __init__(self, verb: str, total: int = 0, failed: str = "failed") -> None:
-        self.verb, self.total, self.failed_word = verb, total, failed
-        self.fleet = total > FLEET_LINES
-        self._done: list[str] = []
-        self._failed = 0
-        self._last = -1e9
-
-    def settle(self, mono: float, target: str | None, every: float) -> str | None:
-        """One fault settled: done on `target`, or failed (None). The progress line due, if any."""
-        if target is None:
-            self._failed += 1
-        else:
-            self._done.append(target)
-        n = len(self._done)
-        failed = f" ({self._failed} {self.failed_word})" if self._failed else ""
-        if n + self._failed >= self.total:
-            return f"  {self.verb} {n}/{self.total}{failed}: {name_ranges(sorted(self._done, key=natural_key))}"
-        if target is not None and mono - self._last >= every:
-            self._last = mono
-            return f"  {self.verb} {n}/{self.total}{failed}"
-        return None
 
 
 def _lines(*parts: str | None) -> str | None:
@@ -114,10 +85,11 @@ class ProgressPrinter(EventHandler[str]):
         self.progress_every = progress_every  # seconds between pre-flight connection progress lines
         self._last_sample = -1e9
         self._last_progress = -1e9
+        self._last_tally = -1e9
         self._steps = 0
         self._connect = ConnectTally()
-        self._inject = _FleetTally("injected")  # the current step's faults
-        self._revert = _FleetTally("reverted and verified clean")  # the current rollback's faults
+        self._inject = FleetTally("injected")  # the current step's faults
+        self._revert = FleetTally("reverted and verified clean")  # the current rollback's faults
 
     def __call__(self, e: Event) -> None:
         line = self.format(e)
@@ -127,6 +99,16 @@ class ProgressPrinter(EventHandler[str]):
 
     def format(self, e: Event) -> str | None:
         return self.dispatch(e)
+
+    def _paced(self, tally: FleetTally, mono: float, target: str | None) -> str | None:
+        """A fleet's count about once a second (and at the last one in): a CI log is read after the fact."""
+        text = tally.settle(target)
+        if tally.complete:
+            return f"  {text}"
+        if target is not None and mono - self._last_tally >= self.progress_every:
+            self._last_tally = mono
+            return f"  {text}"
+        return None
 
     def on_session_started(self, e: Event, d: SessionStarted) -> str:
         self._steps = len(d.get("steps", []))
@@ -159,7 +141,7 @@ class ProgressPrinter(EventHandler[str]):
         groups = group_by_target((f["target"], (f.get("summary") or f["fault"],)) for f in d.get("faults", []))
         faults = "; ".join(text + (f" ({count} targets)" if count > 1 else "")
                            for _many, count, (text,) in groups) or "observe only"
-        self._inject = _FleetTally("injected", len(d.get("faults", [])))
+        self._inject = FleetTally("injected", len(d.get("faults", [])))
         return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
 
     def on_step_confirmed(self, e: Event, d: StepConfirmed) -> str:
@@ -173,12 +155,12 @@ class ProgressPrinter(EventHandler[str]):
 
     def on_fault_injected(self, e: Event, d: FaultInjected) -> str | None:
         if self._inject.fleet:
-            return self._inject.settle(e.mono, d["target"], self.progress_every)
+            return self._paced(self._inject, e.mono, d["target"])
         return f"  injected on {d['target']}"
 
     def on_fault_failed(self, e: Event, d: FaultFailed) -> str | None:
         line = f"  FAILED to inject on {d['target']}: {d['error']}"
-        return _lines(line, self._inject.settle(e.mono, None, self.progress_every)) if self._inject.fleet else line
+        return _lines(line, self._paced(self._inject, e.mono, None)) if self._inject.fleet else line
 
     def on_fault_inject_stopped(self, e: Event, d: FaultInjectStopped) -> str:
         how = {"killed": "killed the injection still running", "never-started": "the injection never started",
@@ -213,19 +195,19 @@ class ProgressPrinter(EventHandler[str]):
         return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
 
     def on_rollback_started(self, e: Event, d: RollbackStarted) -> str:
-        self._revert = _FleetTally("reverted and verified clean", len(d["faults"]), failed="NOT confirmed")
+        self._revert = FleetTally("reverted and verified clean", len(d["faults"]), failed_word="NOT confirmed")
         targets = d.get("targets", [])
         where = name_ranges(sorted(targets, key=natural_key)) if len(targets) > FLEET_LINES else ", ".join(targets)
         return f"  rollback: reverting {len(d['faults'])} fault(s) on {where or 'nothing'}"
 
     def on_fault_reverted(self, e: Event, d: FaultReverted) -> str | None:
         if self._revert.fleet:
-            return self._revert.settle(e.mono, d["target"], self.progress_every)
+            return self._paced(self._revert, e.mono, d["target"])
         return f"  reverted on {d['target']}, verified clean"
 
     def on_fault_revert_failed(self, e: Event, d: FaultRevertFailed) -> str | None:
         line = f"  NOT CONFIRMED on {d['target']}: {d['error']}"
-        return _lines(line, self._revert.settle(e.mono, None, self.progress_every)) if self._revert.fleet else line
+        return _lines(line, self._paced(self._revert, e.mono, None)) if self._revert.fleet else line
 
     def on_rollback_finished(self, e: Event, d: RollbackFinished) -> str:
         return "  rollback finished: all clean" if d["clean"] else \

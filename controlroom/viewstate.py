@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlroom.formats import format_clock
+from controlroom.formats import FleetTally, format_clock
 from controlroom.journal.events import (
     ChecklistItem,
     ConditionBreached,
@@ -282,6 +282,10 @@ class RoomState(EventHandler[None]):
     windows: list[FaultWindow] = field(default_factory=list)
     markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    # A fleet step's injection and revert: one running log line each instead of a line per host.
+    inject_tally: FleetTally = field(default_factory=lambda: FleetTally("injected"))
+    revert_tally: FleetTally = field(default_factory=lambda: FleetTally("reverted and verified clean"))
+    tally_entry: LogEntry | None = None  # the running line a tally last wrote
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
     connect: ConnectTally = field(default_factory=ConnectTally)  # targets connected / pending / failed in pre-flight
     checklist: dict[str, bool] = field(default_factory=dict)
@@ -518,6 +522,7 @@ class RoomState(EventHandler[None]):
         )
         # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
         # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
+        self.inject_tally = FleetTally("injected", len(step.faults))
         _log(self, ev, f"step {step.index + 1} briefed: {step.title}" + (f" — {step.brief}" if step.brief else ""))
         if step.expect:
             _log(self, ev, f"  expect: {step.expect}")
@@ -558,7 +563,8 @@ class RoomState(EventHandler[None]):
         kind = str(d.get("fault_type") or "")
         self.windows.append(FaultWindow(target, str(d.get("fault")), kind, ev.mono, summary=str(d.get("summary") or ""),
                                         group=fault_group(d)))
-        _log(self, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
+        if not self.inject_tally.fleet:  # a fleet step's brief said what goes in where: no line per host
+            _log(self, ev, f"injecting {kind} on {target}: {d.get('summary') or ''}".rstrip())
 
     def on_fault_selected(self, ev: Event, d: FaultSelected) -> None:
         tv = _target(self, str(d.get("target")))
@@ -574,7 +580,10 @@ class RoomState(EventHandler[None]):
             tv.pods[name] = "injected"
         if self.step is not None and self.step.injected_at is None:
             self.step.injected_at = ev.mono
-        _log(self, ev, f"injected {d.get('fault')} on {d.get('target')}")
+        if self.inject_tally.fleet:
+            _tally_log(self, ev, self.inject_tally, str(d.get("target")))
+        else:
+            _log(self, ev, f"injected {d.get('fault')} on {d.get('target')}")
 
     def on_fault_failed(self, ev: Event, d: FaultFailed) -> None:
         for w in reversed(self.windows):
@@ -582,6 +591,8 @@ class RoomState(EventHandler[None]):
                 w.failed = True
                 break
         _log(self, ev, f"injection FAILED {d.get('fault')} on {d.get('target')}: {d.get('error')}")
+        if self.inject_tally.fleet:
+            _tally_log(self, ev, self.inject_tally, None)
 
     def on_fault_inject_stopped(self, ev: Event, d: FaultInjectStopped) -> None:
         how = str(d.get("how", ""))
@@ -657,6 +668,7 @@ class RoomState(EventHandler[None]):
                 rb.targets[tv.name] = "pending"
         self.rollback = rb
         self.markers.append(Marker(ev.mono, "rollback", rb.reason))
+        self.revert_tally = FleetTally("reverted and verified clean", len(d.get("faults") or []), failed_word="NOT confirmed")
         _log(self, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
 
     def on_fault_reverted(self, ev: Event, d: FaultReverted) -> None:
@@ -681,7 +693,10 @@ class RoomState(EventHandler[None]):
             self.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
             if tv.state == "clean" and target in self.rollback.unconfirmed:
                 self.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
-        _log(self, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
+        if self.revert_tally.fleet and not d.get("reconfirmed"):
+            _tally_log(self, ev, self.revert_tally, target if verified is not False else None)
+        if not self.revert_tally.fleet or verified is False or d.get("reconfirmed"):
+            _log(self, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
 
     def on_fault_revert_failed(self, ev: Event, d: FaultRevertFailed) -> None:
         target = str(d.get("target"))
@@ -696,6 +711,8 @@ class RoomState(EventHandler[None]):
         if self.rollback is not None:
             self.rollback.targets[target] = "unconfirmed"
         _log(self, ev, f"revert FAILED {d.get('fault')} on {target}: {d.get('error')}")
+        if self.revert_tally.fleet and not self.revert_tally.complete:
+            _tally_log(self, ev, self.revert_tally, None)
 
     def on_rollback_finished(self, ev: Event, d: RollbackFinished) -> None:
         unconfirmed = [str(x) for x in d.get("unconfirmed") or []]
@@ -888,6 +905,20 @@ def log_level(ev: Event) -> LogLevel:
 
 def _log(state: RoomState, ev: Event, text: str) -> None:
     state.log.append(LogEntry(ev.mono, text, log_level(ev)))
+
+
+def _tally_log(state: RoomState, ev: Event, tally: FleetTally, target: str | None) -> None:
+    """Count one settled fault of a fleet; its running line is rewritten while it is the newest in the log,
+    and a new one starts below anything logged in between (a failure's own line, a note)."""
+    text = tally.settle(target)
+    if target is None and not tally.complete:
+        return  # the failure's own line says it; the count shows on the next line
+    entry = LogEntry(ev.mono, text, "info")
+    if state.log and state.tally_entry is not None and state.log[-1] is state.tally_entry:
+        state.log[-1] = entry
+    else:
+        state.log.append(entry)
+    state.tally_entry = entry
 
 
 def apply(state: RoomState, ev: Event) -> None:

@@ -1,5 +1,6 @@
-"""The headless log of a fleet step: the injection and the revert as progress lines (about one a second, and one
-naming every host once the last is in), a failure on a line of its own — not 200 lines per phase."""
+"""The logs of a fleet step, headless and the room's: the injection and the revert as progress (headless: about
+a line a second; the room: one running line), then one line naming every host once the last is in, a failure
+on a line of its own and never counted done — not 200 lines per phase."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 from controlroom.app.fixtures import ev
 from controlroom.headless import FLEET_LINES, ProgressPrinter
 from controlroom.journal.events import Event
+from controlroom.viewstate import RoomState, apply
 
 
 def step(n: int, *, failed: set[int] = frozenset(), unconfirmed: set[int] = frozenset()) -> list[Event]:  # type: ignore[assignment]
@@ -69,3 +71,32 @@ def test_a_few_targets_keep_a_line_each() -> None:
     assert sum(line.startswith("  injected on h") for line in lines) == FLEET_LINES
     assert sum(line.startswith("  reverted on h") for line in lines) == FLEET_LINES
     assert f"  rollback: reverting {FLEET_LINES} fault(s) on h1, h10, h11" in " ".join(lines)
+
+
+def room_log(events: list[Event]) -> list[str]:
+    state = RoomState()
+    for e in events:
+        apply(state, e)
+    return [entry.text for entry in state.log]
+
+
+def test_the_rooms_log_keeps_one_running_line_per_fleet_phase() -> None:
+    log = room_log(step(200, failed={17}, unconfirmed={42}))
+    # One running line per phase, cut in two by the failure's own line (the shuffled order reaches h17 146th
+    # and h42 3rd); the last names every host done, never the failed one.
+    assert log == [
+        "step 1 briefed: zone dark",
+        "injected 145/200",
+        "injection FAILED s/0@h17 on h17: nft: permission denied",
+        "injected 199/200 (1 failed): h[1:16], h[18:200]",
+        "⟲ rollback started (key): 199 target(s)",
+        "reverted and verified clean 2/199",
+        "revert FAILED s/0@h42 on h42: no answer within 5s",
+        "reverted and verified clean 198/199 (1 NOT confirmed): h[1:16], h[18:41], h[43:200]",
+    ]
+
+
+def test_the_rooms_log_keeps_a_line_per_host_for_a_few() -> None:
+    log = room_log(step(FLEET_LINES))
+    assert sum(line.startswith("injected s/0@h") for line in log) == FLEET_LINES
+    assert sum(line.startswith("reverted s/0@h") for line in log) == FLEET_LINES

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
-from controlroom.lab._proc import die_with_parent
+from controlroom.lab._proc import die_with_parent, served_from_the_command_line, until_stopped
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -336,12 +336,8 @@ async def _serve(host: str, port: int, pidfile: str | None) -> None:
     if pidfile:
         _write_pid(pidfile, os.getpid())
     print(f"demo service on http://{host}:{bound} (checkout, health, metrics, admin/faults)", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await service.stop()
 
@@ -457,14 +453,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.supervise:
         _supervise(args.host, args.port, args.pidfile)
         return
-    try:
+    with served_from_the_command_line("demo service", args.host, args.port):
         asyncio.run(_serve(args.host, args.port, args.pidfile))
-    except KeyboardInterrupt:
-        pass
-    except OSError as err:
-        print(f"demo service: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

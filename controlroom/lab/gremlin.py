@@ -57,7 +57,6 @@ import math
 import os
 import random
 import re
-import signal
 import sys
 import time
 import uuid
@@ -68,7 +67,7 @@ from typing import Any, TypeGuard
 
 from controlroom.lab._gremlin_args import ArgsError, Command, parse_command
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import StandInError, start_stand_in, stop_group
+from controlroom.lab._proc import StandInError, served_from_the_command_line, start_stand_in, stop_group, until_stopped
 
 DEFAULT_PORT = 8475
 COMPANY = "stand-in-company"
@@ -709,12 +708,8 @@ async def _serve(args: argparse.Namespace) -> None:
     await stand_in.start()
     print(f"gremlin stand-in on {stand_in.url} (team {args.team}, clients: "
           f"{', '.join(stand_in.clients) or 'none'})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await stand_in.stop()
 
@@ -762,19 +757,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-length", action="store_true",
                         help="run attacks without -l for 60 s, as the real service, instead of refusing them")
     args = parser.parse_args(argv)
-    try:
+    with served_from_the_command_line("gremlin stand-in", args.host, args.port):
         if not args.key:
             raise StandInError("give the API key to accept: --key KEY or $GREMLIN_STAND_IN_KEY")
         asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        pass
-    except StandInError as err:
-        print(f"gremlin stand-in: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except OSError as err:
-        print(f"gremlin stand-in: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -292,12 +292,18 @@ class _Importer:
                     "state before the first step and after recovery, and stop_when rolls back during the steps",
                     "top", [f"{key} was not translated"])
 
+    def _top_mapping(self, key: str, of: str) -> Map | None:
+        """The experiment's optional top-level mapping `key` (None when absent, or when it is not a mapping:
+        then an error says it should be a mapping of `of`)."""
+        node = self.root.get(key)
+        if node is None or isinstance(node, Map):
+            return node
+        self.error(node, f"{key}: expected a mapping of {of}")
+        return None
+
     def _configuration(self) -> None:
-        conf = self.root.get("configuration")
+        conf = self._top_mapping("configuration", "names to values")
         if conf is None:
-            return
-        if not isinstance(conf, Map):
-            self.error(conf, "configuration: expected a mapping of names to values")
             return
         for name, (knode, value) in conf.entries.items():
             if isinstance(value, Scalar):
@@ -327,11 +333,8 @@ class _Importer:
                            f"{value.kind}")
 
     def _secrets(self) -> None:
-        secrets = self.root.get("secrets")
+        secrets = self._top_mapping("secrets", "scopes to secrets")
         if secrets is None:
-            return
-        if not isinstance(secrets, Map):
-            self.error(secrets, "secrets: expected a mapping of scopes to secrets")
             return
         for scope, (_, body) in secrets.entries.items():
             if not isinstance(body, Map):

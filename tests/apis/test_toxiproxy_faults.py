@@ -154,6 +154,20 @@ async def test_a_toxiproxy_error_is_read_from_its_text_plain_json_body(standin: 
     assert not r.ok and r.status == 404 and r.detail.endswith(": proxy not found")
 
 
+async def test_an_api_answer_that_lacks_an_expected_json_key_is_refused_naming_it(standin: ToxiproxyStandIn) -> None:
+    from controlroom.targets.base import HttpRequest
+
+    ex = ApiExecutor("p")
+    try:
+        missing = await ex.run(HttpRequest("GET", f"{standin.url}/proxies", expect_json={"nope": 1}))
+        refused = await ex.run(HttpRequest("GET", f"{standin.url}/proxies/nope"))
+    finally:
+        await ex.close()
+    assert not missing.ok and missing.status == 200
+    assert missing.detail == f"GET {standin.url}/proxies: response has no 'nope'"
+    assert refused.detail == f"HTTP 404 from GET {standin.url}/proxies/nope: proxy not found"
+
+
 async def test_emergency_stop_removes_the_sessions_toxics_verified(standin: ToxiproxyStandIn, tmp_path: Path) -> None:
     sc = load_scenario_text(scenario(standin.url).replace("duration: 1s", "duration: 5m"), "t.yaml")
     session = Session(sc, journal_path=tmp_path / "j.jsonl", facilitator=AutoFacilitator(), control=False)

@@ -1,4 +1,5 @@
-"""A minimal HTTP/1.1 server on asyncio streams, shared by the Toxiproxy and Gremlin stand-ins.
+"""A minimal HTTP/1.1 server on asyncio streams, shared by the Toxiproxy and Gremlin stand-ins (and the
+connection bookkeeping every asyncio server of the lab needs, the demo shop's too).
 
 The stand-ins answer their own clients (httpx, curl, the official SDKs) on loopback only, so
 this is deliberately small: keep-alive, `Content-Length` and chunked request bodies,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -51,6 +52,39 @@ class _BadRequest(Exception):
         self.status = status
 
 
+class Connections:
+    """The open connections of an asyncio server, so that its stop() ends every one: a keep-alive client would
+    otherwise keep its connection, and `wait_closed()`, open for as long as it likes."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def held(self, writer: asyncio.StreamWriter) -> AsyncIterator[None]:
+        """Around one connection's handler. The peer going away or `cancel_all()` ends it normally: asyncio's
+        start_server callback (Python 3.11) calls task.exception() and logs a cancelled handler as an unhandled
+        error. The writer is always closed."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            yield
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 class HttpServer:
     """Serves `handler` on `host:port`; `await start()` returns the bound port."""
 
@@ -58,7 +92,7 @@ class HttpServer:
         self._handler = handler
         self.host, self.port = host, port
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections = Connections()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
@@ -70,19 +104,12 @@ class HttpServer:
         if server is None:
             return
         server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._connections.cancel_all()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 5.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
+        async with self._connections.held(writer):
             while True:
                 try:
                     request = await _read_request(reader, writer)
@@ -104,16 +131,6 @@ class HttpServer:
                 await writer.drain()
                 if not keep_alive:
                     break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.CancelledError:
-            # stop() cancels open connections; end normally so asyncio does not log the handler as failed.
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
 
 def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -> None:

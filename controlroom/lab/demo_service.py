@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
+from controlroom.lab._http import Connections
 from controlroom.lab._proc import die_with_parent, served_from_the_command_line, until_stopped
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
@@ -179,7 +180,7 @@ class DemoService:
         self._base_latency = base_latency_ms / 1000.0
         self._random = random.Random(seed)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections = Connections()
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -195,50 +196,33 @@ class DemoService:
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._connections.cancel_all()
         await self._server.wait_closed()
         self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    break
-                method, path, version, headers, body = request
-                if "transfer-encoding" in headers:
-                    code, ctype, payload = _json(411, {"error": "send a Content-Length body, not chunked"})
-                    headers["connection"] = "close"
-                else:
-                    code, ctype, payload = await self._handle(method, path, body)
-                connection = headers.get("connection", "").lower()
-                # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 (ab, old tools) only when asked.
-                keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
-                head = (f"HTTP/1.1 {code} {_REASONS.get(code, 'OK')}\r\n"
-                        f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
-                        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
-                writer.write(head.encode() + payload)
-                await writer.drain()
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, _BadRequest):
-            pass
-        except asyncio.CancelledError:
-            # stop() cancels open connections. Ending normally matters: asyncio's start_server callback
-            # (Python 3.11) calls task.exception() and logs a cancelled handler as an unhandled error.
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        async with self._connections.held(writer):
+            with contextlib.suppress(_BadRequest):  # a malformed request closes the connection unanswered
+                while True:
+                    request = await _read_request(reader)
+                    if request is None:
+                        break
+                    method, path, version, headers, body = request
+                    if "transfer-encoding" in headers:
+                        code, ctype, payload = _json(411, {"error": "send a Content-Length body, not chunked"})
+                        headers["connection"] = "close"
+                    else:
+                        code, ctype, payload = await self._handle(method, path, body)
+                    connection = headers.get("connection", "").lower()
+                    # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 (ab, old tools) only when asked.
+                    keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
+                    head = (f"HTTP/1.1 {code} {_REASONS.get(code, 'OK')}\r\n"
+                            f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
+                            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+                    writer.write(head.encode() + payload)
+                    await writer.drain()
+                    if not keep_alive:
+                        break
 
     async def _handle(self, method: str, target: str, body: bytes) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]

@@ -145,6 +145,21 @@ def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
 
+def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
+    """(method, target, version, headers with lower-cased names) of a request head read up to its blank line;
+    None when its first line is not `METHOD TARGET VERSION`. A header line without a colon is passed over."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return parts[0], parts[1], parts[2], headers
+
+
 async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
     """One request off a keep-alive connection; None when the client closed it between requests."""
     try:
@@ -157,16 +172,10 @@ async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         raise _BadRequest(413) from None
     if len(head) > MAX_HEAD:
         raise _BadRequest(413)
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+    parsed = parse_head(head)
+    if parsed is None or not parsed[2].startswith("HTTP/1."):
         raise _BadRequest
-    method, target, _version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+    method, target, _version, headers = parsed
     if headers.get("expect", "").lower() == "100-continue":
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         await writer.drain()

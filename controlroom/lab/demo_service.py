@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
-from controlroom.lab._http import Connections
+from controlroom.lab._http import Connections, parse_head
 from controlroom.lab._proc import die_with_parent, served_from_the_command_line, until_stopped
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
@@ -290,16 +290,10 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, di
         return None
     except asyncio.LimitOverrunError:
         raise _BadRequest from None
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
+    parsed = parse_head(head)
+    if parsed is None:
         raise _BadRequest
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+    method, target, version, headers = parsed
     length = int(headers.get("content-length", "0") or 0)
     if length < 0 or length > _MAX_BODY:
         raise _BadRequest

@@ -751,6 +751,18 @@ class _Importer:
             raise _Untranslatable(node, f"activity {act.name!r}: arguments.{key}: {value} is out of range")
         return value
 
+    def _label_selector(self, act: _Act, args: dict[str, Node], missing: str) -> str:
+        """The activity's label_selector as a kubernetes target takes it (key=value terms); refused when it is
+        missing (`missing` says why the activity needs one) or set-based."""
+        selector = self._arg_text(act, args, "label_selector")
+        if not selector:
+            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: {missing}")
+        problem = check_selector(selector)
+        if problem:
+            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
+                                  "cannot be translated)")
+        return selector
+
     def _arg_bool(self, act: _Act, args: dict[str, Node], key: str) -> bool:
         node = args.get(key)
         if node is None or (isinstance(node, Scalar) and node.value is None):
@@ -801,15 +813,9 @@ class _Importer:
             raise _Untranslatable(args["name_pattern"], f"activity {act.name!r}: name_pattern cannot be translated: "
                                   "a kubernetes target chooses pods by label selector only; put the pods' label in "
                                   "label_selector instead")
-        selector = self._arg_text(act, args, "label_selector")
-        if not selector:
-            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: terminate_pods "
-                                  "without label_selector picks from every pod in the namespace; a kubernetes "
-                                  "target needs a label selector: add one to the experiment")
-        problem = check_selector(selector)
-        if problem:
-            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
-                                  "cannot be translated)")
+        selector = self._label_selector(act, args, "terminate_pods without label_selector picks from every pod in "
+                                        "the namespace; a kubernetes target needs a label selector: add one to the "
+                                        "experiment")
         ns = self._arg_text(act, args, "ns", "default") or "default"
         self._kube_context(act)  # refused before anything else is said about it
         notes: list[str] = []
@@ -880,14 +886,7 @@ class _Importer:
                                   f"translated: {why}; observe the pods with {{kubernetes: TARGET}} and require "
                                   "NAME.ready_ratio >= 1 instead")
         args = self._args(act, {"label_selector", "phase", "ns"})
-        selector = self._arg_text(act, args, "label_selector")
-        if not selector:
-            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: pods_in_phase "
-                                  "needs label_selector")
-        problem = check_selector(selector)
-        if problem:
-            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
-                                  "cannot be translated)")
+        selector = self._label_selector(act, args, "pods_in_phase needs label_selector")
         phase = self._arg_text(act, args, "phase", "Running") or "Running"
         if phase not in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
             raise _Untranslatable(args["phase"], f"activity {act.name!r}: phase {phase!r} is not a pod phase")

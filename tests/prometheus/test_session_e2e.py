@@ -12,7 +12,7 @@ from controlroom.metrics.local_prometheus import LocalPrometheus
 from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.scenario import load_scenario_text
 from tests.prometheus.conftest import SUCCESS_RATE, Lab
-from tests.sessions import run_watched
+from tests.sessions import Watched, run_watched
 
 SCENARIO = """
 version: 1
@@ -88,18 +88,27 @@ async def test_a_real_error_burst_trips_the_stop_condition_and_rolls_back(prom_l
     json.dumps([e.data for e in events])  # plain JSON throughout (no NaN)
 
 
-async def test_prometheus_killed_mid_step_is_lost_telemetry_and_rolls_back(prom_lab: Lab, tmp_path: Path) -> None:
+async def prometheus_killed_mid_step(prom_lab: Lab, tmp_path: Path, policy: str,
+                                     step_seconds: float | None = None) -> Watched:
+    """A session watching `alive` (vector(1)) on a Prometheus of its own, killed once the shop's latency fault
+    is in, under the lost-telemetry `policy`."""
     prom = LocalPrometheus([], interval=1.0).start()  # its own, to kill; `vector(1)` needs no scrape
-    sc = scenario(prom_lab, prom.url, policy="rollback", require="alive == 1",
+    sc = scenario(prom_lab, prom.url, policy=policy, require="alive == 1",
                   fault="{type: http-latency, target: shop, delay: 20ms}")
+    if step_seconds is not None:
+        sc = replace(sc, steps=(replace(sc.steps[0], duration=step_seconds),))
     source = PrometheusSource(sc.observe.prometheus, {"alive": sc.observe.metrics["alive"]})  # type: ignore[arg-type]
     try:
         # Recovery cannot be measured blind; do not wait the default 30 s for it.
-        run = await run_watched(sc, tmp_path / "j.jsonl", source, when_injected=lambda _: prom.kill(),
-                                recovery_timeout=2.0)
+        return await run_watched(sc, tmp_path / "j.jsonl", source, when_injected=lambda _: prom.kill(),
+                                 recovery_timeout=2.0)
     finally:
         prom.stop()
         prom_lab.service.clear()
+
+
+async def test_prometheus_killed_mid_step_is_lost_telemetry_and_rolls_back(prom_lab: Lab, tmp_path: Path) -> None:
+    run = await prometheus_killed_mid_step(prom_lab, tmp_path, "rollback")
     events = run.events
     assert run.outcome.outcome == "rolled-back", run.outcome
     [lost] = [e for e in events if e.type == "telemetry-lost"]
@@ -114,18 +123,7 @@ async def test_prometheus_killed_mid_step_is_lost_telemetry_and_rolls_back(prom_
 
 
 async def test_with_policy_warn_the_step_runs_on_blind(prom_lab: Lab, tmp_path: Path) -> None:
-    prom = LocalPrometheus([], interval=1.0).start()
-    sc = scenario(prom_lab, prom.url, policy="warn", require="alive == 1",
-                  fault="{type: http-latency, target: shop, delay: 20ms}")
-    sc = replace(sc, steps=(replace(sc.steps[0], duration=5.0),))
-    source = PrometheusSource(sc.observe.prometheus, {"alive": sc.observe.metrics["alive"]})  # type: ignore[arg-type]
-    try:
-        run = await run_watched(sc, tmp_path / "j.jsonl", source, when_injected=lambda _: prom.kill(),
-                                recovery_timeout=2.0)
-    finally:
-        prom.stop()
-        prom_lab.service.clear()
-    events = run.events
+    events = (await prometheus_killed_mid_step(prom_lab, tmp_path, "warn", step_seconds=5.0)).events
     [lost] = [e for e in events if e.type == "telemetry-lost"]
     assert lost.get("policy") == "warn"
     assert "emergency-stop" not in types(events)

@@ -54,6 +54,18 @@ async def start_stand_in(name: str, argv: list[str], ready: re.Pattern[str], whe
     return proc, match
 
 
+class StandInProcess:
+    """A stand-in in a process of its own (`python -m controlroom.lab.NAME`): its `start()` sets `_proc` from
+    `start_stand_in`; `stop()` ends its whole process group, once, and does nothing before a start."""
+
+    _proc: asyncio.subprocess.Process | None = None
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await stop_group(proc)
+
+
 async def stop_group(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM to the child's process group, SIGKILL if it is still there 5 s later."""
     for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -67,7 +67,13 @@ from typing import Any, TypeGuard
 
 from controlroom.lab._gremlin_args import ArgsError, Command, parse_command
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import StandInError, served_from_the_command_line, start_stand_in, stop_group, until_stopped
+from controlroom.lab._proc import (
+    StandInError,
+    StandInProcess,
+    served_from_the_command_line,
+    start_stand_in,
+    until_stopped,
+)
 
 DEFAULT_PORT = 8475
 COMPANY = "stand-in-company"
@@ -714,7 +720,7 @@ async def _serve(args: argparse.Namespace) -> None:
         await stand_in.stop()
 
 
-class GremlinProcess:
+class GremlinProcess(StandInProcess):
     """The stand-in in a process of its own (`python -m controlroom.lab.gremlin`), dying with its parent."""
 
     def __init__(self, key: str, team: str = "team-1", clients: list[str] | None = None, port: int = 0,
@@ -722,7 +728,6 @@ class GremlinProcess:
         self.key, self.team, self.clients, self.port, self.speed = key, team, clients or [], port, speed
         self.stage_seconds = stage_seconds
         self.url = ""
-        self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 10.0) -> str:
         argv = [sys.executable, "-m", "controlroom.lab.gremlin", "--port", str(self.port), "--team", self.team,
@@ -736,10 +741,6 @@ class GremlinProcess:
         self.url, self.port = match.group(1), int(match.group(2))
         return self.url
 
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.gremlin",

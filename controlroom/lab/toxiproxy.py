@@ -59,7 +59,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import StandInError, served_from_the_command_line, start_stand_in, stop_group, until_stopped
+from controlroom.lab._proc import (
+    StandInError,
+    StandInProcess,
+    served_from_the_command_line,
+    start_stand_in,
+    until_stopped,
+)
 from controlroom.lab._toxics import (
     DIRECTIONS,
     DOWNSTREAM,
@@ -661,12 +667,11 @@ async def _serve(host: str, port: int, specs: list[ProxySpec], loopback_only: bo
         await stand_in.stop()
 
 
-class ToxiproxyProcess:
+class ToxiproxyProcess(StandInProcess):
     """The stand-in in a process of its own (`python -m controlroom.lab.toxiproxy`), dying with its parent."""
 
     def __init__(self, port: int = 0, proxies: list[ProxySpec] | None = None, host: str = "127.0.0.1") -> None:
         self.host, self.port, self.proxies = host, port, proxies or []
-        self._proc: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
@@ -680,10 +685,6 @@ class ToxiproxyProcess:
         self.port = int(match.group(2))
         return self.url
 
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.toxiproxy",

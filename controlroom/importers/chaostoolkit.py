@@ -1094,22 +1094,25 @@ class _Importer:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
-    def _fault_lines(self, st: _Step) -> list[str]:
-        act = st.acts[0]
-        sid, n = _slug(act.name), 2
-        base = sid
+    def _new_id(self, base: str) -> str:
+        """`base`, else `base-2`, `base-3`, ...: the first step id not taken yet, taken now."""
+        sid, n = base, 2
         while sid in self.ids:
             sid, n = f"{base}-{n}", n + 1
         self.ids.add(sid)
-        out: list[str] = []
-        if st.before:
-            pid, n = f"{sid}-pause", 2
-            while pid in self.ids:
-                pid, n = f"{sid}-pause-{n}", n + 1
-            self.ids.add(pid)
-            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {pid}",
-                    f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(st.before)}",
-                    "    confirm: false"]
+        return sid
+
+    def _pause_before(self, sid: str, act: _Act, seconds: float) -> list[str]:
+        """The step that waits out an activity's pauses.before ahead of its own step `sid` (none for 0 s)."""
+        if not seconds:
+            return []
+        return [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {self._new_id(f'{sid}-pause')}",
+                f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(seconds)}", "    confirm: false"]
+
+    def _fault_lines(self, st: _Step) -> list[str]:
+        act = st.acts[0]
+        sid = self._new_id(_slug(act.name))
+        out = self._pause_before(sid, act, st.before)
         out.append(f"  # from {act.where} {act.name!r} ({self.loc(act.at)}): {self._func(act)}")
         out += [f"  # {_c(n)}" for n in st.notes]
         pod_kill = "type: pod-kill" in st.fault
@@ -1142,26 +1145,14 @@ class _Importer:
                                                 f"one in a mapping file (-m FILE): verify: {{{a.name}: COMMAND}}"))
             else:
                 verifies.append(check)
-        sid = _slug(act.name) if len(st.acts) == 1 else "method"
-        base, n = sid, 2
-        while sid in self.ids:
-            sid, n = f"{base}-{n}", n + 1
-        self.ids.add(sid)
+        sid = self._new_id(_slug(act.name) if len(st.acts) == 1 else "method")
         inject = st.commands[0] if len(st.commands) == 1 else "set -e\n" + "\n".join(st.commands)
         revert = ("TODO" if not st.rollbacks else st.rollbacks[0][1] if len(st.rollbacks) == 1
                   else "rc=0\n" + "\n".join(f"{c} || rc=1" for _, c in st.rollbacks) + "\nexit $rc")
         verify = verifies[0] if len(verifies) == 1 else "set -e\n" + "\n".join(verifies)
         hold = st.after or DEFAULT_HOLD
         title = names[0] if len(names) == 1 else "method: " + ", ".join(names)
-        out: list[str] = []
-        if st.before:
-            pid, n = f"{sid}-pause", 2
-            while pid in self.ids:
-                pid, n = f"{sid}-pause-{n}", n + 1
-            self.ids.add(pid)
-            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})",
-                    f"  - id: {pid}", f"    title: {_y('pause before ' + act.name)}",
-                    f"    duration: {_dur(st.before)}", "    confirm: false"]
+        out = self._pause_before(sid, act, st.before)
         origin = ", ".join(f"{a.where} {a.name!r} ({self.loc(a.at)})" for a in st.acts)
         out.append(f"  # from {_c(origin, 300)}")
         for a, _ in st.rollbacks:

@@ -47,7 +47,9 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class _BadRequest(Exception):
+class BadRequest(Exception):
+    """A request the server cannot read: answered `status` (400, 413) by the stand-ins, closed by the demo shop."""
+
     def __init__(self, status: int = 400) -> None:
         self.status = status
 
@@ -113,7 +115,7 @@ class HttpServer:
             while True:
                 try:
                     request = await _read_request(reader, writer)
-                except _BadRequest as bad:
+                except BadRequest as bad:
                     _write(writer, Response(bad.status, f"{REASONS.get(bad.status, 'Error')}\n".encode(),
                                             "text/plain; charset=utf-8"), keep_alive=False)
                     await writer.drain()
@@ -145,6 +147,19 @@ def _write(writer: asyncio.StreamWriter, response: Response, keep_alive: bool) -
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
 
+async def read_head(reader: asyncio.StreamReader) -> bytes | None:
+    """A request head, up to and with its blank line; None when the client closed the connection between
+    requests. BadRequest when it closed mid-head (400) or the head outgrew the stream's buffer limit (413)."""
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as err:
+        if err.partial.strip():
+            raise BadRequest from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise BadRequest(413) from None
+
+
 def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
     """(method, target, version, headers with lower-cased names) of a request head read up to its blank line;
     None when its first line is not `METHOD TARGET VERSION`. A header line without a colon is passed over."""
@@ -162,19 +177,14 @@ def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
 
 async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
     """One request off a keep-alive connection; None when the client closed it between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as err:
-        if err.partial.strip():
-            raise _BadRequest from None
+    head = await read_head(reader)
+    if head is None:
         return None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest(413) from None
     if len(head) > MAX_HEAD:
-        raise _BadRequest(413)
+        raise BadRequest(413)
     parsed = parse_head(head)
     if parsed is None or not parsed[2].startswith("HTTP/1."):
-        raise _BadRequest
+        raise BadRequest
     method, target, _version, headers = parsed
     if headers.get("expect", "").lower() == "100-continue":
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -185,11 +195,11 @@ async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         try:
             length = int(headers.get("content-length", "0") or 0)
         except ValueError:
-            raise _BadRequest from None
+            raise BadRequest from None
         if length < 0:
-            raise _BadRequest
+            raise BadRequest
         if length > MAX_BODY:
-            raise _BadRequest(413)
+            raise BadRequest(413)
         body = await reader.readexactly(length) if length else b""
     split = urlsplit(target)
     return Request(method=method, target=target, path=unquote(split.path), query=parse_qs(split.query),
@@ -203,14 +213,14 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         try:
             size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
         except ValueError:
-            raise _BadRequest from None
+            raise BadRequest from None
         if size == 0:
             # Trailers, if any, end with an empty line.
             while (await reader.readuntil(b"\r\n")) != b"\r\n":
                 pass
             return bytes(body)
         if len(body) + size > MAX_BODY:
-            raise _BadRequest(413)
+            raise BadRequest(413)
         body += await reader.readexactly(size)
         await reader.readexactly(2)
 

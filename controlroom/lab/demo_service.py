@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
-from controlroom.lab._http import Connections, parse_head
+from controlroom.lab._http import BadRequest, Connections, parse_head, read_head
 from controlroom.lab._proc import die_with_parent, served_from_the_command_line, until_stopped
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
@@ -202,7 +202,7 @@ class DemoService:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async with self._connections.held(writer):
-            with contextlib.suppress(_BadRequest):  # a malformed request closes the connection unanswered
+            with contextlib.suppress(BadRequest):  # a malformed request closes the connection unanswered
                 while True:
                     request = await _read_request(reader)
                     if request is None:
@@ -276,27 +276,18 @@ def _json(code: int, doc: Any) -> tuple[int, str, bytes]:
     return code, "application/json", json.dumps(doc).encode()
 
 
-class _BadRequest(Exception):
-    pass
-
-
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str], bytes] | None:
     """One request off a keep-alive connection; None when the client closed it between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as err:
-        if err.partial.strip():
-            raise _BadRequest from None
+    head = await read_head(reader)
+    if head is None:
         return None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest from None
     parsed = parse_head(head)
     if parsed is None:
-        raise _BadRequest
+        raise BadRequest
     method, target, version, headers = parsed
     length = int(headers.get("content-length", "0") or 0)
     if length < 0 or length > _MAX_BODY:
-        raise _BadRequest
+        raise BadRequest
     body = await reader.readexactly(length) if length else b""
     return method, target, version, headers, body
 

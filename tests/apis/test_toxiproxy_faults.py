@@ -63,8 +63,10 @@ def test_a_toxiproxy_fault_without_a_leash_is_refused_unless_the_blast_radius_al
 
 def test_names_in_api_paths_and_unknown_allowances_are_refused() -> None:
     bad = scenario("http://127.0.0.1:8474").replace("proxies: [shop]", "proxies: ['../reset']")
-    with pytest.raises(ScenarioError, match="proxy name"):
+    with pytest.raises(ScenarioError, match=r"targets\.p\.toxiproxy\.proxies: proxy name '\.\./reset' must be"):
         load_scenario_text(bad, "t.yaml")
+    with pytest.raises(ScenarioError, match=r"targets\.p\.toxiproxy\.api: Toxiproxy API URL"):
+        load_scenario_text(scenario("ftp://127.0.0.1:8474"), "t.yaml")
     with pytest.raises(ScenarioError, match="not a backend"):
         load_scenario_text(scenario("http://x:1").replace("[toxiproxy]", "[gremlin]"), "t.yaml")
 

@@ -12,6 +12,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 from controlroom.faults.catalogue import PlanContext, build_plan
 from controlroom.faults.plan import FaultPlan
@@ -44,26 +45,34 @@ async def _round_trip(ex: Executor, url: str) -> float:
     return time.perf_counter() - started
 
 
+async def _measure(ex: Executor, plans_of_run: Callable[[int], list[FaultPlan]],
+                   trip_url: str) -> tuple[list[float], list[float]]:
+    """RUNS times: inject the run's plans, time one API round trip (GET `trip_url`), then time all of them
+    reverted and verified at once. The round trips and the totals, a figure a run."""
+    trips, totals = [], []
+    for run in range(RUNS):
+        plans = plans_of_run(run)
+        for p in plans:
+            assert (await ex.run(p.inject[0])).ok
+        trips.append(await _round_trip(ex, trip_url))
+        started = time.perf_counter()
+        await _all_verified(ex, plans)
+        totals.append(time.perf_counter() - started)
+    return trips, totals
+
+
 async def _toxics() -> tuple[list[float], list[float]]:
     proc = ToxiproxyProcess(proxies=[ProxySpec("shop", "127.0.0.1:0", "127.0.0.1:9")])
     api = await proc.start()
     target = Target("p", "toxiproxy", toxiproxy=ToxiproxyRef(api=api, proxies=("shop",)))
     ex = api_executor(target)
-    trips, totals = [], []
     try:
-        for run in range(RUNS):
-            plans = [build_plan(FaultSpec("toxiproxy-latency", "p", {"latency": "100ms"}), target,
-                                PlanContext(f"s{i}/0@p", 10.0, session=f"bench{run}")) for i in range(N)]
-            for p in plans:
-                assert (await ex.run(p.inject[0])).ok
-            trips.append(await _round_trip(ex, f"{api}/version"))
-            started = time.perf_counter()
-            await _all_verified(ex, plans)
-            totals.append(time.perf_counter() - started)
+        return await _measure(ex, lambda run: [
+            build_plan(FaultSpec("toxiproxy-latency", "p", {"latency": "100ms"}), target,
+                       PlanContext(f"s{i}/0@p", 10.0, session=f"bench{run}")) for i in range(N)], f"{api}/version")
     finally:
         await ex.close()
         await proc.stop()
-    return trips, totals
 
 
 async def _attacks() -> tuple[list[float], list[float]]:
@@ -71,25 +80,16 @@ async def _attacks() -> tuple[list[float], list[float]]:
     proc = GremlinProcess(KEY, team="team-b", clients=hosts, stage_seconds=0.0)
     api = await proc.start()
     os.environ["BENCH_GREMLIN_KEY"] = KEY
-    trips, totals = [], []
     targets = [Target(f"t{i}", "gremlin", gremlin=GremlinRef(api=api, team="team-b", key_env="BENCH_GREMLIN_KEY",
                                                              hosts=(h,))) for i, h in enumerate(hosts)]
     ex = api_executor(targets[0])  # one API, one client: the room's executors per target share nothing else
     try:
-        for run in range(RUNS):
-            plans = [build_plan(FaultSpec("gremlin-cpu", t.name, {}), t, PlanContext(f"s/0@{t.name}", 60.0,
-                                                                                     session=f"b{run}"))
-                     for t in targets]
-            for p in plans:
-                assert (await ex.run(p.inject[0])).ok
-            trips.append(await _round_trip(ex, f"{api}/attacks/active?teamId=team-b"))
-            started = time.perf_counter()
-            await _all_verified(ex, plans)
-            totals.append(time.perf_counter() - started)
+        return await _measure(ex, lambda run: [
+            build_plan(FaultSpec("gremlin-cpu", t.name, {}), t, PlanContext(f"s/0@{t.name}", 60.0, session=f"b{run}"))
+            for t in targets], f"{api}/attacks/active?teamId=team-b")
     finally:
         await ex.close()
         await proc.stop()
-    return trips, totals
 
 
 def _line(what: str, trips: list[float], totals: list[float]) -> None:

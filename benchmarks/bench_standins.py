@@ -146,6 +146,16 @@ async def _toxiproxy() -> None:
         await shop.stop()
 
 
+async def _twenty_attacks(api: httpx.AsyncClient) -> list[str]:
+    """A five-minute CPU attack on each of web-0..web-19, one request each: their guids."""
+    guids = []
+    for i in range(20):
+        r = await api.post("/attacks/new", json={"command": {"type": "cpu", "args": ["-l", "300"]},
+                                                 "target": {"type": "Exact", "hosts": {"ids": [f"web-{i}"]}}})
+        guids.append(r.text)
+    return guids
+
+
 async def _gremlin() -> None:
     stand_in = GremlinProcess("k-bench", team="team-bench", clients=[f"web-{i}:service=shop" for i in range(20)],
                               stage_seconds=0)
@@ -158,12 +168,7 @@ async def _gremlin() -> None:
             await asyncio.gather(*(api.get("/clients/active") for _ in range(20)))
             halts = []
             for _ in range(RUNS):
-                guids = []
-                for i in range(20):
-                    r = await api.post("/attacks/new", json={"command": {"type": "cpu", "args": ["-l", "300"]},
-                                                             "target": {"type": "Exact",
-                                                                        "hosts": {"ids": [f"web-{i}"]}}})
-                    guids.append(r.text)
+                guids = await _twenty_attacks(api)
                 started = time.perf_counter()
                 answers = await asyncio.gather(*(api.delete(f"/attacks/{g}") for g in guids))
                 active = (await api.get("/attacks/active")).json()
@@ -174,12 +179,7 @@ async def _gremlin() -> None:
             await raw.open()
             server_side = []
             for _ in range(RUNS):
-                guids = []
-                for i in range(20):
-                    r = await api.post("/attacks/new", json={"command": {"type": "cpu", "args": ["-l", "300"]},
-                                                             "target": {"type": "Exact",
-                                                                        "hosts": {"ids": [f"web-{i}"]}}})
-                    guids.append(r.text)
+                guids = await _twenty_attacks(api)
                 started = time.perf_counter()
                 codes = await raw.burst([f"DELETE /v1/attacks/{g}" for g in guids], "Authorization: Key k-bench\r\n")
                 codes += await raw.burst(["GET /v1/attacks/active"], "Authorization: Key k-bench\r\n")

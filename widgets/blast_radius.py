@@ -8,6 +8,7 @@ then the other targets — or their groups by a label key, with counts per state
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
 from rich.text import Text
 
@@ -124,20 +125,7 @@ class BlastRadiusPane(Pane):
         roomy = len(targets) + sum(len(fs) for fs in open_faults.values()) <= rows
         in_full = zoomed or full_rows <= rows
         for tv in shown:
-            glyph, word, tone, attrs = TARGET_LOOKS.get(tv.state, ("?", tv.state, None, ""))
-            style = self.tone(tone, attrs)
-            text.append("\n")
-            text.append(f"{glyph} ", style=style)
-            text.append(clip(tv.name, name_w).ljust(name_w) + " ")
-            text.append(word, style=style)
-            if tv.since is not None:
-                text.append(f" {format_seconds(state.now - tv.since)}", style="dim")
-            elif tv.detail and tv.state in ("unreachable", "unconfirmed"):
-                if zoomed:
-                    for line in wrapped(tv.detail):
-                        text.append("\n    " + line, style="dim")
-                else:
-                    text.append(" " + clip(tv.detail, max(0, width - name_w - len(word) - 4)), style="dim")
+            self._target_row(text, state, tv, name_w, width, detail_lines=wrapped if zoomed else None)
             if roomy or zoomed:
                 # Say what is on the target, so nobody has to cross-read the step card.
                 for fault in open_faults[tv.name]:
@@ -182,7 +170,9 @@ class BlastRadiusPane(Pane):
             used += len(piece)
 
     def _target_row(self, text: Text, state: RoomState, tv: TargetView, name_w: int, width: int,
-                    indent: str = "") -> None:
+                    indent: str = "", detail_lines: Callable[[str], list[str]] | None = None) -> None:
+        """One target: glyph, name, state word, then how long it has been so, or why it is unreachable or
+        unconfirmed: clipped to the row, or (`detail_lines`, zoomed) in full on lines of its own below."""
         glyph, word, tone, attrs = TARGET_LOOKS.get(tv.state, ("?", tv.state, None, ""))
         style = self.tone(tone, attrs)
         text.append("\n" + indent)
@@ -192,7 +182,12 @@ class BlastRadiusPane(Pane):
         if tv.since is not None:
             text.append(f" {format_seconds(state.now - tv.since)}", style="dim")
         elif tv.detail and tv.state in ("unreachable", "unconfirmed"):
-            text.append(" " + clip(tv.detail, max(0, width - len(indent) - name_w - len(word) - 4)), style="dim")
+            if detail_lines is not None:
+                for line in detail_lines(tv.detail):
+                    text.append("\n    " + line, style="dim")
+            else:
+                text.append(" " + clip(tv.detail, max(0, width - len(indent) - name_w - len(word) - 4)),
+                            style="dim")
 
     def _group_row(self, text: Text, group: TargetGroup, key: str, value_w: int, width: int) -> None:
         counts = group.counts

@@ -292,12 +292,18 @@ class _Importer:
                     "state before the first step and after recovery, and stop_when rolls back during the steps",
                     "top", [f"{key} was not translated"])
 
+    def _top_mapping(self, key: str, of: str) -> Map | None:
+        """The experiment's optional top-level mapping `key` (None when absent, or when it is not a mapping:
+        then an error says it should be a mapping of `of`)."""
+        node = self.root.get(key)
+        if node is None or isinstance(node, Map):
+            return node
+        self.error(node, f"{key}: expected a mapping of {of}")
+        return None
+
     def _configuration(self) -> None:
-        conf = self.root.get("configuration")
+        conf = self._top_mapping("configuration", "names to values")
         if conf is None:
-            return
-        if not isinstance(conf, Map):
-            self.error(conf, "configuration: expected a mapping of names to values")
             return
         for name, (knode, value) in conf.entries.items():
             if isinstance(value, Scalar):
@@ -327,11 +333,8 @@ class _Importer:
                            f"{value.kind}")
 
     def _secrets(self) -> None:
-        secrets = self.root.get("secrets")
+        secrets = self._top_mapping("secrets", "scopes to secrets")
         if secrets is None:
-            return
-        if not isinstance(secrets, Map):
-            self.error(secrets, "secrets: expected a mapping of scopes to secrets")
             return
         for scope, (_, body) in secrets.entries.items():
             if not isinstance(body, Map):
@@ -748,6 +751,18 @@ class _Importer:
             raise _Untranslatable(node, f"activity {act.name!r}: arguments.{key}: {value} is out of range")
         return value
 
+    def _label_selector(self, act: _Act, args: dict[str, Node], missing: str) -> str:
+        """The activity's label_selector as a kubernetes target takes it (key=value terms); refused when it is
+        missing (`missing` says why the activity needs one) or set-based."""
+        selector = self._arg_text(act, args, "label_selector")
+        if not selector:
+            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: {missing}")
+        problem = check_selector(selector)
+        if problem:
+            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
+                                  "cannot be translated)")
+        return selector
+
     def _arg_bool(self, act: _Act, args: dict[str, Node], key: str) -> bool:
         node = args.get(key)
         if node is None or (isinstance(node, Scalar) and node.value is None):
@@ -798,15 +813,9 @@ class _Importer:
             raise _Untranslatable(args["name_pattern"], f"activity {act.name!r}: name_pattern cannot be translated: "
                                   "a kubernetes target chooses pods by label selector only; put the pods' label in "
                                   "label_selector instead")
-        selector = self._arg_text(act, args, "label_selector")
-        if not selector:
-            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: terminate_pods "
-                                  "without label_selector picks from every pod in the namespace; a kubernetes "
-                                  "target needs a label selector: add one to the experiment")
-        problem = check_selector(selector)
-        if problem:
-            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
-                                  "cannot be translated)")
+        selector = self._label_selector(act, args, "terminate_pods without label_selector picks from every pod in "
+                                        "the namespace; a kubernetes target needs a label selector: add one to the "
+                                        "experiment")
         ns = self._arg_text(act, args, "ns", "default") or "default"
         self._kube_context(act)  # refused before anything else is said about it
         notes: list[str] = []
@@ -877,14 +886,7 @@ class _Importer:
                                   f"translated: {why}; observe the pods with {{kubernetes: TARGET}} and require "
                                   "NAME.ready_ratio >= 1 instead")
         args = self._args(act, {"label_selector", "phase", "ns"})
-        selector = self._arg_text(act, args, "label_selector")
-        if not selector:
-            raise _Untranslatable(args.get("label_selector") or act.at, f"activity {act.name!r}: pods_in_phase "
-                                  "needs label_selector")
-        problem = check_selector(selector)
-        if problem:
-            raise _Untranslatable(args["label_selector"], f"activity {act.name!r}: {problem} (set-based selectors "
-                                  "cannot be translated)")
+        selector = self._label_selector(act, args, "pods_in_phase needs label_selector")
         phase = self._arg_text(act, args, "phase", "Running") or "Running"
         if phase not in ("Pending", "Running", "Succeeded", "Failed", "Unknown"):
             raise _Untranslatable(args["phase"], f"activity {act.name!r}: phase {phase!r} is not a pod phase")
@@ -1092,22 +1094,25 @@ class _Importer:
 
     # -- writing ----------------------------------------------------------------------------------------------
 
-    def _fault_lines(self, st: _Step) -> list[str]:
-        act = st.acts[0]
-        sid, n = _slug(act.name), 2
-        base = sid
+    def _new_id(self, base: str) -> str:
+        """`base`, else `base-2`, `base-3`, ...: the first step id not taken yet, taken now."""
+        sid, n = base, 2
         while sid in self.ids:
             sid, n = f"{base}-{n}", n + 1
         self.ids.add(sid)
-        out: list[str] = []
-        if st.before:
-            pid, n = f"{sid}-pause", 2
-            while pid in self.ids:
-                pid, n = f"{sid}-pause-{n}", n + 1
-            self.ids.add(pid)
-            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {pid}",
-                    f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(st.before)}",
-                    "    confirm: false"]
+        return sid
+
+    def _pause_before(self, sid: str, act: _Act, seconds: float) -> list[str]:
+        """The step that waits out an activity's pauses.before ahead of its own step `sid` (none for 0 s)."""
+        if not seconds:
+            return []
+        return [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})", f"  - id: {self._new_id(f'{sid}-pause')}",
+                f"    title: {_y('pause before ' + act.name)}", f"    duration: {_dur(seconds)}", "    confirm: false"]
+
+    def _fault_lines(self, st: _Step) -> list[str]:
+        act = st.acts[0]
+        sid = self._new_id(_slug(act.name))
+        out = self._pause_before(sid, act, st.before)
         out.append(f"  # from {act.where} {act.name!r} ({self.loc(act.at)}): {self._func(act)}")
         out += [f"  # {_c(n)}" for n in st.notes]
         pod_kill = "type: pod-kill" in st.fault
@@ -1140,26 +1145,14 @@ class _Importer:
                                                 f"one in a mapping file (-m FILE): verify: {{{a.name}: COMMAND}}"))
             else:
                 verifies.append(check)
-        sid = _slug(act.name) if len(st.acts) == 1 else "method"
-        base, n = sid, 2
-        while sid in self.ids:
-            sid, n = f"{base}-{n}", n + 1
-        self.ids.add(sid)
+        sid = self._new_id(_slug(act.name) if len(st.acts) == 1 else "method")
         inject = st.commands[0] if len(st.commands) == 1 else "set -e\n" + "\n".join(st.commands)
         revert = ("TODO" if not st.rollbacks else st.rollbacks[0][1] if len(st.rollbacks) == 1
                   else "rc=0\n" + "\n".join(f"{c} || rc=1" for _, c in st.rollbacks) + "\nexit $rc")
         verify = verifies[0] if len(verifies) == 1 else "set -e\n" + "\n".join(verifies)
         hold = st.after or DEFAULT_HOLD
         title = names[0] if len(names) == 1 else "method: " + ", ".join(names)
-        out: list[str] = []
-        if st.before:
-            pid, n = f"{sid}-pause", 2
-            while pid in self.ids:
-                pid, n = f"{sid}-pause-{n}", n + 1
-            self.ids.add(pid)
-            out += [f"  # pauses.before of {act.name!r} ({self.loc(act.at)})",
-                    f"  - id: {pid}", f"    title: {_y('pause before ' + act.name)}",
-                    f"    duration: {_dur(st.before)}", "    confirm: false"]
+        out = self._pause_before(sid, act, st.before)
         origin = ", ".join(f"{a.where} {a.name!r} ({self.loc(a.at)})" for a in st.acts)
         out.append(f"  # from {_c(origin, 300)}")
         for a, _ in st.rollbacks:

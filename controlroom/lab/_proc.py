@@ -1,4 +1,5 @@
-"""Child processes of the demo and the lab that must not outlive the process that started them."""
+"""Child processes of the demo and the lab that must not outlive the process that started them, and the
+foreground side of such a process: served until told to stop, its mistakes one line on stderr."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import os
 import re
 import signal
+import sys
+from collections.abc import Iterator
 
 from controlroom.errors import ControlroomError
 
@@ -51,6 +54,18 @@ async def start_stand_in(name: str, argv: list[str], ready: re.Pattern[str], whe
     return proc, match
 
 
+class StandInProcess:
+    """A stand-in in a process of its own (`python -m controlroom.lab.NAME`): its `start()` sets `_proc` from
+    `start_stand_in`; `stop()` ends its whole process group, once, and does nothing before a start."""
+
+    _proc: asyncio.subprocess.Process | None = None
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await stop_group(proc)
+
+
 async def stop_group(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM to the child's process group, SIGKILL if it is still there 5 s later."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -61,3 +76,30 @@ async def stop_group(proc: asyncio.subprocess.Process) -> None:
             return
         except TimeoutError:
             continue
+
+
+async def until_stopped() -> None:
+    """Returns once SIGTERM (our `stop_group`, a service manager) or SIGINT (Ctrl-C) arrives, so that the
+    caller's `finally:` closes its listeners: a stand-in or the demo shop serving in the foreground."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+@contextlib.contextmanager
+def served_from_the_command_line(name: str, host: str, port: int) -> Iterator[None]:
+    """The `main()` of a server process (`python -m controlroom.lab.gremlin`, ...): a bad argument (StandInError)
+    or an address it cannot listen on is one line on stderr, prefixed with `name`, and exit 2, never a
+    traceback; a Ctrl-C before the signal handlers are in ends it quietly."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    except StandInError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except OSError as err:
+        print(f"{name}: cannot listen on {host}:{port}: {err.strerror or err}; try --port 0", file=sys.stderr)
+        sys.exit(2)

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlroom.errors import ControlroomError
-from controlroom.lab._proc import die_with_parent
+from controlroom.lab._http import BadRequest, Connections, parse_head, read_head
+from controlroom.lab._proc import die_with_parent, served_from_the_command_line, until_stopped
 
 # Bucket bounds in seconds, chosen around the demo's few-ms normal and 100 ms–2 s faulted latencies.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -179,7 +180,7 @@ class DemoService:
         self._base_latency = base_latency_ms / 1000.0
         self._random = random.Random(seed)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections = Connections()
         self.port = 0
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -195,50 +196,33 @@ class DemoService:
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._connections.cancel_all()
         await self._server.wait_closed()
         self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    break
-                method, path, version, headers, body = request
-                if "transfer-encoding" in headers:
-                    code, ctype, payload = _json(411, {"error": "send a Content-Length body, not chunked"})
-                    headers["connection"] = "close"
-                else:
-                    code, ctype, payload = await self._handle(method, path, body)
-                connection = headers.get("connection", "").lower()
-                # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 (ab, old tools) only when asked.
-                keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
-                head = (f"HTTP/1.1 {code} {_REASONS.get(code, 'OK')}\r\n"
-                        f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
-                        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
-                writer.write(head.encode() + payload)
-                await writer.drain()
-                if not keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, _BadRequest):
-            pass
-        except asyncio.CancelledError:
-            # stop() cancels open connections. Ending normally matters: asyncio's start_server callback
-            # (Python 3.11) calls task.exception() and logs a cancelled handler as an unhandled error.
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+        async with self._connections.held(writer):
+            with contextlib.suppress(BadRequest):  # a malformed request closes the connection unanswered
+                while True:
+                    request = await _read_request(reader)
+                    if request is None:
+                        break
+                    method, path, version, headers, body = request
+                    if "transfer-encoding" in headers:
+                        code, ctype, payload = _json(411, {"error": "send a Content-Length body, not chunked"})
+                        headers["connection"] = "close"
+                    else:
+                        code, ctype, payload = await self._handle(method, path, body)
+                    connection = headers.get("connection", "").lower()
+                    # HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 (ab, old tools) only when asked.
+                    keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
+                    head = (f"HTTP/1.1 {code} {_REASONS.get(code, 'OK')}\r\n"
+                            f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
+                            f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+                    writer.write(head.encode() + payload)
+                    await writer.drain()
+                    if not keep_alive:
+                        break
 
     async def _handle(self, method: str, target: str, body: bytes) -> tuple[int, str, bytes]:
         path = target.split("?", 1)[0]
@@ -292,33 +276,18 @@ def _json(code: int, doc: Any) -> tuple[int, str, bytes]:
     return code, "application/json", json.dumps(doc).encode()
 
 
-class _BadRequest(Exception):
-    pass
-
-
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, str, dict[str, str], bytes] | None:
     """One request off a keep-alive connection; None when the client closed it between requests."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as err:
-        if err.partial.strip():
-            raise _BadRequest from None
+    head = await read_head(reader)
+    if head is None:
         return None
-    except asyncio.LimitOverrunError:
-        raise _BadRequest from None
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise _BadRequest
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+    parsed = parse_head(head)
+    if parsed is None:
+        raise BadRequest
+    method, target, version, headers = parsed
     length = int(headers.get("content-length", "0") or 0)
     if length < 0 or length > _MAX_BODY:
-        raise _BadRequest
+        raise BadRequest
     body = await reader.readexactly(length) if length else b""
     return method, target, version, headers, body
 
@@ -336,12 +305,8 @@ async def _serve(host: str, port: int, pidfile: str | None) -> None:
     if pidfile:
         _write_pid(pidfile, os.getpid())
     print(f"demo service on http://{host}:{bound} (checkout, health, metrics, admin/faults)", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await service.stop()
 
@@ -457,14 +422,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.supervise:
         _supervise(args.host, args.port, args.pidfile)
         return
-    try:
+    with served_from_the_command_line("demo service", args.host, args.port):
         asyncio.run(_serve(args.host, args.port, args.pidfile))
-    except KeyboardInterrupt:
-        pass
-    except OSError as err:
-        print(f"demo service: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,6 @@ import math
 import os
 import random
 import re
-import signal
 import sys
 import time
 import uuid
@@ -68,7 +67,13 @@ from typing import Any, TypeGuard
 
 from controlroom.lab._gremlin_args import ArgsError, Command, parse_command
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import StandInError, start_stand_in, stop_group
+from controlroom.lab._proc import (
+    StandInError,
+    StandInProcess,
+    served_from_the_command_line,
+    start_stand_in,
+    until_stopped,
+)
 
 DEFAULT_PORT = 8475
 COMPANY = "stand-in-company"
@@ -709,17 +714,13 @@ async def _serve(args: argparse.Namespace) -> None:
     await stand_in.start()
     print(f"gremlin stand-in on {stand_in.url} (team {args.team}, clients: "
           f"{', '.join(stand_in.clients) or 'none'})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await stand_in.stop()
 
 
-class GremlinProcess:
+class GremlinProcess(StandInProcess):
     """The stand-in in a process of its own (`python -m controlroom.lab.gremlin`), dying with its parent."""
 
     def __init__(self, key: str, team: str = "team-1", clients: list[str] | None = None, port: int = 0,
@@ -727,7 +728,6 @@ class GremlinProcess:
         self.key, self.team, self.clients, self.port, self.speed = key, team, clients or [], port, speed
         self.stage_seconds = stage_seconds
         self.url = ""
-        self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 10.0) -> str:
         argv = [sys.executable, "-m", "controlroom.lab.gremlin", "--port", str(self.port), "--team", self.team,
@@ -741,10 +741,6 @@ class GremlinProcess:
         self.url, self.port = match.group(1), int(match.group(2))
         return self.url
 
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.gremlin",
@@ -762,19 +758,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-length", action="store_true",
                         help="run attacks without -l for 60 s, as the real service, instead of refusing them")
     args = parser.parse_args(argv)
-    try:
+    with served_from_the_command_line("gremlin stand-in", args.host, args.port):
         if not args.key:
             raise StandInError("give the API key to accept: --key KEY or $GREMLIN_STAND_IN_KEY")
         asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        pass
-    except StandInError as err:
-        print(f"gremlin stand-in: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except OSError as err:
-        print(f"gremlin stand-in: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -60,7 +59,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlroom.lab._http import HttpServer, Request, Response, text
-from controlroom.lab._proc import StandInError, start_stand_in, stop_group
+from controlroom.lab._proc import (
+    StandInError,
+    StandInProcess,
+    served_from_the_command_line,
+    start_stand_in,
+    until_stopped,
+)
 from controlroom.lab._toxics import (
     DIRECTIONS,
     DOWNSTREAM,
@@ -657,21 +662,16 @@ async def _serve(host: str, port: int, specs: list[ProxySpec], loopback_only: bo
                 raise StandInError(f"--proxy {spec.name}: {err.message}") from None
         shown = ", ".join(f"{p.name} {p.listen} -> {p.upstream}" for p in stand_in.proxies.values()) or "none"
         print(f"toxiproxy stand-in on http://{_join(host, bound)} (proxies: {shown})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
     finally:
         await stand_in.stop()
 
 
-class ToxiproxyProcess:
+class ToxiproxyProcess(StandInProcess):
     """The stand-in in a process of its own (`python -m controlroom.lab.toxiproxy`), dying with its parent."""
 
     def __init__(self, port: int = 0, proxies: list[ProxySpec] | None = None, host: str = "127.0.0.1") -> None:
         self.host, self.port, self.proxies = host, port, proxies or []
-        self._proc: asyncio.subprocess.Process | None = None
 
     @property
     def url(self) -> str:
@@ -685,10 +685,6 @@ class ToxiproxyProcess:
         self.port = int(match.group(2))
         return self.url
 
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            await stop_group(proc)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m controlroom.lab.toxiproxy",
@@ -700,18 +696,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--any-address", action="store_true",
                         help="let proxies listen on addresses other than loopback (the lab's bridge, say)")
     args = parser.parse_args(argv)
-    try:
+    with served_from_the_command_line("toxiproxy stand-in", args.host, args.port):
         specs = [ProxySpec.parse(p) for p in args.proxy]
         asyncio.run(_serve(args.host, args.port, specs, loopback_only=not args.any_address))
-    except KeyboardInterrupt:
-        pass
-    except StandInError as err:
-        print(f"toxiproxy stand-in: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except OSError as err:
-        print(f"toxiproxy stand-in: cannot listen on {args.host}:{args.port}: {err.strerror or err}; try --port 0",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -89,18 +90,14 @@ class LocalPrometheus:
             start_new_session=True,
             preexec_fn=die_with_parent if self.die_with_parent else None,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                log = (root / "prometheus.log").read_text(errors="replace")[-400:]
-                raise MetricsError(f"prometheus exited with status {self.proc.returncode}: {log.strip()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
+        proc = self.proc
+
+        def exited() -> str:
+            log = (root / "prometheus.log").read_text(errors="replace")[-400:]
+            return f"prometheus exited with status {proc.returncode}: {log.strip()}"
+
+        if _answers_200(proc, f"{self.url}/-/ready", timeout, exited):
+            return self
         raise MetricsError(f"prometheus did not become ready within {timeout:g}s")
 
     def query(self, promql: str) -> list[dict[str, object]]:
@@ -150,24 +147,36 @@ class LocalPrometheus:
         self.stop()
 
 
+def _answers_200(proc: subprocess.Popen[bytes], url: str, timeout: float, exited: Callable[[], str]) -> bool:
+    """Whether `url` answers 200 within `timeout` seconds (asked every 50 ms, 1 s each), while `proc`, which
+    serves it, runs: if it exits first, MetricsError(exited()) says why."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise MetricsError(exited())
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def start_demo_service(port: int, timeout: float = 10.0) -> subprocess.Popen[bytes]:
     """The demo's sample shop on 127.0.0.1:`port`, in its own process, answering /health before this returns."""
     import sys
 
     proc = subprocess.Popen([sys.executable, "-m", "controlroom.lab.demo_service", "--port", str(port)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()[-300:]
-            raise MetricsError(f"the demo service on port {port} exited with status {proc.returncode}: {err}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if r.status == 200:
-                    return proc
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
+
+    def exited() -> str:
+        err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()[-300:]
+        return f"the demo service on port {port} exited with status {proc.returncode}: {err}"
+
+    if _answers_200(proc, f"http://127.0.0.1:{port}/health", timeout, exited):
+        return proc
     proc.terminate()
     raise MetricsError(f"the demo service did not answer on 127.0.0.1:{port} within {timeout:g}s")
 

@@ -15,7 +15,7 @@ from controlroom.scenario.loader import Seq
 from controlroom.scenario.model import GremlinRef, Target, ToxiproxyRef
 
 if TYPE_CHECKING:
-    from controlroom.scenario.loader import Node
+    from controlroom.scenario.loader import Map, Node
     from controlroom.scenario.validate import Validator
 
 TOXIPROXY_KEYS = ("api", "proxies", "ssh", "sudo")
@@ -39,17 +39,10 @@ def toxiproxy(v: Validator, node: Node | None, where: str) -> ToxiproxyRef | Non
     if m is None:
         return None
     v.keys(m, TOXIPROXY_KEYS, where)
-    api = DEFAULT_TOXIPROXY_API
-    if m.get("api") is not None:
-        api = v.checked(m.get("api"), f"{where}.api", lambda s: checks.check_url(s, "Toxiproxy API URL")) or api
-    proxies = []
+    api = _api(v, m, where, DEFAULT_TOXIPROXY_API, "Toxiproxy API URL")
     pnode = v.require(m, "proxies", where, "the proxy names faults act on, e.g. [shop]")
-    for value, item in v.strings(pnode, f"{where}.proxies"):
-        message = _name(value, "proxy name")
-        if message:
-            v.at(item, f"{where}.proxies: {message}")
-        else:
-            proxies.append(value)
+    proxies = [s for s, item in v.strings(pnode, f"{where}.proxies")
+               if not _bad(v, item, s, f"{where}.proxies", "proxy name")]
     if isinstance(pnode, Seq) and not pnode.items:
         v.at(pnode, f"{where}.proxies: list at least one proxy")
     ssh = v.checked(m.get("ssh"), f"{where}.ssh", checks.check_ssh_destination) if m.get("ssh") is not None else None
@@ -62,9 +55,7 @@ def gremlin(v: Validator, node: Node | None, where: str) -> GremlinRef | None:
     if m is None:
         return None
     v.keys(m, GREMLIN_KEYS, where)
-    api = DEFAULT_GREMLIN_API
-    if m.get("api") is not None:
-        api = v.checked(m.get("api"), f"{where}.api", lambda s: checks.check_url(s, "Gremlin API URL")) or api
+    api = _api(v, m, where, DEFAULT_GREMLIN_API, "Gremlin API URL")
     team = v.checked(v.require(m, "team", where, "the Gremlin team id"), f"{where}.team",
                      lambda s: _name(s, "team id"))
     key_env = v.checked(m.get("key_env"), f"{where}.key_env",
@@ -96,6 +87,14 @@ def gremlin(v: Validator, node: Node | None, where: str) -> GremlinRef | None:
                       hosts=tuple(hosts), containers=tuple(containers), tags=tags,
                       kind="containers" if containers else "hosts", percent=percent,
                       allow_platform_halt=bool(v.boolean(m.get("allow_platform_halt"), f"{where}.allow_platform_halt")))
+
+
+def _api(v: Validator, m: Map, where: str, default: str, what: str) -> str:
+    """`api:`, checked as a URL (`what` names it in the message); `default` when it is absent, or refused (then
+    the problem is reported and the scenario refused)."""
+    if m.get("api") is None:
+        return default
+    return v.checked(m.get("api"), f"{where}.api", lambda s: checks.check_url(s, what)) or default
 
 
 def _bad(v: Validator, item: Node, value: str, where: str, what: str) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlroom.targets.base import Action, ActionResult, Executor, HttpRequest, Shell
-from controlroom.targets.http import json_mismatch
+from controlroom.targets.http import answer_refused
 from controlroom.targets.rawhttp import HttpError, RawHttp
 
 USER_AGENT = "controlroom"  # Toxiproxy refuses a `Mozilla/` agent (403): never a browser's
@@ -96,15 +96,8 @@ class ApiExecutor:
                                 error=f"{type(err).__name__} on {action.method} {url}: {err}")
         elapsed = time.monotonic() - started
         body = answer.text
-        ok = answer.status in action.ok_status
-        stderr = ""
-        if not ok:
-            said = api_error(body)
-            stderr = f"HTTP {answer.status} from {action.method} {url}" + (f": {said}" if said else "")
-        elif action.expect_json is not None:
-            mismatch = json_mismatch(body, action.expect_json)
-            if mismatch:
-                ok, stderr = False, f"{action.method} {url}: {mismatch}"
+        stderr = answer_refused(action, url, answer.status, body, said=api_error)
+        ok = not stderr
         judge = getattr(action, "judge", None)  # JudgedRequest, or a backend's judged request (faults.gremlin)
         if ok and judge is not None:
             why = judge(body_json(body))

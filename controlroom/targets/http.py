@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -46,20 +47,27 @@ class HttpExecutor:
                                 error=f"{type(err).__name__} on {action.method} {action.url}: {err}")
         elapsed = time.monotonic() - started
         body = response.text
-        ok = response.status_code in action.ok_status
-        stderr = ""
-        if not ok:
-            stderr = f"HTTP {response.status_code} from {action.method} {action.url}"
-        elif action.expect_json is not None:
-            mismatch = json_mismatch(body, action.expect_json)
-            if mismatch:
-                ok = False
-                stderr = f"{action.method} {action.url}: {mismatch}"
-        return ActionResult(ok=ok, status=response.status_code, stdout=body, stderr=stderr, elapsed=elapsed)
+        why = answer_refused(action, action.url, response.status_code, body)
+        return ActionResult(ok=not why, status=response.status_code, stdout=body, stderr=why, elapsed=elapsed)
 
     async def close(self) -> None:
         if self._own_client:
             await self._client.aclose()
+
+
+def answer_refused(action: HttpRequest, url: str, status: int, body: str,
+                   said: Callable[[str], str] | None = None) -> str:
+    """'' when an answer is what `action` wanted (a status in its ok_status, the JSON keys its expect_json
+    names), else the one line that says why not; on a refused status `said(body)`, where given, adds what the
+    server said (an API's error message). One judgement for the http target and the API targets."""
+    if status not in action.ok_status:
+        told = said(body) if said is not None else ""
+        return f"HTTP {status} from {action.method} {url}" + (f": {told}" if told else "")
+    if action.expect_json is not None:
+        mismatch = json_mismatch(body, action.expect_json)
+        if mismatch:
+            return f"{action.method} {url}: {mismatch}"
+    return ""
 
 
 def json_mismatch(body: str, expected: dict[str, Any]) -> str:

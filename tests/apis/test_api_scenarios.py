@@ -40,6 +40,8 @@ steps:
     ("{team: '../x', key_env: A, hosts: [h]}", "team id"),
     ("{team: t, key: secret, key_env: A, hosts: [h]}", "unknown"),
     ("{team: t, key_env: 'A B', hosts: [h]}", "environment variable name"),
+    ("{api: 'ftp://x', team: t, key_env: A, hosts: [h]}", r"targets\.web\.gremlin\.api: Gremlin API URL"),
+    ("{team: t, key_env: A, hosts: ['a/b']}", r"targets\.web\.gremlin: host id 'a/b' must be letters"),
 ])
 def test_a_gremlin_target_is_checked(mapping: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=problem):

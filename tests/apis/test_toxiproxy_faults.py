@@ -63,8 +63,10 @@ def test_a_toxiproxy_fault_without_a_leash_is_refused_unless_the_blast_radius_al
 
 def test_names_in_api_paths_and_unknown_allowances_are_refused() -> None:
     bad = scenario("http://127.0.0.1:8474").replace("proxies: [shop]", "proxies: ['../reset']")
-    with pytest.raises(ScenarioError, match="proxy name"):
+    with pytest.raises(ScenarioError, match=r"targets\.p\.toxiproxy\.proxies: proxy name '\.\./reset' must be"):
         load_scenario_text(bad, "t.yaml")
+    with pytest.raises(ScenarioError, match=r"targets\.p\.toxiproxy\.api: Toxiproxy API URL"):
+        load_scenario_text(scenario("ftp://127.0.0.1:8474"), "t.yaml")
     with pytest.raises(ScenarioError, match="not a backend"):
         load_scenario_text(scenario("http://x:1").replace("[toxiproxy]", "[gremlin]"), "t.yaml")
 
@@ -152,6 +154,20 @@ async def test_a_toxiproxy_error_is_read_from_its_text_plain_json_body(standin: 
     finally:
         await ex.close()
     assert not r.ok and r.status == 404 and r.detail.endswith(": proxy not found")
+
+
+async def test_an_api_answer_that_lacks_an_expected_json_key_is_refused_naming_it(standin: ToxiproxyStandIn) -> None:
+    from controlroom.targets.base import HttpRequest
+
+    ex = ApiExecutor("p")
+    try:
+        missing = await ex.run(HttpRequest("GET", f"{standin.url}/proxies", expect_json={"nope": 1}))
+        refused = await ex.run(HttpRequest("GET", f"{standin.url}/proxies/nope"))
+    finally:
+        await ex.close()
+    assert not missing.ok and missing.status == 200
+    assert missing.detail == f"GET {standin.url}/proxies: response has no 'nope'"
+    assert refused.detail == f"HTTP 404 from GET {standin.url}/proxies/nope: proxy not found"
 
 
 async def test_emergency_stop_removes_the_sessions_toxics_verified(standin: ToxiproxyStandIn, tmp_path: Path) -> None:

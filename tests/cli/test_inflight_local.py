@@ -16,41 +16,13 @@ import uuid
 from pathlib import Path
 
 from tests.cli.conftest import controlroom
-
-SCENARIO = """\
-version: 1
-name: local-slow-inject
-hypothesis: a stop mid-injection leaves nothing behind
-environment: test
-targets:
-  here: {{local: true}}
-observe:
-  every: 500ms
-  metrics:
-    up: {{command: "echo 1"}}
-steady_state:
-  window: 1s
-  require: [up >= 1]
-blast_radius: {{max_targets: 1, max_duration: 2m, allowed_environments: [test]}}
-steps:
-  - id: {step}
-    title: a slow inject
-    fault:
-      type: command
-      target: here
-      inject: "sleep 2; touch {mark}"
-      revert: "rm -f {mark}"
-      verify: "[ ! -e {mark} ]"
-    duration: 30s
-    confirm: false
-"""
+from tests.local_mark import mark_scenario
 
 
 def _start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path, Path, str]:
-    mark = tmp_path / "mark"
     step = f"slow-{uuid.uuid4().hex[:8]}"  # its own run marker on this machine, whatever ran before
-    scenario = tmp_path / "slow.yaml"
-    scenario.write_text(SCENARIO.format(mark=mark, step=step))
+    scenario, mark = mark_scenario(tmp_path, "local-slow-inject", "a stop mid-injection leaves nothing behind",
+                                   step=step, title="a slow inject", duration="30s", inject_after=2)
     journal = tmp_path / "j.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
                              str(journal), str(scenario)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -33,11 +33,24 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30
     raise AssertionError(f"{needle!r} not seen; output so far:\n{''.join(lines)}")
 
 
-def test_controlroom_stop_rolls_back_a_running_session(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+def injected_run(shop: str, tmp_path: Path, env: dict[str, str],
+                 **scenario: str) -> tuple[subprocess.Popen[str], Path]:
+    """A headless run of the shop scenario (`scenario`: shop_scenario's knobs), returned once it said its fault is
+    in, with its journal; killed if it never says so within 30 s."""
     journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
+    proc = _start_run(shop_scenario(tmp_path, shop, **scenario), journal, env)
     try:
         _wait_for_line(proc, "injected on shop")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, journal
+
+
+def test_controlroom_stop_rolls_back_a_running_session(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
+    proc, journal = injected_run(shop, tmp_path, env)
+    try:
         assert admin_faults(shop)["latency_ms"] == 200
         status = controlroom("status", env=env)
         assert "shop-latency" in status.stdout
@@ -55,9 +68,7 @@ def test_controlroom_stop_rolls_back_a_running_session(shop: str, tmp_path: Path
 
 
 def test_sigterm_goes_through_the_rollback_path(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
-    _wait_for_line(proc, "injected on shop")
+    proc, journal = injected_run(shop, tmp_path, env)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == 1
     assert admin_faults(shop)["latency_ms"] == 0
@@ -67,9 +78,7 @@ def test_sigterm_goes_through_the_rollback_path(shop: str, tmp_path: Path, env: 
 
 def test_recover_reverts_what_a_killed_session_left_and_is_idempotent(
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
-    _wait_for_line(proc, "injected on shop")
+    proc, journal = injected_run(shop, tmp_path, env)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert admin_faults(shop)["latency_ms"] == 200  # the crash left the fault in (until its leash runs out)
@@ -88,9 +97,7 @@ def test_recover_reverts_what_a_killed_session_left_and_is_idempotent(
 
 def test_status_keeps_a_crashed_session_nobody_recovered_even_with_clean(
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
-    _wait_for_line(proc, "injected on shop")
+    proc, journal = injected_run(shop, tmp_path, env)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     cleaned = controlroom("status", "--clean", env=env)
@@ -100,9 +107,7 @@ def test_status_keeps_a_crashed_session_nobody_recovered_even_with_clean(
 
 def test_the_leash_reverts_a_killed_session_by_itself(shop: str, tmp_path: Path, env: dict[str, str]) -> None:
     """An http fault is leashed service-side: its TTL is the heartbeat window, whatever the step's length."""
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop, duration="1s"), journal, env)
-    _wait_for_line(proc, "injected on shop")
+    proc, journal = injected_run(shop, tmp_path, env, duration="1s")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     injecting = next(e for e in read_journal(journal).events if e.type == "fault-injecting")
@@ -116,10 +121,8 @@ def test_an_http_fault_ttl_is_renewed_while_the_room_lives_and_runs_out_soon_aft
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
     """A 60 s step with a 5 s leash: the service-side TTL never exceeds 5 s, yet the fault stays in (renewed by
     re-posting) while the room lives; after a SIGKILL it clears within the window, not at the step's end."""
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop, duration="60s", leash="5s"), journal, env)
+    proc, journal = injected_run(shop, tmp_path, env, duration="60s", leash="5s")
     try:
-        _wait_for_line(proc, "injected on shop")
         seen: list[float] = []
         until = time.monotonic() + 8.0  # longer than the window: without renewals the fault would be gone
         while time.monotonic() < until:

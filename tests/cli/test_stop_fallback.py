@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from controlroom.journal import read_journal
-from tests.cli.conftest import admin_faults, controlroom, shop_scenario
-from tests.cli.test_stop_and_recover import _start_run, _wait_for_line
+from tests.cli.conftest import admin_faults, controlroom
+from tests.cli.test_stop_and_recover import injected_run
 
 
 def _registry(env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
@@ -41,10 +41,8 @@ def _rewrite_first_line(path: Path, **changes: object) -> None:
 
 def test_stop_falls_back_to_a_verified_sigterm_when_the_socket_is_dead(
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
+    proc, journal = injected_run(shop, tmp_path, env)
     try:
-        _wait_for_line(proc, "injected on shop")
         _, reg = _registry(env)
         os.unlink(reg["socket"])  # what a /tmp cleaner does to an idle socket: the session itself lives on
         assert admin_faults(shop)["latency_ms"] == 200
@@ -64,9 +62,7 @@ def test_stop_falls_back_to_a_verified_sigterm_when_the_socket_is_dead(
 
 def test_a_reused_pid_is_a_crashed_session_for_status_stop_and_recover(
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
-    _wait_for_line(proc, "injected on shop")
+    proc, journal = injected_run(shop, tmp_path, env)
     registry, _ = _registry(env)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -117,10 +113,8 @@ def _send(path: str, data: bytes, *, shut: bool = True, timeout: float = 10) -> 
 
 def test_garbage_on_the_control_socket_is_answered_or_closed_never_a_traceback(
         shop: str, tmp_path: Path, env: dict[str, str]) -> None:
-    journal = tmp_path / "j.jsonl"
-    proc = _start_run(shop_scenario(tmp_path, shop), journal, env)
+    proc, _ = injected_run(shop, tmp_path, env)
     try:
-        _wait_for_line(proc, "injected on shop")
         _, reg = _registry(env)
         sock = reg["socket"]
         assert _send(sock, b"\xff\xfe\x00\x80binary\n") == b"unknown command\n"

@@ -221,3 +221,19 @@ def test_the_limiter_toxic_reads_chaostoxis_bytes_limit_argument(tmp_path: Path)
     sc = load_scenario_text(result.text, "imported.yaml")
     (plan,) = [p for plans in _plans(sc).values() for p in plans]
     assert plan.spec.type == "toxiproxy-limit-data" and plan.spec.params["bytes"] == 4096
+
+
+@pytest.mark.parametrize(("arguments", "want"), [
+    ("{ns: shop}", "k8s-phase.yaml:6:7: activity 'cart-running': pods_in_phase needs label_selector"),
+    ("{label_selector: 'app in (cart)', ns: shop}",
+     "k8s-phase.yaml:13:37: activity 'cart-running': label selector 'app in (cart)' must be key=value"),
+], ids=["missing", "set-based"])
+def test_pods_in_phase_without_a_key_value_label_selector_is_one_located_line(
+        tmp_path: Path, arguments: str, want: str) -> None:
+    experiment = tmp_path / "k8s-phase.yaml"
+    experiment.write_text((EXP / "k8s-phase.yaml").read_text().replace("{label_selector: app=cart, ns: shop}",
+                                                                       arguments, 1))
+    with pytest.raises(ExperimentError) as err:
+        import_experiment(str(experiment), read_mapping("", kube_context="kind-shop"), env={})
+    problems = [str(p).removeprefix(f"{tmp_path}/") for p in err.value.problems]
+    assert len(problems) == 1 and problems[0].startswith(want), problems

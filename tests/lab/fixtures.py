@@ -11,9 +11,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import json
 import os
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,104 @@ def assert_clean(lab: Lab, host: str) -> None:
 
 def run_in(lab: Lab, host: str, cmd: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     return lab.exec(host, cmd, timeout=timeout)
+
+
+def lab_scenario(lab: Lab, tmp_path: Path, name: str, hypothesis: str, targets: Sequence[str], steps: str, *,
+                 every: str = "1s", probe_timeout: str = "3s", steady_state: bool = True, max_duration: str = "2m",
+                 leash: float | None = None, tail: str = "") -> Path:
+    """`tmp_path/NAME.yaml`: a lab scenario whose room probes the demo service on h1 (`front`), wants it
+    answering half its probes before any fault (unless `steady_state` is off), and may touch only `targets`.
+
+    `steps` is the YAML under `steps:` and `tail` any further top-level keys (`stop_when`, `unobserved`).
+    """
+    front = lab.host("h1").ip
+    lines = ["version: 1", f"name: {name}", f"hypothesis: {hypothesis}", "environment: lab", "targets:",
+             *(f"  {t}: {{ssh: {t}}}" for t in targets),
+             "observe:", f"  every: {every}", "  metrics:",
+             f'    front: {{probe: "http://{front}:8080/", timeout: {probe_timeout}}}']
+    if steady_state:
+        lines += ["steady_state:", "  window: 1s", "  require: [front.success_rate >= 50%]"]
+    lines += ["blast_radius:", f"  max_targets: {len(targets)}", f"  max_duration: {max_duration}",
+              "  allowed_environments: [lab]"]
+    if leash is not None:
+        lines.append(f"  leash: {leash:g}s")
+    scenario = tmp_path / f"{name}.yaml"
+    scenario.write_text("\n".join(lines) + "\nsteps:\n" + steps + tail)
+    return scenario
+
+
+def lab_env(lab: Lab, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `controlroom` child that reaches the lab's hosts by name over its ssh config and
+    keeps its journals and state under `tmp_path` (the test's own runtime dir comes from os.environ)."""
+    return {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path),
+            **extra}
+
+
+def journal_events(journal: Path) -> list[dict[str, object]]:
+    """The events of a journal, its header line left out ([] before it exists). A line still being written
+    by a live room (no newline yet) is not read: the next read has it whole."""
+    if not journal.exists():
+        return []
+    text = journal.read_text()
+    lines = text.splitlines()[1:]
+    if lines and not text.endswith("\n"):
+        lines.pop()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def wait_for_event(events: Callable[[], list[dict[str, object]]], kind: str, seconds: float,
+                   proc: subprocess.Popen[str], count: int = 1, every: float = 0.05) -> list[dict[str, object]]:
+    """Polls `events()` until `count` events of type `kind` are in, and returns those; fails once `seconds`
+    pass, or at once if `proc` (the process that should write them) ended, with what it printed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = [e for e in events() if e["type"] == kind]
+        if len(seen) >= count:
+            return seen
+        ended = proc.poll() is not None
+        if ended or time.monotonic() > deadline:
+            out = proc.stdout.read() if ended and proc.stdout else ""
+            raise AssertionError(f"never saw {count} {kind} within {seconds:g}s "
+                                 f"({'the process ended' if ended else 'still running'}): {out}")
+        time.sleep(every)
+
+
+class HeadlessRun:
+    """`controlroom run --headless --yes SCENARIO` against the lab in a subprocess, with its journal
+    (beside the scenario) and its output as text (stderr folded into stdout unless `split_stderr`)."""
+
+    def __init__(self, lab: Lab, tmp_path: Path, scenario: Path, journal: Path | None = None, *,
+                 split_stderr: bool = False, **env: str) -> None:
+        self.journal = journal or scenario.with_suffix(".jsonl")
+        self.env = lab_env(lab, tmp_path, **env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
+                                      str(self.journal), str(scenario)], env=self.env, text=True,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE if split_stderr else subprocess.STDOUT)
+
+    def events(self) -> list[dict[str, object]]:
+        return journal_events(self.journal)
+
+    def wait_for(self, kind: str, seconds: float, count: int = 1) -> list[dict[str, object]]:
+        return wait_for_event(self.events, kind, seconds, self.proc, count)
+
+    def finish(self, seconds: float) -> str:
+        """Waits for the room to end by itself and returns what it printed (stdout)."""
+        out, _ = self.proc.communicate(timeout=seconds)
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL if it still runs; always reaped and its pipes closed (for `finally:`)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe:
+                pipe.close()
+
+    def recover(self, *flags: str) -> subprocess.CompletedProcess[str]:
+        """`controlroom recover [FLAGS] JOURNAL` of this run, in its environment; asserted to exit 0."""
+        rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", *flags, str(self.journal)],
+                             env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+        return rec

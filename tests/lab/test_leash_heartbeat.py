@@ -9,11 +9,8 @@ injects nothing; once the first room ends, the second one runs.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +22,7 @@ from controlroom.faults.plan import LEASH_GONE_EXIT
 from controlroom.lab.netns import Lab
 from controlroom.targets.ssh import SshExecutor
 from tests.faults.test_host_lab import inject, make_plan
-from tests.lab.fixtures import assert_clean, host_state, needs_lab
+from tests.lab.fixtures import HeadlessRun, assert_clean, host_state, lab_scenario, needs_lab
 
 pytestmark = [pytest.mark.root, needs_lab]
 
@@ -86,26 +83,7 @@ async def test_a_renewal_moves_a_live_guard_and_reports_one_that_fired(lab: Lab,
     assert_clean(lab, "h3")  # the renewal neither restarted a guard nor left a deadline file
 
 
-SCENARIO = """\
-version: 1
-name: {name}
-hypothesis: the lab host is clean soon after the room dies
-environment: lab
-targets:
-  h1: {{ssh: h1}}
-observe:
-  every: 1s
-  metrics:
-    front: {{probe: "http://{front}:8080/", timeout: 3s}}
-steady_state:
-  window: 1s
-  require: [front.success_rate >= 50%]
-blast_radius:
-  max_targets: 1
-  max_duration: 5m
-  allowed_environments: [lab]
-  leash: {window:g}s
-steps:
+STEPS = """\
   - id: cut
     title: partition h1 from h3 for two minutes
     fault: {{type: partition, target: h1, peers: [{h3}]}}
@@ -114,62 +92,24 @@ steps:
 """
 
 
-class Room:
-    """`controlroom run --headless --yes` in a subprocess, with its journal."""
-
-    def __init__(self, lab: Lab, tmp_path: Path, name: str, duration: str) -> None:
-        scenario = tmp_path / f"{name}.yaml"
-        scenario.write_text(SCENARIO.format(name=name, front=lab.host("h1").ip, h3=lab.host("h3").ip,
-                                            window=WINDOW, duration=duration))
-        self.journal = tmp_path / f"{name}.jsonl"
-        self.env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config),
-                    "XDG_DATA_HOME": str(tmp_path), "CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"] + f"-{name}"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
-                                      str(self.journal), str(scenario)], env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-    def wait_for(self, needle: str, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while needle not in (self.journal.read_text() if self.journal.exists() else ""):
-            assert time.monotonic() < deadline and self.proc.poll() is None, f"never saw {needle}: {self.output()}"
-            time.sleep(0.05)
-
-    def output(self) -> str:
-        if self.proc.poll() is None or self.proc.stdout is None:
-            return ""
-        return self.proc.stdout.read().decode()
-
-    def finish(self, seconds: float) -> tuple[int, str]:
-        out, _ = self.proc.communicate(timeout=seconds)
-        return self.proc.returncode, out.decode()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-
-    def events(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.journal.read_text().splitlines()[1:]]
-
-
-def recover(room: Room) -> None:
-    rec = subprocess.run([sys.executable, "-m", "controlroom", "recover", str(room.journal)], env=room.env,
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert rec.returncode == 0, rec.stdout + rec.stderr
+def room(lab: Lab, tmp_path: Path, name: str, duration: str) -> HeadlessRun:
+    """A room named `name` with a runtime dir of its own (two rooms run at once), its leash the WINDOW."""
+    scenario = lab_scenario(lab, tmp_path, name, "the lab host is clean soon after the room dies", ["h1"],
+                            STEPS.format(h3=lab.host("h3").ip, duration=duration), max_duration="5m", leash=WINDOW)
+    return HeadlessRun(lab, tmp_path, scenario,
+                       CONTROLROOM_RUNTIME_DIR=os.environ["CONTROLROOM_RUNTIME_DIR"] + f"-{name}")
 
 
 def test_a_room_killed_at_the_start_of_a_long_step_leaves_nothing_after_the_window(lab: Lab, tmp_path: Path) -> None:
-    room = Room(lab, tmp_path, "long-step", "120s")
+    long = room(lab, tmp_path, "long-step", "120s")
     try:
-        room.wait_for('"fault-injected"', 30)
+        long.wait_for("fault-injected", 30)
     finally:
-        room.proc.send_signal(signal.SIGKILL)
-        room.kill()
+        long.proc.send_signal(signal.SIGKILL)
+        long.kill()
     killed = time.monotonic()
     assert "table inet controlroom" in host_state(lab, "h1")
-    injecting = next(e for e in room.events() if e["type"] == "fault-injecting")
+    injecting = next(e for e in long.events() if e["type"] == "fault-injecting")
     assert injecting["leash_s"] == WINDOW  # armed for the window, not for the 120 s step
     while "inet controlroom" in host_state(lab, "h1") and time.monotonic() - killed < WINDOW + 6:
         time.sleep(0.2)
@@ -178,19 +118,19 @@ def test_a_room_killed_at_the_start_of_a_long_step_leaves_nothing_after_the_wind
     assert elapsed <= WINDOW + 3, f"clean only {elapsed:.1f}s after the kill (window {WINDOW:g}s)"
     assert_clean(lab, "h1")
     assert "session=" in claim_line(lab, "h1")  # the dead room's claim stays until it expires (or recover)...
-    recover(room)
+    long.recover()  # asserts it exits 0
     assert claim_line(lab, "h1") == ""  # ...and recover releases it: it names the journal's own session
 
 
 def test_a_second_room_is_refused_on_a_host_the_first_holds_and_runs_once_it_ended(
         lab: Lab, tmp_path: Path) -> None:
-    first = Room(lab, tmp_path, "room-a", "120s")
+    first = room(lab, tmp_path, "room-a", "120s")
     try:
-        first.wait_for('"fault-injected"', 30)
+        first.wait_for("fault-injected", 30)
         session_a = next(e for e in first.events() if e["type"] == "session-started")["session"]
-        second = Room(lab, tmp_path, "room-b", "2s")
-        code, out = second.finish(60)
-        assert code == 2, out
+        second = room(lab, tmp_path, "room-b", "2s")
+        out = second.finish(60)
+        assert second.proc.returncode == 2, out
         refused = f"h1 is under fault by session {session_a} (pid {first.proc.pid}, facilitator "
         assert refused in out, out
         types = [e["type"] for e in second.events()]
@@ -198,15 +138,15 @@ def test_a_second_room_is_refused_on_a_host_the_first_holds_and_runs_once_it_end
         assert "table inet controlroom" in host_state(lab, "h1")  # ...and the first room's partition untouched
         assert f"session={session_a} " in claim_line(lab, "h1")
         os.kill(first.proc.pid, signal.SIGTERM)  # the first room ends: rolls back, verifies, releases its claim
-        code_a, out_a = first.finish(60)
-        assert code_a == 1 and "rollback finished: all clean" in out_a, out_a
+        out_a = first.finish(60)
+        assert first.proc.returncode == 1 and "rollback finished: all clean" in out_a, out_a
     finally:
         first.kill()
     assert_clean(lab, "h1")
     assert claim_line(lab, "h1") == ""
-    third = Room(lab, tmp_path, "room-b-again", "2s")
-    code, out = third.finish(90)
-    assert code == 0, out
+    third = room(lab, tmp_path, "room-b-again", "2s")
+    out = third.finish(90)
+    assert third.proc.returncode == 0, out
     assert [e["type"] for e in third.events()].count("fault-reverted") == 1
     assert_clean(lab, "h1")
     assert claim_line(lab, "h1") == ""

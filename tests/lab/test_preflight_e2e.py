@@ -3,17 +3,14 @@ reason, unless the step's fault is marked optional, in which case it is skipped 
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from controlroom.lab.netns import Lab
 from tests.deps import not_applicable
-from tests.lab.fixtures import assert_clean, needs_lab
+from tests.lab.fixtures import HeadlessRun, assert_clean, needs_lab
 
 pytestmark = [pytest.mark.root, needs_lab]
 
@@ -44,22 +41,23 @@ def has_netem() -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
-def run(lab: Lab, tmp_path: Path, optional: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, object]]]:
+def run(lab: Lab, tmp_path: Path, optional: str) -> tuple[int, str, list[dict[str, object]]]:
+    """The run to its end: its exit code, what it printed (stdout and stderr) and its journal's events."""
     scenario = tmp_path / f"netem-{optional}.yaml"
     scenario.write_text(SCENARIO.format(optional=optional))
-    journal = tmp_path / f"netem-{optional}.jsonl"
-    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "controlroom", "run", "--headless", "--yes", "--journal",
-                           str(journal), str(scenario)], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
-    events = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
-    return proc, events
+    room = HeadlessRun(lab, tmp_path, scenario)
+    try:
+        out = room.finish(60)
+    finally:
+        room.kill()
+    assert room.journal.exists(), out
+    return room.proc.returncode, out, room.events()
 
 
 @pytest.mark.skipif(has_netem(), reason=not_applicable("this kernel has sch_netem"))
 def test_missing_netem_refuses_the_run_with_the_exact_message(lab: Lab, tmp_path: Path) -> None:
-    proc, events = run(lab, tmp_path, "false")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    code, out, events = run(lab, tmp_path, "false")
+    assert code == 2, out
     netem = [e for e in events if e["type"] == "preflight-check" and e["check"] == "qdisc:netem"]
     assert [(e["ok"], e["detail"]) for e in netem] == [(False, MESSAGE)]
     assert not any(e["type"] == "fault-injecting" for e in events)
@@ -68,8 +66,8 @@ def test_missing_netem_refuses_the_run_with_the_exact_message(lab: Lab, tmp_path
 
 @pytest.mark.skipif(has_netem(), reason=not_applicable("this kernel has sch_netem"))
 def test_missing_netem_skips_an_optional_fault_and_the_run_goes_on(lab: Lab, tmp_path: Path) -> None:
-    proc, events = run(lab, tmp_path, "true")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    code, out, events = run(lab, tmp_path, "true")
+    assert code == 0, out
     assert any(e["type"] == "warning" and MESSAGE in str(e["message"]) for e in events)
     assert not any(e["type"] == "fault-injecting" for e in events)
     assert_clean(lab, "h1")

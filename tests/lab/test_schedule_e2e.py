@@ -8,8 +8,6 @@ run may start while the schedule is paused (the loop keeps its cadence and says 
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
@@ -18,31 +16,11 @@ from pathlib import Path
 import pytest
 
 from controlroom.lab.netns import Lab
-from tests.lab.fixtures import needs_lab
+from tests.lab.fixtures import journal_events, lab_env, lab_scenario, needs_lab, wait_for_event
 
 pytestmark = [pytest.mark.root, needs_lab]
 
-SCENARIO = """\
-version: 1
-name: lab-scheduled
-hypothesis: the front keeps answering while h1 carries a marker table
-environment: lab
-targets:
-  h1: {{ssh: h1}}
-observe:
-  every: 1s
-  metrics:
-    front: {{probe: "http://{front}:8080/", timeout: 3s}}
-steady_state:
-  window: 1s
-  require: [front.success_rate >= 50%]
-stop_when:
-  conditions: [front.success_rate < 1%]
-blast_radius:
-  max_targets: 1
-  max_duration: 2m
-  allowed_environments: [lab]
-steps:
+STEPS = """\
   - id: mark
     title: a marker table on h1
     fault:
@@ -61,36 +39,28 @@ def _has_table(lab: Lab) -> bool:
 
 
 def _journal_events(data: Path) -> list[dict[str, object]]:
+    """The events of the newest journal the schedule wrote under the data dir (it names its own journals)."""
     journals = sorted((data / "controlroom" / "journals").glob("*lab-scheduled*.jsonl"))
-    if not journals:
-        return []
-    return [json.loads(x) for x in journals[-1].read_text().splitlines()[1:] if x.strip().endswith("}")]
+    return journal_events(journals[-1]) if journals else []
 
 
 def test_pause_schedule_stops_a_running_scheduled_run_through_the_rollback_and_no_next_run_starts(
         lab: Lab, tmp_path: Path) -> None:
-    scenario = tmp_path / "scheduled.yaml"
-    scenario.write_text(SCENARIO.format(front=lab.host("h1").ip))
-    env = {**os.environ, "CONTROLROOM_SSH_CONFIG": str(lab.config.ssh_config), "XDG_DATA_HOME": str(tmp_path),
-           "CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"]}
+    scenario = lab_scenario(lab, tmp_path, "lab-scheduled",
+                            "the front keeps answering while h1 carries a marker table", ["h1"], STEPS,
+                            tail="stop_when:\n  conditions: [front.success_rate < 1%]\n")
+    env = lab_env(lab, tmp_path)
     env.pop("CHAOS_ENABLED", None)
     proc = subprocess.Popen([sys.executable, "-m", "controlroom", "schedule", str(scenario), "--every", "3s",
                              "--max-runs", "3", "--env", "lab"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not any(e["type"] == "fault-injected" for e in _journal_events(tmp_path)):
-            assert proc.poll() is None, f"the schedule ended before injecting: {proc.stdout.read() if proc.stdout else ''}"
-            assert time.monotonic() < deadline, "the scheduled run never injected"
-            time.sleep(0.2)
+        wait_for_event(lambda: _journal_events(tmp_path), "fault-injected", 60, proc, every=0.2)
         assert _has_table(lab)
         paused = subprocess.run([sys.executable, "-m", "controlroom", "pause-schedule"], env=env,
                                 capture_output=True, text=True, timeout=30)
         assert paused.returncode == 0, paused.stdout + paused.stderr
-        deadline = time.monotonic() + 60
-        while not any(e["type"] == "session-ended" for e in _journal_events(tmp_path)):
-            assert time.monotonic() < deadline, "the paused run never ended"
-            time.sleep(0.2)
+        wait_for_event(lambda: _journal_events(tmp_path), "session-ended", 60, proc, every=0.2)  # the paused run
         time.sleep(7)  # two more due times (every 3 s) pass while paused: neither may start a run
         proc.terminate()
         out, _ = proc.communicate(timeout=30)

@@ -4,17 +4,14 @@ healthy 1.0 and the fault ran to the end of its step)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from controlroom.engine.gates import AutoFacilitator
-from controlroom.engine.session import Session
-from controlroom.journal.reader import read_journal
 from controlroom.lab.demo_service import DemoService
 from controlroom.metrics.command import CommandSource
 from controlroom.scenario import load_scenario_text
+from tests.sessions import run_watched
 
 SCENARIO = """
 version: 1
@@ -50,24 +47,16 @@ async def test_a_command_probe_going_blind_mid_step_is_lost_telemetry(tmp_path: 
     await shop.start()
     try:
         sc = load_scenario_text(SCENARIO.format(shop=shop.url, answer=answer), "blind.yaml")
-        source = CommandSource.for_scenario(sc)
-        session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), sources=[source],
-                          control=False, recovery_timeout=1.0)
-        session.subscribe(lambda e: e.type == "fault-injected" and answer.write_text(printed))
-        t0 = time.monotonic()
-        try:
-            outcome = await session.run()
-        finally:
-            await source.close()
-        took = time.monotonic() - t0
+        run = await run_watched(sc, tmp_path / "j.jsonl", CommandSource.for_scenario(sc),
+                                when_injected=lambda _: answer.write_text(printed), recovery_timeout=1.0)
     finally:
         await shop.stop()
-    events = read_journal(tmp_path / "j.jsonl").events
-    assert outcome.outcome == "rolled-back", outcome
+    events = run.events
+    assert run.outcome.outcome == "rolled-back", run.outcome
     lost = next(e for e in events if e.type == "telemetry-lost")
     assert lost.data["source"] == "command:rows" and lost.data["policy"] == "rollback"
     assert ("'NaN', which is not a number" if printed else "printed nothing") in lost.data["detail"]
     assert lost.mono - next(e for e in events if e.type == "fault-injected").mono < 2.5
     assert next(e for e in events if e.type == "emergency-stop").data["source"] == "telemetry"
     assert shop.faults.snapshot()["latency_ms"] == 0
-    assert took < 15
+    assert run.took < 15

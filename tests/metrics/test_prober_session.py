@@ -3,16 +3,13 @@ not leave the stop condition blind (before, the window emptied and every figure 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from controlroom.engine.gates import AutoFacilitator
-from controlroom.engine.session import Session
-from controlroom.journal.reader import read_journal
 from controlroom.lab.demo_service import DemoService
 from controlroom.metrics.prober import HttpProber
 from controlroom.scenario import load_scenario_text
 from tests.metrics.test_prober import LyingServer
+from tests.sessions import run_watched
 
 SCENARIO = """
 version: 1
@@ -49,22 +46,15 @@ async def test_a_service_that_trickles_mid_step_trips_the_stop_condition(tmp_pat
             sc = load_scenario_text(SCENARIO.format(shop=shop.url, probe=probe_url), "trickle.yaml")
             spec = sc.observe.metrics["checkout"]
             prober = HttpProber("checkout", probe_url, every=sc.observe.every, timeout=spec.timeout)
-            session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), sources=[prober],
-                              control=False, recovery_timeout=1.0)
-            session.subscribe(lambda e: e.type == "fault-injected" and setattr(lying, "mode", "trickle"))
-            t0 = time.monotonic()
-            try:
-                outcome = await session.run()
-            finally:
-                await prober.close()
-            took = time.monotonic() - t0
+            run = await run_watched(sc, tmp_path / "j.jsonl", prober,
+                                    when_injected=lambda _: setattr(lying, "mode", "trickle"), recovery_timeout=1.0)
     finally:
         await shop.stop()
-    events = read_journal(tmp_path / "j.jsonl").events
-    assert outcome.outcome == "rolled-back", outcome
+    events = run.events
+    assert run.outcome.outcome == "rolled-back", run.outcome
     breach = next(e for e in events if e.type == "condition-breached")
     injected = next(e for e in events if e.type == "fault-injected")
     assert breach.data["condition"] == "checkout.success_rate < 0.5" and breach.data["value"] < 0.5
     assert breach.mono - injected.mono < 4.0
     assert shop.faults.snapshot()["latency_ms"] == 0
-    assert took < 15  # not the 20 s step
+    assert run.took < 15  # not the 20 s step

@@ -5,22 +5,19 @@ lies on cue; the demo shop is the real faulted service)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from controlroom.engine.gates import AutoFacilitator
-from controlroom.engine.session import Session
 from controlroom.journal.events import Event
-from controlroom.journal.reader import read_journal
 from controlroom.lab.demo_service import DemoService
 from controlroom.metrics.local_prometheus import LocalPrometheus
 from controlroom.metrics.prometheus import PrometheusSource
 from controlroom.scenario import load_scenario_text
 from tests.deps import require
 from tests.prometheus.standin import StandInPrometheus
+from tests.sessions import run_watched
 
 SCENARIO = """
 version: 1
@@ -69,15 +66,9 @@ async def _run(shop: DemoService, prom: StandInPrometheus, tmp_path: Path, polic
                lie: dict[str, str]) -> tuple[list[Event], float]:
     sc = load_scenario_text(SCENARIO.format(shop=shop.url, prom=prom.url, policy=policy), "lying.yaml")
     source = PrometheusSource(sc.observe.prometheus, sc.observe.metrics)  # type: ignore[arg-type]
-    session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), sources=[source], control=False,
-                      recovery_timeout=1.0)
-    session.subscribe(lambda e: e.type == "fault-injected" and prom.modes.update(lie))
-    t0 = time.monotonic()
-    try:
-        await session.run()
-    finally:
-        await source.close()
-    return read_journal(tmp_path / "j.jsonl").events, time.monotonic() - t0
+    run = await run_watched(sc, tmp_path / "j.jsonl", source, when_injected=lambda _: prom.modes.update(lie),
+                            recovery_timeout=1.0)
+    return run.events, run.took
 
 
 def _one(events: list[Event], type_: str) -> Event:
@@ -135,17 +126,12 @@ async def test_a_real_prometheus_whose_target_vanished_answers_empty_and_that_is
         text = text.replace("alive == 1", "alive == 0").replace("alive < 1", "alive > 0.5")
         sc = load_scenario_text(text, "vanished.yaml")
         source = PrometheusSource(sc.observe.prometheus, sc.observe.metrics)  # type: ignore[arg-type]
-        session = Session(sc, tmp_path / "j.jsonl", facilitator=AutoFacilitator(), sources=[source],
-                          control=False, recovery_timeout=1.0)
-        session.subscribe(lambda e: e.type == "fault-injected" and session.spawn(exporter.stop()))
-        try:
-            await session.run()
-        finally:
-            await source.close()
+        run = await run_watched(sc, tmp_path / "j.jsonl", source,
+                                when_injected=lambda session: session.spawn(exporter.stop()), recovery_timeout=1.0)
     finally:
         prom.stop()
         await exporter.stop()
-    events = read_journal(tmp_path / "j.jsonl").events
+    events = run.events
     lost = _one(events, "telemetry-lost")
     assert lost.data["source"] == "prometheus:alive" and "empty result" in lost.data["detail"]
     # One failed scrape (1 s) marks the series stale, then lost_after (1 s).

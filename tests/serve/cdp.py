@@ -27,6 +27,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.waits import wait_for_text
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As in tests/report/test_render.py: without the background-networking flags Chromium's many connections to
 # Google's hosts are refused by this machine's closed network, and slow its start.
@@ -176,15 +178,7 @@ class Chromium:
         return self.evaluate(SCREEN_JS) or ""
 
     def wait_for(self, what: str | Callable[[str], bool], timeout: float = 30.0) -> str:
-        check = what if callable(what) else (lambda text: what in text)
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if check(text):
-                return text
-            time.sleep(0.1)
-        raise AssertionError(f"the page never showed {what!r}; last screen:\n{text}")
+        return wait_for_text(self.screen, what, timeout, "the page")
 
     def page_closed(self) -> bool:
         """The page's own "this view has closed" state (its websocket closed)."""

@@ -14,43 +14,15 @@ import time
 from pathlib import Path
 
 from controlroom.journal.reader import read_journal
+from tests.local_mark import mark_scenario
 from tests.tui.tmux_kit import Tmux, needs_tmux
 
 CONTROLROOM = [sys.executable, "-m", "controlroom"]
 
-SCENARIO = """\
-version: 1
-name: local-mark
-hypothesis: a mark on this machine is reverted whatever happens to the terminal
-environment: test
-targets:
-  here: {{local: true}}
-observe:
-  every: 500ms
-  metrics:
-    up: {{command: "echo 1"}}
-steady_state:
-  window: 1s
-  require: [up >= 1]
-blast_radius: {{max_targets: 1, max_duration: 2m, allowed_environments: [test]}}
-steps:
-  - id: mark
-    title: leave a mark
-    fault:
-      type: command
-      target: here
-      inject: "touch {mark}"
-      revert: "rm -f {mark}"
-      verify: "[ ! -e {mark} ]"
-    duration: 60s
-    confirm: false
-"""
-
-
 def _setup(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
-    mark = tmp_path / "mark"
-    scenario = tmp_path / "mark.yaml"
-    scenario.write_text(SCENARIO.format(mark=mark))
+    scenario, mark = mark_scenario(tmp_path, "local-mark",
+                                   "a mark on this machine is reverted whatever happens to the terminal",
+                                   step="mark", title="leave a mark", duration="60s")
     env = {"CONTROLROOM_RUNTIME_DIR": os.environ["CONTROLROOM_RUNTIME_DIR"], "XDG_DATA_HOME": str(tmp_path)}
     return scenario, tmp_path / "j.jsonl", mark, env
 

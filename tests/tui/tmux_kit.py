@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 
 from tests.deps import needs
+from tests.waits import wait_for_text
 
 needs_tmux = needs("tmux")
 
@@ -35,15 +35,7 @@ class Tmux:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def wait_for(self, what: str | Callable[[str], bool], timeout: float = 30.0) -> str:
-        check = what if callable(what) else (lambda text: what in text)
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if check(text):
-                return text
-            time.sleep(0.1)
-        raise AssertionError(f"screen never showed {what!r}; last screen:\n{text}")
+        return wait_for_text(self.screen, what, timeout, "screen")
 
     def close(self) -> None:
         subprocess.run([*self.tmux, "kill-server"], capture_output=True)

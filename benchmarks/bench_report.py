@@ -91,7 +91,8 @@ from controlroom.journal.reader import JournalStream, read_journal
 from controlroom.report.build import build_report
 from controlroom.report.render import render_markdown
 t0 = time.perf_counter()
-journal = JournalStream(sys.argv[2]) if sys.argv[1] == "stream" else read_journal(sys.argv[2])
+from controlroom.report.cli import WORKERS
+journal = JournalStream(sys.argv[2], workers=WORKERS) if sys.argv[1] == "stream" else read_journal(sys.argv[2])
 text = render_markdown(build_report(journal))
 print(f"{time.perf_counter() - t0:.3f} {len(text)}")
 """

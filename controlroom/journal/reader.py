@@ -116,6 +116,8 @@ def ended(types_backwards: Iterable[str]) -> bool:
 
 
 BLOCK = 1 << 20  # bytes read at a time by `JournalStream`: its memory, whatever the journal's size
+PARALLEL_BLOCKS = 8  # a journal of fewer blocks is read in this process alone (starting workers costs more)
+AHEAD = 6  # blocks handed to the workers ahead of the one being folded: the parallel reader's memory
 
 
 class JournalStream:
@@ -126,8 +128,9 @@ class JournalStream:
     fills `warnings`, `skipped` and `first_bad` on the first pass. `iter_events()` starts another pass.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, workers: int = 0) -> None:
         self.path = Path(path)
+        self.workers = workers  # processes that parse blocks of a large journal's first pass (0: none)
         try:
             with self.path.open("rb") as fh:
                 first = fh.readline()
@@ -138,6 +141,7 @@ class JournalStream:
         if not first.strip():
             raise JournalError(f"{self.path}:1: empty journal; nothing was recorded")
         self.header, self.warnings = _parse_header(self.path, first.rstrip(b"\n").decode("utf-8", errors="replace"))
+        self._body = len(first)  # where the line after the header starts
         self.skipped = 0
         self.first_bad = ""
         self._passes = 0
@@ -161,18 +165,21 @@ class JournalStream:
         self._passes += 1
         return self._batches(first)
 
-    def _blocks(self) -> Iterator[tuple[int, list[bytes], bool]]:
+    def _blocks(self, start: int | None = None, lineno: int = 2) -> Iterator[tuple[int, list[bytes], bool]]:
         """(number of the first line, the whole lines, torn) a block at a time; last, the piece after the
-        last newline alone, torn (empty when the journal ends with a newline: a blank line, skipped)."""
+        last newline alone, torn (empty when the journal ends with a newline: a blank line, skipped).
+        From the line after the header, or from byte `start` (a line's start, that line numbered `lineno`)."""
         p = self.path
         try:
             fh = p.open("rb")
         except OSError as err:
             raise JournalError(f"{p}: cannot read journal: {err.strerror}") from None
         with fh:
-            fh.readline()  # the header, read at open
+            if start is None:
+                fh.readline()  # the header, read at open
+            else:
+                fh.seek(start)
             rest = b""
-            lineno = 2
             while True:
                 block = fh.read(BLOCK)
                 if not block:
@@ -183,92 +190,176 @@ class JournalStream:
                 yield lineno, lines, False
                 lineno += len(lines)
 
+    def _plan(self) -> list[int] | None:
+        """Where to cut the journal for `_parallel_batches`: byte offsets c0 < c1 < ... < cn, the lines that start
+        in [c_k, c_k+1) being block k; cn just after the last newline of the file as it is now, so that every
+        line of every block is whole. None for a journal of fewer than PARALLEL_BLOCKS blocks."""
+        try:
+            size = self.path.stat().st_size
+            with self.path.open("rb") as fh:
+                base = max(self._body, size - BLOCK)
+                fh.seek(base)
+                tail = fh.read(size - base)
+        except OSError as err:
+            raise JournalError(f"{self.path}: cannot read journal: {err.strerror}") from None
+        end = base + tail.rfind(b"\n") + 1
+        if end <= base or end - self._body < PARALLEL_BLOCKS * BLOCK:
+            return None
+        return [*range(self._body, end, BLOCK), end]
+
+    def _parallel_batches(self, cuts: list[int], rules: LineChecker) -> Iterator[Batch]:
+        """The first pass with blocks parsed and checked in `workers` other processes, in journal order.
+
+        Each block is parsed by `_parse_block` exactly as `_block_batches` parses it here, with one difference:
+        a worker cannot know whether any event came before its block (the rule of one `session-started`,
+        first), so it assumes one did, and says when that decided anything; such a block (every line before
+        it damaged) is parsed again here. Its skipped lines come back numbered within the block and are
+        counted here, in order, with their journal line numbers; so the warnings, counts and batches are the
+        serial reader's. At most AHEAD blocks are in flight: memory stays bounded whatever the journal's size.
+        The first block is parsed here while the workers start; what follows the last cut (lines written
+        since, the torn last piece) is read as the serial reader reads it.
+        """
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import Future, ProcessPoolExecutor
+
+        skip = self._skip
+        lines = _read_range(self.path, cuts[0], cuts[1], True)
+        yield from _block_batches(lines, 2, False, rules, skip)
+        lineno = 2 + len(lines)
+        ranges = iter(zip(cuts[1:-1], cuts[2:], strict=True))
+        # fork: the workers start with this process's modules loaded (no second start-up of the package).
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            pending: deque[tuple[tuple[int, int], Future[_Parsed]]] = deque()
+            for r in ranges:
+                pending.append((r, pool.submit(_parse_block, self.path, *r)))
+                if len(pending) >= AHEAD:
+                    break
+            while pending:
+                r, future = pending.popleft()
+                nxt = next(ranges, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(_parse_block, self.path, *nxt)))
+                n, items, bad, assumed = future.result()
+                if assumed and not rules.seen_any:
+                    yield from _block_batches(_read_range(self.path, *r, False), lineno, False, rules, skip)
+                else:
+                    for k, why in bad:
+                        skip(lineno + k, BadEvent(why), False)
+                    if items:
+                        rules.saw()
+                    yield from items
+                lineno += n
+        for start, block, torn in self._blocks(cuts[-1], lineno):
+            yield from _block_batches(block, start, torn, rules, skip)
+
+    def _skip(self, lineno: int, err: BadEvent, torn: bool) -> None:
+        _skipped(self, self.path, lineno, err, torn)
+
     def _events(self, first_pass: bool) -> Iterator[Event]:
         rules = LineChecker()
+        skip = self._skip if first_pass else _quiet
         for lineno, lines, torn in self._blocks():
-            yield from self._checked(lines, lineno, rules, first_pass, torn)
-
-    def _checked(self, lines: list[bytes], lineno: int, rules: LineChecker, first_pass: bool,
-                 torn: bool) -> Iterator[Event]:
-        """Line by line: each parsed and checked on its own, a bad one skipped with its located warning."""
-        for line in lines:
-            try:
-                ev = event_from_line(line)
-                rules.check(ev)
-            except BadEvent as err:
-                if line.strip() and first_pass:
-                    _skipped(self, self.path, lineno, err, torn)
-                lineno += 1
-                continue
-            lineno += 1
-            yield ev
+            yield from _checked(lines, lineno, rules, skip, torn)
 
     def _batches(self, first_pass: bool) -> Iterator[Batch]:
         """A block's lines parsed in one call (`map` over the parser: each line still parsed alone, so no line
         can borrow from its neighbour), then the samples checked a run at a time (`schema.samples_fast`).
         Anything unusual — a line that does not parse, that is not an object with a type, a run the fast
         check does not vouch for — falls back to the line-by-line path for that block or run, which says
-        where and why exactly as `iter_events` does. Only the torn last piece always goes line by line."""
+        where and why exactly as `iter_events` does. Only the torn last piece always goes line by line.
+        With `workers` (the first pass of a large journal), blocks are parsed in other processes:
+        `_parallel_batches`."""
         rules = LineChecker()
+        if first_pass and self.workers > 0:
+            plan = self._plan()
+            if plan is not None:
+                yield from self._parallel_batches(plan, rules)
+                return
+        skip = self._skip if first_pass else _quiet
         for lineno, lines, torn in self._blocks():
-            if not torn:
-                try:
-                    docs = list(map(_loads, lines))
-                    kinds = list(map(_TYPE, docs))
-                except (ValueError, TypeError, KeyError, RecursionError):
-                    pass
-                else:
-                    yield from self._fast(docs, kinds, lineno, rules, first_pass)
-                    continue
-            yield from batches(self._checked(lines, lineno, rules, first_pass, torn))
-
-    def _fast(self, docs: list[Any], kinds: list[Any], lineno: int, rules: LineChecker,
-              first_pass: bool) -> Iterator[Batch]:
-        """A block whose every line parsed to an object with a `type` (`docs`, their `kinds`)."""
-        n = len(docs)
-        # Where the other events are (a few a block): found in C, not by a Python loop over every line.
-        others = [] if kinds.count(SAMPLE) == n else list(compress(range(n), map(ne, kinds, repeat(SAMPLE))))
-        others.append(n)
-        a = 0
-        for o in others:
-            if o > a:  # samples a..o-1
-                sub = docs[a:o]
-                run: Samples | None = None
-                # Columns of the run (a field missing reads as None, which the check refuses: line by line).
-                ts: list[Any] = list(map(_get, sub, repeat("t")))
-                values: list[Any] = list(map(_get, sub, repeat("values")))
-                errors: list[Any] = list(map(_get, sub, repeat("errors"), repeat(MISSING)))
-                floats = samples_fast(ts, list(map(_get, sub, repeat("mono"))), values, errors)
-                if floats is not None:
-                    if MISSING in errors:
-                        errors = [None if e is MISSING else e for e in errors]
-                    run = Samples(floats, values, errors, ts[0], ts[-1])
-                if run is not None:
-                    rules.seen_any = True
-                    yield run
-                else:
-                    yield from batches(self._from_docs(docs, a, o, lineno, rules, first_pass))
-            if o < n:
-                yield from self._from_docs(docs, o, o + 1, lineno, rules, first_pass)
-            a = o + 1
-
-    def _from_docs(self, docs: list[Any], a: int, b: int, lineno: int, rules: LineChecker,
-                   first_pass: bool) -> Iterator[Event]:
-        """docs[a:b], parsed lines of a block whose first is line `lineno`, checked one by one."""
-        for k in range(a, b):
-            try:
-                ev = event_from_doc(docs[k])
-                rules.check(ev)
-            except BadEvent as err:
-                if first_pass:
-                    _skipped(self, self.path, lineno + k, err, False)
-                continue
-            yield ev
-
+            yield from _block_batches(lines, lineno, torn, rules, skip)
 
 SAMPLE = "metric-sample"
 _TYPE = itemgetter("type")  # KeyError / TypeError for a line that is not an object with a type: line by line
 _get: Callable[..., Any] = dict.get
+
+Skip = Callable[[int, BadEvent, bool], None]  # where a line that is not an event goes: (line number, why, torn)
+
+
+def _quiet(lineno: int, err: BadEvent, torn: bool) -> None:
+    """A later pass over a journal: its skipped lines were counted by the first."""
+
+
+def _checked(lines: list[bytes], lineno: int, rules: LineChecker, skip: Skip, torn: bool) -> Iterator[Event]:
+    """Line by line: each parsed and checked on its own, a bad one skipped with its located warning."""
+    for line in lines:
+        try:
+            ev = event_from_line(line)
+            rules.check(ev)
+        except BadEvent as err:
+            if line.strip():
+                skip(lineno, err, torn)
+            lineno += 1
+            continue
+        lineno += 1
+        yield ev
+
+
+def _block_batches(lines: list[bytes], lineno: int, torn: bool, rules: LineChecker, skip: Skip) -> Iterator[Batch]:
+    """One block's lines (the first numbered `lineno`) as `JournalStream.iter_batches` gives them."""
+    if not torn:
+        try:
+            docs = list(map(_loads, lines))
+            kinds = list(map(_TYPE, docs))
+        except (ValueError, TypeError, KeyError, RecursionError):
+            pass
+        else:
+            yield from _fast(docs, kinds, lineno, rules, skip)
+            return
+    yield from batches(_checked(lines, lineno, rules, skip, torn))
+
+
+def _fast(docs: list[Any], kinds: list[Any], lineno: int, rules: LineChecker, skip: Skip) -> Iterator[Batch]:
+    """A block whose every line parsed to an object with a `type` (`docs`, their `kinds`)."""
+    n = len(docs)
+    # Where the other events are (a few a block): found in C, not by a Python loop over every line.
+    others = [] if kinds.count(SAMPLE) == n else list(compress(range(n), map(ne, kinds, repeat(SAMPLE))))
+    others.append(n)
+    a = 0
+    for o in others:
+        if o > a:  # samples a..o-1
+            sub = docs[a:o]
+            run: Samples | None = None
+            # Columns of the run (a field missing reads as None, which the check refuses: line by line).
+            ts: list[Any] = list(map(_get, sub, repeat("t")))
+            values: list[Any] = list(map(_get, sub, repeat("values")))
+            errors: list[Any] = list(map(_get, sub, repeat("errors"), repeat(MISSING)))
+            floats = samples_fast(ts, list(map(_get, sub, repeat("mono"))), values, errors)
+            if floats is not None:
+                if MISSING in errors:
+                    errors = [None if e is MISSING else e for e in errors]
+                run = Samples(floats, values, errors, ts[0], ts[-1])
+            if run is not None:
+                rules.saw()
+                yield run
+            else:
+                yield from batches(_from_docs(docs, a, o, lineno, rules, skip))
+        if o < n:
+            yield from _from_docs(docs, o, o + 1, lineno, rules, skip)
+        a = o + 1
+
+
+def _from_docs(docs: list[Any], a: int, b: int, lineno: int, rules: LineChecker, skip: Skip) -> Iterator[Event]:
+    """docs[a:b], parsed lines of a block whose first is line `lineno`, checked one by one."""
+    for k in range(a, b):
+        try:
+            ev = event_from_doc(docs[k])
+            rules.check(ev)
+        except BadEvent as err:
+            skip(lineno + k, err, False)
+            continue
+        yield ev
 
 
 def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:
@@ -313,6 +404,10 @@ class LineChecker:
     def check(self, ev: Event) -> None:
         if ev.type == "session-started" and self.seen_any:
             raise BadEvent("a second session-started (one journal holds one session)")
+        self.seen_any = True
+
+    def saw(self) -> None:
+        """A run of samples passed (they are events: a session-started after them is a second one)."""
         self.seen_any = True
 
 
@@ -411,3 +506,63 @@ async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = Tru
                 yield ev
                 if stop_at_end and ev.type == "session-ended":
                     return
+
+
+_Parsed = tuple[int, list[Batch], list[tuple[int, str]], bool]  # lines, batches, skipped (number in block, why), assumed
+
+
+def _read_range(path: Path, start: int, end: int, at_line_start: bool) -> list[bytes]:
+    """The whole lines of the journal that start in bytes [start, end), each without its newline. `end` is
+    just after a newline, so the last of them ends by then; `start`, unless `at_line_start`, may fall inside
+    a line, which then belongs to the block before."""
+    try:
+        with path.open("rb") as fh:
+            if at_line_start:
+                fh.seek(start)
+            else:
+                fh.seek(start - 1)
+                if fh.read(1) != b"\n":
+                    fh.readline()  # the rest of a line that started in the block before
+            pos = fh.tell()
+            if pos >= end:
+                return []
+            data = fh.read(end - pos)
+            if not data.endswith(b"\n"):
+                data += fh.readline()  # the last line that starts in the block, to its end
+    except OSError as err:
+        raise JournalError(f"{path}: cannot read journal: {err.strerror}") from None
+    if not data.endswith(b"\n"):
+        raise JournalError(f"{path}: the journal became shorter while it was read; report it again")
+    lines = data.split(b"\n")
+    lines.pop()  # the empty piece after the last newline
+    return lines
+
+
+class _Assuming(LineChecker):
+    """The rules in a worker, which cannot know whether an event came before its block: one did, it assumes,
+    and `assumed` says whether that decided anything (a `session-started` before any other event of the block)."""
+
+    def __init__(self) -> None:
+        self.seen_any = True
+        self.assumed = False
+        self._own = False
+
+    def check(self, ev: Event) -> None:
+        if not self._own and ev.type == "session-started":
+            self.assumed = True
+        self._own = True
+        super().check(ev)
+
+    def saw(self) -> None:
+        self._own = True
+
+
+def _parse_block(path: Path, start: int, end: int) -> _Parsed:
+    """In a worker process: block [start, end) as `_block_batches` gives it, its skipped lines numbered from
+    0 within the block (the parent knows where the block starts). Sent back pickled: the batches' values
+    as they are (an int stays an int, a null a null)."""
+    lines = _read_range(path, start, end, False)
+    rules = _Assuming()
+    bad: list[tuple[int, str]] = []
+    items = list(_block_batches(lines, 0, False, rules, lambda k, err, torn: bad.append((k, str(err)))))
+    return len(lines), items, bad, rules.assumed

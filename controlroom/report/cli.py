@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from controlroom.report.build import build_report
 from controlroom.report.model import ReportError
 from controlroom.report.render import render_html, render_json, render_markdown
 from controlroom.safefile import write_atomically
+
+# Processes that parse a large journal's blocks while this one folds them (journal.reader.JournalStream): one per
+# further CPU this process may run on, two at most (the fold is then what waits); none on a single CPU.
+WORKERS = min(2, len(os.sched_getaffinity(0)) - 1) if hasattr(os, "sched_getaffinity") else 0
 
 RENDERERS = {"md": render_markdown, "html": render_html, "json": render_json}
 _BY_SUFFIX = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
@@ -30,7 +35,7 @@ def write_report(journal: str | Path, fmt: str, output: str | Path | None) -> st
     """Build and render; write to `output` when given. Returns the rendered text."""
     if fmt not in RENDERERS:
         raise ReportError(f"--format {fmt}: unknown report format; use one of {', '.join(sorted(RENDERERS))}")
-    j = JournalStream(journal)  # read a block at a time while it is folded: bounded memory, any size
+    j = JournalStream(journal, workers=WORKERS)  # a block at a time while it is folded: bounded memory, any size
     report = build_report(j)
     for why in j.warnings:  # skipped lines, located: the report is marked incomplete when any was damaged
         print(f"controlroom report: {why}", file=sys.stderr)

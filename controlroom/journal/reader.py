@@ -15,7 +15,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, pairwise, repeat
 from operator import itemgetter, ne
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class Samples:
 
     Each is an event of the vocabulary exactly as `event_from_doc` makes it (`monos` floats, `values` its
     readings, `errors` its errors or None); `first_t` / `last_t` are the first and last one's `t`.
+    Or, from the parallel reader, `columns` instead of `values` (then empty): each series' readings, one per
+    sample, when every sample of the run has the same series (in the order the first sample has them).
     """
 
     monos: list[float]
@@ -48,6 +50,15 @@ class Samples:
     errors: list[dict[str, str] | None]
     first_t: str
     last_t: str
+    columns: dict[str, list[Any]] | None = None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """`values`, made from `columns` when the run came as columns (tests and rare passes only: it costs)."""
+        if self.columns is None:
+            return self.values
+        cols = self.columns
+        return [dict(zip(cols, vals, strict=True)) for vals in zip(*cols.values(), strict=True)] if cols \
+            else [{} for _ in self.monos]
 
 
 Batch = Event | Samples  # what `iter_batches` yields: an event, or a run of samples (never a metric-sample Event)
@@ -227,7 +238,7 @@ class JournalStream:
         lines = _read_range(self.path, cuts[0], cuts[1], True)
         yield from _block_batches(lines, 2, False, rules, skip)
         lineno = 2 + len(lines)
-        ranges = iter(zip(cuts[1:-1], cuts[2:], strict=True))
+        ranges = pairwise(cuts[1:])  # the blocks after the first
         # fork: the workers start with this process's modules loaded (no second start-up of the package).
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
             pending: deque[tuple[tuple[int, int], Future[_Parsed]]] = deque()
@@ -564,5 +575,19 @@ def _parse_block(path: Path, start: int, end: int) -> _Parsed:
     lines = _read_range(path, start, end, False)
     rules = _Assuming()
     bad: list[tuple[int, str]] = []
-    items = list(_block_batches(lines, 0, False, rules, lambda k, err, torn: bad.append((k, str(err)))))
+    items = list(map(_as_columns, _block_batches(lines, 0, False, rules, lambda k, err, torn: bad.append((k, str(err))))))
     return len(lines), items, bad, rules.assumed
+
+
+def _as_columns(item: Batch) -> Batch:
+    """A run of samples sent as columns when every sample has the same series (a float each, not a dict a
+    sample, to pickle and unpickle: the parent's cost), the errors as the same Nones and empty objects."""
+    if not isinstance(item, Samples):
+        return item
+    values = item.values
+    first = values[0]
+    k = len(first)
+    if set(map(len, values)) != {k} or len(set().union(*values)) != k:
+        return item  # samples with different series: as rows
+    cols = {name: list(map(itemgetter(name), values)) for name in first}
+    return Samples(item.monos, [], item.errors, item.first_t, item.last_t, cols)

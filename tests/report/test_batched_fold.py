@@ -86,7 +86,7 @@ def test_add_many_is_add_of_each(monkeypatch: pytest.MonkeyPatch, ops: list[tupl
 
 
 def _observed_state(f: ObservedFold) -> Any:
-    return (f._monos, f._samples, f._done, f._ended, f.series_names, f._now, f.all_figures())
+    return (f._monos, f._cols, f._done, f._ended, f.series_names, f._now, f.all_figures())
 
 
 @st.composite

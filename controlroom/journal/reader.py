@@ -11,7 +11,6 @@ not damage. A file that is not a controlroom journal at all is a JournalError.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -373,6 +372,12 @@ def _from_docs(docs: list[Any], a: int, b: int, lineno: int, rules: LineChecker,
         yield ev
 
 
+async def _sleep(seconds: float) -> None:
+    import asyncio  # here: the report's start-up does not pay for asyncio (only `follow` waits)
+
+    await asyncio.sleep(seconds)
+
+
 def _parse_header(path: Path, line: str) -> tuple[dict[str, Any], list[str]]:
     try:
         header = json.loads(line)
@@ -494,7 +499,7 @@ async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = Tru
         while True:
             chunk = fh.read(65536)
             if not chunk:
-                await asyncio.sleep(poll)
+                await _sleep(poll)
                 continue
             buf += chunk
             *complete, buf = buf.split(b"\n")
@@ -538,14 +543,15 @@ def _read_range(path: Path, start: int, end: int, at_line_start: bool) -> list[b
             if pos >= end:
                 return []
             data = fh.read(end - pos)
-            if not data.endswith(b"\n"):
-                data += fh.readline()  # the last line that starts in the block, to its end
+            last = b"" if data.endswith(b"\n") else fh.readline()  # the last line that starts in the block
     except OSError as err:
         raise JournalError(f"{path}: cannot read journal: {err.strerror}") from None
-    if not data.endswith(b"\n"):
-        raise JournalError(f"{path}: the journal became shorter while it was read; report it again")
     lines = data.split(b"\n")
-    lines.pop()  # the empty piece after the last newline
+    tail = lines.pop() + last  # the piece after the last newline read, to its line's end (not the whole block copied)
+    if (tail and not tail.endswith(b"\n")) or not data:
+        raise JournalError(f"{path}: the journal became shorter while it was read; report it again")
+    if tail:
+        lines.append(tail[:-1])
     return lines
 
 

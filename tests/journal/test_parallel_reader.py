@@ -218,3 +218,17 @@ def test_a_last_line_without_its_newline_that_is_whole_is_read_as_the_serial_rea
     path = _write(tmp_path / "nonl.jsonl", lines, "")  # the last event, whole, but no newline after it
     stream = _same_both_ways(path)
     assert stream.skipped == 0 and not any("torn" in w for w in stream.warnings)
+
+
+def test_a_journal_cut_shorter_while_read_in_parallel_is_one_located_error(tmp_path: Path) -> None:
+    """A block asked for past the file's end (the file truncated after the plan): a JournalError, not a block
+    silently short of lines."""
+    from controlroom.errors import JournalError
+
+    path = _write(tmp_path / "short.jsonl", _lines("held"))
+    size = path.stat().st_size
+    assert reader._read_range(path, size // 2, size, False)  # whole lines, up to the end
+    with pytest.raises(JournalError, match="became shorter"):
+        reader._read_range(path, size // 2, size + 500, False)
+    with pytest.raises(JournalError, match="became shorter"):
+        reader._read_range(path, size + 10, size + 500, True)

@@ -544,11 +544,12 @@ def _read_range(path: Path, start: int, end: int, at_line_start: bool) -> list[b
                 return []
             data = fh.read(end - pos)
             last = b"" if data.endswith(b"\n") else fh.readline()  # the last line that starts in the block
+            short = len(data) < end - pos
     except OSError as err:
         raise JournalError(f"{path}: cannot read journal: {err.strerror}") from None
     lines = data.split(b"\n")
     tail = lines.pop() + last  # the piece after the last newline read, to its line's end (not the whole block copied)
-    if (tail and not tail.endswith(b"\n")) or not data:
+    if short or (tail and not tail.endswith(b"\n")):
         raise JournalError(f"{path}: the journal became shorter while it was read; report it again")
     if tail:
         lines.append(tail[:-1])

@@ -226,7 +226,7 @@ class JournalStream:
         it damaged) is parsed again here. Its skipped lines come back numbered within the block and are
         counted here, in order, with their journal line numbers; so the warnings, counts and batches are the
         serial reader's. At most AHEAD blocks are in flight: memory stays bounded whatever the journal's size.
-        The first block is parsed here while the workers start; what follows the last cut (lines written
+        The first block is parsed here while the workers start on the next ones; what follows the last cut (lines written
         since, the torn last piece) is read as the serial reader reads it.
         """
         import multiprocessing
@@ -234,9 +234,6 @@ class JournalStream:
         from concurrent.futures import Future, ProcessPoolExecutor
 
         skip = self._skip
-        lines = _read_range(self.path, cuts[0], cuts[1], True)
-        yield from _block_batches(lines, 2, False, rules, skip)
-        lineno = 2 + len(lines)
         ranges = pairwise(cuts[1:])  # the blocks after the first
         # fork: the workers start with this process's modules loaded (no second start-up of the package).
         with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -245,6 +242,9 @@ class JournalStream:
                 pending.append((r, pool.submit(_parse_block, self.path, *r)))
                 if len(pending) >= AHEAD:
                     break
+            lines = _read_range(self.path, cuts[0], cuts[1], True)  # meanwhile the first block, here
+            yield from _block_batches(lines, 2, False, rules, skip)
+            lineno = 2 + len(lines)
             while pending:
                 r, future = pending.popleft()
                 nxt = next(ranges, None)

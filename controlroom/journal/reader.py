@@ -588,7 +588,7 @@ def _parse_block(path: Path, start: int, end: int) -> _Parsed:
 
 def _as_columns(item: Batch) -> Batch:
     """A run of samples sent as columns when every sample has the same series (a float each, not a dict a
-    sample, to pickle and unpickle: the parent's cost), the errors as the same Nones and empty objects."""
+    sample, to pickle and unpickle: the parent's cost)."""
     if not isinstance(item, Samples):
         return item
     values = item.values
@@ -597,4 +597,7 @@ def _as_columns(item: Batch) -> Batch:
     if set(map(len, values)) != {k} or len(set().union(*values)) != k:
         return item  # samples with different series: as rows
     cols = {name: list(map(itemgetter(name), values)) for name in first}
-    return Samples(item.monos, [], item.errors, item.first_t, item.last_t, cols)
+    # No errors at all (the common case): Nones, which cost nothing to send, instead of an empty object each
+    # (the fold reads a sample's errors only when there are some).
+    errors = item.errors if any(item.errors) else [None] * len(values)
+    return Samples(item.monos, [], errors, item.first_t, item.last_t, cols)

@@ -46,7 +46,8 @@ def _flat(stream: JournalStream) -> list[Any]:
     out: list[Any] = []
     for item in stream.iter_batches():
         if isinstance(item, Samples):
-            out.extend(("sample", m, v, e) for m, v, e in zip(item.monos, item.rows(), item.errors, strict=True))
+            # Errors: an empty object and None say the same (no source failed); the parallel reader sends None.
+            out.extend(("sample", m, v, e or None) for m, v, e in zip(item.monos, item.rows(), item.errors, strict=True))
         else:
             out.append(("event", item))
     return out

@@ -599,5 +599,5 @@ def _as_columns(item: Batch) -> Batch:
     cols = {name: list(map(itemgetter(name), values)) for name in first}
     # No errors at all (the common case): Nones, which cost nothing to send, instead of an empty object each
     # (the fold reads a sample's errors only when there are some).
-    errors = item.errors if any(item.errors) else [None] * len(values)
+    errors: list[dict[str, str] | None] = item.errors if any(item.errors) else [None] * len(values)
     return Samples(item.monos, [], errors, item.first_t, item.last_t, cols)

@@ -226,40 +226,60 @@ class JournalStream:
         it damaged) is parsed again here. Its skipped lines come back numbered within the block and are
         counted here, in order, with their journal line numbers; so the warnings, counts and batches are the
         serial reader's. At most AHEAD blocks are in flight: memory stays bounded whatever the journal's size.
-        The first block is parsed here while the workers start on the next ones; what follows the last cut (lines written
-        since, the torn last piece) is read as the serial reader reads it.
+        The first block is parsed here while the workers start on the next ones; what follows the last cut (lines
+        written since, the torn last piece) is read as the serial reader reads it. No workers to be had (no fork,
+        no semaphores, no process left), or one that died: the blocks no worker parsed are parsed here.
         """
-        import multiprocessing
-        from collections import deque
-        from concurrent.futures import Future, ProcessPoolExecutor
+        from concurrent.futures import BrokenExecutor, Future
 
         skip = self._skip
-        ranges = pairwise(cuts[1:])  # the blocks after the first
-        # fork: the workers start with this process's modules loaded (no second start-up of the package).
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            pending: deque[tuple[tuple[int, int], Future[_Parsed]]] = deque()
-            for r in ranges:
-                pending.append((r, pool.submit(_parse_block, self.path, *r)))
-                if len(pending) >= AHEAD:
-                    break
-            lines = _read_range(self.path, cuts[0], cuts[1], True)  # meanwhile the first block, here
-            yield from _block_batches(lines, 2, False, rules, skip)
-            lineno = 2 + len(lines)
-            while pending:
-                r, future = pending.popleft()
-                nxt = next(ranges, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(_parse_block, self.path, *nxt)))
-                n, items, bad, assumed = future.result()
-                if assumed and not rules.seen_any:
-                    yield from _block_batches(_read_range(self.path, *r, False), lineno, False, rules, skip)
-                else:
-                    for k, why in bad:
-                        skip(lineno + k, BadEvent(why), False)
-                    if items:
-                        rules.saw()
-                    yield from items
+        blocks = list(pairwise(cuts))
+        pending: dict[int, Future[_Parsed]] = {}
+        pool = _pool(self.workers)
+        handed = 1  # blocks handed out so far (the first is parsed here)
+
+        def ahead() -> None:
+            nonlocal pool, handed
+            while pool is not None and handed < len(blocks) and len(pending) < AHEAD:
+                try:
+                    pending[handed] = pool.submit(_parse_block, self.path, *blocks[handed])
+                except (BrokenExecutor, OSError, RuntimeError):  # no process could be started
+                    _drop(pool, pending)
+                    pool = None
+                    return
+                handed += 1
+
+        lineno = 2
+        try:
+            ahead()
+            for k, r in enumerate(blocks):
+                result: _Parsed | None = None
+                future = pending.pop(k, None)
+                if future is not None:
+                    ahead()
+                    try:
+                        result = future.result()
+                    except BrokenExecutor:  # a worker died (killed, out of memory): the rest is parsed here
+                        if pool is not None:
+                            _drop(pool, pending)
+                        pool = None
+                if result is None or (result[3] and not rules.seen_any):
+                    # Parsed here: the first block (while the workers start), a block no worker parsed, or one
+                    # whose worker assumed an event before it when none came.
+                    lines = _read_range(self.path, *r, k == 0)
+                    yield from _block_batches(lines, lineno, False, rules, skip)
+                    lineno += len(lines)
+                    continue
+                n, items, bad, _ = result
+                for i, why in bad:
+                    skip(lineno + i, BadEvent(why), False)
+                if items:
+                    rules.saw()
+                yield from items
                 lineno += n
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         for start, block, torn in self._blocks(cuts[-1], lineno):
             yield from _block_batches(block, start, torn, rules, skip)
 
@@ -525,6 +545,24 @@ async def follow(path: str | Path, *, poll: float = 0.1, stop_at_end: bool = Tru
 
 
 _Parsed = tuple[int, list[Batch], list[tuple[int, str]], bool]  # lines, batches, skipped (number in block, why), assumed
+
+
+def _pool(workers: int) -> Any:
+    """A pool of forked workers (they start with this process's modules loaded: no second start-up of the
+    package), or None where there can be none (no fork on this platform, no working semaphores)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    except (ValueError, OSError, ImportError, NotImplementedError):
+        return None
+
+
+def _drop(pool: Any, pending: dict[int, Any]) -> None:
+    """A pool that broke: its blocks still pending are parsed in this process instead."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    pending.clear()
 
 
 def _read_range(path: Path, start: int, end: int, at_line_start: bool) -> list[bytes]:

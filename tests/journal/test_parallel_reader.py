@@ -233,3 +233,30 @@ def test_a_journal_cut_shorter_while_read_in_parallel_is_one_located_error(tmp_p
         reader._read_range(path, size // 2, size + 500, False)
     with pytest.raises(JournalError, match="became shorter"):
         reader._read_range(path, size + 10, size + 500, True)
+
+
+_real_parse_block = reader._parse_block
+
+
+def _dies_past_the_middle(path: Path, start: int, end: int) -> Any:
+    """A worker that is killed (as by the OOM killer) on a block in the second half of the journal."""
+    if start > path.stat().st_size // 2:
+        os._exit(9)
+    return _real_parse_block(path, start, end)
+
+
+def test_a_worker_that_dies_leaves_its_blocks_to_this_process(tmp_path: Path, tiny_blocks: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "gen.jsonl"
+    write_journal(path, 3_000, seed=4)
+    monkeypatch.setattr(reader, "_parse_block", _dies_past_the_middle)
+    _same_both_ways(path)
+
+
+def test_no_workers_to_be_had_reads_here_alone(tmp_path: Path, tiny_blocks: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fork on the platform, no semaphores: the pool is None and every block is parsed here."""
+    path = _write(tmp_path / "damaged.jsonl", [*_lines("breach"), "garbage", *_lines("breach")[2:]])
+    monkeypatch.setattr(reader, "_pool", lambda workers: None)
+    stream = _same_both_ways(path)
+    assert stream.skipped == 1

@@ -85,7 +85,7 @@ class ObservedFold(EventHandler[None]):
     _ended: list[str] = field(default_factory=list)  # steps completed, their figures not yet kept
     _known: dict[str, None] = field(default_factory=dict)  # a name seen in samples is in series_names (a cache)
     _open: str | None = None  # the step whose faults are in (or being reverted)
-    _live: dict[str, None] = field(default_factory=dict)  # steps injected whose figures are not kept yet (and some kept)
+    _live: dict[str, None] = field(default_factory=dict)  # steps injected, those kept since pruned at each horizon
     _now: float = 0.0
 
     @classmethod

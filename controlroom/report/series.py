@@ -259,7 +259,7 @@ class SeriesFold:
         self._firsts: list[float] = []  # each chunk's first time, for bisect
         self._monos: list[float] = []  # the open chunk: sample times
         # The open chunk's values, a column per series as long as `_monos` (_ABSENT where a sample lacks it);
-        # `_partial` names the columns with an _ABSENT. Columns, so that a run that comes as columns (the
+        # `_partial` names the columns that may hold an _ABSENT. Columns, so that a run that comes as columns (the
         # parallel reader's) goes in without a row made per sample.
         self._cols: dict[str, list[Any]] = {}
         self._partial: set[str] = set()

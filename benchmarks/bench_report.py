@@ -90,8 +90,12 @@ import sys, time
 from controlroom.journal.reader import JournalStream, read_journal
 from controlroom.report.build import build_report
 from controlroom.report.render import render_markdown
+from controlroom.report.cli import WORKERS
 t0 = time.perf_counter()
-journal = JournalStream(sys.argv[2]) if sys.argv[1] == "stream" else read_journal(sys.argv[2])
+if sys.argv[1] == "memory":
+    journal = read_journal(sys.argv[2])
+else:  # `controlroom report`'s reader: WORKERS parse blocks in other processes ("serial": none)
+    journal = JournalStream(sys.argv[2], workers=WORKERS if sys.argv[1] == "stream" else 0)
 text = render_markdown(build_report(journal))
 print(f"{time.perf_counter() - t0:.3f} {len(text)}")
 """
@@ -108,8 +112,9 @@ def _write_in_child(path: Path) -> int:
 
 
 def child_report(path: Path, how: str) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MB) of a fresh interpreter that reports `path` (`stream` or `memory`), import
-    time left out of the wall figure; RSS and CPU from wait4 on that child alone."""
+    """(wall s, CPU s, peak RSS MB) of a fresh interpreter that reports `path` (`stream`, `serial` or `memory`),
+    import time left out of the wall figure; RSS and CPU from wait4 on that child (CPU: with the worker
+    processes it started and waited for; RSS: the largest of them, not their sum)."""
     import subprocess
     import sys
 
@@ -142,8 +147,11 @@ def main() -> None:
         n, t_write = _time(_write_in_child, path)
         size = path.stat().st_size / 1e6
         print(f"   journal: {n:,} events, {size:.0f} MB (written in {t_write:.1f}s)")
-        load = os.getloadavg()[0]
-        for how, what in (("stream", "controlroom report (streaming fold)"), ("memory", "read whole + in-memory")):
+        from controlroom.report.cli import WORKERS
+
+        for how, what in (("stream", f"controlroom report (streaming fold, {WORKERS} parsing workers)"),
+                          ("serial", "streaming fold in one process"), ("memory", "read whole + in-memory")):
+            load = os.getloadavg()[0]
             wall, cpu, rss = child_report(path, how)
             print(f"   {what}: {wall:.2f}s wall, {cpu:.2f}s CPU, peak RSS {rss:.0f} MB "
                   f"(load average {load:.1f} on {os.cpu_count()} CPUs)")

@@ -78,12 +78,14 @@ class ObservedFold(EventHandler[None]):
     window: float
     series_names: list[str] = field(default_factory=list)
     _monos: list[float] = field(default_factory=list)  # sample times, in journal order
-    _samples: list[Mapping[str, object]] = field(default_factory=list)  # each sample's values
+    # Each series' values, a column as long as `_monos` (None where a sample lacks it: the same as no data).
+    _cols: dict[str, list[object]] = field(default_factory=dict)
     _steps: dict[str, _StepTimes] = field(default_factory=dict)
     _done: dict[str, dict[str, Figures]] = field(default_factory=dict)  # figures of steps over and past
     _ended: list[str] = field(default_factory=list)  # steps completed, their figures not yet kept
     _known: dict[str, None] = field(default_factory=dict)  # a name seen in samples is in series_names (a cache)
     _open: str | None = None  # the step whose faults are in (or being reverted)
+    _live: dict[str, None] = field(default_factory=dict)  # steps injected, those kept since pruned at each horizon
     _now: float = 0.0
 
     @classmethod
@@ -112,22 +114,26 @@ class ObservedFold(EventHandler[None]):
             self._now = mono
         if self._ended and mono > self._now_ended_min():
             self._keep_ended(mono)
+        self._put({name: [v] for name, v in values.items()}, 1)
         self._monos.append(mono)
-        self._samples.append(values)
         self._learn(values)
         if len(self._monos) & 1023 == 0:
             self._forget_before(self._horizon())
 
     def sample_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, object]],
-                    names: AbstractSet[str] | None = None) -> None:
+                    names: AbstractSet[str] | None = None,
+                    columns: Mapping[str, Sequence[object]] | None = None) -> None:
         """`sample` of each in turn, a run at a time (the report's fold), with the very same state after it.
 
         `sample` does more than append at two kinds of sample only: one past a completed step's settling
         (its figures are kept, from the samples before it) and one that makes the kept count a multiple of
         1024 (old samples are forgotten). The run goes in slices that end at each such sample. `names`, when
-        given, are the names of all `rows` (the caller's one pass over them).
+        given, are the names of all `rows` (the caller's one pass over them). `columns` instead of `rows`: each
+        series' values, one per sample (every sample has every series, in the order they first appear).
         """
-        learned = self._known.keys() >= (set().union(*rows) if names is None else names)
+        if columns is None and names is None:
+            names = set().union(*rows)
+        learned = self._known.keys() >= (columns.keys() if columns is not None else names)  # type: ignore[operator]
         i, n = 0, len(monos)
         while i < n:
             j = min(n, i + 1024 - (len(self._monos) & 1023))  # the slice's last sample fills a multiple of 1024
@@ -142,14 +148,35 @@ class ObservedFold(EventHandler[None]):
             top = max(part)
             if top > self._now:
                 self._now = top
+            if columns is not None:
+                self._put({name: col[i:j] for name, col in columns.items()} if (i, j) != (0, n) else columns, j - i)
+            else:
+                self._put(_columns(rows[i:j], names), j - i)  # type: ignore[arg-type]
             self._monos.extend(part)
-            self._samples.extend(rows[i:j])
             if not learned:
-                for values in rows[i:j]:
-                    self._learn(values)
+                if columns is not None:
+                    self._learn(columns)
+                else:
+                    for values in rows[i:j]:
+                        self._learn(values)
             if len(self._monos) & 1023 == 0:
                 self._forget_before(self._horizon())
             i = j
+
+    def _put(self, part: Mapping[str, Sequence[object]], k: int) -> None:
+        """`k` more samples' values, as columns of length k; a series they lack gets None."""
+        cols = self._cols
+        n = len(self._monos)
+        for name, vals in part.items():
+            col = cols.get(name)
+            if col is None:
+                cols[name] = [None] * n + list(vals) if n else list(vals)
+            else:
+                col.extend(vals)
+        if cols.keys() != part.keys():
+            for col in cols.values():
+                if len(col) == n:
+                    col.extend([None] * k)
 
     def _learn(self, values: Mapping[str, object]) -> None:
         if not self._known.keys() >= values.keys():  # rare: a series not seen before (or new series_names)
@@ -161,6 +188,7 @@ class ObservedFold(EventHandler[None]):
 
     def _on_inject(self, ev: Event, step: str, injected: bool) -> None:
         times = self._steps.setdefault(step, _StepTimes())
+        self._live[step] = None
         if injected and times.inject is None:
             times.inject = ev.mono
         if not injected and times.injecting is None:
@@ -242,10 +270,10 @@ class ObservedFold(EventHandler[None]):
         monos = self._monos
         i = bisect.bisect_left(monos, lo)
         j = bisect.bisect_right(monos, hi) if closed else bisect.bisect_left(monos, hi)
-        try:
-            col: list[Any] = list(map(itemgetter(name), self._samples[i:j]))  # every sample has it: the common case
-        except KeyError:
-            col = [values.get(name) for values in self._samples[i:j]]
+        whole = self._cols.get(name)
+        if whole is None:
+            return []
+        col: list[Any] = whole[i:j]
         kinds = set(map(type, col))
         if kinds <= _FLOATS:  # what a journal's samples hold: the same list, without the per-value calls
             return col if type(None) not in kinds else [v for v in col if v is not None]
@@ -277,9 +305,14 @@ class ObservedFold(EventHandler[None]):
     def _horizon(self) -> float:
         """The earliest sample time any figures still to be asked for can read."""
         horizon = self._now - self.window
-        for step, times in self._steps.items():
-            start = times.start
-            if start is not None and step not in self._done:
+        # Only the steps injected and not kept (`_live`, pruned here): a long session's hundreds of steps
+        # were walked at every 1024th sample.
+        live, done, steps = self._live, self._done, self._steps
+        for step in [s for s in live if s in done]:
+            del live[step]
+        for step in live:
+            start = steps[step].start
+            if start is not None:
                 horizon = min(horizon, start - self.window)
         return horizon
 
@@ -287,7 +320,19 @@ class ObservedFold(EventHandler[None]):
         k = bisect.bisect_left(self._monos, horizon)
         if k > 0:
             del self._monos[:k]
-            del self._samples[:k]
+            for col in self._cols.values():
+                del col[:k]
+
+
+def _columns(rows: Sequence[Mapping[str, object]], names: Iterable[str]) -> dict[str, list[object]]:
+    """Rows of samples as a column per series, None where a sample lacks it."""
+    out: dict[str, list[object]] = {}
+    for name in names:
+        try:
+            out[name] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+        except KeyError:
+            out[name] = [r.get(name) for r in rows]
+    return out
 
 
 def _first_past(monos: Sequence[float], t: float, i: int, j: int) -> int:

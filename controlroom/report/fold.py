@@ -228,6 +228,11 @@ class Fold(EventHandler[None]):
             if isinstance(last, Samples):
                 if sf is None:
                     sf = self.series = SeriesFold(*self.conditions())
+                cols = last.columns
+                if cols is not None:  # from the parallel reader: every sample has these series
+                    sf.add_many(last.monos, (), last.errors, columns=cols)
+                    observed.sample_many(last.monos, (), columns=cols)
+                    continue
                 names = set().union(*last.values)  # the run's series: one pass for both folds
                 sf.add_many(last.monos, last.values, last.errors, names)
                 observed.sample_many(last.monos, last.values, names)
@@ -262,7 +267,7 @@ class Fold(EventHandler[None]):
         sf = SeriesFold(*self.conditions())
         for item in self.j.iter_batches():
             if isinstance(item, Samples):
-                sf.add_many(item.monos, item.values, item.errors)
+                sf.add_many(item.monos, item.values, item.errors, columns=item.columns)
             elif item.type in WINDOW_EDGES:
                 sf.cut(item.mono)
                 sf.cut(rnd(item.mono) or 0.0)

@@ -65,6 +65,19 @@ def _first_at_or_past(monos: Sequence[float], edge: float, i: int, j: int) -> in
     return j  # pragma: no cover - max said there is one
 
 
+def _columns(rows: Sequence[Mapping[str, Any]], names: Iterable[str]) -> tuple[dict[str, list[Any]], set[str]]:
+    """Rows of samples as a column per series (_ABSENT where a sample lacks it), and the series some lack."""
+    out: dict[str, list[Any]] = {}
+    partial: set[str] = set()
+    for name in names:
+        try:
+            out[name] = list(map(itemgetter(name), rows))  # every sample has it: the common case
+        except KeyError:
+            out[name] = [r.get(name, _ABSENT) for r in rows]
+            partial.add(name)
+    return out, partial
+
+
 def _exact_sum(values: list[float]) -> Fraction:
     """The exact sum of floats: fsum's correctly rounded sum plus the (correctly rounded) rest of it."""
     hi = math.fsum(values)
@@ -245,7 +258,11 @@ class SeriesFold:
         self.chunks: list[Chunk] = []
         self._firsts: list[float] = []  # each chunk's first time, for bisect
         self._monos: list[float] = []  # the open chunk: sample times
-        self._rows: list[Mapping[str, Any]] = []  # the open chunk: each sample's values (made columns at close)
+        # The open chunk's values, a column per series as long as `_monos` (_ABSENT where a sample lacks it);
+        # `_partial` names the columns that may hold an _ABSENT. Columns, so that a run that comes as columns (the
+        # parallel reader's) goes in without a row made per sample.
+        self._cols: dict[str, list[Any]] = {}
+        self._partial: set[str] = set()
         self._n = 0  # samples seen, all chunks
         self._edges: list[float] = []  # cut times still ahead of the samples (sorted): a sample at or past one
         #                                starts a new chunk (a sample written after its event, at its very time)
@@ -260,21 +277,30 @@ class SeriesFold:
             self._close()
         if len(self._monos) >= CHUNK:
             self._close()
-        self._monos.append(mono)
-        self._rows.append(values)
         self._names(values, errors)
+        self._put({name: [v] for name, v in values.items()}, 1, ())
+        self._monos.append(mono)
 
     def add_many(self, monos: Sequence[float], rows: Sequence[Mapping[str, float | None]],
-                 errors: Sequence[Mapping[str, str] | None], names: AbstractSet[str] | None = None) -> None:
+                 errors: Sequence[Mapping[str, str] | None], names: AbstractSet[str] | None = None,
+                 columns: Mapping[str, Sequence[float | None]] | None = None) -> None:
         """`add` of each sample in turn, a run at a time: the same chunks, the same series in the same order.
 
-        The series and error counts first (they touch nothing `_close` computes but the order `info` keeps,
-        which this keeps); then the samples go into the open chunk in slices, each ending where `add` would
-        close a chunk: at a sample at or past the next cut, or once a chunk is full. `names`, when given, are
-        the names of all `rows` (the caller's one pass over them).
+        The run's values are its `rows` (one mapping per sample), or its `columns` (each series' values, one
+        per sample: every sample has every series; the series in the order they first appear), `rows` then
+        unused. The series and error counts first (they touch nothing `_close` computes but the order `info`
+        keeps, which this keeps); then the samples go into the open chunk in slices, each ending where `add`
+        would close a chunk: at a sample at or past the next cut, or once a chunk is full. `names`, when
+        given, are the names of all `rows` (the caller's one pass over them).
         """
         known = self.info
-        if any(errors) or not known.keys() >= (set().union(*rows) if names is None else names):
+        if columns is None and names is None:
+            names = set().union(*rows)
+        if columns is not None:
+            if any(errors) or not known.keys() >= columns.keys():
+                for k, errs in enumerate(errors):  # every name is in the first sample, in the columns' order
+                    self._names(columns if k == 0 else {}, errs)
+        elif any(errors) or not known.keys() >= names:  # type: ignore[operator]
             for values, errs in zip(rows, errors, strict=True):
                 self._names(values, errs)
         i, n = 0, len(monos)
@@ -290,9 +316,34 @@ class SeriesFold:
             j = min(n, i + CHUNK - len(self._monos))
             if edges and j > i + 1:
                 j = _first_at_or_past(monos, edges[0], i + 1, j)
+            if columns is not None:
+                part = {name: col[i:j] for name, col in columns.items()} if (i, j) != (0, n) else columns
+                self._put(part, j - i, ())
+            else:
+                part, partial = _columns(rows[i:j], names)  # type: ignore[arg-type]
+                self._put(part, j - i, partial)
             self._monos.extend(monos[i:j])
-            self._rows.extend(rows[i:j])
             i = j
+
+    def _put(self, part: Mapping[str, Sequence[Any]], k: int, partial_part: Iterable[str]) -> None:
+        """`k` more samples into the open chunk, as columns (each of length k); `partial_part` names those that
+        may hold an _ABSENT (a sample without the series)."""
+        cols, partial = self._cols, self._partial
+        n = len(self._monos)
+        for name, vals in part.items():
+            col = cols.get(name)
+            if col is None:
+                cols[name] = [_ABSENT] * n + list(vals) if n else list(vals)
+                if n:
+                    partial.add(name)
+            else:
+                col.extend(vals)
+        partial.update(partial_part)
+        if cols.keys() != part.keys():  # series of the chunk this part has not: absent from its samples
+            for name, col in cols.items():
+                if len(col) == n:
+                    col.extend([_ABSENT] * k)
+                    partial.add(name)
 
     def _names(self, values: Mapping[str, Any], errors: Mapping[str, str] | None) -> None:
         known = self.info
@@ -324,11 +375,15 @@ class SeriesFold:
         if k == 0:
             return
         # Samples written before the event but at its very time (or after: a clock that stepped back) go on.
-        rest_monos, rest_rows = monos[k:], self._rows[k:]
+        rest_monos = monos[k:]
+        rest = {name: col[k:] for name, col in self._cols.items()}
+        rest_partial = set(self._partial)  # may hold an _ABSENT: the cut half of a column that did
         del monos[k:]
-        del self._rows[k:]
+        for col in self._cols.values():
+            del col[k:]
         self._close()
-        self._monos, self._rows = rest_monos, rest_rows
+        self._put(rest, len(rest_monos), rest_partial)  # into the empty chunk the close left
+        self._monos = rest_monos
 
     def finish(self, end: float) -> None:
         """The journal is read; `end` is its last event's time (windows of faults never reverted end there)."""
@@ -342,19 +397,16 @@ class SeriesFold:
         n0 = self._n
         k = len(monos)
         aggs: dict[str, Aggregate] = {}
-        rows = self._rows
-        # Every series known: the chunk's are among them (`add` learns a name before it keeps its row), and
-        # each is folded on its own, so the order they come in changes nothing.
-        for name in self.info:
+        partial = self._partial
+        # Each series is folded on its own, so the order they come in changes nothing.
+        for name, col in self._cols.items():
             at: list[int] = []
-            try:
-                s_vals: list[Any] = list(map(itemgetter(name), rows))  # every sample has it: the common case
-                s_monos = monos
-            except KeyError:
-                col = [r.get(name, _ABSENT) for r in rows]
+            s_vals: list[Any] = col
+            s_monos = monos
+            if name in partial:
                 idx = [i for i, v in enumerate(col) if v is not _ABSENT]
                 if not idx:
-                    continue  # not in this chunk (a series that came later, went, or has only errors)
+                    continue  # not in this chunk (a series that came later, or went)
                 s_monos = [monos[i] for i in idx]
                 s_vals = [col[i] for i in idx]
                 at = [n0 + i for i in idx]
@@ -366,7 +418,8 @@ class SeriesFold:
         self._firsts.append(monos[0])
         self._n = n0 + k
         self._monos = []
-        self._rows = []
+        self._cols = {}
+        self._partial = set()
 
     def _aggregate(self, name: str, vals: list[Any], at: list[int], n0: int) -> Aggregate:
         gaps = vals.count(None)

@@ -45,11 +45,14 @@ def runs(draw: Any, max_len: int) -> list[tuple[str, Any]]:
     for _ in range(draw(st.integers(1, 8))):
         if draw(st.booleans()):
             samples = []
+            # Now and then a run whose samples all have the same series (the parallel reader's columns).
+            same = draw(st.one_of(st.none(), st.lists(st.sampled_from(["success_rate", "p99_ms", "rows", "new"]),
+                                                      unique=True, max_size=4)))
             for _ in range(draw(st.integers(1, max_len))):
                 mono = round(mono + draw(STEP), 3)
                 errs = draw(st.one_of(st.none(), st.just({}), st.dictionaries(st.sampled_from(["p99_ms", "err_only"]),
                                                                                st.just("down"), max_size=1)))
-                samples.append((mono, draw(ROW), errs))
+                samples.append((mono, draw(ROW) if same is None else {k: draw(VALUE) for k in same}, errs))
             out.append(("samples", samples))
         else:
             out.append(("cut", round(mono + draw(st.floats(-1.0, 1.0)), 3)))
@@ -68,25 +71,40 @@ def test_add_many_is_add_of_each(monkeypatch: pytest.MonkeyPatch, ops: list[tupl
     monkeypatch.setattr(series, "CHUNK", chunk)
     stop = [parse_condition("success_rate < 0.95"), parse_condition("p99_ms > 3")]
     steady = [parse_condition("success_rate >= 0.99"), parse_condition("rows < 2")]
-    one, many = SeriesFold(stop, steady), SeriesFold(stop, steady)
+    one, many, cols = SeriesFold(stop, steady), SeriesFold(stop, steady), SeriesFold(stop, steady)
     end = 0.0
     for kind, what in ops:
         if kind == "cut":
             one.cut(what)
             many.cut(what)
+            cols.cut(what)
             continue
         for mono, values, errs in what:
             one.add(mono, values, errs)
-        many.add_many([m for m, _, _ in what], [v for _, v, _ in what], [e for _, _, e in what])
+        monos, rows, errors = [m for m, _, _ in what], [v for _, v, _ in what], [e for _, _, e in what]
+        many.add_many(monos, rows, errors)
+        cols.add_many(monos, (), errors, columns=_as_columns(rows)) if _same_series(rows) \
+            else cols.add_many(monos, rows, errors)
         end = max(end, what[-1][0])
-    assert _series_state(one) == _series_state(many)
+    assert _series_state(one) == _series_state(many) == _series_state(cols)
     one.finish(end)
     many.finish(end)
-    assert _series_state(one) == _series_state(many)
+    cols.finish(end)
+    assert _series_state(one) == _series_state(many) == _series_state(cols)
+
+
+def _same_series(rows: list[dict[str, Any]]) -> bool:
+    """Every row has the same series: a run the parallel reader sends as columns."""
+    return all(r.keys() == rows[0].keys() for r in rows)
+
+
+def _as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The columns of such a run, as `journal.reader._as_columns` makes them (the first row's order)."""
+    return {name: [r[name] for r in rows] for name in rows[0]}
 
 
 def _observed_state(f: ObservedFold) -> Any:
-    return (f._monos, f._samples, f._done, f._ended, f.series_names, f._now, f.all_figures())
+    return (f._monos, f._cols, f._done, f._ended, f.series_names, f._now, f.all_figures())
 
 
 @st.composite
@@ -116,17 +134,21 @@ def step_events(draw: Any) -> list[tuple[str, Any]]:
 @settings(FUZZ, max_examples=min(FUZZ.max_examples, 25))
 @given(ops=step_events(), window=st.sampled_from([0.5, 10.0]))
 def test_sample_many_is_sample_of_each(ops: list[tuple[str, Any]], window: float) -> None:
-    one, many = ObservedFold(window), ObservedFold(window)
+    one, many, cols = ObservedFold(window), ObservedFold(window), ObservedFold(window)
     for kind, what in ops:
         if kind == "samples":
             for mono, values in what:
                 one.sample(mono, values)
-            many.sample_many([m for m, _ in what], [v for _, v in what])
+            monos, rows = [m for m, _ in what], [v for _, v in what]
+            many.sample_many(monos, rows)
+            cols.sample_many(monos, (), columns=_as_columns(rows)) if _same_series(rows) else cols.sample_many(monos, rows)
         else:
             one.feed(what)
             many.feed(what)
+            cols.feed(what)
         assert (one._monos, one._done, one._ended, one._now) == (many._monos, many._done, many._ended, many._now)
-    assert _observed_state(one) == _observed_state(many)
+        assert (one._monos, one._done, one._ended, one._now) == (cols._monos, cols._done, cols._ended, cols._now)
+    assert _observed_state(one) == _observed_state(many) == _observed_state(cols)
 
 
 # ---- the report, both ways ----------------------------------------------------------------------------------

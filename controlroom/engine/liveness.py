@@ -19,7 +19,13 @@ _MODULES = frozenset({"controlroom", "controlroom.cli", "controlroom.__main__"})
 
 
 def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or None when there is no such process."""
+    """The process's start time in clock ticks since boot, or None when there is no such process.
+
+    A zombie (state Z: it has exited, its parent has not collected it yet) or a dead task (X) is no process:
+    a room killed with SIGKILL stays a zombie for as long as whatever started it does not wait for it (a
+    wrapper script, a shell with the room in the background), and taken for alive it made `recover` refuse
+    ("still running") and `stop` signal a process that can no longer act.
+    """
     if pid <= 0:
         return None
     try:
@@ -28,6 +34,8 @@ def start_time(pid: int) -> int | None:
         return None
     # The command name (field 2) may hold spaces and ")": the fields after the LAST ")" are unambiguous.
     rest = raw[raw.rfind(b")") + 2:].split()
+    if not rest or rest[0] in (b"Z", b"X"):  # field 3, the state
+        return None
     try:
         return int(rest[19])  # field 22; `rest` starts at field 3
     except (IndexError, ValueError):

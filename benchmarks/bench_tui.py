@@ -88,7 +88,7 @@ async def bench(fleet: Fleet) -> dict[str, float]:
     from controlroom.app import fixtures
     from controlroom.app.app import ControlRoomApp
     from controlroom.app.feeds import EventListFeed, RecordingControls
-    from controlroom.app.filter_screen import FilterScreen
+    from controlroom.app.filter_screen import FilterBar
     from controlroom.app.modals import HelpScreen
     from controlroom.journal.events import Event
     from controlroom.widgets.blast_radius import BlastRadiusPane
@@ -199,7 +199,7 @@ async def bench(fleet: Fleet) -> dict[str, float]:
             await back_to_top()
             page_ms = await timed("J", "J", scrolled, back_to_top)
             driver.send_message(events.Key("slash", "/"))
-            while not isinstance(app.screen, FilterScreen):  # noqa: ASYNC110
+            while not app.query_one(FilterBar).is_open:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
             await pilot.pause()
             typed: list[str] = [blast.filter_text]

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from controlroom.app.feeds import Ended, Feed, Playback
-from controlroom.app.filter_screen import FilterScreen
+from controlroom.app.filter_screen import FilterBar
 from controlroom.app.modals import DetailScreen, GotoScreen, HelpScreen, NoteScreen, QuitScreen, StatementsScreen
 from controlroom.app.preflight_screen import PreflightScreen
 from controlroom.app.terminal import hangup_tolerant
@@ -186,6 +186,7 @@ class ControlRoomApp(App[int]):
             yield metrics
             yield timeline
             yield log
+        yield FilterBar(id="filter")
         yield Footer()
         yield TooSmall(read_only=self.read_only, id="too-small")
 
@@ -606,10 +607,10 @@ class ControlRoomApp(App[int]):
             view = fleet_view(self.state, query=text)
             return f"{view.matched} of {view.total} match" if text.strip() else f"all {view.total} targets"
 
-        def keep(text: str | None) -> None:
-            pane.set_query(text or "")
+        def keep(text: str) -> None:
+            pane.set_query(text)
 
-        self.push_screen(FilterScreen(pane.filter_text, apply), keep)
+        self.query_one(FilterBar).open(pane.filter_text, apply, keep)
 
     def action_timeline_expand(self) -> None:
         if self.screen is self.default_screen:

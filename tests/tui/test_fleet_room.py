@@ -9,7 +9,7 @@ import pytest
 from controlroom.app import fixtures
 from controlroom.app.app import ControlRoomApp
 from controlroom.app.feeds import EventListFeed, RecordingControls
-from controlroom.app.filter_screen import FilterScreen
+from controlroom.app.filter_screen import FilterBar
 from controlroom.fleet_view import fault_groups, fleet_view, label_keys, matches
 from controlroom.viewstate import fold
 from controlroom.widgets.blast_radius import BlastRadiusPane
@@ -182,14 +182,14 @@ async def test_the_filter_follows_what_is_typed_enter_keeps_it_and_esc_clears_it
         pane = app.query_one(BlastRadiusPane)
         await pilot.press("slash")
         await settle(pilot)
-        assert isinstance(app.screen, FilterScreen)
+        assert app.query_one(FilterBar).is_open and app.screen is app.default_screen  # the room stays in view
         await pilot.press(*"db")
         await settle(pilot)
         assert pane.filter_text == "db"  # live, before Enter
         assert "20 of 200 match" in screen_text(app)
         await pilot.press("enter")
         await settle(pilot)
-        assert not isinstance(app.screen, FilterScreen)
+        assert not app.query_one(FilterBar).is_open
         rows = target_rows(pane_text(app, BlastRadiusPane))
         assert set(rows) - set(UNCLEAN) and all(r.startswith("db-") for r in rows if r not in UNCLEAN), rows
         assert "/db (20 of 200)" in str(pane.border_title)
@@ -290,3 +290,32 @@ FLEET_CASES = {"fleet-rollback": settle, "fleet-grouped": _grouped}
 @pytest.mark.parametrize("case", list(FLEET_CASES))
 def test_fleet_snapshot(snap_compare, case: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(fleet_app(), terminal_size=size, run_before=FLEET_CASES[case])
+
+
+async def test_the_filter_bar_keeps_the_room_in_view_and_its_keys_are_text_but_f12_stops() -> None:
+    app = fleet_app("injected")
+    controls = app.controls
+    assert isinstance(controls, RecordingControls)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        pane = app.query_one(BlastRadiusPane)
+        await pilot.press("l")  # before the bar was ever opened, the room's keys reach the room
+        await settle(pilot)
+        assert pane.group_by is not None
+        await pilot.press("l", "l")  # back to no grouping (service, zone, none)
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        assert "Blast radius" in screen_text(app)  # the room stays in view under the bar
+        await pilot.press("exclamation_mark", "l", "c")  # typed into the bar: no stop, no grouping, no decision
+        await settle(pilot)
+        assert pane.filter_text == "!lc" and controls.calls == [] and pane.group_by is None
+        await pilot.press("f12")
+        await settle(pilot)
+        assert controls.calls == [("emergency_stop", None)]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not app.query_one(FilterBar).is_open and pane.filter_text == ""
+        await pilot.press("l")  # closed, the bar no longer takes the room's keys
+        await settle(pilot)
+        assert pane.group_by is not None

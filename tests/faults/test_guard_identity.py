@@ -54,7 +54,12 @@ def test_a_recycled_pid_held_by_another_guard_is_neither_killed_nor_taken_for_th
     a_id, b_id = f"ident-a-{tmp_path.name}/0@h1", f"ident-b-{tmp_path.name}/0@h1"
     a_flag, b_flag = tmp_path / "a-reverted", tmp_path / "b-reverted"
     a, a_guard = _armed(a_id, a_flag)
+    # Start times count clock ticks (10 ms): two guards armed back to back can share one, and a pid can never
+    # come back within the tick its holder started in. B's guard starts a few ticks later, as a real recycled
+    # pid's holder would (it cannot start before the process it replaces ended).
+    time.sleep(0.05)
     b, b_guard = _armed(b_id, b_flag)
+    assert _pidfile(a_id).read_text().split()[1] != _pidfile(b_id).read_text().split()[1]
     try:
         os.kill(a_guard, signal.SIGKILL)  # A's guard dies without a word; its pid file stays
         for _ in range(100):

@@ -49,7 +49,9 @@ async def test_the_demo_degrades_then_trips_its_stop_condition_and_rolls_back(tm
     # The latency step degraded the shop but held: p99 rose well above its baseline.
     observed = next(e for e in events if e.type == "observed" and e.data["step"] == "slow-checkout")
     p99 = observed.data["series"]["shop.p99_ms"]
-    assert p99["during"] > p99["before"] + 100  # the 150 ms step shows, whatever the machine's baseline
+    # The 150 ms step shows: well above 120 ms, and clearly above the baseline. Not "baseline + 100": on a loaded
+    # CI machine (4 test workers on 2 cores) the prober's own baseline p99 reached 70 ms once (during: 158 ms).
+    assert p99["during"] > 120 and p99["during"] > p99["before"] + 50, p99
 
     # The stop condition fired within one sample interval (+100 ms) of holding for its `for:` time.
     cond = parse_condition("shop.success_rate < 0.8")

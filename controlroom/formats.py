@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -154,9 +154,22 @@ class FleetTally:
     done: list[str] = field(default_factory=list)
     failed: int = 0
 
+    @classmethod
+    def injection(cls, total: int = 0) -> FleetTally:
+        return cls("injected", total)
+
+    @classmethod
+    def rollback(cls, total: int = 0) -> FleetTally:
+        return cls("reverted and verified clean", total, failed_word="NOT confirmed")
+
     @property
     def fleet(self) -> bool:
         return self.total > FLEET_LINES
+
+    def counts(self, reverted: Mapping[str, object]) -> bool:
+        """Whether a `fault-reverted` payload is this rollback's to count: not a re-confirmation after it ended
+        (a host that came back), which keeps a line of its own in both logs."""
+        return self.fleet and not reverted.get("reconfirmed")
 
     def settle(self, target: str | None) -> str:
         """One fault settled: done on `target`, or failed (None). The count as it now reads."""

@@ -88,8 +88,8 @@ class ProgressPrinter(EventHandler[str]):
         self._last_tally = -1e9
         self._steps = 0
         self._connect = ConnectTally()
-        self._inject = FleetTally("injected")  # the current step's faults
-        self._revert = FleetTally("reverted and verified clean")  # the current rollback's faults
+        self._inject = FleetTally.injection()  # the current step's faults
+        self._revert = FleetTally.rollback()  # the current rollback's faults
 
     def __call__(self, e: Event) -> None:
         line = self.format(e)
@@ -141,7 +141,7 @@ class ProgressPrinter(EventHandler[str]):
         groups = group_by_target((f["target"], (f.get("summary") or f["fault"],)) for f in d.get("faults", []))
         faults = "; ".join(text + (f" ({count} targets)" if count > 1 else "")
                            for _many, count, (text,) in groups) or "observe only"
-        self._inject = FleetTally("injected", len(d.get("faults", [])))
+        self._inject = FleetTally.injection(len(d.get("faults", [])))
         return f"step {d['index'] + 1}/{self._steps} {d['step']}: {d['title']} — {faults}"
 
     def on_step_confirmed(self, e: Event, d: StepConfirmed) -> str:
@@ -195,19 +195,20 @@ class ProgressPrinter(EventHandler[str]):
         return f"ABORTED ({kind.value}{by}): {d.get('reason', '')}"
 
     def on_rollback_started(self, e: Event, d: RollbackStarted) -> str:
-        self._revert = FleetTally("reverted and verified clean", len(d["faults"]), failed_word="NOT confirmed")
+        self._revert = FleetTally.rollback(len(d["faults"]))
         targets = d.get("targets", [])
         where = name_ranges(sorted(targets, key=natural_key)) if len(targets) > FLEET_LINES else ", ".join(targets)
         return f"  rollback: reverting {len(d['faults'])} fault(s) on {where or 'nothing'}"
 
     def on_fault_reverted(self, e: Event, d: FaultReverted) -> str | None:
-        if self._revert.fleet:
+        if self._revert.counts(d):
             return self._paced(self._revert, e.mono, d["target"])
         return f"  reverted on {d['target']}, verified clean"
 
     def on_fault_revert_failed(self, e: Event, d: FaultRevertFailed) -> str | None:
         line = f"  NOT CONFIRMED on {d['target']}: {d['error']}"
-        return _lines(line, self._paced(self._revert, e.mono, None)) if self._revert.fleet else line
+        counted = self._revert.fleet and not self._revert.complete  # a re-confirmation that failed again: its line
+        return _lines(line, self._paced(self._revert, e.mono, None)) if counted else line
 
     def on_rollback_finished(self, e: Event, d: RollbackFinished) -> str:
         return "  rollback finished: all clean" if d["clean"] else \

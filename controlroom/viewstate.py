@@ -283,8 +283,8 @@ class RoomState(EventHandler[None]):
     markers: deque[Marker] = field(default_factory=lambda: deque(maxlen=MARKERS))
     log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
     # A fleet step's injection and revert: one running log line each instead of a line per host.
-    inject_tally: FleetTally = field(default_factory=lambda: FleetTally("injected"))
-    revert_tally: FleetTally = field(default_factory=lambda: FleetTally("reverted and verified clean"))
+    inject_tally: FleetTally = field(default_factory=FleetTally.injection)
+    revert_tally: FleetTally = field(default_factory=FleetTally.rollback)
     tally_entry: LogEntry | None = None  # the running line a tally last wrote
     preflight: dict[tuple[str, str | None], PreflightItem] = field(default_factory=dict)
     connect: ConnectTally = field(default_factory=ConnectTally)  # targets connected / pending / failed in pre-flight
@@ -522,7 +522,7 @@ class RoomState(EventHandler[None]):
         )
         # The brief and expectation go to the log in full: a step that needs no confirmation is replaced on the
         # step card within a moment, and a short terminal cuts a long brief; the log keeps both readable.
-        self.inject_tally = FleetTally("injected", len(step.faults))
+        self.inject_tally = FleetTally.injection(len(step.faults))
         _log(self, ev, f"step {step.index + 1} briefed: {step.title}" + (f" — {step.brief}" if step.brief else ""))
         if step.expect:
             _log(self, ev, f"  expect: {step.expect}")
@@ -668,7 +668,7 @@ class RoomState(EventHandler[None]):
                 rb.targets[tv.name] = "pending"
         self.rollback = rb
         self.markers.append(Marker(ev.mono, "rollback", rb.reason))
-        self.revert_tally = FleetTally("reverted and verified clean", len(d.get("faults") or []), failed_word="NOT confirmed")
+        self.revert_tally = FleetTally.rollback(len(d.get("faults") or []))
         _log(self, ev, f"⟲ rollback started ({rb.reason}): {len(rb.targets)} target(s)")
 
     def on_fault_reverted(self, ev: Event, d: FaultReverted) -> None:
@@ -693,9 +693,10 @@ class RoomState(EventHandler[None]):
             self.rollback.targets[target] = "clean" if tv.state == "clean" else "unconfirmed"
             if tv.state == "clean" and target in self.rollback.unconfirmed:
                 self.rollback.unconfirmed.remove(target)  # re-confirmed after the rollback: a host came back
-        if self.revert_tally.fleet and not d.get("reconfirmed"):
+        counted = self.revert_tally.counts(d)
+        if counted:
             _tally_log(self, ev, self.revert_tally, target if verified is not False else None)
-        if not self.revert_tally.fleet or verified is False or d.get("reconfirmed"):
+        if not counted or verified is False:
             _log(self, ev, f"reverted {d.get('fault')} on {target}{'' if verified is not False else ' (NOT verified)'}")
 
     def on_fault_revert_failed(self, ev: Event, d: FaultRevertFailed) -> None:

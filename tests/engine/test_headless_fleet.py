@@ -100,3 +100,16 @@ def test_the_rooms_log_keeps_a_line_per_host_for_a_few() -> None:
     log = room_log(step(FLEET_LINES))
     assert sum(line.startswith("injected s/0@h") for line in log) == FLEET_LINES
     assert sum(line.startswith("reverted s/0@h") for line in log) == FLEET_LINES
+
+
+def test_a_host_reconfirmed_after_a_fleet_rollback_gets_its_own_line_in_both_logs() -> None:
+    events = step(200, failed={17}, unconfirmed={42})
+    t = events[-1].mono
+    events += [ev("fault-revert-failed", t + 5, fault="s/0@h42", target="h42", error="still no answer"),
+               ev("fault-reverted", t + 10, fault="s/0@h42", target="h42", verified=True, warnings=[],
+                  reconfirmed=True)]
+    lines = lines_of(events)
+    assert lines[-2:] == ["  NOT CONFIRMED on h42: still no answer", "  reverted on h42, verified clean"]
+    log = room_log(events)
+    assert log[-2:] == ["revert FAILED s/0@h42 on h42: still no answer", "reverted s/0@h42 on h42"]
+    assert sum(line.startswith("reverted and verified clean") for line in log) == 2  # the count was not re-told
